@@ -1,0 +1,4 @@
+//! Huawei Cloud CCE API: wire models, timestamps, request signing and the HTTP client.
+
+pub mod model;
+pub mod time;

@@ -1,0 +1,316 @@
+//! CCE's upgrade-workflow objects as they travel on the wire (cce-api.md §6–§7).
+//!
+//! Every field is optional and unknown fields are ignored, as in Huawei's SDK. Enum-like
+//! strings keep values this build does not know verbatim instead of dropping them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Defines a string enum whose unknown values survive a round trip unchanged.
+macro_rules! open_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant,)+
+            /// A value this build does not know, exactly as CCE sent it.
+            Unknown(String),
+        }
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => stringify!($variant),)+
+                    Self::Unknown(raw) => raw,
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(raw: &str) -> Self {
+                match raw {
+                    $(stringify!($variant) => Self::$variant,)+
+                    other => Self::Unknown(other.to_string()),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(deserializer)?;
+                Ok(Self::from(raw.as_str()))
+            }
+        }
+    };
+}
+
+open_enum!(
+    /// Phase of a whole workflow.
+    Phase { Init, Running, Pending, Success, Cancel }
+);
+
+open_enum!(
+    /// Kind of task (a point of the workflow graph).
+    TaskType { Cluster, PreCheck, Rollback, Snapshot, PostCheck }
+);
+
+open_enum!(
+    /// Status of one task.
+    TaskState { Init, Queuing, Running, Success, Failed }
+);
+
+impl Phase {
+    /// Success and Cancel never change again by themselves.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Self::Success | Self::Cancel)
+    }
+}
+
+/// `UpgradeWorkFlow`: the answer of Show, of Create and Update, and each List item.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Workflow {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<WorkflowSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<WorkflowStatus>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_timestamp: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct WorkflowSpec {
+    #[serde(rename = "clusterID", default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    #[serde(
+        rename = "clusterVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cluster_version: Option<String>,
+    #[serde(
+        rename = "targetVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub target_version: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_statuses: Option<Vec<PointStatus>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_statuses: Option<Vec<LineStatus>>,
+}
+
+/// One task of the workflow; tasks not created yet carry only `taskType`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct PointStatus {
+    #[serde(rename = "taskType", default, skip_serializing_if = "Option::is_none")]
+    pub task_type: Option<TaskType>,
+    #[serde(rename = "taskID", default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<TaskState>,
+    #[serde(
+        rename = "startTimeStamp",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub start_time_stamp: Option<String>,
+    #[serde(
+        rename = "endTimeStamp",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub end_time_stamp: Option<String>,
+    #[serde(
+        rename = "expireTimeStamp",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expire_time_stamp: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct LineStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_point: Option<Point>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_point: Option<Point>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct Point {
+    #[serde(rename = "taskType", default, skip_serializing_if = "Option::is_none")]
+    pub task_type: Option<TaskType>,
+}
+
+/// ListUpgradeWorkFlows answer.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowList {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    #[serde(default)]
+    pub items: Vec<Workflow>,
+}
+
+/// CreateUpgradeWorkFlow request body.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateWorkflowRequest {
+    pub kind: String,
+    pub api_version: String,
+    pub spec: WorkflowSpec,
+}
+
+impl CreateWorkflowRequest {
+    pub fn new(cluster_id: &str, cluster_version: &str, target_version: &str) -> Self {
+        Self {
+            kind: "WorkFlowTask".into(),
+            api_version: "v3".into(),
+            spec: WorkflowSpec {
+                cluster_id: Some(cluster_id.into()),
+                cluster_version: Some(cluster_version.into()),
+                target_version: Some(target_version.into()),
+            },
+        }
+    }
+}
+
+/// UpgradeWorkFlowUpdate request body; CCE only supports cancelling.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct UpdateWorkflowRequest {
+    pub status: UpdateWorkflowStatus,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct UpdateWorkflowStatus {
+    pub phase: Phase,
+}
+
+impl UpdateWorkflowRequest {
+    pub fn cancel() -> Self {
+        Self {
+            status: UpdateWorkflowStatus {
+                phase: Phase::Cancel,
+            },
+        }
+    }
+}
+
+impl Workflow {
+    pub fn uid(&self) -> Option<&str> {
+        self.metadata.as_ref()?.uid.as_deref()
+    }
+
+    pub fn phase(&self) -> Option<&Phase> {
+        self.status.as_ref()?.phase.as_ref()
+    }
+
+    pub fn points(&self) -> &[PointStatus] {
+        self.status
+            .as_ref()
+            .and_then(|s| s.point_statuses.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+/// Huawei's own ShowUpgradeWorkFlow example (cce-api.md §8), verbatim in content.
+pub const SEED_EXAMPLE: &str = include_str!("seed_example.json");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_example_round_trips_without_loss() {
+        let wf: Workflow = serde_json::from_str(SEED_EXAMPLE).expect("parse");
+        let back = serde_json::to_value(&wf).expect("serialize");
+        let original: serde_json::Value = serde_json::from_str(SEED_EXAMPLE).expect("parse");
+        assert_eq!(back, original);
+    }
+
+    #[test]
+    fn unknown_enum_values_survive_verbatim() {
+        let json = r#"{"status":{"phase":"Paused","pointStatuses":[
+            {"taskType":"NodePool","status":"queue"},{"taskType":"Cluster","status":"Running "}],
+            "lineStatuses":[{"startPoint":{"taskType":"Cluster"},"endPoint":{"taskType":"X"},"critical":true}]},
+            "extra":{"ignored":1}}"#;
+        let wf: Workflow = serde_json::from_str(json).expect("parse");
+        assert_eq!(wf.phase(), Some(&Phase::Unknown("Paused".into())));
+        assert_eq!(
+            wf.points()[0].task_type,
+            Some(TaskType::Unknown("NodePool".into()))
+        );
+        assert_eq!(
+            wf.points()[0].status,
+            Some(TaskState::Unknown("queue".into()))
+        );
+        assert_eq!(
+            wf.points()[1].status,
+            Some(TaskState::Unknown("Running ".into()))
+        );
+        let out = serde_json::to_string(&wf).expect("serialize");
+        for raw in [
+            "\"Paused\"",
+            "\"NodePool\"",
+            "\"queue\"",
+            "\"Running \"",
+            "\"critical\":true",
+        ] {
+            assert!(out.contains(raw), "{raw} lost in {out}");
+        }
+    }
+
+    #[test]
+    fn known_values_are_case_sensitive() {
+        assert_eq!(Phase::from("success"), Phase::Unknown("success".into()));
+        assert_eq!(Phase::from("Success"), Phase::Success);
+    }
+}

@@ -1,0 +1,247 @@
+//! Pure mapping of a CCE workflow into the workflow fields of a watch's status.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::cce::model::{TaskState, Workflow};
+use crate::cce::time;
+use crate::crd::{TaskLine, TaskStatus, UpgradeWorkflowWatchStatus};
+
+/// A timestamp CCE sent that parses in no known layout; kept raw in status and reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnparsedTime {
+    /// Where it was, for example `tasks[Cluster].startTime`.
+    pub field: String,
+    pub value: String,
+}
+
+/// Copies everything CCE said about the workflow into `status`, replacing what was there
+/// (conditions, generation and sync time are left alone). Returns the timestamps that
+/// could not be parsed.
+pub fn mirror_into(status: &mut UpgradeWorkflowWatchStatus, wf: &Workflow) -> Vec<UnparsedTime> {
+    let mut unparsed = Vec::new();
+    let spec = wf.spec.clone().unwrap_or_default();
+    let meta = wf.metadata.clone().unwrap_or_default();
+
+    status.workflow_id = meta.uid;
+    status.phase = wf.phase().map(|p| p.to_string());
+    status.cluster_version = spec.cluster_version;
+    status.target_version = spec.target_version;
+    (status.workflow_created, status.workflow_created_raw) =
+        parse_time(meta.creation_timestamp, "workflowCreated", &mut unparsed);
+    (status.workflow_updated, status.workflow_updated_raw) =
+        parse_time(meta.update_timestamp, "workflowUpdated", &mut unparsed);
+
+    status.tasks = wf
+        .points()
+        .iter()
+        .map(|p| {
+            let task_type = p
+                .task_type
+                .as_ref()
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            let mut field = |name: &str, raw: &Option<String>| {
+                parse_time(
+                    raw.clone(),
+                    &format!("tasks[{task_type}].{name}"),
+                    &mut unparsed,
+                )
+            };
+            let (start_time, start_time_raw) = field("startTime", &p.start_time_stamp);
+            let (end_time, end_time_raw) = field("endTime", &p.end_time_stamp);
+            let (expire_time, expire_time_raw) = field("expireTime", &p.expire_time_stamp);
+            TaskStatus {
+                id: p.task_id.clone(),
+                status: p.status.as_ref().map(|s| s.to_string()),
+                start_time,
+                start_time_raw,
+                end_time,
+                end_time_raw,
+                expire_time,
+                expire_time_raw,
+                task_type,
+            }
+        })
+        .collect();
+
+    status.lines = wf
+        .status
+        .as_ref()
+        .and_then(|s| s.line_statuses.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .map(|l| TaskLine {
+            from: l
+                .start_point
+                .as_ref()
+                .and_then(|p| p.task_type.as_ref())
+                .map(|t| t.to_string()),
+            to: l
+                .end_point
+                .as_ref()
+                .and_then(|p| p.task_type.as_ref())
+                .map(|t| t.to_string()),
+            critical: l.critical,
+        })
+        .collect();
+
+    let points = wf.points();
+    let succeeded = points
+        .iter()
+        .filter(|p| p.status == Some(TaskState::Success))
+        .count();
+    status.progress = (!points.is_empty()).then(|| format!("{succeeded}/{}", points.len()));
+    status.current_task = current_task(wf);
+    unparsed
+}
+
+/// The task a person should look at now: running, else queued, else failed, else created.
+fn current_task(wf: &Workflow) -> Option<String> {
+    let by_state = |state: TaskState| {
+        wf.points()
+            .iter()
+            .find(|p| p.status.as_ref() == Some(&state))
+            .and_then(|p| p.task_type.as_ref())
+            .map(|t| t.to_string())
+    };
+    [
+        TaskState::Running,
+        TaskState::Queuing,
+        TaskState::Failed,
+        TaskState::Init,
+    ]
+    .into_iter()
+    .find_map(by_state)
+}
+
+fn parse_time(
+    raw: Option<String>,
+    field: &str,
+    unparsed: &mut Vec<UnparsedTime>,
+) -> (Option<Time>, Option<String>) {
+    let Some(raw) = raw.filter(|r| !r.trim().is_empty()) else {
+        return (None, None);
+    };
+    match time::parse(&raw) {
+        Some(ts) => (Some(Time(ts)), None),
+        None => {
+            unparsed.push(UnparsedTime {
+                field: field.to_string(),
+                value: raw.clone(),
+            });
+            (None, Some(raw))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cce::model::SEED_EXAMPLE;
+
+    fn t(s: &str) -> Option<Time> {
+        Some(Time(s.parse().expect("valid RFC 3339 in test")))
+    }
+
+    #[test]
+    fn seed_example_maps_into_status_without_loss() {
+        let wf: Workflow = serde_json::from_str(SEED_EXAMPLE).expect("parse");
+        let mut status = UpgradeWorkflowWatchStatus::default();
+        let unparsed = mirror_into(&mut status, &wf);
+        assert!(unparsed.is_empty());
+
+        let expected = UpgradeWorkflowWatchStatus {
+            workflow_id: Some("c271e39e-1a6e-4d3d-8fa8-2a36329c68d1".into()),
+            phase: Some("Pending".into()),
+            cluster_version: Some("v1.17.17-r0".into()),
+            target_version: Some("v1.19.16-r80".into()),
+            tasks: vec![
+                TaskStatus {
+                    task_type: "PreCheck".into(),
+                    id: Some("f61e008c-1600-41c0-9bde-121de5a30660".into()),
+                    status: Some("Success".into()),
+                    start_time: t("2023-11-25T07:20:04.592972Z"),
+                    end_time: t("2023-11-25T07:21:05.518966Z"),
+                    expire_time: t("2023-11-25T08:21:05.518966Z"),
+                    ..Default::default()
+                },
+                TaskStatus {
+                    task_type: "Snapshot".into(),
+                    ..Default::default()
+                },
+                TaskStatus {
+                    task_type: "Cluster".into(),
+                    id: Some("6d799ff6-3afe-4242-80b4-6f0a0fa746cb".into()),
+                    status: Some("Failed".into()),
+                    start_time: t("2023-11-25T07:49:30.283459Z"),
+                    end_time: t("2023-11-25T07:58:35.507243Z"),
+                    ..Default::default()
+                },
+                TaskStatus {
+                    task_type: "PostCheck".into(),
+                    ..Default::default()
+                },
+            ],
+            lines: vec![
+                TaskLine {
+                    from: Some("PreCheck".into()),
+                    to: Some("Cluster".into()),
+                    critical: None,
+                },
+                TaskLine {
+                    from: Some("Cluster".into()),
+                    to: Some("PostCheck".into()),
+                    critical: None,
+                },
+            ],
+            progress: Some("1/4".into()),
+            current_task: Some("Cluster".into()),
+            workflow_created: t("2023-11-25T06:32:34.923248Z"),
+            workflow_updated: t("2023-11-25T07:49:30.281911Z"),
+            ..Default::default()
+        };
+        assert_eq!(status, expected);
+    }
+
+    #[test]
+    fn unparseable_times_are_kept_raw_and_reported() {
+        let wf: Workflow = serde_json::from_value(serde_json::json!({
+            "metadata": {"creationTimestamp": "last tuesday"},
+            "status": {"pointStatuses": [{"taskType": "Cluster", "startTimeStamp": "soon"}]}
+        }))
+        .expect("parse");
+        let mut status = UpgradeWorkflowWatchStatus::default();
+        let unparsed = mirror_into(&mut status, &wf);
+        assert_eq!(status.workflow_created, None);
+        assert_eq!(status.workflow_created_raw.as_deref(), Some("last tuesday"));
+        assert_eq!(status.tasks[0].start_time_raw.as_deref(), Some("soon"));
+        assert_eq!(
+            unparsed,
+            vec![
+                UnparsedTime {
+                    field: "workflowCreated".into(),
+                    value: "last tuesday".into()
+                },
+                UnparsedTime {
+                    field: "tasks[Cluster].startTime".into(),
+                    value: "soon".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_values_are_mirrored_verbatim() {
+        let wf: Workflow = serde_json::from_value(serde_json::json!({
+            "status": {"phase": "Paused", "pointStatuses": [{"taskType": "NodePool", "status": "Paused"}]}
+        }))
+        .expect("parse");
+        let mut status = UpgradeWorkflowWatchStatus::default();
+        mirror_into(&mut status, &wf);
+        assert_eq!(status.phase.as_deref(), Some("Paused"));
+        assert_eq!(status.tasks[0].task_type, "NodePool");
+        assert_eq!(status.tasks[0].status.as_deref(), Some("Paused"));
+        assert_eq!(status.progress.as_deref(), Some("0/1"));
+        assert_eq!(status.current_task, None);
+    }
+}

@@ -1,0 +1,3 @@
+//! The reconciler: reads each watched workflow from CCE and mirrors it into status.
+
+pub mod mirror;

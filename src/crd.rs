@@ -1,0 +1,318 @@
+//! The `UpgradeWorkflowWatch` custom resource: its spec, its status and the schema
+//! rules the API server enforces. Doc comments here are what `kubectl explain` prints.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, CustomResourceExt, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Group of the custom resource.
+pub const GROUP: &str = "cce.upgradewatch.io";
+/// Shortest poll interval a watch may ask for.
+pub const MIN_POLL_INTERVAL: &str = "5s";
+/// Poll interval used when a watch does not set one.
+pub const DEFAULT_POLL_INTERVAL: &str = "30s";
+
+/// Which CCE upgrade workflow to watch, where to reach CCE, and how often to look.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "cce.upgradewatch.io",
+    version = "v1alpha1",
+    kind = "UpgradeWorkflowWatch",
+    plural = "upgradeworkflowwatches",
+    shortname = "uww",
+    category = "cce",
+    namespaced,
+    status = "UpgradeWorkflowWatchStatus",
+    doc = "UpgradeWorkflowWatch mirrors a Huawei Cloud CCE cluster upgrade workflow (its phase and each task's status) into its status, so kubectl, Argo CD, Flux or `kubectl wait` can follow and gate on the upgrade.",
+    printcolumn = r#"{"name":"Cluster","type":"string","jsonPath":".spec.clusterID"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Progress","type":"string","jsonPath":".status.progress"}"#,
+    printcolumn = r#"{"name":"Current Task","type":"string","jsonPath":".status.currentTask"}"#,
+    printcolumn = r#"{"name":"Target","type":"string","jsonPath":".status.targetVersion"}"#,
+    printcolumn = r#"{"name":"Synced","type":"string","jsonPath":".status.conditions[?(@.type==\"Synced\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Current","type":"string","priority":1,"description":"Cluster version the upgrade starts from","jsonPath":".status.clusterVersion"}"#,
+    printcolumn = r#"{"name":"Workflow","type":"string","priority":1,"jsonPath":".status.workflowID"}"#,
+    printcolumn = r#"{"name":"Last Sync","type":"date","priority":1,"jsonPath":".status.lastSyncTime"}"#
+)]
+#[x_kube(validation = Rule::new("has(self.region) || has(self.endpoint)").message("set region (for example ap-southeast-1) or endpoint").field_path(".region"))]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeWorkflowWatchSpec {
+    /// Huawei Cloud region of the cluster, for example `ap-southeast-1`. The CCE endpoint
+    /// is then `https://cce.<region>.myhuaweicloud.com`. Either region or endpoint is required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z]+(-[a-z0-9]+)+$"))]
+    pub region: Option<String>,
+
+    /// CCE API endpoint to use instead of the region's public one, for example a Huawei
+    /// Cloud Stack endpoint or a CCE simulator: `https://host[:port]`. Only https is accepted,
+    /// and the operator only calls hosts its administrator allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 9, max = 253))]
+    #[x_kube(validation = Rule::new("self.startsWith('https://')").message("endpoint must be an https:// URL"))]
+    #[x_kube(validation = Rule::new("isURL(self)").message("endpoint must be a valid URL"))]
+    pub endpoint: Option<String>,
+
+    /// IAM project ID of the cluster's region (My Credentials > API Credentials in the console).
+    #[serde(rename = "projectID")]
+    #[schemars(
+        length(min = 1, max = 64),
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    )]
+    pub project_id: String,
+
+    /// ID of the CCE cluster being upgraded.
+    #[serde(rename = "clusterID")]
+    #[schemars(
+        length(min = 1, max = 64),
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+    )]
+    pub cluster_id: String,
+
+    /// Kind of CCE cluster: `Standard` (default) or `Autopilot`.
+    #[serde(default)]
+    pub cluster_type: ClusterType,
+
+    /// ID of the upgrade workflow to watch. When absent, the watch follows the cluster's
+    /// newest upgrade workflow and switches to a newer one when it is created.
+    #[serde(
+        rename = "upgradeWorkflowID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(
+        length(min = 1, max = 64),
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+    )]
+    pub upgrade_workflow_id: Option<String>,
+
+    /// Secret in this namespace holding the credentials: `accessKey` and `secretKey`
+    /// (plus `securityToken` for temporary keys), or `token` for an IAM token. When absent,
+    /// the operator's default credentials are used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretRef>,
+
+    /// How often to poll CCE while the upgrade is active, as a duration such as `30s` or
+    /// `2m`. At least 5s; defaults to 30s. Finished upgrades are checked far less often.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('5s')").message("pollInterval must be at least 5s"))]
+    pub poll_interval: Option<String>,
+
+    /// Stop polling CCE while true. Status keeps the last observed state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend: Option<bool>,
+}
+
+/// Kind of CCE cluster; Autopilot clusters are served under `/autopilot/v3/`.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ClusterType {
+    #[default]
+    Standard,
+    Autopilot,
+}
+
+/// Reference to a Secret in the watch's own namespace.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    /// Name of the Secret.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
+    pub name: String,
+}
+
+/// Observed state of the upgrade workflow, as last read from CCE.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeWorkflowWatchStatus {
+    /// The spec generation this status reflects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// ID of the workflow actually watched (the newest one when following the cluster).
+    #[serde(
+        rename = "workflowID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub workflow_id: Option<String>,
+
+    /// Workflow phase as CCE reports it: Init (no task started), Running, Pending (a task
+    /// failed; waiting for a retry or a decision), Success or Cancel. Values CCE adds later
+    /// are shown as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+
+    /// Cluster version the upgrade starts from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_version: Option<String>,
+
+    /// Cluster version the upgrade goes to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_version: Option<String>,
+
+    /// The workflow's tasks in CCE's order. A task that has not been created yet has only a type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Atomic)]
+    pub tasks: Vec<TaskStatus>,
+
+    /// Edges of the workflow's task graph: a task runs after the task it comes from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Atomic)]
+    pub lines: Vec<TaskLine>,
+
+    /// Succeeded tasks out of all tasks, for example `2/4`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<String>,
+
+    /// The task running, queued or failed right now, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_task: Option<String>,
+
+    /// When CCE created the workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_created: Option<Time>,
+
+    /// CCE's creation time as sent, kept only when it could not be parsed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_created_raw: Option<String>,
+
+    /// When CCE last updated the workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_updated: Option<Time>,
+
+    /// CCE's update time as sent, kept only when it could not be parsed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_updated_raw: Option<String>,
+
+    /// When the operator last read the workflow from CCE successfully. Refreshed at most
+    /// every few minutes while nothing changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+
+    /// Ready (the upgrade succeeded), Reconciling (it is in progress), Stalled (it needs a
+    /// person: a task failed, it was cancelled, or access is denied) and Synced (the last
+    /// CCE call succeeded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// One task (a point of the workflow graph).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskStatus {
+    /// Task type: PreCheck, Snapshot, Cluster (the upgrade itself), PostCheck, Rollback,
+    /// or a newer type as CCE names it.
+    #[serde(rename = "type")]
+    pub task_type: String,
+
+    /// CCE task ID, once the task exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+
+    /// Init, Queuing, Running, Success or Failed (or a newer value as CCE sends it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+
+    /// When the task started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+
+    /// Start time as CCE sent it, kept only when it could not be parsed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time_raw: Option<String>,
+
+    /// When the task ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<Time>,
+
+    /// End time as CCE sent it, kept only when it could not be parsed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time_raw: Option<String>,
+
+    /// When the result of a pre-check expires; the upgrade must start before then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_time: Option<Time>,
+
+    /// Expiry time as CCE sent it, kept only when it could not be parsed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_time_raw: Option<String>,
+}
+
+/// An edge of the workflow graph.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskLine {
+    /// Task type the edge starts from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Task type the edge leads to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// A critical edge that has not run yet prevents cancelling the workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical: Option<bool>,
+}
+
+/// The CRD as YAML, exactly as committed under `crds/`.
+pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
+    serde_yaml::to_string(&UpgradeWorkflowWatch::crd())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crd_has_designed_names_and_columns() {
+        let crd = UpgradeWorkflowWatch::crd();
+        assert_eq!(crd.spec.group, GROUP);
+        assert_eq!(crd.spec.names.short_names, Some(vec!["uww".to_string()]));
+        assert_eq!(crd.spec.names.categories, Some(vec!["cce".to_string()]));
+        let version = &crd.spec.versions[0];
+        let columns: Vec<_> = version
+            .additional_printer_columns
+            .as_ref()
+            .expect("printer columns")
+            .iter()
+            .map(|c| (c.name.as_str(), c.priority.unwrap_or(0)))
+            .collect();
+        assert_eq!(
+            columns,
+            vec![
+                ("Cluster", 0),
+                ("Phase", 0),
+                ("Progress", 0),
+                ("Current Task", 0),
+                ("Target", 0),
+                ("Synced", 0),
+                ("Age", 0),
+                ("Current", 1),
+                ("Workflow", 1),
+                ("Last Sync", 1),
+            ]
+        );
+    }
+
+    /// Every committed copy of the generated CRD, relative to the package root.
+    const COMMITTED_COPIES: &[&str] = &["crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml"];
+
+    #[test]
+    fn committed_crd_matches_the_types() {
+        let generated = crd_yaml().expect("serialize CRD");
+        let root = env!("CARGO_MANIFEST_DIR");
+        for path in COMMITTED_COPIES {
+            let committed = std::fs::read_to_string(format!("{root}/{path}"))
+                .unwrap_or_else(|e| panic!("read {path}: {e}"));
+            assert!(
+                committed == generated,
+                "{path} is out of date with src/crd.rs: run `make crd` and commit the result"
+            );
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! cce-upgrade-watch: a Kubernetes operator that mirrors Huawei Cloud CCE cluster upgrade
+//! workflows into `UpgradeWorkflowWatch` resources.
+#![forbid(unsafe_code)]
+
+pub mod cce;
+pub mod cli;
+pub mod controller;
+pub mod crd;
