@@ -242,6 +242,11 @@ pub struct TaskStatus {
     /// Expiry time as CCE sent it, kept only when it could not be parsed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expire_time_raw: Option<String>,
+
+    /// True when this pre-check's result expired before the Cluster task started: CCE
+    /// needs a new pre-check before the upgrade can go on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_expired: Option<bool>,
 }
 
 /// An edge of the workflow graph.

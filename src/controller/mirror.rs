@@ -1,5 +1,6 @@
 //! Pure mapping of a CCE workflow into the workflow fields of a watch's status.
 
+use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::cce::model::{TaskState, Workflow};
@@ -17,7 +18,11 @@ pub struct UnparsedTime {
 /// Copies everything CCE said about the workflow into `status`, replacing what was there
 /// (conditions, generation and sync time are left alone). Returns the timestamps that
 /// could not be parsed.
-pub fn mirror_into(status: &mut UpgradeWorkflowWatchStatus, wf: &Workflow) -> Vec<UnparsedTime> {
+pub fn mirror_into(
+    status: &mut UpgradeWorkflowWatchStatus,
+    wf: &Workflow,
+    now: Timestamp,
+) -> Vec<UnparsedTime> {
     let mut unparsed = Vec::new();
     let spec = wf.spec.clone().unwrap_or_default();
     let meta = wf.metadata.clone().unwrap_or_default();
@@ -60,9 +65,11 @@ pub fn mirror_into(status: &mut UpgradeWorkflowWatchStatus, wf: &Workflow) -> Ve
                 expire_time,
                 expire_time_raw,
                 task_type,
+                result_expired: None,
             }
         })
         .collect();
+    mark_expired_prechecks(&mut status.tasks, now);
 
     status.lines = wf
         .status
@@ -93,6 +100,24 @@ pub fn mirror_into(status: &mut UpgradeWorkflowWatchStatus, wf: &Workflow) -> Ve
     status.progress = (!points.is_empty()).then(|| format!("{succeeded}/{}", points.len()));
     status.current_task = current_task(wf);
     unparsed
+}
+
+/// A pre-check result is stale once its expiry passed before the Cluster task began; the
+/// flag is stable afterwards, so the transition is seen (and reported) exactly once.
+fn mark_expired_prechecks(tasks: &mut [TaskStatus], now: Timestamp) {
+    let cluster_start = tasks
+        .iter()
+        .find(|t| t.task_type == "Cluster")
+        .and_then(|t| t.start_time.as_ref())
+        .map(|t| t.0);
+    for task in tasks.iter_mut().filter(|t| t.task_type == "PreCheck") {
+        let deadline = cluster_start.unwrap_or(now);
+        task.result_expired = task
+            .expire_time
+            .as_ref()
+            .is_some_and(|expiry| expiry.0 <= deadline)
+            .then_some(true);
+    }
 }
 
 /// The task a person should look at now: running, else queued, else failed, else created.
@@ -139,6 +164,11 @@ mod tests {
     use super::*;
     use crate::cce::model::SEED_EXAMPLE;
 
+    /// Just after the seed example's last update; its pre-check has not expired yet.
+    fn now() -> Timestamp {
+        "2023-11-25T08:00:00Z".parse().expect("valid")
+    }
+
     fn t(s: &str) -> Option<Time> {
         Some(Time(s.parse().expect("valid RFC 3339 in test")))
     }
@@ -147,7 +177,7 @@ mod tests {
     fn seed_example_maps_into_status_without_loss() {
         let wf: Workflow = serde_json::from_str(SEED_EXAMPLE).expect("parse");
         let mut status = UpgradeWorkflowWatchStatus::default();
-        let unparsed = mirror_into(&mut status, &wf);
+        let unparsed = mirror_into(&mut status, &wf, now());
         assert!(unparsed.is_empty());
 
         let expected = UpgradeWorkflowWatchStatus {
@@ -211,7 +241,7 @@ mod tests {
         }))
         .expect("parse");
         let mut status = UpgradeWorkflowWatchStatus::default();
-        let unparsed = mirror_into(&mut status, &wf);
+        let unparsed = mirror_into(&mut status, &wf, now());
         assert_eq!(status.workflow_created, None);
         assert_eq!(status.workflow_created_raw.as_deref(), Some("last tuesday"));
         assert_eq!(status.tasks[0].start_time_raw.as_deref(), Some("soon"));
@@ -237,11 +267,42 @@ mod tests {
         }))
         .expect("parse");
         let mut status = UpgradeWorkflowWatchStatus::default();
-        mirror_into(&mut status, &wf);
+        mirror_into(&mut status, &wf, now());
         assert_eq!(status.phase.as_deref(), Some("Paused"));
         assert_eq!(status.tasks[0].task_type, "NodePool");
         assert_eq!(status.tasks[0].status.as_deref(), Some("Paused"));
         assert_eq!(status.progress.as_deref(), Some("0/1"));
         assert_eq!(status.current_task, None);
+    }
+
+    #[test]
+    fn precheck_expires_only_when_cluster_task_has_not_started_in_time() {
+        let wf = |cluster_start: Option<&str>| -> Workflow {
+            let mut cluster = serde_json::json!({"taskType": "Cluster"});
+            if let Some(start) = cluster_start {
+                cluster["startTimeStamp"] = start.into();
+            }
+            serde_json::from_value(serde_json::json!({"status": {"pointStatuses": [
+                {"taskType": "PreCheck", "status": "Success",
+                 "expireTimeStamp": "2023-11-25 08:21:05 +0000 UTC"},
+                cluster
+            ]}}))
+            .expect("parse")
+        };
+        let at = |s: &str| -> Timestamp { s.parse().expect("valid") };
+        let expired = |w: &Workflow, now| {
+            let mut status = UpgradeWorkflowWatchStatus::default();
+            mirror_into(&mut status, w, now);
+            status.tasks[0].result_expired
+        };
+        assert_eq!(expired(&wf(None), at("2023-11-25T08:00:00Z")), None);
+        assert_eq!(expired(&wf(None), at("2023-11-25T09:00:00Z")), Some(true));
+        let started_in_time = wf(Some("2023-11-25 08:00:00 +0000 UTC"));
+        assert_eq!(expired(&started_in_time, at("2023-11-25T09:00:00Z")), None);
+        let started_late = wf(Some("2023-11-25 08:30:00 +0000 UTC"));
+        assert_eq!(
+            expired(&started_late, at("2023-11-25T09:00:00Z")),
+            Some(true)
+        );
     }
 }

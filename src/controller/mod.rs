@@ -1,3 +1,5 @@
 //! The reconciler: reads each watched workflow from CCE and mirrors it into status.
 
+pub mod events;
 pub mod mirror;
+pub mod status;

@@ -1,0 +1,463 @@
+//! The next status of a watch as a pure function of its old status, what this reconcile
+//! observed, the spec generation and the clock. Conditions follow kstatus: Ready,
+//! Reconciling, Stalled, plus Synced for the health of the CCE conversation.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use super::mirror::{UnparsedTime, mirror_into};
+use crate::cce::model::{Phase, Workflow};
+use crate::crd::UpgradeWorkflowWatchStatus;
+
+pub const READY: &str = "Ready";
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
+pub const SYNCED: &str = "Synced";
+
+/// Synced reason while `spec.suspend` is true; not an outage, so no SyncFailed event.
+pub const REASON_SUSPENDED: &str = "Suspended";
+
+/// What one reconcile learned.
+#[derive(Debug)]
+pub enum Observation<'a> {
+    /// Nothing yet: the watch is new and CCE has not been asked.
+    FirstSight,
+    /// CCE answered with this workflow.
+    Workflow(&'a Workflow),
+    /// Following a cluster that has no upgrade workflow yet.
+    NoWorkflowYet,
+    /// CCE (or the way to it) failed. `permanent` means a person must act.
+    Failed {
+        reason: &'static str,
+        message: String,
+        permanent: bool,
+    },
+    /// `spec.suspend` is true.
+    Suspended,
+}
+
+/// The computed status and the timestamps CCE sent that could not be parsed.
+#[derive(Debug)]
+pub struct Next {
+    pub status: UpgradeWorkflowWatchStatus,
+    pub unparsed: Vec<UnparsedTime>,
+}
+
+/// Builds the status to store. Workflow data is replaced only by a successful answer, so a
+/// failure keeps the last good view; `lastSyncTime` moves only when something else changed
+/// or the heartbeat is due.
+pub fn next_status(
+    old: &UpgradeWorkflowWatchStatus,
+    observation: &Observation<'_>,
+    generation: Option<i64>,
+    now: Timestamp,
+    heartbeat: Duration,
+) -> Next {
+    let mut status = old.clone();
+    let mut unparsed = Vec::new();
+    status.observed_generation = generation;
+
+    let synced = match observation {
+        Observation::FirstSight => None,
+        Observation::Workflow(wf) => {
+            unparsed = mirror_into(&mut status, wf, now);
+            Some(synced_ok(&unparsed))
+        }
+        Observation::NoWorkflowYet => {
+            status = UpgradeWorkflowWatchStatus {
+                observed_generation: generation,
+                last_sync_time: old.last_sync_time.clone(),
+                conditions: old.conditions.clone(),
+                ..Default::default()
+            };
+            Some((
+                "NoWorkflow",
+                "the cluster has no upgrade workflow yet".to_string(),
+                true,
+            ))
+        }
+        Observation::Failed {
+            reason, message, ..
+        } => Some((*reason, message.clone(), false)),
+        Observation::Suspended => Some((
+            REASON_SUSPENDED,
+            "polling is suspended (spec.suspend is true)".to_string(),
+            false,
+        )),
+    };
+
+    let mut conditions = Conditions {
+        list: old.conditions.clone(),
+        generation,
+        now,
+    };
+    let phase = status.phase.as_deref().map(Phase::from);
+    conditions.set_workflow(phase.as_ref(), observation);
+    if let Some((reason, message, ok)) = synced {
+        conditions.set(SYNCED, ok, reason, &message);
+    }
+    status.conditions = conditions.list;
+
+    let synced_now = matches!(
+        observation,
+        Observation::Workflow(_) | Observation::NoWorkflowYet
+    );
+    if synced_now {
+        let due = old
+            .last_sync_time
+            .as_ref()
+            .is_none_or(|last| now.duration_since(last.0).as_secs_f64() >= heartbeat.as_secs_f64());
+        let changed = UpgradeWorkflowWatchStatus {
+            last_sync_time: None,
+            ..status.clone()
+        } != UpgradeWorkflowWatchStatus {
+            last_sync_time: None,
+            ..old.clone()
+        };
+        if due || changed {
+            status.last_sync_time = Some(Time(now));
+        }
+    }
+    Next { status, unparsed }
+}
+
+fn synced_ok(unparsed: &[UnparsedTime]) -> (&'static str, String, bool) {
+    if unparsed.is_empty() {
+        return (
+            "Synced",
+            "status mirrors the workflow as CCE last reported it".into(),
+            true,
+        );
+    }
+    let fields: Vec<String> = unparsed
+        .iter()
+        .map(|u| format!("{}={:?}", u.field, truncate(&u.value, 64)))
+        .collect();
+    (
+        "UnparsedTimestamp",
+        format!(
+            "synced, but CCE sent timestamps in an unknown format, kept raw in status: {}",
+            fields.join(", ")
+        ),
+        true,
+    )
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Condition list editor that keeps `lastTransitionTime` while a condition's status holds.
+struct Conditions {
+    list: Vec<Condition>,
+    generation: Option<i64>,
+    now: Timestamp,
+}
+
+impl Conditions {
+    fn set(&mut self, type_: &str, status: bool, reason: &str, message: &str) {
+        let status = if status { "True" } else { "False" }.to_string();
+        let previous = self.list.iter().position(|c| c.type_ == type_);
+        let last_transition_time = match previous.map(|i| &self.list[i]) {
+            Some(c) if c.status == status => c.last_transition_time.clone(),
+            _ => Time(self.now),
+        };
+        let condition = Condition {
+            type_: type_.to_string(),
+            status,
+            reason: reason.to_string(),
+            message: message.to_string(),
+            observed_generation: self.generation,
+            last_transition_time,
+        };
+        match previous {
+            Some(i) => self.list[i] = condition,
+            None => self.list.push(condition),
+        }
+    }
+
+    /// Ready, Reconciling and Stalled from the workflow phase, or from a permanent failure.
+    fn set_workflow(&mut self, phase: Option<&Phase>, observation: &Observation<'_>) {
+        if let Observation::Failed {
+            reason,
+            message,
+            permanent: true,
+        } = observation
+        {
+            self.set(READY, false, reason, message);
+            self.set(RECONCILING, false, reason, message);
+            self.set(STALLED, true, reason, message);
+            return;
+        }
+        if matches!(observation, Observation::FirstSight) && phase.is_none() {
+            let msg = "waiting for the first answer from CCE";
+            self.set(READY, false, "NotObserved", msg);
+            self.set(RECONCILING, true, "FirstSync", msg);
+            self.set(STALLED, false, "NotObserved", msg);
+            return;
+        }
+        if matches!(observation, Observation::NoWorkflowYet) {
+            let msg = "the cluster has no upgrade workflow yet";
+            self.set(READY, false, "NoWorkflow", msg);
+            self.set(RECONCILING, false, "NoWorkflow", msg);
+            self.set(STALLED, false, "NoWorkflow", msg);
+            return;
+        }
+        let Some(phase) = phase else {
+            // A transient failure before any good answer: still trying.
+            let msg = "waiting for a successful answer from CCE";
+            self.set(READY, false, "NotObserved", msg);
+            self.set(RECONCILING, true, "FirstSync", msg);
+            self.set(STALLED, false, "NotObserved", msg);
+            return;
+        };
+        let reason = reason_from(phase.as_str());
+        match phase {
+            Phase::Success => {
+                self.set(READY, true, "Succeeded", "the upgrade succeeded");
+                self.set(RECONCILING, false, "Succeeded", "the upgrade succeeded");
+                self.set(STALLED, false, "Succeeded", "the upgrade succeeded");
+            }
+            Phase::Init | Phase::Running => {
+                let msg = format!("the upgrade is in progress (phase {phase})");
+                self.set(READY, false, &reason, &msg);
+                self.set(RECONCILING, true, &reason, &msg);
+                self.set(STALLED, false, &reason, &msg);
+            }
+            Phase::Pending => {
+                let msg = "a task of the upgrade failed; CCE waits for a retry or a decision";
+                self.set(READY, false, &reason, msg);
+                self.set(RECONCILING, false, "TaskFailed", msg);
+                self.set(STALLED, true, "TaskFailed", msg);
+            }
+            Phase::Cancel => {
+                let msg = "the upgrade was cancelled";
+                self.set(READY, false, &reason, msg);
+                self.set(RECONCILING, false, "Cancelled", msg);
+                self.set(STALLED, true, "Cancelled", msg);
+            }
+            Phase::Unknown(raw) => {
+                let msg = format!(
+                    "CCE reports phase {raw:?}, which this operator does not know; polling continues"
+                );
+                self.set(READY, false, "UnknownPhase", &msg);
+                self.set(RECONCILING, true, "UnknownPhase", &msg);
+                self.set(STALLED, false, "UnknownPhase", &msg);
+            }
+        }
+    }
+}
+
+/// Condition reasons must be CamelCase identifiers; CCE values are not guaranteed to be.
+fn reason_from(raw: &str) -> String {
+    let cleaned: String = raw.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    match cleaned.chars().next() {
+        Some(c) if c.is_ascii_alphabetic() => cleaned,
+        _ => "Unknown".to_string(),
+    }
+}
+
+/// The condition of this type, if set.
+pub fn condition<'a>(status: &'a UpgradeWorkflowWatchStatus, type_: &str) -> Option<&'a Condition> {
+    status.conditions.iter().find(|c| c.type_ == type_)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cce::model::SEED_EXAMPLE;
+
+    const HEARTBEAT: Duration = Duration::from_secs(300);
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().expect("valid")
+    }
+
+    fn wf(phase: &str) -> Workflow {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"uid": "w1"},
+            "status": {"phase": phase, "pointStatuses": [{"taskType": "Cluster", "status": "Running"}]}
+        }))
+        .expect("parse")
+    }
+
+    fn cond(s: &UpgradeWorkflowWatchStatus, t: &str) -> (String, String) {
+        let c = condition(s, t).unwrap_or_else(|| panic!("{t} missing"));
+        (c.status.clone(), c.reason.clone())
+    }
+
+    #[test]
+    fn first_sight_marks_reconciling_with_generation_before_any_cce_call() {
+        let next = next_status(
+            &Default::default(),
+            &Observation::FirstSight,
+            Some(1),
+            at("2024-01-01T00:00:00Z"),
+            HEARTBEAT,
+        );
+        assert_eq!(next.status.observed_generation, Some(1));
+        assert_eq!(
+            cond(&next.status, RECONCILING),
+            ("True".into(), "FirstSync".into())
+        );
+        assert_eq!(cond(&next.status, READY).0, "False");
+        assert!(condition(&next.status, SYNCED).is_none());
+        assert!(
+            next.status
+                .conditions
+                .iter()
+                .all(|c| c.observed_generation == Some(1))
+        );
+    }
+
+    #[test]
+    fn phases_map_to_kstatus_conditions() {
+        let now = at("2024-01-01T00:00:00Z");
+        let run = |phase: &str| {
+            next_status(
+                &Default::default(),
+                &Observation::Workflow(&wf(phase)),
+                Some(2),
+                now,
+                HEARTBEAT,
+            )
+            .status
+        };
+        let s = run("Running");
+        assert_eq!(cond(&s, READY), ("False".into(), "Running".into()));
+        assert_eq!(cond(&s, RECONCILING), ("True".into(), "Running".into()));
+        assert_eq!(cond(&s, STALLED).0, "False");
+        assert_eq!(cond(&s, SYNCED), ("True".into(), "Synced".into()));
+        let s = run("Success");
+        assert_eq!(cond(&s, READY), ("True".into(), "Succeeded".into()));
+        assert_eq!(cond(&s, RECONCILING).0, "False");
+        let s = run("Pending");
+        assert_eq!(cond(&s, STALLED), ("True".into(), "TaskFailed".into()));
+        assert_eq!(cond(&s, READY), ("False".into(), "Pending".into()));
+        let s = run("Cancel");
+        assert_eq!(cond(&s, STALLED), ("True".into(), "Cancelled".into()));
+        let s = run("Paused now");
+        assert_eq!(s.phase.as_deref(), Some("Paused now"));
+        assert_eq!(cond(&s, READY), ("False".into(), "UnknownPhase".into()));
+        assert_eq!(cond(&s, RECONCILING).0, "True");
+    }
+
+    #[test]
+    fn a_failure_keeps_the_last_good_workflow_and_says_why() {
+        let now = at("2024-01-01T00:00:00Z");
+        let seed: Workflow = serde_json::from_str(SEED_EXAMPLE).expect("parse");
+        let good = next_status(
+            &Default::default(),
+            &Observation::Workflow(&seed),
+            Some(1),
+            now,
+            HEARTBEAT,
+        )
+        .status;
+        let failed = Observation::Failed {
+            reason: "CceUnavailable",
+            message: "CCE answered 503".into(),
+            permanent: false,
+        };
+        let later = at("2024-01-01T00:01:00Z");
+        let s = next_status(&good, &failed, Some(1), later, HEARTBEAT).status;
+        assert_eq!(s.tasks, good.tasks);
+        assert_eq!(s.phase.as_deref(), Some("Pending"));
+        assert_eq!(s.last_sync_time, good.last_sync_time);
+        assert_eq!(cond(&s, SYNCED), ("False".into(), "CceUnavailable".into()));
+        assert_eq!(cond(&s, STALLED), ("True".into(), "TaskFailed".into()));
+        let transition = condition(&s, SYNCED)
+            .expect("synced")
+            .last_transition_time
+            .clone();
+        assert_eq!(transition, Time(later));
+    }
+
+    #[test]
+    fn a_permanent_failure_stalls() {
+        let failed = Observation::Failed {
+            reason: "WorkflowNotFound",
+            message: "CCE has no such workflow".into(),
+            permanent: true,
+        };
+        let s = next_status(
+            &Default::default(),
+            &failed,
+            Some(1),
+            at("2024-01-01T00:00:00Z"),
+            HEARTBEAT,
+        )
+        .status;
+        assert_eq!(
+            cond(&s, STALLED),
+            ("True".into(), "WorkflowNotFound".into())
+        );
+        assert_eq!(
+            cond(&s, SYNCED),
+            ("False".into(), "WorkflowNotFound".into())
+        );
+    }
+
+    #[test]
+    fn an_unchanged_workflow_gives_an_identical_status_until_the_heartbeat() {
+        let w = wf("Running");
+        let t0 = at("2024-01-01T00:00:00Z");
+        let first = next_status(
+            &Default::default(),
+            &Observation::Workflow(&w),
+            Some(1),
+            t0,
+            HEARTBEAT,
+        )
+        .status;
+        let soon = next_status(
+            &first,
+            &Observation::Workflow(&w),
+            Some(1),
+            at("2024-01-01T00:04:00Z"),
+            HEARTBEAT,
+        )
+        .status;
+        assert_eq!(soon, first);
+        let due = next_status(
+            &first,
+            &Observation::Workflow(&w),
+            Some(1),
+            at("2024-01-01T00:05:00Z"),
+            HEARTBEAT,
+        )
+        .status;
+        assert_ne!(due.last_sync_time, first.last_sync_time);
+        assert_eq!(condition(&due, READY), condition(&first, READY));
+    }
+
+    #[test]
+    fn unparsed_timestamps_are_reported_in_synced() {
+        let w: Workflow = serde_json::from_value(serde_json::json!({
+            "metadata": {"uid": "w1", "creationTimestamp": "not a time"},
+            "status": {"phase": "Running"}
+        }))
+        .expect("parse");
+        let next = next_status(
+            &Default::default(),
+            &Observation::Workflow(&w),
+            Some(1),
+            at("2024-01-01T00:00:00Z"),
+            HEARTBEAT,
+        );
+        let synced = condition(&next.status, SYNCED).expect("synced");
+        assert_eq!(synced.status, "True");
+        assert_eq!(synced.reason, "UnparsedTimestamp");
+        assert!(
+            synced.message.contains("workflowCreated=\"not a time\""),
+            "{}",
+            synced.message
+        );
+        assert_eq!(next.unparsed.len(), 1);
+    }
+}
