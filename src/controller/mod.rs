@@ -2,4 +2,5 @@
 
 pub mod events;
 pub mod mirror;
+pub mod schedule;
 pub mod status;

@@ -1,0 +1,156 @@
+//! When to look at a workflow again: by phase while things go well, by backoff when they
+//! do not. Jitter keeps thousands of watches from polling CCE in lockstep.
+
+use std::time::Duration;
+
+use rand::Rng;
+
+use crate::cce::model::Phase;
+use crate::crd::{DEFAULT_POLL_INTERVAL, MIN_POLL_INTERVAL};
+
+/// Operator-wide polling settings (flags).
+#[derive(Clone, Debug)]
+pub struct PollPolicy {
+    /// Resync of finished (Success, Cancel) workflows.
+    pub terminal_resync: Duration,
+    /// First retry after a transient error; doubles per consecutive failure.
+    pub backoff_base: Duration,
+    /// Longest wait between retries of transient errors.
+    pub backoff_cap: Duration,
+    /// Retry of errors a person must fix (bad credentials, workflow gone).
+    pub permanent_retry: Duration,
+    /// Fraction of the delay added or removed at random.
+    pub jitter: f64,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        Self {
+            terminal_resync: Duration::from_secs(600),
+            backoff_base: Duration::from_secs(5),
+            backoff_cap: Duration::from_secs(300),
+            permanent_retry: Duration::from_secs(300),
+            jitter: 0.1,
+        }
+    }
+}
+
+/// `spec.pollInterval` as a duration; the schema already refused anything shorter than the
+/// minimum, but an old object or a bad value still gets a sane interval.
+pub fn poll_interval(spec_value: Option<&str>) -> Duration {
+    let parse = |s: &str| {
+        s.parse::<jiff::SignedDuration>()
+            .ok()
+            .and_then(|d| Duration::try_from(d).ok())
+    };
+    let min = parse(MIN_POLL_INTERVAL).unwrap_or(Duration::from_secs(5));
+    let default = parse(DEFAULT_POLL_INTERVAL).unwrap_or(Duration::from_secs(30));
+    spec_value.and_then(parse).unwrap_or(default).max(min)
+}
+
+impl PollPolicy {
+    /// Delay before the next poll after a good answer. `following` watches keep looking
+    /// for a newer workflow at the terminal pace.
+    pub fn after_success(&self, phase: Option<&Phase>, poll: Duration) -> Duration {
+        match phase {
+            Some(p) if p.is_terminal() => self.terminal_resync,
+            _ => poll,
+        }
+    }
+
+    /// Delay before retrying after the `failures`-th failure in a row (1 for the first).
+    pub fn after_failure(
+        &self,
+        failures: u32,
+        permanent: bool,
+        retry_after: Option<Duration>,
+    ) -> Duration {
+        if permanent {
+            return self.permanent_retry;
+        }
+        let exponent = failures.saturating_sub(1).min(20);
+        let backoff = self
+            .backoff_base
+            .saturating_mul(1u32 << exponent)
+            .min(self.backoff_cap);
+        backoff.max(retry_after.unwrap_or_default())
+    }
+
+    /// Spreads `delay` by ±`jitter`, never below a floor (e.g. CCE's Retry-After).
+    pub fn jittered(&self, delay: Duration, floor: Duration) -> Duration {
+        let spread = delay.as_secs_f64() * self.jitter;
+        let offset = if spread > 0.0 {
+            rand::rng().random_range(-spread..=spread)
+        } else {
+            0.0
+        };
+        Duration::from_secs_f64((delay.as_secs_f64() + offset).max(0.0)).max(floor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_interval_parses_go_durations_and_enforces_the_minimum() {
+        assert_eq!(poll_interval(Some("1m30s")), Duration::from_secs(90));
+        assert_eq!(poll_interval(Some("500ms")), Duration::from_secs(5));
+        assert_eq!(poll_interval(None), Duration::from_secs(30));
+        assert_eq!(poll_interval(Some("soon")), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn active_phases_poll_at_the_interval_and_finished_ones_slowly() {
+        let p = PollPolicy::default();
+        let poll = Duration::from_secs(30);
+        assert_eq!(p.after_success(Some(&Phase::Running), poll), poll);
+        assert_eq!(p.after_success(Some(&Phase::Pending), poll), poll);
+        assert_eq!(
+            p.after_success(Some(&Phase::Unknown("X".into())), poll),
+            poll
+        );
+        assert_eq!(
+            p.after_success(Some(&Phase::Success), poll),
+            p.terminal_resync
+        );
+        assert_eq!(
+            p.after_success(Some(&Phase::Cancel), poll),
+            p.terminal_resync
+        );
+    }
+
+    #[test]
+    fn transient_failures_back_off_exponentially_to_a_cap() {
+        let p = PollPolicy::default();
+        let delays: Vec<u64> = (1..=9)
+            .map(|n| p.after_failure(n, false, None).as_secs())
+            .collect();
+        assert_eq!(delays, vec![5, 10, 20, 40, 80, 160, 300, 300, 300]);
+        assert_eq!(p.after_failure(u32::MAX, false, None), p.backoff_cap);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_and_permanent_errors_wait_long() {
+        let p = PollPolicy::default();
+        assert_eq!(
+            p.after_failure(1, false, Some(Duration::from_secs(42))),
+            Duration::from_secs(42)
+        );
+        assert_eq!(p.after_failure(1, true, None), p.permanent_retry);
+    }
+
+    #[test]
+    fn jitter_stays_within_bounds_and_above_the_floor() {
+        let p = PollPolicy::default();
+        for _ in 0..1000 {
+            let d = p.jittered(Duration::from_secs(100), Duration::ZERO);
+            assert!(
+                d >= Duration::from_secs(90) && d <= Duration::from_secs(110),
+                "{d:?}"
+            );
+            let floored = p.jittered(Duration::from_secs(10), Duration::from_secs(10));
+            assert!(floored >= Duration::from_secs(10));
+        }
+    }
+}
