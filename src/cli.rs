@@ -20,6 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the UpgradeWorkflowWatch CustomResourceDefinition as YAML.
     Crd,
+    /// Fetch an upgrade workflow (or list a cluster's) from the CCE API, to check access.
+    Get(Box<crate::get::GetArgs>),
 }
 
 impl Cli {
@@ -35,6 +37,7 @@ impl Cli {
                     ExitCode::FAILURE
                 }
             },
+            Command::Get(args) => crate::get::run(*args).await,
         }
     }
 }

@@ -6,5 +6,6 @@ pub mod cce;
 pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod get;
 pub mod metrics;
 pub mod runtime;
