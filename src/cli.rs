@@ -22,6 +22,8 @@ pub enum Command {
     Crd,
     /// Fetch an upgrade workflow (or list a cluster's) from the CCE API, to check access.
     Get(Box<crate::get::GetArgs>),
+    /// Run the operator: mirror every UpgradeWorkflowWatch's workflow into its status.
+    Run(Box<crate::controller::run::RunArgs>),
 }
 
 impl Cli {
@@ -38,6 +40,14 @@ impl Cli {
                 }
             },
             Command::Get(args) => crate::get::run(*args).await,
+            Command::Run(args) => match crate::controller::run::run(*args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "operator stopped");
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            },
         }
     }
 }

@@ -106,7 +106,7 @@ pub struct UpgradeWorkflowWatchSpec {
 }
 
 /// Kind of CCE cluster; Autopilot clusters are served under `/autopilot/v3/`.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum ClusterType {
     #[default]
     Standard,

@@ -13,6 +13,15 @@ pub struct Transition {
     pub warning: bool,
     pub reason: &'static str,
     pub note: String,
+    /// Set when a task ended with known start and end times, for the duration metric.
+    pub finished_task: Option<FinishedTask>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinishedTask {
+    pub task_type: String,
+    pub result: &'static str,
+    pub took: std::time::Duration,
 }
 
 impl Transition {
@@ -21,6 +30,7 @@ impl Transition {
             warning: false,
             reason,
             note,
+            finished_task: None,
         }
     }
 
@@ -29,6 +39,7 @@ impl Transition {
             warning: true,
             reason,
             note,
+            finished_task: None,
         }
     }
 }
@@ -105,18 +116,30 @@ fn task_transitions(old: &[TaskStatus], new: &[TaskStatus], out: &mut Vec<Transi
         let restarted = before.is_some_and(|b| b.id.is_some() && b.id != task.id);
         let changed = state != was || restarted;
         if changed {
+            let ended = |result| {
+                let took = match (&task.start_time, &task.end_time) {
+                    (Some(start), Some(end)) => end.0.duration_since(start.0).try_into().ok(),
+                    _ => None,
+                };
+                took.map(|took| FinishedTask {
+                    task_type: task.task_type.clone(),
+                    result,
+                    took,
+                })
+            };
             match state {
                 Some("Running") => out.push(Transition::normal(
                     "TaskStarted",
                     task_note(task, "started"),
                 )),
-                Some("Success") => out.push(Transition::normal(
-                    "TaskSucceeded",
-                    task_note(task, "succeeded"),
-                )),
-                Some("Failed") => {
-                    out.push(Transition::warning("TaskFailed", task_note(task, "failed")))
-                }
+                Some("Success") => out.push(Transition {
+                    finished_task: ended("Success"),
+                    ..Transition::normal("TaskSucceeded", task_note(task, "succeeded"))
+                }),
+                Some("Failed") => out.push(Transition {
+                    finished_task: ended("Failed"),
+                    ..Transition::warning("TaskFailed", task_note(task, "failed"))
+                }),
                 _ => {}
             }
         }

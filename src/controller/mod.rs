@@ -1,6 +1,13 @@
 //! The reconciler: reads each watched workflow from CCE and mirrors it into status.
+//!
+//! `mirror`, `status`, `events` and `schedule` are pure; `fetch`, `secrets` and
+//! `reconcile` talk to CCE and Kubernetes; `run` wires the process together.
 
 pub mod events;
+pub mod fetch;
 pub mod mirror;
+pub mod reconcile;
+pub mod run;
 pub mod schedule;
+pub mod secrets;
 pub mod status;

@@ -1,0 +1,438 @@
+//! One reconcile of one watch: resolve credentials, read the workflow (shared with other
+//! watches of the same workflow), compute the new status, publish the transitions, and
+//! write status only when it changed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Resource, ResourceExt};
+use sha2::{Digest, Sha256};
+use tracing::{debug, info, warn};
+
+use super::events::{Transition, transitions};
+use super::fetch::{FetchKey, Fetcher};
+use super::schedule::{PollPolicy, poll_interval};
+use super::secrets::SecretCredentials;
+use super::status::{Observation, next_status};
+use crate::cce::client::Target;
+use crate::cce::credentials::Credentials;
+use crate::cce::error::CceError;
+use crate::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
+use crate::metrics::{Metrics, ResultLabels};
+use crate::runtime::leader::Leadership;
+
+/// Field manager of every status write.
+pub const FIELD_MANAGER: &str = "cce-upgrade-watch";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("writing status failed: {0}")]
+    WriteStatus(#[source] kube::Error),
+    #[error("the watch has no namespace")]
+    NoNamespace,
+}
+
+/// Everything a reconcile needs, shared by all of them.
+pub struct Context {
+    pub kube: kube::Client,
+    pub recorder: Recorder,
+    pub fetcher: Fetcher,
+    pub credentials: SecretCredentials,
+    pub policy: PollPolicy,
+    /// How often `lastSyncTime` is refreshed while nothing else changes.
+    pub heartbeat: Duration,
+    pub metrics: Metrics,
+    pub leadership: Leadership,
+    /// What this instance last wrote per watch uid: the cache may lag behind our own
+    /// writes, and diffing against a stale status would repeat events.
+    written: Mutex<HashMap<String, UpgradeWorkflowWatchStatus>>,
+    /// Consecutive failures per watch uid, for backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        kube: kube::Client,
+        recorder: Recorder,
+        fetcher: Fetcher,
+        credentials: SecretCredentials,
+        policy: PollPolicy,
+        heartbeat: Duration,
+        metrics: Metrics,
+        leadership: Leadership,
+    ) -> Self {
+        Self {
+            kube,
+            recorder,
+            fetcher,
+            credentials,
+            policy,
+            heartbeat,
+            metrics,
+            leadership,
+            written: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forgets per-watch memory, e.g. after losing and regaining leadership.
+    pub fn forget_all(&self) {
+        lock(&self.written).clear();
+        lock(&self.failures).clear();
+    }
+
+    /// Drops memory of watches for which `keep` is false.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        lock(&self.written).retain(|uid, _| keep(uid));
+        lock(&self.failures).retain(|uid, _| keep(uid));
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the CCE side of a reconcile produced.
+struct Observed {
+    observation: ObservationOwned,
+    /// Floor for the next poll (a 429's Retry-After).
+    not_before: Duration,
+}
+
+enum ObservationOwned {
+    Workflow(Arc<crate::cce::model::Workflow>),
+    NoWorkflowYet,
+    Failed {
+        reason: &'static str,
+        message: String,
+        permanent: bool,
+        retry_after: Option<Duration>,
+    },
+}
+
+pub async fn reconcile(
+    watch: Arc<UpgradeWorkflowWatch>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    if !ctx.leadership.is_leader() {
+        return Ok(Action::await_change());
+    }
+    let namespace = watch.namespace().ok_or(Error::NoNamespace)?;
+    let uid = watch.uid().unwrap_or_default();
+    let key = format!("{namespace}/{}", watch.name_any());
+    let generation = watch.meta().generation;
+    let api: Api<UpgradeWorkflowWatch> = Api::namespaced(ctx.kube.clone(), &namespace);
+
+    let mut old = lock(&ctx.written)
+        .get(&uid)
+        .cloned()
+        .unwrap_or_else(|| watch.status.clone().unwrap_or_default());
+
+    if old.observed_generation.is_none() && old.conditions.is_empty() {
+        let first = next_status(
+            &old,
+            &Observation::FirstSight,
+            generation,
+            Timestamp::now(),
+            ctx.heartbeat,
+        )
+        .status;
+        write_status(&ctx, &api, &watch, &uid, &first).await?;
+        old = first;
+    }
+
+    if watch.spec.suspend == Some(true) {
+        let next = next_status(
+            &old,
+            &Observation::Suspended,
+            generation,
+            Timestamp::now(),
+            ctx.heartbeat,
+        )
+        .status;
+        publish_and_write(&ctx, &api, &watch, &uid, &old, &next).await?;
+        ctx.metrics
+            .reconciles
+            .get_or_create(&ResultLabels {
+                result: "suspended",
+            })
+            .inc();
+        return Ok(Action::await_change());
+    }
+
+    let poll = poll_interval(watch.spec.poll_interval.as_deref());
+    let observed = observe(&watch, &namespace, &ctx, poll).await;
+    let now = Timestamp::now();
+    let (next, delay) = match &observed.observation {
+        ObservationOwned::Workflow(wf) => {
+            lock(&ctx.failures).remove(&uid);
+            let next = next_status(
+                &old,
+                &Observation::Workflow(wf),
+                generation,
+                now,
+                ctx.heartbeat,
+            );
+            for u in &next.unparsed {
+                warn!(watch = %key, field = %u.field, value = %u.value, "CCE sent a timestamp in an unknown format");
+            }
+            let delay = ctx.policy.after_success(wf.phase(), poll);
+            (next.status, delay)
+        }
+        ObservationOwned::NoWorkflowYet => {
+            lock(&ctx.failures).remove(&uid);
+            let next = next_status(
+                &old,
+                &Observation::NoWorkflowYet,
+                generation,
+                now,
+                ctx.heartbeat,
+            )
+            .status;
+            (
+                next,
+                ctx.policy
+                    .terminal_resync
+                    .min(poll.max(Duration::from_secs(60))),
+            )
+        }
+        ObservationOwned::Failed {
+            reason,
+            message,
+            permanent,
+            retry_after,
+        } => {
+            let failures = {
+                let mut failures = lock(&ctx.failures);
+                let n = failures.entry(uid.clone()).or_default();
+                *n = n.saturating_add(1);
+                *n
+            };
+            let obs = Observation::Failed {
+                reason,
+                message: message.clone(),
+                permanent: *permanent,
+            };
+            let next = next_status(&old, &obs, generation, now, ctx.heartbeat).status;
+            (
+                next,
+                ctx.policy.after_failure(failures, *permanent, *retry_after),
+            )
+        }
+    };
+    publish_and_write(&ctx, &api, &watch, &uid, &old, &next).await?;
+
+    let synced = !matches!(observed.observation, ObservationOwned::Failed { .. });
+    ctx.metrics
+        .record_watch(&key, next.phase.as_deref(), synced);
+    let result = if synced { "synced" } else { "failed" };
+    ctx.metrics
+        .reconciles
+        .get_or_create(&ResultLabels { result })
+        .inc();
+    Ok(Action::requeue(
+        ctx.policy.jittered(delay, observed.not_before),
+    ))
+}
+
+/// Kubernetes API failures (CCE failures never get here): retry with a short backoff.
+pub fn error_policy(watch: Arc<UpgradeWorkflowWatch>, error: &Error, ctx: Arc<Context>) -> Action {
+    warn!(watch = %watch.name_any(), %error, "reconcile failed");
+    ctx.metrics
+        .reconciles
+        .get_or_create(&ResultLabels { result: "error" })
+        .inc();
+    Action::requeue(ctx.policy.jittered(ctx.policy.backoff_base, Duration::ZERO))
+}
+
+async fn observe(
+    watch: &UpgradeWorkflowWatch,
+    namespace: &str,
+    ctx: &Context,
+    poll: Duration,
+) -> Observed {
+    let failed = |reason, message: String, permanent| Observed {
+        observation: ObservationOwned::Failed {
+            reason,
+            message,
+            permanent,
+            retry_after: None,
+        },
+        not_before: Duration::ZERO,
+    };
+    let spec = &watch.spec;
+    let secret = spec
+        .credentials_secret_ref
+        .as_ref()
+        .map(|r| r.name.as_str());
+    let credentials = match ctx.credentials.resolve(namespace, secret).await {
+        Ok(c) => c,
+        Err(e) => return failed("CredentialsMissing", e.to_string(), true),
+    };
+    let endpoint = match ctx
+        .fetcher
+        .client()
+        .resolve_endpoint(spec.region.as_deref(), spec.endpoint.as_deref())
+    {
+        Ok(url) => url,
+        Err(e) => return failed(e.category(), e.to_string(), true),
+    };
+    let key = FetchKey {
+        endpoint: endpoint.to_string(),
+        project_id: spec.project_id.clone(),
+        cluster_type: spec.cluster_type,
+        cluster_id: spec.cluster_id.clone(),
+        workflow_id: spec.upgrade_workflow_id.clone(),
+        credentials: fingerprint(&credentials),
+    };
+    let target = Target {
+        endpoint,
+        project_id: spec.project_id.clone(),
+        cluster_id: spec.cluster_id.clone(),
+        cluster_type: spec.cluster_type,
+        credentials,
+    };
+    // Watches of one workflow wake up jittered around the same time: the first asks CCE,
+    // the rest share its answer.
+    let (fetched, _) = ctx.fetcher.fetch(&key, &target, poll / 2).await;
+    match fetched {
+        Ok(Some(wf)) => Observed {
+            observation: ObservationOwned::Workflow(wf),
+            not_before: Duration::ZERO,
+        },
+        Ok(None) => Observed {
+            observation: ObservationOwned::NoWorkflowYet,
+            not_before: Duration::ZERO,
+        },
+        Err(e) => {
+            debug!(watch = %watch.name_any(), error = %e, "CCE call failed");
+            let retry_after = e.retry_after();
+            Observed {
+                observation: ObservationOwned::Failed {
+                    reason: failure_reason(&e),
+                    message: e.to_string(),
+                    permanent: is_permanent(&e),
+                    retry_after,
+                },
+                not_before: retry_after.unwrap_or_default(),
+            }
+        }
+    }
+}
+
+fn failure_reason(e: &CceError) -> &'static str {
+    match e {
+        CceError::NotFound(_) => "WorkflowNotFound",
+        _ => e.category(),
+    }
+}
+
+/// Errors that need a person; an answer CCE garbled is not one of them.
+fn is_permanent(e: &CceError) -> bool {
+    !(e.is_retryable() || matches!(e, CceError::InvalidResponse { .. }))
+}
+
+/// Identifies credentials without keeping them: watches share answers only per identity.
+fn fingerprint(credentials: &Credentials) -> [u8; 32] {
+    use secrecy::ExposeSecret;
+    let mut hash = Sha256::new();
+    match credentials {
+        Credentials::AkSk {
+            access_key,
+            secret_key,
+            security_token,
+        } => {
+            hash.update(b"aksk\0");
+            hash.update(access_key.as_bytes());
+            hash.update(b"\0");
+            hash.update(secret_key.expose_secret().as_bytes());
+            hash.update(b"\0");
+            if let Some(token) = security_token {
+                hash.update(token.expose_secret().as_bytes());
+            }
+        }
+        Credentials::Token(token) => {
+            hash.update(b"token\0");
+            hash.update(token.expose_secret().as_bytes());
+        }
+    }
+    hash.finalize().into()
+}
+
+async fn publish_and_write(
+    ctx: &Context,
+    api: &Api<UpgradeWorkflowWatch>,
+    watch: &UpgradeWorkflowWatch,
+    uid: &str,
+    old: &UpgradeWorkflowWatchStatus,
+    next: &UpgradeWorkflowWatchStatus,
+) -> Result<(), Error> {
+    if next == old {
+        return Ok(());
+    }
+    let found = transitions(old, next);
+    write_status(ctx, api, watch, uid, next).await?;
+    for transition in &found {
+        publish(ctx, watch, transition).await;
+        if let Some(task) = &transition.finished_task {
+            ctx.metrics
+                .observe_task(&task.task_type, task.result, task.took);
+        }
+    }
+    Ok(())
+}
+
+async fn write_status(
+    ctx: &Context,
+    api: &Api<UpgradeWorkflowWatch>,
+    watch: &UpgradeWorkflowWatch,
+    uid: &str,
+    status: &UpgradeWorkflowWatchStatus,
+) -> Result<(), Error> {
+    let patch = serde_json::json!({
+        "apiVersion": UpgradeWorkflowWatch::api_version(&()),
+        "kind": UpgradeWorkflowWatch::kind(&()),
+        "status": status,
+    });
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch_status(&watch.name_any(), &params, &Patch::Apply(&patch))
+        .await
+        .map_err(Error::WriteStatus)?;
+    ctx.metrics.status_writes.inc();
+    lock(&ctx.written).insert(uid.to_string(), status.clone());
+    Ok(())
+}
+
+async fn publish(ctx: &Context, watch: &UpgradeWorkflowWatch, transition: &Transition) {
+    let event = Event {
+        type_: if transition.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: transition.reason.to_string(),
+        note: Some(transition.note.clone()),
+        action: "Sync".to_string(),
+        secondary: None,
+    };
+    match ctx.recorder.publish(&event, &watch.object_ref(&())).await {
+        Ok(()) => {
+            ctx.metrics
+                .events
+                .get_or_create(&crate::metrics::ReasonLabels {
+                    reason: transition.reason,
+                })
+                .inc();
+            info!(watch = %watch.name_any(), reason = transition.reason, note = %transition.note, "event");
+        }
+        Err(e) => {
+            warn!(watch = %watch.name_any(), reason = transition.reason, error = %e, "publishing an event failed")
+        }
+    }
+}

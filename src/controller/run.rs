@@ -1,0 +1,430 @@
+//! `cce-upgrade-watch run`: the operator process. Wires the watch and Secret caches, the
+//! kube-rs Controller, leadership, the admin server and shutdown together.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, controller, predicates, watcher};
+use kube::{Client, ResourceExt};
+use tracing::{error, info, warn};
+
+use super::fetch::Fetcher;
+use super::reconcile::{Context, error_policy, reconcile};
+use super::schedule::PollPolicy;
+use super::secrets::SecretCredentials;
+use crate::cce::client::{CceClient, ClientConfig};
+use crate::cce::credentials::Credentials;
+use crate::cce::endpoint::EndpointPolicy;
+use crate::crd::UpgradeWorkflowWatch;
+use crate::metrics::Metrics;
+use crate::runtime::admin::{self, Readiness};
+use crate::runtime::leader::{self, Leadership, LeaseConfig};
+use crate::runtime::logging::{self, LogFormat};
+use crate::runtime::shutdown;
+
+/// Parses `30s`, `5m`, `1h30m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d: jiff::SignedDuration = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a duration: {e}"))?;
+    Duration::try_from(d).map_err(|_| format!("{s:?} must not be negative"))
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
+    pub admin_listen: SocketAddr,
+    /// Elect a leader on a Lease so only one replica acts.
+    #[arg(long, env = "LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    /// Name of the Lease.
+    #[arg(long, env = "LEASE_NAME", default_value = "cce-upgrade-watch")]
+    pub lease_name: String,
+    /// Namespace of the Lease (the operator's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// Identity in the Lease; defaults to the pod or host name.
+    #[arg(long, env = "POD_NAME")]
+    pub lease_identity: Option<String>,
+    /// How long a Lease is valid without renewal, in seconds; a standby takes over after it.
+    #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
+    pub lease_duration_seconds: u64,
+    /// Resync of finished upgrades (and search for newer workflows when following).
+    #[arg(long, env = "TERMINAL_RESYNC", default_value = "10m", value_parser = parse_duration)]
+    pub terminal_resync: Duration,
+    /// First retry after a transient CCE error; doubles up to --backoff-cap.
+    #[arg(long, env = "BACKOFF_BASE", default_value = "5s", value_parser = parse_duration)]
+    pub backoff_base: Duration,
+    #[arg(long, env = "BACKOFF_CAP", default_value = "5m", value_parser = parse_duration)]
+    pub backoff_cap: Duration,
+    /// Retry of errors a person must fix (credentials, permissions, missing workflow).
+    #[arg(long, env = "PERMANENT_RETRY", default_value = "5m", value_parser = parse_duration)]
+    pub permanent_retry: Duration,
+    /// Longest time status.lastSyncTime may lag while nothing changes.
+    #[arg(long, env = "SYNC_HEARTBEAT", default_value = "5m", value_parser = parse_duration)]
+    pub sync_heartbeat: Duration,
+    /// CCE requests per second per endpoint and project.
+    #[arg(long, env = "CCE_RATE_LIMIT", default_value = "10")]
+    pub cce_rate_limit: NonZeroU32,
+    /// Burst allowed above --cce-rate-limit.
+    #[arg(long, env = "CCE_RATE_BURST", default_value = "20")]
+    pub cce_rate_burst: NonZeroU32,
+    /// Timeout of one CCE request.
+    #[arg(long, env = "CCE_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub cce_request_timeout: Duration,
+    #[arg(long, env = "CCE_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub cce_connect_timeout: Duration,
+    /// Extra PEM CA certificates to trust for CCE endpoints.
+    #[arg(long, env = "CA_BUNDLE")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Extra host (or host suffix) that watches may name as endpoint, besides Huawei
+    /// Cloud's public domains. Repeatable or comma-separated.
+    #[arg(
+        long = "allowed-endpoint-host",
+        env = "ALLOWED_ENDPOINT_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_endpoint_hosts: Vec<String>,
+    /// Allow plain http:// and any host. For tests only.
+    #[arg(long, env = "ALLOW_INSECURE_ENDPOINTS")]
+    pub allow_insecure_endpoints: bool,
+    /// Serve only watches in these namespaces (and read Secrets only there).
+    /// Repeatable or comma-separated; empty means every namespace.
+    #[arg(long = "namespaces", env = "WATCH_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Serve only watches whose labels match this selector, so several instances can
+    /// share a fleet (give each its own --lease-name).
+    #[arg(long, env = "LABEL_SELECTOR")]
+    pub label_selector: Option<String>,
+    /// Watches reconciled in parallel.
+    #[arg(long, env = "CONCURRENCY", default_value_t = 16)]
+    pub concurrency: u16,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot connect to Kubernetes: {0}")]
+    Kube(#[source] kube::Error),
+    #[error(
+        "the UpgradeWorkflowWatch CRD is not installed in this cluster; install it with \
+         `cce-upgrade-watch crd | kubectl apply -f -` (or the Helm chart) and start again"
+    )]
+    CrdMissing,
+    #[error("cannot list UpgradeWorkflowWatches: {0}")]
+    CrdCheck(#[source] kube::Error),
+    #[error("invalid CCE client settings: {0}")]
+    Cce(#[source] Box<crate::cce::error::CceError>),
+    #[error("leader election failed: {0}")]
+    Lease(#[source] kube_lease_manager::LeaseManagerError),
+    #[error("admin server on {addr}: {source}")]
+    Admin {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+pub async fn run(args: RunArgs) -> Result<(), RunError> {
+    logging::init(args.log_format);
+    let client = Client::try_default().await.map_err(RunError::Kube)?;
+    check_crd(&client).await?;
+
+    let metrics = Metrics::new();
+    let readiness = Readiness::default();
+    let (addr, admin_server) = admin::serve(
+        args.admin_listen,
+        metrics.clone(),
+        readiness.clone(),
+        shutdown::signal(),
+    )
+    .await
+    .map_err(|source| RunError::Admin {
+        addr: args.admin_listen,
+        source,
+    })?;
+    info!(%addr, "admin server listening");
+    let admin_task = tokio::spawn(admin_server);
+
+    let identity = args
+        .lease_identity
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("cce-upgrade-watch-{}", std::process::id()));
+    let (leadership, lease_changes) = if args.leader_elect {
+        let config = LeaseConfig {
+            name: args.lease_name.clone(),
+            namespace: args.lease_namespace.clone(),
+            identity: identity.clone(),
+            duration_secs: args.lease_duration_seconds,
+            grace_secs: (args.lease_duration_seconds / 3).max(1),
+        };
+        let (leadership, changes) = leader::elect(client.clone(), &config)
+            .await
+            .map_err(RunError::Lease)?;
+        (leadership, Some(changes))
+    } else {
+        (Leadership::always(), None)
+    };
+    metrics.leader.set(i64::from(leadership.is_leader()));
+
+    // One controller per scope: the whole cluster, or each namespace the operator serves.
+    let scopes: Vec<Option<String>> = if args.namespaces.is_empty() {
+        vec![None]
+    } else {
+        args.namespaces.iter().cloned().map(Some).collect()
+    };
+    let secret_parts: Vec<_> = scopes
+        .iter()
+        .map(|scope| secret_metadata_stream(client.clone(), scope.as_deref()))
+        .collect();
+    let secret_stores: Vec<_> = secret_parts
+        .iter()
+        .map(|(store, _)| store.clone())
+        .collect();
+    let ctx = Arc::new(build_context(
+        &args,
+        client.clone(),
+        &identity,
+        metrics.clone(),
+        leadership.clone(),
+        secret_stores.clone(),
+    )?);
+
+    let mut reconcile_all = Vec::new();
+    let mut watch_stores = Vec::new();
+    let mut controllers = Vec::new();
+    for (scope, (_, secret_stream)) in scopes.iter().zip(secret_parts) {
+        let (tx, rx) = futures::channel::mpsc::unbounded::<()>();
+        reconcile_all.push(tx);
+        let (store, controller) =
+            scoped_controller(&args, client.clone(), scope.as_deref(), secret_stream, rx);
+        watch_stores.push(store);
+        controllers.push(
+            controller
+                .run(reconcile, error_policy, ctx.clone())
+                .for_each(|result| async move {
+                    if let Err(e) = result {
+                        match e {
+                            controller::Error::ReconcilerFailed(..) => {}
+                            other => warn!(error = %other, "controller"),
+                        }
+                    }
+                }),
+        );
+    }
+
+    if let Some(changes) = lease_changes {
+        let ctx = ctx.clone();
+        let metrics = metrics.clone();
+        tokio::spawn(leader::follow(leadership.clone(), changes, move |leader| {
+            metrics.leader.set(i64::from(leader));
+            ctx.forget_all();
+            info!(leader, "leadership changed");
+            if leader {
+                for tx in &reconcile_all {
+                    let _ = tx.unbounded_send(());
+                }
+            }
+        }));
+    }
+
+    {
+        let (stores, secrets, readiness) = (watch_stores.clone(), secret_stores, readiness.clone());
+        tokio::spawn(async move {
+            for store in &stores {
+                let _ = store.wait_until_ready().await;
+            }
+            for store in &secrets {
+                let _ = store.wait_until_ready().await;
+            }
+            readiness.set_ready();
+            info!("caches synced; ready");
+        });
+    }
+    {
+        let (ctx, stores) = (ctx.clone(), watch_stores.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(300));
+            loop {
+                tick.tick().await;
+                let all: Vec<_> = stores.iter().flat_map(|s| s.state()).collect();
+                let live: HashSet<String> = all.iter().filter_map(|w| w.uid()).collect();
+                let keys: HashSet<String> = all
+                    .iter()
+                    .map(|w| format!("{}/{}", w.namespace().unwrap_or_default(), w.name_any()))
+                    .collect();
+                ctx.retain(|uid| live.contains(uid));
+                ctx.metrics.retain_watches(|key| keys.contains(key));
+                ctx.fetcher.sweep(Duration::from_secs(3600));
+                ctx.credentials.sweep();
+            }
+        });
+    }
+
+    info!(identity, leader = leadership.is_leader(), scopes = ?scopes, "controller starting");
+    futures::future::join_all(controllers).await;
+    info!("controller stopped");
+    if let Err(e) = admin_task.await {
+        error!(error = %e, "admin server task");
+    }
+    Ok(())
+}
+
+async fn check_crd(client: &Client) -> Result<(), RunError> {
+    let api: Api<UpgradeWorkflowWatch> = Api::all(client.clone());
+    match api.list_metadata(&ListParams::default().limit(1)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(RunError::CrdMissing),
+        Err(e) => Err(RunError::CrdCheck(e)),
+    }
+}
+
+fn build_context(
+    args: &RunArgs,
+    client: Client,
+    identity: &str,
+    metrics: Metrics,
+    leadership: Leadership,
+    secrets: Vec<reflector::Store<kube::api::PartialObjectMeta<Secret>>>,
+) -> Result<Context, RunError> {
+    let policy = EndpointPolicy {
+        allow_insecure: args.allow_insecure_endpoints,
+        ..EndpointPolicy::default()
+    }
+    .with_extra_suffixes(&args.allowed_endpoint_hosts);
+    let cce = CceClient::new(ClientConfig {
+        connect_timeout: args.cce_connect_timeout,
+        request_timeout: args.cce_request_timeout,
+        ca_bundle: args.ca_bundle.clone(),
+        policy,
+        ..ClientConfig::default()
+    })
+    .map_err(|e| RunError::Cce(Box::new(e)))?;
+    let defaults = match Credentials::from_env() {
+        Ok(c) => {
+            info!(mode = c.mode(), "default credentials from the environment");
+            Some(c)
+        }
+        Err(_) => None,
+    };
+    let secrets = SecretCredentials::new(client.clone(), secrets, defaults);
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "cce-upgrade-watch".into(),
+            instance: Some(identity.to_string()),
+        },
+    );
+    let fetcher = Fetcher::new(
+        cce,
+        args.cce_rate_limit,
+        args.cce_rate_burst,
+        metrics.clone(),
+    );
+    let poll_policy = PollPolicy {
+        terminal_resync: args.terminal_resync,
+        backoff_base: args.backoff_base,
+        backoff_cap: args.backoff_cap,
+        permanent_retry: args.permanent_retry,
+        ..PollPolicy::default()
+    };
+    Ok(Context::new(
+        client,
+        recorder,
+        fetcher,
+        secrets,
+        poll_policy,
+        args.sync_heartbeat,
+        metrics,
+        leadership,
+    ))
+}
+
+/// The metadata-only Secret watch of one scope, and its store.
+fn secret_metadata_stream(
+    client: Client,
+    scope: Option<&str>,
+) -> (
+    reflector::Store<kube::api::PartialObjectMeta<Secret>>,
+    impl futures::Stream<Item = Result<kube::api::PartialObjectMeta<Secret>, watcher::Error>>
+    + Send
+    + 'static,
+) {
+    let api = match scope {
+        Some(ns) => Api::<kube::api::PartialObjectMeta<Secret>>::namespaced(client, ns),
+        None => Api::all(client),
+    };
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .touched_objects();
+    (reader, stream)
+}
+
+type WatchStore = reflector::Store<UpgradeWorkflowWatch>;
+
+/// The controller of one scope: watches (filtered on generation, so our own status writes
+/// never trigger a poll), re-triggered by changes of the Secrets they name.
+fn scoped_controller(
+    args: &RunArgs,
+    client: Client,
+    scope: Option<&str>,
+    secrets: impl futures::Stream<Item = Result<kube::api::PartialObjectMeta<Secret>, watcher::Error>>
+    + Send
+    + 'static,
+    reconcile_all: futures::channel::mpsc::UnboundedReceiver<()>,
+) -> (WatchStore, Controller<UpgradeWorkflowWatch>) {
+    let api: Api<UpgradeWorkflowWatch> = match scope {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    };
+    let mut config = watcher::Config::default().any_semantic();
+    if let Some(selector) = &args.label_selector {
+        config = config.labels(selector);
+    }
+    let (reader, writer) = reflector::store();
+    let stream = watcher(api, config)
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation,
+            PredicateConfig::default().ttl(Duration::from_secs(7 * 24 * 3600)),
+        );
+    let by_secret = reader.clone();
+    let controller = Controller::for_stream(stream, reader.clone())
+        .with_config(controller::Config::default().concurrency(args.concurrency))
+        .watches_stream(secrets, move |secret| {
+            let namespace = secret.namespace().unwrap_or_default();
+            let name = secret.name_any();
+            by_secret
+                .state()
+                .into_iter()
+                .filter(|w| {
+                    w.namespace().as_deref() == Some(namespace.as_str())
+                        && w.spec
+                            .credentials_secret_ref
+                            .as_ref()
+                            .is_some_and(|r| r.name == name)
+                })
+                .map(|w| ObjectRef::from_obj(&*w))
+                .collect::<Vec<_>>()
+        })
+        .reconcile_all_on(reconcile_all)
+        .graceful_shutdown_on(shutdown::signal());
+    (reader, controller)
+}

@@ -1,0 +1,124 @@
+//! Credentials for a watch: the Secret it names in its own namespace, else the operator's
+//! defaults. Secrets are watched as metadata only; a Secret's data is read (one GET) only
+//! when a watch names it and its resourceVersion changed, and only the parsed credentials
+//! are kept.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, PartialObjectMeta};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, ResourceExt};
+
+use crate::cce::credentials::Credentials;
+
+/// Why no credentials could be had; the text names the Secret and key, never a value.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct CredentialsMissing(pub String);
+
+/// Parsed credentials per Secret (namespace, name), with the resourceVersion they came from.
+type Parsed = HashMap<(String, String), (String, Result<Credentials, CredentialsMissing>)>;
+
+pub struct SecretCredentials {
+    client: Client,
+    /// Secret metadata per watched scope: one cluster-wide store, or one per namespace.
+    metadata: Vec<Store<PartialObjectMeta<Secret>>>,
+    parsed: Mutex<Parsed>,
+    defaults: Option<Credentials>,
+}
+
+impl SecretCredentials {
+    pub fn new(
+        client: Client,
+        metadata: Vec<Store<PartialObjectMeta<Secret>>>,
+        defaults: Option<Credentials>,
+    ) -> Self {
+        Self {
+            client,
+            metadata,
+            parsed: Mutex::new(HashMap::new()),
+            defaults,
+        }
+    }
+
+    /// The credentials for a watch in `namespace` naming `secret` (or none).
+    pub async fn resolve(
+        &self,
+        namespace: &str,
+        secret: Option<&str>,
+    ) -> Result<Credentials, CredentialsMissing> {
+        let Some(name) = secret else {
+            return self.defaults.clone().ok_or_else(|| {
+                CredentialsMissing(
+                    "spec.credentialsSecretRef is not set and the operator has no default credentials".into(),
+                )
+            });
+        };
+        let Some(meta) = self.find(namespace, name).await else {
+            return Err(CredentialsMissing(format!(
+                "Secret {namespace}/{name} does not exist"
+            )));
+        };
+        let version = meta.resource_version().unwrap_or_default();
+        let key = (namespace.to_string(), name.to_string());
+        if let Some((seen, parsed)) = self.lock().get(&key)
+            && *seen == version
+        {
+            return parsed.clone();
+        }
+        let parsed = match Api::<Secret>::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
+            .await
+        {
+            Ok(Some(secret)) => Credentials::from_secret_data(&secret.data.unwrap_or_default())
+                .map_err(|e| CredentialsMissing(format!("Secret {namespace}/{name}: {e}"))),
+            Ok(None) => Err(CredentialsMissing(format!(
+                "Secret {namespace}/{name} does not exist"
+            ))),
+            // Not cached: a failed read is retried on the next reconcile.
+            Err(e) => {
+                return Err(CredentialsMissing(format!(
+                    "cannot read Secret {namespace}/{name}: {}",
+                    kube_reason(&e)
+                )));
+            }
+        };
+        self.lock().insert(key, (version, parsed.clone()));
+        parsed
+    }
+
+    /// Forgets Secrets that no longer exist.
+    pub fn sweep(&self) {
+        let stores = &self.metadata;
+        self.lock().retain(|(ns, name), _| {
+            let reference = ObjectRef::new(name).within(ns);
+            stores.iter().any(|s| s.get(&reference).is_some())
+        });
+    }
+
+    async fn find(&self, namespace: &str, name: &str) -> Option<Arc<PartialObjectMeta<Secret>>> {
+        let reference = ObjectRef::new(name).within(namespace);
+        for store in &self.metadata {
+            // Reconciles may start before the Secret cache has listed once.
+            let _ = store.wait_until_ready().await;
+            if let Some(found) = store.get(&reference) {
+                return Some(found);
+            }
+        }
+        None
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Parsed> {
+        self.parsed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A Kubernetes API error without any payload: status code and reason only.
+fn kube_reason(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => format!("{} {}", status.code, status.reason),
+        _ => "Kubernetes API unreachable".to_string(),
+    }
+}

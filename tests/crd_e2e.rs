@@ -1,0 +1,226 @@
+//! The CRD as the real API server enforces and prints it.
+
+mod common;
+
+use kube::api::{Api, Patch, PatchParams};
+
+use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
+use common::{kubectl, kubectl_stdin, text};
+
+fn watch_yaml(ns: &str, name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: cce.upgradewatch.io/v1alpha1\nkind: UpgradeWorkflowWatch\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n{spec}"
+    )
+}
+
+const GOOD_SPEC: &str = "  region: ap-southeast-1\n  projectID: 0123456789abcdef0123456789abcdef\n  clusterID: b4b9e60f-8aa2-11ee-af09-0255ac10004f\n  upgradeWorkflowID: c271e39e-1a6e-4d3d-8fa8-2a36329c68d1\n";
+
+#[tokio::test]
+async fn committed_crd_applies_and_becomes_established() {
+    let client = common::client().await;
+    common::install_crd(&client).await;
+    let out = kubectl(&[
+        "get",
+        "crd",
+        "upgradeworkflowwatches.cce.upgradewatch.io",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Established\")].status}",
+    ]);
+    assert_eq!(text(&out.stdout), "True", "{}", text(&out.stderr));
+}
+
+#[tokio::test]
+async fn kubectl_get_prints_the_designed_columns() {
+    let client = common::client().await;
+    common::install_crd(&client).await;
+    let ns = common::namespace(&client, "printer-columns").await;
+    let out = kubectl_stdin(&["apply", "-f", "-"], &watch_yaml(&ns, "seed", GOOD_SPEC));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let status = serde_json::json!({
+        "apiVersion": "cce.upgradewatch.io/v1alpha1",
+        "kind": "UpgradeWorkflowWatch",
+        "status": {
+            "workflowID": "c271e39e-1a6e-4d3d-8fa8-2a36329c68d1",
+            "phase": "Pending",
+            "clusterVersion": "v1.17.17-r0",
+            "targetVersion": "v1.19.16-r80",
+            "progress": "1/4",
+            "currentTask": "Cluster",
+            "lastSyncTime": "2023-11-25T07:58:40Z",
+            "conditions": [{"type": "Synced", "status": "True", "reason": "Synced", "message": "ok",
+                            "lastTransitionTime": "2023-11-25T07:58:40Z"}]
+        }
+    });
+    let api: Api<UpgradeWorkflowWatch> = Api::namespaced(client.clone(), &ns);
+    api.patch_status(
+        "seed",
+        &PatchParams::apply("e2e-tests").force(),
+        &Patch::Apply(&status),
+    )
+    .await
+    .expect("write status through the status subresource");
+
+    for resource in ["upgradeworkflowwatches", "uww"] {
+        let out = kubectl(&["get", resource, "-n", &ns]);
+        let table = text(&out.stdout);
+        let mut lines = table.lines();
+        let header: Vec<&str> = lines
+            .next()
+            .expect("header")
+            .split("  ")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        assert_eq!(
+            header,
+            [
+                "NAME",
+                "CLUSTER",
+                "PHASE",
+                "PROGRESS",
+                "CURRENT TASK",
+                "TARGET",
+                "SYNCED",
+                "AGE"
+            ],
+            "{table}"
+        );
+        let row: Vec<&str> = lines.next().expect("row").split_whitespace().collect();
+        assert_eq!(
+            row[..7],
+            [
+                "seed",
+                "b4b9e60f-8aa2-11ee-af09-0255ac10004f",
+                "Pending",
+                "1/4",
+                "Cluster",
+                "v1.19.16-r80",
+                "True"
+            ],
+            "{table}"
+        );
+    }
+    let out = kubectl(&["get", "uww", "-n", &ns, "-o", "wide"]);
+    let table = text(&out.stdout);
+    let header = table.lines().next().expect("header");
+    for column in ["CURRENT", "WORKFLOW", "LAST SYNC"] {
+        assert!(header.contains(column), "{column} missing in {table}");
+    }
+    let row = table.lines().nth(1).expect("row");
+    assert!(
+        row.contains("v1.17.17-r0") && row.contains("c271e39e-1a6e-4d3d-8fa8-2a36329c68d1"),
+        "{table}"
+    );
+    // The category lists it too.
+    let out = kubectl(&["get", "cce", "-n", &ns, "-o", "name"]);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "upgradeworkflowwatch.cce.upgradewatch.io/seed"
+    );
+}
+
+#[tokio::test]
+async fn the_api_server_rejects_bad_specs_naming_the_field() {
+    let client = common::client().await;
+    common::install_crd(&client).await;
+    let ns = common::namespace(&client, "bad-specs").await;
+    let cases = [
+        (
+            "missing-cluster",
+            "  region: ap-southeast-1\n  projectID: p1\n",
+            "spec.clusterID",
+        ),
+        (
+            "no-region",
+            "  projectID: p1\n  clusterID: c1\n",
+            "set region",
+        ),
+        (
+            "http-endpoint",
+            "  endpoint: http://cce.example.com\n  projectID: p1\n  clusterID: c1\n",
+            "spec.endpoint",
+        ),
+        (
+            "fast-poll",
+            "  region: ap-southeast-1\n  projectID: p1\n  clusterID: c1\n  pollInterval: 2s\n",
+            "spec.pollInterval",
+        ),
+        (
+            "bad-poll",
+            "  region: ap-southeast-1\n  projectID: p1\n  clusterID: c1\n  pollInterval: often\n",
+            "spec.pollInterval",
+        ),
+        (
+            "empty-id",
+            "  region: ap-southeast-1\n  projectID: \"\"\n  clusterID: c1\n",
+            "spec.projectID",
+        ),
+        (
+            "bad-id",
+            "  region: ap-southeast-1\n  projectID: p1\n  clusterID: \"a/../b\"\n",
+            "spec.clusterID",
+        ),
+        (
+            "unknown-field",
+            "  region: ap-southeast-1\n  projectID: p1\n  clusterID: c1\n  colour: blue\n",
+            "colour",
+        ),
+        (
+            "secret-namespace",
+            "  region: ap-southeast-1\n  projectID: p1\n  clusterID: c1\n  credentialsSecretRef: {name: s, namespace: other}\n",
+            "namespace",
+        ),
+    ];
+    for (name, spec, field) in cases {
+        let out = kubectl_stdin(
+            &["create", "--validate=strict", "-f", "-"],
+            &watch_yaml(&ns, name, spec),
+        );
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{name} was accepted");
+        assert!(
+            stderr.contains(field),
+            "{name}: error does not name {field}: {stderr}"
+        );
+    }
+    let out = kubectl_stdin(
+        &["create", "--validate=strict", "-f", "-"],
+        &watch_yaml(&ns, "good", GOOD_SPEC),
+    );
+    assert!(
+        out.status.success(),
+        "a good spec was refused: {}",
+        text(&out.stderr)
+    );
+    let api: Api<UpgradeWorkflowWatch> = Api::namespaced(client.clone(), &ns);
+    let stored = api.get("good").await.expect("get");
+    assert_eq!(
+        stored.spec.cluster_type,
+        cce_upgrade_watch::crd::ClusterType::Standard
+    );
+}
+
+#[tokio::test]
+async fn kubectl_explain_shows_user_facing_docs() {
+    let client = common::client().await;
+    common::install_crd(&client).await;
+    let out = kubectl(&["explain", "upgradeworkflowwatch.spec"]);
+    let doc = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for needle in [
+        "Which CCE upgrade workflow to watch",
+        "pollInterval",
+        "At least 5s",
+        "upgradeWorkflowID",
+        "follows the cluster's",
+    ] {
+        assert!(doc.contains(needle), "{needle} missing in: {doc}");
+    }
+    let out = kubectl(&["explain", "uww"]);
+    assert!(
+        text(&out.stdout).contains("mirrors a Huawei Cloud CCE cluster upgrade workflow"),
+        "{}",
+        text(&out.stdout)
+    );
+}
