@@ -2,11 +2,17 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
+PLANE := hack/control-plane.sh
 CRD_FILE := crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
 
-.PHONY: test fmt-check clippy unit crd build
+.PHONY: test lint fmt-check clippy test-all unit crd build plane-up plane-down
 
-test: fmt-check clippy unit
+## Everything CI checks: formatting, clippy, and every test (unit and end-to-end) against a
+## freshly started local control plane, which is stopped again however the tests end.
+test: lint
+	$(MAKE) --no-print-directory test-all
+
+lint: fmt-check clippy
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -14,8 +20,18 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
+test-all:
+	$(PLANE) build
+	$(CARGO) build --locked --all-targets
+	export CCE_UW_PLANE_DIR="$$(mktemp -d /tmp/cce-uw-plane.XXXXXX)"; \
+	trap '$(PLANE) down' EXIT; \
+	$(PLANE) up; \
+	eval "$$($(PLANE) env)"; \
+	$(CARGO) test --locked --no-fail-fast
+
+## Unit tests only (no control plane needed).
 unit:
-	$(CARGO) test --locked
+	$(CARGO) test --locked --lib
 
 build:
 	$(CARGO) build --locked --release

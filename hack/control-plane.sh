@@ -443,11 +443,21 @@ load_ports() {
 # Start a daemon in its own session, detached from our stdout/stderr so that
 # callers capturing our output aren't held open by it.
 spawn() {
-	local logfile=$1 pidfile=$2
+	local logfile=$1 pidfile=$2 i
 	shift 2
 	printf '\n==== %s starting: %s\n' "$(date -u +%FT%TZ)" "$*" >>"$logfile"
-	setsid "$@" </dev/null >>"$logfile" 2>&1 9>&- &
-	printf '%s\n' "$!" >"$pidfile"
+	rm -f "$pidfile"
+	# The child records its own pid and then execs the binary, so the pid is right even
+	# when setsid has to fork (as it does when started as a process-group leader).
+	# shellcheck disable=SC2016 # expanded by the child shell
+	setsid sh -c 'echo "$$" >"$0"; exec "$@"' "$pidfile" "$@" </dev/null >>"$logfile" 2>&1 9>&- &
+	for ((i = 0; i < 100; i++)); do
+		if [[ -s $pidfile ]] && [[ $(tr '\0' ' ' <"/proc/$(<"$pidfile")/cmdline" 2>/dev/null) == "$1 "* ]]; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	log "warning: $1 did not start within 5s"
 }
 
 start_etcd() {

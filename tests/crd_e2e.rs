@@ -205,8 +205,13 @@ async fn the_api_server_rejects_bad_specs_naming_the_field() {
 async fn kubectl_explain_shows_user_facing_docs() {
     let client = common::client().await;
     common::install_crd(&client).await;
-    let out = kubectl(&["explain", "upgradeworkflowwatch.spec"]);
-    let doc = text(&out.stdout);
+    // The API server publishes a new CRD's OpenAPI a little after it is Established.
+    let out = common::kubectl_until_success(&["explain", "upgradeworkflowwatch.spec"]).await;
+    // kubectl wraps descriptions; compare with whitespace collapsed.
+    let doc = text(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     assert!(out.status.success(), "{}", text(&out.stderr));
     for needle in [
         "Which CCE upgrade workflow to watch",

@@ -112,3 +112,15 @@ pub fn kubectl_stdin(args: &[&str], stdin: &str) -> Output {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// Runs kubectl until it succeeds, for up to 30 s (discovery and OpenAPI lag behind a new CRD).
+pub async fn kubectl_until_success(args: &[&str]) -> Output {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = kubectl(args);
+        if out.status.success() || std::time::Instant::now() > deadline {
+            return out;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
