@@ -20,6 +20,9 @@ pub struct Cli {
 pub enum Command {
     /// Print the UpgradeWorkflowWatch CustomResourceDefinition as YAML.
     Crd,
+    /// Run the CCE simulator: the upgrade-workflow API with scenarios, AK/SK and token
+    /// authentication, fault injection and an admin API.
+    Sim(Box<crate::sim::cli::SimArgs>),
 }
 
 impl Cli {
@@ -35,6 +38,7 @@ impl Cli {
                     ExitCode::FAILURE
                 }
             },
+            Command::Sim(args) => crate::sim::cli::run(*args).await,
         }
     }
 }

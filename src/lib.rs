@@ -6,3 +6,4 @@ pub mod cce;
 pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod sim;
