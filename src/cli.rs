@@ -20,6 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the UpgradeWorkflowWatch CustomResourceDefinition as YAML.
     Crd,
+    /// Fetch an upgrade workflow (or list a cluster's) from the CCE API, to check access.
+    Get(Box<crate::get::GetArgs>),
     /// Run the CCE simulator: the upgrade-workflow API with scenarios, AK/SK and token
     /// authentication, fault injection and an admin API.
     Sim(Box<crate::sim::cli::SimArgs>),
@@ -38,6 +40,7 @@ impl Cli {
                     ExitCode::FAILURE
                 }
             },
+            Command::Get(args) => crate::get::run(*args).await,
             Command::Sim(args) => crate::sim::cli::run(*args).await,
         }
     }

@@ -6,4 +6,5 @@ pub mod cce;
 pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod get;
 pub mod sim;

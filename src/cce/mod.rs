@@ -1,5 +1,15 @@
-//! Huawei Cloud CCE API: wire models, timestamps, request signing and the HTTP client.
+//! Huawei Cloud CCE API: wire models, timestamps, request signing, credentials, endpoint
+//! policy, errors and the HTTP client.
 
+pub mod client;
+pub mod credentials;
+pub mod endpoint;
+pub mod error;
 pub mod model;
 pub mod sign;
 pub mod time;
+
+pub use client::{CceClient, ClientConfig, Response, Target};
+pub use credentials::{Credentials, CredentialsError};
+pub use endpoint::EndpointPolicy;
+pub use error::{ApiFailure, CceError};

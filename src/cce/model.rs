@@ -261,6 +261,30 @@ impl Workflow {
     }
 }
 
+impl Workflow {
+    /// `creationTimestamp` parsed; `None` when absent or in no known layout.
+    pub fn created(&self) -> Option<jiff::Timestamp> {
+        super::time::parse(self.metadata.as_ref()?.creation_timestamp.as_deref()?)
+    }
+}
+
+impl WorkflowList {
+    /// Sorts the items newest first by `creationTimestamp`. Items without a parsable
+    /// timestamp go last, keeping CCE's order among themselves.
+    pub fn sort_newest_first(&mut self) {
+        self.items.sort_by_key(|wf| std::cmp::Reverse(wf.created()));
+    }
+
+    /// The most recently created workflow, if any has a parsable timestamp or CCE listed any.
+    pub fn newest(&self) -> Option<&Workflow> {
+        self.items
+            .iter()
+            .enumerate()
+            .max_by_key(|(index, wf)| (wf.created(), std::cmp::Reverse(*index)))
+            .map(|(_, wf)| wf)
+    }
+}
+
 /// Huawei's own ShowUpgradeWorkFlow example (cce-api.md §8), verbatim in content.
 pub const SEED_EXAMPLE: &str = include_str!("seed_example.json");
 
@@ -312,5 +336,32 @@ mod tests {
     fn known_values_are_case_sensitive() {
         assert_eq!(Phase::from("success"), Phase::Unknown("success".into()));
         assert_eq!(Phase::from("Success"), Phase::Success);
+    }
+
+    #[test]
+    fn lists_sort_newest_first_with_unparsable_timestamps_last() {
+        let wf = |uid: &str, created: Option<&str>| Workflow {
+            metadata: Some(Metadata {
+                uid: Some(uid.into()),
+                creation_timestamp: created.map(Into::into),
+                ..Metadata::default()
+            }),
+            ..Workflow::default()
+        };
+        let mut list = WorkflowList {
+            items: vec![
+                wf("bad", Some("yesterday")),
+                wf("old", Some("2023-11-25 06:32:34.923248 +0000 UTC")),
+                wf("none", None),
+                wf("new", Some("2024-01-02 03:04:05 +0000 UTC")),
+                wf("mid", Some("2023-12-01T00:00:00Z")),
+            ],
+            ..WorkflowList::default()
+        };
+        assert_eq!(list.newest().and_then(Workflow::uid), Some("new"));
+        list.sort_newest_first();
+        let order: Vec<_> = list.items.iter().filter_map(Workflow::uid).collect();
+        assert_eq!(order, ["new", "mid", "old", "bad", "none"]);
+        assert_eq!(WorkflowList::default().newest(), None);
     }
 }

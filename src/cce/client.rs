@@ -1,0 +1,545 @@
+//! The CCE upgrade-workflow HTTP client: one connection pool for the whole process, calls
+//! that each name their own target (endpoint, project, cluster, credentials), requests
+//! signed exactly as sent, and every failure turned into a classified [`CceError`].
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use super::credentials::Credentials;
+use super::endpoint::EndpointPolicy;
+use super::error::{ApiFailure, CceError, parse_error_body, parse_retry_after, sanitize};
+use super::model::{CreateWorkflowRequest, UpdateWorkflowRequest, Workflow, WorkflowList};
+use super::sign;
+use crate::crd::ClusterType;
+
+/// `cce-upgrade-watch/<version>`.
+pub const USER_AGENT: &str = concat!("cce-upgrade-watch/", env!("CARGO_PKG_VERSION"));
+
+/// A workflow answer is a few KiB; anything this large is not CCE talking.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Long enough to recognise an HTML error page, short enough for a condition message.
+const EXCERPT_CHARS: usize = 120;
+const MESSAGE_CHARS: usize = 300;
+const ENCODED_AUTH_MESSAGE_CHARS: usize = 8192;
+const REQUEST_ID_CHARS: usize = 128;
+
+/// The current time; injectable so signatures and `Retry-After` dates are testable.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// Settings fixed for the life of a [`CceClient`].
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub connect_timeout: Duration,
+    /// Whole exchange: connect, send, and read the complete answer.
+    pub request_timeout: Duration,
+    /// Extra PEM CA certificates trusted on top of the built-in roots.
+    pub ca_bundle: Option<PathBuf>,
+    pub policy: EndpointPolicy,
+    pub user_agent: String,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            ca_bundle: None,
+            policy: EndpointPolicy::default(),
+            user_agent: USER_AGENT.to_string(),
+        }
+    }
+}
+
+/// Who and what a call is about. One client serves many targets.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// From [`EndpointPolicy::resolve`]; checked against the policy again on every call.
+    pub endpoint: Url,
+    pub project_id: String,
+    pub cluster_id: String,
+    pub cluster_type: ClusterType,
+    pub credentials: Credentials,
+}
+
+/// A decoded answer and the request id CCE gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response<T> {
+    pub body: T,
+    pub request_id: Option<String>,
+}
+
+/// The CCE client. Cheap to clone; clones share the connection pool.
+#[derive(Clone)]
+pub struct CceClient {
+    http: reqwest::Client,
+    config: Arc<ClientConfig>,
+    clock: Clock,
+}
+
+impl fmt::Debug for CceClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CceClient")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CceClient {
+    pub fn new(config: ClientConfig) -> Result<Self, CceError> {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            // Like the SDK; and a redirect must never carry a signed request elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(!config.policy.allow_insecure);
+        if let Some(path) = &config.ca_bundle {
+            for cert in read_ca_bundle(path)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| CceError::InvalidConfig {
+            reason: format!("cannot build the HTTP client: {}", error_chain(&e)),
+        })?;
+        Ok(Self {
+            http,
+            config: Arc::new(config),
+            clock: Arc::new(Timestamp::now),
+        })
+    }
+
+    /// Replaces the clock used for X-Sdk-Date and `Retry-After` dates.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// [`EndpointPolicy::resolve`] with this client's policy.
+    pub fn resolve_endpoint(
+        &self,
+        region: Option<&str>,
+        endpoint: Option<&str>,
+    ) -> Result<Url, CceError> {
+        self.config.policy.resolve(region, endpoint)
+    }
+
+    /// ShowUpgradeWorkFlow.
+    pub async fn show_workflow(
+        &self,
+        target: &Target,
+        workflow_id: &str,
+    ) -> Result<Response<Workflow>, CceError> {
+        let path = workflows_path(target, Some(workflow_id))?;
+        self.call(target, Method::GET, &path, Vec::new()).await
+    }
+
+    /// ListUpgradeWorkFlows, in CCE's order (see [`WorkflowList::newest_first`]).
+    pub async fn list_workflows(
+        &self,
+        target: &Target,
+    ) -> Result<Response<WorkflowList>, CceError> {
+        let path = workflows_path(target, None)?;
+        self.call(target, Method::GET, &path, Vec::new()).await
+    }
+
+    /// CreateUpgradeWorkFlow.
+    pub async fn create_workflow(
+        &self,
+        target: &Target,
+        request: &CreateWorkflowRequest,
+    ) -> Result<Response<Workflow>, CceError> {
+        let path = workflows_path(target, None)?;
+        self.call(target, Method::POST, &path, to_json(request)?)
+            .await
+    }
+
+    /// UpgradeWorkFlowUpdate with `{"status":{"phase":"Cancel"}}`, the only update CCE allows.
+    pub async fn cancel_workflow(
+        &self,
+        target: &Target,
+        workflow_id: &str,
+    ) -> Result<Response<Workflow>, CceError> {
+        let path = workflows_path(target, Some(workflow_id))?;
+        let body = to_json(&UpdateWorkflowRequest::cancel())?;
+        self.call(target, Method::PATCH, &path, body).await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        target: &Target,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<Response<T>, CceError> {
+        self.config.policy.check(&target.endpoint)?;
+        let mut url = target.endpoint.clone();
+        url.set_path(path);
+        url.set_query(None);
+        let headers = self.headers(target, &method, &url, &body)?;
+        let secrets = target.credentials.secrets();
+
+        let sent = self
+            .http
+            .request(method, url)
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e, "waiting for the answer"))?;
+        let status = sent.status();
+        let request_id = sent
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| sanitize(v, REQUEST_ID_CHARS, &secrets))
+            .filter(|v| !v.is_empty());
+        let retry_after = sent
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, (self.clock)()));
+        let bytes = self.read_body(sent, status, &request_id).await?;
+
+        if status.is_success() {
+            return decode(status, request_id, &bytes, &secrets);
+        }
+        if status.is_client_error() || status.is_server_error() {
+            return Err(CceError::from_failure(failure(
+                status,
+                request_id,
+                retry_after,
+                &bytes,
+                &secrets,
+            )));
+        }
+        Err(CceError::InvalidResponse {
+            status: status.as_u16(),
+            request_id,
+            reason: "unexpected HTTP status (redirects are not followed)".into(),
+            excerpt: excerpt(&bytes, &secrets),
+        })
+    }
+
+    /// Exactly the headers sent; with AK/SK all of them but Authorization are signed, as
+    /// Huawei's SDK does (User-Agent included).
+    fn headers(
+        &self,
+        target: &Target,
+        method: &Method,
+        url: &Url,
+        body: &[u8],
+    ) -> Result<HeaderMap, CceError> {
+        let host = match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_string(),
+            (None, _) => {
+                return Err(CceError::InvalidEndpoint {
+                    reason: "the endpoint has no host".into(),
+                });
+            }
+        };
+        let mut headers: Vec<(String, String)> = vec![
+            ("Content-Type".into(), "application/json".into()),
+            ("Host".into(), host),
+            ("User-Agent".into(), self.config.user_agent.clone()),
+        ];
+        match &target.credentials {
+            Credentials::Token(token) => {
+                headers.push(("X-Auth-Token".into(), token.expose_secret().to_string()));
+            }
+            Credentials::AkSk {
+                access_key,
+                secret_key,
+                security_token,
+            } => {
+                headers.push(("X-Project-Id".into(), target.project_id.clone()));
+                headers.push((sign::SDK_DATE_HEADER.into(), sign::sdk_date((self.clock)())));
+                if let Some(token) = security_token {
+                    headers.push(("X-Security-Token".into(), token.expose_secret().to_string()));
+                }
+                let signable = sign::SignableRequest {
+                    method: method.as_str(),
+                    path: url.path(),
+                    query: &[],
+                    headers: &headers,
+                    body,
+                };
+                let signed =
+                    sign::sign(access_key, secret_key.expose_secret().as_bytes(), &signable)
+                        .map_err(|e| CceError::InvalidConfig {
+                            reason: format!("cannot sign the request: {e}"),
+                        })?;
+                headers.push(("Authorization".into(), signed.authorization));
+            }
+        }
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            let header_name =
+                HeaderName::from_bytes(name.as_bytes()).map_err(|_| CceError::InvalidConfig {
+                    reason: format!("invalid header name {name}"),
+                })?;
+            // The error names the header, never its value (it may be a credential).
+            let mut header_value =
+                HeaderValue::from_str(&value).map_err(|_| CceError::InvalidConfig {
+                    reason: format!("the {name} header would contain characters HTTP forbids"),
+                })?;
+            if matches!(
+                name.as_str(),
+                "X-Auth-Token" | "X-Security-Token" | "Authorization"
+            ) {
+                header_value.set_sensitive(true);
+            }
+            map.insert(header_name, header_value);
+        }
+        Ok(map)
+    }
+
+    async fn read_body(
+        &self,
+        mut response: reqwest::Response,
+        status: StatusCode,
+        request_id: &Option<String>,
+    ) -> Result<Vec<u8>, CceError> {
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(&e, "reading the answer"))?
+        {
+            if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(CceError::InvalidResponse {
+                    status: status.as_u16(),
+                    request_id: request_id.clone(),
+                    reason: format!("the body is larger than {} MiB", MAX_BODY_BYTES >> 20),
+                    excerpt: excerpt(&bytes, &[]),
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+
+    fn transport_error(&self, e: &reqwest::Error, stage: &'static str) -> CceError {
+        if e.is_timeout() {
+            let (stage, after) = if e.is_connect() {
+                ("connecting", self.config.connect_timeout)
+            } else {
+                (stage, self.config.request_timeout)
+            };
+            return CceError::Timeout { stage, after };
+        }
+        let what = if e.is_connect() {
+            "connection failed"
+        } else {
+            "the exchange failed"
+        };
+        CceError::Transport {
+            detail: format!("{what}: {}", error_chain(e)),
+        }
+    }
+}
+
+/// `/{api|autopilot}/v3/projects/{p}/clusters/{c}/operation/upgradeworkflows[/{id}]`, each
+/// id percent-encoded with nothing but unreserved characters left as is.
+fn workflows_path(target: &Target, workflow_id: Option<&str>) -> Result<String, CceError> {
+    let prefix = match target.cluster_type {
+        ClusterType::Standard => "api",
+        ClusterType::Autopilot => "autopilot",
+    };
+    let segment = |what: &str, id: &str| {
+        if id.is_empty() {
+            Err(CceError::InvalidConfig {
+                reason: format!("the {what} is empty"),
+            })
+        } else {
+            Ok(sign::encode_component(id))
+        }
+    };
+    let mut path = format!(
+        "/{prefix}/v3/projects/{}/clusters/{}/operation/upgradeworkflows",
+        segment("project id", &target.project_id)?,
+        segment("cluster id", &target.cluster_id)?,
+    );
+    if let Some(id) = workflow_id {
+        path.push('/');
+        path.push_str(&segment("workflow id", id)?);
+    }
+    Ok(path)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, CceError> {
+    serde_json::to_vec(value).map_err(|e| CceError::InvalidConfig {
+        reason: format!("cannot encode the request body: {e}"),
+    })
+}
+
+fn decode<T: DeserializeOwned>(
+    status: StatusCode,
+    request_id: Option<String>,
+    bytes: &[u8],
+    secrets: &[&str],
+) -> Result<Response<T>, CceError> {
+    let invalid = |reason: String| CceError::InvalidResponse {
+        status: status.as_u16(),
+        request_id: request_id.clone(),
+        reason,
+        excerpt: excerpt(bytes, secrets),
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(invalid("the body is empty".into()));
+    }
+    match serde_json::from_slice::<T>(bytes) {
+        Ok(body) => Ok(Response { body, request_id }),
+        Err(e) => Err(invalid(match e.classify() {
+            serde_json::error::Category::Eof => "the JSON is truncated".into(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Io => {
+                "the body is not JSON".into()
+            }
+            serde_json::error::Category::Data => format!(
+                "the JSON does not have the expected shape: {}",
+                sanitize(&e.to_string(), MESSAGE_CHARS, secrets)
+            ),
+        })),
+    }
+}
+
+fn failure(
+    status: StatusCode,
+    header_request_id: Option<String>,
+    retry_after: Option<Duration>,
+    bytes: &[u8],
+    secrets: &[&str],
+) -> ApiFailure {
+    let (code, message, encoded, body_request_id) = parse_error_body(bytes);
+    let clean = |s: String, max: usize| Some(sanitize(&s, max, secrets)).filter(|s| !s.is_empty());
+    let message = match message {
+        Some(m) => clean(m, MESSAGE_CHARS),
+        None if serde_json::from_slice::<serde_json::Value>(bytes).is_err()
+            && !bytes.is_empty() =>
+        {
+            Some(format!("non-JSON body: {:?}", excerpt(bytes, secrets)))
+        }
+        None => None,
+    };
+    ApiFailure {
+        status: status.as_u16(),
+        error_code: code.and_then(|c| clean(c, MESSAGE_CHARS)),
+        message,
+        encoded_authorization_message: encoded.and_then(|e| clean(e, ENCODED_AUTH_MESSAGE_CHARS)),
+        request_id: header_request_id
+            .or_else(|| body_request_id.and_then(|r| clean(r, REQUEST_ID_CHARS))),
+        retry_after,
+    }
+}
+
+fn excerpt(bytes: &[u8], secrets: &[&str]) -> String {
+    let head = &bytes[..bytes.len().min(EXCERPT_CHARS * 4)];
+    sanitize(&String::from_utf8_lossy(head), EXCERPT_CHARS, secrets)
+}
+
+fn read_ca_bundle(path: &PathBuf) -> Result<Vec<reqwest::Certificate>, CceError> {
+    let shown = path.display();
+    let pem = std::fs::read(path).map_err(|e| CceError::InvalidConfig {
+        reason: format!("cannot read the CA bundle {shown}: {e}"),
+    })?;
+    let certs =
+        reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| CceError::InvalidConfig {
+            reason: format!("the CA bundle {shown} is not PEM: {}", error_chain(&e)),
+        })?;
+    if certs.is_empty() {
+        return Err(CceError::InvalidConfig {
+            reason: format!("the CA bundle {shown} holds no certificate"),
+        });
+    }
+    Ok(certs)
+}
+
+/// The causes of an error, outermost first, without reqwest's "for url (...)" wrapper.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = e.source();
+    while let Some(cause) = current {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = cause.source();
+    }
+    if parts.is_empty() {
+        parts.push(e.to_string());
+    }
+    sanitize(&parts.join(": "), MESSAGE_CHARS, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(cluster_type: ClusterType, project: &str, cluster: &str) -> Target {
+        Target {
+            endpoint: Url::parse("https://cce.cn-north-4.myhuaweicloud.com/").expect("url"),
+            project_id: project.into(),
+            cluster_id: cluster.into(),
+            cluster_type,
+            credentials: Credentials::Token("t".to_string().into()),
+        }
+    }
+
+    #[test]
+    fn paths_follow_the_cluster_type_and_encode_ids_like_the_sdk() {
+        let standard = target(ClusterType::Standard, "p1", "my cluster/x");
+        assert_eq!(
+            workflows_path(&standard, Some("wf~测试")).expect("path"),
+            "/api/v3/projects/p1/clusters/my%20cluster%2Fx/operation/upgradeworkflows/wf~%E6%B5%8B%E8%AF%95"
+        );
+        let autopilot = target(ClusterType::Autopilot, "p1", "c1");
+        assert_eq!(
+            workflows_path(&autopilot, None).expect("path"),
+            "/autopilot/v3/projects/p1/clusters/c1/operation/upgradeworkflows"
+        );
+    }
+
+    #[test]
+    fn empty_ids_are_refused_before_anything_is_sent() {
+        let e = workflows_path(&target(ClusterType::Standard, "", "c"), None).expect_err("empty");
+        assert_eq!(e.category(), "InvalidConfig");
+        let e =
+            workflows_path(&target(ClusterType::Standard, "p", "c"), Some("")).expect_err("empty");
+        assert!(e.to_string().contains("workflow id"));
+    }
+
+    #[test]
+    fn a_missing_or_empty_ca_bundle_is_a_config_error() {
+        let missing = ClientConfig {
+            ca_bundle: Some("/nonexistent/ca.pem".into()),
+            ..ClientConfig::default()
+        };
+        assert_eq!(
+            CceClient::new(missing).expect_err("missing").category(),
+            "InvalidConfig"
+        );
+        let dir = std::env::temp_dir().join(format!("cce-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").expect("write");
+        let e = CceClient::new(ClientConfig {
+            ca_bundle: Some(empty),
+            ..ClientConfig::default()
+        })
+        .expect_err("empty");
+        assert!(e.to_string().contains("no certificate"), "{e}");
+    }
+}

@@ -1,0 +1,367 @@
+//! What can go wrong talking to CCE, classified once here: a bounded `category()` for
+//! condition reasons and metric labels, `is_retryable()` for the requeue policy, and
+//! `retry_after()` for throttling. Text from servers is sanitised and scrubbed of the
+//! caller's secrets before it lands in an error.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Details of an HTTP error answer (cce-api.md §9).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ApiFailure {
+    pub status: u16,
+    /// `error_code` (APIG) or `errorCode` (CCE), e.g. `APIGW.0301`, `CCE.01404001`.
+    pub error_code: Option<String>,
+    /// `error_msg` / `errorMessage`, with `message` appended as Huawei's SDK does.
+    pub message: Option<String>,
+    /// Present on IAM permission denials; decodable with IAM's decode API.
+    pub encoded_authorization_message: Option<String>,
+    /// `X-Request-Id` (or the body's `request_id` when the header is absent).
+    pub request_id: Option<String>,
+    /// From `Retry-After` (seconds or HTTP-date).
+    pub retry_after: Option<Duration>,
+}
+
+impl fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HTTP {}", self.status)?;
+        if let Some(code) = &self.error_code {
+            write!(f, " {code}")?;
+        }
+        if let Some(message) = &self.message {
+            write!(f, ": {message}")?;
+        }
+        if let Some(encoded) = &self.encoded_authorization_message {
+            write!(f, " (encoded authorization message: {encoded})")?;
+        }
+        if let Some(after) = self.retry_after {
+            write!(f, " (retry after {}s)", after.as_secs())?;
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " [request id {id}]")?;
+        }
+        Ok(())
+    }
+}
+
+/// An error from the CCE client. Display text never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CceError {
+    /// The endpoint or region cannot be turned into a URL.
+    #[error("invalid CCE endpoint: {reason}")]
+    InvalidEndpoint { reason: String },
+    /// The endpoint is a valid URL the endpoint policy refuses.
+    #[error("CCE endpoint {origin} is not allowed: {reason}")]
+    EndpointNotAllowed { origin: String, reason: String },
+    /// A local setting is unusable (CA bundle, ids, credentials).
+    #[error("invalid CCE client configuration: {reason}")]
+    InvalidConfig { reason: String },
+    /// 401: bad signature, token, clock skew or locked access key.
+    #[error("CCE rejected the credentials ({0})")]
+    Unauthorized(ApiFailure),
+    /// 403: the credentials lack permission for this project or cluster.
+    #[error("CCE denied access ({0})")]
+    Forbidden(ApiFailure),
+    /// 404: no such project, cluster or workflow.
+    #[error("CCE found no such resource ({0})")]
+    NotFound(ApiFailure),
+    /// 429: throttled by API Gateway or CCE.
+    #[error("CCE throttled the request ({0})")]
+    RateLimited(ApiFailure),
+    /// 5xx.
+    #[error("CCE is unavailable ({0})")]
+    Server(ApiFailure),
+    /// Any other 4xx.
+    #[error("CCE refused the request ({0})")]
+    Client(ApiFailure),
+    /// No complete answer within the configured time.
+    #[error("CCE request timed out while {stage} (after {}s)", after.as_secs_f32())]
+    Timeout {
+        stage: &'static str,
+        after: Duration,
+    },
+    /// Connecting, TLS or the connection failing mid-exchange.
+    #[error("cannot reach CCE: {detail}")]
+    Transport { detail: String },
+    /// An answer that is not what the API defines (not JSON, wrong shape, unexpected status).
+    #[error("CCE sent an invalid response (HTTP {status}{}): {reason}; body starts: {excerpt:?}",
+        request_id.as_ref().map(|id| format!(", request id {id}")).unwrap_or_default())]
+    InvalidResponse {
+        status: u16,
+        request_id: Option<String>,
+        reason: String,
+        excerpt: String,
+    },
+}
+
+impl CceError {
+    /// Every value `category()` can return.
+    pub const CATEGORIES: &'static [&'static str] = &[
+        "InvalidEndpoint",
+        "EndpointNotAllowed",
+        "InvalidConfig",
+        "Unauthorized",
+        "Forbidden",
+        "NotFound",
+        "RateLimited",
+        "CceUnavailable",
+        "BadRequest",
+        "Timeout",
+        "Transport",
+        "InvalidResponse",
+    ];
+
+    /// A bounded CamelCase name: usable as a condition reason, event reason or metric label.
+    pub fn category(&self) -> &'static str {
+        match self {
+            Self::InvalidEndpoint { .. } => "InvalidEndpoint",
+            Self::EndpointNotAllowed { .. } => "EndpointNotAllowed",
+            Self::InvalidConfig { .. } => "InvalidConfig",
+            Self::Unauthorized(_) => "Unauthorized",
+            Self::Forbidden(_) => "Forbidden",
+            Self::NotFound(_) => "NotFound",
+            Self::RateLimited(_) => "RateLimited",
+            Self::Server(_) => "CceUnavailable",
+            Self::Client(_) => "BadRequest",
+            Self::Timeout { .. } => "Timeout",
+            Self::Transport { .. } => "Transport",
+            Self::InvalidResponse { .. } => "InvalidResponse",
+        }
+    }
+
+    /// Whether the same call may succeed soon without anyone changing anything. Permanent
+    /// errors still deserve a slow retry (permissions get granted, workflows get created),
+    /// but never a fast one: APIG locks an access key after repeated 401s.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited(_) | Self::Server(_) | Self::Timeout { .. } | Self::Transport { .. }
+        )
+    }
+
+    /// The server's requested wait, for 429 (and 503-style 5xx answers that send one).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited(f) | Self::Server(f) => f.retry_after,
+            _ => None,
+        }
+    }
+
+    /// The HTTP error details, when CCE answered with an error status.
+    pub fn api_failure(&self) -> Option<&ApiFailure> {
+        match self {
+            Self::Unauthorized(f)
+            | Self::Forbidden(f)
+            | Self::NotFound(f)
+            | Self::RateLimited(f)
+            | Self::Server(f)
+            | Self::Client(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The request id CCE gave the failed call, to quote to Huawei support.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            Self::InvalidResponse { request_id, .. } => request_id.as_deref(),
+            _ => self.api_failure()?.request_id.as_deref(),
+        }
+    }
+
+    /// The HTTP status, when there was an answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::InvalidResponse { status, .. } => Some(*status),
+            _ => self.api_failure().map(|f| f.status),
+        }
+    }
+
+    /// Classifies an HTTP error status.
+    pub(crate) fn from_failure(failure: ApiFailure) -> Self {
+        match failure.status {
+            401 => Self::Unauthorized(failure),
+            403 => Self::Forbidden(failure),
+            404 => Self::NotFound(failure),
+            429 => Self::RateLimited(failure),
+            500..=599 => Self::Server(failure),
+            _ => Self::Client(failure),
+        }
+    }
+}
+
+/// Reads an error body the way Huawei's CCE SDK handler does (cce-api.md §9.2), plus the
+/// Keystone-style `{"error": {...}}` nesting IAM uses. Returns (code, message,
+/// encoded_authorization_message, request_id); all `None` for a body that is not JSON.
+pub(crate) fn parse_error_body(
+    body: &[u8],
+) -> (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+) {
+    let Ok(serde_json::Value::Object(root)) = serde_json::from_slice::<serde_json::Value>(body)
+    else {
+        return (None, None, None, None);
+    };
+    let text = |obj: &serde_json::Map<String, serde_json::Value>, key: &str| match obj.get(key) {
+        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let mut code = text(&root, "error_code").or_else(|| text(&root, "errorCode"));
+    let mut message = text(&root, "error_msg").or_else(|| text(&root, "errorMessage"));
+    if let Some(extra) = text(&root, "message") {
+        message = match message {
+            None => Some(extra),
+            Some(m) if m == extra => Some(m),
+            Some(m) => Some(format!("{m}, {extra}")),
+        };
+    }
+    if let Some(serde_json::Value::Object(nested)) = root.get("error") {
+        code = code.or_else(|| text(nested, "code"));
+        message = message.or_else(|| text(nested, "message"));
+    }
+    let encoded = text(&root, "encoded_authorization_message");
+    let request_id = text(&root, "request_id");
+    (code, message, encoded, request_id)
+}
+
+/// Parses `Retry-After`: delay-seconds or an HTTP-date (relative to `now`).
+pub(crate) fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let now = std::time::SystemTime::UNIX_EPOCH
+        + Duration::try_from(now.duration_since(jiff::Timestamp::UNIX_EPOCH)).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Makes server-supplied text safe for one log line or condition message: no control
+/// characters, collapsed whitespace, bounded length, and none of `secrets` verbatim.
+pub(crate) fn sanitize(raw: &str, max_chars: usize, secrets: &[&str]) -> String {
+    let mut text = raw.to_string();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        text = text.replace(secret, "[REDACTED]");
+    }
+    let collapsed = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if collapsed.chars().count() <= max_chars {
+        collapsed
+    } else {
+        let cut: String = collapsed.chars().take(max_chars).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(status: u16) -> ApiFailure {
+        ApiFailure {
+            status,
+            ..ApiFailure::default()
+        }
+    }
+
+    #[test]
+    fn statuses_map_to_bounded_categories() {
+        let cases = [
+            (400, "BadRequest", false),
+            (401, "Unauthorized", false),
+            (403, "Forbidden", false),
+            (404, "NotFound", false),
+            (409, "BadRequest", false),
+            (429, "RateLimited", true),
+            (500, "CceUnavailable", true),
+            (503, "CceUnavailable", true),
+        ];
+        for (status, category, retryable) in cases {
+            let e = CceError::from_failure(failure(status));
+            assert_eq!(e.category(), category, "{status}");
+            assert_eq!(e.is_retryable(), retryable, "{status}");
+            assert!(CceError::CATEGORIES.contains(&e.category()));
+        }
+    }
+
+    #[test]
+    fn error_bodies_combine_like_the_sdk() {
+        let apig = br#"{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information: verify aksk signature fail","request_id":"r1"}"#;
+        assert_eq!(
+            parse_error_body(apig),
+            (
+                Some("APIGW.0301".into()),
+                Some("Incorrect IAM authentication information: verify aksk signature fail".into()),
+                None,
+                Some("r1".into())
+            )
+        );
+        let cce =
+            br#"{"errorCode":"CCE.01404001","errorMessage":"not found","message":"workflow x"}"#;
+        let (code, message, _, _) = parse_error_body(cce);
+        assert_eq!(code.as_deref(), Some("CCE.01404001"));
+        assert_eq!(message.as_deref(), Some("not found, workflow x"));
+        let only_message = br#"{"kind":"Status","message":"gone","code":410}"#;
+        assert_eq!(parse_error_body(only_message).1.as_deref(), Some("gone"));
+        let keystone = br#"{"error":{"code":401,"message":"The request you have made requires authentication.","title":"Unauthorized"}}"#;
+        let (code, message, _, _) = parse_error_body(keystone);
+        assert_eq!(code.as_deref(), Some("401"));
+        assert!(message.is_some());
+        let denied = br#"{"error_code":"CCE.01403000","error_msg":"denied","encoded_authorization_message":"ENC123"}"#;
+        assert_eq!(parse_error_body(denied).2.as_deref(), Some("ENC123"));
+        assert_eq!(parse_error_body(b"<html>").0, None);
+        assert_eq!(parse_error_body(b"[1,2]").0, None);
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        let now: jiff::Timestamp = "2015-10-21T07:28:00Z".parse().expect("ts");
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
+
+    #[test]
+    fn sanitize_bounds_flattens_and_scrubs() {
+        assert_eq!(sanitize("a\n\tb\u{7}  c", 50, &[]), "a b c");
+        assert_eq!(sanitize("abcdef", 3, &[]), "abc…");
+        assert_eq!(
+            sanitize("token=SECRET1 sk=SECRET2", 100, &["SECRET1", "SECRET2", ""]),
+            "token=[REDACTED] sk=[REDACTED]"
+        );
+    }
+
+    #[test]
+    fn display_is_one_line_with_code_message_and_request_id() {
+        let e = CceError::Unauthorized(ApiFailure {
+            status: 401,
+            error_code: Some("APIGW.0301".into()),
+            message: Some("verify aksk signature fail".into()),
+            request_id: Some("req-1".into()),
+            ..ApiFailure::default()
+        });
+        assert_eq!(
+            e.to_string(),
+            "CCE rejected the credentials (HTTP 401 APIGW.0301: verify aksk signature fail [request id req-1])"
+        );
+        assert_eq!(e.request_id(), Some("req-1"));
+        assert_eq!(e.status(), Some(401));
+    }
+}

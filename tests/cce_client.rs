@@ -1,0 +1,608 @@
+//! The CCE client against an in-process HTTP server on 127.0.0.1: requests are checked with
+//! the same `cce::sign` verifier the simulator uses, and every error class CCE or a proxy
+//! can produce is mapped to its category.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cce_upgrade_watch::cce::client::Clock;
+use cce_upgrade_watch::cce::model::{CreateWorkflowRequest, Phase, SEED_EXAMPLE, Workflow};
+use cce_upgrade_watch::cce::sign;
+use cce_upgrade_watch::cce::{
+    CceClient, CceError, ClientConfig, Credentials, EndpointPolicy, Target,
+};
+use cce_upgrade_watch::crd::ClusterType;
+use url::Url;
+
+const AK: &str = "HPUATESTAK0001";
+const SK: &str = "sk-TOP-SECRET-0001";
+const SECURITY_TOKEN: &str = "st-TOP-SECRET-0002";
+const TOKEN: &str = "tok-TOP-SECRET-0003";
+const PROJECT: &str = "0123456789abcdef0123456789abcdef";
+const CLUSTER: &str = "5a8c7e1f-2b3d-11ef-8f2a-0255ac100b05";
+const WORKFLOW: &str = "c271e39e-1a6e-4d3d-8fa8-2a36329c68d1";
+const NOW: &str = "2024-03-15T08:15:30Z";
+
+/// A request as the server received it.
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    path: String,
+    query: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Verifies the signature like the simulator will: from the received parts only.
+    fn check_signature(&self, sk: &str) -> Result<sign::ParsedAuthorization, sign::SignError> {
+        let query = sign::decode_query(&self.query);
+        let req = sign::SignableRequest {
+            method: &self.method,
+            path: &self.path,
+            query: &query,
+            headers: &self.headers,
+            body: &self.body,
+        };
+        let parsed = sign::parse_authorization(
+            self.header("authorization")
+                .ok_or(sign::SignError::MalformedAuthorization)?,
+        )?;
+        sign::check(&req, &parsed, sk.as_bytes())?;
+        Ok(parsed)
+    }
+}
+
+type Log = Arc<Mutex<Vec<Seen>>>;
+
+/// Serves `handler` for every request on 127.0.0.1:0; returns its base URL and a log.
+async fn serve<F, Fut>(handler: F) -> (Url, Log)
+where
+    F: Fn(Seen) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response> + Send + 'static,
+{
+    let log: Log = Arc::default();
+    let seen_log = log.clone();
+    let app = Router::new().fallback(move |req: Request| {
+        let handler = handler.clone();
+        let log = seen_log.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .expect("request body");
+            let seen = Seen {
+                method: parts.method.to_string(),
+                path: parts.uri.path().to_string(),
+                query: parts.uri.query().unwrap_or_default().to_string(),
+                headers: parts
+                    .headers
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.to_string(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                body: body.to_vec(),
+            };
+            log.lock().expect("log").push(seen.clone());
+            handler(seen).await
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    (Url::parse(&format!("http://{addr}/")).expect("url"), log)
+}
+
+fn json(status: StatusCode, body: &str) -> Response {
+    (
+        status,
+        [
+            ("content-type", "application/json"),
+            ("x-request-id", "req-42"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn fixed_clock() -> Clock {
+    let now: jiff::Timestamp = NOW.parse().expect("now");
+    Arc::new(move || now)
+}
+
+fn client() -> CceClient {
+    CceClient::new(ClientConfig {
+        connect_timeout: Duration::from_millis(500),
+        request_timeout: Duration::from_millis(500),
+        policy: EndpointPolicy {
+            allow_insecure: true,
+            ..EndpointPolicy::default()
+        },
+        ..ClientConfig::default()
+    })
+    .expect("client")
+    .with_clock(fixed_clock())
+}
+
+fn aksk(security_token: Option<&str>) -> Credentials {
+    Credentials::AkSk {
+        access_key: AK.into(),
+        secret_key: SK.to_string().into(),
+        security_token: security_token.map(|t| t.to_string().into()),
+    }
+}
+
+fn target(endpoint: &Url, credentials: Credentials) -> Target {
+    Target {
+        endpoint: endpoint.clone(),
+        project_id: PROJECT.into(),
+        cluster_id: CLUSTER.into(),
+        cluster_type: ClusterType::Standard,
+        credentials,
+    }
+}
+
+/// A server that answers like CCE when the signature verifies, like APIG when not.
+async fn verifying_server(answer: &'static str, status: StatusCode) -> (Url, Log) {
+    serve(move |seen: Seen| async move {
+        match seen.check_signature(SK) {
+            Ok(_) => json(status, answer),
+            Err(e) => json(
+                StatusCode::UNAUTHORIZED,
+                &format!(
+                    r#"{{"error_code":"APIGW.0301","error_msg":"verify aksk signature fail: {e}"}}"#
+                ),
+            ),
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn show_is_signed_exactly_as_sent_and_verifies_with_the_shared_verifier() {
+    let (url, log) = verifying_server(SEED_EXAMPLE, StatusCode::OK).await;
+    let answer = client()
+        .show_workflow(&target(&url, aksk(None)), WORKFLOW)
+        .await
+        .expect("show");
+    assert_eq!(answer.body.phase(), Some(&Phase::Pending));
+    assert_eq!(answer.request_id.as_deref(), Some("req-42"));
+
+    let seen = log.lock().expect("log")[0].clone();
+    assert_eq!(seen.method, "GET");
+    assert_eq!(
+        seen.path,
+        format!(
+            "/api/v3/projects/{PROJECT}/clusters/{CLUSTER}/operation/upgradeworkflows/{WORKFLOW}"
+        )
+    );
+    let parsed = seen.check_signature(SK).expect("verifies");
+    assert_eq!(parsed.access, AK);
+    assert_eq!(
+        parsed.signed_headers.join(";"),
+        "content-type;host;user-agent;x-project-id;x-sdk-date"
+    );
+    assert_eq!(seen.header("x-sdk-date"), Some("20240315T081530Z"));
+    assert_eq!(seen.header("host"), Some(url.authority()));
+    assert_eq!(seen.header("x-project-id"), Some(PROJECT));
+    assert_eq!(seen.header("content-type"), Some("application/json"));
+    assert_eq!(
+        seen.header("user-agent"),
+        Some(concat!("cce-upgrade-watch/", env!("CARGO_PKG_VERSION")))
+    );
+    assert!(seen.check_signature("another secret").is_err());
+}
+
+#[tokio::test]
+async fn ids_needing_encoding_and_autopilot_paths_still_verify() {
+    let (url, log) = verifying_server(SEED_EXAMPLE, StatusCode::OK).await;
+    let mut target = target(&url, aksk(None));
+    target.cluster_type = ClusterType::Autopilot;
+    target.cluster_id = "my cluster/x".into();
+    client()
+        .show_workflow(&target, "wf~测试")
+        .await
+        .expect("verifies");
+    let seen = log.lock().expect("log")[0].clone();
+    assert_eq!(
+        seen.path,
+        format!(
+            "/autopilot/v3/projects/{PROJECT}/clusters/my%20cluster%2Fx/operation/upgradeworkflows/wf~%E6%B5%8B%E8%AF%95"
+        )
+    );
+}
+
+#[tokio::test]
+async fn temporary_credentials_sign_the_security_token() {
+    let (url, log) = verifying_server(SEED_EXAMPLE, StatusCode::OK).await;
+    client()
+        .show_workflow(&target(&url, aksk(Some(SECURITY_TOKEN))), WORKFLOW)
+        .await
+        .expect("show");
+    let seen = log.lock().expect("log")[0].clone();
+    let parsed = seen.check_signature(SK).expect("verifies");
+    assert!(
+        parsed
+            .signed_headers
+            .contains(&"x-security-token".to_string())
+    );
+    assert_eq!(seen.header("x-security-token"), Some(SECURITY_TOKEN));
+}
+
+#[tokio::test]
+async fn token_mode_sends_x_auth_token_and_no_signature() {
+    let (url, log) = serve(|_| async { json(StatusCode::OK, SEED_EXAMPLE) }).await;
+    client()
+        .show_workflow(
+            &target(&url, Credentials::Token(TOKEN.to_string().into())),
+            WORKFLOW,
+        )
+        .await
+        .expect("show");
+    let seen = log.lock().expect("log")[0].clone();
+    assert_eq!(seen.header("x-auth-token"), Some(TOKEN));
+    assert_eq!(seen.header("authorization"), None);
+    assert_eq!(seen.header("x-sdk-date"), None);
+}
+
+#[tokio::test]
+async fn list_create_and_cancel_use_the_documented_methods_paths_and_bodies() {
+    let list = format!(r#"{{"kind":"List","apiVersion":"v3","items":[{SEED_EXAMPLE}]}}"#);
+    let list: &'static str = Box::leak(list.into_boxed_str());
+    let (url, log) = serve(move |seen: Seen| async move {
+        if seen.check_signature(SK).is_err() {
+            return json(StatusCode::UNAUTHORIZED, r#"{"error_code":"APIGW.0301"}"#);
+        }
+        match seen.method.as_str() {
+            "GET" => json(StatusCode::OK, list),
+            "POST" => json(StatusCode::CREATED, SEED_EXAMPLE),
+            _ => json(StatusCode::OK, SEED_EXAMPLE),
+        }
+    })
+    .await;
+    let client = client();
+    let target = target(&url, aksk(None));
+    let listed = client.list_workflows(&target).await.expect("list");
+    assert_eq!(listed.body.items.len(), 1);
+    let created = client
+        .create_workflow(
+            &target,
+            &CreateWorkflowRequest::new(CLUSTER, "v1.28.3-r0", "v1.29.1-r0"),
+        )
+        .await
+        .expect("create");
+    assert_eq!(created.body.uid(), Some(WORKFLOW));
+    client
+        .cancel_workflow(&target, WORKFLOW)
+        .await
+        .expect("cancel");
+
+    let seen = log.lock().expect("log").clone();
+    let base = format!("/api/v3/projects/{PROJECT}/clusters/{CLUSTER}/operation/upgradeworkflows");
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].path.as_str()),
+        ("GET", base.as_str())
+    );
+    assert_eq!(
+        (seen[1].method.as_str(), seen[1].path.as_str()),
+        ("POST", base.as_str())
+    );
+    let body: serde_json::Value = serde_json::from_slice(&seen[1].body).expect("json");
+    assert_eq!(
+        body,
+        serde_json::json!({"kind":"WorkFlowTask","apiVersion":"v3","spec":{
+            "clusterID":CLUSTER,"clusterVersion":"v1.28.3-r0","targetVersion":"v1.29.1-r0"}})
+    );
+    assert_eq!(seen[2].method, "PATCH");
+    assert_eq!(seen[2].path, format!("{base}/{WORKFLOW}"));
+    assert_eq!(seen[2].body, br#"{"status":{"phase":"Cancel"}}"#);
+}
+
+async fn error_for(response: fn() -> Response) -> CceError {
+    let (url, _) = serve(move |_| async move { response() }).await;
+    client()
+        .show_workflow(&target(&url, aksk(None)), WORKFLOW)
+        .await
+        .expect_err("an error")
+}
+
+#[tokio::test]
+async fn a_401_from_the_gateway_is_unauthorized_with_its_code_and_request_id() {
+    let e = error_for(|| {
+        json(
+            StatusCode::UNAUTHORIZED,
+            r#"{"error_msg":"Incorrect IAM authentication information: verify aksk signature fail","error_code":"APIGW.0301","request_id":"body-id"}"#,
+        )
+    })
+    .await;
+    assert_eq!(e.category(), "Unauthorized");
+    assert!(!e.is_retryable());
+    let f = e.api_failure().expect("api failure");
+    assert_eq!(f.error_code.as_deref(), Some("APIGW.0301"));
+    assert_eq!(e.request_id(), Some("req-42"));
+    assert!(e.to_string().contains("verify aksk signature fail"), "{e}");
+}
+
+#[tokio::test]
+async fn a_403_surfaces_the_encoded_authorization_message() {
+    let e = error_for(|| {
+        json(
+            StatusCode::FORBIDDEN,
+            r#"{"error_code":"CCE.01403000","error_msg":"Forbidden","encoded_authorization_message":"ENC-abc123"}"#,
+        )
+    })
+    .await;
+    assert_eq!(e.category(), "Forbidden");
+    assert_eq!(
+        e.api_failure()
+            .and_then(|f| f.encoded_authorization_message.as_deref()),
+        Some("ENC-abc123")
+    );
+    assert!(e.to_string().contains("ENC-abc123"), "{e}");
+}
+
+#[tokio::test]
+async fn a_404_from_cce_is_not_found_with_combined_messages() {
+    let e = error_for(|| {
+        json(
+            StatusCode::NOT_FOUND,
+            r#"{"errorCode":"CCE.01404001","errorMessage":"Resource not found","message":"upgrade workflow not exist"}"#,
+        )
+    })
+    .await;
+    assert_eq!(e.category(), "NotFound");
+    let f = e.api_failure().expect("api failure");
+    assert_eq!(f.error_code.as_deref(), Some("CCE.01404001"));
+    assert_eq!(
+        f.message.as_deref(),
+        Some("Resource not found, upgrade workflow not exist")
+    );
+}
+
+#[tokio::test]
+async fn a_429_is_retryable_and_honours_retry_after_seconds_and_dates() {
+    let e = error_for(|| {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "7")],
+            r#"{"error_code":"APIGW.0308","error_msg":"The throttling threshold has been reached"}"#,
+        )
+            .into_response()
+    })
+    .await;
+    assert_eq!(e.category(), "RateLimited");
+    assert!(e.is_retryable());
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+
+    let e = error_for(|| {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "Fri, 15 Mar 2024 08:16:00 GMT")],
+        )
+            .into_response()
+    })
+    .await;
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(30)));
+}
+
+#[tokio::test]
+async fn a_500_is_cce_unavailable_and_retryable() {
+    let e = error_for(|| {
+        json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"errorCode":"CCE.01500001","errorMessage":"internal error"}"#,
+        )
+    })
+    .await;
+    assert_eq!(e.category(), "CceUnavailable");
+    assert!(e.is_retryable());
+    assert_eq!(e.status(), Some(500));
+}
+
+#[tokio::test]
+async fn an_html_error_page_from_a_proxy_keeps_a_short_excerpt() {
+    let page = "<html>\n<head><title>502 Bad Gateway</title></head>\n<body>".to_string()
+        + &"x".repeat(5000)
+        + "</body></html>";
+    let page: &'static str = Box::leak(page.into_boxed_str());
+    let (url, _) = serve(move |_| async move {
+        (
+            StatusCode::BAD_GATEWAY,
+            [("content-type", "text/html")],
+            page,
+        )
+            .into_response()
+    })
+    .await;
+    let e = client()
+        .show_workflow(&target(&url, aksk(None)), WORKFLOW)
+        .await
+        .expect_err("502");
+    assert_eq!(e.category(), "CceUnavailable");
+    let text = e.to_string();
+    assert!(text.contains("502 Bad Gateway"), "{text}");
+    assert!(
+        text.len() < 400,
+        "excerpt not bounded: {} chars",
+        text.len()
+    );
+    assert!(!text.contains('\n'));
+}
+
+#[tokio::test]
+async fn an_html_page_with_status_200_is_an_invalid_response() {
+    let e = error_for(|| {
+        (
+            StatusCode::OK,
+            [("content-type", "text/html")],
+            "<!DOCTYPE html><html><body>Please log in to the proxy</body></html>",
+        )
+            .into_response()
+    })
+    .await;
+    assert_eq!(e.category(), "InvalidResponse");
+    assert!(e.to_string().contains("not JSON"), "{e}");
+    assert!(e.to_string().contains("Please log in"), "{e}");
+}
+
+#[tokio::test]
+async fn truncated_json_is_an_invalid_response() {
+    let e = error_for(|| {
+        json(
+            StatusCode::OK,
+            r#"{"kind":"WorkFlowTask","metadata":{"uid":"c271"#,
+        )
+    })
+    .await;
+    assert_eq!(e.category(), "InvalidResponse");
+    assert!(e.to_string().contains("truncated"), "{e}");
+}
+
+#[tokio::test]
+async fn json_of_the_wrong_shape_is_an_invalid_response() {
+    let e = error_for(|| json(StatusCode::OK, r#"{"status":"Running"}"#)).await;
+    assert_eq!(e.category(), "InvalidResponse");
+    assert!(e.to_string().contains("expected shape"), "{e}");
+    let e = error_for(|| json(StatusCode::OK, "")).await;
+    assert!(e.to_string().contains("empty"), "{e}");
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed() {
+    let e = error_for(|| {
+        (
+            StatusCode::FOUND,
+            [("location", "http://127.0.0.1:9/elsewhere")],
+        )
+            .into_response()
+    })
+    .await;
+    assert_eq!(e.category(), "InvalidResponse");
+    assert_eq!(e.status(), Some(302));
+}
+
+#[tokio::test]
+async fn a_slow_answer_times_out() {
+    let (url, _) = serve(|_| async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        json(StatusCode::OK, SEED_EXAMPLE)
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let e = client()
+        .show_workflow(&target(&url, aksk(None)), WORKFLOW)
+        .await
+        .expect_err("timeout");
+    assert_eq!(e.category(), "Timeout", "{e}");
+    assert!(e.is_retryable());
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_after_the_headers_times_out() {
+    let (url, _) = serve(|_| async {
+        let stalled = futures::stream::once(async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            Ok::<_, Infallible>(Bytes::from_static(b"{}"))
+        });
+        (StatusCode::OK, Body::from_stream(stalled)).into_response()
+    })
+    .await;
+    let e = client()
+        .show_workflow(&target(&url, aksk(None)), WORKFLOW)
+        .await
+        .expect_err("timeout");
+    assert_eq!(e.category(), "Timeout", "{e}");
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_transport_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let url = Url::parse(&format!("http://{addr}/")).expect("url");
+    let e = client()
+        .show_workflow(&target(&url, aksk(None)), WORKFLOW)
+        .await
+        .expect_err("refused");
+    assert_eq!(e.category(), "Transport", "{e}");
+    assert!(e.is_retryable());
+    assert!(e.to_string().to_lowercase().contains("refused"), "{e}");
+}
+
+#[tokio::test]
+async fn the_endpoint_policy_is_enforced_on_every_call() {
+    let (url, log) = serve(|_| async { json(StatusCode::OK, SEED_EXAMPLE) }).await;
+    let strict = CceClient::new(ClientConfig::default()).expect("client");
+    let e = strict
+        .show_workflow(&target(&url, aksk(None)), WORKFLOW)
+        .await
+        .expect_err("refused");
+    assert_eq!(e.category(), "EndpointNotAllowed");
+    assert!(log.lock().expect("log").is_empty(), "a request was sent");
+}
+
+#[tokio::test]
+async fn no_secret_appears_in_errors_or_debug_output_even_when_echoed_back() {
+    // A hostile or buggy server that reflects everything it received.
+    let (url, _) = serve(|seen: Seen| async move {
+        let everything = format!("{:?}", seen.headers).replace('"', "'");
+        let token = seen
+            .header("x-auth-token")
+            .or(seen.header("x-security-token"))
+            .unwrap_or_default()
+            .to_string();
+        json(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                r#"{{"error_code":"{token}","error_msg":"{everything}","message":"{token}"}}"#
+            ),
+        )
+    })
+    .await;
+    let client = client();
+    for credentials in [
+        aksk(Some(SECURITY_TOKEN)),
+        Credentials::Token(TOKEN.to_string().into()),
+    ] {
+        let target = target(&url, credentials);
+        let e = client
+            .show_workflow(&target, WORKFLOW)
+            .await
+            .expect_err("400");
+        assert_eq!(e.category(), "BadRequest");
+        let text = format!("{e} {e:?} {target:?} {client:?}");
+        for secret in [SK, SECURITY_TOKEN, TOKEN] {
+            assert!(!text.contains(secret), "{secret} leaked in {text}");
+        }
+    }
+}
+
+#[test]
+fn the_section_8_example_round_trips_through_the_model() {
+    let wf: Workflow = serde_json::from_str(SEED_EXAMPLE).expect("parse");
+    assert_eq!(
+        serde_json::to_value(&wf).expect("serialize"),
+        serde_json::from_str::<serde_json::Value>(SEED_EXAMPLE).expect("parse")
+    );
+}
