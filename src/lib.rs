@@ -9,3 +9,4 @@ pub mod crd;
 pub mod get;
 pub mod metrics;
 pub mod runtime;
+pub mod sim;

@@ -1,0 +1,1269 @@
+//! The simulated world: clusters, their upgrade workflows and how timelines move them.
+//! Pure: every operation takes the current time, so tests drive it with any clock.
+//!
+//! A workflow's state is kept as the wire object CCE would return and changed in place by
+//! its timeline's steps. Steps are applied lazily, when someone looks at the workflow, each
+//! stamped with the instant it was due (so timestamps are right however rarely the
+//! workflow is read). Scenario seconds are divided by the speed factor: at speed 60 a
+//! 300-second timeline plays in 5 real seconds, and every timestamp is real wall time.
+//!
+//! Phase: a step may set it; otherwise it follows the tasks (cce-api.md §7): a failed task
+//! → Pending; a task running, queued or initialised → Running; all tasks succeeded →
+//! Success; some done, none active → Running; nothing started → Init. Cancel is final:
+//! a cancelled workflow plays no further steps.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::builtin;
+use super::scenario::{ClusterPlan, Offset, Plan, Step, TaskChange, Timeline, WorkflowPlan};
+use crate::cce::model::{
+    LineStatus, Metadata, Phase, Point, PointStatus, TaskState, TaskType, Workflow, WorkflowSpec,
+    WorkflowStatus,
+};
+use crate::cce::time::format_go;
+use crate::crd::ClusterType;
+
+/// Why an operation was refused, in the simulator's terms; `server` maps these to CCE's
+/// status codes and error bodies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimError {
+    ClusterNotFound(String),
+    WorkflowNotFound(String),
+    /// Body or parameters are wrong.
+    InvalidRequest(String),
+    /// A workflow that has not finished already exists for the cluster.
+    ActiveWorkflowExists(String),
+    /// Cancel preconditions (cce-api.md §5) not met.
+    NotCancellable(String),
+    /// Admin operations on ids that clash.
+    Conflict(String),
+}
+
+impl std::fmt::Display for SimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SimError::ClusterNotFound(m)
+            | SimError::WorkflowNotFound(m)
+            | SimError::InvalidRequest(m)
+            | SimError::ActiveWorkflowExists(m)
+            | SimError::NotCancellable(m)
+            | SimError::Conflict(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Which cluster a CCE request addresses: API prefix, project and cluster from the path.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub cluster_type: ClusterType,
+    pub project_id: &'a str,
+    pub cluster_id: &'a str,
+}
+
+/// How far to move workflows along their timelines (admin API).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Advance {
+    /// Scenario seconds; negative delays what has not happened yet.
+    Seconds(f64),
+    /// Play the next N steps now.
+    Steps(u64),
+    /// Play every remaining step now.
+    ToEnd,
+}
+
+#[derive(Debug, Clone)]
+struct Cluster {
+    project_id: String,
+    cluster_type: ClusterType,
+    initial_version: String,
+    /// Workflow ids in creation order.
+    flows: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Flow {
+    cluster_id: String,
+    wire: Workflow,
+    timeline: String,
+    /// When the workflow appears (scenario `createdAt`).
+    created: Timestamp,
+    visible: bool,
+    /// Timeline zero; steps are due at `origin + offset`. Advancing moves it back.
+    origin: Timestamp,
+    steps: Arc<[Step]>,
+    /// `(offset from origin, index into steps)`, in the order steps are applied.
+    schedule: Vec<(SignedDuration, usize)>,
+    next: usize,
+    /// No event is stamped earlier than this: keeps timestamps monotonic and stamps
+    /// steps played by an advance with the advance's time.
+    floor: Timestamp,
+    runs: u32,
+}
+
+/// A workflow as the admin API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowView {
+    #[serde(rename = "projectID")]
+    pub project_id: String,
+    pub cluster_type: ClusterType,
+    #[serde(rename = "clusterID")]
+    pub cluster_id: String,
+    #[serde(rename = "workflowID")]
+    pub workflow_id: String,
+    pub timeline: String,
+    /// False until a scenario's `createdAt` has come.
+    pub visible: bool,
+    pub steps_left: usize,
+    /// When the next step is due (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_step_at: Option<String>,
+    pub workflow: Workflow,
+}
+
+/// A cluster as the admin API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterView {
+    #[serde(rename = "projectID")]
+    pub project_id: String,
+    #[serde(rename = "clusterID")]
+    pub cluster_id: String,
+    #[serde(rename = "type")]
+    pub cluster_type: ClusterType,
+    pub version: String,
+    pub workflows: Vec<String>,
+}
+
+/// What a new workflow needs (API Create and admin create).
+#[derive(Debug, Clone, Default)]
+pub struct NewWorkflow {
+    pub id: Option<String>,
+    pub cluster_version: Option<String>,
+    pub target_version: String,
+    pub timeline: Option<Timeline>,
+}
+
+pub struct World {
+    speed: f64,
+    start: Timestamp,
+    clusters: BTreeMap<String, Cluster>,
+    flows: BTreeMap<String, Flow>,
+    on_create: Timeline,
+    api_created: u64,
+}
+
+fn scaled(speed: f64, secs: f64) -> SignedDuration {
+    SignedDuration::try_from_secs_f64(secs / speed).unwrap_or(SignedDuration::MAX)
+}
+
+fn plus(t: Timestamp, d: SignedDuration) -> Timestamp {
+    t.checked_add(d).unwrap_or(if d.is_negative() {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
+}
+
+/// A UUID-shaped id derived from `seed`: deterministic, so runs are repeatable.
+pub fn derived_uuid(seed: &str) -> String {
+    let h = Sha256::digest(seed.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+fn lines_for(tasks: &[TaskType]) -> Vec<LineStatus> {
+    tasks
+        .windows(2)
+        .map(|w| LineStatus {
+            start_point: Some(Point {
+                task_type: Some(w[0].clone()),
+            }),
+            end_point: Some(Point {
+                task_type: Some(w[1].clone()),
+            }),
+            critical: None,
+        })
+        .collect()
+}
+
+fn new_wire(id: &str, cluster_id: &str, from: &str, to: &str, tasks: &[TaskType]) -> Workflow {
+    Workflow {
+        kind: Some("WorkFlowTask".into()),
+        api_version: Some("v3".into()),
+        metadata: Some(Metadata {
+            uid: Some(id.into()),
+            ..Metadata::default()
+        }),
+        spec: Some(WorkflowSpec {
+            cluster_id: Some(cluster_id.into()),
+            cluster_version: Some(from.into()),
+            target_version: Some(to.into()),
+        }),
+        status: Some(WorkflowStatus {
+            phase: Some(Phase::Init),
+            point_statuses: Some(
+                tasks
+                    .iter()
+                    .map(|t| PointStatus {
+                        task_type: Some(t.clone()),
+                        ..PointStatus::default()
+                    })
+                    .collect(),
+            ),
+            line_statuses: Some(lines_for(tasks)),
+        }),
+    }
+}
+
+/// The phase the tasks imply (module docs).
+pub fn derive_phase(points: &[PointStatus]) -> Phase {
+    let statuses: Vec<Option<&TaskState>> = points.iter().map(|p| p.status.as_ref()).collect();
+    if statuses
+        .iter()
+        .any(|s| matches!(s, Some(TaskState::Failed)))
+    {
+        Phase::Pending
+    } else if statuses.iter().any(|s| {
+        matches!(
+            s,
+            Some(TaskState::Running | TaskState::Queuing | TaskState::Init)
+        )
+    }) {
+        Phase::Running
+    } else if !statuses.is_empty() && statuses.iter().all(|s| s == &Some(&TaskState::Success)) {
+        Phase::Success
+    } else if statuses.iter().any(Option::is_some) {
+        Phase::Running
+    } else {
+        Phase::Init
+    }
+}
+
+impl Flow {
+    fn new(
+        plan: &WorkflowPlan,
+        wire: Workflow,
+        created: Timestamp,
+        start: Timestamp,
+        speed: f64,
+    ) -> Flow {
+        let mut schedule: Vec<(SignedDuration, usize)> = plan
+            .timeline
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                let offset = match step.offset {
+                    Offset::AfterCreation(s) => scaled(speed, s),
+                    Offset::AfterStart(s) => plus(start, scaled(speed, s)).duration_since(created),
+                };
+                (offset, i)
+            })
+            .collect();
+        // Stable: steps due at the same instant keep the order they were written in.
+        schedule.sort_by_key(|(offset, _)| *offset);
+        Flow {
+            cluster_id: plan.cluster_id.clone(),
+            wire,
+            timeline: plan.timeline.name.clone(),
+            created,
+            visible: false,
+            origin: created,
+            steps: Arc::clone(&plan.timeline.steps),
+            schedule,
+            next: 0,
+            floor: created,
+            runs: 0,
+        }
+    }
+
+    fn id(&self) -> String {
+        self.wire.uid().unwrap_or_default().to_string()
+    }
+
+    fn phase(&self) -> Option<&Phase> {
+        self.wire.phase()
+    }
+
+    fn is_active(&self) -> bool {
+        self.visible && !self.phase().is_some_and(Phase::is_terminal)
+    }
+
+    fn stamp(&mut self, t: Timestamp) -> String {
+        let text = format_go(t);
+        let meta = self.wire.metadata.get_or_insert_with(Metadata::default);
+        meta.update_timestamp = Some(text.clone());
+        text
+    }
+
+    /// Plays every step due by `now`.
+    fn materialize(&mut self, now: Timestamp, speed: f64) {
+        if !self.visible {
+            if now < self.created {
+                return;
+            }
+            self.visible = true;
+            let at = self.created.max(self.floor);
+            self.floor = at;
+            let text = format_go(at);
+            let meta = self.wire.metadata.get_or_insert_with(Metadata::default);
+            // A fixed workflow keeps the timestamps it was written with.
+            if meta.creation_timestamp.is_none() {
+                meta.creation_timestamp = Some(text.clone());
+                meta.update_timestamp = Some(text);
+            }
+        }
+        while let Some(&(offset, index)) = self.schedule.get(self.next) {
+            if self.phase() == Some(&Phase::Cancel) {
+                break;
+            }
+            let due = plus(self.origin, offset);
+            if due > now {
+                break;
+            }
+            let at = due.max(self.floor);
+            self.floor = at;
+            let step = self.steps[index].clone();
+            self.apply(&step, at, speed);
+            self.next += 1;
+        }
+    }
+
+    fn apply(&mut self, step: &Step, at: Timestamp, speed: f64) {
+        let text = self.stamp(at);
+        let id = self.id();
+        if let Some(change) = &step.task {
+            self.runs += 1;
+            let run = self.runs;
+            let status = self.wire.status.get_or_insert_with(WorkflowStatus::default);
+            let points = status.point_statuses.get_or_insert_with(Vec::new);
+            let index = match points
+                .iter()
+                .position(|p| p.task_type.as_ref() == Some(&change.task))
+            {
+                Some(i) => i,
+                None => {
+                    points.push(PointStatus {
+                        task_type: Some(change.task.clone()),
+                        ..PointStatus::default()
+                    });
+                    points.len() - 1
+                }
+            };
+            let point = &mut points[index];
+            apply_task(point, change, &id, run, &text, at, speed);
+        }
+        let status = self.wire.status.get_or_insert_with(WorkflowStatus::default);
+        status.phase = Some(match &step.phase {
+            Some(p) => p.clone(),
+            None => derive_phase(status.point_statuses.as_deref().unwrap_or_default()),
+        });
+    }
+
+    fn view(&self, clusters: &BTreeMap<String, Cluster>) -> FlowView {
+        let cluster = clusters.get(&self.cluster_id);
+        FlowView {
+            project_id: cluster.map(|c| c.project_id.clone()).unwrap_or_default(),
+            cluster_type: cluster.map(|c| c.cluster_type).unwrap_or_default(),
+            cluster_id: self.cluster_id.clone(),
+            workflow_id: self.id(),
+            timeline: self.timeline.clone(),
+            visible: self.visible,
+            steps_left: self.schedule.len().saturating_sub(self.next),
+            next_step_at: self
+                .schedule
+                .get(self.next)
+                .filter(|_| self.phase() != Some(&Phase::Cancel))
+                .map(|(offset, _)| plus(self.origin, *offset).max(self.floor).to_string()),
+            workflow: self.wire.clone(),
+        }
+    }
+
+    fn advance(&mut self, now: Timestamp, by: Advance, speed: f64) {
+        self.materialize(now, speed);
+        let remaining = self.schedule.len().saturating_sub(self.next) as u64;
+        let steps = match by {
+            Advance::Seconds(s) => {
+                self.shift(scaled(speed, s), now);
+                self.materialize(now, speed);
+                return;
+            }
+            Advance::Steps(n) => n.min(remaining),
+            Advance::ToEnd => remaining,
+        };
+        if !self.visible {
+            // Make the workflow appear first; its steps follow on later calls.
+            let early = self.created.duration_since(now);
+            self.shift(early.max(SignedDuration::ZERO), now);
+            self.materialize(now, speed);
+        }
+        if steps == 0 {
+            return;
+        }
+        let last = self.next + steps as usize - 1;
+        if let Some(&(offset, _)) = self.schedule.get(last) {
+            let due = plus(self.origin, offset);
+            self.shift(due.duration_since(now).max(SignedDuration::ZERO), now);
+        }
+        self.materialize(now, speed);
+    }
+
+    /// Moves everything not yet happened `by` earlier (or later, if negative).
+    fn shift(&mut self, by: SignedDuration, now: Timestamp) {
+        self.origin = plus(self.origin, -by);
+        if !self.visible {
+            self.created = plus(self.created, -by);
+        }
+        // Whatever the shift makes due happens now, not in the past.
+        self.floor = self.floor.max(now);
+    }
+}
+
+fn apply_task(
+    point: &mut PointStatus,
+    change: &TaskChange,
+    workflow_id: &str,
+    run: u32,
+    text: &str,
+    at: Timestamp,
+    speed: f64,
+) {
+    let finished = matches!(point.status, Some(TaskState::Success | TaskState::Failed));
+    let fresh_run = |point: &mut PointStatus| {
+        // A retried task is a new task in CCE: new id, new start.
+        let task_name = change.task.as_str();
+        point.task_id = Some(
+            change
+                .task_id
+                .clone()
+                .unwrap_or_else(|| derived_uuid(&format!("{workflow_id}/{task_name}/{run}"))),
+        );
+        point.start_time_stamp = None;
+        point.end_time_stamp = None;
+        point.expire_time_stamp = None;
+    };
+    if point.task_id.is_none()
+        || (finished && !matches!(change.status, TaskState::Success | TaskState::Failed))
+    {
+        fresh_run(point);
+    } else if let Some(id) = &change.task_id {
+        point.task_id = Some(id.clone());
+    }
+    match &change.status {
+        TaskState::Running if point.start_time_stamp.is_none() => {
+            point.start_time_stamp = Some(text.to_string());
+        }
+        TaskState::Success | TaskState::Failed => {
+            if point.start_time_stamp.is_none() {
+                point.start_time_stamp = Some(text.to_string());
+            }
+            point.end_time_stamp = Some(text.to_string());
+            point.expire_time_stamp = change
+                .expire_after
+                .map(|e| format_go(plus(at, scaled(speed, e))));
+        }
+        _ => {}
+    }
+    point.status = Some(change.status.clone());
+}
+
+/// Task statuses that block a cancel (cce-api.md §5: running/init/pause/queue), compared
+/// without case because the docs spell them in lower case.
+fn blocks_cancel(status: &TaskState) -> bool {
+    matches!(
+        status.as_str().to_ascii_lowercase().as_str(),
+        "running" | "init" | "queuing" | "queue" | "pause" | "paused"
+    )
+}
+
+impl World {
+    /// Builds the world of a validated plan. `start` is the simulator's start.
+    pub fn new(plan: &Plan, speed: f64, start: Timestamp) -> Result<World, SimError> {
+        if !(speed.is_finite() && speed > 0.0) {
+            return Err(SimError::InvalidRequest("speed must be > 0".into()));
+        }
+        let mut world = World {
+            speed,
+            start,
+            clusters: BTreeMap::new(),
+            flows: BTreeMap::new(),
+            on_create: plan
+                .on_create
+                .clone()
+                .or_else(|| builtin::timeline("success"))
+                .unwrap_or(Timeline {
+                    name: "none".into(),
+                    steps: Arc::from(Vec::new()),
+                }),
+            api_created: 0,
+        };
+        for c in &plan.clusters {
+            world.add_cluster(c)?;
+        }
+        for w in &plan.workflows {
+            let created = plus(start, scaled(speed, w.created_at));
+            world.insert_flow(w, created)?;
+        }
+        Ok(world)
+    }
+
+    pub fn speed(&self) -> f64 {
+        self.speed
+    }
+
+    pub fn start(&self) -> Timestamp {
+        self.start
+    }
+
+    pub fn on_create(&self) -> &Timeline {
+        &self.on_create
+    }
+
+    pub fn add_cluster(&mut self, c: &ClusterPlan) -> Result<(), SimError> {
+        if self.clusters.contains_key(&c.id) {
+            return Err(SimError::Conflict(format!("cluster {} exists", c.id)));
+        }
+        self.clusters.insert(
+            c.id.clone(),
+            Cluster {
+                project_id: c.project_id.clone(),
+                cluster_type: c.cluster_type,
+                initial_version: c.version.clone(),
+                flows: Vec::new(),
+            },
+        );
+        Ok(())
+    }
+
+    fn insert_flow(&mut self, plan: &WorkflowPlan, created: Timestamp) -> Result<(), SimError> {
+        if self.flows.contains_key(&plan.id) {
+            return Err(SimError::Conflict(format!("workflow {} exists", plan.id)));
+        }
+        let Some(cluster) = self.clusters.get_mut(&plan.cluster_id) else {
+            return Err(SimError::ClusterNotFound(format!(
+                "cluster {} does not exist",
+                plan.cluster_id
+            )));
+        };
+        let wire = plan.fixed.clone().unwrap_or_else(|| {
+            new_wire(
+                &plan.id,
+                &plan.cluster_id,
+                &plan.cluster_version,
+                &plan.target_version,
+                &plan.tasks,
+            )
+        });
+        cluster.flows.push(plan.id.clone());
+        self.flows.insert(
+            plan.id.clone(),
+            Flow::new(plan, wire, created, self.start, self.speed),
+        );
+        Ok(())
+    }
+
+    fn cluster_in(&self, scope: Scope<'_>) -> Result<&Cluster, SimError> {
+        self.clusters
+            .get(scope.cluster_id)
+            .filter(|c| c.project_id == scope.project_id && c.cluster_type == scope.cluster_type)
+            .ok_or_else(|| {
+                SimError::ClusterNotFound(format!(
+                    "cluster {} not found in project {}",
+                    scope.cluster_id, scope.project_id
+                ))
+            })
+    }
+
+    /// The cluster's version now: the target of its newest finished upgrade.
+    fn current_version(&mut self, now: Timestamp, cluster_id: &str) -> Option<String> {
+        let ids = self.clusters.get(cluster_id)?.flows.clone();
+        for id in ids.iter().rev() {
+            if let Some(flow) = self.flows.get_mut(id) {
+                flow.materialize(now, self.speed);
+                if flow.visible && flow.phase() == Some(&Phase::Success) {
+                    return flow.wire.spec.as_ref()?.target_version.clone();
+                }
+            }
+        }
+        Some(self.clusters.get(cluster_id)?.initial_version.clone())
+    }
+
+    fn flow_in(
+        &mut self,
+        now: Timestamp,
+        scope: Scope<'_>,
+        id: &str,
+    ) -> Result<&mut Flow, SimError> {
+        self.cluster_in(scope)?;
+        let speed = self.speed;
+        let not_found = || SimError::WorkflowNotFound(format!("upgrade workflow {id} not found"));
+        let flow = self.flows.get_mut(id).ok_or_else(not_found)?;
+        if flow.cluster_id != scope.cluster_id {
+            return Err(not_found());
+        }
+        flow.materialize(now, speed);
+        if !flow.visible {
+            return Err(not_found());
+        }
+        Ok(flow)
+    }
+
+    /// ShowUpgradeWorkFlow.
+    pub fn show(
+        &mut self,
+        now: Timestamp,
+        scope: Scope<'_>,
+        id: &str,
+    ) -> Result<Workflow, SimError> {
+        Ok(self.flow_in(now, scope, id)?.wire.clone())
+    }
+
+    /// ListUpgradeWorkFlows: the cluster's workflows in creation order.
+    pub fn list(&mut self, now: Timestamp, scope: Scope<'_>) -> Result<Vec<Workflow>, SimError> {
+        let ids = self.cluster_in(scope)?.flows.clone();
+        let speed = self.speed;
+        let mut items = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(flow) = self.flows.get_mut(&id) {
+                flow.materialize(now, speed);
+                if flow.visible {
+                    items.push(flow.wire.clone());
+                }
+            }
+        }
+        Ok(items)
+    }
+
+    /// CreateUpgradeWorkFlow with the request body as received.
+    pub fn create(
+        &mut self,
+        now: Timestamp,
+        scope: Scope<'_>,
+        body: &serde_json::Value,
+    ) -> Result<Workflow, SimError> {
+        self.cluster_in(scope)?;
+        let bad = |m: &str| Err(SimError::InvalidRequest(m.to_string()));
+        let Some(obj) = body.as_object() else {
+            return bad("request body must be a JSON object");
+        };
+        let text =
+            |v: Option<&serde_json::Value>, name: &str| -> Result<Option<String>, SimError> {
+                match v {
+                    None | Some(serde_json::Value::Null) => Ok(None),
+                    Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+                    Some(_) => Err(SimError::InvalidRequest(format!("{name} must be a string"))),
+                }
+            };
+        // Both are fixed values; the SDK leaves them out unless the caller sets them.
+        if text(obj.get("kind"), "kind")?.is_some_and(|k| k != "WorkFlowTask") {
+            return bad("kind must be WorkFlowTask");
+        }
+        if text(obj.get("apiVersion"), "apiVersion")?.is_some_and(|v| v != "v3") {
+            return bad("apiVersion must be v3");
+        }
+        let Some(spec) = obj.get("spec").and_then(|s| s.as_object()) else {
+            return bad("spec is required");
+        };
+        if let Some(cluster) = text(spec.get("clusterID"), "spec.clusterID")?
+            && cluster != scope.cluster_id
+        {
+            return bad("spec.clusterID does not match the cluster in the URL");
+        }
+        let Some(target) =
+            text(spec.get("targetVersion"), "spec.targetVersion")?.filter(|t| !t.trim().is_empty())
+        else {
+            return bad("spec.targetVersion is required");
+        };
+        let request = NewWorkflow {
+            id: None,
+            cluster_version: text(spec.get("clusterVersion"), "spec.clusterVersion")?,
+            target_version: target,
+            timeline: None,
+        };
+        self.create_workflow(now, scope.cluster_id, request)
+    }
+
+    /// Creates a workflow on a cluster (API Create after validation, and the admin API).
+    pub fn create_workflow(
+        &mut self,
+        now: Timestamp,
+        cluster_id: &str,
+        request: NewWorkflow,
+    ) -> Result<Workflow, SimError> {
+        let current = self.current_version(now, cluster_id).ok_or_else(|| {
+            SimError::ClusterNotFound(format!("cluster {cluster_id} does not exist"))
+        })?;
+        let from = request.cluster_version.unwrap_or_else(|| current.clone());
+        if from != current {
+            return Err(SimError::InvalidRequest(format!(
+                "clusterVersion {from} is not the cluster's current version {current}"
+            )));
+        }
+        if request.target_version == current {
+            return Err(SimError::InvalidRequest(format!(
+                "the cluster already runs {current}"
+            )));
+        }
+        let ids = self
+            .clusters
+            .get(cluster_id)
+            .map(|c| c.flows.clone())
+            .unwrap_or_default();
+        for id in ids {
+            if let Some(flow) = self.flows.get_mut(&id) {
+                flow.materialize(now, self.speed);
+                if flow.is_active() {
+                    return Err(SimError::ActiveWorkflowExists(format!(
+                        "cluster {cluster_id} already has an unfinished upgrade workflow {id}"
+                    )));
+                }
+            }
+        }
+        let id = match request.id {
+            Some(id) => id,
+            None => {
+                // Deterministic, unlike CCE's random UUIDs, so benchmark runs repeat.
+                self.api_created += 1;
+                derived_uuid(&format!("created/{cluster_id}/{}", self.api_created))
+            }
+        };
+        let timeline = request.timeline.unwrap_or_else(|| self.on_create.clone());
+        let plan = WorkflowPlan {
+            id: id.clone(),
+            cluster_id: cluster_id.to_string(),
+            cluster_version: from,
+            target_version: request.target_version,
+            created_at: 0.0,
+            tasks: super::scenario::DEFAULT_TASKS.to_vec(),
+            timeline,
+            fixed: None,
+        };
+        self.insert_flow(&plan, now)?;
+        let speed = self.speed;
+        let flow = self
+            .flows
+            .get_mut(&id)
+            .ok_or_else(|| SimError::WorkflowNotFound(id.clone()))?;
+        flow.materialize(now, speed);
+        Ok(flow.wire.clone())
+    }
+
+    /// UpgradeWorkFlowUpdate: only `{"status":{"phase":"Cancel"}}`, only when nothing runs.
+    pub fn cancel(
+        &mut self,
+        now: Timestamp,
+        scope: Scope<'_>,
+        id: &str,
+        body: &serde_json::Value,
+    ) -> Result<Workflow, SimError> {
+        let flow = self.flow_in(now, scope, id)?;
+        let phase = body
+            .get("status")
+            .and_then(|s| s.get("phase"))
+            .and_then(|p| p.as_str());
+        match phase {
+            Some("Cancel") => {}
+            Some(other) => {
+                return Err(SimError::InvalidRequest(format!(
+                    "only cancelling is supported: status.phase must be Cancel, not {other}"
+                )));
+            }
+            None => {
+                return Err(SimError::InvalidRequest(
+                    "request body must be {\"status\":{\"phase\":\"Cancel\"}}".into(),
+                ));
+            }
+        }
+        if let Some(phase) = flow.phase()
+            && matches!(phase, Phase::Running | Phase::Success | Phase::Cancel)
+        {
+            return Err(SimError::NotCancellable(format!(
+                "upgrade workflow {id} cannot be cancelled in phase {phase}"
+            )));
+        }
+        if let Some(p) = flow
+            .wire
+            .points()
+            .iter()
+            .find(|p| p.status.as_ref().is_some_and(blocks_cancel))
+        {
+            return Err(SimError::NotCancellable(format!(
+                "upgrade workflow {id} cannot be cancelled while task {} is {}",
+                p.task_type.as_ref().map(TaskType::as_str).unwrap_or("?"),
+                p.status.as_ref().map(TaskState::as_str).unwrap_or("?"),
+            )));
+        }
+        let at = now.max(flow.floor);
+        flow.floor = at;
+        flow.stamp(at);
+        flow.wire
+            .status
+            .get_or_insert_with(WorkflowStatus::default)
+            .phase = Some(Phase::Cancel);
+        Ok(flow.wire.clone())
+    }
+
+    /// Every workflow (visible or not), ordered by id.
+    pub fn dump(&mut self, now: Timestamp) -> Vec<FlowView> {
+        let speed = self.speed;
+        self.flows
+            .values_mut()
+            .map(|f| {
+                f.materialize(now, speed);
+                &*f
+            })
+            .map(|f| f.view(&self.clusters))
+            .collect()
+    }
+
+    pub fn get(&mut self, now: Timestamp, id: &str) -> Option<FlowView> {
+        let speed = self.speed;
+        let flow = self.flows.get_mut(id)?;
+        flow.materialize(now, speed);
+        Some(flow.view(&self.clusters))
+    }
+
+    pub fn cluster_views(&mut self, now: Timestamp) -> Vec<ClusterView> {
+        let ids: Vec<String> = self.clusters.keys().cloned().collect();
+        ids.into_iter()
+            .filter_map(|id| {
+                let version = self.current_version(now, &id)?;
+                let c = self.clusters.get(&id)?;
+                Some(ClusterView {
+                    project_id: c.project_id.clone(),
+                    cluster_id: id,
+                    cluster_type: c.cluster_type,
+                    version,
+                    workflows: c.flows.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Moves one workflow (or, with `None`, all) along its timeline; returns how many moved.
+    pub fn advance(
+        &mut self,
+        now: Timestamp,
+        id: Option<&str>,
+        by: Advance,
+    ) -> Result<usize, SimError> {
+        if let Advance::Seconds(s) = by
+            && !s.is_finite()
+        {
+            return Err(SimError::InvalidRequest("seconds must be a number".into()));
+        }
+        let speed = self.speed;
+        match id {
+            Some(id) => {
+                let flow = self.flows.get_mut(id).ok_or_else(|| {
+                    SimError::WorkflowNotFound(format!("workflow {id} not found"))
+                })?;
+                flow.advance(now, by, speed);
+                Ok(1)
+            }
+            None => {
+                for flow in self.flows.values_mut() {
+                    flow.advance(now, by, speed);
+                }
+                Ok(self.flows.len())
+            }
+        }
+    }
+
+    pub fn workflow_count(&self) -> usize {
+        self.flows.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::builtin::{Builtin, PROJECT_ID, TO_VERSION};
+    use serde_json::json;
+
+    fn t0() -> Timestamp {
+        "2025-01-01T00:00:00Z".parse().expect("ts")
+    }
+
+    fn at(secs: f64) -> Timestamp {
+        plus(t0(), SignedDuration::from_secs_f64(secs))
+    }
+
+    fn world(builtins: &[Builtin], speed: f64) -> World {
+        let mut plan = Plan::default();
+        for b in builtins {
+            plan.merge(b.scenario().instantiate(None).expect("plan"))
+                .expect("merge");
+        }
+        World::new(&plan, speed, t0()).expect("world")
+    }
+
+    fn scope(b: Builtin) -> (ClusterType, String) {
+        (b.cluster_type(), b.cluster_id(0))
+    }
+
+    fn show(w: &mut World, b: Builtin, secs: f64) -> Workflow {
+        let (ty, cluster) = scope(b);
+        let s = Scope {
+            cluster_type: ty,
+            project_id: PROJECT_ID,
+            cluster_id: &cluster,
+        };
+        w.show(at(secs), s, &b.workflow_id(0)).expect("show")
+    }
+
+    fn summary(wf: &Workflow) -> (String, Vec<String>) {
+        let phase = wf.phase().map(|p| p.to_string()).unwrap_or_default();
+        let tasks = wf
+            .points()
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}:{}",
+                    p.task_type.as_ref().map(TaskType::as_str).unwrap_or("?"),
+                    p.status.as_ref().map(TaskState::as_str).unwrap_or("-")
+                )
+            })
+            .collect();
+        (phase, tasks)
+    }
+
+    #[test]
+    fn success_timeline_walks_every_task_to_success() {
+        let mut w = world(&[Builtin::Success], 1.0);
+        let expect = [
+            (0.0, "Init", ["-", "-", "-", "-"]),
+            (15.0, "Running", ["Running", "-", "-", "-"]),
+            (60.0, "Running", ["Success", "-", "-", "-"]),
+            (80.0, "Running", ["Success", "Running", "-", "-"]),
+            (130.0, "Running", ["Success", "Success", "Running", "-"]),
+            (250.0, "Running", ["Success", "Success", "Success", "-"]),
+            (
+                260.0,
+                "Running",
+                ["Success", "Success", "Success", "Running"],
+            ),
+            (
+                300.0,
+                "Success",
+                ["Success", "Success", "Success", "Success"],
+            ),
+            (
+                9999.0,
+                "Success",
+                ["Success", "Success", "Success", "Success"],
+            ),
+        ];
+        for (secs, phase, statuses) in expect {
+            let wf = show(&mut w, Builtin::Success, secs);
+            let tasks: Vec<String> = ["PreCheck", "Snapshot", "Cluster", "PostCheck"]
+                .iter()
+                .zip(statuses)
+                .map(|(t, s)| format!("{t}:{s}"))
+                .collect();
+            assert_eq!(summary(&wf), (phase.to_string(), tasks), "at {secs}s");
+        }
+    }
+
+    #[test]
+    fn timestamps_are_when_steps_were_due_even_when_read_late() {
+        let mut w = world(&[Builtin::Success], 60.0);
+        // Read once, long after the end: each step still carries its own due time.
+        let wf = show(&mut w, Builtin::Success, 3600.0);
+        let pre = &wf.points()[0];
+        assert_eq!(
+            pre.start_time_stamp.as_deref(),
+            Some(format_go(at(0.25)).as_str())
+        );
+        assert_eq!(
+            pre.end_time_stamp.as_deref(),
+            Some(format_go(at(1.0)).as_str())
+        );
+        // The hour of validity is scaled too.
+        assert_eq!(
+            pre.expire_time_stamp.as_deref(),
+            Some(format_go(at(61.0)).as_str())
+        );
+        let meta = wf.metadata.clone().expect("metadata");
+        assert_eq!(meta.creation_timestamp, Some(format_go(t0())));
+        assert_eq!(meta.update_timestamp, Some(format_go(at(5.0))));
+        assert!(pre.task_id.as_deref().is_some_and(|id| id.len() == 36));
+        // Not-started tasks carry only their type (cce-api.md §8).
+        let fresh = show(&mut world(&[Builtin::Success], 60.0), Builtin::Success, 0.0);
+        assert_eq!(
+            fresh.points()[3],
+            PointStatus {
+                task_type: Some(TaskType::PostCheck),
+                ..PointStatus::default()
+            }
+        );
+    }
+
+    #[test]
+    fn failed_cluster_task_goes_pending_then_a_retry_gets_a_new_task() {
+        let b = Builtin::ClusterFailsThenRetry;
+        let mut w = world(&[b], 1.0);
+        let running = show(&mut w, b, 200.0);
+        let failed = show(&mut w, b, 220.0);
+        assert_eq!(failed.phase(), Some(&Phase::Pending));
+        assert_eq!(failed.points()[2].status, Some(TaskState::Failed));
+        assert_eq!(failed.points()[2].task_id, running.points()[2].task_id);
+        let retried = show(&mut w, b, 280.0);
+        assert_eq!(retried.phase(), Some(&Phase::Running));
+        assert_ne!(retried.points()[2].task_id, failed.points()[2].task_id);
+        assert_eq!(retried.points()[2].end_time_stamp, None);
+        assert_eq!(summary(&show(&mut w, b, 450.0)).0, "Success");
+    }
+
+    #[test]
+    fn cancel_and_precheck_expiry_timelines_end_where_documented() {
+        let mut w = world(&[Builtin::Cancel, Builtin::PrecheckExpires], 1.0);
+        assert_eq!(summary(&show(&mut w, Builtin::Cancel, 110.0)).0, "Pending");
+        assert_eq!(summary(&show(&mut w, Builtin::Cancel, 165.0)).0, "Cancel");
+        let wf = show(&mut w, Builtin::PrecheckExpires, 1000.0);
+        assert_eq!(summary(&wf).0, "Pending");
+        let expire = wf.points()[0].expire_time_stamp.clone().expect("expire");
+        let cluster_start = wf.points()[2].start_time_stamp.clone().expect("start");
+        let parse = |s: &str| crate::cce::time::parse(s).expect("time");
+        assert!(parse(&expire) < parse(&cluster_start));
+        assert_eq!(wf.points()[1].status, None, "snapshot never ran");
+    }
+
+    #[test]
+    fn seed_example_is_served_verbatim() {
+        let mut w = world(&[Builtin::SeedExample], 60.0);
+        let wf = show(&mut w, Builtin::SeedExample, 500.0);
+        let original: serde_json::Value =
+            serde_json::from_str(crate::cce::model::SEED_EXAMPLE).expect("json");
+        assert_eq!(serde_json::to_value(&wf).expect("json"), original);
+    }
+
+    #[test]
+    fn wrong_cluster_project_or_api_prefix_is_not_found() {
+        let mut w = world(&[Builtin::Success, Builtin::AutopilotSuccess], 1.0);
+        let wf = Builtin::Success.workflow_id(0);
+        let c1 = Builtin::Success.cluster_id(0);
+        let c5 = Builtin::AutopilotSuccess.cluster_id(0);
+        let cases = [
+            (ClusterType::Autopilot, PROJECT_ID, c1.as_str(), wf.as_str()),
+            (ClusterType::Standard, "other", c1.as_str(), wf.as_str()),
+            (ClusterType::Standard, PROJECT_ID, "nope", wf.as_str()),
+            (ClusterType::Standard, PROJECT_ID, c1.as_str(), "nope"),
+            (ClusterType::Standard, PROJECT_ID, c5.as_str(), wf.as_str()),
+        ];
+        for (ty, project, cluster, id) in cases {
+            let s = Scope {
+                cluster_type: ty,
+                project_id: project,
+                cluster_id: cluster,
+            };
+            assert!(
+                matches!(
+                    w.show(at(1.0), s, id),
+                    Err(SimError::ClusterNotFound(_) | SimError::WorkflowNotFound(_))
+                ),
+                "{ty:?} {project} {cluster} {id}"
+            );
+        }
+        let s = Scope {
+            cluster_type: ClusterType::Autopilot,
+            project_id: PROJECT_ID,
+            cluster_id: &c5,
+        };
+        let id = Builtin::AutopilotSuccess.workflow_id(0);
+        assert!(w.show(at(1.0), s, &id).is_ok());
+        assert_eq!(w.list(at(1.0), s).expect("list").len(), 1);
+    }
+
+    #[test]
+    fn create_validates_the_body_and_refuses_a_second_active_workflow() {
+        let mut w = world(&[Builtin::Idle, Builtin::Success], 1.0);
+        let idle = Builtin::Idle.cluster_id(0);
+        let s = Scope {
+            cluster_type: ClusterType::Standard,
+            project_id: PROJECT_ID,
+            cluster_id: &idle,
+        };
+        let good = json!({"kind":"WorkFlowTask","apiVersion":"v3",
+            "spec":{"clusterID": idle, "clusterVersion": builtin::FROM_VERSION, "targetVersion": TO_VERSION}});
+        for bad in [
+            json!([]),
+            json!({"kind":"Task","apiVersion":"v3","spec":{"targetVersion":"v2"}}),
+            json!({"kind":"WorkFlowTask","apiVersion":"v2","spec":{"targetVersion":"v2"}}),
+            json!({"kind":"WorkFlowTask","apiVersion":"v3"}),
+            json!({"kind":"WorkFlowTask","apiVersion":"v3","spec":{}}),
+            json!({"kind":"WorkFlowTask","apiVersion":"v3","spec":{"targetVersion":5}}),
+            json!({"kind":"WorkFlowTask","apiVersion":"v3","spec":{"clusterID":"x","targetVersion":"v2"}}),
+            json!({"kind":"WorkFlowTask","apiVersion":"v3","spec":{"clusterVersion":"v0","targetVersion":"v2"}}),
+            json!({"kind":"WorkFlowTask","apiVersion":"v3","spec":{"targetVersion": builtin::FROM_VERSION}}),
+        ] {
+            assert!(
+                matches!(w.create(at(0.0), s, &bad), Err(SimError::InvalidRequest(_))),
+                "{bad}"
+            );
+        }
+        let created = w.create(at(10.0), s, &good).expect("create");
+        assert_eq!(created.phase(), Some(&Phase::Init));
+        assert_eq!(created.points().len(), 4);
+        assert!(matches!(
+            w.create(at(11.0), s, &good),
+            Err(SimError::ActiveWorkflowExists(_))
+        ));
+        // The success timeline runs from the creation; then the cluster is upgraded and a
+        // workflow from the new version may follow.
+        let id = created.uid().expect("uid").to_string();
+        assert_eq!(
+            summary(&w.show(at(310.0), s, &id).expect("show")).0,
+            "Success"
+        );
+        assert!(w.create(at(311.0), s, &good).is_err(), "old version now");
+        let next =
+            json!({"kind":"WorkFlowTask","apiVersion":"v3","spec":{"targetVersion":"v1.30.1-r0"}});
+        let second = w.create(at(312.0), s, &next).expect("second");
+        assert_eq!(
+            second.spec.and_then(|s| s.cluster_version).as_deref(),
+            Some(TO_VERSION)
+        );
+        assert_eq!(w.list(at(312.0), s).expect("list").len(), 2);
+        // Ids are deterministic.
+        let mut again = world(&[Builtin::Idle, Builtin::Success], 1.0);
+        assert_eq!(
+            again.create(at(10.0), s, &good).expect("create").uid(),
+            Some(id.as_str())
+        );
+    }
+
+    #[test]
+    fn cancel_only_when_nothing_runs_and_only_to_cancel() {
+        let b = Builtin::Cancel;
+        let mut w = world(&[b], 1.0);
+        let cluster = b.cluster_id(0);
+        let id = b.workflow_id(0);
+        let s = Scope {
+            cluster_type: ClusterType::Standard,
+            project_id: PROJECT_ID,
+            cluster_id: &cluster,
+        };
+        let cancel = json!({"status":{"phase":"Cancel"}});
+        // Init with no task started: allowed by phase, but try while a task runs first.
+        assert!(matches!(
+            w.cancel(at(20.0), s, &id, &cancel),
+            Err(SimError::NotCancellable(_))
+        ));
+        for bad in [
+            json!({}),
+            json!({"status":{"phase":"Success"}}),
+            json!("Cancel"),
+        ] {
+            assert!(matches!(
+                w.cancel(at(110.0), s, &id, &bad),
+                Err(SimError::InvalidRequest(_))
+            ));
+        }
+        let cancelled = w.cancel(at(110.0), s, &id, &cancel).expect("cancel");
+        assert_eq!(cancelled.phase(), Some(&Phase::Cancel));
+        assert_eq!(
+            cancelled.metadata.and_then(|m| m.update_timestamp),
+            Some(format_go(at(110.0)))
+        );
+        assert!(matches!(
+            w.cancel(at(111.0), s, &id, &cancel),
+            Err(SimError::NotCancellable(_))
+        ));
+        // Cancel is final: later steps do not play.
+        assert_eq!(summary(&show(&mut w, b, 1000.0)).0, "Cancel");
+    }
+
+    #[test]
+    fn advancing_plays_steps_now_and_negative_shifts_delay() {
+        let b = Builtin::Success;
+        let mut w = world(&[b], 1.0);
+        let id = b.workflow_id(0);
+        w.advance(at(1.0), Some(&id), Advance::Steps(2))
+            .expect("advance");
+        let wf = show(&mut w, b, 1.0);
+        assert_eq!(wf.points()[0].status, Some(TaskState::Success));
+        assert_eq!(wf.points()[0].end_time_stamp, Some(format_go(at(1.0))));
+        w.advance(at(2.0), Some(&id), Advance::Seconds(-1000.0))
+            .expect("delay");
+        assert_eq!(show(&mut w, b, 500.0).points()[1].status, None);
+        w.advance(at(3.0), None, Advance::ToEnd).expect("all");
+        assert_eq!(summary(&show(&mut w, b, 3.0)).0, "Success");
+        assert!(w.advance(at(3.0), Some("nope"), Advance::ToEnd).is_err());
+        let view = w.get(at(3.0), &id).expect("view");
+        assert_eq!(view.steps_left, 0);
+        assert_eq!(w.dump(at(3.0)).len(), 1);
+    }
+
+    #[test]
+    fn workflows_created_later_appear_when_due_or_when_advanced() {
+        let yaml = r#"
+clusters: [{id: c, version: v1}]
+workflows:
+  - {id: early, clusterID: c, targetVersion: v2, timeline: cancel}
+  - {id: late, clusterID: c, targetVersion: v3, createdAt: 600}
+"#;
+        let plan = super::super::scenario::ScenarioFile::from_yaml(yaml)
+            .and_then(|f| f.instantiate(None))
+            .expect("plan");
+        let mut w = World::new(&plan, 10.0, t0()).expect("world");
+        let s = Scope {
+            cluster_type: ClusterType::Standard,
+            project_id: PROJECT_ID,
+            cluster_id: "c",
+        };
+        assert_eq!(w.list(at(1.0), s).expect("list").len(), 1);
+        assert!(w.show(at(1.0), s, "late").is_err());
+        assert_eq!(w.list(at(60.0), s).expect("list").len(), 2);
+        let late = w.show(at(60.0), s, "late").expect("late");
+        assert_eq!(
+            late.metadata.and_then(|m| m.creation_timestamp),
+            Some(format_go(at(60.0)))
+        );
+        let mut w = World::new(&plan, 10.0, t0()).expect("world");
+        w.advance(at(2.0), Some("late"), Advance::Steps(0))
+            .expect("advance");
+        assert!(w.show(at(2.0), s, "late").is_ok());
+    }
+
+    #[test]
+    fn phase_derivation_follows_cce_definitions() {
+        let p = |s: Option<TaskState>| PointStatus {
+            status: s,
+            ..PointStatus::default()
+        };
+        use TaskState::*;
+        assert_eq!(derive_phase(&[p(None), p(None)]), Phase::Init);
+        assert_eq!(derive_phase(&[p(Some(Success)), p(None)]), Phase::Running);
+        assert_eq!(
+            derive_phase(&[p(Some(Success)), p(Some(Queuing))]),
+            Phase::Running
+        );
+        assert_eq!(
+            derive_phase(&[p(Some(Failed)), p(Some(Running))]),
+            Phase::Pending
+        );
+        assert_eq!(
+            derive_phase(&[p(Some(Success)), p(Some(Success))]),
+            Phase::Success
+        );
+        assert_eq!(derive_phase(&[]), Phase::Init);
+    }
+}

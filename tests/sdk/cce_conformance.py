@@ -1,0 +1,87 @@
+"""Calls the CCE simulator through Huawei's official Python SDK (huaweicloudsdkcce).
+
+Run by tests/sim_sdk.rs with the venv from hack/python-sdk.sh. Reads a JSON job on stdin:
+
+    {"endpoint": "https://127.0.0.1:PORT", "caBundle": "/path/ca.pem" | null,
+     "ak": "...", "sk": "...", "projectID": "...",
+     "calls": [{"op": "show", "clusterID": "...", "workflowID": "..."},
+               {"op": "list", "clusterID": "..."}]}
+
+and prints one JSON object: {"calls": [result, ...]} where a result is either
+{"ok": true, "status": 200, "decoded": <the SDK's model, JSON field names>} or
+{"ok": false, "exception": "<class>", "status": ..., "errorCode": ..., "errorMsg": ...,
+"requestID": ...}. "decoded" is what the SDK made of the answer (enum values it does not
+know would come back as {}), not the raw body.
+"""
+
+import json
+import sys
+
+from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkcore.exceptions import exceptions
+from huaweicloudsdkcore.http.http_config import HttpConfig
+from huaweicloudsdkcore.utils.http_utils import sanitize_for_serialization
+from huaweicloudsdkcce.v3 import (
+    CceClient,
+    ListUpgradeWorkFlowsRequest,
+    ShowUpgradeWorkFlowRequest,
+)
+
+
+def client(job):
+    config = HttpConfig.get_default_config()
+    if job.get("caBundle"):
+        config.ssl_ca_cert = job["caBundle"]
+    credentials = BasicCredentials(job["ak"], job["sk"], job["projectID"])
+    return (
+        CceClient.new_builder()
+        .with_http_config(config)
+        .with_credentials(credentials)
+        .with_endpoints([job["endpoint"]])
+        .build()
+    )
+
+
+def call(cce, spec):
+    if spec["op"] == "show":
+        request = ShowUpgradeWorkFlowRequest(
+            cluster_id=spec["clusterID"], upgrade_workflow_id=spec["workflowID"]
+        )
+        return cce.show_upgrade_work_flow(request)
+    if spec["op"] == "list":
+        return cce.list_upgrade_work_flows(
+            ListUpgradeWorkFlowsRequest(cluster_id=spec["clusterID"])
+        )
+    raise ValueError("unknown op " + spec["op"])
+
+
+def main():
+    job = json.load(sys.stdin)
+    cce = client(job)
+    results = []
+    for spec in job["calls"]:
+        try:
+            response = call(cce, spec)
+            results.append(
+                {
+                    "ok": True,
+                    "status": response.status_code,
+                    "decoded": sanitize_for_serialization(response),
+                }
+            )
+        except exceptions.ServiceResponseException as e:
+            results.append(
+                {
+                    "ok": False,
+                    "exception": type(e).__name__,
+                    "status": e.status_code,
+                    "errorCode": e.error_code,
+                    "errorMsg": e.error_msg,
+                    "requestID": e.request_id,
+                }
+            )
+    json.dump({"calls": results}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
