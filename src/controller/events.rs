@@ -13,6 +13,9 @@ pub struct Transition {
     pub warning: bool,
     pub reason: &'static str,
     pub note: String,
+    /// What the event is about (a task, a phase, the sync). Kubernetes folds events with the
+    /// same reason and action into one series, so distinct transitions need distinct actions.
+    pub action: String,
     /// Set when a task ended with known start and end times, for the duration metric.
     pub finished_task: Option<FinishedTask>,
 }
@@ -30,8 +33,15 @@ impl Transition {
             warning: false,
             reason,
             note,
+            action: "Sync".into(),
             finished_task: None,
         }
+    }
+
+    fn about(mut self, action: impl Into<String>) -> Self {
+        // The API server caps an event's action at 128 characters.
+        self.action = action.into().chars().take(120).collect();
+        self
     }
 
     fn warning(reason: &'static str, note: String) -> Self {
@@ -39,6 +49,7 @@ impl Transition {
             warning: true,
             reason,
             note,
+            action: "Sync".into(),
             finished_task: None,
         }
     }
@@ -52,7 +63,8 @@ pub fn transitions(
     let mut out = Vec::new();
     sync_transitions(old, new, &mut out);
     if new.workflow_id.is_some() && new.workflow_id != old.workflow_id {
-        out.push(Transition::normal("WorkflowObserved", summary(new)));
+        let workflow = new.workflow_id.clone().unwrap_or_default();
+        out.push(Transition::normal("WorkflowObserved", summary(new)).about(workflow));
         return out;
     }
     if new.workflow_id.is_none() {
@@ -62,8 +74,8 @@ pub fn transitions(
     if new.phase != old.phase {
         let phase = new.phase.as_deref().unwrap_or("");
         let from = old.phase.as_deref().unwrap_or("none");
-        match phase {
-            "Success" => out.push(Transition::normal(
+        let transition = match phase {
+            "Success" => Transition::normal(
                 "UpgradeSucceeded",
                 format!(
                     "upgrade to {} succeeded",
@@ -71,16 +83,13 @@ pub fn transitions(
                         .as_deref()
                         .unwrap_or("the target version")
                 ),
-            )),
-            "Pending" | "Cancel" => out.push(Transition::warning(
-                "PhaseChanged",
-                format!("phase {from} -> {phase}"),
-            )),
-            _ => out.push(Transition::normal(
-                "PhaseChanged",
-                format!("phase {from} -> {phase}"),
-            )),
-        }
+            ),
+            "Pending" | "Cancel" => {
+                Transition::warning("PhaseChanged", format!("phase {from} -> {phase}"))
+            }
+            _ => Transition::normal("PhaseChanged", format!("phase {from} -> {phase}")),
+        };
+        out.push(transition.about(format!("Phase{}", phase.replace(' ', ""))));
     }
     out
 }
@@ -115,6 +124,7 @@ fn task_transitions(old: &[TaskStatus], new: &[TaskStatus], out: &mut Vec<Transi
         let was = before.and_then(|t| t.status.as_deref());
         let restarted = before.is_some_and(|b| b.id.is_some() && b.id != task.id);
         let changed = state != was || restarted;
+        let action = format!("{}/{}", task.task_type, task.id.as_deref().unwrap_or("-"));
         if changed {
             let ended = |result| {
                 let took = match (&task.start_time, &task.end_time) {
@@ -128,17 +138,17 @@ fn task_transitions(old: &[TaskStatus], new: &[TaskStatus], out: &mut Vec<Transi
                 })
             };
             match state {
-                Some("Running") => out.push(Transition::normal(
-                    "TaskStarted",
-                    task_note(task, "started"),
-                )),
+                Some("Running") => out.push(
+                    Transition::normal("TaskStarted", task_note(task, "started")).about(&action),
+                ),
                 Some("Success") => out.push(Transition {
                     finished_task: ended("Success"),
                     ..Transition::normal("TaskSucceeded", task_note(task, "succeeded"))
+                        .about(&action)
                 }),
                 Some("Failed") => out.push(Transition {
                     finished_task: ended("Failed"),
-                    ..Transition::warning("TaskFailed", task_note(task, "failed"))
+                    ..Transition::warning("TaskFailed", task_note(task, "failed")).about(&action)
                 }),
                 _ => {}
             }
@@ -153,7 +163,7 @@ fn task_transitions(old: &[TaskStatus], new: &[TaskStatus], out: &mut Vec<Transi
                     task.id.as_deref().map(|id| format!(" ({id})")).unwrap_or_default(),
                     task.expire_time.as_ref().map(|t| t.0.to_string()).unwrap_or_default()
                 ),
-            ));
+            ).about(&action));
         }
     }
 }

@@ -418,7 +418,7 @@ async fn publish(ctx: &Context, watch: &UpgradeWorkflowWatch, transition: &Trans
         },
         reason: transition.reason.to_string(),
         note: Some(transition.note.clone()),
-        action: "Sync".to_string(),
+        action: transition.action.clone(),
         secondary: None,
     };
     match ctx.recorder.publish(&event, &watch.object_ref(&())).await {
