@@ -124,3 +124,127 @@ pub async fn kubectl_until_success(args: &[&str]) -> Output {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+pub mod procs;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event as KubeEvent;
+use kube::api::ListParams;
+
+/// A Secret with the simulator's built-in AK/SK.
+pub async fn sim_secret(client: &Client, ns: &str, name: &str, ak: &str, sk: &str) {
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": ns},
+        "stringData": {"accessKey": ak, "secretKey": sk}
+    }))
+    .expect("secret");
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .patch(
+            name,
+            &PatchParams::apply("e2e-tests").force(),
+            &Patch::Apply(&secret),
+        )
+        .await
+        .expect("apply secret");
+}
+
+/// Creates a watch of a simulator workflow (`None` follows the cluster).
+pub async fn sim_watch(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    sim: &procs::Sim,
+    cluster: &str,
+    workflow: Option<&str>,
+    secret: Option<&str>,
+) -> UpgradeWorkflowWatch {
+    let mut spec = serde_json::json!({
+        "endpoint": sim.url,
+        "projectID": procs::PROJECT,
+        "clusterID": cluster,
+        "pollInterval": "5s",
+    });
+    if let Some(w) = workflow {
+        spec["upgradeWorkflowID"] = w.into();
+    }
+    if let Some(s) = secret {
+        spec["credentialsSecretRef"] = serde_json::json!({"name": s});
+    }
+    let watch: UpgradeWorkflowWatch = serde_json::from_value(serde_json::json!({
+        "apiVersion": "cce.upgradewatch.io/v1alpha1",
+        "kind": "UpgradeWorkflowWatch",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }))
+    .expect("watch");
+    Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &watch)
+        .await
+        .expect("create watch")
+}
+
+/// Polls the watch until `done` holds, failing after `secs` with the last status seen.
+pub async fn wait_watch(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&UpgradeWorkflowWatch) -> bool,
+) -> UpgradeWorkflowWatch {
+    let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), ns);
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let w = api.get(name).await.expect("get watch");
+        if done(&w) {
+            return w;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!(
+                "{what}: not reached within {secs}s; status: {}",
+                serde_json::to_string_pretty(&w.status).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The condition `type_` of a watch as (status, reason).
+pub fn cond(w: &UpgradeWorkflowWatch, type_: &str) -> Option<(String, String)> {
+    w.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+/// Events about one watch, oldest first, as (reason, note), each series counted once per
+/// occurrence.
+pub async fn events(client: &Client, ns: &str, name: &str) -> Vec<(String, String)> {
+    let api = Api::<KubeEvent>::namespaced(client.clone(), ns);
+    let mut list: Vec<KubeEvent> = api
+        .list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .collect();
+    list.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+    let mut out = Vec::new();
+    for e in list {
+        let count = e.series.as_ref().map(|s| s.count).unwrap_or(1).max(1);
+        for _ in 0..count {
+            out.push((
+                e.reason.clone().unwrap_or_default(),
+                e.note.clone().unwrap_or_default(),
+            ));
+        }
+    }
+    out
+}
+
+pub fn reasons(events: &[(String, String)]) -> Vec<&str> {
+    events.iter().map(|(r, _)| r.as_str()).collect()
+}

@@ -1,0 +1,257 @@
+//! The simulator and the operator as child processes of a test, killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const PROJECT: &str = "0aa1c0de5e1f4c0e8a5d5a5e00000001";
+pub const ACCESS_KEY: &str = "SIMAK0000000000000001";
+pub const SECRET_KEY: &str = "simSK0000000000000000000000000000000000001";
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_cce-upgrade-watch")
+}
+
+/// `cce-upgrade-watch sim` over TLS with its admin API.
+pub struct Sim {
+    child: Child,
+    pub url: String,
+    pub admin: String,
+    pub ca: PathBuf,
+    _dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl Sim {
+    pub fn start(args: &[&str]) -> Sim {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = dir.path().join("ca.pem");
+        let mut child = Command::new(binary())
+            .args([
+                "sim",
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-self-signed",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--tls-cert-out")
+            .arg(&ca)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start simulator");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = lines
+            .next()
+            .expect("simulator printed nothing")
+            .expect("read");
+        let admin_line = lines.next().expect("no admin line").expect("read");
+        let admin = admin_line.trim_start_matches("admin ").trim().to_string();
+        // Keep draining so the simulator never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        assert!(url.starts_with("https://"), "unexpected first line {url}");
+        Sim {
+            child,
+            url,
+            admin,
+            ca,
+            _dir: dir,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> serde_json::Value {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.admin))
+            .send()
+            .await
+            .expect("admin GET");
+        res.json().await.expect("admin JSON")
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.admin))
+            .json(&body)
+            .send()
+            .await
+            .expect("admin POST");
+        assert!(res.status().is_success(), "POST {path}: {}", res.status());
+        res.json().await.expect("admin JSON")
+    }
+
+    pub async fn put(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let res = self
+            .http
+            .put(format!("{}{path}", self.admin))
+            .json(&body)
+            .send()
+            .await
+            .expect("admin PUT");
+        assert!(res.status().is_success(), "PUT {path}: {}", res.status());
+        res.json().await.expect("admin JSON")
+    }
+
+    pub async fn delete(&self, path: &str) {
+        let res = self
+            .http
+            .delete(format!("{}{path}", self.admin))
+            .send()
+            .await
+            .expect("admin DELETE");
+        assert!(res.status().is_success(), "DELETE {path}: {}", res.status());
+    }
+
+    /// Requests the simulator served for one workflow (show) so far.
+    pub async fn requests_for(&self, workflow: &str) -> Vec<serde_json::Value> {
+        let v = self
+            .get(&format!(
+                "/_sim/requests?workflowID={workflow}&limit=100000"
+            ))
+            .await;
+        v["requests"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Moves one workflow on by `steps` timeline steps.
+    pub async fn step(&self, workflow: &str, steps: u32) {
+        self.post(
+            &format!("/_sim/workflows/{workflow}/advance"),
+            serde_json::json!({"steps": steps}),
+        )
+        .await;
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `cce-upgrade-watch run` scoped to one namespace, logging to a file.
+pub struct Operator {
+    child: Option<Child>,
+    pub log: PathBuf,
+    args: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Operator {
+    /// Runs the operator for `namespace`, trusting the simulator's CA; `extra` adds flags.
+    pub fn start(namespace: &str, sim: &Sim, extra: &[&str]) -> Operator {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("operator.log");
+        let mut args: Vec<String> = [
+            "run",
+            "--namespaces",
+            namespace,
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--allowed-endpoint-host",
+            "127.0.0.1",
+            "--terminal-resync",
+            "5s",
+            "--backoff-base",
+            "1s",
+            "--backoff-cap",
+            "4s",
+            "--permanent-retry",
+            "5s",
+            "--cce-request-timeout",
+            "2s",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push("--ca-bundle".into());
+        args.push(sim.ca.display().to_string());
+        if !extra.iter().any(|a| a.starts_with("--leader-elect")) {
+            args.push("--leader-elect=false".into());
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut op = Operator {
+            child: None,
+            log,
+            args,
+            _dir: dir,
+        };
+        op.spawn();
+        op
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let child = Command::new(binary())
+            .args(&self.args)
+            .env(
+                "RUST_LOG",
+                std::env::var("CCE_UW_TEST_LOG").unwrap_or_else(|_| "trace".into()),
+            )
+            .env_remove("CLOUD_SDK_AK")
+            .env_remove("CLOUD_SDK_SK")
+            .env_remove("CLOUD_SDK_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start operator");
+        self.child = Some(child);
+    }
+
+    /// SIGTERM, then wait for a graceful exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            for _ in 0..100 {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

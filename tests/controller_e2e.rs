@@ -1,0 +1,747 @@
+//! The operator end to end: real API server, real simulator, the real binary.
+//! Each test has its own namespace, simulator and operator (scoped to that namespace).
+
+mod common;
+
+use std::time::Duration;
+
+use kube::api::{Api, Patch, PatchParams};
+
+use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
+use common::procs::{ACCESS_KEY, Operator, SECRET_KEY, Sim};
+use common::{cond, events, kubectl, reasons, text, wait_watch};
+
+/// A frozen simulator clock: workflows move only when a test steps them.
+const FROZEN: &[&str] = &["--speed", "0.0001"];
+
+const SUCCESS_CLUSTER: &str = "c1000000-0000-4000-8000-000000000000";
+const SUCCESS_WORKFLOW: &str = "f1000000-0000-4000-8000-000000000000";
+const RETRY_CLUSTER: &str = "c2000000-0000-4000-8000-000000000000";
+const RETRY_WORKFLOW: &str = "f2000000-0000-4000-8000-000000000000";
+const IDLE_CLUSTER: &str = "c6000000-0000-4000-8000-000000000000";
+
+async fn setup(test: &str) -> (kube::Client, String) {
+    let client = common::client().await;
+    common::install_crd(&client).await;
+    let ns = common::namespace(&client, test).await;
+    common::sim_secret(&client, &ns, "cce", ACCESS_KEY, SECRET_KEY).await;
+    (client, ns)
+}
+
+/// Whether the watch shows what the simulator holds for `workflow` now.
+async fn converged(sim: &Sim, w: &UpgradeWorkflowWatch, workflow: &str) -> bool {
+    let state = sim.get(&format!("/_sim/workflows/{workflow}")).await;
+    let truth = &state["workflow"]["status"];
+    let Some(status) = &w.status else {
+        return false;
+    };
+    let phase_ok = truth["phase"].as_str() == status.phase.as_deref();
+    let points = truth["pointStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let tasks_ok = points.len() == status.tasks.len()
+        && points
+            .iter()
+            .zip(&status.tasks)
+            .all(|(p, t)| p["status"].as_str() == t.status.as_deref());
+    phase_ok && tasks_ok && status.workflow_id.as_deref() == Some(workflow)
+}
+
+async fn wait_converged(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    sim: &Sim,
+    workflow: &str,
+    secs: u64,
+) -> UpgradeWorkflowWatch {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), ns);
+    loop {
+        let w = api.get(name).await.expect("get watch");
+        if converged(sim, &w, workflow).await {
+            return w;
+        }
+        if std::time::Instant::now() > deadline {
+            let truth = sim.get(&format!("/_sim/workflows/{workflow}")).await;
+            panic!(
+                "watch {name} did not converge in {secs}s\nwatch: {}\nsimulator: {}",
+                serde_json::to_string_pretty(&w.status).unwrap_or_default(),
+                truth["workflow"]["status"]
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Steps the workflow through its whole timeline, waiting for the watch to show each step.
+async fn play_to_end(client: &kube::Client, ns: &str, name: &str, sim: &Sim, workflow: &str) {
+    wait_converged(client, ns, name, sim, workflow, 30).await;
+    loop {
+        let state = sim.get(&format!("/_sim/workflows/{workflow}")).await;
+        if state["stepsLeft"].as_u64().unwrap_or(0) == 0 {
+            return;
+        }
+        sim.step(workflow, 1).await;
+        wait_converged(client, ns, name, sim, workflow, 30).await;
+    }
+}
+
+#[tokio::test]
+async fn success_scenario_reaches_ready_with_exactly_one_event_per_transition() {
+    let (client, ns) = setup("success").await;
+    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let _op = Operator::start(&ns, &sim, &[]);
+    common::sim_watch(
+        &client,
+        &ns,
+        "up",
+        &sim,
+        SUCCESS_CLUSTER,
+        Some(SUCCESS_WORKFLOW),
+        Some("cce"),
+    )
+    .await;
+
+    let first = wait_watch(&client, &ns, "up", 30, "first status", |w| {
+        w.status.as_ref().is_some_and(|s| s.phase.is_some())
+    })
+    .await;
+    assert_eq!(
+        first.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Init")
+    );
+    assert_eq!(
+        cond(&first, "Reconciling"),
+        Some(("True".into(), "Init".into()))
+    );
+    assert_eq!(
+        cond(&first, "Synced"),
+        Some(("True".into(), "Synced".into()))
+    );
+
+    play_to_end(&client, &ns, "up", &sim, SUCCESS_WORKFLOW).await;
+    let done = wait_watch(&client, &ns, "up", 30, "Ready", |w| {
+        cond(w, "Ready").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    let status = done.status.as_ref().expect("status");
+    assert_eq!(status.phase.as_deref(), Some("Success"));
+    assert_eq!(status.progress.as_deref(), Some("4/4"));
+    assert_eq!(
+        cond(&done, "Reconciling").map(|c| c.0),
+        Some("False".into())
+    );
+    assert_eq!(cond(&done, "Stalled").map(|c| c.0), Some("False".into()));
+    assert!(
+        status
+            .conditions
+            .iter()
+            .all(|c| c.observed_generation == done.metadata.generation)
+    );
+
+    let out = kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "-n",
+        &ns,
+        "uww/up",
+        "--timeout=10s",
+    ]);
+    assert!(out.status.success(), "kubectl wait: {}", text(&out.stderr));
+
+    // Let a few more polls pass: a finished, unchanged workflow must add nothing.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let got = events(&client, &ns, "up").await;
+    assert_eq!(
+        reasons(&got),
+        vec![
+            "WorkflowObserved",
+            "TaskStarted",
+            "PhaseChanged",
+            "TaskSucceeded",
+            "TaskStarted",
+            "TaskSucceeded",
+            "TaskStarted",
+            "TaskSucceeded",
+            "TaskStarted",
+            "TaskSucceeded",
+            "UpgradeSucceeded",
+        ],
+        "{got:#?}"
+    );
+    assert!(
+        got[1].1.contains("PreCheck")
+            && got[4].1.contains("Snapshot")
+            && got[6].1.contains("Cluster"),
+        "{got:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_cluster_task_stalls_with_one_warning_then_the_retry_succeeds() {
+    let (client, ns) = setup("retry").await;
+    let sim = Sim::start(&[&["--scenario", "cluster-fails-then-retry"], FROZEN].concat());
+    let _op = Operator::start(&ns, &sim, &[]);
+    common::sim_watch(
+        &client,
+        &ns,
+        "retry",
+        &sim,
+        RETRY_CLUSTER,
+        Some(RETRY_WORKFLOW),
+        Some("cce"),
+    )
+    .await;
+    wait_converged(&client, &ns, "retry", &sim, RETRY_WORKFLOW, 30).await;
+    // PreCheck running, passed; Snapshot running, done; Cluster running; Cluster failed.
+    for _ in 0..6 {
+        sim.step(RETRY_WORKFLOW, 1).await;
+        wait_converged(&client, &ns, "retry", &sim, RETRY_WORKFLOW, 30).await;
+    }
+    let failed = wait_watch(&client, &ns, "retry", 10, "Pending", |w| {
+        w.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending")
+    })
+    .await;
+    assert_eq!(
+        cond(&failed, "Stalled"),
+        Some(("True".into(), "TaskFailed".into()))
+    );
+    assert_eq!(cond(&failed, "Ready").map(|c| c.0), Some("False".into()));
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let got = events(&client, &ns, "retry").await;
+    assert_eq!(
+        reasons(&got).iter().filter(|r| **r == "TaskFailed").count(),
+        1,
+        "{got:#?}"
+    );
+
+    play_to_end(&client, &ns, "retry", &sim, RETRY_WORKFLOW).await;
+    let done = wait_watch(&client, &ns, "retry", 30, "Ready", |w| {
+        cond(w, "Ready").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    assert_eq!(cond(&done, "Stalled").map(|c| c.0), Some("False".into()));
+    let got = events(&client, &ns, "retry").await;
+    let r = reasons(&got);
+    assert_eq!(
+        r.iter().filter(|r| **r == "TaskFailed").count(),
+        1,
+        "{got:#?}"
+    );
+    assert_eq!(r.last(), Some(&"UpgradeSucceeded"), "{got:#?}");
+    // The Cluster task started twice: first run and retry.
+    let cluster_starts = got
+        .iter()
+        .filter(|(r, n)| r == "TaskStarted" && n.contains("Cluster"))
+        .count();
+    assert_eq!(cluster_starts, 2, "{got:#?}");
+}
+
+#[tokio::test]
+async fn an_operator_restart_mid_upgrade_repeats_no_event() {
+    let (client, ns) = setup("restart").await;
+    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let mut op = Operator::start(&ns, &sim, &[]);
+    common::sim_watch(
+        &client,
+        &ns,
+        "up",
+        &sim,
+        SUCCESS_CLUSTER,
+        Some(SUCCESS_WORKFLOW),
+        Some("cce"),
+    )
+    .await;
+    wait_converged(&client, &ns, "up", &sim, SUCCESS_WORKFLOW, 30).await;
+    for _ in 0..3 {
+        sim.step(SUCCESS_WORKFLOW, 1).await;
+        wait_converged(&client, &ns, "up", &sim, SUCCESS_WORKFLOW, 30).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = events(&client, &ns, "up").await;
+    let status_before = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), &ns)
+        .get("up")
+        .await
+        .expect("get")
+        .status;
+
+    op.restart();
+    // Two full poll periods with the restarted operator and an unchanged workflow.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert!(op.running(), "operator exited: {}", op.log_text());
+    let after = events(&client, &ns, "up").await;
+    assert_eq!(before, after, "events after restart");
+    let status_after = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), &ns)
+        .get("up")
+        .await
+        .expect("get")
+        .status;
+    assert_eq!(
+        status_before.as_ref().map(|s| &s.tasks),
+        status_after.as_ref().map(|s| &s.tasks)
+    );
+    assert_eq!(
+        status_before.as_ref().map(|s| &s.conditions),
+        status_after.as_ref().map(|s| &s.conditions)
+    );
+
+    // And it carries on from where it was.
+    play_to_end(&client, &ns, "up", &sim, SUCCESS_WORKFLOW).await;
+    let got = events(&client, &ns, "up").await;
+    assert_eq!(
+        reasons(&got)
+            .iter()
+            .filter(|r| **r == "WorkflowObserved")
+            .count(),
+        1,
+        "{got:#?}"
+    );
+    assert_eq!(reasons(&got).last(), Some(&"UpgradeSucceeded"));
+}
+
+#[tokio::test]
+async fn an_outage_gives_one_sync_failed_keeps_tasks_and_recovers_once() {
+    let (client, ns) = setup("outage").await;
+    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let _op = Operator::start(&ns, &sim, &[]);
+    common::sim_watch(
+        &client,
+        &ns,
+        "up",
+        &sim,
+        SUCCESS_CLUSTER,
+        Some(SUCCESS_WORKFLOW),
+        Some("cce"),
+    )
+    .await;
+    sim.step(SUCCESS_WORKFLOW, 2).await;
+    let good = wait_converged(&client, &ns, "up", &sim, SUCCESS_WORKFLOW, 30).await;
+
+    let ids = sim
+        .post(
+            "/_sim/faults",
+            serde_json::json!({"kind": "error", "status": 500}),
+        )
+        .await;
+    let failing = wait_watch(&client, &ns, "up", 30, "Synced=False", |w| {
+        cond(w, "Synced").is_some_and(|c| c.0 == "False")
+    })
+    .await;
+    assert_eq!(
+        cond(&failing, "Synced").map(|c| c.1),
+        Some("CceUnavailable".into())
+    );
+    assert_eq!(
+        failing.status.as_ref().map(|s| &s.tasks),
+        good.status.as_ref().map(|s| &s.tasks),
+        "tasks kept"
+    );
+    // Several retries happen during the outage (backoff 1s..4s).
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let served = sim.requests_for(SUCCESS_WORKFLOW).await;
+    assert!(
+        served.iter().filter(|r| r["status"] == 500).count() >= 3,
+        "{served:#?}"
+    );
+
+    sim.delete("/_sim/faults").await;
+    let _ = ids;
+    sim.step(SUCCESS_WORKFLOW, 1).await;
+    let back = wait_converged(&client, &ns, "up", &sim, SUCCESS_WORKFLOW, 30).await;
+    assert_eq!(
+        cond(&back, "Synced"),
+        Some(("True".into(), "Synced".into()))
+    );
+    let got = events(&client, &ns, "up").await;
+    let r = reasons(&got);
+    assert_eq!(
+        r.iter().filter(|r| **r == "SyncFailed").count(),
+        1,
+        "{got:#?}"
+    );
+    assert_eq!(
+        r.iter().filter(|r| **r == "SyncRecovered").count(),
+        1,
+        "{got:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_429_retry_after_is_honoured_before_the_next_request() {
+    let (client, ns) = setup("throttle").await;
+    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let _op = Operator::start(&ns, &sim, &[]);
+    common::sim_watch(
+        &client,
+        &ns,
+        "up",
+        &sim,
+        SUCCESS_CLUSTER,
+        Some(SUCCESS_WORKFLOW),
+        Some("cce"),
+    )
+    .await;
+    wait_converged(&client, &ns, "up", &sim, SUCCESS_WORKFLOW, 30).await;
+    sim.post(
+        "/_sim/faults",
+        serde_json::json!({"kind": "throttle", "count": 1, "retryAfter": 7}),
+    )
+    .await;
+    let limited = wait_watch(&client, &ns, "up", 30, "RateLimited", |w| {
+        cond(w, "Synced").is_some_and(|c| c.1 == "RateLimited")
+    })
+    .await;
+    assert_eq!(cond(&limited, "Stalled").map(|c| c.0), Some("False".into()));
+    wait_watch(&client, &ns, "up", 30, "recovered", |w| {
+        cond(w, "Synced").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    let log = sim.requests_for(SUCCESS_WORKFLOW).await;
+    let throttled = log
+        .iter()
+        .position(|r| r["status"] == 429)
+        .expect("a 429 in the request log");
+    let next = log.get(throttled + 1).expect("a request after the 429");
+    let gap_ms = next["unixMs"].as_i64().expect("unixMs")
+        - log[throttled]["unixMs"].as_i64().expect("unixMs");
+    assert!(gap_ms >= 7000, "next request {gap_ms} ms after the 429");
+}
+
+#[tokio::test]
+async fn an_unchanged_workflow_costs_no_writes_and_shared_workflows_one_request_per_poll() {
+    let (client, ns) = setup("quiet").await;
+    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let op = Operator::start(&ns, &sim, &[]);
+    let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), &ns);
+    for i in 0..50 {
+        common::sim_watch(
+            &client,
+            &ns,
+            &format!("w{i}"),
+            &sim,
+            SUCCESS_CLUSTER,
+            Some(SUCCESS_WORKFLOW),
+            Some("cce"),
+        )
+        .await;
+    }
+    for i in 0..50 {
+        wait_converged(&client, &ns, &format!("w{i}"), &sim, SUCCESS_WORKFLOW, 60).await;
+    }
+    // Let first-status writes and their jittered first polls settle.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let versions: Vec<String> = (0..50)
+        .map(|i| format!("w{i}"))
+        .map(|n| {
+            let api = api.clone();
+            async move {
+                api.get(&n)
+                    .await
+                    .expect("get")
+                    .metadata
+                    .resource_version
+                    .unwrap_or_default()
+            }
+        })
+        .collect::<futures::future::JoinAll<_>>()
+        .await;
+    let events_before = events(&client, &ns, "w0").await.len();
+    sim.post("/_sim/reset", serde_json::json!({})).await;
+
+    // 20 poll periods of 5 s: an unchanged Init workflow.
+    let window = Duration::from_secs(100);
+    tokio::time::sleep(window).await;
+
+    for (i, before) in versions.iter().enumerate() {
+        let now = api
+            .get(&format!("w{i}"))
+            .await
+            .expect("get")
+            .metadata
+            .resource_version
+            .unwrap_or_default();
+        assert_eq!(&now, before, "w{i} was written while nothing changed");
+    }
+    assert_eq!(
+        events(&client, &ns, "w0").await.len(),
+        events_before,
+        "events while nothing changed"
+    );
+    let requests = sim.requests_for(SUCCESS_WORKFLOW).await.len() as f64;
+    let periods = window.as_secs_f64() / 5.0;
+    // One request per poll period for all 50 watches (jitter may add a little).
+    assert!(
+        requests <= periods * 1.3 && requests >= periods * 0.6,
+        "{requests} requests in {periods} poll periods"
+    );
+    drop(op);
+}
+
+#[tokio::test]
+async fn changing_the_workflow_id_observes_the_new_workflow() {
+    let (client, ns) = setup("switch").await;
+    let sim = Sim::start(
+        &[
+            &[
+                "--scenario",
+                "success",
+                "--scenario",
+                "cluster-fails-then-retry",
+            ],
+            FROZEN,
+        ]
+        .concat(),
+    );
+    let _op = Operator::start(&ns, &sim, &[]);
+    common::sim_watch(
+        &client,
+        &ns,
+        "w",
+        &sim,
+        SUCCESS_CLUSTER,
+        Some(SUCCESS_WORKFLOW),
+        Some("cce"),
+    )
+    .await;
+    let first = wait_converged(&client, &ns, "w", &sim, SUCCESS_WORKFLOW, 30).await;
+    let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), &ns);
+    let patch = serde_json::json!({"spec": {"clusterID": RETRY_CLUSTER, "upgradeWorkflowID": RETRY_WORKFLOW}});
+    api.patch("w", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("patch spec");
+    let switched = wait_converged(&client, &ns, "w", &sim, RETRY_WORKFLOW, 30).await;
+    assert!(switched.metadata.generation > first.metadata.generation);
+    let status = switched.status.as_ref().expect("status");
+    assert_eq!(status.observed_generation, switched.metadata.generation);
+    assert!(
+        status
+            .conditions
+            .iter()
+            .all(|c| c.observed_generation == switched.metadata.generation)
+    );
+    let got = events(&client, &ns, "w").await;
+    assert_eq!(
+        reasons(&got)
+            .iter()
+            .filter(|r| **r == "WorkflowObserved")
+            .count(),
+        2,
+        "{got:#?}"
+    );
+}
+
+#[tokio::test]
+async fn rotated_keys_recover_without_restart_and_wrong_keys_never_reach_the_log() {
+    let (client, ns) = setup("rotate").await;
+    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let op = Operator::start(&ns, &sim, &[]);
+    let wrong_secret = "wrongSecretKeyThatMustNeverBeLogged0000000";
+    common::sim_secret(&client, &ns, "cce", ACCESS_KEY, wrong_secret).await;
+    common::sim_watch(
+        &client,
+        &ns,
+        "w",
+        &sim,
+        SUCCESS_CLUSTER,
+        Some(SUCCESS_WORKFLOW),
+        Some("cce"),
+    )
+    .await;
+    let denied = wait_watch(&client, &ns, "w", 30, "Unauthorized", |w| {
+        cond(w, "Synced").is_some_and(|c| c.1 == "Unauthorized")
+    })
+    .await;
+    assert_eq!(cond(&denied, "Synced").map(|c| c.0), Some("False".into()));
+    assert_eq!(
+        cond(&denied, "Stalled"),
+        Some(("True".into(), "Unauthorized".into()))
+    );
+
+    // The simulator gets new keys; the Secret follows; the operator picks it up by itself.
+    let new_ak = "ROTATEDAK00000000002";
+    let new_sk = "rotatedSK0000000000000000000000000000000002";
+    sim.put(
+        "/_sim/credentials",
+        serde_json::json!([{"accessKey": new_ak, "secretKey": new_sk, "projectID": common::procs::PROJECT}]),
+    )
+    .await;
+    common::sim_secret(&client, &ns, "cce", new_ak, new_sk).await;
+    let ok = wait_watch(&client, &ns, "w", 20, "recovered after rotation", |w| {
+        cond(w, "Synced").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    assert_eq!(
+        ok.status.as_ref().and_then(|s| s.workflow_id.as_deref()),
+        Some(SUCCESS_WORKFLOW)
+    );
+
+    let log = op.log_text();
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "operator did not log at trace level"
+    );
+    for secret in [wrong_secret, new_sk, SECRET_KEY] {
+        assert!(
+            !log.contains(secret),
+            "a secret key appears in the operator log"
+        );
+    }
+    let events_text = format!("{:?}", events(&client, &ns, "w").await);
+    assert!(!events_text.contains(wrong_secret) && !events_text.contains(new_sk));
+}
+
+#[tokio::test]
+async fn follow_mode_picks_up_a_newer_workflow_with_one_event() {
+    let (client, ns) = setup("follow").await;
+    let sim = Sim::start(&[&["--scenario", "idle"], FROZEN].concat());
+    let _op = Operator::start(&ns, &sim, &[]);
+    common::sim_watch(&client, &ns, "f", &sim, IDLE_CLUSTER, None, Some("cce")).await;
+    let empty = wait_watch(&client, &ns, "f", 30, "NoWorkflow", |w| {
+        cond(w, "Synced").is_some_and(|c| c.1 == "NoWorkflow")
+    })
+    .await;
+    assert_eq!(
+        empty.status.as_ref().and_then(|s| s.workflow_id.clone()),
+        None
+    );
+
+    let created = sim
+        .post(
+            "/_sim/workflows",
+            serde_json::json!({"clusterID": IDLE_CLUSTER, "targetVersion": "v1.31.1-r0"}),
+        )
+        .await;
+    let id = created["metadata"]["uid"]
+        .as_str()
+        .or(created["workflow"]["metadata"]["uid"].as_str())
+        .expect("new workflow id")
+        .to_string();
+    let seen = wait_watch(&client, &ns, "f", 30, "new workflow followed", |w| {
+        w.status.as_ref().and_then(|s| s.workflow_id.as_deref()) == Some(id.as_str())
+    })
+    .await;
+    assert_eq!(
+        seen.status
+            .as_ref()
+            .and_then(|s| s.target_version.as_deref()),
+        Some("v1.31.1-r0")
+    );
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let got = events(&client, &ns, "f").await;
+    assert_eq!(reasons(&got), vec!["WorkflowObserved"], "{got:#?}");
+}
+
+#[tokio::test]
+async fn bad_inputs_give_clear_conditions_and_no_crash_loop() {
+    let (client, ns) = setup("bad-inputs").await;
+    let weird = r#"
+clusters:
+  - id: c9000000-0000-4000-8000-000000000000
+    version: v1.28.15-r10
+workflows:
+  - id: f9000000-0000-4000-8000-000000000000
+    clusterID: c9000000-0000-4000-8000-000000000000
+    fixed:
+      kind: WorkFlowTask
+      apiVersion: v3
+      metadata: {creationTimestamp: "last tuesday"}
+      spec: {clusterVersion: v1.28.15-r10, targetVersion: v1.29.13-r0}
+      status:
+        phase: Paused
+        pointStatuses: [{taskType: PreCheck, status: Paused}]
+"#;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario = dir.path().join("weird.yaml");
+    std::fs::write(&scenario, weird).expect("write scenario");
+    let sim = Sim::start(
+        &[
+            &[
+                "--scenario",
+                "success",
+                "--scenario",
+                scenario.to_str().expect("utf-8"),
+            ],
+            FROZEN,
+        ]
+        .concat(),
+    );
+    let mut op = Operator::start(&ns, &sim, &[]);
+
+    common::sim_watch(
+        &client,
+        &ns,
+        "no-secret",
+        &sim,
+        SUCCESS_CLUSTER,
+        Some(SUCCESS_WORKFLOW),
+        Some("missing"),
+    )
+    .await;
+    let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), &ns);
+    let outside: UpgradeWorkflowWatch = serde_json::from_value(serde_json::json!({
+        "apiVersion": "cce.upgradewatch.io/v1alpha1", "kind": "UpgradeWorkflowWatch",
+        "metadata": {"name": "outside"},
+        "spec": {"endpoint": "https://cce.attacker.example:8443", "projectID": common::procs::PROJECT,
+                 "clusterID": SUCCESS_CLUSTER, "credentialsSecretRef": {"name": "cce"}}
+    }))
+    .expect("watch");
+    api.create(&Default::default(), &outside)
+        .await
+        .expect("create");
+    common::sim_watch(
+        &client,
+        &ns,
+        "weird",
+        &sim,
+        "c9000000-0000-4000-8000-000000000000",
+        Some("f9000000-0000-4000-8000-000000000000"),
+        Some("cce"),
+    )
+    .await;
+
+    let missing = wait_watch(&client, &ns, "no-secret", 30, "CredentialsMissing", |w| {
+        cond(w, "Synced").is_some_and(|c| c.1 == "CredentialsMissing")
+    })
+    .await;
+    let message = missing
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Synced"))
+        .map(|c| c.message.clone());
+    assert!(
+        message.as_deref().is_some_and(|m| m.contains("missing")),
+        "{message:?}"
+    );
+    let refused = wait_watch(&client, &ns, "outside", 30, "EndpointNotAllowed", |w| {
+        cond(w, "Synced").is_some_and(|c| c.1 == "EndpointNotAllowed")
+    })
+    .await;
+    assert_eq!(cond(&refused, "Stalled").map(|c| c.0), Some("True".into()));
+    let weird = wait_watch(&client, &ns, "weird", 30, "unknown phase mirrored", |w| {
+        w.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Paused")
+    })
+    .await;
+    assert_eq!(
+        cond(&weird, "Ready").map(|c| c.1),
+        Some("UnknownPhase".into())
+    );
+    let status = weird.status.as_ref().expect("status");
+    assert_eq!(status.workflow_created_raw.as_deref(), Some("last tuesday"));
+    assert_eq!(
+        cond(&weird, "Synced"),
+        Some(("True".into(), "UnparsedTimestamp".into()))
+    );
+
+    // The Secret appears: that watch recovers without anyone touching it.
+    common::sim_secret(&client, &ns, "missing", ACCESS_KEY, SECRET_KEY).await;
+    wait_watch(&client, &ns, "no-secret", 20, "recovered", |w| {
+        cond(w, "Synced").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    assert!(op.running(), "operator exited: {}", op.log_text());
+    // Nothing was ever sent to the host outside the allow-list: the simulator is the only
+    // server, and the refused watch never produced a request there.
+    assert!(!op.log_text().contains("panicked"));
+}
