@@ -129,6 +129,16 @@ fn failure(label: Option<&str>, detail: &str) -> AuthFailure {
     }
 }
 
+/// The credential a request claims (access key or token fingerprint), unverified: names
+/// requests in the log even when a fault answers them before authentication.
+pub fn claimed_credential(req: &Received<'_>) -> Option<String> {
+    if let Some(token) = req.header("x-auth-token") {
+        return Some(token_fingerprint(token));
+    }
+    let parsed = sign::parse_authorization(req.header("authorization")?).ok()?;
+    Some(parsed.access)
+}
+
 impl CredentialStore {
     /// Parses a credentials file (a YAML list).
     pub fn parse_yaml(text: &str) -> Result<Vec<CredentialDef>, String> {

@@ -18,7 +18,7 @@ use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use percent_encoding::percent_decode_str;
 use serde_json::json;
 
-use super::auth::{CredentialStore, Received};
+use super::auth::{CredentialStore, Received, claimed_credential};
 use super::fault::{Action, FaultSet};
 use super::observe::{Observer, RequestRecord, route_name};
 use super::state::{Scope, SimError, World};
@@ -309,6 +309,7 @@ async fn pipeline(
     request_id: &str,
     seen: &mut Seen,
 ) -> Option<Answer> {
+    seen.credential = claimed(parts);
     let decision = lock(&sim.faults).decide(route, sim.clock.now());
     seen.fault = decision.label();
     if !decision.latency.is_zero() {
@@ -357,6 +358,30 @@ async fn pipeline(
     Some(answer)
 }
 
+fn header_list(parts: &axum::http::request::Parts) -> Vec<(String, String)> {
+    parts
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+fn claimed(parts: &axum::http::request::Parts) -> Option<String> {
+    let headers = header_list(parts);
+    claimed_credential(&Received {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query(),
+        headers: &headers,
+        body: &[],
+    })
+}
+
 /// Authentication, the project check and the operation itself.
 async fn operate(
     sim: &Sim,
@@ -377,16 +402,7 @@ async fn operate(
             );
         }
     };
-    let headers: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = header_list(parts);
     let received = Received {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -405,7 +421,7 @@ async fn operate(
     let identity = match identity {
         Ok(id) => id,
         Err(failure) => {
-            seen.credential = failure.label;
+            seen.credential = failure.label.or(seen.credential.take());
             return Answer::gateway_error(
                 StatusCode::UNAUTHORIZED,
                 "APIGW.0301",

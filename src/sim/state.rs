@@ -25,7 +25,7 @@ use crate::cce::model::{
     LineStatus, Metadata, Phase, Point, PointStatus, TaskState, TaskType, Workflow, WorkflowSpec,
     WorkflowStatus,
 };
-use crate::cce::time::format_go;
+use crate::cce::time::{self, format_go};
 use crate::crd::ClusterType;
 
 /// Why an operation was refused, in the simulator's terms; `server` maps these to CCE's
@@ -396,12 +396,21 @@ impl Flow {
         }
     }
 
+    /// Moves the workflow along its timeline. Going forward moves its whole history back
+    /// in time — creation, past events and the steps still to come alike — as if it had
+    /// been created that much earlier: every timestamp stays in the past and the spacing
+    /// between steps (a pre-check's expiry, say) is what the timeline says. Going back
+    /// (negative seconds) only delays the steps still to come.
     fn advance(&mut self, now: Timestamp, by: Advance, speed: f64) {
         self.materialize(now, speed);
         let remaining = self.schedule.len().saturating_sub(self.next) as u64;
         let steps = match by {
+            Advance::Seconds(s) if s < 0.0 => {
+                self.origin = plus(self.origin, scaled(speed, -s));
+                return;
+            }
             Advance::Seconds(s) => {
-                self.shift(scaled(speed, s), now);
+                self.travel(scaled(speed, s));
                 self.materialize(now, speed);
                 return;
             }
@@ -409,9 +418,8 @@ impl Flow {
             Advance::ToEnd => remaining,
         };
         if !self.visible {
-            // Make the workflow appear first; its steps follow on later calls.
-            let early = self.created.duration_since(now);
-            self.shift(early.max(SignedDuration::ZERO), now);
+            // Make the workflow appear first; its steps follow.
+            self.travel(self.created.duration_since(now).max(SignedDuration::ZERO));
             self.materialize(now, speed);
         }
         if steps == 0 {
@@ -420,19 +428,43 @@ impl Flow {
         let last = self.next + steps as usize - 1;
         if let Some(&(offset, _)) = self.schedule.get(last) {
             let due = plus(self.origin, offset);
-            self.shift(due.duration_since(now).max(SignedDuration::ZERO), now);
+            self.travel(due.duration_since(now).max(SignedDuration::ZERO));
         }
         self.materialize(now, speed);
     }
 
-    /// Moves everything not yet happened `by` earlier (or later, if negative).
-    fn shift(&mut self, by: SignedDuration, now: Timestamp) {
-        self.origin = plus(self.origin, -by);
-        if !self.visible {
-            self.created = plus(self.created, -by);
+    /// Moves the workflow's history and schedule `by` into the past.
+    fn travel(&mut self, by: SignedDuration) {
+        if by.is_zero() {
+            return;
         }
-        // Whatever the shift makes due happens now, not in the past.
-        self.floor = self.floor.max(now);
+        self.origin = plus(self.origin, -by);
+        self.created = plus(self.created, -by);
+        self.floor = plus(self.floor, -by);
+        if !self.visible {
+            return;
+        }
+        let back = |field: &mut Option<String>| {
+            if let Some(t) = field.as_deref().and_then(time::parse) {
+                *field = Some(format_go(plus(t, -by)));
+            }
+        };
+        if let Some(meta) = self.wire.metadata.as_mut() {
+            back(&mut meta.creation_timestamp);
+            back(&mut meta.update_timestamp);
+        }
+        if let Some(points) = self
+            .wire
+            .status
+            .as_mut()
+            .and_then(|s| s.point_statuses.as_mut())
+        {
+            for p in points {
+                back(&mut p.start_time_stamp);
+                back(&mut p.end_time_stamp);
+                back(&mut p.expire_time_stamp);
+            }
+        }
     }
 }
 
@@ -1205,7 +1237,18 @@ mod tests {
             .expect("delay");
         assert_eq!(show(&mut w, b, 500.0).points()[1].status, None);
         w.advance(at(3.0), None, Advance::ToEnd).expect("all");
-        assert_eq!(summary(&show(&mut w, b, 3.0)).0, "Success");
+        let done = show(&mut w, b, 3.0);
+        assert_eq!(summary(&done).0, "Success");
+        let end = |i: usize| {
+            crate::cce::time::parse(
+                done.points()[i]
+                    .end_time_stamp
+                    .as_deref()
+                    .unwrap_or_default(),
+            )
+        };
+        assert_eq!(end(3), Some(at(3.0)));
+        assert!(end(2) < end(3), "spacing kept");
         assert!(w.advance(at(3.0), Some("nope"), Advance::ToEnd).is_err());
         let view = w.get(at(3.0), &id).expect("view");
         assert_eq!(view.steps_left, 0);
