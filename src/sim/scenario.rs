@@ -713,6 +713,17 @@ faults:
     }
 
     #[test]
+    fn the_example_file_in_the_repository_is_valid() {
+        let text = include_str!("../../examples/sim-scenario.yaml");
+        let plan = ScenarioFile::from_yaml(text)
+            .and_then(|f| f.instantiate(None))
+            .expect("examples/sim-scenario.yaml");
+        assert_eq!(plan.workflows.len(), 4);
+        assert_eq!(plan.workflows[3].id, "example-autopilot-workflow-01");
+        assert_eq!(plan.faults.len(), 1);
+    }
+
+    #[test]
     fn merging_refuses_duplicate_ids() {
         let one = ScenarioFile::from_yaml("clusters: [{id: c, version: v1}]")
             .and_then(|f| f.instantiate(None))
