@@ -345,13 +345,23 @@ impl Running {
         let _ = writeln!(out, "{}", self.credential_note);
         for s in &self.summaries {
             let _ = writeln!(out, "scenario {} x{}:", s.name, s.count);
-            for (project, ty, template, first) in &s.clusters {
-                let shown = if s.count > 1 { template } else { first };
+            // With copies, the template says how every copy's id is made.
+            for c in &s.clusters {
+                let shown = if s.count > 1 {
+                    &c.id_template
+                } else {
+                    &c.first
+                };
+                let (project, ty) = (&c.project_id, c.cluster_type);
                 let _ = writeln!(out, "  project {project} cluster {shown} ({ty:?})");
             }
-            for (template, first, timeline) in &s.workflows {
-                let shown = if s.count > 1 { template } else { first };
-                let _ = writeln!(out, "  workflow {shown} (timeline {timeline})");
+            for w in &s.workflows {
+                let shown = if s.count > 1 {
+                    &w.id_template
+                } else {
+                    &w.first
+                };
+                let _ = writeln!(out, "  workflow {shown} (timeline {})", w.timeline);
             }
         }
         let _ = writeln!(

@@ -922,6 +922,10 @@ impl World {
     pub fn workflow_count(&self) -> usize {
         self.flows.len()
     }
+
+    pub fn cluster_count(&self) -> usize {
+        self.clusters.len()
+    }
 }
 
 #[cfg(test)]
