@@ -448,7 +448,8 @@ fn ago(raw: Option<&str>, now: Timestamp) -> String {
     }
 }
 
-/// A compact, coarse length of time between two instants: `42s`, `9m5s`, `3h20m`, `12d4h`.
+/// A compact, coarse length of time between two instants: `42s`, `9m5s`, `3h20m`, `12d4h`,
+/// `3y3d`.
 fn span(from: Timestamp, to: Timestamp) -> String {
     let secs = to.duration_since(from).as_secs().unsigned_abs();
     let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
@@ -456,7 +457,8 @@ fn span(from: Timestamp, to: Timestamp) -> String {
         (0, 0, 0) => format!("{s}s"),
         (0, 0, _) => format!("{m}m{s}s"),
         (0, _, _) => format!("{h}h{m}m"),
-        _ => format!("{d}d{h}h"),
+        (1..365, _, _) => format!("{d}d{h}h"),
+        _ => format!("{}y{}d", d / 365, d % 365),
     }
 }
 
@@ -544,6 +546,25 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("NodePool queue last tuesday - -"), "{text}");
+    }
+
+    #[test]
+    fn spans_are_compact_at_every_scale() {
+        let at = |secs: i64| {
+            now()
+                .checked_add(jiff::SignedDuration::from_secs(secs))
+                .expect("ts")
+        };
+        for (secs, text) in [
+            (42, "42s"),
+            (545, "9m5s"),
+            (12_000, "3h20m"),
+            (1_050_000, "12d3h"),
+            (94_867_200, "3y3d"),
+        ] {
+            assert_eq!(span(now(), at(secs)), text);
+            assert_eq!(span(at(secs), now()), text, "order does not matter");
+        }
     }
 
     #[test]

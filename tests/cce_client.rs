@@ -606,3 +606,92 @@ fn the_section_8_example_round_trips_through_the_model() {
         serde_json::from_str::<serde_json::Value>(SEED_EXAMPLE).expect("parse")
     );
 }
+
+/// Serves one fixed JSON answer over TLS with a fresh self-signed certificate for
+/// 127.0.0.1; returns the base URL and the certificate as PEM.
+async fn serve_tls(answer: &'static str) -> (Url, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("cert");
+    let pem = cert.cert.pem();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert.der().clone()], key)
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A client that distrusts the certificate ends the handshake: nothing to do.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (Url::parse(&format!("https://{addr}/")).expect("url"), pem)
+}
+
+#[tokio::test]
+async fn an_extra_ca_bundle_is_trusted_and_an_unknown_certificate_is_a_transport_error() {
+    let (url, pem) = serve_tls(SEED_EXAMPLE).await;
+    let bundle = std::env::temp_dir().join(format!(
+        "cce-client-test-ca-{}-{}.pem",
+        std::process::id(),
+        url.port().unwrap_or_default()
+    ));
+    std::fs::write(&bundle, pem).expect("write bundle");
+    // https with an explicitly allowed host: no insecure switch involved.
+    let policy = EndpointPolicy::default().with_extra_suffixes(["127.0.0.1"]);
+    let config = |ca_bundle| ClientConfig {
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(2),
+        ca_bundle,
+        policy: policy.clone(),
+        ..ClientConfig::default()
+    };
+
+    let trusting = CceClient::new(config(Some(bundle.clone()))).expect("client");
+    let answer = trusting
+        .show_workflow(&target(&url, aksk(None)), WORKFLOW)
+        .await
+        .expect("TLS with the extra CA");
+    assert_eq!(answer.body.uid(), Some(WORKFLOW));
+
+    let distrusting = CceClient::new(config(None)).expect("client");
+    let e = distrusting
+        .show_workflow(&target(&url, aksk(None)), WORKFLOW)
+        .await
+        .expect_err("unknown issuer");
+    assert_eq!(e.category(), "Transport", "{e}");
+    assert!(e.to_string().contains("certificate"), "{e}");
+    let _ = std::fs::remove_file(bundle);
+}

@@ -306,7 +306,12 @@ pub fn check(
     parsed: &ParsedAuthorization,
     sk: &[u8],
 ) -> Result<(), SignError> {
-    for required in ["host", "x-sdk-date"] {
+    // The SDK signs X-Sdk-Content-Sha256 whenever it sets it; an unsigned one means a
+    // client that does not sign like the SDK, so say so instead of a bare mismatch.
+    let content_hash = req
+        .header(CONTENT_SHA256_HEADER)
+        .map(|_| "x-sdk-content-sha256");
+    for required in ["host", "x-sdk-date"].into_iter().chain(content_hash) {
         if !parsed.signed_headers.iter().any(|h| h == required) {
             return Err(SignError::UnsignedRequiredHeader(required));
         }
@@ -541,6 +546,39 @@ mod tests {
         assert_eq!(
             check(&missing_header, &parsed, v.sk.as_bytes()),
             Err(SignError::MissingSignedHeader("x-project-id".into()))
+        );
+    }
+
+    #[test]
+    fn an_unsigned_payload_marker_that_is_not_signed_is_named() {
+        let mut headers = vec![
+            ("Host".to_string(), "h".to_string()),
+            ("X-Sdk-Date".to_string(), "20240315T081530Z".to_string()),
+        ];
+        let signed = sign(
+            "AK",
+            b"sk",
+            &SignableRequest {
+                method: "POST",
+                path: "/",
+                query: &[],
+                headers: &headers,
+                body: b"original",
+            },
+        )
+        .expect("signs");
+        let parsed = parse_authorization(&signed.authorization).expect("parses");
+        headers.push((CONTENT_SHA256_HEADER.into(), UNSIGNED_PAYLOAD.into()));
+        let swapped = SignableRequest {
+            method: "POST",
+            path: "/",
+            query: &[],
+            headers: &headers,
+            body: b"swapped",
+        };
+        assert_eq!(
+            check(&swapped, &parsed, b"sk"),
+            Err(SignError::UnsignedRequiredHeader("x-sdk-content-sha256"))
         );
     }
 

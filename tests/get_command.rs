@@ -1,0 +1,197 @@
+//! The `get` subcommand as a user runs it: the real binary, flags from the command line
+//! or the environment, against a signature-checking server on 127.0.0.1.
+
+use std::process::{Command, Output};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cce_upgrade_watch::cce::model::SEED_EXAMPLE;
+use cce_upgrade_watch::cce::sign;
+
+const SK: &str = "sk-CLI-SECRET-0001";
+
+/// Answers with the §8 example when the AK/SK signature verifies; 404 for workflow `gone`.
+async fn answer(req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20).await.expect("body");
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+        .collect();
+    let query = sign::decode_query(parts.uri.query().unwrap_or_default());
+    let signable = sign::SignableRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: &query,
+        headers: &headers,
+        body: &body,
+    };
+    let verified = signable
+        .header("authorization")
+        .and_then(|auth| sign::parse_authorization(auth).ok())
+        .is_some_and(|parsed| sign::verify(&signable, &parsed, SK.as_bytes()));
+    let json = |status: StatusCode, body: String| {
+        (status, [("content-type", "application/json")], body).into_response()
+    };
+    if !verified {
+        return json(
+            StatusCode::UNAUTHORIZED,
+            r#"{"error_code":"APIGW.0301","error_msg":"verify aksk signature fail"}"#.into(),
+        );
+    }
+    if parts.uri.path().ends_with("/gone") {
+        return json(
+            StatusCode::NOT_FOUND,
+            r#"{"errorCode":"CCE.01404001","errorMessage":"upgrade workflow not found"}"#.into(),
+        );
+    }
+    if parts.uri.path().ends_with("/upgradeworkflows") {
+        return json(
+            StatusCode::OK,
+            format!(r#"{{"kind":"List","apiVersion":"v3","items":[{SEED_EXAMPLE}]}}"#),
+        );
+    }
+    json(StatusCode::OK, SEED_EXAMPLE.to_string())
+}
+
+async fn start_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        axum::serve(listener, Router::new().fallback(answer))
+            .await
+            .expect("serve")
+    });
+    format!("http://{addr}")
+}
+
+/// Runs the binary off the async runtime with only the given environment.
+async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cce-upgrade-watch"));
+    command.env_clear().args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    tokio::task::spawn_blocking(move || command.output().expect("runs"))
+        .await
+        .expect("joins")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const AKSK: &[(&str, &str)] = &[("CLOUD_SDK_AK", "AK-CLI"), ("CLOUD_SDK_SK", SK)];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_prints_the_workflow_table_from_flags() {
+    let endpoint = start_server().await;
+    let output = run(
+        &[
+            "get",
+            "--endpoint",
+            &endpoint,
+            "--allow-insecure-endpoint",
+            "--project-id",
+            "p1",
+            "--cluster-id",
+            "c1",
+            "--workflow-id",
+            "w1",
+        ],
+        AKSK,
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("Pending"), "{stdout}");
+    assert!(stdout.contains("v1.17.17-r0 -> v1.19.16-r80"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_reads_every_flag_from_the_environment_and_lists_as_json() {
+    let endpoint = start_server().await;
+    let mut env = AKSK.to_vec();
+    env.extend([
+        ("CCE_ENDPOINT", endpoint.as_str()),
+        ("CCE_ALLOW_INSECURE_ENDPOINT", "true"),
+        ("CCE_PROJECT_ID", "p1"),
+        ("CCE_CLUSTER_ID", "c1"),
+        ("CCE_OUTPUT", "json"),
+    ]);
+    let output = run(&["get"], &env).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let list: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json output");
+    assert_eq!(list["items"][0]["status"]["phase"], "Pending");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_one_line_with_a_fix_and_an_exit_code_per_category() {
+    let endpoint = start_server().await;
+    let base = [
+        "get",
+        "--endpoint",
+        endpoint.as_str(),
+        "--allow-insecure-endpoint",
+        "--project-id",
+        "p1",
+        "--cluster-id",
+        "c1",
+        "--workflow-id",
+    ];
+    let with = |id: &'static str| {
+        let mut args = base.to_vec();
+        args.push(id);
+        args
+    };
+
+    let wrong_key = run(
+        &with("w1"),
+        &[("CLOUD_SDK_AK", "AK-CLI"), ("CLOUD_SDK_SK", "not-the-key")],
+    )
+    .await;
+    assert_eq!(wrong_key.status.code(), Some(5));
+    let text = stderr(&wrong_key);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("check CLOUD_SDK_AK/CLOUD_SDK_SK"), "{text}");
+    assert!(text.contains("system clock"), "{text}");
+    assert!(!text.contains("not-the-key"), "{text}");
+
+    let gone = run(&with("gone"), AKSK).await;
+    assert_eq!(gone.status.code(), Some(7));
+    assert!(stderr(&gone).contains("CCE.01404001"), "{}", stderr(&gone));
+
+    let no_credentials = run(&with("w1"), &[]).await;
+    assert_eq!(no_credentials.status.code(), Some(3));
+    assert!(stderr(&no_credentials).contains("CLOUD_SDK_AK"));
+
+    let mut strict = with("w1");
+    strict.retain(|a| *a != "--allow-insecure-endpoint");
+    let refused = run(&strict, AKSK).await;
+    assert_eq!(refused.status.code(), Some(4));
+    assert!(
+        stderr(&refused).contains("plain http"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_documents_the_exit_codes() {
+    let output = run(&["get", "--help"], &[]).await;
+    assert_eq!(output.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&output.stdout);
+    for needle in [
+        "Exit codes:",
+        "5  Unauthorized",
+        "13  InvalidResponse",
+        "[env: CCE_PROJECT_ID",
+    ] {
+        assert!(help.contains(needle), "{needle} missing in\n{help}");
+    }
+}
