@@ -174,7 +174,7 @@ async fn a_fault_window_opens_and_closes_on_time_and_routes_are_independent() {
     add_fault(
         &sim,
         json!([
-            {"kind": "error", "status": 503, "afterSeconds": 0.6, "forSeconds": 0.8, "route": "list"},
+            {"kind": "error", "status": 503, "afterSeconds": 0.6, "forSeconds": 1.4, "route": "list"},
             {"kind": "throttle", "route": "create"},
         ]),
     )
@@ -198,7 +198,7 @@ async fn a_fault_window_opens_and_closes_on_time_and_routes_are_independent() {
         client.list_workflows(&target).await,
         Err(CceError::Server(_))
     ));
-    tokio::time::sleep(Duration::from_millis(1500).saturating_sub(opened.elapsed())).await;
+    tokio::time::sleep(Duration::from_millis(2100).saturating_sub(opened.elapsed())).await;
     client
         .list_workflows(&target)
         .await
