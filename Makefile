@@ -22,6 +22,7 @@ clippy:
 
 test-all:
 	$(PLANE) build
+	hack/python-sdk.sh
 	$(CARGO) build --locked --all-targets
 	export CCE_UW_PLANE_DIR="$$(mktemp -d /tmp/cce-uw-plane.XXXXXX)"; \
 	trap '$(PLANE) down' EXIT; \

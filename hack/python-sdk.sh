@@ -45,11 +45,12 @@ fi
 echo "creating $venv with huaweicloudsdkcce==$VERSION" >&2
 rm -rf "$venv"
 "$python" -m venv "$venv"
-# Importing the SDK writes ~/.huaweicloud; keep pip and the import check away from $HOME.
+# pip keeps the real HOME: a pip.conf there may name the index (mirror) to use.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+  "huaweicloudsdkcore==$VERSION" "huaweicloudsdkcce==$VERSION" >&2
+# Importing the SDK writes ~/.huaweicloud/application_id; check the import elsewhere.
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-HOME="$scratch" "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-  --no-cache-dir "huaweicloudsdkcore==$VERSION" "huaweicloudsdkcce==$VERSION" >&2
 HOME="$scratch" "$venv/bin/python" -c 'import huaweicloudsdkcce.v3, huaweicloudsdkcore.auth.credentials' >&2
 echo "$VERSION" > "$venv/.complete"
 echo "$venv"

@@ -127,25 +127,14 @@ pub fn router(admin: Arc<Admin>) -> Router {
 }
 
 async fn info(State(a): Shared) -> Response {
-    let sim = &a.sim;
-    let mut world = lock(&sim.world);
-    let clusters = world.cluster_views(sim.clock.now()).len();
+    let world = lock(&a.sim.world);
     ok_json(json!({
         "speed": world.speed(),
         "start": world.start().to_string(),
         "onCreate": world.on_create().name,
         "workflows": world.workflow_count(),
-        "clusters": clusters,
-        "scenarios": a.summaries.iter().map(|s| json!({
-            "name": s.name,
-            "count": s.count,
-            "clusters": s.clusters.iter().map(|(p, t, template, first)| json!({
-                "projectID": p, "type": t, "idTemplate": template, "first": first,
-            })).collect::<Vec<_>>(),
-            "workflows": s.workflows.iter().map(|(template, first, timeline)| json!({
-                "idTemplate": template, "first": first, "timeline": timeline,
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
+        "clusters": world.cluster_count(),
+        "scenarios": a.summaries,
     }))
 }
 

@@ -77,27 +77,6 @@ pub struct AuthFailure {
     pub message: String,
 }
 
-/// A request as received, borrowed from the HTTP layer.
-#[derive(Debug, Clone, Copy)]
-pub struct Received<'a> {
-    pub method: &'a str,
-    /// Path as on the wire (still percent-encoded).
-    pub path: &'a str,
-    /// Raw query string without `?`.
-    pub query: Option<&'a str>,
-    pub headers: &'a [(String, String)],
-    pub body: &'a [u8],
-}
-
-impl Received<'_> {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim())
-    }
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct CredentialStore {
     keys: BTreeMap<String, KeyEntry>,
@@ -127,6 +106,16 @@ fn failure(label: Option<&str>, detail: &str) -> AuthFailure {
         label: label.map(str::to_string),
         message: format!("Incorrect IAM authentication information: {detail}"),
     }
+}
+
+/// The credential a request claims (access key or token fingerprint), unverified: names
+/// requests in the log even when a fault answers them before authentication.
+pub fn claimed_credential(req: &SignableRequest<'_>) -> Option<String> {
+    if let Some(token) = req.header("x-auth-token") {
+        return Some(token_fingerprint(token));
+    }
+    let parsed = sign::parse_authorization(req.header("authorization")?).ok()?;
+    Some(parsed.access)
 }
 
 impl CredentialStore {
@@ -219,11 +208,12 @@ impl CredentialStore {
         keys.chain(tokens).collect()
     }
 
-    /// Authenticates a request received at `now`: a token if `X-Auth-Token` is present,
+    /// Authenticates a request received at `now` (path as on the wire, query decoded with
+    /// `sign::decode_query`, headers as received): a token if `X-Auth-Token` is present,
     /// else an AK/SK signature.
     pub fn authenticate(
         &self,
-        req: &Received<'_>,
+        req: &SignableRequest<'_>,
         now: Timestamp,
     ) -> Result<Identity, AuthFailure> {
         if let Some(token) = req.header("x-auth-token") {
@@ -248,7 +238,7 @@ impl CredentialStore {
 
     fn authenticate_signature(
         &self,
-        req: &Received<'_>,
+        req: &SignableRequest<'_>,
         value: &str,
         now: Timestamp,
     ) -> Result<Identity, AuthFailure> {
@@ -292,15 +282,7 @@ impl CredentialStore {
             }
             _ => return Err(failure(Some(ak), "security token is invalid")),
         }
-        let query = sign::decode_query(req.query.unwrap_or_default());
-        let signable = SignableRequest {
-            method: req.method,
-            path: req.path,
-            query: &query,
-            headers: req.headers,
-            body: req.body,
-        };
-        match sign::check(&signable, &parsed, entry.secret_key.as_bytes()) {
+        match sign::check(req, &parsed, entry.secret_key.as_bytes()) {
             Ok(()) => Ok(Identity {
                 label: ak.to_string(),
                 projects: entry.projects.clone(),
@@ -353,12 +335,15 @@ mod tests {
         headers
     }
 
-    fn received(headers: &[(String, String)]) -> Received<'_> {
-        Received {
+    /// The received query, decoded: another order than the signer's, which must not matter.
+    static QUERY: std::sync::LazyLock<Vec<(String, String)>> =
+        std::sync::LazyLock::new(|| sign::decode_query("a=1&b=2"));
+
+    fn received(headers: &[(String, String)]) -> SignableRequest<'_> {
+        SignableRequest {
             method: "GET",
             path: "/api/v3/projects/p/clusters/c/operation/upgradeworkflows",
-            // Another order and encoding than the signer's: must not matter.
-            query: Some("a=1&b=2"),
+            query: &QUERY,
             headers,
             body: b"",
         }

@@ -26,7 +26,12 @@ use super::{Clock, SystemClock, net, tls};
 #[derive(Args, Debug, Clone)]
 pub struct SimArgs {
     /// Address for the CCE API. Port 0 picks a free port; the URL printed first tells which.
-    #[arg(long, env = "CCE_UW_SIM_LISTEN", default_value = "127.0.0.1:0")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "CCE_UW_SIM_LISTEN",
+        default_value = "127.0.0.1:0"
+    )]
     pub listen: Option<SocketAddr>,
 
     /// Serve HTTPS with a certificate for 127.0.0.1/localhost generated at start.
@@ -35,20 +40,35 @@ pub struct SimArgs {
 
     /// Write the PEM of the CA that issued the generated certificate here (trust it as a
     /// CA bundle).
-    #[arg(long, env = "CCE_UW_SIM_TLS_CERT_OUT", requires = "tls_self_signed")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "CCE_UW_SIM_TLS_CERT_OUT",
+        requires = "tls_self_signed"
+    )]
     pub tls_cert_out: Option<PathBuf>,
 
     /// Serve HTTPS with this PEM certificate chain.
-    #[arg(long, env = "CCE_UW_SIM_TLS_CERT", requires = "tls_key")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "CCE_UW_SIM_TLS_CERT",
+        requires = "tls_key"
+    )]
     pub tls_cert: Option<PathBuf>,
 
     /// PEM private key of --tls-cert.
-    #[arg(long, env = "CCE_UW_SIM_TLS_KEY", requires = "tls_cert")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "CCE_UW_SIM_TLS_KEY",
+        requires = "tls_cert"
+    )]
     pub tls_key: Option<PathBuf>,
 
     /// A built-in scenario name or a scenario YAML file; repeat to combine. Default: every
     /// built-in (success, cluster-fails-then-retry, cancel, precheck-expires,
-    /// autopilot-success, idle, seed-example).
+    /// autopilot-success, idle, seed-example). The variable takes a comma-separated list.
     #[arg(
         long = "scenario",
         value_name = "NAME|FILE",
@@ -81,7 +101,8 @@ pub struct SimArgs {
 
     /// A fault active from the start: KIND[:key=value,...], KIND one of latency,
     /// throttle (429), error (5xx), malformed, reset; keys route, count, after, for, ms,
-    /// retry-after, status. Example: throttle:route=show,count=2,retry-after=1.
+    /// retry-after, status. Example: throttle:route=show,count=2,retry-after=1. The variable
+    /// takes a semicolon-separated list.
     #[arg(long = "fault", value_name = "SPEC", env = "CCE_UW_SIM_FAULTS", value_delimiter = ';', value_parser = FaultSpec::parse_flag)]
     pub faults: Vec<FaultSpec>,
 
@@ -324,13 +345,23 @@ impl Running {
         let _ = writeln!(out, "{}", self.credential_note);
         for s in &self.summaries {
             let _ = writeln!(out, "scenario {} x{}:", s.name, s.count);
-            for (project, ty, template, first) in &s.clusters {
-                let shown = if s.count > 1 { template } else { first };
+            // With copies, the template says how every copy's id is made.
+            for c in &s.clusters {
+                let shown = if s.count > 1 {
+                    &c.id_template
+                } else {
+                    &c.first
+                };
+                let (project, ty) = (&c.project_id, c.cluster_type);
                 let _ = writeln!(out, "  project {project} cluster {shown} ({ty:?})");
             }
-            for (template, first, timeline) in &s.workflows {
-                let shown = if s.count > 1 { template } else { first };
-                let _ = writeln!(out, "  workflow {shown} (timeline {timeline})");
+            for w in &s.workflows {
+                let shown = if s.count > 1 {
+                    &w.id_template
+                } else {
+                    &w.first
+                };
+                let _ = writeln!(out, "  workflow {shown} (timeline {})", w.timeline);
             }
         }
         let _ = writeln!(

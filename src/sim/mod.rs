@@ -6,8 +6,8 @@
 //! Layout, pure parts first:
 //! - [`scenario`]: the scenario YAML format, the built-in scenarios and timelines, and
 //!   their expansion into a [`scenario::Plan`] (ids for N copies);
-//! - [`state`]: the world of clusters and workflows and how a timeline moves a workflow at
-//!   a given instant (clock injected, no I/O);
+//! - [`state`]: the world of clusters and workflows and the CCE operations on it, and
+//!   [`flow`]: how a timeline moves one workflow (clock injected, no I/O);
 //! - [`fault`]: which injected fault, if any, hits a request;
 //! - [`auth`]: credentials and request authentication with the project's one signer;
 //! - [`observe`]: request counters and the request log;
@@ -21,6 +21,7 @@ pub mod auth;
 pub mod builtin;
 pub mod cli;
 pub mod fault;
+pub mod flow;
 pub mod net;
 pub mod observe;
 pub mod scenario;

@@ -188,10 +188,29 @@ pub struct WorkflowPlan {
 pub struct Summary {
     pub name: String,
     pub count: u64,
-    /// `(project, type, cluster id template, first cluster id)`.
-    pub clusters: Vec<(String, ClusterType, String, String)>,
-    /// `(workflow id template, first workflow id, timeline)`.
-    pub workflows: Vec<(String, String, String)>,
+    pub clusters: Vec<ClusterSummary>,
+    pub workflows: Vec<WorkflowSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSummary {
+    #[serde(rename = "projectID")]
+    pub project_id: String,
+    #[serde(rename = "type")]
+    pub cluster_type: ClusterType,
+    /// The id as written, `{i}` included.
+    pub id_template: String,
+    /// The id of copy 0.
+    pub first: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowSummary {
+    pub id_template: String,
+    pub first: String,
+    pub timeline: String,
 }
 
 /// Everything the simulator starts with.
@@ -354,12 +373,12 @@ impl ScenarioFile {
                     version: c.version.clone(),
                 };
                 if i == 0 {
-                    summary.clusters.push((
-                        cluster.project_id.clone(),
-                        cluster.cluster_type,
-                        c.id.clone(),
-                        id.clone(),
-                    ));
+                    summary.clusters.push(ClusterSummary {
+                        project_id: cluster.project_id.clone(),
+                        cluster_type: cluster.cluster_type,
+                        id_template: c.id.clone(),
+                        first: id.clone(),
+                    });
                 }
                 here.insert(id, cluster.clone());
                 plan.clusters.push(cluster);
@@ -397,9 +416,11 @@ impl ScenarioFile {
                     steps: expand_task_ids(&timeline.steps, i)?,
                 };
                 if i == 0 {
-                    summary
-                        .workflows
-                        .push((wf.id.clone(), id.clone(), timeline.name.clone()));
+                    summary.workflows.push(WorkflowSummary {
+                        id_template: wf.id.clone(),
+                        first: id.clone(),
+                        timeline: timeline.name.clone(),
+                    });
                 }
                 plan.workflows.push(WorkflowPlan {
                     id,
@@ -710,6 +731,17 @@ faults:
                 Err(e) => assert!(e.0.contains(want), "{yaml:?}: {e} lacks {want:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_example_file_in_the_repository_is_valid() {
+        let text = include_str!("../../examples/sim-scenario.yaml");
+        let plan = ScenarioFile::from_yaml(text)
+            .and_then(|f| f.instantiate(None))
+            .expect("examples/sim-scenario.yaml");
+        assert_eq!(plan.workflows.len(), 4);
+        assert_eq!(plan.workflows[3].id, "example-autopilot-workflow-01");
+        assert_eq!(plan.faults.len(), 1);
     }
 
     #[test]

@@ -18,12 +18,13 @@ use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use percent_encoding::percent_decode_str;
 use serde_json::json;
 
-use super::auth::{CredentialStore, Received};
+use super::auth::{CredentialStore, claimed_credential};
 use super::fault::{Action, FaultSet};
 use super::observe::{Observer, RequestRecord, route_name};
 use super::state::{Scope, SimError, World};
 use super::{Clock, Route};
 use crate::cce::model::WorkflowList;
+use crate::cce::sign::{self, SignableRequest};
 use crate::crd::ClusterType;
 
 /// Largest request body read; CCE bodies are tiny.
@@ -222,6 +223,30 @@ pub enum Reply {
     Reset,
 }
 
+/// A routed CCE request: its head, decoded once.
+#[derive(Clone, Copy)]
+struct Ctx<'a> {
+    parts: &'a axum::http::request::Parts,
+    headers: &'a [(String, String)],
+    query: &'a [(String, String)],
+    api: &'a ApiPath,
+    route: Route,
+    request_id: &'a str,
+}
+
+impl<'a> Ctx<'a> {
+    /// The request as `cce::sign` sees it, with `body`.
+    fn signable(&self, body: &'a [u8]) -> SignableRequest<'a> {
+        SignableRequest {
+            method: self.parts.method.as_str(),
+            path: self.parts.uri.path(),
+            query: self.query,
+            headers: self.headers,
+            body,
+        }
+    }
+}
+
 /// Details the pipeline learns on the way, for the request log.
 #[derive(Default)]
 struct Seen {
@@ -250,16 +275,17 @@ where
     };
     let answer = match (&api, route) {
         (Some(api), Some(route)) => {
-            pipeline(
-                sim,
-                &parts,
-                Body::new(body),
+            let headers = header_list(&parts);
+            let query = sign::decode_query(parts.uri.query().unwrap_or_default());
+            let ctx = Ctx {
+                parts: &parts,
+                headers: &headers,
+                query: &query,
                 api,
                 route,
-                &request_id,
-                &mut seen,
-            )
-            .await
+                request_id: &request_id,
+            };
+            pipeline(sim, &ctx, Body::new(body), &mut seen).await
         }
         _ => Some(Answer::gateway_error(
             StatusCode::NOT_FOUND,
@@ -300,16 +326,10 @@ where
 }
 
 /// Faults, then the real work; `None` means reset the connection.
-async fn pipeline(
-    sim: &Sim,
-    parts: &axum::http::request::Parts,
-    body: Body,
-    api: &ApiPath,
-    route: Route,
-    request_id: &str,
-    seen: &mut Seen,
-) -> Option<Answer> {
-    let decision = lock(&sim.faults).decide(route, sim.clock.now());
+async fn pipeline(sim: &Sim, ctx: &Ctx<'_>, body: Body, seen: &mut Seen) -> Option<Answer> {
+    seen.credential = claimed_credential(&ctx.signable(&[]));
+    let request_id = ctx.request_id;
+    let decision = lock(&sim.faults).decide(ctx.route, sim.clock.now());
     seen.fault = decision.label();
     if !decision.latency.is_zero() {
         tokio::time::sleep(decision.latency).await;
@@ -339,9 +359,7 @@ async fn pipeline(
                 ),
             }
         }
-        Some(Action::Malformed) | None => {
-            operate(sim, parts, body, api, route, request_id, seen).await
-        }
+        Some(Action::Malformed) | None => operate(sim, ctx, body, seen).await,
     };
     if decision.action == Some(Action::Malformed) {
         // A body cut in half, labelled a success: what a broken proxy or a dropped
@@ -357,16 +375,28 @@ async fn pipeline(
     Some(answer)
 }
 
+fn header_list(parts: &axum::http::request::Parts) -> Vec<(String, String)> {
+    parts
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
 /// Authentication, the project check and the operation itself.
-async fn operate(
-    sim: &Sim,
-    parts: &axum::http::request::Parts,
-    body: Body,
-    api: &ApiPath,
-    route: Route,
-    request_id: &str,
-    seen: &mut Seen,
-) -> Answer {
+async fn operate(sim: &Sim, ctx: &Ctx<'_>, body: Body, seen: &mut Seen) -> Answer {
+    let Ctx {
+        parts,
+        api,
+        route,
+        request_id,
+        ..
+    } = *ctx;
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
@@ -377,23 +407,7 @@ async fn operate(
             );
         }
     };
-    let headers: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let received = Received {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query(),
-        headers: &headers,
-        body: &bytes,
-    };
+    let received = ctx.signable(&bytes);
     let now = sim.clock.now();
     let identity = {
         let store = sim
@@ -405,7 +419,7 @@ async fn operate(
     let identity = match identity {
         Ok(id) => id,
         Err(failure) => {
-            seen.credential = failure.label;
+            seen.credential = failure.label.or(seen.credential.take());
             return Answer::gateway_error(
                 StatusCode::UNAUTHORIZED,
                 "APIGW.0301",
@@ -415,11 +429,7 @@ async fn operate(
         }
     };
     seen.credential = Some(identity.label.clone());
-    let header_project = received
-        .headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("x-project-id"))
-        .map(|(_, v)| v.trim());
+    let header_project = received.header("x-project-id");
     if !identity.projects.contains(&api.project_id)
         || header_project.is_some_and(|p| p != api.project_id)
     {

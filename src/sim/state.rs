@@ -1,31 +1,19 @@
-//! The simulated world: clusters, their upgrade workflows and how timelines move them.
-//! Pure: every operation takes the current time, so tests drive it with any clock.
-//!
-//! A workflow's state is kept as the wire object CCE would return and changed in place by
-//! its timeline's steps. Steps are applied lazily, when someone looks at the workflow, each
-//! stamped with the instant it was due (so timestamps are right however rarely the
-//! workflow is read). Scenario seconds are divided by the speed factor: at speed 60 a
-//! 300-second timeline plays in 5 real seconds, and every timestamp is real wall time.
-//!
-//! Phase: a step may set it; otherwise it follows the tasks (cce-api.md §7): a failed task
-//! → Pending; a task running, queued or initialised → Running; all tasks succeeded →
-//! Success; some done, none active → Running; nothing started → Init. Cancel is final:
-//! a cancelled workflow plays no further steps.
+//! The simulated world: clusters and their upgrade workflows, and the CCE operations on
+//! them (Show, List, Create, cancel) with the real service's rules — which cluster a path
+//! may name, one unfinished workflow per cluster, cancel preconditions — plus the admin
+//! operations. Pure: every operation takes the current time, so tests drive it with any
+//! clock. How one workflow moves along its timeline is [`super::flow`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::builtin;
-use super::scenario::{ClusterPlan, Offset, Plan, Step, TaskChange, Timeline, WorkflowPlan};
-use crate::cce::model::{
-    LineStatus, Metadata, Phase, Point, PointStatus, TaskState, TaskType, Workflow, WorkflowSpec,
-    WorkflowStatus,
-};
-use crate::cce::time::format_go;
+use super::flow::{Flow, blocks_cancel, derived_uuid, new_wire, plus, scaled};
+use super::scenario::{ClusterPlan, Plan, Timeline, WorkflowPlan};
+use crate::cce::model::{Phase, TaskState, TaskType, Workflow, WorkflowStatus};
 use crate::crd::ClusterType;
 
 /// Why an operation was refused, in the simulator's terms; `server` maps these to CCE's
@@ -85,26 +73,6 @@ struct Cluster {
     flows: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
-struct Flow {
-    cluster_id: String,
-    wire: Workflow,
-    timeline: String,
-    /// When the workflow appears (scenario `createdAt`).
-    created: Timestamp,
-    visible: bool,
-    /// Timeline zero; steps are due at `origin + offset`. Advancing moves it back.
-    origin: Timestamp,
-    steps: Arc<[Step]>,
-    /// `(offset from origin, index into steps)`, in the order steps are applied.
-    schedule: Vec<(SignedDuration, usize)>,
-    next: usize,
-    /// No event is stamped earlier than this: keeps timestamps monotonic and stamps
-    /// steps played by an advance with the advance's time.
-    floor: Timestamp,
-    runs: u32,
-}
-
 /// A workflow as the admin API shows it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -158,338 +126,11 @@ pub struct World {
     api_created: u64,
 }
 
-fn scaled(speed: f64, secs: f64) -> SignedDuration {
-    SignedDuration::try_from_secs_f64(secs / speed).unwrap_or(SignedDuration::MAX)
-}
-
-fn plus(t: Timestamp, d: SignedDuration) -> Timestamp {
-    t.checked_add(d).unwrap_or(if d.is_negative() {
-        Timestamp::MIN
-    } else {
-        Timestamp::MAX
-    })
-}
-
-/// A UUID-shaped id derived from `seed`: deterministic, so runs are repeatable.
-pub fn derived_uuid(seed: &str) -> String {
-    let h = Sha256::digest(seed.as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&h[..16]);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
-
-fn lines_for(tasks: &[TaskType]) -> Vec<LineStatus> {
-    tasks
-        .windows(2)
-        .map(|w| LineStatus {
-            start_point: Some(Point {
-                task_type: Some(w[0].clone()),
-            }),
-            end_point: Some(Point {
-                task_type: Some(w[1].clone()),
-            }),
-            critical: None,
-        })
-        .collect()
-}
-
-fn new_wire(id: &str, cluster_id: &str, from: &str, to: &str, tasks: &[TaskType]) -> Workflow {
-    Workflow {
-        kind: Some("WorkFlowTask".into()),
-        api_version: Some("v3".into()),
-        metadata: Some(Metadata {
-            uid: Some(id.into()),
-            ..Metadata::default()
-        }),
-        spec: Some(WorkflowSpec {
-            cluster_id: Some(cluster_id.into()),
-            cluster_version: Some(from.into()),
-            target_version: Some(to.into()),
-        }),
-        status: Some(WorkflowStatus {
-            phase: Some(Phase::Init),
-            point_statuses: Some(
-                tasks
-                    .iter()
-                    .map(|t| PointStatus {
-                        task_type: Some(t.clone()),
-                        ..PointStatus::default()
-                    })
-                    .collect(),
-            ),
-            line_statuses: Some(lines_for(tasks)),
-        }),
-    }
-}
-
-/// The phase the tasks imply (module docs).
-pub fn derive_phase(points: &[PointStatus]) -> Phase {
-    let statuses: Vec<Option<&TaskState>> = points.iter().map(|p| p.status.as_ref()).collect();
-    if statuses
-        .iter()
-        .any(|s| matches!(s, Some(TaskState::Failed)))
-    {
-        Phase::Pending
-    } else if statuses.iter().any(|s| {
-        matches!(
-            s,
-            Some(TaskState::Running | TaskState::Queuing | TaskState::Init)
-        )
-    }) {
-        Phase::Running
-    } else if !statuses.is_empty() && statuses.iter().all(|s| s == &Some(&TaskState::Success)) {
-        Phase::Success
-    } else if statuses.iter().any(Option::is_some) {
-        Phase::Running
-    } else {
-        Phase::Init
-    }
-}
-
-impl Flow {
-    fn new(
-        plan: &WorkflowPlan,
-        wire: Workflow,
-        created: Timestamp,
-        start: Timestamp,
-        speed: f64,
-    ) -> Flow {
-        let mut schedule: Vec<(SignedDuration, usize)> = plan
-            .timeline
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, step)| {
-                let offset = match step.offset {
-                    Offset::AfterCreation(s) => scaled(speed, s),
-                    Offset::AfterStart(s) => plus(start, scaled(speed, s)).duration_since(created),
-                };
-                (offset, i)
-            })
-            .collect();
-        // Stable: steps due at the same instant keep the order they were written in.
-        schedule.sort_by_key(|(offset, _)| *offset);
-        Flow {
-            cluster_id: plan.cluster_id.clone(),
-            wire,
-            timeline: plan.timeline.name.clone(),
-            created,
-            visible: false,
-            origin: created,
-            steps: Arc::clone(&plan.timeline.steps),
-            schedule,
-            next: 0,
-            floor: created,
-            runs: 0,
-        }
-    }
-
-    fn id(&self) -> String {
-        self.wire.uid().unwrap_or_default().to_string()
-    }
-
-    fn phase(&self) -> Option<&Phase> {
-        self.wire.phase()
-    }
-
-    fn is_active(&self) -> bool {
-        self.visible && !self.phase().is_some_and(Phase::is_terminal)
-    }
-
-    fn stamp(&mut self, t: Timestamp) -> String {
-        let text = format_go(t);
-        let meta = self.wire.metadata.get_or_insert_with(Metadata::default);
-        meta.update_timestamp = Some(text.clone());
-        text
-    }
-
-    /// Plays every step due by `now`.
-    fn materialize(&mut self, now: Timestamp, speed: f64) {
-        if !self.visible {
-            if now < self.created {
-                return;
-            }
-            self.visible = true;
-            let at = self.created.max(self.floor);
-            self.floor = at;
-            let text = format_go(at);
-            let meta = self.wire.metadata.get_or_insert_with(Metadata::default);
-            // A fixed workflow keeps the timestamps it was written with.
-            if meta.creation_timestamp.is_none() {
-                meta.creation_timestamp = Some(text.clone());
-                meta.update_timestamp = Some(text);
-            }
-        }
-        while let Some(&(offset, index)) = self.schedule.get(self.next) {
-            if self.phase() == Some(&Phase::Cancel) {
-                break;
-            }
-            let due = plus(self.origin, offset);
-            if due > now {
-                break;
-            }
-            let at = due.max(self.floor);
-            self.floor = at;
-            let step = self.steps[index].clone();
-            self.apply(&step, at, speed);
-            self.next += 1;
-        }
-    }
-
-    fn apply(&mut self, step: &Step, at: Timestamp, speed: f64) {
-        let text = self.stamp(at);
-        let id = self.id();
-        if let Some(change) = &step.task {
-            self.runs += 1;
-            let run = self.runs;
-            let status = self.wire.status.get_or_insert_with(WorkflowStatus::default);
-            let points = status.point_statuses.get_or_insert_with(Vec::new);
-            let index = match points
-                .iter()
-                .position(|p| p.task_type.as_ref() == Some(&change.task))
-            {
-                Some(i) => i,
-                None => {
-                    points.push(PointStatus {
-                        task_type: Some(change.task.clone()),
-                        ..PointStatus::default()
-                    });
-                    points.len() - 1
-                }
-            };
-            let point = &mut points[index];
-            apply_task(point, change, &id, run, &text, at, speed);
-        }
-        let status = self.wire.status.get_or_insert_with(WorkflowStatus::default);
-        status.phase = Some(match &step.phase {
-            Some(p) => p.clone(),
-            None => derive_phase(status.point_statuses.as_deref().unwrap_or_default()),
-        });
-    }
-
-    fn view(&self, clusters: &BTreeMap<String, Cluster>) -> FlowView {
-        let cluster = clusters.get(&self.cluster_id);
-        FlowView {
-            project_id: cluster.map(|c| c.project_id.clone()).unwrap_or_default(),
-            cluster_type: cluster.map(|c| c.cluster_type).unwrap_or_default(),
-            cluster_id: self.cluster_id.clone(),
-            workflow_id: self.id(),
-            timeline: self.timeline.clone(),
-            visible: self.visible,
-            steps_left: self.schedule.len().saturating_sub(self.next),
-            next_step_at: self
-                .schedule
-                .get(self.next)
-                .filter(|_| self.phase() != Some(&Phase::Cancel))
-                .map(|(offset, _)| plus(self.origin, *offset).max(self.floor).to_string()),
-            workflow: self.wire.clone(),
-        }
-    }
-
-    fn advance(&mut self, now: Timestamp, by: Advance, speed: f64) {
-        self.materialize(now, speed);
-        let remaining = self.schedule.len().saturating_sub(self.next) as u64;
-        let steps = match by {
-            Advance::Seconds(s) => {
-                self.shift(scaled(speed, s), now);
-                self.materialize(now, speed);
-                return;
-            }
-            Advance::Steps(n) => n.min(remaining),
-            Advance::ToEnd => remaining,
-        };
-        if !self.visible {
-            // Make the workflow appear first; its steps follow on later calls.
-            let early = self.created.duration_since(now);
-            self.shift(early.max(SignedDuration::ZERO), now);
-            self.materialize(now, speed);
-        }
-        if steps == 0 {
-            return;
-        }
-        let last = self.next + steps as usize - 1;
-        if let Some(&(offset, _)) = self.schedule.get(last) {
-            let due = plus(self.origin, offset);
-            self.shift(due.duration_since(now).max(SignedDuration::ZERO), now);
-        }
-        self.materialize(now, speed);
-    }
-
-    /// Moves everything not yet happened `by` earlier (or later, if negative).
-    fn shift(&mut self, by: SignedDuration, now: Timestamp) {
-        self.origin = plus(self.origin, -by);
-        if !self.visible {
-            self.created = plus(self.created, -by);
-        }
-        // Whatever the shift makes due happens now, not in the past.
-        self.floor = self.floor.max(now);
-    }
-}
-
-fn apply_task(
-    point: &mut PointStatus,
-    change: &TaskChange,
-    workflow_id: &str,
-    run: u32,
-    text: &str,
-    at: Timestamp,
-    speed: f64,
-) {
-    let finished = matches!(point.status, Some(TaskState::Success | TaskState::Failed));
-    let fresh_run = |point: &mut PointStatus| {
-        // A retried task is a new task in CCE: new id, new start.
-        let task_name = change.task.as_str();
-        point.task_id = Some(
-            change
-                .task_id
-                .clone()
-                .unwrap_or_else(|| derived_uuid(&format!("{workflow_id}/{task_name}/{run}"))),
-        );
-        point.start_time_stamp = None;
-        point.end_time_stamp = None;
-        point.expire_time_stamp = None;
-    };
-    if point.task_id.is_none()
-        || (finished && !matches!(change.status, TaskState::Success | TaskState::Failed))
-    {
-        fresh_run(point);
-    } else if let Some(id) = &change.task_id {
-        point.task_id = Some(id.clone());
-    }
-    match &change.status {
-        TaskState::Running if point.start_time_stamp.is_none() => {
-            point.start_time_stamp = Some(text.to_string());
-        }
-        TaskState::Success | TaskState::Failed => {
-            if point.start_time_stamp.is_none() {
-                point.start_time_stamp = Some(text.to_string());
-            }
-            point.end_time_stamp = Some(text.to_string());
-            point.expire_time_stamp = change
-                .expire_after
-                .map(|e| format_go(plus(at, scaled(speed, e))));
-        }
-        _ => {}
-    }
-    point.status = Some(change.status.clone());
-}
-
-/// Task statuses that block a cancel (cce-api.md §5: running/init/pause/queue), compared
-/// without case because the docs spell them in lower case.
-fn blocks_cancel(status: &TaskState) -> bool {
-    matches!(
-        status.as_str().to_ascii_lowercase().as_str(),
-        "running" | "init" | "queuing" | "queue" | "pause" | "paused"
+fn view(flow: &Flow, clusters: &BTreeMap<String, Cluster>) -> FlowView {
+    let cluster = clusters.get(&flow.cluster_id);
+    flow.view(
+        cluster.map(|c| c.project_id.as_str()).unwrap_or_default(),
+        cluster.map(|c| c.cluster_type).unwrap_or_default(),
     )
 }
 
@@ -822,22 +463,20 @@ impl World {
 
     /// Every workflow (visible or not), ordered by id.
     pub fn dump(&mut self, now: Timestamp) -> Vec<FlowView> {
-        let speed = self.speed;
+        let (speed, clusters) = (self.speed, &self.clusters);
         self.flows
             .values_mut()
             .map(|f| {
                 f.materialize(now, speed);
-                &*f
+                view(f, clusters)
             })
-            .map(|f| f.view(&self.clusters))
             .collect()
     }
 
     pub fn get(&mut self, now: Timestamp, id: &str) -> Option<FlowView> {
-        let speed = self.speed;
         let flow = self.flows.get_mut(id)?;
-        flow.materialize(now, speed);
-        Some(flow.view(&self.clusters))
+        flow.materialize(now, self.speed);
+        Some(view(flow, &self.clusters))
     }
 
     pub fn cluster_views(&mut self, now: Timestamp) -> Vec<ClusterView> {
@@ -890,12 +529,19 @@ impl World {
     pub fn workflow_count(&self) -> usize {
         self.flows.len()
     }
+
+    pub fn cluster_count(&self) -> usize {
+        self.clusters.len()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cce::model::PointStatus;
+    use crate::cce::time::format_go;
     use crate::sim::builtin::{Builtin, PROJECT_ID, TO_VERSION};
+    use jiff::SignedDuration;
     use serde_json::json;
 
     fn t0() -> Timestamp {
@@ -1205,7 +851,18 @@ mod tests {
             .expect("delay");
         assert_eq!(show(&mut w, b, 500.0).points()[1].status, None);
         w.advance(at(3.0), None, Advance::ToEnd).expect("all");
-        assert_eq!(summary(&show(&mut w, b, 3.0)).0, "Success");
+        let done = show(&mut w, b, 3.0);
+        assert_eq!(summary(&done).0, "Success");
+        let end = |i: usize| {
+            crate::cce::time::parse(
+                done.points()[i]
+                    .end_time_stamp
+                    .as_deref()
+                    .unwrap_or_default(),
+            )
+        };
+        assert_eq!(end(3), Some(at(3.0)));
+        assert!(end(2) < end(3), "spacing kept");
         assert!(w.advance(at(3.0), Some("nope"), Advance::ToEnd).is_err());
         let view = w.get(at(3.0), &id).expect("view");
         assert_eq!(view.steps_left, 0);
@@ -1241,29 +898,5 @@ workflows:
         w.advance(at(2.0), Some("late"), Advance::Steps(0))
             .expect("advance");
         assert!(w.show(at(2.0), s, "late").is_ok());
-    }
-
-    #[test]
-    fn phase_derivation_follows_cce_definitions() {
-        let p = |s: Option<TaskState>| PointStatus {
-            status: s,
-            ..PointStatus::default()
-        };
-        use TaskState::*;
-        assert_eq!(derive_phase(&[p(None), p(None)]), Phase::Init);
-        assert_eq!(derive_phase(&[p(Some(Success)), p(None)]), Phase::Running);
-        assert_eq!(
-            derive_phase(&[p(Some(Success)), p(Some(Queuing))]),
-            Phase::Running
-        );
-        assert_eq!(
-            derive_phase(&[p(Some(Failed)), p(Some(Running))]),
-            Phase::Pending
-        );
-        assert_eq!(
-            derive_phase(&[p(Some(Success)), p(Some(Success))]),
-            Phase::Success
-        );
-        assert_eq!(derive_phase(&[]), Phase::Init);
     }
 }

@@ -5,7 +5,8 @@ Run by tests/sim_sdk.rs with the venv from hack/python-sdk.sh. Reads a JSON job 
     {"endpoint": "https://127.0.0.1:PORT", "caBundle": "/path/ca.pem" | null,
      "ak": "...", "sk": "...", "projectID": "...",
      "calls": [{"op": "show", "clusterID": "...", "workflowID": "..."},
-               {"op": "list", "clusterID": "..."}]}
+               {"op": "list", "clusterID": "..."},
+               {"op": "autopilot-show" | "autopilot-list", ...}]}
 
 and prints one JSON object: {"calls": [result, ...]} where a result is either
 {"ok": true, "status": 200, "decoded": <the SDK's model, JSON field names>} or
@@ -23,7 +24,9 @@ from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.utils.http_utils import sanitize_for_serialization
 from huaweicloudsdkcce.v3 import (
     CceClient,
+    ListAutopilotUpgradeWorkFlowsRequest,
     ListUpgradeWorkFlowsRequest,
+    ShowAutopilotUpgradeWorkFlowRequest,
     ShowUpgradeWorkFlowRequest,
 )
 
@@ -51,6 +54,15 @@ def call(cce, spec):
     if spec["op"] == "list":
         return cce.list_upgrade_work_flows(
             ListUpgradeWorkFlowsRequest(cluster_id=spec["clusterID"])
+        )
+    if spec["op"] == "autopilot-show":
+        request = ShowAutopilotUpgradeWorkFlowRequest(
+            cluster_id=spec["clusterID"], upgrade_workflow_id=spec["workflowID"]
+        )
+        return cce.show_autopilot_upgrade_work_flow(request)
+    if spec["op"] == "autopilot-list":
+        return cce.list_autopilot_upgrade_work_flows(
+            ListAutopilotUpgradeWorkFlowsRequest(cluster_id=spec["clusterID"])
         )
     raise ValueError("unknown op " + spec["op"])
 

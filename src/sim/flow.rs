@@ -1,0 +1,449 @@
+//! One workflow on its timeline: the wire object CCE would return, changed in place by
+//! the timeline's steps. Pure: the time is always passed in.
+//!
+//! Steps are applied lazily, when someone looks at the workflow, each stamped with the
+//! instant it was due (so timestamps are right however rarely the workflow is read).
+//! Scenario seconds are divided by the speed factor: at speed 60 a 300-second timeline
+//! plays in 5 real seconds, and every timestamp is real wall time.
+//!
+//! Phase: a step may set it; otherwise it follows the tasks (cce-api.md §7): a failed task
+//! → Pending; a task running, queued or initialised → Running; all tasks succeeded →
+//! Success; some done, none active → Running; nothing started → Init. Cancel is final:
+//! a cancelled workflow plays no further steps.
+//!
+//! A task that runs again after it finished is a new task, as in CCE: new id, new start.
+
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+use sha2::{Digest, Sha256};
+
+use super::scenario::{Offset, Step, TaskChange, WorkflowPlan};
+use super::state::{Advance, FlowView};
+use crate::cce::model::{
+    LineStatus, Metadata, Phase, Point, PointStatus, TaskState, TaskType, Workflow, WorkflowSpec,
+    WorkflowStatus,
+};
+use crate::cce::time::{self, format_go};
+use crate::crd::ClusterType;
+
+#[derive(Debug, Clone)]
+pub(super) struct Flow {
+    pub(super) cluster_id: String,
+    pub(super) wire: Workflow,
+    pub(super) timeline: String,
+    /// When the workflow appears (scenario `createdAt`).
+    pub(super) created: Timestamp,
+    pub(super) visible: bool,
+    /// Timeline zero; steps are due at `origin + offset`. Advancing moves it back.
+    pub(super) origin: Timestamp,
+    pub(super) steps: Arc<[Step]>,
+    /// `(offset from origin, index into steps)`, in the order steps are applied.
+    pub(super) schedule: Vec<(SignedDuration, usize)>,
+    pub(super) next: usize,
+    /// No event is stamped earlier than this: keeps timestamps monotonic (a cancel, or
+    /// the workflow's appearance, never comes after a later step's stamp).
+    pub(super) floor: Timestamp,
+    pub(super) runs: u32,
+}
+
+pub(super) fn scaled(speed: f64, secs: f64) -> SignedDuration {
+    SignedDuration::try_from_secs_f64(secs / speed).unwrap_or(SignedDuration::MAX)
+}
+
+pub(super) fn plus(t: Timestamp, d: SignedDuration) -> Timestamp {
+    t.checked_add(d).unwrap_or(if d.is_negative() {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    })
+}
+
+/// A UUID-shaped id derived from `seed`: deterministic, so runs are repeatable.
+pub fn derived_uuid(seed: &str) -> String {
+    let h = Sha256::digest(seed.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+fn lines_for(tasks: &[TaskType]) -> Vec<LineStatus> {
+    tasks
+        .windows(2)
+        .map(|w| LineStatus {
+            start_point: Some(Point {
+                task_type: Some(w[0].clone()),
+            }),
+            end_point: Some(Point {
+                task_type: Some(w[1].clone()),
+            }),
+            critical: None,
+        })
+        .collect()
+}
+
+pub(super) fn new_wire(
+    id: &str,
+    cluster_id: &str,
+    from: &str,
+    to: &str,
+    tasks: &[TaskType],
+) -> Workflow {
+    Workflow {
+        kind: Some("WorkFlowTask".into()),
+        api_version: Some("v3".into()),
+        metadata: Some(Metadata {
+            uid: Some(id.into()),
+            ..Metadata::default()
+        }),
+        spec: Some(WorkflowSpec {
+            cluster_id: Some(cluster_id.into()),
+            cluster_version: Some(from.into()),
+            target_version: Some(to.into()),
+        }),
+        status: Some(WorkflowStatus {
+            phase: Some(Phase::Init),
+            point_statuses: Some(
+                tasks
+                    .iter()
+                    .map(|t| PointStatus {
+                        task_type: Some(t.clone()),
+                        ..PointStatus::default()
+                    })
+                    .collect(),
+            ),
+            line_statuses: Some(lines_for(tasks)),
+        }),
+    }
+}
+
+/// The phase the tasks imply (module docs).
+pub fn derive_phase(points: &[PointStatus]) -> Phase {
+    let statuses: Vec<Option<&TaskState>> = points.iter().map(|p| p.status.as_ref()).collect();
+    if statuses
+        .iter()
+        .any(|s| matches!(s, Some(TaskState::Failed)))
+    {
+        Phase::Pending
+    } else if statuses.iter().any(|s| {
+        matches!(
+            s,
+            Some(TaskState::Running | TaskState::Queuing | TaskState::Init)
+        )
+    }) {
+        Phase::Running
+    } else if !statuses.is_empty() && statuses.iter().all(|s| s == &Some(&TaskState::Success)) {
+        Phase::Success
+    } else if statuses.iter().any(Option::is_some) {
+        Phase::Running
+    } else {
+        Phase::Init
+    }
+}
+
+impl Flow {
+    pub(super) fn new(
+        plan: &WorkflowPlan,
+        wire: Workflow,
+        created: Timestamp,
+        start: Timestamp,
+        speed: f64,
+    ) -> Flow {
+        let mut schedule: Vec<(SignedDuration, usize)> = plan
+            .timeline
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                let offset = match step.offset {
+                    Offset::AfterCreation(s) => scaled(speed, s),
+                    Offset::AfterStart(s) => plus(start, scaled(speed, s)).duration_since(created),
+                };
+                (offset, i)
+            })
+            .collect();
+        // Stable: steps due at the same instant keep the order they were written in.
+        schedule.sort_by_key(|(offset, _)| *offset);
+        Flow {
+            cluster_id: plan.cluster_id.clone(),
+            wire,
+            timeline: plan.timeline.name.clone(),
+            created,
+            visible: false,
+            origin: created,
+            steps: Arc::clone(&plan.timeline.steps),
+            schedule,
+            next: 0,
+            floor: created,
+            runs: 0,
+        }
+    }
+
+    pub(super) fn id(&self) -> String {
+        self.wire.uid().unwrap_or_default().to_string()
+    }
+
+    pub(super) fn phase(&self) -> Option<&Phase> {
+        self.wire.phase()
+    }
+
+    pub(super) fn is_active(&self) -> bool {
+        self.visible && !self.phase().is_some_and(Phase::is_terminal)
+    }
+
+    pub(super) fn stamp(&mut self, t: Timestamp) -> String {
+        let text = format_go(t);
+        let meta = self.wire.metadata.get_or_insert_with(Metadata::default);
+        meta.update_timestamp = Some(text.clone());
+        text
+    }
+
+    /// Plays every step due by `now`.
+    pub(super) fn materialize(&mut self, now: Timestamp, speed: f64) {
+        if !self.visible {
+            if now < self.created {
+                return;
+            }
+            self.visible = true;
+            let at = self.created.max(self.floor);
+            self.floor = at;
+            let text = format_go(at);
+            let meta = self.wire.metadata.get_or_insert_with(Metadata::default);
+            // A fixed workflow keeps the timestamps it was written with.
+            if meta.creation_timestamp.is_none() {
+                meta.creation_timestamp = Some(text.clone());
+                meta.update_timestamp = Some(text);
+            }
+        }
+        while let Some(&(offset, index)) = self.schedule.get(self.next) {
+            if self.phase() == Some(&Phase::Cancel) {
+                break;
+            }
+            let due = plus(self.origin, offset);
+            if due > now {
+                break;
+            }
+            let at = due.max(self.floor);
+            self.floor = at;
+            let step = self.steps[index].clone();
+            self.apply(&step, at, speed);
+            self.next += 1;
+        }
+    }
+
+    fn apply(&mut self, step: &Step, at: Timestamp, speed: f64) {
+        let text = self.stamp(at);
+        let id = self.id();
+        if let Some(change) = &step.task {
+            self.runs += 1;
+            let run = self.runs;
+            let status = self.wire.status.get_or_insert_with(WorkflowStatus::default);
+            let points = status.point_statuses.get_or_insert_with(Vec::new);
+            let index = match points
+                .iter()
+                .position(|p| p.task_type.as_ref() == Some(&change.task))
+            {
+                Some(i) => i,
+                None => {
+                    points.push(PointStatus {
+                        task_type: Some(change.task.clone()),
+                        ..PointStatus::default()
+                    });
+                    points.len() - 1
+                }
+            };
+            let point = &mut points[index];
+            apply_task(point, change, &id, run, &text, at, speed);
+        }
+        let status = self.wire.status.get_or_insert_with(WorkflowStatus::default);
+        status.phase = Some(match &step.phase {
+            Some(p) => p.clone(),
+            None => derive_phase(status.point_statuses.as_deref().unwrap_or_default()),
+        });
+    }
+
+    pub(super) fn view(&self, project_id: &str, cluster_type: ClusterType) -> FlowView {
+        FlowView {
+            project_id: project_id.to_string(),
+            cluster_type,
+            cluster_id: self.cluster_id.clone(),
+            workflow_id: self.id(),
+            timeline: self.timeline.clone(),
+            visible: self.visible,
+            steps_left: self.schedule.len().saturating_sub(self.next),
+            next_step_at: self
+                .schedule
+                .get(self.next)
+                .filter(|_| self.phase() != Some(&Phase::Cancel))
+                .map(|(offset, _)| plus(self.origin, *offset).max(self.floor).to_string()),
+            workflow: self.wire.clone(),
+        }
+    }
+
+    /// Moves the workflow along its timeline. Going forward moves its whole history back
+    /// in time — creation, past events and the steps still to come alike — as if it had
+    /// been created that much earlier: every timestamp stays in the past and the spacing
+    /// between steps (a pre-check's expiry, say) is what the timeline says. Going back
+    /// (negative seconds) only delays the steps still to come.
+    pub(super) fn advance(&mut self, now: Timestamp, by: Advance, speed: f64) {
+        self.materialize(now, speed);
+        let remaining = self.schedule.len().saturating_sub(self.next) as u64;
+        let steps = match by {
+            Advance::Seconds(s) if s < 0.0 => {
+                self.origin = plus(self.origin, scaled(speed, -s));
+                return;
+            }
+            Advance::Seconds(s) => {
+                self.travel(scaled(speed, s));
+                self.materialize(now, speed);
+                return;
+            }
+            Advance::Steps(n) => n.min(remaining),
+            Advance::ToEnd => remaining,
+        };
+        if !self.visible {
+            // Make the workflow appear first; its steps follow.
+            self.travel(self.created.duration_since(now).max(SignedDuration::ZERO));
+            self.materialize(now, speed);
+        }
+        if steps == 0 {
+            return;
+        }
+        let last = self.next + steps as usize - 1;
+        if let Some(&(offset, _)) = self.schedule.get(last) {
+            let due = plus(self.origin, offset);
+            self.travel(due.duration_since(now).max(SignedDuration::ZERO));
+        }
+        self.materialize(now, speed);
+    }
+
+    /// Moves the workflow's history and schedule `by` into the past.
+    fn travel(&mut self, by: SignedDuration) {
+        if by.is_zero() {
+            return;
+        }
+        self.origin = plus(self.origin, -by);
+        self.created = plus(self.created, -by);
+        self.floor = plus(self.floor, -by);
+        if !self.visible {
+            return;
+        }
+        let back = |field: &mut Option<String>| {
+            if let Some(t) = field.as_deref().and_then(time::parse) {
+                *field = Some(format_go(plus(t, -by)));
+            }
+        };
+        if let Some(meta) = self.wire.metadata.as_mut() {
+            back(&mut meta.creation_timestamp);
+            back(&mut meta.update_timestamp);
+        }
+        if let Some(points) = self
+            .wire
+            .status
+            .as_mut()
+            .and_then(|s| s.point_statuses.as_mut())
+        {
+            for p in points {
+                back(&mut p.start_time_stamp);
+                back(&mut p.end_time_stamp);
+                back(&mut p.expire_time_stamp);
+            }
+        }
+    }
+}
+
+fn apply_task(
+    point: &mut PointStatus,
+    change: &TaskChange,
+    workflow_id: &str,
+    run: u32,
+    text: &str,
+    at: Timestamp,
+    speed: f64,
+) {
+    let finished = matches!(point.status, Some(TaskState::Success | TaskState::Failed));
+    let fresh_run = |point: &mut PointStatus| {
+        // A retried task is a new task in CCE: new id, new start.
+        let task_name = change.task.as_str();
+        point.task_id = Some(
+            change
+                .task_id
+                .clone()
+                .unwrap_or_else(|| derived_uuid(&format!("{workflow_id}/{task_name}/{run}"))),
+        );
+        point.start_time_stamp = None;
+        point.end_time_stamp = None;
+        point.expire_time_stamp = None;
+    };
+    if point.task_id.is_none()
+        || (finished && !matches!(change.status, TaskState::Success | TaskState::Failed))
+    {
+        fresh_run(point);
+    } else if let Some(id) = &change.task_id {
+        point.task_id = Some(id.clone());
+    }
+    match &change.status {
+        TaskState::Running if point.start_time_stamp.is_none() => {
+            point.start_time_stamp = Some(text.to_string());
+        }
+        TaskState::Success | TaskState::Failed => {
+            if point.start_time_stamp.is_none() {
+                point.start_time_stamp = Some(text.to_string());
+            }
+            point.end_time_stamp = Some(text.to_string());
+            point.expire_time_stamp = change
+                .expire_after
+                .map(|e| format_go(plus(at, scaled(speed, e))));
+        }
+        _ => {}
+    }
+    point.status = Some(change.status.clone());
+}
+
+/// Task statuses that block a cancel (cce-api.md §5: running/init/pause/queue), compared
+/// without case because the docs spell them in lower case.
+pub(super) fn blocks_cancel(status: &TaskState) -> bool {
+    matches!(
+        status.as_str().to_ascii_lowercase().as_str(),
+        "running" | "init" | "queuing" | "queue" | "pause" | "paused"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_derivation_follows_cce_definitions() {
+        let p = |s: Option<TaskState>| PointStatus {
+            status: s,
+            ..PointStatus::default()
+        };
+        use TaskState::*;
+        assert_eq!(derive_phase(&[p(None), p(None)]), Phase::Init);
+        assert_eq!(derive_phase(&[p(Some(Success)), p(None)]), Phase::Running);
+        assert_eq!(
+            derive_phase(&[p(Some(Success)), p(Some(Queuing))]),
+            Phase::Running
+        );
+        assert_eq!(
+            derive_phase(&[p(Some(Failed)), p(Some(Running))]),
+            Phase::Pending
+        );
+        assert_eq!(
+            derive_phase(&[p(Some(Success)), p(Some(Success))]),
+            Phase::Success
+        );
+        assert_eq!(derive_phase(&[]), Phase::Init);
+    }
+}

@@ -1,0 +1,320 @@
+//! Fault injection through the admin API and start-up flags, seen by the project's client
+//! (each fault must surface as the error class the operator handles), and the counters
+//! and request log tests and benchmarks rely on.
+
+mod sim_support;
+
+use std::time::{Duration, Instant};
+
+use cce_upgrade_watch::cce::CceError;
+use cce_upgrade_watch::cce::model::CreateWorkflowRequest;
+use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use serde_json::{Value, json};
+use sim_support::{start, start_with};
+
+const B: Builtin = Builtin::Success;
+
+async fn add_fault(sim: &sim_support::Sim, spec: Value) {
+    let (status, body) = sim.admin_post("/_sim/faults", spec).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+#[tokio::test]
+async fn throttle_answers_429_with_retry_after_for_the_next_n_requests_of_its_route() {
+    let sim = start(&["--scenario", "success"]);
+    let client = sim.client();
+    let target = sim.builtin_target(B);
+    let id = B.workflow_id(0);
+    add_fault(
+        &sim,
+        json!({"kind": "throttle", "route": "show", "count": 2, "retryAfter": 7}),
+    )
+    .await;
+    for _ in 0..2 {
+        match client.show_workflow(&target, &id).await {
+            Err(e @ CceError::RateLimited(_)) => {
+                assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+                assert_eq!(
+                    e.api_failure().and_then(|f| f.error_code.as_deref()),
+                    Some("APIGW.0308")
+                );
+                assert!(e.request_id().is_some());
+            }
+            other => panic!("expected 429: {other:?}"),
+        }
+        client
+            .list_workflows(&target)
+            .await
+            .expect("other routes unaffected");
+    }
+    client
+        .show_workflow(&target, &id)
+        .await
+        .expect("count used up");
+    let stats = sim.admin_get("/_sim/stats").await;
+    let throttled: Vec<&Value> = stats["counts"]
+        .as_array()
+        .expect("counts")
+        .iter()
+        .filter(|c| c["status"] == json!(429))
+        .collect();
+    assert_eq!(throttled.len(), 1);
+    assert_eq!(throttled[0]["route"], json!("show"));
+    assert_eq!(throttled[0]["credential"], json!(builtin::ACCESS_KEY));
+    assert_eq!(throttled[0]["count"], json!(2));
+    assert_eq!(sim.admin_get("/_sim/faults").await, json!([]));
+}
+
+#[tokio::test]
+async fn server_errors_are_cce_unavailable_with_cce_or_gateway_bodies() {
+    let sim = start(&["--scenario", "success"]);
+    let client = sim.client();
+    let target = sim.builtin_target(B);
+    add_fault(
+        &sim,
+        json!([
+            {"kind": "error", "count": 1},
+            {"kind": "5xx", "status": 502, "count": 1},
+            {"kind": "error", "status": 500, "count": 1},
+        ]),
+    )
+    .await;
+    for (status, code) in [
+        (503, "CCE.01503001"),
+        (502, "APIGW.0202"),
+        (500, "CCE.01500001"),
+    ] {
+        match client.list_workflows(&target).await {
+            Err(CceError::Server(f)) => {
+                assert_eq!(f.status, status);
+                assert_eq!(f.error_code.as_deref(), Some(code));
+            }
+            other => panic!("expected {status}: {other:?}"),
+        }
+    }
+    client.list_workflows(&target).await.expect("recovered");
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_truncated_200_and_an_invalid_response() {
+    let sim = start(&["--scenario", "success"]);
+    let client = sim.client();
+    let target = sim.builtin_target(B);
+    add_fault(
+        &sim,
+        json!({"kind": "malformed", "route": "list", "count": 1}),
+    )
+    .await;
+    match client.list_workflows(&target).await {
+        Err(CceError::InvalidResponse {
+            status, excerpt, ..
+        }) => {
+            assert_eq!(status, 200);
+            assert!(excerpt.starts_with("{\"kind\":\"List\""), "{excerpt}");
+        }
+        other => panic!("expected an invalid response: {other:?}"),
+    }
+    client
+        .list_workflows(&target)
+        .await
+        .expect("next one is whole");
+}
+
+#[tokio::test]
+async fn connection_reset_is_a_transport_error_and_is_logged_as_status_0() {
+    let sim = start(&["--scenario", "success"]);
+    let client = sim.client();
+    let target = sim.builtin_target(B);
+    let id = B.workflow_id(0);
+    add_fault(&sim, json!({"kind": "reset", "count": 1})).await;
+    match client.show_workflow(&target, &id).await {
+        Err(e @ CceError::Transport { .. }) => assert!(e.is_retryable()),
+        other => panic!("expected a transport error: {other:?}"),
+    }
+    client
+        .show_workflow(&target, &id)
+        .await
+        .expect("next connection works");
+    let log = sim.requests("route=show").await;
+    assert_eq!(log[0]["status"], json!(0));
+    assert_eq!(log[0]["fault"], json!("reset"));
+    assert_eq!(log[1]["status"], json!(200));
+}
+
+#[tokio::test]
+async fn latency_delays_the_answer_and_shows_in_the_log() {
+    let sim = start(&["--scenario", "success"]);
+    let client = sim.client();
+    let target = sim.builtin_target(B);
+    let id = B.workflow_id(0);
+    add_fault(
+        &sim,
+        json!({"kind": "latency", "latencyMs": 400, "route": "show", "count": 1}),
+    )
+    .await;
+    let t = Instant::now();
+    client
+        .show_workflow(&target, &id)
+        .await
+        .expect("slow but fine");
+    assert!(t.elapsed() >= Duration::from_millis(400));
+    let t = Instant::now();
+    client.show_workflow(&target, &id).await.expect("fast");
+    assert!(t.elapsed() < Duration::from_millis(400));
+    let log = sim.requests("route=show").await;
+    assert!(log[0]["durationMs"].as_f64().unwrap_or(0.0) >= 400.0);
+    assert_eq!(log[0]["fault"], json!("latency"));
+}
+
+#[tokio::test]
+async fn a_fault_window_opens_and_closes_on_time_and_routes_are_independent() {
+    let sim = start(&["--scenario", "idle"]);
+    let client = sim.client();
+    let target = sim.builtin_target(Builtin::Idle);
+    add_fault(
+        &sim,
+        json!([
+            {"kind": "error", "status": 503, "afterSeconds": 0.6, "forSeconds": 1.4, "route": "list"},
+            {"kind": "throttle", "route": "create"},
+        ]),
+    )
+    .await;
+    let opened = Instant::now();
+    client
+        .list_workflows(&target)
+        .await
+        .expect("before the window");
+    let request = CreateWorkflowRequest::new(
+        &Builtin::Idle.cluster_id(0),
+        builtin::FROM_VERSION,
+        builtin::TO_VERSION,
+    );
+    assert!(matches!(
+        client.create_workflow(&target, &request).await,
+        Err(CceError::RateLimited(_))
+    ));
+    tokio::time::sleep(Duration::from_millis(700).saturating_sub(opened.elapsed())).await;
+    assert!(matches!(
+        client.list_workflows(&target).await,
+        Err(CceError::Server(_))
+    ));
+    tokio::time::sleep(Duration::from_millis(2100).saturating_sub(opened.elapsed())).await;
+    client
+        .list_workflows(&target)
+        .await
+        .expect("after the window");
+    // The throttle on create has neither count nor window: it stays until removed.
+    let faults = sim.admin_get("/_sim/faults").await;
+    let id = faults[0]["id"].as_u64().expect("id");
+    assert_eq!(faults[0]["kind"], json!("throttle"));
+    assert_eq!(sim.admin_delete(&format!("/_sim/faults/{id}")).await, 204);
+    assert_eq!(sim.admin_delete(&format!("/_sim/faults/{id}")).await, 404);
+    client
+        .create_workflow(&target, &request)
+        .await
+        .expect("create");
+}
+
+#[tokio::test]
+async fn faults_from_flags_and_environment_apply_from_the_start() {
+    let sim = start_with(
+        &[
+            "--scenario",
+            "success",
+            "--fault",
+            "throttle:route=list,count=1,retry-after=2",
+        ],
+        &[(
+            "CCE_UW_SIM_FAULTS",
+            "error:route=show,count=1;reset:route=cancel,count=1",
+        )],
+    );
+    let client = sim.client();
+    let target = sim.builtin_target(B);
+    // A flag replaces the environment variable, as with every clap `env` option.
+    assert!(matches!(
+        client.list_workflows(&target).await,
+        Err(CceError::RateLimited(_))
+    ));
+    client
+        .show_workflow(&target, &B.workflow_id(0))
+        .await
+        .expect("env fault overridden");
+    let sim = start_with(
+        &["--scenario", "success"],
+        &[("CCE_UW_SIM_FAULTS", "error:route=show,count=1;latency:ms=1")],
+    );
+    let client = sim.client();
+    let target = sim.builtin_target(B);
+    assert!(matches!(
+        client.show_workflow(&target, &B.workflow_id(0)).await,
+        Err(CceError::Server(_))
+    ));
+    assert_eq!(
+        sim.admin_get("/_sim/faults").await.as_array().map(Vec::len),
+        Some(1)
+    );
+}
+
+#[tokio::test]
+async fn the_request_log_gives_spacing_filters_and_counters_reset() {
+    let sim = start(&["--scenario", "success", "--scenario", "cancel"]);
+    let client = sim.client();
+    let target = sim.builtin_target(B);
+    let id = B.workflow_id(0);
+    for _ in 0..3 {
+        client.show_workflow(&target, &id).await.expect("show");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    client
+        .show_workflow(
+            &sim.builtin_target(Builtin::Cancel),
+            &Builtin::Cancel.workflow_id(0),
+        )
+        .await
+        .expect("other workflow");
+    let log = sim.requests(&format!("route=show&workflowID={id}")).await;
+    assert_eq!(log.len(), 3);
+    let times: Vec<f64> = log
+        .iter()
+        .map(|r| r["unixMs"].as_f64().expect("unixMs"))
+        .collect();
+    for pair in times.windows(2) {
+        assert!(pair[1] - pair[0] >= 190.0, "{times:?}");
+    }
+    for r in &log {
+        assert_eq!(r["status"], json!(200));
+        assert_eq!(r["credential"], json!(builtin::ACCESS_KEY));
+        assert_eq!(r["clusterID"], json!(B.cluster_id(0)));
+        assert!(r["time"].as_str().is_some_and(|t| t.ends_with('Z')));
+        assert_eq!(r["requestId"].as_str().map(str::len), Some(32));
+    }
+    let last_seq = log[2]["seq"].as_u64().expect("seq");
+    assert_eq!(sim.requests(&format!("since={last_seq}")).await.len(), 1);
+    assert_eq!(sim.requests("limit=2").await.len(), 2);
+    let stats = sim.admin_get("/_sim/stats").await;
+    assert_eq!(stats["total"], json!(4));
+    assert_eq!(stats["byRoute"]["show"], json!(4));
+    let (status, _) = sim.admin_post("/_sim/reset", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(sim.admin_get("/_sim/stats").await["total"], json!(0));
+    assert!(sim.requests("").await.is_empty());
+}
+
+#[tokio::test]
+async fn bad_fault_specs_are_refused_by_the_admin_api() {
+    let sim = start(&["--scenario", "success"]);
+    for bad in [
+        json!({"kind": "boom"}),
+        json!({"kind": "latency"}),
+        json!({"kind": "error", "status": 404}),
+        json!({"kind": "throttle", "route": "delete"}),
+        json!({"kind": "reset", "count": 0}),
+        json!([{"kind": "reset"}, {"kind": "latency"}]),
+    ] {
+        let (status, body) = sim.admin_post("/_sim/faults", bad.clone()).await;
+        assert_eq!(status, 400, "{bad} → {body}");
+        assert!(body["error"].is_string());
+    }
+    assert_eq!(sim.admin_get("/_sim/faults").await, json!([]));
+}

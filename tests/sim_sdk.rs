@@ -1,0 +1,188 @@
+//! Conformance with Huawei's official Python SDK (huaweicloudsdkcce 3.1.219): the SDK,
+//! unchanged, calls Show and List (Standard and Autopilot) with AK/SK against the simulator over TLS and decodes the
+//! same data the project's client gets; a wrong secret key surfaces in the SDK as a 401
+//! with `APIGW.0301`.
+//!
+//! Needs the virtualenv that `hack/python-sdk.sh` creates. Without it this test fails (it
+//! never skips): run `hack/python-sdk.sh` first.
+
+mod sim_support;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use cce_upgrade_watch::cce::CceClient;
+use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use serde_json::{Value, json};
+use sim_support::start;
+
+const SDK_VERSION: &str = "3.1.219";
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/cce_conformance.py");
+
+/// Where `hack/python-sdk.sh` puts the venv (same defaults as the script).
+fn venv() -> PathBuf {
+    if let Some(path) = std::env::var_os("CCE_UW_PY_SDK_VENV") {
+        return PathBuf::from(path);
+    }
+    let cache = std::env::var_os("CCE_UW_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME").map(|x| PathBuf::from(x).join("cce-upgrade-watch"))
+        })
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cce-upgrade-watch"))
+        })
+        .expect("HOME, XDG_CACHE_HOME or CCE_UW_CACHE must be set");
+    cache.join(format!("py-sdk-{SDK_VERSION}"))
+}
+
+fn python() -> PathBuf {
+    let venv = venv();
+    let complete = std::fs::read_to_string(venv.join(".complete")).unwrap_or_default();
+    if complete.trim() != SDK_VERSION {
+        panic!(
+            "the Python SDK virtualenv is missing or incomplete at {}: run hack/python-sdk.sh \
+             (it installs huaweicloudsdkcce=={SDK_VERSION} from PyPI into that venv)",
+            venv.display()
+        );
+    }
+    venv.join("bin/python")
+}
+
+/// Runs the SDK script on a job; returns its `calls` results.
+fn run_sdk(job: &Value) -> Vec<Value> {
+    // Importing the SDK writes ~/.huaweicloud/application_id: keep it out of the real HOME.
+    let home = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(python())
+        .arg(SCRIPT)
+        .env("HOME", home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the SDK script");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(job.to_string().as_bytes())
+        .expect("write job");
+    let out = child.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "SDK script failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let parsed: Value = serde_json::from_slice(&out.stdout).expect("SDK script output is JSON");
+    parsed["calls"].as_array().cloned().expect("calls")
+}
+
+#[tokio::test]
+async fn huaweis_python_sdk_reads_the_same_workflows_and_sees_a_wrong_key_as_401() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem").to_string_lossy().into_owned();
+    let sim = start(&[
+        "--scenario",
+        "success",
+        "--scenario",
+        "seed-example",
+        "--scenario",
+        "autopilot-success",
+        "--tls-self-signed",
+        "--tls-cert-out",
+        &ca,
+    ]);
+    // Mid-upgrade: ids, every timestamp kind and a running task are on the wire.
+    let b = Builtin::Success;
+    let ap = Builtin::AutopilotSuccess;
+    let id = b.workflow_id(0);
+    let (status, _) = sim
+        .admin_post(
+            &format!("/_sim/workflows/{id}/advance"),
+            json!({"steps": 5}),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let calls = json!([
+        {"op": "show", "clusterID": builtin::SEED_CLUSTER_ID, "workflowID": builtin::SEED_WORKFLOW_ID},
+        {"op": "list", "clusterID": builtin::SEED_CLUSTER_ID},
+        {"op": "show", "clusterID": b.cluster_id(0), "workflowID": id},
+        {"op": "list", "clusterID": b.cluster_id(0)},
+        {"op": "autopilot-show", "clusterID": ap.cluster_id(0), "workflowID": ap.workflow_id(0)},
+        {"op": "autopilot-list", "clusterID": ap.cluster_id(0)},
+    ]);
+    let job = |sk: &str| {
+        json!({
+            "endpoint": sim.url, "caBundle": ca,
+            "ak": builtin::ACCESS_KEY, "sk": sk, "projectID": builtin::PROJECT_ID,
+            "calls": calls,
+        })
+    };
+    let sdk = run_sdk(&job(builtin::SECRET_KEY));
+
+    let client: CceClient = sim.client();
+    let seed = sim.builtin_target(Builtin::SeedExample);
+    let success = sim.builtin_target(b);
+    let autopilot = sim.builtin_target(ap);
+    let ours = [
+        serde_json::to_value(
+            client
+                .show_workflow(&seed, builtin::SEED_WORKFLOW_ID)
+                .await
+                .expect("show")
+                .body,
+        ),
+        serde_json::to_value(client.list_workflows(&seed).await.expect("list").body),
+        serde_json::to_value(
+            client
+                .show_workflow(&success, &id)
+                .await
+                .expect("show")
+                .body,
+        ),
+        serde_json::to_value(client.list_workflows(&success).await.expect("list").body),
+        serde_json::to_value(
+            client
+                .show_workflow(&autopilot, &ap.workflow_id(0))
+                .await
+                .expect("show")
+                .body,
+        ),
+        serde_json::to_value(client.list_workflows(&autopilot).await.expect("list").body),
+    ];
+    assert_eq!(sdk.len(), ours.len());
+    for (n, (theirs, ours)) in sdk.iter().zip(ours).enumerate() {
+        assert_eq!(theirs["ok"], json!(true), "call {n}: {theirs}");
+        assert_eq!(theirs["status"], json!(200), "call {n}");
+        assert_eq!(theirs["decoded"], ours.expect("json"), "call {n}");
+    }
+    // The seed example went through the SDK's models unchanged, too.
+    let seed_json: Value =
+        serde_json::from_str(cce_upgrade_watch::cce::model::SEED_EXAMPLE).expect("seed");
+    assert_eq!(sdk[0]["decoded"], seed_json);
+    let stats = sim.admin_get("/_sim/stats").await;
+    assert_eq!(stats["byStatus"]["200"], json!(12), "{stats}");
+    assert_eq!(stats["byCredential"][builtin::ACCESS_KEY], json!(12));
+
+    let denied = run_sdk(&json!({
+        "endpoint": sim.url, "caBundle": ca,
+        "ak": builtin::ACCESS_KEY, "sk": "not-the-secret-key", "projectID": builtin::PROJECT_ID,
+        "calls": [{"op": "show", "clusterID": b.cluster_id(0), "workflowID": id}],
+    }));
+    let e = &denied[0];
+    assert_eq!(e["ok"], json!(false), "{e}");
+    assert_eq!(e["exception"], json!("ClientRequestException"));
+    assert_eq!(e["status"], json!(401));
+    assert_eq!(e["errorCode"], json!("APIGW.0301"));
+    assert!(
+        e["errorMsg"]
+            .as_str()
+            .is_some_and(|m| m.contains("verify aksk signature fail")),
+        "{e}"
+    );
+    let logged = sim.requests("status=401").await;
+    assert_eq!(e["requestID"], logged[0]["requestId"]);
+}
