@@ -223,7 +223,10 @@ async fn a_failed_cluster_task_stalls_with_one_warning_then_the_retry_succeeds()
     })
     .await;
     assert_eq!(cond(&done, "Stalled").map(|c| c.0), Some("False".into()));
-    let got = events(&client, &ns, "retry").await;
+    let got = common::wait_events(&client, &ns, "retry", 10, |e| {
+        e.last().is_some_and(|(r, _)| r == "UpgradeSucceeded")
+    })
+    .await;
     let r = reasons(&got);
     assert_eq!(
         r.iter().filter(|r| **r == "TaskFailed").count(),
@@ -289,7 +292,10 @@ async fn an_operator_restart_mid_upgrade_repeats_no_event() {
 
     // And it carries on from where it was.
     play_to_end(&client, &ns, "up", &sim, SUCCESS_WORKFLOW).await;
-    let got = events(&client, &ns, "up").await;
+    let got = common::wait_events(&client, &ns, "up", 10, |e| {
+        e.last().is_some_and(|(r, _)| r == "UpgradeSucceeded")
+    })
+    .await;
     assert_eq!(
         reasons(&got)
             .iter()
@@ -354,7 +360,10 @@ async fn an_outage_gives_one_sync_failed_keeps_tasks_and_recovers_once() {
         cond(&back, "Synced"),
         Some(("True".into(), "Synced".into()))
     );
-    let got = events(&client, &ns, "up").await;
+    let got = common::wait_events(&client, &ns, "up", 10, |e| {
+        common::count(e, "SyncRecovered") >= 1
+    })
+    .await;
     let r = reasons(&got);
     assert_eq!(
         r.iter().filter(|r| **r == "SyncFailed").count(),
@@ -404,9 +413,9 @@ async fn a_429_retry_after_is_honoured_before_the_next_request() {
         .position(|r| r["status"] == 429)
         .expect("a 429 in the request log");
     let next = log.get(throttled + 1).expect("a request after the 429");
-    let gap_ms = next["unixMs"].as_i64().expect("unixMs")
-        - log[throttled]["unixMs"].as_i64().expect("unixMs");
-    assert!(gap_ms >= 7000, "next request {gap_ms} ms after the 429");
+    let gap_ms = next["unixMs"].as_f64().expect("unixMs")
+        - log[throttled]["unixMs"].as_f64().expect("unixMs");
+    assert!(gap_ms >= 7000.0, "next request {gap_ms} ms after the 429");
 }
 
 #[tokio::test]

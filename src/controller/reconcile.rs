@@ -103,6 +103,9 @@ struct Observed {
     observation: ObservationOwned,
     /// Floor for the next poll (a 429's Retry-After).
     not_before: Duration,
+    /// Age of a shared answer: the next poll is due that much sooner, so every watch of a
+    /// workflow wakes just after the next fetch and shares it.
+    age: Duration,
 }
 
 enum ObservationOwned {
@@ -182,7 +185,10 @@ pub async fn reconcile(
             for u in &next.unparsed {
                 warn!(watch = %key, field = %u.field, value = %u.value, "CCE sent a timestamp in an unknown format");
             }
-            let delay = ctx.policy.after_success(wf.phase(), poll);
+            let delay = ctx
+                .policy
+                .after_success(wf.phase(), poll)
+                .saturating_sub(observed.age);
             (next.status, delay)
         }
         ObservationOwned::NoWorkflowYet => {
@@ -265,6 +271,7 @@ async fn observe(
             retry_after: None,
         },
         not_before: Duration::ZERO,
+        age: Duration::ZERO,
     };
     let spec = &watch.spec;
     let secret = spec
@@ -300,15 +307,18 @@ async fn observe(
     };
     // Watches of one workflow wake up jittered around the same time: the first asks CCE,
     // the rest share its answer.
-    let (fetched, _) = ctx.fetcher.fetch(&key, &target, poll / 2).await;
+    let (fetched, fetched_at) = ctx.fetcher.fetch(&key, &target, poll / 2).await;
+    let age = fetched_at.elapsed();
     match fetched {
         Ok(Some(wf)) => Observed {
             observation: ObservationOwned::Workflow(wf),
             not_before: Duration::ZERO,
+            age,
         },
         Ok(None) => Observed {
             observation: ObservationOwned::NoWorkflowYet,
             not_before: Duration::ZERO,
+            age,
         },
         Err(e) => {
             debug!(watch = %watch.name_any(), error = %e, "CCE call failed");
@@ -321,6 +331,7 @@ async fn observe(
                     retry_after,
                 },
                 not_before: retry_after.unwrap_or_default(),
+                age: Duration::ZERO,
             }
         }
     }

@@ -194,6 +194,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         .iter()
         .map(|(store, _)| store.clone())
         .collect();
+    let (secrets_synced_tx, secrets_synced) = tokio::sync::watch::channel(false);
     let ctx = Arc::new(build_context(
         &args,
         client.clone(),
@@ -201,6 +202,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         metrics.clone(),
         leadership.clone(),
         secret_stores.clone(),
+        secrets_synced,
     )?);
 
     let mut reconcile_all = Vec::new();
@@ -243,11 +245,13 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
 
     {
         let (stores, secrets, readiness) = (watch_stores.clone(), secret_stores, readiness.clone());
+        // The only task that waits on the stores themselves; everyone else watches flags.
         tokio::spawn(async move {
-            for store in &stores {
+            for store in &secrets {
                 let _ = store.wait_until_ready().await;
             }
-            for store in &secrets {
+            let _ = secrets_synced_tx.send(true);
+            for store in &stores {
                 let _ = store.wait_until_ready().await;
             }
             readiness.set_ready();
@@ -299,6 +303,7 @@ fn build_context(
     metrics: Metrics,
     leadership: Leadership,
     secrets: Vec<reflector::Store<kube::api::PartialObjectMeta<Secret>>>,
+    secrets_synced: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Context, RunError> {
     let policy = EndpointPolicy {
         allow_insecure: args.allow_insecure_endpoints,
@@ -320,7 +325,7 @@ fn build_context(
         }
         Err(_) => None,
     };
-    let secrets = SecretCredentials::new(client.clone(), secrets, defaults);
+    let secrets = SecretCredentials::new(client.clone(), secrets, defaults, secrets_synced);
     let recorder = Recorder::new(
         client.clone(),
         Reporter {

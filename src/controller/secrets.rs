@@ -27,6 +27,9 @@ pub struct SecretCredentials {
     metadata: Vec<Store<PartialObjectMeta<Secret>>>,
     parsed: Mutex<Parsed>,
     defaults: Option<Credentials>,
+    /// Turns true once every Secret store has listed. One task waits on the stores and
+    /// publishes here, since a store's own readiness future does not wake many waiters.
+    synced: tokio::sync::watch::Receiver<bool>,
 }
 
 impl SecretCredentials {
@@ -34,12 +37,14 @@ impl SecretCredentials {
         client: Client,
         metadata: Vec<Store<PartialObjectMeta<Secret>>>,
         defaults: Option<Credentials>,
+        synced: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
         Self {
             client,
             metadata,
             parsed: Mutex::new(HashMap::new()),
             defaults,
+            synced,
         }
     }
 
@@ -99,15 +104,10 @@ impl SecretCredentials {
     }
 
     async fn find(&self, namespace: &str, name: &str) -> Option<Arc<PartialObjectMeta<Secret>>> {
+        // Reconciles may start before the Secret caches have listed once.
+        let _ = self.synced.clone().wait_for(|synced| *synced).await;
         let reference = ObjectRef::new(name).within(namespace);
-        for store in &self.metadata {
-            // Reconciles may start before the Secret cache has listed once.
-            let _ = store.wait_until_ready().await;
-            if let Some(found) = store.get(&reference) {
-                return Some(found);
-            }
-        }
-        None
+        self.metadata.iter().find_map(|store| store.get(&reference))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Parsed> {

@@ -248,3 +248,29 @@ pub async fn events(client: &Client, ns: &str, name: &str) -> Vec<(String, Strin
 pub fn reasons(events: &[(String, String)]) -> Vec<&str> {
     events.iter().map(|(r, _)| r.as_str()).collect()
 }
+
+/// Events about a watch once `done` holds for them (they are published just after the
+/// status write that a test usually waits for); fails after `secs` showing what was there.
+pub async fn wait_events(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    secs: u64,
+    done: impl Fn(&[(String, String)]) -> bool,
+) -> Vec<(String, String)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let got = events(client, ns, name).await;
+        if done(&got) {
+            return got;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!("events of {name} not as expected within {secs}s: {got:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub fn count(events: &[(String, String)], reason: &str) -> usize {
+    events.iter().filter(|(r, _)| r == reason).count()
+}

@@ -147,7 +147,11 @@ impl Operator {
     /// Runs the operator for `namespace`, trusting the simulator's CA; `extra` adds flags.
     pub fn start(namespace: &str, sim: &Sim, extra: &[&str]) -> Operator {
         let dir = tempfile::tempdir().expect("tempdir");
-        let log = dir.path().join("operator.log");
+        // CCE_UW_TEST_LOG_DIR keeps the operators' logs for a look after the run.
+        let log = match std::env::var_os("CCE_UW_TEST_LOG_DIR") {
+            Some(keep) => PathBuf::from(keep).join(format!("{namespace}.log")),
+            None => dir.path().join("operator.log"),
+        };
         let mut args: Vec<String> = [
             "run",
             "--namespaces",
