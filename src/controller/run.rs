@@ -171,10 +171,10 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
             duration_secs: args.lease_duration_seconds,
             grace_secs: (args.lease_duration_seconds / 3).max(1),
         };
-        let (leadership, changes) = leader::elect(client.clone(), &config)
+        let election = leader::elect(client.clone(), &config)
             .await
             .map_err(RunError::Lease)?;
-        (leadership, Some(changes))
+        (election.leadership.clone(), Some(election))
     } else {
         (Leadership::always(), None)
     };
@@ -228,10 +228,10 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         );
     }
 
-    if let Some(changes) = lease_changes {
+    let election_task = lease_changes.map(|election| {
         let ctx = ctx.clone();
         let metrics = metrics.clone();
-        tokio::spawn(leader::follow(leadership.clone(), changes, move |leader| {
+        let on_change = move |leader: bool| {
             metrics.leader.set(i64::from(leader));
             ctx.forget_all();
             info!(leader, "leadership changed");
@@ -240,8 +240,9 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
                     let _ = tx.unbounded_send(());
                 }
             }
-        }));
-    }
+        };
+        tokio::spawn(election.run(on_change, shutdown::signal()))
+    });
 
     {
         let (stores, secrets, readiness) = (watch_stores.clone(), secret_stores, readiness.clone());
@@ -281,6 +282,10 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     info!(identity, leader = leadership.is_leader(), scopes = ?scopes, "controller starting");
     futures::future::join_all(controllers).await;
     info!("controller stopped");
+    if let Some(task) = election_task {
+        let _ = task.await;
+        info!("lease released");
+    }
     if let Err(e) = admin_task.await {
         error!(error = %e, "admin server task");
     }

@@ -4,9 +4,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use std::time::Duration;
+
 use kube::Client;
-use kube_lease_manager::LeaseManagerBuilder;
+use kube_lease_manager::{LeaseManager, LeaseManagerBuilder, LeaseManagerError};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// Whether this instance may act, shared with the reconciler.
 #[derive(Clone, Debug)]
@@ -47,12 +50,15 @@ pub struct LeaseConfig {
     pub grace_secs: u64,
 }
 
-/// Starts contending for the lease. The receiver yields `true` on becoming leader and
-/// `false` on losing it; dropping it releases the lease.
-pub async fn elect(
-    client: Client,
-    config: &LeaseConfig,
-) -> Result<(Leadership, watch::Receiver<bool>), kube_lease_manager::LeaseManagerError> {
+/// A running election: the shared flag, lease changes, and the task renewing the lease.
+pub struct Election {
+    pub leadership: Leadership,
+    changes: watch::Receiver<bool>,
+    manager: JoinHandle<Result<LeaseManager, LeaseManagerError>>,
+}
+
+/// Starts contending for the lease.
+pub async fn elect(client: Client, config: &LeaseConfig) -> Result<Election, LeaseManagerError> {
     let manager = LeaseManagerBuilder::new(client, &config.name)
         .with_namespace(&config.namespace)
         .with_identity(&config.identity)
@@ -61,21 +67,41 @@ pub async fn elect(
         .with_field_manager("cce-upgrade-watch")
         .build()
         .await?;
-    let (changes, _task) = manager.watch().await;
+    let (changes, manager) = manager.watch().await;
     let leadership = Leadership::standby();
     leadership.set(*changes.borrow());
-    Ok((leadership, changes))
+    Ok(Election {
+        leadership,
+        changes,
+        manager,
+    })
 }
 
-/// Follows lease changes into `leadership`, calling `on_change` with each new state.
-pub async fn follow(
-    leadership: Leadership,
-    mut changes: watch::Receiver<bool>,
-    on_change: impl Fn(bool),
-) {
-    while changes.changed().await.is_ok() {
-        let leader = *changes.borrow_and_update();
-        leadership.set(leader);
-        on_change(leader);
+impl Election {
+    /// Follows lease changes into the shared flag, calling `on_change` with each new state,
+    /// until `stop` resolves; then steps down and releases the lease so a standby takes
+    /// over at once instead of after the lease expires.
+    pub async fn run(self, on_change: impl Fn(bool), stop: impl Future<Output = ()>) {
+        let Election {
+            leadership,
+            mut changes,
+            manager,
+        } = self;
+        let follow = async {
+            while changes.changed().await.is_ok() {
+                let leader = *changes.borrow_and_update();
+                leadership.set(leader);
+                on_change(leader);
+            }
+        };
+        tokio::select! {
+            _ = follow => {}
+            _ = stop => {}
+        }
+        leadership.set(false);
+        on_change(false);
+        // Dropping the receiver makes the lease task release the lease and end.
+        drop(changes);
+        let _ = tokio::time::timeout(Duration::from_secs(5), manager).await;
     }
 }

@@ -152,12 +152,15 @@ impl Operator {
             Some(keep) => PathBuf::from(keep).join(format!("{namespace}.log")),
             None => dir.path().join("operator.log"),
         };
+        let admin = if extra.contains(&"--admin-listen") {
+            None
+        } else {
+            Some("127.0.0.1:0")
+        };
         let mut args: Vec<String> = [
             "run",
             "--namespaces",
             namespace,
-            "--admin-listen",
-            "127.0.0.1:0",
             "--allowed-endpoint-host",
             "127.0.0.1",
             "--terminal-resync",
@@ -174,6 +177,10 @@ impl Operator {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if let Some(admin) = admin {
+            args.push("--admin-listen".into());
+            args.push(admin.into());
+        }
         args.push("--ca-bundle".into());
         args.push(sim.ca.display().to_string());
         if !extra.iter().any(|a| a.starts_with("--leader-elect")) {

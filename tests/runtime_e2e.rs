@@ -1,0 +1,326 @@
+//! The operator as a process: leader election, health and metrics, suspend, and the
+//! start-up check for the CRD.
+
+mod common;
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::events::v1::Event as KubeEvent;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+
+use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
+use common::procs::{ACCESS_KEY, Operator, SECRET_KEY, Sim};
+use common::{cond, wait_watch};
+
+const FROZEN: &[&str] = &["--speed", "0.0001"];
+const CLUSTER: &str = "c1000000-0000-4000-8000-000000000000";
+const WORKFLOW: &str = "f1000000-0000-4000-8000-000000000000";
+
+async fn setup(test: &str) -> (kube::Client, String) {
+    let client = common::client().await;
+    common::install_crd(&client).await;
+    let ns = common::namespace(&client, test).await;
+    common::sim_secret(&client, &ns, "cce", ACCESS_KEY, SECRET_KEY).await;
+    (client, ns)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+async fn lease_holder(client: &kube::Client, ns: &str) -> Option<String> {
+    let lease = Api::<Lease>::namespaced(client.clone(), ns)
+        .get_opt("cce-upgrade-watch")
+        .await
+        .ok()??;
+    lease.spec?.holder_identity
+}
+
+async fn reporting_instances(client: &kube::Client, ns: &str) -> Vec<String> {
+    Api::<KubeEvent>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter_map(|e| e.reporting_instance)
+        .collect()
+}
+
+#[tokio::test]
+async fn with_two_replicas_only_the_leader_acts_and_the_standby_takes_over() {
+    let (client, ns) = setup("leader").await;
+    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let lease = [
+        "--leader-elect=true",
+        "--lease-namespace",
+        &ns,
+        "--lease-duration-seconds",
+        "4",
+    ];
+    let mut one = Operator::start(
+        &ns,
+        &sim,
+        &[&lease[..], &["--lease-identity", "one"]].concat(),
+    );
+    // Let `one` win first, so the test knows whom to stop.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while lease_holder(&client, &ns).await.as_deref() != Some("one") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "one never took the lease: {}",
+            one.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut two = Operator::start(
+        &ns,
+        &sim,
+        &[&lease[..], &["--lease-identity", "two"]].concat(),
+    );
+    common::sim_watch(
+        &client,
+        &ns,
+        "up",
+        &sim,
+        CLUSTER,
+        Some(WORKFLOW),
+        Some("cce"),
+    )
+    .await;
+    wait_watch(&client, &ns, "up", 30, "first status", |w| {
+        w.status.as_ref().is_some_and(|s| s.phase.is_some())
+    })
+    .await;
+    sim.step(WORKFLOW, 2).await;
+    wait_watch(&client, &ns, "up", 30, "PreCheck done", |w| {
+        w.status
+            .as_ref()
+            .is_some_and(|s| s.tasks.first().and_then(|t| t.status.as_deref()) == Some("Success"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let instances = reporting_instances(&client, &ns).await;
+    assert!(
+        !instances.is_empty() && instances.iter().all(|i| i == "one"),
+        "{instances:?}"
+    );
+    let before = common::events(&client, &ns, "up").await;
+
+    one.stop();
+    let stopped = std::time::Instant::now();
+    let deadline = stopped + Duration::from_secs(8);
+    while lease_holder(&client, &ns).await.as_deref() != Some("two") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "two did not take over: {}",
+            two.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let took = stopped.elapsed();
+    assert!(
+        took <= Duration::from_secs(4),
+        "take-over took {took:?}, longer than the lease"
+    );
+
+    sim.step(WORKFLOW, 1).await;
+    wait_watch(
+        &client,
+        &ns,
+        "up",
+        30,
+        "Snapshot running after take-over",
+        |w| {
+            w.status.as_ref().is_some_and(|s| {
+                s.tasks.get(1).and_then(|t| t.status.as_deref()) == Some("Running")
+            })
+        },
+    )
+    .await;
+    let after = common::wait_events(&client, &ns, "up", 10, |e| e.len() == before.len() + 1).await;
+    assert_eq!(
+        after[..before.len()],
+        before[..],
+        "earlier events changed or repeated"
+    );
+    assert_eq!(after.last().map(|e| e.0.as_str()), Some("TaskStarted"));
+    let instances = reporting_instances(&client, &ns).await;
+    assert_eq!(
+        instances.iter().filter(|i| *i == "two").count(),
+        1,
+        "{instances:?}"
+    );
+    assert!(two.running());
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics_are_served() {
+    let (client, ns) = setup("admin").await;
+    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let op = Operator::start(&ns, &sim, &["--admin-listen", &listen]);
+    common::sim_watch(
+        &client,
+        &ns,
+        "up",
+        &sim,
+        CLUSTER,
+        Some(WORKFLOW),
+        Some("cce"),
+    )
+    .await;
+    wait_watch(&client, &ns, "up", 30, "first status", |w| {
+        w.status.as_ref().is_some_and(|s| s.phase.is_some())
+    })
+    .await;
+
+    let http = reqwest::Client::new();
+    let base = format!("http://{listen}");
+    let healthz = http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(healthz.status(), 200);
+    let readyz = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(readyz.status(), 200, "{}", op.log_text());
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for needle in [
+        "cce_upgrade_watch_reconciles_total{result=\"synced\"}",
+        "cce_upgrade_watch_cce_requests_total{operation=\"show\",outcome=\"ok\"}",
+        "cce_upgrade_watch_cce_request_duration_seconds_bucket",
+        "cce_upgrade_watch_watches{phase=\"Init\"} 1",
+        "cce_upgrade_watch_leader 1",
+        "cce_upgrade_watch_status_writes_total",
+        &format!("cce_upgrade_watch_last_sync_age_seconds{{namespace=\"{ns}\",name=\"up\"}}"),
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing in:\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn suspend_stops_polling_and_resuming_takes_effect_at_once() {
+    let (client, ns) = setup("suspend").await;
+    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let _op = Operator::start(&ns, &sim, &[]);
+    common::sim_watch(
+        &client,
+        &ns,
+        "up",
+        &sim,
+        CLUSTER,
+        Some(WORKFLOW),
+        Some("cce"),
+    )
+    .await;
+    wait_watch(&client, &ns, "up", 30, "first status", |w| {
+        w.status.as_ref().is_some_and(|s| s.phase.is_some())
+    })
+    .await;
+    let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), &ns);
+    let suspend = |on: bool| serde_json::json!({"spec": {"suspend": on}});
+    api.patch("up", &PatchParams::default(), &Patch::Merge(&suspend(true)))
+        .await
+        .expect("suspend");
+    let suspended = wait_watch(&client, &ns, "up", 15, "Suspended", |w| {
+        cond(w, "Synced").is_some_and(|c| c.1 == "Suspended")
+    })
+    .await;
+    assert_eq!(
+        suspended.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Init"),
+        "status kept"
+    );
+    let seen = sim.requests_for(WORKFLOW).await.len();
+    sim.step(WORKFLOW, 2).await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(
+        sim.requests_for(WORKFLOW).await.len(),
+        seen,
+        "polled while suspended"
+    );
+    let events = common::events(&client, &ns, "up").await;
+    assert!(
+        !events.iter().any(|(r, _)| r == "SyncFailed"),
+        "suspend is not an outage: {events:?}"
+    );
+
+    let resumed_at = std::time::Instant::now();
+    api.patch(
+        "up",
+        &PatchParams::default(),
+        &Patch::Merge(&suspend(false)),
+    )
+    .await
+    .expect("resume");
+    wait_watch(&client, &ns, "up", 10, "resumed", |w| {
+        w.status
+            .as_ref()
+            .is_some_and(|s| s.tasks.first().and_then(|t| t.status.as_deref()) == Some("Success"))
+    })
+    .await;
+    assert!(
+        resumed_at.elapsed() < Duration::from_secs(5),
+        "resume waited for a timer"
+    );
+}
+
+#[tokio::test]
+async fn without_the_crd_the_operator_exits_saying_how_to_install_it() {
+    // A private plane: the shared one has the CRD installed.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plane = common::repo_path("hack/control-plane.sh");
+    let up = std::process::Command::new(&plane)
+        .arg("up")
+        .env("CCE_UW_PLANE_DIR", dir.path())
+        .output()
+        .expect("control-plane up");
+    assert!(
+        up.status.success(),
+        "private plane: {}",
+        common::text(&up.stderr)
+    );
+    let kubeconfig = dir.path().join("kubeconfig");
+    let out = std::process::Command::new(common::procs::binary())
+        .args([
+            "run",
+            "--leader-elect=false",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .expect("run operator");
+    let down = std::process::Command::new(&plane)
+        .arg("down")
+        .env("CCE_UW_PLANE_DIR", dir.path())
+        .output();
+    assert!(
+        down.is_ok_and(|d| d.status.success()),
+        "private plane did not stop"
+    );
+    assert!(!out.status.success());
+    let stderr = common::text(&out.stderr);
+    assert!(
+        stderr.contains("CRD is not installed")
+            && stderr.contains("cce-upgrade-watch crd | kubectl apply -f -"),
+        "{stderr}"
+    );
+}
