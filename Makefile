@@ -4,6 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PLANE := hack/control-plane.sh
 CRD_FILE := crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
+CHART_CRD_FILE := charts/cce-upgrade-watch/crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
 
 .PHONY: test lint fmt-check clippy test-all unit crd build plane-up plane-down
 
@@ -37,5 +38,9 @@ unit:
 build:
 	$(CARGO) build --locked --release
 
+## The CRD generated from src/crd.rs, written to crds/ and to the chart's crds/ (a test fails
+## when either differs from the types).
 crd:
-	$(CARGO) run --quiet --locked -- crd > $(CRD_FILE)
+	$(CARGO) run --quiet --locked -- crd > $(CRD_FILE).tmp
+	cp $(CRD_FILE).tmp $(CHART_CRD_FILE)
+	mv $(CRD_FILE).tmp $(CRD_FILE)
