@@ -22,6 +22,7 @@ clippy:
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
 test-all:
+	hack/test-deps.sh
 	$(PLANE) build
 	hack/python-sdk.sh
 	$(CARGO) build --locked --all-targets

@@ -3,7 +3,8 @@
 //! that quotes it. Argo CD runs health checks in gopher-lua (Lua 5.1), so every case runs
 //! under Lua 5.1 and 5.4; `hack/test-deps.sh` installs both, and the tests fail without them.
 
-use std::process::Command;
+mod common;
+
 use std::time::Duration;
 
 use cce_upgrade_watch::cce::model::{SEED_EXAMPLE, Workflow};
@@ -11,84 +12,8 @@ use cce_upgrade_watch::controller::status::{Observation, next_status};
 use cce_upgrade_watch::crd::UpgradeWorkflowWatchStatus;
 use serde_json::{Value, json};
 
-const SCRIPT: &str = "docs/argocd/health.lua";
-const INTERPRETERS: [&str; 2] = ["lua5.1", "lua5.4"];
-
-fn repo(rel: &str) -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
-/// A Lua literal for a JSON value, as Argo CD hands objects to health scripts.
-fn lua_literal(v: &Value) -> String {
-    match v {
-        Value::Null => "nil".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => {
-            let mut out = String::from("\"");
-            for c in s.chars() {
-                match c {
-                    '"' => out.push_str("\\\""),
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    c if (c as u32) < 0x20 => out.push_str(&format!("\\{:03}", c as u32)),
-                    c => out.push(c),
-                }
-            }
-            out.push('"');
-            out
-        }
-        Value::Array(items) => format!(
-            "{{{}}}",
-            items.iter().map(lua_literal).collect::<Vec<_>>().join(", ")
-        ),
-        Value::Object(map) => format!(
-            "{{{}}}",
-            map.iter()
-                .map(|(k, v)| format!(
-                    "[{}] = {}",
-                    lua_literal(&Value::String(k.clone())),
-                    lua_literal(v)
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-/// Runs the health script on `obj` under each interpreter; returns (status, message), the
-/// same under all of them.
-fn health(obj: &Value) -> (String, String) {
-    let script = repo(SCRIPT);
-    let program = format!(
-        "obj = {}\nlocal hs = dofile({})\nio.write(tostring(hs.status), \"\\t\", tostring(hs.message))\n",
-        lua_literal(obj),
-        lua_literal(&Value::String(script.display().to_string()))
-    );
-    let mut seen: Option<(String, String)> = None;
-    for lua in INTERPRETERS {
-        let out = Command::new(lua)
-            .arg("-e")
-            .arg(&program)
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("cannot run {lua} ({e}): run hack/test-deps.sh (installs lua5.1 and lua5.4)")
-            });
-        assert!(
-            out.status.success(),
-            "{lua} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).expect("utf-8");
-        let (status, message) = text.split_once('\t').expect("status\\tmessage");
-        let got = (status.to_string(), message.to_string());
-        if let Some(first) = &seen {
-            assert_eq!(first, &got, "{lua} disagrees with {}", INTERPRETERS[0]);
-        }
-        seen = Some(got);
-    }
-    seen.expect("ran")
-}
+use common::argocd::{SCRIPT, health};
+use common::repo_path as repo;
 
 /// The seed example workflow with its phase and task statuses replaced.
 fn workflow(phase: &str, tasks: [Option<&str>; 4]) -> Workflow {
