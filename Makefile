@@ -6,7 +6,16 @@ PLANE := hack/control-plane.sh
 CRD_FILE := crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
 CHART_CRD_FILE := charts/cce-upgrade-watch/crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
 
-.PHONY: test lint fmt-check clippy test-all unit crd build plane-up plane-down
+.DEFAULT_GOAL := test
+.PHONY: demo test lint fmt-check clippy test-all unit crd build plane-up plane-down
+
+## The whole job on one machine in a few minutes: a local control plane, the CRD, the CCE
+## simulator, the operator and a watch followed to the end of its upgrade. SCENARIO picks the
+## simulator's scenario (cluster-fails-then-retry shows the failure path); USE_EXISTING_CLUSTER=1
+## uses the cluster of the current kubeconfig instead. See hack/demo.sh.
+SCENARIO ?= success
+demo:
+	SCENARIO="$(SCENARIO)" hack/demo.sh
 
 ## Everything CI checks: formatting, clippy, and every test (unit and end-to-end) against a
 ## freshly started local control plane, which is stopped again however the tests end.
