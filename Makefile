@@ -7,7 +7,7 @@ CRD_FILE := crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
 CHART_CRD_FILE := charts/cce-upgrade-watch/crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
 
 .DEFAULT_GOAL := test
-.PHONY: demo test lint fmt-check clippy test-all unit crd build plane-up plane-down
+.PHONY: demo static test lint fmt-check clippy test-all unit crd build plane-up plane-down
 
 ## The whole job on one machine in a few minutes: a local control plane, the CRD, the CCE
 ## simulator, the operator and a watch followed to the end of its upgrade. SCENARIO picks the
@@ -47,6 +47,11 @@ unit:
 
 build:
 	$(CARGO) build --locked --release
+
+## The release binary as a static x86_64-unknown-linux-musl executable, as the Dockerfile
+## builds it, checked to be statically linked (file, ldd).
+static:
+	hack/static-build.sh
 
 ## The CRD generated from src/crd.rs, written to crds/ and to the chart's crds/ (a test fails
 ## when either differs from the types).
