@@ -25,7 +25,8 @@ RUN mkdir src && touch src/lib.rs && echo 'fn main() {}' > src/main.rs \
 COPY src ./src
 RUN --mount=type=cache,target=/src/target \
     cargo build --locked --release --target x86_64-unknown-linux-musl --bin cce-upgrade-watch \
- && cp target/x86_64-unknown-linux-musl/release/cce-upgrade-watch /cce-upgrade-watch
+ && cp target/x86_64-unknown-linux-musl/release/cce-upgrade-watch /cce-upgrade-watch \
+ && strip /cce-upgrade-watch
 
 FROM gcr.io/distroless/static-debian12:nonroot
 LABEL org.opencontainers.image.title="cce-upgrade-watch" \
