@@ -4,8 +4,18 @@ SHELL := /bin/bash
 CARGO ?= cargo
 PLANE := hack/control-plane.sh
 CRD_FILE := crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
+CHART_CRD_FILE := charts/cce-upgrade-watch/crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
 
-.PHONY: test lint fmt-check clippy test-all unit crd build plane-up plane-down
+.DEFAULT_GOAL := test
+.PHONY: demo static test lint fmt-check clippy test-all unit crd build plane-up plane-down
+
+## The whole job on one machine in a few minutes: a local control plane, the CRD, the CCE
+## simulator, the operator and a watch followed to the end of its upgrade. SCENARIO picks the
+## simulator's scenario (cluster-fails-then-retry shows the failure path); USE_EXISTING_CLUSTER=1
+## uses the cluster of the current kubeconfig instead. See hack/demo.sh.
+SCENARIO ?= success
+demo:
+	SCENARIO="$(SCENARIO)" hack/demo.sh
 
 ## Everything CI checks: formatting, clippy, and every test (unit and end-to-end) against a
 ## freshly started local control plane, which is stopped again however the tests end.
@@ -21,6 +31,7 @@ clippy:
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
 test-all:
+	hack/test-deps.sh
 	$(PLANE) build
 	hack/python-sdk.sh
 	$(CARGO) build --locked --all-targets
@@ -37,5 +48,14 @@ unit:
 build:
 	$(CARGO) build --locked --release
 
+## The release binary as a static x86_64-unknown-linux-musl executable, as the Dockerfile
+## builds it, checked to be statically linked (file, ldd).
+static:
+	hack/static-build.sh
+
+## The CRD generated from src/crd.rs, written to crds/ and to the chart's crds/ (a test fails
+## when either differs from the types).
 crd:
-	$(CARGO) run --quiet --locked -- crd > $(CRD_FILE)
+	$(CARGO) run --quiet --locked -- crd > $(CRD_FILE).tmp
+	cp $(CRD_FILE).tmp $(CHART_CRD_FILE)
+	mv $(CRD_FILE).tmp $(CRD_FILE)

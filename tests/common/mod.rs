@@ -125,6 +125,7 @@ pub async fn kubectl_until_success(args: &[&str]) -> Output {
     }
 }
 
+pub mod argocd;
 pub mod procs;
 
 use k8s_openapi::api::core::v1::Secret;

@@ -1,0 +1,84 @@
+{{/* Name of the chart, overridable. */}}
+{{- define "cce-upgrade-watch.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name of this release's objects: the release name, plus the chart name unless
+the release name already contains it. */}}
+{{- define "cce-upgrade-watch.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "cce-upgrade-watch.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels on every object. */}}
+{{- define "cce-upgrade-watch.labels" -}}
+helm.sh/chart: {{ include "cce-upgrade-watch.chart" . }}
+{{ include "cce-upgrade-watch.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: cce-upgrade-watch
+{{- end }}
+
+{{/* Labels that select the operator's pods. */}}
+{{- define "cce-upgrade-watch.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "cce-upgrade-watch.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "cce-upgrade-watch.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "cce-upgrade-watch.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "cce-upgrade-watch.leaseName" -}}
+{{- default (include "cce-upgrade-watch.fullname" .) .Values.leaderElection.leaseName }}
+{{- end }}
+
+{{- define "cce-upgrade-watch.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Where the extra CA bundle is mounted. */}}
+{{- define "cce-upgrade-watch.caBundleDir" -}}
+/etc/cce-upgrade-watch/ca
+{{- end }}
+
+{{/* The rules for serving watches, shared by the ClusterRole (every namespace) and the
+per-namespace Roles (watchNamespaces). Each rule is exactly what the operator calls. */}}
+{{- define "cce-upgrade-watch.watchRules" -}}
+# Find the watches to serve: the controller's cache lists and watches them.
+- apiGroups: ["cce.upgradewatch.io"]
+  resources: ["upgradeworkflowwatches"]
+  verbs: ["list", "watch"]
+# Mirror the workflow into status: server-side apply on the status subresource, never the spec.
+- apiGroups: ["cce.upgradewatch.io"]
+  resources: ["upgradeworkflowwatches/status"]
+  verbs: ["patch"]
+# One Event per transition: the recorder creates an Event and patches it when it repeats.
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+# Credentials: Secret metadata is listed and watched to notice rotation; only a Secret a watch names is read.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch"]
+{{- end }}

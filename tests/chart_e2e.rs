@@ -1,0 +1,1331 @@
+//! The Helm chart end to end against the real local control plane: `helm lint`, renders
+//! checked by a server-side dry run, a real `helm install`, and the operator running with
+//! exactly the environment of the installed Deployment, authenticated as the chart's
+//! ServiceAccount, through a simulated upgrade — which proves the chart's RBAC is enough —
+//! while `kubectl auth can-i` proves it is not more. There is no kubelet: pods never run,
+//! so the operator runs as a child process of the test instead of in its pod.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, PostParams};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
+use common::procs::{self, ACCESS_KEY, SECRET_KEY, Sim};
+use common::{cond, kubectl, kubectl_stdin, repo_path, text, wait_watch};
+
+const CHART: &str = "charts/cce-upgrade-watch";
+const SUCCESS_CLUSTER: &str = "c1000000-0000-4000-8000-000000000000";
+const SUCCESS_WORKFLOW: &str = "f1000000-0000-4000-8000-000000000000";
+const RETRY_CLUSTER: &str = "c2000000-0000-4000-8000-000000000000";
+const RETRY_WORKFLOW: &str = "f2000000-0000-4000-8000-000000000000";
+
+// ------------------------------------------------------------------ helpers
+
+fn helm(args: &[&str]) -> Output {
+    let bin = std::env::var("CCE_UW_HELM").unwrap_or_else(|_| "helm".into());
+    Command::new(&bin).args(args).output().unwrap_or_else(|e| {
+        panic!("run {bin}: {e} (`eval \"$(hack/control-plane.sh env)\"` sets CCE_UW_HELM)")
+    })
+}
+
+/// Stdout of a command that must succeed.
+fn ok(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+fn chart() -> String {
+    repo_path(CHART).display().to_string()
+}
+
+fn non_default_values() -> String {
+    repo_path("tests/fixtures/chart/non-default-values.yaml")
+        .display()
+        .to_string()
+}
+
+/// `helm template RELEASE CHART -n NS ARGS...`
+fn render(release: &str, ns: &str, args: &[&str]) -> String {
+    let chart = chart();
+    let mut all = vec!["template", release, chart.as_str(), "--namespace", ns];
+    all.extend_from_slice(args);
+    ok(helm(&all), "helm template")
+}
+
+/// The objects of a multi-document YAML stream.
+fn objects(yaml: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|doc| Value::deserialize(doc).expect("parse rendered YAML"))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn summary(objs: &[Value]) -> Vec<String> {
+    objs.iter()
+        .map(|o| {
+            format!(
+                "{} {}/{}",
+                o["kind"].as_str().unwrap_or("?"),
+                o["metadata"]["namespace"].as_str().unwrap_or("-"),
+                o["metadata"]["name"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+fn find<'a>(objs: &'a [Value], kind: &str, ns: Option<&str>, name: &str) -> &'a Value {
+    objs.iter()
+        .find(|o| {
+            o["kind"] == kind
+                && o["metadata"]["name"] == name
+                && o["metadata"]["namespace"].as_str() == ns
+        })
+        .unwrap_or_else(|| panic!("no {kind} {ns:?}/{name} in {:#?}", summary(objs)))
+}
+
+fn of_kind<'a>(objs: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    objs.iter().filter(|o| o["kind"] == kind).collect()
+}
+
+/// The operator container's env as name -> value (valueFrom entries as their JSON).
+fn env_of(deployment: &Value) -> BTreeMap<String, Value> {
+    deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .map(|e| {
+            let name = e["name"].as_str().expect("env name").to_string();
+            let value = e
+                .get("value")
+                .cloned()
+                .unwrap_or_else(|| e["valueFrom"].clone());
+            (name, value)
+        })
+        .collect()
+}
+
+/// Applies `yaml` with a server-side dry run and strict field validation: the API server
+/// checks every object against its schema, admission and RBAC escalation rules, and
+/// stores nothing.
+fn server_dry_run(yaml: &str) -> String {
+    let out = kubectl_stdin(
+        &["apply", "--dry-run=server", "--validate=strict", "-f", "-"],
+        yaml,
+    );
+    let stdout = ok(out.clone(), "kubectl apply --dry-run=server");
+    assert!(
+        !text(&out.stderr).contains("Warning"),
+        "the dry run warned:\n{}",
+        text(&out.stderr)
+    );
+    stdout
+}
+
+/// Installs the stand-in ServiceMonitor CRD (the plane has no Prometheus Operator).
+fn install_servicemonitor_crd() {
+    let path = repo_path("tests/fixtures/chart/servicemonitor-crd.yaml");
+    ok(
+        kubectl(&["apply", "--server-side", "-f", &path.display().to_string()]),
+        "apply ServiceMonitor CRD",
+    );
+    ok(
+        kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/servicemonitors.monitoring.coreos.com",
+            "--timeout=30s",
+        ]),
+        "ServiceMonitor CRD Established",
+    );
+}
+
+async fn setup(test: &str) -> (Client, String) {
+    let client = common::client().await;
+    common::install_crd(&client).await;
+    let ns = common::namespace(&client, test).await;
+    (client, ns)
+}
+
+fn fullname(release: &str) -> String {
+    format!("{release}-cce-upgrade-watch")
+}
+
+// ------------------------------------------------------------------ lint and values
+
+#[test]
+fn the_chart_passes_helm_lint_strict_with_default_and_non_default_values() {
+    let chart = chart();
+    ok(helm(&["lint", "--strict", &chart]), "helm lint (defaults)");
+    ok(
+        helm(&["lint", "--strict", &chart, "-f", &non_default_values()]),
+        "helm lint (non-default values)",
+    );
+    ok(
+        helm(&[
+            "lint",
+            "--strict",
+            &chart,
+            "--set",
+            "replicaCount=3",
+            "--set",
+            "leaderElection.enabled=true",
+            "--set",
+            "rbac.create=false",
+            "--set",
+            "serviceAccount.create=false",
+            "--set",
+            "serviceAccount.name=existing",
+            "--set",
+            "caBundle.secret=cce-ca",
+        ]),
+        "helm lint (existing ServiceAccount, CA bundle from a Secret)",
+    );
+}
+
+#[test]
+fn the_values_schema_rejects_unknown_keys_and_malformed_settings() {
+    let chart = chart();
+    for (set, expect) in [
+        ("operator.backoffBase=5 minutes", "backoffBase"),
+        ("operator.logFormat=xml", "logFormat"),
+        ("watchNamespaces[0]=Not_A_Namespace", "watchNamespaces"),
+        ("replicaCount=two", "replicaCount"),
+        ("operatr.concurrency=4", "operatr"),
+    ] {
+        let out = helm(&["template", "t", &chart, "--set", set]);
+        assert!(!out.status.success(), "--set {set} was accepted");
+        let err = text(&out.stderr);
+        assert!(err.contains(expect), "--set {set}: {err}");
+    }
+    // Guard rails in the templates.
+    let out = helm(&[
+        "template",
+        "t",
+        &chart,
+        "--set",
+        "replicaCount=2",
+        "--set",
+        "leaderElection.enabled=false",
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("needs leaderElection.enabled"));
+    let out = helm(&[
+        "template",
+        "t",
+        &chart,
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
+        "--set",
+        "metrics.service.enabled=false",
+    ]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn values_yaml_documents_every_value() {
+    let values =
+        std::fs::read_to_string(repo_path(&format!("{CHART}/values.yaml"))).expect("values.yaml");
+    let mut previous = "";
+    let mut undocumented = Vec::new();
+    for line in values.lines() {
+        if let Some(name) = values_key(line) {
+            let documented = line.contains(" # ") || previous.trim_start().starts_with('#');
+            if !documented {
+                undocumented.push(name.to_string());
+            }
+        }
+        if !line.trim().is_empty() {
+            previous = line;
+        }
+    }
+    assert!(
+        undocumented.is_empty(),
+        "values without a comment: {undocumented:?}"
+    );
+}
+
+/// The key a `values.yaml` line sets, if it sets one (list items and comments do not).
+fn values_key(line: &str) -> Option<&str> {
+    let trimmed = line.trim_start();
+    let (name, _) = trimmed.split_once(':')?;
+    let valid = !name.is_empty()
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric());
+    valid.then_some(name)
+}
+
+/// `(env var, default)` of every `run` flag, read from `cce-upgrade-watch run --help`.
+fn run_flags() -> Vec<(String, Option<String>)> {
+    let help = ok(
+        Command::new(procs::binary())
+            .args(["run", "--help"])
+            .output()
+            .expect("run --help"),
+        "run --help",
+    );
+    let mut flags = Vec::new();
+    for line in help.lines() {
+        let Some(start) = line.find("[env: ") else {
+            continue;
+        };
+        let env = &line[start + 6..];
+        let env = env[..env.find('=').expect("env=")].to_string();
+        let default = line.find("[default: ").map(|i| {
+            let rest = &line[i + 10..];
+            rest[..rest.find(']').expect("]")].to_string()
+        });
+        flags.push((env, default));
+    }
+    assert!(flags.len() >= 20, "parsed too few flags from:\n{help}");
+    flags
+}
+
+#[test]
+fn every_operator_flag_is_reachable_from_values_and_the_defaults_match_the_binary() {
+    let flags = run_flags();
+
+    // Non-default values: every flag's variable is set, with the value given.
+    let objs = objects(&render(
+        "t",
+        "ops",
+        &[
+            "-f",
+            &non_default_values(),
+            "--set",
+            "caBundle.key=bundle.pem",
+        ],
+    ));
+    let env = env_of(find(
+        &objs,
+        "Deployment",
+        Some("ops"),
+        "t-cce-upgrade-watch",
+    ));
+    let missing: Vec<_> = flags
+        .iter()
+        .filter(|(name, _)| !env.contains_key(name))
+        .map(|(name, _)| name.clone())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "flags not settable from values: {missing:?}"
+    );
+    for (name, value) in [
+        ("LOG_FORMAT", "text"),
+        ("ADMIN_LISTEN", "0.0.0.0:9090"),
+        ("LEADER_ELECT", "true"),
+        ("LEASE_NAME", "cce-upgrade-watch-platform"),
+        ("LEASE_DURATION_SECONDS", "20"),
+        ("TERMINAL_RESYNC", "15m"),
+        ("BACKOFF_BASE", "2s"),
+        ("BACKOFF_CAP", "2m"),
+        ("PERMANENT_RETRY", "10m"),
+        ("SYNC_HEARTBEAT", "2m"),
+        ("CCE_RATE_LIMIT", "5"),
+        ("CCE_RATE_BURST", "10"),
+        ("CCE_REQUEST_TIMEOUT", "20s"),
+        ("CCE_CONNECT_TIMEOUT", "5s"),
+        ("CA_BUNDLE", "/etc/cce-upgrade-watch/ca/bundle.pem"),
+        ("ALLOWED_ENDPOINT_HOSTS", "cce.example.internal,127.0.0.1"),
+        ("ALLOW_INSECURE_ENDPOINTS", "false"),
+        ("WATCH_NAMESPACES", "team-a,team-b"),
+        ("LABEL_SELECTOR", "upgrade-watch=platform"),
+        ("CONCURRENCY", "8"),
+        ("RUST_LOG", "info,cce_upgrade_watch=debug"),
+        ("TZ", "UTC"),
+    ] {
+        assert_eq!(env.get(name), Some(&json!(value)), "{name}");
+    }
+    assert_eq!(
+        env["POD_NAME"],
+        json!({"fieldRef": {"fieldPath": "metadata.name"}})
+    );
+    assert_eq!(
+        env["POD_NAMESPACE"],
+        json!({"fieldRef": {"fieldPath": "metadata.namespace"}})
+    );
+    for (name, key) in [
+        ("CLOUD_SDK_AK", "accessKey"),
+        ("CLOUD_SDK_SK", "secretKey"),
+        ("CLOUD_SDK_SECURITY_TOKEN", "securityToken"),
+        ("CLOUD_SDK_TOKEN", "token"),
+    ] {
+        assert_eq!(
+            env[name],
+            json!({"secretKeyRef": {"name": "cce-default-credentials", "key": key, "optional": true}}),
+            "{name}"
+        );
+    }
+
+    // Default values: the same defaults as the binary, but for the deliberate differences.
+    let objs = objects(&render("t", "ops", &[]));
+    let env = env_of(find(
+        &objs,
+        "Deployment",
+        Some("ops"),
+        "t-cce-upgrade-watch",
+    ));
+    for (name, default) in &flags {
+        let chart_value = env.get(name);
+        match name.as_str() {
+            // Structured logs in a cluster; text is the default for a terminal.
+            "LOG_FORMAT" => assert_eq!(chart_value, Some(&json!("json"))),
+            // One Lease per release.
+            "LEASE_NAME" => assert_eq!(chart_value, Some(&json!("t-cce-upgrade-watch"))),
+            // From the downward API.
+            "POD_NAME" | "POD_NAMESPACE" => assert!(chart_value.is_some_and(|v| v.is_object())),
+            _ => match default {
+                Some(d) => assert_eq!(chart_value, Some(&json!(d)), "default of {name}"),
+                // No default in the binary: the chart leaves it unset too.
+                None if name != "ALLOW_INSECURE_ENDPOINTS" => {
+                    assert_eq!(chart_value, None, "{name} should be unset by default")
+                }
+                None => assert_eq!(chart_value, Some(&json!("false"))),
+            },
+        }
+    }
+}
+
+#[test]
+fn the_readme_configuration_reference_lists_every_flag_with_its_default() {
+    let readme = std::fs::read_to_string(repo_path("README.md")).expect("README.md");
+    for (env, default) in run_flags() {
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with('|') && l.contains(&format!("| `{env}` |")))
+            .unwrap_or_else(|| panic!("README's configuration reference lacks {env}"));
+        if let Some(d) = default {
+            assert!(
+                row.contains(&format!("`{d}`")),
+                "README gives another default for {env}: {row}"
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------------ renders on the server
+
+#[tokio::test]
+async fn the_default_render_passes_a_server_dry_run_and_the_restricted_pod_security_profile() {
+    let (_client, ns) = setup("chart-default-render").await;
+    let yaml = render("dflt", &ns, &[]);
+    let objs = objects(&yaml);
+    let mut kinds: Vec<_> = objs
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap_or("?"))
+        .collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        vec![
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Deployment",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "ServiceAccount"
+        ],
+        "{:#?}",
+        summary(&objs)
+    );
+
+    // Cluster-wide mode: one ClusterRole with exactly the operator's calls.
+    let cluster_role = find(&objs, "ClusterRole", None, "dflt-cce-upgrade-watch");
+    assert_eq!(
+        cluster_role["rules"],
+        json!([
+            {"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradeworkflowwatches"], "verbs": ["list", "watch"]},
+            {"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradeworkflowwatches/status"], "verbs": ["patch"]},
+            {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
+        ])
+    );
+    let lease_role = find(
+        &objs,
+        "Role",
+        Some(&ns),
+        "dflt-cce-upgrade-watch-leader-election",
+    );
+    assert_eq!(
+        lease_role["rules"],
+        json!([
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+             "resourceNames": ["dflt-cce-upgrade-watch"], "verbs": ["get", "patch"]},
+        ])
+    );
+    // Each rule carries its reason.
+    let rbac = std::fs::read_to_string(repo_path(&format!("{CHART}/templates/rbac.yaml")))
+        .expect("rbac.yaml");
+    let helpers = std::fs::read_to_string(repo_path(&format!("{CHART}/templates/_helpers.tpl")))
+        .expect("_helpers.tpl");
+    for source in [&rbac, &helpers] {
+        let lines: Vec<&str> = source.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if line.trim_start().starts_with("- apiGroups:") {
+                assert!(
+                    lines[i - 1].trim_start().starts_with('#'),
+                    "rule without a reason comment: {line}"
+                );
+            }
+        }
+    }
+
+    let deployment = find(&objs, "Deployment", Some(&ns), "dflt-cce-upgrade-watch");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(container["args"], json!(["run"]));
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert_eq!(
+        container["securityContext"]["allowPrivilegeEscalation"],
+        false
+    );
+    assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    assert_eq!(
+        container["securityContext"]["capabilities"]["drop"],
+        json!(["ALL"])
+    );
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert!(container["resources"]["requests"]["memory"].is_string());
+    assert!(container["resources"]["limits"]["memory"].is_string());
+
+    let applied = server_dry_run(&yaml);
+    assert!(
+        applied.contains("deployment.apps/dflt-cce-upgrade-watch created (server dry run)"),
+        "{applied}"
+    );
+
+    // The pod the Deployment would create, admitted in a namespace that enforces the
+    // restricted Pod Security Standard.
+    for mode in ["enforce", "warn"] {
+        ok(
+            kubectl(&[
+                "label",
+                "namespace",
+                &ns,
+                &format!("pod-security.kubernetes.io/{mode}=restricted"),
+            ]),
+            "label namespace",
+        );
+    }
+    let pod_obj = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "operator", "namespace": ns,
+                     "labels": deployment["spec"]["template"]["metadata"]["labels"]},
+        "spec": pod,
+    });
+    let applied = server_dry_run(&pod_obj.to_string());
+    assert!(
+        applied.contains("pod/operator created (server dry run)"),
+        "{applied}"
+    );
+}
+
+#[tokio::test]
+async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server_dry_run() {
+    let (client, ns) = setup("chart-namespaced-render").await;
+    let team_a = common::namespace(&client, "chart-team-a").await;
+    let team_b = common::namespace(&client, "chart-team-b").await;
+    install_servicemonitor_crd();
+    let watched = format!("watchNamespaces=[\"{team_a}\",\"{team_b}\"]");
+    let yaml = render(
+        "nsd",
+        &ns,
+        &["-f", &non_default_values(), "--set-json", &watched],
+    );
+    let objs = objects(&yaml);
+
+    // Roles in the watched namespaces instead of a ClusterRole for watches and Secrets.
+    for team in [&team_a, &team_b] {
+        let role = find(&objs, "Role", Some(team), "nsd-cce-upgrade-watch");
+        let resources: Vec<&Value> = role["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .flat_map(|r| r["resources"].as_array().expect("resources"))
+            .collect();
+        assert!(resources.contains(&&json!("secrets")), "{role:#}");
+        let binding = find(&objs, "RoleBinding", Some(team), "nsd-cce-upgrade-watch");
+        assert_eq!(
+            binding["subjects"],
+            json!([{"kind": "ServiceAccount", "name": "nsd-cce-upgrade-watch", "namespace": ns}])
+        );
+    }
+    let cluster_roles = of_kind(&objs, "ClusterRole");
+    assert_eq!(cluster_roles.len(), 1, "{:#?}", summary(&objs));
+    assert_eq!(
+        cluster_roles[0]["rules"],
+        json!([{"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradeworkflowwatches"], "verbs": ["list"]}]),
+        "namespaced mode grants nothing cluster-wide but the start-up CRD check"
+    );
+    assert!(
+        find(
+            &objs,
+            "Role",
+            Some(&ns),
+            "nsd-cce-upgrade-watch-leader-election"
+        )["rules"][1]["resourceNames"]
+            == json!(["cce-upgrade-watch-platform"])
+    );
+
+    let pdb = find(
+        &objs,
+        "PodDisruptionBudget",
+        Some(&ns),
+        "nsd-cce-upgrade-watch",
+    );
+    assert_eq!(pdb["spec"]["minAvailable"], 1);
+    let deployment = find(&objs, "Deployment", Some(&ns), "nsd-cce-upgrade-watch");
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example.com/platform/cce-upgrade-watch@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+    );
+    let monitor = find(&objs, "ServiceMonitor", Some(&ns), "nsd-cce-upgrade-watch");
+    let service = find(&objs, "Service", Some(&ns), "nsd-cce-upgrade-watch-metrics");
+    let selector = monitor["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .expect("matchLabels");
+    for (k, v) in selector {
+        assert_eq!(
+            &service["metadata"]["labels"][k], v,
+            "the ServiceMonitor selects the metrics Service"
+        );
+    }
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
+    assert_eq!(service["spec"]["ports"][0]["name"], "metrics");
+    assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
+
+    let applied = server_dry_run(&yaml);
+    assert!(
+        applied.contains(
+            "servicemonitor.monitoring.coreos.com/nsd-cce-upgrade-watch created (server dry run)"
+        ),
+        "{applied}"
+    );
+    assert!(
+        applied
+            .contains("poddisruptionbudget.policy/nsd-cce-upgrade-watch created (server dry run)"),
+        "{applied}"
+    );
+}
+
+// ------------------------------------------------------------------ helm install
+
+#[tokio::test]
+async fn helm_install_creates_the_operator_objects_and_the_crd_upgrade_path_works() {
+    let (_client, ns) = setup("chart-install").await;
+    let release = ns.clone();
+    let full = fullname(&release);
+    let chart = chart();
+    ok(
+        helm(&["install", &release, &chart, "--namespace", &ns]),
+        "helm install",
+    );
+    let status = ok(
+        helm(&["status", &release, "--namespace", &ns, "-o", "json"]),
+        "helm status",
+    );
+    let status: Value = serde_json::from_str(&status).expect("helm status JSON");
+    assert_eq!(status["info"]["status"], "deployed");
+
+    let names = ok(
+        kubectl(&[
+            "get",
+            "-n",
+            &ns,
+            "deployment,serviceaccount,service,role,rolebinding",
+            "-o",
+            "name",
+        ]),
+        "kubectl get",
+    );
+    for expected in [
+        format!("deployment.apps/{full}"),
+        format!("serviceaccount/{full}"),
+        format!("service/{full}-metrics"),
+        format!("role.rbac.authorization.k8s.io/{full}-leader-election"),
+        format!("rolebinding.rbac.authorization.k8s.io/{full}-leader-election"),
+    ] {
+        assert!(
+            names.lines().any(|l| l == expected),
+            "{expected} missing in:\n{names}"
+        );
+    }
+    ok(
+        kubectl(&[
+            "get",
+            &format!("clusterrole/{full}"),
+            &format!("clusterrolebinding/{full}"),
+        ]),
+        "cluster-wide RBAC installed",
+    );
+    ok(
+        kubectl(&["get", "crd", "upgradeworkflowwatches.cce.upgradewatch.io"]),
+        "CRD present",
+    );
+
+    // The documented CRD upgrade path: Helm never upgrades crds/, so apply it first.
+    let crds = repo_path(&format!("{CHART}/crds")).display().to_string();
+    let applied = ok(
+        kubectl(&["apply", "--server-side", "--force-conflicts", "-f", &crds]),
+        "kubectl apply of the chart's crds/",
+    );
+    assert!(
+        applied.contains("upgradeworkflowwatches.cce.upgradewatch.io serverside-applied"),
+        "{applied}"
+    );
+    ok(
+        helm(&[
+            "upgrade",
+            &release,
+            &chart,
+            "--namespace",
+            &ns,
+            "--set",
+            "operator.concurrency=4",
+        ]),
+        "helm upgrade",
+    );
+    let env = ok(
+        kubectl(&[
+            "get",
+            "-n",
+            &ns,
+            &format!("deployment/{full}"),
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].env[?(@.name==\"CONCURRENCY\")].value}",
+        ]),
+        "deployment env",
+    );
+    assert_eq!(env, "4");
+
+    ok(
+        helm(&["uninstall", &release, "--namespace", &ns]),
+        "helm uninstall",
+    );
+    let gone = kubectl(&["get", &format!("clusterrole/{full}")]);
+    assert!(
+        !gone.status.success(),
+        "ClusterRole left behind by uninstall"
+    );
+    ok(
+        kubectl(&["get", "crd", "upgradeworkflowwatches.cce.upgradewatch.io"]),
+        "the CRD stays after uninstall",
+    );
+}
+
+// ------------------------------------------------------------------ the operator as the chart's ServiceAccount
+
+/// The operator run as the chart's pod would run it: the installed Deployment's args and
+/// environment (downward API values filled in), a token of the chart's ServiceAccount, and
+/// nothing else from the test's environment. Two local differences: the admin server
+/// listens on a free loopback port, and the CA bundle is the simulator's file.
+struct ChartOperator {
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl ChartOperator {
+    fn start(release_ns: &str, release: &str, pod_name: &str, sim: &Sim) -> ChartOperator {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let full = fullname(release);
+        let deployment: Value = serde_json::from_str(&ok(
+            kubectl(&[
+                "get",
+                "-n",
+                release_ns,
+                &format!("deployment/{full}"),
+                "-o",
+                "json",
+            ]),
+            "get Deployment",
+        ))
+        .expect("Deployment JSON");
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        let sa = deployment["spec"]["template"]["spec"]["serviceAccountName"]
+            .as_str()
+            .expect("serviceAccountName");
+        let args: Vec<String> = container["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .map(|a| a.as_str().expect("arg").to_string())
+            .collect();
+
+        let mut env: Vec<(String, String)> = Vec::new();
+        for e in container["env"].as_array().expect("env") {
+            let name = e["name"].as_str().expect("name").to_string();
+            let value = if let Some(v) = e["value"].as_str() {
+                v.to_string()
+            } else {
+                match e["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
+                    Some("metadata.namespace") => release_ns.to_string(),
+                    Some("metadata.name") => pod_name.to_string(),
+                    other => panic!("unexpected env source for {name}: {other:?}"),
+                }
+            };
+            env.push((name, value));
+        }
+        for (name, value) in [
+            ("ADMIN_LISTEN", "127.0.0.1:0".to_string()),
+            ("CA_BUNDLE", sim.ca.display().to_string()),
+        ] {
+            env.retain(|(n, _)| n != name);
+            env.push((name.to_string(), value));
+        }
+
+        let token = ok(
+            kubectl(&["create", "token", sa, "-n", release_ns, "--duration=1h"]),
+            "kubectl create token",
+        );
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, service_account_kubeconfig(token.trim())).expect("kubeconfig");
+        env.push(("KUBECONFIG".into(), kubeconfig.display().to_string()));
+
+        let log = match std::env::var_os("CCE_UW_TEST_LOG_DIR") {
+            Some(keep) => PathBuf::from(keep).join(format!("{release_ns}.log")),
+            None => dir.path().join("operator.log"),
+        };
+        let child = Command::new(procs::binary())
+            .args(&args)
+            .env_clear()
+            .envs(env)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start operator");
+        ChartOperator {
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The admin server's address, from its start-up log line.
+    async fn admin(&self) -> String {
+        for _ in 0..100 {
+            let log = self.log_text();
+            if let Some(line) = log.lines().find(|l| l.contains("admin server listening")) {
+                let start = line.find("127.0.0.1:").expect("admin address");
+                let addr: String = line[start..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                    .collect();
+                return format!("http://{addr}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no admin address in the operator log:\n{}", self.log_text());
+    }
+
+    /// No request of the operator was refused. At debug level (the chart's
+    /// operator.logLevel here) the client logs every response's status code.
+    fn assert_no_forbidden(&self) {
+        let log = self.log_text();
+        let codes = log.matches("\"http.status_code\":").count();
+        assert!(codes > 10, "too few responses logged to judge:\n{log}");
+        let refused: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                l.contains("\"http.status_code\":403")
+                    || l.contains("\"http.status_code\":401")
+                    || l.to_ascii_lowercase().contains("forbidden")
+            })
+            .collect();
+        assert!(
+            refused.is_empty(),
+            "refused requests:\n{}",
+            refused.join("\n")
+        );
+    }
+}
+
+impl ChartOperator {
+    /// Waits up to `secs` for the process to exit on its own.
+    fn wait_exit(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
+        for _ in 0..secs * 10 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+impl Drop for ChartOperator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A kubeconfig for the plane's server and CA, authenticated by `token` only.
+fn service_account_kubeconfig(token: &str) -> String {
+    let path = std::env::var("KUBECONFIG").expect("KUBECONFIG");
+    let admin: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).expect("kubeconfig"))
+        .expect("parse kubeconfig");
+    let cluster = &admin["clusters"][0]["cluster"];
+    serde_json::to_string_pretty(&json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "plane", "cluster": {
+            "server": cluster["server"],
+            "certificate-authority-data": cluster["certificate-authority-data"],
+        }}],
+        "users": [{"name": "chart-sa", "user": {"token": token}}],
+        "contexts": [{"name": "chart-sa", "context": {"cluster": "plane", "user": "chart-sa"}}],
+        "current-context": "chart-sa",
+    }))
+    .expect("kubeconfig JSON")
+}
+
+/// Installs the chart with settings for a quick local run (the simulator on 127.0.0.1,
+/// short retries) plus `extra`.
+fn install_for_operator(release: &str, ns: &str, extra: &[&str]) {
+    let chart = chart();
+    let mut args = vec![
+        "install",
+        release,
+        chart.as_str(),
+        "--namespace",
+        ns,
+        "--set-json",
+        "operator.allowedEndpointHosts=[\"127.0.0.1\"]",
+        "--set",
+        "operator.logLevel=debug",
+        "--set",
+        "operator.terminalResync=5s",
+        "--set",
+        "operator.backoffBase=1s",
+        "--set",
+        "operator.backoffCap=4s",
+        "--set",
+        "operator.permanentRetry=5s",
+        "--set",
+        "operator.cceRequestTimeout=2s",
+    ];
+    args.extend_from_slice(extra);
+    ok(helm(&args), "helm install");
+}
+
+async fn create_watch(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    sim: &Sim,
+    cluster: &str,
+    workflow: &str,
+    labels: Value,
+) {
+    let watch: UpgradeWorkflowWatch = serde_json::from_value(json!({
+        "apiVersion": "cce.upgradewatch.io/v1alpha1",
+        "kind": "UpgradeWorkflowWatch",
+        "metadata": {"name": name, "namespace": ns, "labels": labels},
+        "spec": {
+            "endpoint": sim.url,
+            "projectID": procs::PROJECT,
+            "clusterID": cluster,
+            "upgradeWorkflowID": workflow,
+            "credentialsSecretRef": {"name": "cce"},
+            "pollInterval": "5s",
+        },
+    }))
+    .expect("watch");
+    Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &watch)
+        .await
+        .expect("create watch");
+}
+
+/// `kubectl auth can-i VERB RESOURCE ARGS... --as SA` is `expected`.
+fn assert_can(sa: &str, expected: bool, args: &[&str]) {
+    let mut all = vec!["auth", "can-i"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--as", sa]);
+    let out = kubectl(&all);
+    let answer = text(&out.stdout).trim().to_string();
+    assert_eq!(
+        answer,
+        if expected { "yes" } else { "no" },
+        "kubectl auth can-i {} --as {sa}: {}",
+        args.join(" "),
+        text(&out.stderr)
+    );
+}
+
+fn live(ns: &str, name: &str) -> Value {
+    serde_json::from_str(&ok(
+        kubectl(&["get", "-n", ns, &format!("uww/{name}"), "-o", "json"]),
+        "get watch",
+    ))
+    .expect("watch JSON")
+}
+
+#[tokio::test]
+async fn in_namespaced_mode_the_operator_with_the_chart_service_account_reaches_ready_and_can_do_no_more()
+ {
+    let (client, ns) = setup("chart-rbac-namespaced").await;
+    let team = common::namespace(&client, "chart-rbac-team").await;
+    let other = common::namespace(&client, "chart-rbac-other").await;
+    let release = ns.clone();
+    let full = fullname(&release);
+    install_for_operator(
+        &release,
+        &ns,
+        &["--set-json", &format!("watchNamespaces=[\"{team}\"]")],
+    );
+    common::sim_secret(&client, &team, "cce", ACCESS_KEY, SECRET_KEY).await;
+    common::sim_secret(&client, &other, "cce", ACCESS_KEY, SECRET_KEY).await;
+
+    let sim = Sim::start(&["--scenario", "success", "--speed", "30"]);
+    let pod = format!("{full}-7d9f8b6c4-x2x9z");
+    let op = ChartOperator::start(&ns, &release, &pod, &sim);
+    create_watch(
+        &client,
+        &team,
+        "up",
+        &sim,
+        SUCCESS_CLUSTER,
+        SUCCESS_WORKFLOW,
+        json!({}),
+    )
+    .await;
+
+    let done = wait_watch(&client, &team, "up", 90, "Ready", |w| {
+        cond(w, "Ready").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    assert_eq!(
+        done.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Success")
+    );
+    let events = common::wait_events(&client, &team, "up", 30, |e| {
+        common::count(e, "UpgradeSucceeded") == 1
+    })
+    .await;
+    assert_eq!(common::count(&events, "WorkflowObserved"), 1, "{events:#?}");
+
+    // Ready, leader on the chart's Lease, and never refused.
+    let admin = op.admin().await;
+    let http = reqwest::Client::new();
+    let readyz = http
+        .get(format!("{admin}/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(readyz.status(), 200);
+    let metrics = http
+        .get(format!("{admin}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(metrics.contains("cce_upgrade_watch_leader 1"), "{metrics}");
+    let holder = ok(
+        kubectl(&[
+            "get",
+            "-n",
+            &ns,
+            &format!("lease/{full}"),
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ]),
+        "get Lease",
+    );
+    assert_eq!(holder, pod);
+    op.assert_no_forbidden();
+
+    // What GitOps sees: the Argo CD health check and the kubectl wait recipes.
+    let (health, message) = common::argocd::health(&live(&team, "up"));
+    assert_eq!(health, "Healthy", "{message}");
+    ok(
+        kubectl(&[
+            "wait",
+            "-n",
+            &team,
+            "uww/up",
+            "--for=condition=Ready",
+            "--timeout=10s",
+        ]),
+        "kubectl wait --for=condition=Ready",
+    );
+    ok(
+        kubectl(&[
+            "wait",
+            "-n",
+            &team,
+            "uww/up",
+            "--timeout=10s",
+            "--for=jsonpath={.status.conditions[?(@.type==\"Reconciling\")].status}=False",
+        ]),
+        "the gate's first wait",
+    );
+    ok(
+        kubectl(&[
+            "wait",
+            "-n",
+            &team,
+            "uww/up",
+            "--for=condition=Ready",
+            "--timeout=0s",
+        ]),
+        "the gate's check",
+    );
+
+    // ...and no more than that.
+    let sa = format!("system:serviceaccount:{ns}:{full}");
+    let uww = "upgradeworkflowwatches.cce.upgradewatch.io";
+    let events_res = "events.events.k8s.io";
+    let lease = format!("leases.coordination.k8s.io/{full}");
+    for args in [
+        vec!["list", uww, "-n", &team],
+        vec!["watch", uww, "-n", &team],
+        vec!["patch", uww, "--subresource=status", "-n", &team],
+        vec!["create", events_res, "-n", &team],
+        vec!["patch", events_res, "-n", &team],
+        vec!["get", "secrets", "-n", &team],
+        vec!["list", "secrets", "-n", &team],
+        vec!["watch", "secrets", "-n", &team],
+        vec!["get", &lease, "-n", &ns],
+        vec!["patch", &lease, "-n", &ns],
+        vec!["create", "leases.coordination.k8s.io", "-n", &ns],
+    ] {
+        assert_can(&sa, true, &args);
+    }
+    for args in [
+        // Specs are the users': no update, patch, create or delete of watches.
+        vec!["update", uww, "-n", &team],
+        vec!["patch", uww, "-n", &team],
+        vec!["create", uww, "-n", &team],
+        vec!["delete", uww, "-n", &team],
+        vec!["get", uww, "-n", &team],
+        vec!["update", uww, "--subresource=status", "-n", &team],
+        // Nothing in namespaces it does not serve (but the start-up list of watches).
+        vec!["watch", uww, "-n", &other],
+        vec!["patch", uww, "--subresource=status", "-n", &other],
+        vec!["create", events_res, "-n", &other],
+        vec!["get", "secrets", "-n", &other],
+        vec!["list", "secrets", "-n", &other],
+        vec!["watch", "secrets", "-n", &other],
+        vec!["get", "secrets", "-n", &ns],
+        vec!["list", "secrets", "--all-namespaces"],
+        // Secrets are only read.
+        vec!["create", "secrets", "-n", &team],
+        vec!["update", "secrets", "-n", &team],
+        vec!["delete", "secrets", "-n", &team],
+        // No workloads.
+        vec!["create", "pods", "-n", &team],
+        vec!["create", "pods", "-n", &ns],
+        vec!["create", "deployments.apps", "-n", &ns],
+        // Only its own Lease, and never update or delete it.
+        vec!["update", &lease, "-n", &ns],
+        vec!["delete", &lease, "-n", &ns],
+        vec![
+            "patch",
+            "leases.coordination.k8s.io/someone-else",
+            "-n",
+            &ns,
+        ],
+        vec!["list", "leases.coordination.k8s.io", "-n", &ns],
+        // No legacy core/v1 events, no RBAC.
+        vec!["create", "events", "-n", &team],
+        vec!["create", "roles.rbac.authorization.k8s.io", "-n", &team],
+    ] {
+        assert_can(&sa, false, &args);
+    }
+    ok(
+        helm(&["uninstall", &release, "--namespace", &ns]),
+        "helm uninstall",
+    );
+}
+
+#[tokio::test]
+async fn cluster_wide_the_operator_with_the_chart_service_account_reports_a_failed_task_as_stalled()
+{
+    let (client, ns) = setup("chart-rbac-cluster").await;
+    let team = common::namespace(&client, "chart-rbac-cluster-team").await;
+    let release = ns.clone();
+    let full = fullname(&release);
+    // Cluster-wide: the label selector keeps this operator to this test's watch.
+    let selector = format!("cce-uw-test={ns}");
+    install_for_operator(
+        &release,
+        &ns,
+        &["--set", &format!("labelSelector={selector}")],
+    );
+    common::sim_secret(&client, &team, "cce", ACCESS_KEY, SECRET_KEY).await;
+
+    // A frozen simulator clock: the workflow moves only when stepped.
+    let sim = Sim::start(&[
+        "--scenario",
+        "cluster-fails-then-retry",
+        "--speed",
+        "0.0001",
+    ]);
+    let op = ChartOperator::start(&ns, &release, &format!("{full}-5c8d7f9b8-q4w7p"), &sim);
+    create_watch(
+        &client,
+        &team,
+        "retry",
+        &sim,
+        RETRY_CLUSTER,
+        RETRY_WORKFLOW,
+        json!({"cce-uw-test": ns}),
+    )
+    .await;
+    wait_watch(&client, &team, "retry", 60, "first status", |w| {
+        w.status.as_ref().is_some_and(|s| s.phase.is_some())
+    })
+    .await;
+    let (health, message) = common::argocd::health(&live(&team, "retry"));
+    assert_eq!(health, "Progressing", "{message}");
+
+    // Step until CCE reports the failed Cluster task (phase Pending).
+    for _ in 0..20 {
+        let state = sim.get(&format!("/_sim/workflows/{RETRY_WORKFLOW}")).await;
+        if state["workflow"]["status"]["phase"] == "Pending" {
+            break;
+        }
+        sim.step(RETRY_WORKFLOW, 1).await;
+    }
+    let stalled = wait_watch(&client, &team, "retry", 60, "Stalled", |w| {
+        cond(w, "Stalled").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    assert_eq!(
+        cond(&stalled, "Stalled").map(|c| c.1),
+        Some("TaskFailed".into())
+    );
+
+    // Fail fast: the Stalled wait returns, and the gate's check fails.
+    ok(
+        kubectl(&[
+            "wait",
+            "-n",
+            &team,
+            "uww/retry",
+            "--for=condition=Stalled",
+            "--timeout=10s",
+        ]),
+        "kubectl wait --for=condition=Stalled",
+    );
+    ok(
+        kubectl(&[
+            "wait",
+            "-n",
+            &team,
+            "uww/retry",
+            "--timeout=10s",
+            "--for=jsonpath={.status.conditions[?(@.type==\"Reconciling\")].status}=False",
+        ]),
+        "the gate's first wait",
+    );
+    let gate = kubectl(&[
+        "wait",
+        "-n",
+        &team,
+        "uww/retry",
+        "--for=condition=Ready",
+        "--timeout=0s",
+    ]);
+    assert!(!gate.status.success(), "the gate passed a stalled upgrade");
+    let (health, message) = common::argocd::health(&live(&team, "retry"));
+    assert_eq!(health, "Degraded", "{message}");
+    assert!(message.starts_with("TaskFailed: "), "{message}");
+    let events = common::wait_events(&client, &team, "retry", 30, |e| {
+        common::count(e, "TaskFailed") == 1
+    })
+    .await;
+    assert!(
+        common::count(&events, "WorkflowObserved") == 1,
+        "{events:#?}"
+    );
+    op.assert_no_forbidden();
+
+    let sa = format!("system:serviceaccount:{ns}:{full}");
+    let uww = "upgradeworkflowwatches.cce.upgradewatch.io";
+    for args in [
+        vec!["list", uww, "--all-namespaces"],
+        vec!["patch", uww, "--subresource=status", "-n", &team],
+        vec!["get", "secrets", "-n", &team],
+        vec!["create", "events.events.k8s.io", "-n", &team],
+    ] {
+        assert_can(&sa, true, &args);
+    }
+    for args in [
+        vec!["update", uww, "-n", &team],
+        vec!["patch", uww, "-n", &team],
+        vec!["delete", uww, "-n", &team],
+        vec!["create", "pods", "-n", &team],
+        vec!["create", "secrets", "-n", &team],
+        vec!["delete", "secrets", "-n", &team],
+        vec![
+            "update",
+            &format!("leases.coordination.k8s.io/{full}"),
+            "-n",
+            &ns,
+        ],
+        vec![
+            "get",
+            "leases.coordination.k8s.io/kube-controller-manager",
+            "-n",
+            "kube-system",
+        ],
+    ] {
+        assert_can(&sa, false, &args);
+    }
+    ok(
+        helm(&["uninstall", &release, "--namespace", &ns]),
+        "helm uninstall",
+    );
+}
+
+#[tokio::test]
+async fn without_the_charts_rbac_the_operator_is_refused_and_the_log_check_notices() {
+    // The control for the tests above: the same run with no RBAC at all.
+    let (_client, ns) = setup("chart-rbac-none").await;
+    let release = ns.clone();
+    install_for_operator(&release, &ns, &["--set", "rbac.create=false"]);
+    let sim = Sim::start(&["--scenario", "success"]);
+    let mut op = ChartOperator::start(&ns, &release, "no-rbac", &sim);
+    let status = op.wait_exit(30).expect("the operator should stop");
+    assert!(!status.success());
+    let log = op.log_text();
+    assert!(log.contains("\"http.status_code\":403"), "{log}");
+    let caught = std::panic::catch_unwind(|| op.assert_no_forbidden());
+    assert!(caught.is_err(), "assert_no_forbidden missed a 403");
+    ok(
+        helm(&["uninstall", &release, "--namespace", &ns]),
+        "helm uninstall",
+    );
+}

@@ -1,0 +1,340 @@
+//! The GitOps guide's health checks, run on watches whose status comes from the operator's
+//! own status logic: the Argo CD health check (docs/argocd/health.lua) by real Lua
+//! interpreters — Argo CD runs health checks in gopher-lua (Lua 5.1), so every case runs
+//! under Lua 5.1 and 5.4; `hack/test-deps.sh` installs both, and the tests fail without
+//! them — and the Flux `healthCheckExprs` of docs/gitops.md by cel-go, the CEL library Flux
+//! evaluates them with, set up as Flux sets it up (tests/flux-cel, built with Go).
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use cce_upgrade_watch::cce::model::{SEED_EXAMPLE, Workflow};
+use cce_upgrade_watch::controller::status::{Observation, next_status};
+use cce_upgrade_watch::crd::UpgradeWorkflowWatchStatus;
+use serde_json::{Value, json};
+
+use common::argocd::{SCRIPT, health};
+use common::repo_path as repo;
+
+/// The Flux `healthCheckExprs` entry of docs/gitops.md.
+fn flux_exprs() -> Value {
+    let guide = std::fs::read_to_string(repo("docs/gitops.md")).expect("read docs/gitops.md");
+    let block = guide
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap_or_default())
+        .find(|b| b.contains("healthCheckExprs:"))
+        .expect("a yaml block with healthCheckExprs in docs/gitops.md");
+    let doc: Value = serde_yaml::from_str(block).expect("parse the healthCheckExprs block");
+    let entry = doc["spec"]["healthCheckExprs"][0].clone();
+    assert_eq!(entry["kind"], "UpgradeWorkflowWatch");
+    assert_eq!(entry["apiVersion"], "cce.upgradewatch.io/v1alpha1");
+    entry
+}
+
+/// tests/flux-cel, built once per run into Cargo's temp dir.
+fn flux_cel() -> &'static std::path::Path {
+    static BIN: OnceLock<std::path::PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let out = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("flux-cel");
+        let status = Command::new("go")
+            .args(["build", "-o"])
+            .arg(&out)
+            .arg(".")
+            .current_dir(repo("tests/flux-cel"))
+            .env("GOTOOLCHAIN", "local")
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run go ({e}): the Flux check needs Go"));
+        assert!(status.success(), "go build tests/flux-cel failed");
+        out
+    })
+}
+
+/// What Flux's kustomize-controller makes of `obj` with the guide's expressions:
+/// Current, Failed, InProgress, or "error: ..." when they cannot be evaluated.
+fn flux(obj: &Value) -> String {
+    use std::io::Write;
+    let mut input = flux_exprs();
+    input["objects"] = json!([obj]);
+    let mut child = Command::new(flux_cel())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run flux-cel");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.to_string().as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("flux-cel output");
+    assert!(
+        out.status.success(),
+        "flux-cel: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string()
+}
+
+/// (Argo CD health, its message, Flux status) of one object.
+fn judge(obj: &Value) -> (String, String, String) {
+    let (hs, message) = health(obj);
+    (hs, message, flux(obj))
+}
+
+const ALL_SUCCESS: [Option<&str>; 4] = [
+    Some("Success"),
+    Some("Success"),
+    Some("Success"),
+    Some("Success"),
+];
+
+fn later(
+    old: &UpgradeWorkflowWatchStatus,
+    observation: &Observation<'_>,
+    generation: i64,
+) -> UpgradeWorkflowWatchStatus {
+    next_status(
+        old,
+        observation,
+        Some(generation),
+        jiff::Timestamp::now(),
+        Duration::from_secs(300),
+    )
+    .status
+}
+
+/// The seed example workflow with its phase and task statuses replaced.
+fn workflow(phase: &str, tasks: [Option<&str>; 4]) -> Workflow {
+    let mut wf: Value = serde_json::from_str(SEED_EXAMPLE).expect("seed example");
+    wf["status"]["phase"] = phase.into();
+    let points = wf["status"]["pointStatuses"]
+        .as_array_mut()
+        .expect("pointStatuses");
+    for (point, status) in points.iter_mut().zip(tasks) {
+        match status {
+            Some(s) => {
+                point["status"] = s.into();
+                point["taskID"] = "0d7b1a57-0000-4000-8000-000000000001".into();
+            }
+            None => {
+                let obj = point.as_object_mut().expect("point");
+                obj.retain(|k, _| k == "taskType");
+            }
+        }
+    }
+    serde_json::from_value(wf).expect("workflow")
+}
+
+/// The status the operator computes for `observation` at `generation`, from an empty one.
+fn status_after(observation: &Observation<'_>, generation: i64) -> UpgradeWorkflowWatchStatus {
+    let now = jiff::Timestamp::now();
+    let first = next_status(
+        &UpgradeWorkflowWatchStatus::default(),
+        &Observation::FirstSight,
+        Some(generation),
+        now,
+        Duration::from_secs(300),
+    )
+    .status;
+    next_status(
+        &first,
+        observation,
+        Some(generation),
+        now,
+        Duration::from_secs(300),
+    )
+    .status
+}
+
+fn watch(generation: i64, spec_extra: Value, status: Option<&UpgradeWorkflowWatchStatus>) -> Value {
+    let mut spec = json!({
+        "region": "ap-southeast-1",
+        "projectID": "0123456789abcdef0123456789abcdef",
+        "clusterID": "b4b9e60f-8aa2-11ee-af09-0255ac10004f",
+        "credentialsSecretRef": {"name": "cce-credentials"},
+    });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), spec_extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    let mut obj = json!({
+        "apiVersion": "cce.upgradewatch.io/v1alpha1",
+        "kind": "UpgradeWorkflowWatch",
+        "metadata": {"name": "prod-upgrade", "namespace": "platform", "generation": generation},
+        "spec": spec,
+    });
+    if let Some(s) = status {
+        obj["status"] = serde_json::to_value(s).expect("status");
+    }
+    obj
+}
+
+#[test]
+fn a_succeeded_upgrade_is_healthy_and_current() {
+    let wf = workflow("Success", ALL_SUCCESS);
+    let status = status_after(&Observation::Workflow(&wf), 1);
+    let (hs, message, flux) = judge(&watch(1, json!({}), Some(&status)));
+    assert_eq!(hs, "Healthy", "{message}");
+    assert_eq!(
+        message,
+        "phase Success, 4/4 tasks done, target v1.19.16-r80"
+    );
+    assert_eq!(flux, "Current");
+}
+
+#[test]
+fn a_running_upgrade_is_progressing_and_says_where_it_is() {
+    let wf = workflow(
+        "Running",
+        [Some("Success"), Some("Success"), Some("Running"), None],
+    );
+    let status = status_after(&Observation::Workflow(&wf), 1);
+    let (hs, message, flux) = judge(&watch(1, json!({}), Some(&status)));
+    assert_eq!(hs, "Progressing", "{message}");
+    assert_eq!(
+        message,
+        "phase Running, 2/4 tasks done, current task Cluster, target v1.19.16-r80"
+    );
+    assert_eq!(flux, "InProgress");
+}
+
+#[test]
+fn a_failed_task_is_degraded_with_the_reason_and_failed_for_flux() {
+    // Huawei's own example: the Cluster task failed, the workflow waits in Pending.
+    let wf: Workflow = serde_json::from_str(SEED_EXAMPLE).expect("seed example");
+    let status = status_after(&Observation::Workflow(&wf), 3);
+    let (hs, message, flux) = judge(&watch(3, json!({}), Some(&status)));
+    assert_eq!(hs, "Degraded", "{message}");
+    assert!(message.starts_with("TaskFailed: "), "{message}");
+    assert!(message.contains("current task Cluster"), "{message}");
+    assert_eq!(flux, "Failed");
+}
+
+#[test]
+fn a_cancelled_upgrade_is_degraded() {
+    let wf = workflow("Cancel", [Some("Success"), Some("Failed"), None, None]);
+    let status = status_after(&Observation::Workflow(&wf), 1);
+    let (hs, message, flux) = judge(&watch(1, json!({}), Some(&status)));
+    assert_eq!(hs, "Degraded", "{message}");
+    assert!(message.starts_with("Cancelled: "), "{message}");
+    assert_eq!(flux, "Failed");
+}
+
+#[test]
+fn a_permanent_error_such_as_missing_access_is_degraded() {
+    let status = status_after(
+        &Observation::Failed {
+            reason: "Forbidden",
+            message: "CCE refused access to the cluster (403)".into(),
+            permanent: true,
+        },
+        1,
+    );
+    let (hs, message, flux) = judge(&watch(1, json!({}), Some(&status)));
+    assert_eq!(hs, "Degraded", "{message}");
+    assert_eq!(
+        message,
+        "Forbidden: CCE refused access to the cluster (403)"
+    );
+    assert_eq!(flux, "Failed");
+}
+
+#[test]
+fn a_transient_error_while_running_stays_progressing_and_names_it() {
+    let wf = workflow("Running", [Some("Running"), None, None, None]);
+    let running = status_after(&Observation::Workflow(&wf), 1);
+    let failing = later(
+        &running,
+        &Observation::Failed {
+            reason: "CceUnavailable",
+            message: "CCE answered 503".into(),
+            permanent: false,
+        },
+        1,
+    );
+    let (hs, message, flux) = judge(&watch(1, json!({}), Some(&failing)));
+    assert_eq!(hs, "Progressing", "{message}");
+    assert!(
+        message.ends_with("CCE not in sync, retrying: CceUnavailable: CCE answered 503"),
+        "{message}"
+    );
+    assert_eq!(flux, "InProgress");
+}
+
+#[test]
+fn a_suspended_watch_is_suspended_whatever_its_last_status() {
+    let wf = workflow("Success", ALL_SUCCESS);
+    let done = status_after(&Observation::Workflow(&wf), 1);
+    let suspended = later(&done, &Observation::Suspended, 2);
+    let (hs, message) = health(&watch(2, json!({"suspend": true}), Some(&suspended)));
+    assert_eq!(hs, "Suspended", "{message}");
+    // Also before the operator has seen the change.
+    let (hs, _) = health(&watch(2, json!({"suspend": true}), Some(&done)));
+    assert_eq!(hs, "Suspended");
+}
+
+#[test]
+fn a_new_watch_without_status_or_first_answer_is_progressing() {
+    let (hs, message) = health(&watch(1, json!({}), None));
+    assert_eq!(hs, "Progressing", "{message}");
+    assert_eq!(
+        message,
+        "waiting for the operator to observe the current spec"
+    );
+    // Flux cannot evaluate the expressions before there is a status (the guide says so).
+    assert!(flux(&watch(1, json!({}), None)).starts_with("error: "));
+
+    let first = later(
+        &UpgradeWorkflowWatchStatus::default(),
+        &Observation::FirstSight,
+        1,
+    );
+    let (hs, message, flux) = judge(&watch(1, json!({}), Some(&first)));
+    assert_eq!(hs, "Progressing", "{message}");
+    assert_eq!(message, "waiting for the first answer from CCE");
+    assert_eq!(flux, "InProgress");
+}
+
+#[test]
+fn a_ready_status_for_an_older_spec_generation_does_not_count() {
+    let wf = workflow("Success", ALL_SUCCESS);
+    let done = status_after(&Observation::Workflow(&wf), 1);
+    // The spec changed (generation 2) and the operator has not written status for it yet.
+    let (hs, message, flux) = judge(&watch(2, json!({}), Some(&done)));
+    assert_eq!(hs, "Progressing", "{message}");
+    assert_eq!(flux, "InProgress");
+
+    // status.observedGeneration is current but the conditions lag: they do not count.
+    let mut mixed = done.clone();
+    mixed.observed_generation = Some(2);
+    let (hs, message, flux) = judge(&watch(2, json!({}), Some(&mixed)));
+    assert_eq!(hs, "Progressing", "{message}");
+    assert_eq!(flux, "InProgress");
+}
+
+#[test]
+fn the_gitops_guide_quotes_the_health_script_verbatim_in_a_valid_argocd_cm() {
+    let script = std::fs::read_to_string(repo(SCRIPT)).expect("read health.lua");
+    let guide = std::fs::read_to_string(repo("docs/gitops.md")).expect("read docs/gitops.md");
+    let block = guide
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap_or_default())
+        .find(|b| b.contains("name: argocd-cm"))
+        .expect("the argocd-cm example in docs/gitops.md");
+    let cm: Value = serde_yaml::from_str(block).expect("the argocd-cm example is valid YAML");
+    let key = "resource.customizations.health.cce.upgradewatch.io_UpgradeWorkflowWatch";
+    assert_eq!(
+        cm["data"][key].as_str(),
+        Some(script.as_str()),
+        "docs/gitops.md must quote docs/argocd/health.lua verbatim under {key}; update the \
+         guide after changing the script"
+    );
+}
