@@ -140,7 +140,7 @@ pub enum RunError {
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
     logging::init(args.log_format);
     let client = Client::try_default().await.map_err(RunError::Kube)?;
-    check_crd(&client).await?;
+    check_crd(&client, args.namespaces.first().map(String::as_str)).await?;
 
     let metrics = Metrics::new();
     let readiness = Readiness::default();
@@ -292,8 +292,13 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     Ok(())
 }
 
-async fn check_crd(client: &Client) -> Result<(), RunError> {
-    let api: Api<UpgradeWorkflowWatch> = Api::all(client.clone());
+/// Lists watches once, in the first namespace served (if scoped), so an operator whose RBAC
+/// covers only its namespaces passes the check.
+async fn check_crd(client: &Client, namespace: Option<&str>) -> Result<(), RunError> {
+    let api: Api<UpgradeWorkflowWatch> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
     match api.list_metadata(&ListParams::default().limit(1)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 404 => Err(RunError::CrdMissing),
