@@ -162,6 +162,7 @@ pub async fn reconcile(
         )
         .status;
         publish_and_write(&ctx, &api, &watch, &uid, &old, &next).await?;
+        ctx.metrics.suspend_watch(&key, next.phase.as_deref());
         ctx.metrics
             .reconciles
             .get_or_create(&ResultLabels {
@@ -174,6 +175,14 @@ pub async fn reconcile(
     let poll = poll_interval(watch.spec.poll_interval.as_deref());
     let observed = observe(&watch, &namespace, &ctx, poll).await;
     let now = Timestamp::now();
+    // How often this watch is polled while CCE answers, for the sync-age alert.
+    let mut interval = ctx.policy.after_success(
+        old.phase
+            .as_deref()
+            .map(crate::cce::model::Phase::from)
+            .as_ref(),
+        poll,
+    );
     let (next, delay) = match &observed.observation {
         ObservationOwned::Workflow(wf) => {
             lock(&ctx.failures).remove(&uid);
@@ -187,11 +196,8 @@ pub async fn reconcile(
             for u in &next.unparsed {
                 warn!(watch = %key, field = %u.field, value = %u.value, "CCE sent a timestamp in an unknown format");
             }
-            let delay = ctx
-                .policy
-                .after_success(wf.phase(), poll)
-                .saturating_sub(observed.age);
-            (next.status, delay)
+            interval = ctx.policy.after_success(wf.phase(), poll);
+            (next.status, interval.saturating_sub(observed.age))
         }
         ObservationOwned::NoWorkflowYet => {
             lock(&ctx.failures).remove(&uid);
@@ -203,12 +209,11 @@ pub async fn reconcile(
                 ctx.heartbeat,
             )
             .status;
-            (
-                next,
-                ctx.policy
-                    .terminal_resync
-                    .min(poll.max(Duration::from_secs(60))),
-            )
+            interval = ctx
+                .policy
+                .terminal_resync
+                .min(poll.max(Duration::from_secs(60)));
+            (next, interval)
         }
         ObservationOwned::Failed {
             reason,
@@ -238,7 +243,7 @@ pub async fn reconcile(
 
     let synced = !matches!(observed.observation, ObservationOwned::Failed { .. });
     ctx.metrics
-        .record_watch(&key, next.phase.as_deref(), synced);
+        .record_watch(&key, next.phase.as_deref(), synced, interval);
     let result = if synced { "synced" } else { "failed" };
     ctx.metrics
         .reconciles

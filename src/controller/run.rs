@@ -240,6 +240,11 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         tokio::spawn(leader::follow(leadership.clone(), changes, move |leader| {
             metrics.leader.set(i64::from(leader));
             ctx.forget_all();
+            if !leader {
+                // A standby serves no watch: its per-watch series would double-count
+                // phases and age without end next to the new leader's.
+                metrics.retain_watches(|_| false);
+            }
             info!(leader, "leadership changed");
             if leader {
                 for tx in &reconcile_all {
