@@ -23,6 +23,7 @@ clippy:
 test-all:
 	$(PLANE) build
 	hack/python-sdk.sh
+	hack/promql-check.sh
 	$(CARGO) build --locked --all-targets
 	export CCE_UW_PLANE_DIR="$$(mktemp -d /tmp/cce-uw-plane.XXXXXX)"; \
 	trap '$(PLANE) down' EXIT; \
