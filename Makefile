@@ -34,6 +34,7 @@ test-all:
 	hack/test-deps.sh
 	$(PLANE) build
 	hack/python-sdk.sh
+	hack/promql-check.sh
 	$(CARGO) build --locked --all-targets
 	export CCE_UW_PLANE_DIR="$$(mktemp -d /tmp/cce-uw-plane.XXXXXX)"; \
 	trap '$(PLANE) down' EXIT; \

@@ -34,6 +34,9 @@ pub const DEFAULT_POLL_INTERVAL: &str = "30s";
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Current","type":"string","priority":1,"description":"Cluster version the upgrade starts from","jsonPath":".status.clusterVersion"}"#,
     printcolumn = r#"{"name":"Workflow","type":"string","priority":1,"jsonPath":".status.workflowID"}"#,
+    printcolumn = r#"{"name":"Running For","type":"date","priority":1,"description":"Time since the running task started","jsonPath":".status.tasks[?(@.status==\"Running\")].startTime"}"#,
+    printcolumn = r#"{"name":"Durations","type":"string","priority":1,"description":"How long each finished task took","jsonPath":".status.taskDurations"}"#,
+    printcolumn = r#"{"name":"Last Change","type":"date","priority":1,"description":"Time since the workflow's phase or a task's status last changed","jsonPath":".status.lastChangeTime"}"#,
     printcolumn = r#"{"name":"Last Sync","type":"date","priority":1,"jsonPath":".status.lastSyncTime"}"#
 )]
 #[x_kube(validation = Rule::new("has(self.region) || has(self.endpoint)").message("set region (for example ap-southeast-1) or endpoint").field_path(".region"))]
@@ -173,6 +176,16 @@ pub struct UpgradeWorkflowWatchStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_task: Option<String>,
 
+    /// How long each finished task took, in CCE's order, for example
+    /// `PreCheck 1m0s, Snapshot 45s, Cluster 9m5s (Failed)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_durations: Option<String>,
+
+    /// When the upgrade last moved as far as the operator saw: the workflow's phase or a
+    /// task's status changed, or another workflow was observed. Sync errors do not count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_change_time: Option<Time>,
+
     /// When CCE created the workflow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow_created: Option<Time>,
@@ -243,6 +256,10 @@ pub struct TaskStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expire_time_raw: Option<String>,
 
+    /// How long the task took, once it ended, for example `9m5s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+
     /// True when this pre-check's result expired before the Cluster task started: CCE
     /// needs a new pre-check before the upgrade can go on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -299,6 +316,9 @@ mod tests {
                 ("Age", 0),
                 ("Current", 1),
                 ("Workflow", 1),
+                ("Running For", 1),
+                ("Durations", 1),
+                ("Last Change", 1),
                 ("Last Sync", 1),
             ]
         );

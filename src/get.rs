@@ -351,12 +351,13 @@ fn render_workflow(wf: &Workflow, now: Timestamp) -> String {
             "Progress".into(),
             format!("{succeeded}/{} tasks succeeded", points.len()),
         ],
+        vec!["Current task".into(), current_task(points, now)],
         vec![
             "Created".into(),
             when(meta.creation_timestamp.as_deref(), now),
         ],
         vec![
-            "Updated".into(),
+            "Last change".into(),
             when(meta.update_timestamp.as_deref(), now),
         ],
     ]);
@@ -375,6 +376,30 @@ fn render_workflow(wf: &Workflow, now: Timestamp) -> String {
         out.push_str(&table(&rows));
     }
     out
+}
+
+/// The task to look at now and for how long it has been (or was) at it: `Cluster, running
+/// for 5m0s`, `Cluster, failed after 9m5s`, `-` when none is running, queued or failed.
+fn current_task(points: &[PointStatus], now: Timestamp) -> String {
+    let Some(p) = ["Running", "Queuing", "Failed"].iter().find_map(|state| {
+        points
+            .iter()
+            .find(|p| p.status.as_ref().is_some_and(|s| s.as_str() == *state))
+    }) else {
+        return "-".into();
+    };
+    let task = p
+        .task_type
+        .as_ref()
+        .map_or_else(|| "-".to_string(), |t| t.to_string());
+    let state = p.status.as_ref().map(|s| s.to_string()).unwrap_or_default();
+    let start = p.start_time_stamp.as_deref().and_then(time::parse);
+    let end = p.end_time_stamp.as_deref().and_then(time::parse);
+    match (state.as_str(), start, end) {
+        ("Failed", Some(s), Some(e)) => format!("{task}, failed after {}", span(s, e)),
+        (_, Some(s), None) => format!("{task}, {} for {}", state.to_lowercase(), span(s, now)),
+        _ => format!("{task}, {}", state.to_lowercase()),
+    }
 }
 
 fn task_row(p: &PointStatus, now: Timestamp) -> Vec<String> {
@@ -517,7 +542,9 @@ mod tests {
             "Phase Pending (a task failed; waiting for a retry or a decision)",
             "Version v1.17.17-r0 -> v1.19.16-r80",
             "Progress 1/4 tasks succeeded",
+            "Current task Cluster, failed after 9m5s",
             "Created 2023-11-25T06:32:34Z (1h27m ago)",
+            "Last change 2023-11-25T07:49:30Z (10m29s ago)",
             "TASK STATUS STARTED ENDED DURATION ID NOTE",
             "PreCheck Success 39m55s ago 38m54s ago 1m0s f61e008c-1600-41c0-9bde-121de5a30660 result expires in 21m5s",
             "Cluster Failed 10m29s ago 1m24s ago 9m5s 6d799ff6-3afe-4242-80b4-6f0a0fa746cb",
@@ -539,6 +566,10 @@ mod tests {
         let text = squeezed(&Found::One(Box::new(wf)));
         assert!(
             text.contains("Cluster Running 5m0s ago - 5m0s so far"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Current task Cluster, running for 5m0s"),
             "{text}"
         );
         assert!(
@@ -581,7 +612,13 @@ mod tests {
             now(),
         );
         assert!(text.starts_with("2 upgrade workflows for cluster c1, newest first.\n"));
-        assert_eq!(text.matches("Workflow  c271e39e").count(), 2);
+        let workflows = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("Workflow ") && l.ends_with(" c271e39e-1a6e-4d3d-8fa8-2a36329c68d1")
+            })
+            .count();
+        assert_eq!(workflows, 2, "{text}");
         let empty = render_table(
             &Found::List {
                 cluster_id: "c1".into(),

@@ -43,7 +43,11 @@ pub struct ReasonLabels {
 #[derive(Default, Debug)]
 struct WatchBook {
     phases: HashMap<String, &'static str>,
+    /// The last good answer from CCE, or when this instance began serving the watch if
+    /// there was none yet: a watch that never syncs ages like one that stopped.
     last_good_sync: HashMap<String, Instant>,
+    /// How often the watch is polled while CCE answers (pollInterval, or the terminal resync).
+    poll_interval: HashMap<String, Duration>,
 }
 
 /// All metrics of the operator, cheap to clone.
@@ -161,22 +165,36 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// Records what a watch shows now; `synced` marks a good answer from CCE.
-    pub fn record_watch(&self, key: &str, phase: Option<&str>, synced: bool) {
+    /// Records what a watch shows now; `synced` marks a good answer from CCE, and
+    /// `poll_interval` is how often it is polled while CCE answers.
+    pub fn record_watch(
+        &self,
+        key: &str,
+        phase: Option<&str>,
+        synced: bool,
+        poll_interval: Duration,
+    ) {
         if let Ok(mut book) = self.book.lock() {
             book.phases.insert(key.to_string(), phase_label(phase));
-            if synced {
+            if synced || !book.last_good_sync.contains_key(key) {
                 book.last_good_sync.insert(key.to_string(), Instant::now());
             }
+            book.poll_interval.insert(key.to_string(), poll_interval);
+        }
+    }
+
+    /// A suspended watch is not polled: it keeps its phase but has no sync age to alert on.
+    pub fn suspend_watch(&self, key: &str, phase: Option<&str>) {
+        if let Ok(mut book) = self.book.lock() {
+            book.phases.insert(key.to_string(), phase_label(phase));
+            book.last_good_sync.remove(key);
+            book.poll_interval.remove(key);
         }
     }
 
     /// Forgets a deleted watch.
     pub fn forget_watch(&self, key: &str) {
-        if let Ok(mut book) = self.book.lock() {
-            book.phases.remove(key);
-            book.last_good_sync.remove(key);
-        }
+        self.retain_watches(|k| k != key);
     }
 
     /// Keeps only the watches for which `keep` is true.
@@ -184,6 +202,7 @@ impl Metrics {
         if let Ok(mut book) = self.book.lock() {
             book.phases.retain(|k, _| keep(k));
             book.last_good_sync.retain(|k, _| keep(k));
+            book.poll_interval.retain(|k, _| keep(k));
         }
     }
 }
@@ -230,7 +249,7 @@ struct WatchLabels {
 
 impl Collector for WatchCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
-        let (phases, ages) = match self.book.lock() {
+        let (phases, ages, intervals) = match self.book.lock() {
             Ok(book) => {
                 let mut counts: HashMap<&'static str, i64> = HashMap::new();
                 for phase in book.phases.values() {
@@ -242,12 +261,18 @@ impl Collector for WatchCollector {
                     .iter()
                     .map(|(k, t)| (k.clone(), now.duration_since(*t).as_secs_f64()))
                     .collect();
-                (counts, ages)
+                let intervals: Vec<(String, f64)> = book
+                    .poll_interval
+                    .iter()
+                    .map(|(k, d)| (k.clone(), d.as_secs_f64()))
+                    .collect();
+                (counts, ages, intervals)
             }
             Err(_) => return Ok(()),
         };
+        // Names without the registry's prefix: the encoder adds it, as for registered metrics.
         let mut family = encoder.encode_descriptor(
-            "cce_upgrade_watch_watches",
+            "watches",
             "Watches by the phase of their workflow",
             None,
             prometheus_client::metrics::MetricType::Gauge,
@@ -258,19 +283,32 @@ impl Collector for WatchCollector {
             let count = phases.get(phase).copied().unwrap_or(0);
             ConstGauge::new(count).encode(family.encode_family(&PhaseLabels { phase })?)?;
         }
-        let mut family = encoder.encode_descriptor(
-            "cce_upgrade_watch_last_sync_age_seconds",
-            "Seconds since the last good answer from CCE, per watch",
-            None,
-            prometheus_client::metrics::MetricType::Gauge,
-        )?;
-        for (key, age) in ages {
-            let (namespace, name) = key.split_once('/').unwrap_or(("", key.as_str()));
-            let labels = WatchLabels {
-                namespace: namespace.to_string(),
-                name: name.to_string(),
-            };
-            ConstGauge::new(age).encode(family.encode_family(&labels)?)?;
+        for (metric, help, values) in [
+            (
+                "last_sync_age_seconds",
+                "Seconds since the last good answer from CCE (or since this instance began serving the watch, if none yet), per watch",
+                ages,
+            ),
+            (
+                "poll_interval_seconds",
+                "Seconds between polls of CCE while it answers (pollInterval, or the terminal resync once the upgrade ended), per watch",
+                intervals,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(
+                metric,
+                help,
+                None,
+                prometheus_client::metrics::MetricType::Gauge,
+            )?;
+            for (key, value) in values {
+                let (namespace, name) = key.split_once('/').unwrap_or(("", key.as_str()));
+                let labels = WatchLabels {
+                    namespace: namespace.to_string(),
+                    name: name.to_string(),
+                };
+                ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+            }
         }
         Ok(())
     }
@@ -280,33 +318,142 @@ impl Collector for WatchCollector {
 mod tests {
     use super::*;
 
+    const POLL: Duration = Duration::from_secs(30);
+
+    /// Whether a line of `text` starts with `start` (a sample with its labels, say): a
+    /// substring would also match inside a longer, wrongly prefixed name.
+    fn has_line(text: &str, start: &str) -> bool {
+        text.lines().any(|l| l.starts_with(start))
+    }
+
     #[test]
     fn renders_watch_gauges_and_forgets_deleted_watches() {
         let m = Metrics::new();
-        m.record_watch("ns/a", Some("Running"), true);
-        m.record_watch("ns/b", Some("Weird"), false);
+        m.record_watch("ns/a", Some("Running"), true, POLL);
+        m.record_watch("ns/b", Some("Weird"), false, Duration::from_secs(600));
         m.observe_request("show", "ok", Duration::from_millis(20));
         let text = m.render();
         assert!(
-            text.contains("cce_upgrade_watch_watches{phase=\"Running\"} 1"),
+            has_line(&text, "cce_upgrade_watch_watches{phase=\"Running\"} 1"),
             "{text}"
         );
         assert!(
-            text.contains("cce_upgrade_watch_watches{phase=\"Other\"} 1"),
+            has_line(&text, "cce_upgrade_watch_watches{phase=\"Other\"} 1"),
             "{text}"
         );
         assert!(
-            text.contains("cce_upgrade_watch_last_sync_age_seconds{namespace=\"ns\",name=\"a\"}"),
+            has_line(
+                &text,
+                "cce_upgrade_watch_last_sync_age_seconds{namespace=\"ns\",name=\"a\"}"
+            ),
             "{text}"
         );
-        assert!(!text.contains("name=\"b\""), "{text}");
         assert!(
-            text.contains(
+            has_line(
+                &text,
+                "cce_upgrade_watch_poll_interval_seconds{namespace=\"ns\",name=\"b\"} 600"
+            ),
+            "{text}"
+        );
+        assert!(
+            has_line(
+                &text,
                 "cce_upgrade_watch_cce_requests_total{operation=\"show\",outcome=\"ok\"} 1"
             ),
             "{text}"
         );
         m.forget_watch("ns/a");
         assert!(!m.render().contains("name=\"a\""));
+    }
+
+    /// The age of the sync series, in seconds, of watch `name` in namespace `ns`.
+    fn age(m: &Metrics, name: &str) -> Option<f64> {
+        let prefix =
+            format!("cce_upgrade_watch_last_sync_age_seconds{{namespace=\"ns\",name=\"{name}\"}} ");
+        m.render()
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix).map(|v| v.parse().expect("number")))
+    }
+
+    #[test]
+    fn a_watch_that_never_synced_ages_from_when_it_was_first_served() {
+        let m = Metrics::new();
+        m.record_watch("ns/never", None, false, POLL);
+        std::thread::sleep(Duration::from_millis(30));
+        m.record_watch("ns/never", None, false, POLL);
+        let first = age(&m, "never").expect("a never-synced watch has an age");
+        assert!(first >= 0.03, "failures do not reset the age: {first}");
+        m.record_watch("ns/never", Some("Init"), true, POLL);
+        assert!(
+            age(&m, "never").expect("age") < first,
+            "a good sync resets it"
+        );
+    }
+
+    #[test]
+    fn a_suspended_watch_keeps_its_phase_but_has_no_age_or_interval() {
+        let m = Metrics::new();
+        m.record_watch("ns/s", Some("Running"), true, POLL);
+        m.suspend_watch("ns/s", Some("Running"));
+        let text = m.render();
+        assert!(
+            has_line(&text, "cce_upgrade_watch_watches{phase=\"Running\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("name=\"s\""), "{text}");
+    }
+
+    /// The sample names of a rendering, each once, in order of appearance.
+    fn sample_names(text: &str) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line
+                .split(['{', ' '])
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            if !name.is_empty() && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn every_metric_is_exported_under_its_documented_name() {
+        let m = Metrics::new();
+        m.reconciles
+            .get_or_create(&ResultLabels { result: "synced" })
+            .inc();
+        m.observe_request("show", "ok", Duration::from_millis(20));
+        m.observe_task("Cluster", "Failed", Duration::from_secs(300));
+        m.status_writes.inc();
+        m.events
+            .get_or_create(&ReasonLabels {
+                reason: "TaskFailed",
+            })
+            .inc();
+        m.record_watch("ns/a", Some("Pending"), true, POLL);
+        let mut names = sample_names(&m.render());
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "cce_upgrade_watch_cce_request_duration_seconds_bucket",
+                "cce_upgrade_watch_cce_request_duration_seconds_count",
+                "cce_upgrade_watch_cce_request_duration_seconds_sum",
+                "cce_upgrade_watch_cce_requests_total",
+                "cce_upgrade_watch_events_total",
+                "cce_upgrade_watch_last_sync_age_seconds",
+                "cce_upgrade_watch_leader",
+                "cce_upgrade_watch_poll_interval_seconds",
+                "cce_upgrade_watch_reconciles_total",
+                "cce_upgrade_watch_status_writes_total",
+                "cce_upgrade_watch_task_duration_seconds_bucket",
+                "cce_upgrade_watch_task_duration_seconds_count",
+                "cce_upgrade_watch_task_duration_seconds_sum",
+                "cce_upgrade_watch_watches",
+            ]
+        );
     }
 }

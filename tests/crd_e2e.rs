@@ -47,6 +47,16 @@ async fn kubectl_get_prints_the_designed_columns() {
             "targetVersion": "v1.19.16-r80",
             "progress": "1/4",
             "currentTask": "Cluster",
+            "tasks": [
+                {"type": "PreCheck", "status": "Success", "startTime": "2023-11-25T07:20:04Z",
+                 "endTime": "2023-11-25T07:21:05Z", "duration": "1m1s"},
+                {"type": "Snapshot"},
+                {"type": "Cluster", "status": "Failed", "startTime": "2023-11-25T07:49:30Z",
+                 "endTime": "2023-11-25T07:58:35Z", "duration": "9m5s"},
+                {"type": "PostCheck"}
+            ],
+            "taskDurations": "PreCheck 1m1s, Cluster 9m5s (Failed)",
+            "lastChangeTime": "2023-11-25T07:58:40Z",
             "lastSyncTime": "2023-11-25T07:58:40Z",
             "conditions": [{"type": "Synced", "status": "True", "reason": "Synced", "message": "ok",
                             "lastTransitionTime": "2023-11-25T07:58:40Z"}]
@@ -103,13 +113,41 @@ async fn kubectl_get_prints_the_designed_columns() {
     }
     let out = kubectl(&["get", "uww", "-n", &ns, "-o", "wide"]);
     let table = text(&out.stdout);
-    let header = table.lines().next().expect("header");
-    for column in ["CURRENT", "WORKFLOW", "LAST SYNC"] {
-        assert!(header.contains(column), "{column} missing in {table}");
-    }
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .expect("header")
+        .split("  ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(
+        header[8..],
+        [
+            "CURRENT",
+            "WORKFLOW",
+            "RUNNING FOR",
+            "DURATIONS",
+            "LAST CHANGE",
+            "LAST SYNC"
+        ],
+        "{table}"
+    );
     let row = table.lines().nth(1).expect("row");
     assert!(
         row.contains("v1.17.17-r0") && row.contains("c271e39e-1a6e-4d3d-8fa8-2a36329c68d1"),
+        "{table}"
+    );
+    // No task is running: the Running For cell is empty; finished tasks show their time.
+    let header_line = table.lines().next().expect("header");
+    let at = |column: &str| header_line.find(column).expect("column");
+    assert_eq!(
+        row.get(at("RUNNING FOR")..at("DURATIONS")).map(str::trim),
+        Some(""),
+        "{table}"
+    );
+    assert!(
+        row[at("DURATIONS")..].starts_with("PreCheck 1m1s, Cluster 9m5s (Failed) "),
         "{table}"
     );
     // The category lists it too.

@@ -22,7 +22,9 @@ use super::status::{Observation, next_status};
 use crate::cce::client::Target;
 use crate::cce::credentials::Credentials;
 use crate::cce::error::CceError;
-use crate::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
+use crate::crd::{
+    ClusterType, UpgradeWorkflowWatch, UpgradeWorkflowWatchSpec, UpgradeWorkflowWatchStatus,
+};
 use crate::metrics::{Metrics, ResultLabels};
 use crate::runtime::leader::Leadership;
 
@@ -160,6 +162,7 @@ pub async fn reconcile(
         )
         .status;
         publish_and_write(&ctx, &api, &watch, &uid, &old, &next).await?;
+        ctx.metrics.suspend_watch(&key, next.phase.as_deref());
         ctx.metrics
             .reconciles
             .get_or_create(&ResultLabels {
@@ -172,6 +175,14 @@ pub async fn reconcile(
     let poll = poll_interval(watch.spec.poll_interval.as_deref());
     let observed = observe(&watch, &namespace, &ctx, poll).await;
     let now = Timestamp::now();
+    // How often this watch is polled while CCE answers, for the sync-age alert.
+    let mut interval = ctx.policy.after_success(
+        old.phase
+            .as_deref()
+            .map(crate::cce::model::Phase::from)
+            .as_ref(),
+        poll,
+    );
     let (next, delay) = match &observed.observation {
         ObservationOwned::Workflow(wf) => {
             lock(&ctx.failures).remove(&uid);
@@ -185,11 +196,8 @@ pub async fn reconcile(
             for u in &next.unparsed {
                 warn!(watch = %key, field = %u.field, value = %u.value, "CCE sent a timestamp in an unknown format");
             }
-            let delay = ctx
-                .policy
-                .after_success(wf.phase(), poll)
-                .saturating_sub(observed.age);
-            (next.status, delay)
+            interval = ctx.policy.after_success(wf.phase(), poll);
+            (next.status, interval.saturating_sub(observed.age))
         }
         ObservationOwned::NoWorkflowYet => {
             lock(&ctx.failures).remove(&uid);
@@ -201,12 +209,11 @@ pub async fn reconcile(
                 ctx.heartbeat,
             )
             .status;
-            (
-                next,
-                ctx.policy
-                    .terminal_resync
-                    .min(poll.max(Duration::from_secs(60))),
-            )
+            interval = ctx
+                .policy
+                .terminal_resync
+                .min(poll.max(Duration::from_secs(60)));
+            (next, interval)
         }
         ObservationOwned::Failed {
             reason,
@@ -236,7 +243,7 @@ pub async fn reconcile(
 
     let synced = !matches!(observed.observation, ObservationOwned::Failed { .. });
     ctx.metrics
-        .record_watch(&key, next.phase.as_deref(), synced);
+        .record_watch(&key, next.phase.as_deref(), synced, interval);
     let result = if synced { "synced" } else { "failed" };
     ctx.metrics
         .reconciles
@@ -326,7 +333,7 @@ async fn observe(
             Observed {
                 observation: ObservationOwned::Failed {
                     reason: failure_reason(&e),
-                    message: e.to_string(),
+                    message: failure_message(&e, spec),
                     permanent: is_permanent(&e),
                     retry_after,
                 },
@@ -342,6 +349,28 @@ fn failure_reason(e: &CceError) -> &'static str {
         CceError::NotFound(_) => "WorkflowNotFound",
         _ => e.category(),
     }
+}
+
+/// The condition message: the error, and for a 404 what to check. A Standard watch of an
+/// Autopilot cluster (or the reverse) gets a 404 too: the two kinds live under different
+/// API paths, so the message names the path this watch used.
+fn failure_message(e: &CceError, spec: &UpgradeWorkflowWatchSpec) -> String {
+    if !matches!(e, CceError::NotFound(_)) {
+        return e.to_string();
+    }
+    let (kind, prefix, other) = match spec.cluster_type {
+        ClusterType::Standard => ("Standard", "/api/v3/", "Autopilot"),
+        ClusterType::Autopilot => ("Autopilot", "/autopilot/v3/", "Standard"),
+    };
+    let workflow = if spec.upgrade_workflow_id.is_some() {
+        ", upgradeWorkflowID"
+    } else {
+        ""
+    };
+    format!(
+        "{e}; check projectID, clusterID{workflow} and clusterType: this watch reads the \
+         {kind} API ({prefix}), so a CCE {other} cluster needs clusterType: {other}"
+    )
 }
 
 /// Errors that need a person; an answer CCE garbled is not one of them.
@@ -445,5 +474,49 @@ async fn publish(ctx: &Context, watch: &UpgradeWorkflowWatch, transition: &Trans
         Err(e) => {
             warn!(watch = %watch.name_any(), reason = transition.reason, error = %e, "publishing an event failed")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cce::error::ApiFailure;
+
+    fn spec(cluster_type: ClusterType) -> UpgradeWorkflowWatchSpec {
+        serde_json::from_value(serde_json::json!({
+            "region": "ap-southeast-1", "projectID": "p", "clusterID": "c",
+            "clusterType": cluster_type, "upgradeWorkflowID": "w"
+        }))
+        .expect("spec")
+    }
+
+    #[test]
+    fn a_not_found_names_the_api_the_watch_used_and_the_cluster_type_to_check() {
+        let e = CceError::NotFound(ApiFailure {
+            status: 404,
+            ..Default::default()
+        });
+        let standard = failure_message(&e, &spec(ClusterType::Standard));
+        assert!(standard.starts_with(&e.to_string()), "{standard}");
+        assert!(
+            standard.contains("Standard API (/api/v3/)")
+                && standard.contains("clusterType: Autopilot")
+                && standard.contains("upgradeWorkflowID"),
+            "{standard}"
+        );
+        let autopilot = failure_message(&e, &spec(ClusterType::Autopilot));
+        assert!(
+            autopilot.contains("Autopilot API (/autopilot/v3/)")
+                && autopilot.contains("clusterType: Standard"),
+            "{autopilot}"
+        );
+        let other = CceError::Server(ApiFailure {
+            status: 503,
+            ..Default::default()
+        });
+        assert_eq!(
+            failure_message(&other, &spec(ClusterType::Standard)),
+            other.to_string()
+        );
     }
 }

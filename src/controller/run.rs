@@ -192,7 +192,11 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         .collect();
     let secret_stores: Vec<_> = secret_parts
         .iter()
-        .map(|(store, _)| store.clone())
+        .map(|(store, _, _)| store.clone())
+        .collect();
+    let secrets_listed: Vec<_> = secret_parts
+        .iter()
+        .map(|(_, _, listed)| listed.clone())
         .collect();
     let (secrets_synced_tx, secrets_synced) = tokio::sync::watch::channel(false);
     let ctx = Arc::new(build_context(
@@ -207,13 +211,15 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
 
     let mut reconcile_all = Vec::new();
     let mut watch_stores = Vec::new();
+    let mut watches_listed = Vec::new();
     let mut controllers = Vec::new();
-    for (scope, (_, secret_stream)) in scopes.iter().zip(secret_parts) {
+    for (scope, (_, secret_stream, _)) in scopes.iter().zip(secret_parts) {
         let (tx, rx) = futures::channel::mpsc::unbounded::<()>();
         reconcile_all.push(tx);
-        let (store, controller) =
+        let (store, listed, controller) =
             scoped_controller(&args, client.clone(), scope.as_deref(), secret_stream, rx);
         watch_stores.push(store);
+        watches_listed.push(listed);
         controllers.push(
             controller
                 .run(reconcile, error_policy, ctx.clone())
@@ -234,6 +240,11 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         let on_change = move |leader: bool| {
             metrics.leader.set(i64::from(leader));
             ctx.forget_all();
+            if !leader {
+                // A standby serves no watch: its per-watch series would double-count
+                // phases and age without end next to the new leader's.
+                metrics.retain_watches(|_| false);
+            }
             info!(leader, "leadership changed");
             if leader {
                 for tx in &reconcile_all {
@@ -245,15 +256,14 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     });
 
     {
-        let (stores, secrets, readiness) = (watch_stores.clone(), secret_stores, readiness.clone());
-        // The only task that waits on the stores themselves; everyone else watches flags.
+        let readiness = readiness.clone();
         tokio::spawn(async move {
-            for store in &secrets {
-                let _ = store.wait_until_ready().await;
+            for mut listed in secrets_listed {
+                let _ = listed.wait_for(|done| *done).await;
             }
             let _ = secrets_synced_tx.send(true);
-            for store in &stores {
-                let _ = store.wait_until_ready().await;
+            for mut listed in watches_listed {
+                let _ = listed.wait_for(|done| *done).await;
             }
             readiness.set_ready();
             info!("caches synced; ready");
@@ -292,8 +302,8 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Lists within the first served namespace when scoped, so a namespaced install needs no
-/// cluster-wide permission.
+/// Lists watches once, in the first namespace served (if scoped), so an operator whose RBAC
+/// covers only its namespaces passes the check.
 async fn check_crd(client: &Client, namespace: Option<&str>) -> Result<(), RunError> {
     let api: Api<UpgradeWorkflowWatch> = match namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
@@ -368,26 +378,44 @@ fn build_context(
     ))
 }
 
-/// The metadata-only Secret watch of one scope, and its store.
+/// Turns `true` once a watcher stream has listed everything (its first `InitDone`).
+/// Readiness waits on these rather than on `Store::wait_until_ready`: that future wakes only
+/// the task that polled it last, and the controller waits on its store too, so a second
+/// waiter could sleep forever (it did: `/readyz` stayed 503 while watches were served).
+fn listed_flag<K>(
+    flag: tokio::sync::watch::Sender<bool>,
+) -> impl FnMut(&Result<watcher::Event<K>, watcher::Error>) {
+    move |event| {
+        if matches!(event, Ok(watcher::Event::InitDone)) {
+            flag.send_replace(true);
+        }
+    }
+}
+
+/// A Secret without its data.
+type SecretMeta = kube::api::PartialObjectMeta<Secret>;
+
+/// The metadata-only Secret watch of one scope, its store, and whether it has listed.
 fn secret_metadata_stream(
     client: Client,
     scope: Option<&str>,
 ) -> (
-    reflector::Store<kube::api::PartialObjectMeta<Secret>>,
-    impl futures::Stream<Item = Result<kube::api::PartialObjectMeta<Secret>, watcher::Error>>
-    + Send
-    + 'static,
+    reflector::Store<SecretMeta>,
+    impl futures::Stream<Item = Result<SecretMeta, watcher::Error>> + Send + 'static,
+    tokio::sync::watch::Receiver<bool>,
 ) {
     let api = match scope {
-        Some(ns) => Api::<kube::api::PartialObjectMeta<Secret>>::namespaced(client, ns),
+        Some(ns) => Api::<SecretMeta>::namespaced(client, ns),
         None => Api::all(client),
     };
     let (reader, writer) = reflector::store();
+    let (flag, listed) = tokio::sync::watch::channel(false);
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(writer)
+        .inspect(listed_flag(flag))
         .touched_objects();
-    (reader, stream)
+    (reader, stream, listed)
 }
 
 type WatchStore = reflector::Store<UpgradeWorkflowWatch>;
@@ -402,7 +430,11 @@ fn scoped_controller(
     + Send
     + 'static,
     reconcile_all: futures::channel::mpsc::UnboundedReceiver<()>,
-) -> (WatchStore, Controller<UpgradeWorkflowWatch>) {
+) -> (
+    WatchStore,
+    tokio::sync::watch::Receiver<bool>,
+    Controller<UpgradeWorkflowWatch>,
+) {
     let api: Api<UpgradeWorkflowWatch> = match scope {
         Some(ns) => Api::namespaced(client, ns),
         None => Api::all(client),
@@ -412,9 +444,11 @@ fn scoped_controller(
         config = config.labels(selector);
     }
     let (reader, writer) = reflector::store();
+    let (flag, listed) = tokio::sync::watch::channel(false);
     let stream = watcher(api, config)
         .default_backoff()
         .reflect(writer)
+        .inspect(listed_flag(flag))
         .applied_objects()
         .predicate_filter(
             predicates::generation,
@@ -441,5 +475,5 @@ fn scoped_controller(
         })
         .reconcile_all_on(reconcile_all)
         .graceful_shutdown_on(shutdown::signal());
-    (reader, controller)
+    (reader, listed, controller)
 }

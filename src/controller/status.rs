@@ -88,6 +88,12 @@ pub fn next_status(
         )),
     };
 
+    status.last_change_time = if moved(old, &status) {
+        Some(Time(now))
+    } else {
+        old.last_change_time.clone()
+    };
+
     let mut conditions = Conditions {
         list: old.conditions.clone(),
         generation,
@@ -121,6 +127,18 @@ pub fn next_status(
         }
     }
     Next { status, unparsed }
+}
+
+/// Whether the upgrade itself moved between two statuses: another workflow, another phase,
+/// or a task that appeared, started, ended or was retried. Times and sync state do not count.
+fn moved(old: &UpgradeWorkflowWatchStatus, new: &UpgradeWorkflowWatchStatus) -> bool {
+    let tasks = |s: &UpgradeWorkflowWatchStatus| -> Vec<(String, Option<String>, Option<String>)> {
+        s.tasks
+            .iter()
+            .map(|t| (t.task_type.clone(), t.id.clone(), t.status.clone()))
+            .collect()
+    };
+    old.workflow_id != new.workflow_id || old.phase != new.phase || tasks(old) != tasks(new)
 }
 
 fn synced_ok(unparsed: &[UnparsedTime]) -> (&'static str, String, bool) {
@@ -434,6 +452,67 @@ mod tests {
         .status;
         assert_ne!(due.last_sync_time, first.last_sync_time);
         assert_eq!(condition(&due, READY), condition(&first, READY));
+    }
+
+    #[test]
+    fn the_last_change_moves_with_the_phase_or_a_task_and_not_with_polls_or_failures() {
+        let t0 = at("2024-01-01T00:00:00Z");
+        let t1 = at("2024-01-01T00:01:00Z");
+        let t2 = at("2024-01-01T00:02:00Z");
+        let first = next_status(
+            &Default::default(),
+            &Observation::Workflow(&wf("Running")),
+            Some(1),
+            t0,
+            HEARTBEAT,
+        )
+        .status;
+        assert_eq!(first.last_change_time, Some(Time(t0)), "first observation");
+        let same = next_status(
+            &first,
+            &Observation::Workflow(&wf("Running")),
+            Some(1),
+            t1,
+            Duration::ZERO,
+        )
+        .status;
+        assert_ne!(same.last_sync_time, first.last_sync_time, "heartbeat moved");
+        assert_eq!(same.last_change_time, Some(Time(t0)), "an unchanged poll");
+        let failed = Observation::Failed {
+            reason: "CceUnavailable",
+            message: "CCE answered 503".into(),
+            permanent: false,
+        };
+        let outage = next_status(&same, &failed, Some(1), t1, HEARTBEAT).status;
+        assert_eq!(outage.last_change_time, Some(Time(t0)), "a failed poll");
+
+        let task_ended: Workflow = serde_json::from_value(serde_json::json!({
+            "metadata": {"uid": "w1"},
+            "status": {"phase": "Running", "pointStatuses": [{"taskType": "Cluster", "status": "Success"}]}
+        }))
+        .expect("parse");
+        let ended = next_status(
+            &outage,
+            &Observation::Workflow(&task_ended),
+            Some(1),
+            t2,
+            HEARTBEAT,
+        )
+        .status;
+        assert_eq!(ended.last_change_time, Some(Time(t2)), "a task ended");
+        let done = next_status(
+            &ended,
+            &Observation::Workflow(&wf("Success")),
+            Some(1),
+            at("2024-01-01T00:03:00Z"),
+            HEARTBEAT,
+        )
+        .status;
+        assert_eq!(
+            done.last_change_time,
+            Some(Time(at("2024-01-01T00:03:00Z"))),
+            "the phase changed"
+        );
     }
 
     #[test]

@@ -275,3 +275,67 @@ pub async fn wait_events(
 pub fn count(events: &[(String, String)], reason: &str) -> usize {
     events.iter().filter(|(r, _)| r == reason).count()
 }
+
+/// Whether the watch shows what the simulator holds for `workflow` now: the same workflow,
+/// phase and task statuses.
+pub async fn converged(sim: &procs::Sim, w: &UpgradeWorkflowWatch, workflow: &str) -> bool {
+    let state = sim.get(&format!("/_sim/workflows/{workflow}")).await;
+    let truth = &state["workflow"]["status"];
+    let Some(status) = &w.status else {
+        return false;
+    };
+    let points = truth["pointStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    truth["phase"].as_str() == status.phase.as_deref()
+        && status.workflow_id.as_deref() == Some(workflow)
+        && points.len() == status.tasks.len()
+        && points
+            .iter()
+            .zip(&status.tasks)
+            .all(|(p, t)| p["status"].as_str() == t.status.as_deref())
+}
+
+/// Waits until the watch shows the simulator's `workflow` as it is now.
+pub async fn wait_converged(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    sim: &procs::Sim,
+    workflow: &str,
+    secs: u64,
+) -> UpgradeWorkflowWatch {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), ns);
+    loop {
+        let w = api.get(name).await.expect("get watch");
+        if converged(sim, &w, workflow).await {
+            return w;
+        }
+        if std::time::Instant::now() > deadline {
+            let truth = sim.get(&format!("/_sim/workflows/{workflow}")).await;
+            panic!(
+                "watch {name} did not converge in {secs}s\nwatch: {}\nsimulator: {}",
+                serde_json::to_string_pretty(&w.status).unwrap_or_default(),
+                truth["workflow"]["status"]
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Events about one watch, oldest first, as the API server stores them.
+pub async fn raw_events(client: &Client, ns: &str, name: &str) -> Vec<KubeEvent> {
+    let api = Api::<KubeEvent>::namespaced(client.clone(), ns);
+    let mut list: Vec<KubeEvent> = api
+        .list(&ListParams::default())
+        .await
+        .expect("list events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .collect();
+    list.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+    list
+}

@@ -140,16 +140,35 @@ pub struct Operator {
     child: Option<Child>,
     pub log: PathBuf,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
 impl Operator {
     /// Runs the operator for `namespace`, trusting the simulator's CA; `extra` adds flags.
     pub fn start(namespace: &str, sim: &Sim, extra: &[&str]) -> Operator {
+        Self::start_with_env(namespace, sim, extra, &[])
+    }
+
+    /// [`Operator::start`] with extra environment variables (e.g. its own KUBECONFIG).
+    /// `namespace` may list several, comma-separated, as `--namespaces` takes them.
+    pub fn start_with_env(
+        namespace: &str,
+        sim: &Sim,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Operator {
         let dir = tempfile::tempdir().expect("tempdir");
         // CCE_UW_TEST_LOG_DIR keeps the operators' logs for a look after the run.
+        // Several operators of one namespace (shards) each get their own file.
         let log = match std::env::var_os("CCE_UW_TEST_LOG_DIR") {
-            Some(keep) => PathBuf::from(keep).join(format!("{namespace}.log")),
+            Some(keep) => (1..)
+                .map(|n| match n {
+                    1 => PathBuf::from(&keep).join(format!("{namespace}.log")),
+                    n => PathBuf::from(&keep).join(format!("{namespace}-{n}.log")),
+                })
+                .find(|path| !path.exists())
+                .expect("a free log name"),
             None => dir.path().join("operator.log"),
         };
         let admin = if extra.contains(&"--admin-listen") {
@@ -191,6 +210,10 @@ impl Operator {
             child: None,
             log,
             args,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             _dir: dir,
         };
         op.spawn();
@@ -212,6 +235,7 @@ impl Operator {
             .env_remove("CLOUD_SDK_AK")
             .env_remove("CLOUD_SDK_SK")
             .env_remove("CLOUD_SDK_TOKEN")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -255,6 +279,25 @@ impl Operator {
 
     pub fn log_path(&self) -> &Path {
         &self.log
+    }
+
+    /// `http://host:port` of the admin server (/metrics, /readyz), from the line the
+    /// operator logs when it binds it; fails after 30 s.
+    pub fn admin_url(&self) -> String {
+        const LINE: &str = "admin server listening";
+        for _ in 0..300 {
+            let log = self.log_text();
+            if let Some(line) = log.lines().find(|l| l.contains(LINE)) {
+                let addr = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("addr="))
+                    .unwrap_or_else(|| panic!("no addr= in {line:?}"))
+                    .trim_matches('"');
+                return format!("http://{addr}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the operator never logged {LINE:?}:\n{}", self.log_text());
     }
 }
 

@@ -1,0 +1,1006 @@
+//! Day-2 operation end to end, against the real API server, the simulator and the real
+//! binary: Autopilot clusters, serving only some namespaces (under RBAC that allows no
+//! more), sharding a fleet between two instances by label, the alerting rules and the
+//! dashboard against a real scrape, and the views a person reads during an upgrade.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{Api, PostParams};
+use serde_json::{Value, json};
+
+use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
+use common::procs::{ACCESS_KEY, Operator, PROJECT, SECRET_KEY, Sim};
+use common::{cond, kubectl, reasons, text, wait_watch};
+
+/// A frozen simulator clock: workflows move only when a test steps them.
+const FROZEN: &[&str] = &["--speed", "0.0001"];
+
+const SUCCESS_CLUSTER: &str = "c1000000-0000-4000-8000-000000000000";
+const SUCCESS_WORKFLOW: &str = "f1000000-0000-4000-8000-000000000000";
+const RETRY_CLUSTER: &str = "c2000000-0000-4000-8000-000000000000";
+const RETRY_WORKFLOW: &str = "f2000000-0000-4000-8000-000000000000";
+const AUTOPILOT_CLUSTER: &str = "c5000000-0000-4000-8000-000000000000";
+const AUTOPILOT_WORKFLOW: &str = "f5000000-0000-4000-8000-000000000000";
+
+async fn setup(test: &str) -> (kube::Client, String) {
+    let client = common::client().await;
+    common::install_crd(&client).await;
+    let ns = common::namespace(&client, test).await;
+    common::sim_secret(&client, &ns, "cce", ACCESS_KEY, SECRET_KEY).await;
+    (client, ns)
+}
+
+/// Creates a watch of a simulator workflow (cluster, workflow) with the Secret `cce`;
+/// `spec` and `labels` are merged into the defaults.
+async fn watch(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    sim: &Sim,
+    (cluster, workflow): (&str, &str),
+    spec: Value,
+    labels: Value,
+) -> UpgradeWorkflowWatch {
+    let mut full = json!({
+        "endpoint": sim.url,
+        "projectID": PROJECT,
+        "clusterID": cluster,
+        "upgradeWorkflowID": workflow,
+        "credentialsSecretRef": {"name": "cce"},
+        "pollInterval": "5s",
+    });
+    for (k, v) in spec.as_object().cloned().unwrap_or_default() {
+        full[k] = v;
+    }
+    let watch: UpgradeWorkflowWatch = serde_json::from_value(json!({
+        "apiVersion": "cce.upgradewatch.io/v1alpha1",
+        "kind": "UpgradeWorkflowWatch",
+        "metadata": {"name": name, "namespace": ns, "labels": labels},
+        "spec": full,
+    }))
+    .expect("watch");
+    Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &watch)
+        .await
+        .expect("create watch")
+}
+
+fn synced(w: &UpgradeWorkflowWatch) -> bool {
+    cond(w, "Synced").is_some_and(|c| c.0 == "True")
+}
+
+fn condition_message(w: &UpgradeWorkflowWatch, type_: &str) -> String {
+    w.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
+// ------------------------------------------------------------------------ Autopilot
+
+#[tokio::test]
+async fn an_autopilot_watch_reaches_ready_through_the_autopilot_api_and_a_standard_one_gets_a_clear_not_found()
+ {
+    let (client, ns) = setup("autopilot").await;
+    let sim = Sim::start(&[&["--scenario", "autopilot-success"], FROZEN].concat());
+    let _op = Operator::start(&ns, &sim, &[]);
+    watch(
+        &client,
+        &ns,
+        "autopilot",
+        &sim,
+        (AUTOPILOT_CLUSTER, AUTOPILOT_WORKFLOW),
+        json!({"clusterType": "Autopilot"}),
+        json!({}),
+    )
+    .await;
+    // The same ids without clusterType: a Standard watch, asking under /api/v3/.
+    watch(
+        &client,
+        &ns,
+        "standard",
+        &sim,
+        (AUTOPILOT_CLUSTER, AUTOPILOT_WORKFLOW),
+        json!({}),
+        json!({}),
+    )
+    .await;
+
+    common::wait_converged(&client, &ns, "autopilot", &sim, AUTOPILOT_WORKFLOW, 30).await;
+    loop {
+        let state = sim
+            .get(&format!("/_sim/workflows/{AUTOPILOT_WORKFLOW}"))
+            .await;
+        assert_eq!(state["clusterType"], "Autopilot", "{state}");
+        if state["stepsLeft"].as_u64().unwrap_or(0) == 0 {
+            break;
+        }
+        sim.step(AUTOPILOT_WORKFLOW, 1).await;
+        common::wait_converged(&client, &ns, "autopilot", &sim, AUTOPILOT_WORKFLOW, 30).await;
+    }
+    let done = wait_watch(&client, &ns, "autopilot", 30, "Ready", |w| {
+        cond(w, "Ready").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    let status = done.status.as_ref().expect("status");
+    assert_eq!(status.phase.as_deref(), Some("Success"));
+    assert_eq!(status.progress.as_deref(), Some("4/4"));
+    assert!(
+        status.tasks.iter().all(|t| t.duration.is_some()),
+        "{status:#?}"
+    );
+    let got = common::wait_events(&client, &ns, "autopilot", 10, |e| {
+        e.last().is_some_and(|(r, _)| r == "UpgradeSucceeded")
+    })
+    .await;
+    assert_eq!(common::count(&got, "WorkflowObserved"), 1, "{got:#?}");
+    assert_eq!(common::count(&got, "TaskSucceeded"), 4, "{got:#?}");
+
+    let standard = wait_watch(&client, &ns, "standard", 30, "WorkflowNotFound", |w| {
+        cond(w, "Synced").is_some_and(|c| c.1 == "WorkflowNotFound")
+    })
+    .await;
+    assert_eq!(
+        cond(&standard, "Stalled"),
+        Some(("True".into(), "WorkflowNotFound".into()))
+    );
+    assert_eq!(
+        cond(&standard, "Ready"),
+        Some(("False".into(), "WorkflowNotFound".into()))
+    );
+    let message = condition_message(&standard, "Synced");
+    assert!(
+        message.contains("404")
+            && message.contains("Standard API (/api/v3/)")
+            && message.contains("clusterType: Autopilot"),
+        "{message}"
+    );
+    assert_eq!(
+        standard.status.as_ref().and_then(|s| s.phase.clone()),
+        None,
+        "nothing mirrored from a 404"
+    );
+    let warnings = common::events(&client, &ns, "standard").await;
+    assert_eq!(reasons(&warnings), vec!["SyncFailed"], "{warnings:#?}");
+
+    // What the simulator served: every Autopilot request under /autopilot/v3/ and answered,
+    // every Standard one under /api/v3/ and refused.
+    let autopilot_path = format!(
+        "/autopilot/v3/projects/{PROJECT}/clusters/{AUTOPILOT_CLUSTER}/operation/upgradeworkflows/{AUTOPILOT_WORKFLOW}"
+    );
+    let standard_path = format!(
+        "/api/v3/projects/{PROJECT}/clusters/{AUTOPILOT_CLUSTER}/operation/upgradeworkflows/{AUTOPILOT_WORKFLOW}"
+    );
+    let served = sim.requests_for(AUTOPILOT_WORKFLOW).await;
+    let on = |path: &str| -> Vec<&Value> { served.iter().filter(|r| r["path"] == path).collect() };
+    let (autopilot, standard) = (on(&autopilot_path), on(&standard_path));
+    assert_eq!(
+        autopilot.len() + standard.len(),
+        served.len(),
+        "requests on other paths: {served:#?}"
+    );
+    assert!(autopilot.len() >= 5, "one per step at least: {served:#?}");
+    assert!(autopilot.iter().all(|r| r["status"] == 200), "{served:#?}");
+    assert!(!standard.is_empty(), "{served:#?}");
+    assert!(standard.iter().all(|r| r["status"] == 404), "{served:#?}");
+}
+
+// ------------------------------------------------------------------------ scoping
+
+/// A kubeconfig for the ServiceAccount `name` of `ns` (its token from the TokenRequest
+/// API), on the same API server as the admin kubeconfig.
+fn service_account_kubeconfig(ns: &str, name: &str, dir: &std::path::Path) -> PathBuf {
+    let out = kubectl(&["create", "token", name, "-n", ns, "--duration", "2h"]);
+    assert!(out.status.success(), "create token: {}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_string();
+    let admin_path = std::env::var("KUBECONFIG").expect("KUBECONFIG");
+    let admin: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&admin_path).expect("read kubeconfig"))
+            .expect("parse kubeconfig");
+    let cluster = &admin["clusters"][0]["cluster"];
+    let config = json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "plane", "cluster": {
+            "server": cluster["server"].as_str().expect("server"),
+            "certificate-authority-data": cluster["certificate-authority-data"].as_str().expect("CA"),
+        }}],
+        "users": [{"name": name, "user": {"token": token}}],
+        "contexts": [{"name": name, "context": {"cluster": "plane", "user": name, "namespace": ns}}],
+        "current-context": name,
+    });
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, serde_yaml::to_string(&config).expect("yaml")).expect("write");
+    path
+}
+
+/// Grants the ServiceAccount what the operator needs, in namespace `ns` only.
+async fn grant_operator_role(client: &kube::Client, ns: &str, sa_ns: &str, sa: &str) {
+    let role: Role = serde_json::from_value(json!({
+        "metadata": {"name": "cce-upgrade-watch", "namespace": ns},
+        "rules": [
+            {"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradeworkflowwatches"],
+             "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradeworkflowwatches/status"],
+             "verbs": ["get", "patch", "update"]},
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+        ]
+    }))
+    .expect("role");
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "cce-upgrade-watch", "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "cce-upgrade-watch"},
+        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": sa_ns}],
+    }))
+    .expect("binding");
+    let pp = PostParams::default();
+    Api::<Role>::namespaced(client.clone(), ns)
+        .create(&pp, &role)
+        .await
+        .expect("create role");
+    Api::<RoleBinding>::namespaced(client.clone(), ns)
+        .create(&pp, &binding)
+        .await
+        .expect("create role binding");
+}
+
+#[tokio::test]
+async fn the_namespaces_flag_limits_watches_and_secrets_to_those_namespaces_under_rbac_for_only_those()
+ {
+    let client = common::client().await;
+    common::install_crd(&client).await;
+    let mut spaces = Vec::new();
+    for which in ["scope-a", "scope-b", "scope-c"] {
+        let ns = common::namespace(&client, which).await;
+        common::sim_secret(&client, &ns, "cce", ACCESS_KEY, SECRET_KEY).await;
+        spaces.push(ns);
+    }
+    let (a, b, c) = (&spaces[0], &spaces[1], &spaces[2]);
+
+    // The operator's identity may read watches and Secrets in a and b, and nowhere else.
+    let sa: ServiceAccount =
+        serde_json::from_value(json!({"metadata": {"name": "scoped-operator", "namespace": a}}))
+            .expect("sa");
+    Api::<ServiceAccount>::namespaced(client.clone(), a)
+        .create(&PostParams::default(), &sa)
+        .await
+        .expect("create service account");
+    for ns in [a, b] {
+        grant_operator_role(&client, ns, a, "scoped-operator").await;
+    }
+    let who = format!("system:serviceaccount:{a}:scoped-operator");
+    for (ns, expected) in [(a, "yes"), (b, "yes"), (c, "no")] {
+        let out = kubectl(&["auth", "can-i", "list", "secrets", "-n", ns, "--as", &who]);
+        assert_eq!(text(&out.stdout).trim(), expected, "can-i in {ns}");
+    }
+    let out = kubectl(&["auth", "can-i", "list", "secrets", "-A", "--as", &who]);
+    assert_eq!(text(&out.stdout).trim(), "no", "can-i cluster-wide");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = service_account_kubeconfig(a, "scoped-operator", dir.path());
+    // The same identity serving every namespace is refused at once: the RBAC really is
+    // limited to a and b, and a refusal shows in the log.
+    let cluster_wide = Command::new(common::procs::binary())
+        .args([
+            "run",
+            "--leader-elect=false",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .expect("run the operator cluster-wide");
+    assert!(!cluster_wide.status.success(), "it ran cluster-wide");
+    assert!(
+        text(&cluster_wide.stderr).contains("forbidden"),
+        "{}",
+        text(&cluster_wide.stderr)
+    );
+
+    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let op = Operator::start_with_env(
+        &format!("{a},{b}"),
+        &sim,
+        &[],
+        &[("KUBECONFIG", kubeconfig.to_str().expect("utf-8"))],
+    );
+    for ns in [a, b, c] {
+        watch(
+            &client,
+            ns,
+            "up",
+            &sim,
+            (SUCCESS_CLUSTER, SUCCESS_WORKFLOW),
+            json!({}),
+            json!({}),
+        )
+        .await;
+    }
+    for ns in [a, b] {
+        let w = wait_watch(
+            &client,
+            ns,
+            "up",
+            30,
+            "synced in a served namespace",
+            synced,
+        )
+        .await;
+        assert_eq!(
+            w.status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Init")
+        );
+        let got = common::wait_events(&client, ns, "up", 10, |e| !e.is_empty()).await;
+        assert_eq!(reasons(&got), vec!["WorkflowObserved"], "{got:#?}");
+    }
+    let ready = reqwest::get(format!("{}/readyz", op.admin_url()))
+        .await
+        .expect("readyz");
+    assert!(
+        ready.status().is_success(),
+        "caches synced under namespace RBAC"
+    );
+
+    // Two more poll periods: the watch in c is never touched.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let untouched = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), c)
+        .get("up")
+        .await
+        .expect("get");
+    assert!(untouched.status.is_none(), "{:#?}", untouched.status);
+    assert!(common::events(&client, c, "up").await.is_empty());
+    // It never asked for anything outside a and b: RBAC would have refused it.
+    // (Kubernetes says `... is forbidden: User ... cannot list ...` on every refusal.)
+    let log = op.log_text();
+    assert!(
+        !log.to_lowercase().contains("forbidden"),
+        "the operator was refused something:\n{log}"
+    );
+    assert!(!log.contains(c.as_str()), "the log mentions {c}:\n{log}");
+}
+
+// ------------------------------------------------------------------------ sharding
+
+#[tokio::test]
+async fn two_shards_with_their_own_leases_serve_each_watch_exactly_once() {
+    let (client, ns) = setup("shards").await;
+    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let shard = |name: &str| {
+        let identity = format!("operator-shard-{name}");
+        let lease = format!("shard-{name}");
+        let selector = format!("shard={name}");
+        Operator::start(
+            &ns,
+            &sim,
+            &[
+                "--leader-elect=true",
+                "--lease-name",
+                &lease,
+                "--lease-namespace",
+                &ns,
+                "--lease-identity",
+                &identity,
+                "--label-selector",
+                &selector,
+            ],
+        )
+    };
+    let (op_a, op_b) = (shard("a"), shard("b"));
+    let names_a = ["alpha-0", "alpha-1", "alpha-2"];
+    let names_b = ["bravo-0", "bravo-1", "bravo-2"];
+    for (names, label) in [(names_a, "a"), (names_b, "b")] {
+        for name in names {
+            watch(
+                &client,
+                &ns,
+                name,
+                &sim,
+                (SUCCESS_CLUSTER, SUCCESS_WORKFLOW),
+                json!({}),
+                json!({"shard": label}),
+            )
+            .await;
+        }
+    }
+    watch(
+        &client,
+        &ns,
+        "unsharded",
+        &sim,
+        (SUCCESS_CLUSTER, SUCCESS_WORKFLOW),
+        json!({}),
+        json!({}),
+    )
+    .await;
+    for name in names_a.iter().chain(&names_b) {
+        wait_watch(&client, &ns, name, 60, "synced", synced).await;
+    }
+
+    // Each lease is held by its own instance: both lead, each over its own shard.
+    let leases = Api::<Lease>::namespaced(client.clone(), &ns);
+    for (lease, holder) in [
+        ("shard-a", "operator-shard-a"),
+        ("shard-b", "operator-shard-b"),
+    ] {
+        let l = leases.get(lease).await.expect("lease");
+        assert_eq!(
+            l.spec.and_then(|s| s.holder_identity).as_deref(),
+            Some(holder)
+        );
+    }
+
+    // Move one workflow step: every watch reports the task that started.
+    sim.step(SUCCESS_WORKFLOW, 1).await;
+    for name in names_a.iter().chain(&names_b) {
+        common::wait_converged(&client, &ns, name, &sim, SUCCESS_WORKFLOW, 30).await;
+        common::wait_events(&client, &ns, name, 10, |e| {
+            common::count(e, "TaskStarted") == 1
+        })
+        .await;
+    }
+    // Let a few more polls pass, then look at who did what.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    for (names, instance) in [(names_a, "operator-shard-a"), (names_b, "operator-shard-b")] {
+        for name in names {
+            let events = common::raw_events(&client, &ns, name).await;
+            let reporters: BTreeSet<String> = events
+                .iter()
+                .map(|e| e.reporting_instance.clone().unwrap_or_default())
+                .collect();
+            assert_eq!(
+                reporters,
+                BTreeSet::from([instance.to_string()]),
+                "{name}: {events:#?}"
+            );
+            let r: Vec<String> = events
+                .iter()
+                .map(|e| e.reason.clone().unwrap_or_default())
+                .collect();
+            assert_eq!(
+                r,
+                ["WorkflowObserved", "TaskStarted", "PhaseChanged"],
+                "{name}: one event per transition, so one instance"
+            );
+        }
+    }
+    let unsharded = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), &ns)
+        .get("unsharded")
+        .await
+        .expect("get");
+    assert!(unsharded.status.is_none(), "{:#?}", unsharded.status);
+    assert!(
+        common::raw_events(&client, &ns, "unsharded")
+            .await
+            .is_empty()
+    );
+
+    // Each log names only its own shard's watches; each instance counts only its own.
+    for (op, mine, theirs) in [(&op_a, names_a, names_b), (&op_b, names_b, names_a)] {
+        let log = op.log_text();
+        for name in mine {
+            assert!(log.contains(&format!("watch={name} ")), "{name} missing");
+        }
+        for name in theirs.iter().chain(&["unsharded"]) {
+            assert!(!log.contains(&format!("watch={name} ")), "{name} served");
+        }
+        let metrics = scrape(op).await;
+        let watches: f64 = metrics
+            .samples
+            .iter()
+            .filter(|s| s.name == "cce_upgrade_watch_watches")
+            .map(|s| s.value)
+            .sum();
+        assert_eq!(watches, 3.0, "watches counted by one instance");
+        assert_eq!(metrics.value("cce_upgrade_watch_leader"), Some(1.0));
+        let ready = reqwest::get(format!("{}/readyz", op.admin_url()))
+            .await
+            .expect("readyz");
+        assert!(ready.status().is_success(), "/readyz: {}", ready.status());
+    }
+}
+
+// ------------------------------------------------------------------------ monitoring
+
+/// One sample of a scrape.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: BTreeMap<String, String>,
+    value: f64,
+}
+
+/// A scrape of the operator's /metrics.
+#[derive(Debug)]
+struct Scrape {
+    text: String,
+    /// Family name -> type, from the `# TYPE` lines (printed for every registered family,
+    /// with or without samples).
+    families: BTreeMap<String, String>,
+    samples: Vec<Sample>,
+}
+
+impl Scrape {
+    fn parse(text: String) -> Scrape {
+        let mut families = BTreeMap::new();
+        let mut samples = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("TYPE line");
+                families.insert(name.to_string(), kind.trim().to_string());
+                continue;
+            }
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let (series, value) = line.rsplit_once(' ').expect("sample line");
+            let (name, labels) = match series.split_once('{') {
+                Some((name, rest)) => (name, parse_labels(rest.trim_end_matches('}'))),
+                None => (series, BTreeMap::new()),
+            };
+            samples.push(Sample {
+                name: name.to_string(),
+                labels,
+                value: value.parse().unwrap_or(f64::NAN),
+            });
+        }
+        Scrape {
+            text,
+            families,
+            samples,
+        }
+    }
+
+    /// Sample names the families declare: counters end in `_total`, histograms give
+    /// `_bucket`, `_sum` and `_count`.
+    fn exported_names(&self) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        for (family, kind) in &self.families {
+            let suffixes: &[&str] = match kind.as_str() {
+                "counter" => &["_total"],
+                "histogram" => &["_bucket", "_sum", "_count"],
+                "summary" => &["", "_sum", "_count"],
+                "info" => &["_info"],
+                _ => &[""],
+            };
+            for suffix in suffixes {
+                names.insert(format!("{family}{suffix}"));
+            }
+        }
+        names
+    }
+
+    fn value(&self, name: &str) -> Option<f64> {
+        self.samples
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.value)
+    }
+}
+
+/// `a="x",b="y"` (the operator's label values hold no quotes or commas).
+fn parse_labels(raw: &str) -> BTreeMap<String, String> {
+    raw.split("\",")
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').expect("label pair");
+            (k.to_string(), v.trim_matches('"').to_string())
+        })
+        .collect()
+}
+
+async fn scrape(op: &Operator) -> Scrape {
+    let res = reqwest::get(format!("{}/metrics", op.admin_url()))
+        .await
+        .expect("scrape /metrics");
+    assert!(res.status().is_success(), "/metrics: {}", res.status());
+    Scrape::parse(res.text().await.expect("metrics text"))
+}
+
+/// The checker `hack/promql-check.sh` builds (Prometheus's rule loader and PromQL parser).
+fn promql_check() -> PathBuf {
+    let script = common::repo_path("hack/promql-check.sh");
+    let out = Command::new(&script)
+        .arg("path")
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bin = PathBuf::from(text(&out.stdout).trim());
+    assert!(
+        bin.is_file(),
+        "the PromQL checker is not built at {}: run hack/promql-check.sh (`make test` does; \
+         it builds github.com/prometheus/prometheus's parser from the Go module proxy)",
+        bin.display()
+    );
+    bin
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Report {
+    expressions: Vec<Checked>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Checked {
+    #[serde(rename = "where")]
+    place: String,
+    metrics: Vec<String>,
+    selectors: Vec<Selector>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Selector {
+    metric: String,
+    labels: Vec<String>,
+}
+
+fn check(bin: &std::path::Path, mode: &str, file: &std::path::Path) -> Report {
+    let out = Command::new(bin)
+        .arg(mode)
+        .arg(file)
+        .output()
+        .expect("run promql-check");
+    assert!(
+        out.status.success(),
+        "{} does not load: {}",
+        file.display(),
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("checker report")
+}
+
+/// The alert names the runbook documents and the rule file must define.
+const ALERTS: &[&str] = &[
+    "CceUpgradeTaskFailed",
+    "CceUpgradeWorkflowPending",
+    "CceUpgradeWatchNotSyncing",
+    "CceApiRequestsFailing",
+    "CceUpgradeWatchNoLeader",
+    "CceUpgradeWatchKubernetesErrors",
+];
+
+#[tokio::test]
+async fn the_alert_rules_and_dashboard_parse_as_promql_and_use_only_metrics_the_operator_exports() {
+    let bin = promql_check();
+    let rules_file = common::repo_path("deploy/monitoring/prometheus-rules.yaml");
+    let dashboard_file = common::repo_path("deploy/monitoring/grafana-dashboard.json");
+
+    // The checker really parses: a broken expression and a broken template are refused.
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, body) in [
+        (
+            "expr",
+            "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: rate(x[5m]\n",
+        ),
+        (
+            "template",
+            "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up\n    annotations: {d: '{{ $labels.x'}\n",
+        ),
+    ] {
+        let bad = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&bad, body).expect("write");
+        let out = Command::new(&bin)
+            .arg("rules")
+            .arg(&bad)
+            .output()
+            .expect("run");
+        assert!(!out.status.success(), "a broken {name} was accepted");
+    }
+
+    let rules = check(&bin, "rules", &rules_file);
+    let dashboard = check(&bin, "dashboard", &dashboard_file);
+
+    // The rule file's shape: the agreed alerts, each with severity, text and a runbook.
+    let runbook = std::fs::read_to_string(common::repo_path("docs/operations.md"))
+        .expect("docs/operations.md");
+    let file: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&rules_file).expect("read")).expect("yaml");
+    let mut alerts = Vec::new();
+    for group in file["groups"].as_sequence().expect("groups") {
+        for rule in group["rules"].as_sequence().expect("rules") {
+            let alert = rule["alert"].as_str().expect("only alerting rules");
+            alerts.push(alert.to_string());
+            assert!(
+                matches!(
+                    rule["labels"]["severity"].as_str(),
+                    Some("warning" | "critical")
+                ),
+                "{alert}: severity"
+            );
+            for key in ["summary", "description"] {
+                assert!(
+                    rule["annotations"][key]
+                        .as_str()
+                        .is_some_and(|s| !s.is_empty()),
+                    "{alert}: {key}"
+                );
+            }
+            let anchor = alert.to_lowercase();
+            assert_eq!(
+                rule["annotations"]["runbook_url"].as_str(),
+                Some(format!("docs/operations.md#{anchor}").as_str()),
+                "{alert}: runbook_url"
+            );
+            assert!(
+                runbook.lines().any(|l| l.trim() == format!("### {alert}")),
+                "docs/operations.md has no `### {alert}` runbook"
+            );
+        }
+    }
+    assert_eq!(alerts, ALERTS);
+
+    // The dashboard's shape: a datasource variable every panel uses, and the four topics.
+    let board: Value =
+        serde_json::from_str(&std::fs::read_to_string(&dashboard_file).expect("read dashboard"))
+            .expect("the dashboard is JSON");
+    assert_eq!(board["uid"], "cce-upgrade-watch");
+    for panel in board["panels"].as_array().expect("panels") {
+        let title = panel["title"].as_str().unwrap_or_default();
+        assert!(!title.is_empty(), "a panel without a title: {panel}");
+        if panel["type"] != "row" {
+            assert_eq!(panel["datasource"]["uid"], "${datasource}", "{title}");
+            assert!(
+                panel["targets"].as_array().is_some_and(|t| !t.is_empty()),
+                "{title}"
+            );
+        }
+    }
+    let on_board: BTreeSet<&str> = dashboard
+        .expressions
+        .iter()
+        .flat_map(|e| e.metrics.iter().map(String::as_str))
+        .collect();
+    for topic in [
+        "cce_upgrade_watch_watches",
+        "cce_upgrade_watch_task_duration_seconds_bucket",
+        "cce_upgrade_watch_cce_requests_total",
+        "cce_upgrade_watch_cce_request_duration_seconds_bucket",
+        "cce_upgrade_watch_last_sync_age_seconds",
+    ] {
+        assert!(on_board.contains(topic), "no panel shows {topic}");
+    }
+
+    // A real run that uses every metric the rules read: a task fails, CCE fails once.
+    let (client, ns) = setup("monitoring").await;
+    let sim = Sim::start(&[&["--scenario", "cluster-fails-then-retry"], FROZEN].concat());
+    let op = Operator::start(&ns, &sim, &[]);
+    watch(
+        &client,
+        &ns,
+        "retry",
+        &sim,
+        (RETRY_CLUSTER, RETRY_WORKFLOW),
+        json!({}),
+        json!({}),
+    )
+    .await;
+    common::wait_converged(&client, &ns, "retry", &sim, RETRY_WORKFLOW, 30).await;
+    for _ in 0..6 {
+        sim.step(RETRY_WORKFLOW, 1).await;
+        common::wait_converged(&client, &ns, "retry", &sim, RETRY_WORKFLOW, 30).await;
+    }
+    common::wait_events(&client, &ns, "retry", 10, |e| {
+        common::count(e, "TaskFailed") == 1
+    })
+    .await;
+    sim.post(
+        "/_sim/faults",
+        json!({"kind": "error", "status": 500, "count": 1}),
+    )
+    .await;
+    wait_watch(&client, &ns, "retry", 30, "Synced=False", |w| !synced(w)).await;
+    wait_watch(&client, &ns, "retry", 30, "Synced again", synced).await;
+    let scraped = scrape(&op).await;
+
+    let exported = scraped.exported_names();
+    for (what, report) in [("rules", &rules), ("dashboard", &dashboard)] {
+        for e in &report.expressions {
+            for metric in &e.metrics {
+                assert!(
+                    exported.contains(metric),
+                    "{what}: {} reads {metric}, which the operator does not export; it exports {exported:#?}",
+                    e.place
+                );
+            }
+        }
+    }
+    // Every series the rules read exists after this run, with the labels they match on.
+    for e in &rules.expressions {
+        for selector in &e.selectors {
+            let series: Vec<&Sample> = scraped
+                .samples
+                .iter()
+                .filter(|s| s.name == selector.metric)
+                .collect();
+            assert!(
+                !series.is_empty(),
+                "{}: no {} series in the scrape:\n{}",
+                e.place,
+                selector.metric,
+                scraped.text
+            );
+            for label in &selector.labels {
+                assert!(
+                    series.iter().any(|s| s.labels.contains_key(label)),
+                    "{}: {} has no label {label}",
+                    e.place,
+                    selector.metric
+                );
+            }
+        }
+    }
+    let failed = scraped.samples.iter().find(|s| {
+        s.name == "cce_upgrade_watch_task_duration_seconds_count"
+            && s.labels.get("result").map(String::as_str) == Some("Failed")
+            && s.labels.get("task_type").map(String::as_str) == Some("Cluster")
+    });
+    assert_eq!(failed.map(|s| s.value), Some(1.0), "{}", scraped.text);
+    assert!(
+        scraped.samples.iter().any(|s| {
+            s.name == "cce_upgrade_watch_cce_requests_total"
+                && s.labels.get("outcome").map(String::as_str) == Some("CceUnavailable")
+        }),
+        "{}",
+        scraped.text
+    );
+    assert_eq!(
+        scraped
+            .samples
+            .iter()
+            .find(|s| s.name == "cce_upgrade_watch_watches"
+                && s.labels.get("phase").map(String::as_str) == Some("Pending"))
+            .map(|s| s.value),
+        Some(1.0)
+    );
+}
+
+// ------------------------------------------------------------------------ what people read
+
+/// Cells of a kubectl table row by column header (columns are at least 3 spaces apart).
+fn columns(table: &str) -> BTreeMap<String, String> {
+    let mut lines = table.lines();
+    let header = lines.next().expect("header");
+    let row = lines.next().expect("row");
+    let starts: Vec<usize> = header
+        .match_indices(|c: char| c != ' ')
+        .map(|(i, _)| i)
+        .filter(|&i| i == 0 || header[..i].ends_with("   "))
+        .collect();
+    let mut out = BTreeMap::new();
+    for (n, &start) in starts.iter().enumerate() {
+        let end = starts.get(n + 1).copied();
+        let cell = |line: &str| {
+            let s = line.get(start..).unwrap_or("");
+            match end {
+                Some(e) => s.get(..e - start).unwrap_or(s),
+                None => s,
+            }
+            .trim()
+            .to_string()
+        };
+        out.insert(cell(header), cell(row));
+    }
+    out
+}
+
+/// Seconds in a kubectl age such as `45s`, `2m3s` or `5m`.
+fn age_secs(age: &str) -> Option<u64> {
+    let (mut total, mut n) = (0, String::new());
+    for c in age.chars() {
+        match c {
+            '0'..='9' => n.push(c),
+            's' | 'm' | 'h' => {
+                let unit = match c {
+                    's' => 1,
+                    'm' => 60,
+                    _ => 3600,
+                };
+                total += n.parse::<u64>().ok()? * unit;
+                n.clear();
+            }
+            _ => return None,
+        }
+    }
+    n.is_empty().then_some(total)
+}
+
+#[tokio::test]
+async fn get_and_kubectl_show_each_task_duration_the_running_task_and_the_last_change() {
+    let (client, ns) = setup("views").await;
+    // Real time, 150 s into the success timeline: PreCheck ran 15-60 s, Snapshot 75-105 s,
+    // Cluster started at 120 s and runs until 240 s.
+    let sim = Sim::start(&["--scenario", "success", "--speed", "1"]);
+    sim.post(
+        &format!("/_sim/workflows/{SUCCESS_WORKFLOW}/advance"),
+        json!({"seconds": 150}),
+    )
+    .await;
+    let _op = Operator::start(&ns, &sim, &[]);
+    watch(
+        &client,
+        &ns,
+        "prod-upgrade",
+        &sim,
+        (SUCCESS_CLUSTER, SUCCESS_WORKFLOW),
+        json!({}),
+        json!({}),
+    )
+    .await;
+    let w = wait_watch(&client, &ns, "prod-upgrade", 30, "Cluster running", |w| {
+        w.status
+            .as_ref()
+            .is_some_and(|s| s.current_task.as_deref() == Some("Cluster"))
+    })
+    .await;
+    let status = w.status.as_ref().expect("status");
+    let durations: Vec<Option<&str>> = status.tasks.iter().map(|t| t.duration.as_deref()).collect();
+    assert_eq!(durations, [Some("45s"), Some("30s"), None, None]);
+    assert_eq!(
+        status.task_durations.as_deref(),
+        Some("PreCheck 45s, Snapshot 30s")
+    );
+    assert!(status.last_change_time.is_some(), "{status:#?}");
+
+    let out = kubectl(&["get", "uww", "-n", &ns, "-o", "wide"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let wide = text(&out.stdout);
+    println!("$ kubectl get uww -o wide\n{wide}");
+    let row = columns(&wide);
+    assert_eq!(row["PHASE"], "Running", "{wide}");
+    assert_eq!(row["CURRENT TASK"], "Cluster", "{wide}");
+    assert_eq!(row["DURATIONS"], "PreCheck 45s, Snapshot 30s", "{wide}");
+    let running = age_secs(&row["RUNNING FOR"]).unwrap_or_else(|| panic!("{wide}"));
+    assert!((30..120).contains(&running), "{wide}");
+    let changed = age_secs(&row["LAST CHANGE"]).unwrap_or_else(|| panic!("{wide}"));
+    assert!(changed < 60, "{wide}");
+
+    let out = Command::new(common::procs::binary())
+        .args(["get", "--endpoint", &sim.url, "--project-id", PROJECT])
+        .args([
+            "--cluster-id",
+            SUCCESS_CLUSTER,
+            "--workflow-id",
+            SUCCESS_WORKFLOW,
+        ])
+        .args(["--allowed-endpoint-suffix", "127.0.0.1", "-o", "table"])
+        .arg("--ca-bundle")
+        .arg(&sim.ca)
+        .env("CLOUD_SDK_AK", ACCESS_KEY)
+        .env("CLOUD_SDK_SK", SECRET_KEY)
+        .output()
+        .expect("run get");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    println!("$ cce-upgrade-watch get -o table\n{table}");
+    let squeezed: Vec<String> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    let line = |prefix: &str| {
+        squeezed
+            .iter()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in\n{table}"))
+            .clone()
+    };
+    assert!(
+        line("Current task").starts_with("Current task Cluster, running for "),
+        "{table}"
+    );
+    assert!(line("Last change").ends_with(" ago)"), "{table}");
+    assert!(line("PreCheck Success").contains(" 45s "), "{table}");
+    assert!(line("Snapshot Success").contains(" 30s "), "{table}");
+    assert!(line("Cluster Running").contains(" so far "), "{table}");
+    assert!(
+        line("PostCheck").starts_with("PostCheck - - - - -"),
+        "{table}"
+    );
+}
