@@ -375,6 +375,7 @@ fn secret_metadata_stream(
     let (reader, writer) = reflector::store();
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
+        .modify(|s| s.managed_fields_mut().clear())
         .reflect(writer)
         .touched_objects();
     (reader, stream)
@@ -404,6 +405,9 @@ fn scoped_controller(
     let (reader, writer) = reflector::store();
     let stream = watcher(api, config)
         .default_backoff()
+        // managedFields are most of a watch's size once its status is written, and the
+        // operator never reads them: the cache holds every watch, so drop them.
+        .modify(|w| w.managed_fields_mut().clear())
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
