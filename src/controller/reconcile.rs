@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
+use k8s_openapi::api::events::v1::Event as KubeEvent;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
@@ -40,7 +41,7 @@ pub enum Error {
 /// Everything a reconcile needs, shared by all of them.
 pub struct Context {
     pub kube: kube::Client,
-    pub recorder: Recorder,
+    pub recorder: EventPublisher,
     pub fetcher: Fetcher,
     pub credentials: SecretCredentials,
     pub policy: PollPolicy,
@@ -59,7 +60,7 @@ impl Context {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         kube: kube::Client,
-        recorder: Recorder,
+        recorder: EventPublisher,
         fetcher: Fetcher,
         credentials: SecretCredentials,
         policy: PollPolicy,
@@ -421,18 +422,7 @@ async fn write_status(
 }
 
 async fn publish(ctx: &Context, watch: &UpgradeWorkflowWatch, transition: &Transition) {
-    let event = Event {
-        type_: if transition.warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: transition.reason.to_string(),
-        note: Some(transition.note.clone()),
-        action: transition.action.clone(),
-        secondary: None,
-    };
-    match ctx.recorder.publish(&event, &watch.object_ref(&())).await {
+    match ctx.recorder.publish(watch, transition).await {
         Ok(()) => {
             ctx.metrics
                 .events
@@ -445,5 +435,72 @@ async fn publish(ctx: &Context, watch: &UpgradeWorkflowWatch, transition: &Trans
         Err(e) => {
             warn!(watch = %watch.name_any(), reason = transition.reason, error = %e, "publishing an event failed")
         }
+    }
+}
+
+/// Publishes Events (events.k8s.io/v1) about watches. Every transition is published once,
+/// as its own Event: the diff never repeats one, so unlike kube's `Recorder` this keeps no
+/// cache of recent events to fold repeats into series (that cache held every event of the
+/// last minutes and was scanned on each publish, under one lock for all reconciles).
+pub struct EventPublisher {
+    client: kube::Client,
+    controller: String,
+    instance: String,
+    /// Makes names unique within this process even when the clock repeats itself.
+    sequence: std::sync::atomic::AtomicU64,
+}
+
+impl EventPublisher {
+    pub fn new(client: kube::Client, controller: &str, instance: &str) -> Self {
+        Self {
+            client,
+            controller: controller.to_string(),
+            instance: instance.to_string(),
+            sequence: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub async fn publish(
+        &self,
+        watch: &UpgradeWorkflowWatch,
+        transition: &Transition,
+    ) -> Result<(), kube::Error> {
+        let now = Timestamp::now();
+        let namespace = watch.namespace().unwrap_or_default();
+        let sequence = self
+            .sequence
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let event = KubeEvent {
+            metadata: ObjectMeta {
+                name: Some(format!(
+                    "{}.{:x}{:x}",
+                    watch.name_any(),
+                    now.as_nanosecond(),
+                    sequence & 0xfff
+                )),
+                namespace: Some(namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            action: Some(transition.action.clone()),
+            reason: Some(transition.reason.to_string()),
+            note: Some(transition.note.clone()),
+            type_: Some(
+                if transition.warning {
+                    "Warning"
+                } else {
+                    "Normal"
+                }
+                .to_string(),
+            ),
+            event_time: Some(MicroTime(now)),
+            regarding: Some(watch.object_ref(&())),
+            reporting_controller: Some(self.controller.clone()),
+            reporting_instance: Some(self.instance.clone()),
+            ..KubeEvent::default()
+        };
+        Api::<KubeEvent>::namespaced(self.client.clone(), &namespace)
+            .create(&kube::api::PostParams::default(), &event)
+            .await
+            .map(|_| ())
     }
 }
