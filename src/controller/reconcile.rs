@@ -49,8 +49,8 @@ pub struct Context {
     pub heartbeat: Duration,
     pub metrics: Metrics,
     pub leadership: Leadership,
-    /// What this instance last wrote per watch uid: the cache may lag behind our own
-    /// writes, and diffing against a stale status would repeat events.
+    /// What this instance last wrote per watch uid, until the cache shows it: the cache may
+    /// lag behind our own writes, and diffing against a stale status would repeat events.
     written: Mutex<HashMap<String, UpgradeWorkflowWatchStatus>>,
     /// Consecutive failures per watch uid, for backoff.
     failures: Mutex<HashMap<String, u32>>,
@@ -95,6 +95,13 @@ impl Context {
     }
 }
 
+/// The clock at the precision Kubernetes stores (metav1.Time has whole seconds), so a
+/// status read back from the API server equals the one written.
+fn now_whole_seconds() -> Timestamp {
+    let now = Timestamp::now();
+    Timestamp::from_second(now.as_second()).unwrap_or(now)
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -133,17 +140,24 @@ pub async fn reconcile(
     let generation = watch.meta().generation;
     let api: Api<UpgradeWorkflowWatch> = Api::namespaced(ctx.kube.clone(), &namespace);
 
-    let mut old = lock(&ctx.written)
-        .get(&uid)
-        .cloned()
-        .unwrap_or_else(|| watch.status.clone().unwrap_or_default());
+    let mut old = {
+        let mut written = lock(&ctx.written);
+        match written.get(&uid) {
+            // The cache caught up with our last write: it is the only copy worth keeping.
+            Some(mine) if watch.status.as_ref() == Some(mine) => {
+                written.remove(&uid).unwrap_or_default()
+            }
+            Some(mine) => mine.clone(),
+            None => watch.status.clone().unwrap_or_default(),
+        }
+    };
 
     if old.observed_generation.is_none() && old.conditions.is_empty() {
         let first = next_status(
             &old,
             &Observation::FirstSight,
             generation,
-            Timestamp::now(),
+            now_whole_seconds(),
             ctx.heartbeat,
         )
         .status;
@@ -156,7 +170,7 @@ pub async fn reconcile(
             &old,
             &Observation::Suspended,
             generation,
-            Timestamp::now(),
+            now_whole_seconds(),
             ctx.heartbeat,
         )
         .status;
@@ -172,7 +186,7 @@ pub async fn reconcile(
 
     let poll = poll_interval(watch.spec.poll_interval.as_deref());
     let observed = observe(&watch, &namespace, &ctx, poll).await;
-    let now = Timestamp::now();
+    let now = now_whole_seconds();
     let (next, delay) = match &observed.observation {
         ObservationOwned::Workflow(wf) => {
             lock(&ctx.failures).remove(&uid);
