@@ -365,3 +365,63 @@ mod tests {
         assert_eq!(e.status(), Some(401));
     }
 }
+
+/// Whatever an error answer holds, reading it never panics and never lets a secret through.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Error bodies in the shapes CCE, APIG and IAM use, with fields of any type.
+    fn error_body() -> impl Strategy<Value = Vec<u8>> {
+        let value = prop_oneof![
+            any::<String>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<bool>().prop_map(serde_json::Value::from),
+            Just(serde_json::Value::Null),
+            Just(serde_json::json!({"code": "IAM.0001", "message": "nested"})),
+        ];
+        let key = prop::sample::select(vec![
+            "error_code",
+            "errorCode",
+            "error_msg",
+            "errorMessage",
+            "message",
+            "error",
+            "encoded_authorization_message",
+            "request_id",
+        ]);
+        prop_oneof![
+            prop::collection::btree_map(key, value, 0..6)
+                .prop_map(|m| serde_json::to_vec(&m).unwrap_or_default()),
+            any::<Vec<u8>>(),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_error_body_is_read_without_panicking(body in error_body()) {
+            let _ = parse_error_body(&body);
+        }
+
+        #[test]
+        fn retry_after_of_any_value_is_read_without_panicking(raw in any::<String>(), secs in any::<u64>()) {
+            let now = jiff::Timestamp::now();
+            let _ = parse_retry_after(&raw, now);
+            prop_assert_eq!(parse_retry_after(&secs.to_string(), now), Some(Duration::from_secs(secs)));
+        }
+
+        #[test]
+        fn sanitized_text_never_contains_a_secret(
+            raw in any::<String>(),
+            secret in "[A-Za-z0-9+/=_-]{4,40}",
+            max in 1usize..400,
+        ) {
+            let text = format!("{raw}{secret}{raw}");
+            let clean = sanitize(&text, max, &[secret.as_str()]);
+            prop_assert!(!clean.contains(&secret));
+            prop_assert!(clean.chars().count() <= max + 1);
+            prop_assert!(!clean.chars().any(char::is_control));
+        }
+    }
+}

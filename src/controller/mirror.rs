@@ -162,6 +162,11 @@ fn current_task(wf: &Workflow) -> Option<String> {
     .find_map(by_state)
 }
 
+/// `ts` without its fraction of a second, as a metav1.Time is stored.
+fn whole_seconds(ts: Timestamp) -> Timestamp {
+    Timestamp::from_second(ts.as_second()).unwrap_or(ts)
+}
+
 fn parse_time(
     raw: Option<String>,
     field: &str,
@@ -171,7 +176,9 @@ fn parse_time(
         return (None, None);
     };
     match time::parse(&raw) {
-        Some(ts) => (Some(Time(ts)), None),
+        // Kubernetes stores whole seconds: keeping CCE's microseconds would make the status
+        // read back after a restart differ from the one computed, and rewrite it for nothing.
+        Some(ts) => (Some(Time(whole_seconds(ts))), None),
         None => {
             unparsed.push(UnparsedTime {
                 field: field.to_string(),
@@ -213,10 +220,10 @@ mod tests {
                     task_type: "PreCheck".into(),
                     id: Some("f61e008c-1600-41c0-9bde-121de5a30660".into()),
                     status: Some("Success".into()),
-                    start_time: t("2023-11-25T07:20:04.592972Z"),
-                    end_time: t("2023-11-25T07:21:05.518966Z"),
-                    expire_time: t("2023-11-25T08:21:05.518966Z"),
-                    duration: Some("1m0s".into()),
+                    start_time: t("2023-11-25T07:20:04Z"),
+                    end_time: t("2023-11-25T07:21:05Z"),
+                    expire_time: t("2023-11-25T08:21:05Z"),
+                    duration: Some("1m1s".into()),
                     ..Default::default()
                 },
                 TaskStatus {
@@ -227,8 +234,8 @@ mod tests {
                     task_type: "Cluster".into(),
                     id: Some("6d799ff6-3afe-4242-80b4-6f0a0fa746cb".into()),
                     status: Some("Failed".into()),
-                    start_time: t("2023-11-25T07:49:30.283459Z"),
-                    end_time: t("2023-11-25T07:58:35.507243Z"),
+                    start_time: t("2023-11-25T07:49:30Z"),
+                    end_time: t("2023-11-25T07:58:35Z"),
                     duration: Some("9m5s".into()),
                     ..Default::default()
                 },
@@ -251,9 +258,9 @@ mod tests {
             ],
             progress: Some("1/4".into()),
             current_task: Some("Cluster".into()),
-            task_durations: Some("PreCheck 1m0s, Cluster 9m5s (Failed)".into()),
-            workflow_created: t("2023-11-25T06:32:34.923248Z"),
-            workflow_updated: t("2023-11-25T07:49:30.281911Z"),
+            workflow_created: t("2023-11-25T06:32:34Z"),
+            workflow_updated: t("2023-11-25T07:49:30Z"),
+            task_durations: Some("PreCheck 1m1s, Cluster 9m5s (Failed)".into()),
             ..Default::default()
         };
         assert_eq!(status, expected);

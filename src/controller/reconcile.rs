@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
+use k8s_openapi::api::events::v1::Event as KubeEvent;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
@@ -42,7 +43,7 @@ pub enum Error {
 /// Everything a reconcile needs, shared by all of them.
 pub struct Context {
     pub kube: kube::Client,
-    pub recorder: Recorder,
+    pub recorder: EventPublisher,
     pub fetcher: Fetcher,
     pub credentials: SecretCredentials,
     pub policy: PollPolicy,
@@ -50,8 +51,8 @@ pub struct Context {
     pub heartbeat: Duration,
     pub metrics: Metrics,
     pub leadership: Leadership,
-    /// What this instance last wrote per watch uid: the cache may lag behind our own
-    /// writes, and diffing against a stale status would repeat events.
+    /// What this instance last wrote per watch uid, until the cache shows it: the cache may
+    /// lag behind our own writes, and diffing against a stale status would repeat events.
     written: Mutex<HashMap<String, UpgradeWorkflowWatchStatus>>,
     /// Consecutive failures per watch uid, for backoff.
     failures: Mutex<HashMap<String, u32>>,
@@ -61,7 +62,7 @@ impl Context {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         kube: kube::Client,
-        recorder: Recorder,
+        recorder: EventPublisher,
         fetcher: Fetcher,
         credentials: SecretCredentials,
         policy: PollPolicy,
@@ -94,6 +95,13 @@ impl Context {
         lock(&self.written).retain(|uid, _| keep(uid));
         lock(&self.failures).retain(|uid, _| keep(uid));
     }
+}
+
+/// The clock at the precision Kubernetes stores (metav1.Time has whole seconds), so a
+/// status read back from the API server equals the one written.
+fn now_whole_seconds() -> Timestamp {
+    let now = Timestamp::now();
+    Timestamp::from_second(now.as_second()).unwrap_or(now)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -134,17 +142,24 @@ pub async fn reconcile(
     let generation = watch.meta().generation;
     let api: Api<UpgradeWorkflowWatch> = Api::namespaced(ctx.kube.clone(), &namespace);
 
-    let mut old = lock(&ctx.written)
-        .get(&uid)
-        .cloned()
-        .unwrap_or_else(|| watch.status.clone().unwrap_or_default());
+    let mut old = {
+        let mut written = lock(&ctx.written);
+        match written.get(&uid) {
+            // The cache caught up with our last write: it is the only copy worth keeping.
+            Some(mine) if watch.status.as_ref() == Some(mine) => {
+                written.remove(&uid).unwrap_or_default()
+            }
+            Some(mine) => mine.clone(),
+            None => watch.status.clone().unwrap_or_default(),
+        }
+    };
 
     if old.observed_generation.is_none() && old.conditions.is_empty() {
         let first = next_status(
             &old,
             &Observation::FirstSight,
             generation,
-            Timestamp::now(),
+            now_whole_seconds(),
             ctx.heartbeat,
         )
         .status;
@@ -157,7 +172,7 @@ pub async fn reconcile(
             &old,
             &Observation::Suspended,
             generation,
-            Timestamp::now(),
+            now_whole_seconds(),
             ctx.heartbeat,
         )
         .status;
@@ -174,7 +189,7 @@ pub async fn reconcile(
 
     let poll = poll_interval(watch.spec.poll_interval.as_deref());
     let observed = observe(&watch, &namespace, &ctx, poll).await;
-    let now = Timestamp::now();
+    let now = now_whole_seconds();
     // How often this watch is polled while CCE answers, for the sync-age alert.
     let mut interval = ctx.policy.after_success(
         old.phase
@@ -450,18 +465,7 @@ async fn write_status(
 }
 
 async fn publish(ctx: &Context, watch: &UpgradeWorkflowWatch, transition: &Transition) {
-    let event = Event {
-        type_: if transition.warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: transition.reason.to_string(),
-        note: Some(transition.note.clone()),
-        action: transition.action.clone(),
-        secondary: None,
-    };
-    match ctx.recorder.publish(&event, &watch.object_ref(&())).await {
+    match ctx.recorder.publish(watch, transition).await {
         Ok(()) => {
             ctx.metrics
                 .events
@@ -474,6 +478,73 @@ async fn publish(ctx: &Context, watch: &UpgradeWorkflowWatch, transition: &Trans
         Err(e) => {
             warn!(watch = %watch.name_any(), reason = transition.reason, error = %e, "publishing an event failed")
         }
+    }
+}
+
+/// Publishes Events (events.k8s.io/v1) about watches. Every transition is published once,
+/// as its own Event: the diff never repeats one, so unlike kube's `Recorder` this keeps no
+/// cache of recent events to fold repeats into series (that cache held every event of the
+/// last minutes and was scanned on each publish, under one lock for all reconciles).
+pub struct EventPublisher {
+    client: kube::Client,
+    controller: String,
+    instance: String,
+    /// Makes names unique within this process even when the clock repeats itself.
+    sequence: std::sync::atomic::AtomicU64,
+}
+
+impl EventPublisher {
+    pub fn new(client: kube::Client, controller: &str, instance: &str) -> Self {
+        Self {
+            client,
+            controller: controller.to_string(),
+            instance: instance.to_string(),
+            sequence: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub async fn publish(
+        &self,
+        watch: &UpgradeWorkflowWatch,
+        transition: &Transition,
+    ) -> Result<(), kube::Error> {
+        let now = Timestamp::now();
+        let namespace = watch.namespace().unwrap_or_default();
+        let sequence = self
+            .sequence
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let event = KubeEvent {
+            metadata: ObjectMeta {
+                name: Some(format!(
+                    "{}.{:x}{:x}",
+                    watch.name_any(),
+                    now.as_nanosecond(),
+                    sequence & 0xfff
+                )),
+                namespace: Some(namespace.clone()),
+                ..ObjectMeta::default()
+            },
+            action: Some(transition.action.clone()),
+            reason: Some(transition.reason.to_string()),
+            note: Some(transition.note.clone()),
+            type_: Some(
+                if transition.warning {
+                    "Warning"
+                } else {
+                    "Normal"
+                }
+                .to_string(),
+            ),
+            event_time: Some(MicroTime(now)),
+            regarding: Some(watch.object_ref(&())),
+            reporting_controller: Some(self.controller.clone()),
+            reporting_instance: Some(self.instance.clone()),
+            ..KubeEvent::default()
+        };
+        Api::<KubeEvent>::namespaced(self.client.clone(), &namespace)
+            .create(&kube::api::PostParams::default(), &event)
+            .await
+            .map(|_| ())
     }
 }
 

@@ -12,14 +12,13 @@ use clap::Args;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, controller, predicates, watcher};
 use kube::{Client, ResourceExt};
 use tracing::{error, info, warn};
 
 use super::fetch::Fetcher;
-use super::reconcile::{Context, error_policy, reconcile};
+use super::reconcile::{Context, EventPublisher, error_policy, reconcile};
 use super::schedule::PollPolicy;
 use super::secrets::SecretCredentials;
 use crate::cce::client::{CceClient, ClientConfig};
@@ -346,13 +345,7 @@ fn build_context(
         Err(_) => None,
     };
     let secrets = SecretCredentials::new(client.clone(), secrets, defaults, secrets_synced);
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "cce-upgrade-watch".into(),
-            instance: Some(identity.to_string()),
-        },
-    );
+    let recorder = EventPublisher::new(client.clone(), "cce-upgrade-watch", identity);
     let fetcher = Fetcher::new(
         cce,
         args.cce_rate_limit,
@@ -412,6 +405,7 @@ fn secret_metadata_stream(
     let (flag, listed) = tokio::sync::watch::channel(false);
     let stream = watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
+        .modify(|s| s.managed_fields_mut().clear())
         .reflect(writer)
         .inspect(listed_flag(flag))
         .touched_objects();
@@ -447,6 +441,9 @@ fn scoped_controller(
     let (flag, listed) = tokio::sync::watch::channel(false);
     let stream = watcher(api, config)
         .default_backoff()
+        // managedFields are most of a watch's size once its status is written, and the
+        // operator never reads them: the cache holds every watch, so drop them.
+        .modify(|w| w.managed_fields_mut().clear())
         .reflect(writer)
         .inspect(listed_flag(flag))
         .applied_objects()
