@@ -451,7 +451,7 @@ async fn the_default_render_passes_a_server_dry_run_and_the_restricted_pod_secur
         json!([
             {"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradeworkflowwatches"], "verbs": ["list", "watch"]},
             {"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradeworkflowwatches/status"], "verbs": ["patch"]},
-            {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+            {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
         ])
     );
@@ -1110,7 +1110,6 @@ async fn in_namespaced_mode_the_operator_with_the_chart_service_account_reaches_
         vec!["watch", uww, "-n", &team],
         vec!["patch", uww, "--subresource=status", "-n", &team],
         vec!["create", events_res, "-n", &team],
-        vec!["patch", events_res, "-n", &team],
         vec!["get", "secrets", "-n", &team],
         vec!["list", "secrets", "-n", &team],
         vec!["watch", "secrets", "-n", &team],

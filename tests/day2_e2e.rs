@@ -233,7 +233,7 @@ async fn grant_operator_role(client: &kube::Client, ns: &str, sa_ns: &str, sa: &
             {"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradeworkflowwatches/status"],
              "verbs": ["get", "patch", "update"]},
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+            {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
         ]
     }))
     .expect("role");

@@ -73,10 +73,10 @@ per-namespace Roles (watchNamespaces). Each rule is exactly what the operator ca
 - apiGroups: ["cce.upgradewatch.io"]
   resources: ["upgradeworkflowwatches/status"]
   verbs: ["patch"]
-# One Event per transition: the recorder creates an Event and patches it when it repeats.
+# One Event per transition: each is created once and never updated.
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 # Credentials: Secret metadata is listed and watched to notice rotation; only a Secret a watch names is read.
 - apiGroups: [""]
   resources: ["secrets"]
