@@ -5,7 +5,7 @@ CARGO ?= cargo
 PLANE := hack/control-plane.sh
 CRD_FILE := crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
 
-.PHONY: test lint fmt-check clippy test-all unit crd build plane-up plane-down
+.PHONY: test lint fmt-check clippy test-all unit crd build plane-up plane-down bench
 
 ## Everything CI checks: formatting, clippy, and every test (unit and end-to-end) against a
 ## freshly started local control plane, which is stopped again however the tests end.
@@ -39,3 +39,13 @@ build:
 
 crd:
 	$(CARGO) run --quiet --locked -- crd > $(CRD_FILE)
+
+## The fleet benchmark (not a test): W watches over D workflows against a private control
+## plane, the simulator and the release operator; prints a table, writes JSON to
+## target/bench/. `make bench W=10000 D=2000` is the large run.
+W ?= 1000
+D ?= 200
+bench:
+	$(PLANE) build
+	$(CARGO) build --locked --release
+	$(CARGO) bench --locked --bench fleet -- --watches $(W) --workflows $(D)
