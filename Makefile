@@ -7,7 +7,7 @@ CRD_FILE := crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
 CHART_CRD_FILE := charts/cce-upgrade-watch/crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
 
 .DEFAULT_GOAL := test
-.PHONY: demo static test lint fmt-check clippy test-all unit crd build plane-up plane-down
+.PHONY: demo static test lint fmt-check clippy test-all unit crd build plane-up plane-down bench
 
 ## The whole job on one machine in a few minutes: a local control plane, the CRD, the CCE
 ## simulator, the operator and a watch followed to the end of its upgrade. SCENARIO picks the
@@ -60,3 +60,13 @@ crd:
 	$(CARGO) run --quiet --locked -- crd > $(CRD_FILE).tmp
 	cp $(CRD_FILE).tmp $(CHART_CRD_FILE)
 	mv $(CRD_FILE).tmp $(CRD_FILE)
+
+## The fleet benchmark (not a test): W watches over D workflows against a private control
+## plane, the simulator and the release operator; prints a table, writes JSON to
+## target/bench/. `make bench W=10000 D=2000` is the large run.
+W ?= 1000
+D ?= 200
+bench:
+	$(PLANE) build
+	$(CARGO) build --locked --release
+	$(CARGO) bench --locked --bench fleet -- --watches $(W) --workflows $(D)

@@ -76,11 +76,15 @@ impl PollPolicy {
         backoff.max(retry_after.unwrap_or_default())
     }
 
-    /// Spreads `delay` by ±`jitter`, never below a floor (e.g. CCE's Retry-After).
+    /// Stretches `delay` by up to `jitter` (never shortens it), never below a floor (e.g.
+    /// CCE's Retry-After). Only upwards: the watches of one workflow wake together and the
+    /// first one awake asks CCE for all, so a jitter that could also shorten the delay made
+    /// the earliest of them, and with it the request period, come early every time (about
+    /// 7 % more requests than one per poll period with five watches per workflow).
     pub fn jittered(&self, delay: Duration, floor: Duration) -> Duration {
         let spread = delay.as_secs_f64() * self.jitter;
         let offset = if spread > 0.0 {
-            rand::rng().random_range(-spread..=spread)
+            rand::rng().random_range(0.0..=spread)
         } else {
             0.0
         };
@@ -141,12 +145,12 @@ mod tests {
     }
 
     #[test]
-    fn jitter_stays_within_bounds_and_above_the_floor() {
+    fn jitter_only_stretches_within_bounds_and_stays_above_the_floor() {
         let p = PollPolicy::default();
         for _ in 0..1000 {
             let d = p.jittered(Duration::from_secs(100), Duration::ZERO);
             assert!(
-                d >= Duration::from_secs(90) && d <= Duration::from_secs(110),
+                d >= Duration::from_secs(100) && d <= Duration::from_secs(110),
                 "{d:?}"
             );
             let floored = p.jittered(Duration::from_secs(10), Duration::from_secs(10));

@@ -132,8 +132,11 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event as KubeEvent;
 use kube::api::ListParams;
 
-/// A Secret with the simulator's built-in AK/SK.
+/// A Secret with the simulator's built-in AK/SK (or others); its values are added to what
+/// no operator log may contain.
 pub async fn sim_secret(client: &Client, ns: &str, name: &str, ak: &str, sk: &str) {
+    procs::forbid_in_logs(ak);
+    procs::forbid_in_logs(sk);
     let secret: Secret = serde_json::from_value(serde_json::json!({
         "metadata": {"name": name, "namespace": ns},
         "stringData": {"accessKey": ak, "secretKey": sk}

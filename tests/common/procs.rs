@@ -27,17 +27,39 @@ impl Sim {
     pub fn start(args: &[&str]) -> Sim {
         let dir = tempfile::tempdir().expect("tempdir");
         let ca = dir.path().join("ca.pem");
+        let base: Vec<String> = [
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-self-signed",
+            "--tls-cert-out",
+            ca.to_str().expect("utf-8 path"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        Sim::spawn(base, ca, dir, args)
+    }
+
+    /// A simulator on a fixed address serving `tls`'s certificate, so a test can stop it
+    /// and start another in its place that the operator trusts as before.
+    pub fn start_at(listen: &str, tls: &SimTls, args: &[&str]) -> Sim {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base: Vec<String> = vec![
+            "--listen".into(),
+            listen.into(),
+            "--tls-cert".into(),
+            tls.cert.display().to_string(),
+            "--tls-key".into(),
+            tls.key.display().to_string(),
+        ];
+        Sim::spawn(base, tls.ca.clone(), dir, args)
+    }
+
+    fn spawn(base: Vec<String>, ca: PathBuf, dir: tempfile::TempDir, args: &[&str]) -> Sim {
         let mut child = Command::new(binary())
-            .args([
-                "sim",
-                "--listen",
-                "127.0.0.1:0",
-                "--tls-self-signed",
-                "--admin-listen",
-                "127.0.0.1:0",
-            ])
-            .arg("--tls-cert-out")
-            .arg(&ca)
+            .arg("sim")
+            .args(base)
+            .args(["--admin-listen", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -135,6 +157,111 @@ impl Drop for Sim {
     }
 }
 
+/// A CA and a server certificate for 127.0.0.1 in PEM files, for [`Sim::start_at`].
+pub struct SimTls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SimTls {
+    pub fn generate() -> SimTls {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa,
+            KeyPair, KeyUsagePurpose,
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("key")).expect("CA");
+        let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
+        leaf.use_authority_key_identifier_extension = true;
+        leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let key = KeyPair::generate().expect("key");
+        let cert = leaf.signed_by(&key, &ca).expect("leaf");
+        let path = |name: &str| dir.path().join(name);
+        std::fs::write(path("ca.pem"), ca.pem()).expect("write CA");
+        std::fs::write(path("cert.pem"), cert.pem()).expect("write cert");
+        std::fs::write(path("key.pem"), key.serialize_pem()).expect("write key");
+        SimTls {
+            ca: path("ca.pem"),
+            cert: path("cert.pem"),
+            key: path("key.pem"),
+            _dir: dir,
+        }
+    }
+}
+
+/// Secret values no operator log may contain: the simulator's built-in credentials, and
+/// every Secret value a test hands to [`forbid_in_logs`] (the e2e helpers that create
+/// Secrets do). Checked, in plain and in base64, when an [`Operator`] is dropped.
+static FORBIDDEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+const BUILTIN_SECRETS: &[&str] = &[
+    SECRET_KEY,
+    "simTmpSK00000000000000000000000000000001",
+    "simSecurityToken-0001",
+    "MIIsimToken-0001",
+];
+
+/// Adds a secret value that must never appear in an operator's log.
+pub fn forbid_in_logs(secret: &str) {
+    let mut list = FORBIDDEN.lock().unwrap_or_else(|e| e.into_inner());
+    if !secret.is_empty() && !list.iter().any(|s| s == secret) {
+        list.push(secret.to_string());
+    }
+}
+
+/// The log lines that contain a forbidden secret (plain or base64), with the secret
+/// masked so the failure message leaks nothing either.
+pub fn secret_leaks(log: &str) -> Vec<String> {
+    let mut secrets: Vec<String> = BUILTIN_SECRETS.iter().map(|s| s.to_string()).collect();
+    secrets.extend(
+        FORBIDDEN
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned(),
+    );
+    let needles: Vec<String> = secrets
+        .iter()
+        .flat_map(|s| [s.clone(), base64(s.as_bytes())])
+        .collect();
+    log.lines()
+        .filter(|line| needles.iter().any(|n| line.contains(n.as_str())))
+        .map(|line| {
+            let mut masked = line.to_string();
+            for n in &needles {
+                masked = masked.replace(n.as_str(), "<SECRET>");
+            }
+            masked.chars().take(300).collect()
+        })
+        .collect()
+}
+
+/// Standard base64 with padding, as Kubernetes shows Secret data.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// `cce-upgrade-watch run` scoped to one namespace, logging to a file.
 pub struct Operator {
     child: Option<Child>,
@@ -148,6 +275,19 @@ impl Operator {
     /// Runs the operator for `namespace`, trusting the simulator's CA; `extra` adds flags.
     pub fn start(namespace: &str, sim: &Sim, extra: &[&str]) -> Operator {
         Self::start_with_env(namespace, sim, extra, &[])
+    }
+
+    /// [`Operator::start`] against the API server of `kubeconfig` (else KUBECONFIG's).
+    pub fn start_on(
+        kubeconfig: Option<&Path>,
+        namespace: &str,
+        sim: &Sim,
+        extra: &[&str],
+    ) -> Operator {
+        match kubeconfig.and_then(Path::to_str) {
+            Some(path) => Self::start_with_env(namespace, sim, extra, &[("KUBECONFIG", path)]),
+            None => Self::start_with_env(namespace, sim, extra, &[]),
+        }
     }
 
     /// [`Operator::start`] with extra environment variables (e.g. its own KUBECONFIG).
@@ -306,6 +446,16 @@ impl Drop for Operator {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        // Every e2e test's operator logs at trace: none of its lines may carry a secret.
+        if !std::thread::panicking() {
+            let leaks = secret_leaks(&self.log_text());
+            assert!(
+                leaks.is_empty(),
+                "{} operator log line(s) contain a Secret value (masked here):\n{}",
+                leaks.len(),
+                leaks.join("\n")
+            );
         }
     }
 }

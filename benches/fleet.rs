@@ -1,0 +1,1232 @@
+//! `make bench` (`cargo bench --bench fleet -- --watches W --workflows D`): the operator's
+//! cost and responsiveness for a fleet of watches, measured end to end on this machine.
+//!
+//! What runs: a private control plane (`hack/control-plane.sh up` in its own
+//! `CCE_UW_PLANE_DIR`, taken down at the end), the CCE simulator playing a generated scenario
+//! of D workflows, the release operator binary watching the whole cluster, and this driver,
+//! which creates W watches (spread evenly over the workflows and over a few namespaces) and
+//! follows every one of them with a Kubernetes watch.
+//!
+//! The run has three parts:
+//! 1. setup: W - probes watches are created in parallel (the *burst*), then `probes` more
+//!    one at a time on an otherwise idle plane; every workflow stays in Init meanwhile (the
+//!    driver keeps pushing the simulator's timeline back until setup is done);
+//! 2. the window: each workflow plays PreCheck, Snapshot, Cluster and PostCheck (8 steps,
+//!    `--step-gap` apart, staggered across workflows) to Success;
+//! 3. settle: two more poll periods, so late writes or duplicate events would be counted.
+//!
+//! Figures (printed as a table, written as JSON to `target/bench/`):
+//! - operator peak RSS (VmHWM) and CPU seconds (utime + stime), also for the plane;
+//! - CCE requests ÷ (workflow × poll periods while the workflow was active in the window);
+//! - status writes (operator metric) ÷ status changes seen through the Kubernetes watch;
+//! - Events ÷ the transitions the simulator's timeline implies for each watch;
+//! - lag from a simulator step (its timestamp) to the watch showing it, p50/p99;
+//! - watch creation to the first status that shows the workflow, p50/p99 (burst and idle);
+//! - reconciles per second (operator metric) in the window.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures::{StreamExt, TryStreamExt};
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::events::v1::Event as KubeEvent;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::runtime::watcher;
+use kube::{Client, CustomResourceExt, ResourceExt};
+use serde_json::{Value, json};
+
+use cce_upgrade_watch::cce::time as cce_time;
+use cce_upgrade_watch::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
+
+const PROJECT: &str = "0aa1c0de5e1f4c0e8a5d5a5e00000001";
+const ACCESS_KEY: &str = "SIMAK0000000000000001";
+const SECRET_KEY: &str = "simSK0000000000000000000000000000000000001";
+const LABEL: &str = "cce-uw-bench";
+const TASKS: [&str; 4] = ["PreCheck", "Snapshot", "Cluster", "PostCheck"];
+/// Steps of one workflow: each task starts, then succeeds.
+const STEPS: usize = 2 * TASKS.len();
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Fleet benchmark of cce-upgrade-watch against a private control plane")]
+struct Args {
+    /// Number of UpgradeWorkflowWatches.
+    #[arg(long, default_value_t = 1000)]
+    watches: usize,
+    /// Number of distinct CCE workflows they watch (watches are spread evenly).
+    #[arg(long, default_value_t = 200)]
+    workflows: usize,
+    /// Namespaces the watches are spread over.
+    #[arg(long, default_value_t = 10)]
+    namespaces: usize,
+    /// spec.pollInterval of every watch, in seconds.
+    #[arg(long, default_value_t = 5)]
+    poll: u64,
+    /// Seconds between two steps of one workflow; default max(2 × poll, watches / 500).
+    #[arg(long)]
+    step_gap: Option<f64>,
+    /// Watches created one at a time on an idle plane after the burst.
+    #[arg(long, default_value_t = 20)]
+    probes: usize,
+    /// Parallel creates during the burst.
+    #[arg(long, default_value_t = 64)]
+    create_concurrency: usize,
+    /// Operator reconcile concurrency (its --concurrency).
+    #[arg(long, default_value_t = 16)]
+    concurrency: u16,
+    /// Where the JSON report (and the operator's log) go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Leave the control plane running (its directory is printed).
+    #[arg(long)]
+    keep_plane: bool,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = runtime.block_on(async {
+        tokio::select! {
+            result = run(args) => match result {
+                Ok(()) => 0,
+                Err(e) => { eprintln!("bench failed: {e}"); 1 }
+            },
+            _ = tokio::signal::ctrl_c() => { eprintln!("interrupted"); 130 }
+        }
+    });
+    // Children and the plane are stopped by their guards, dropped by now.
+    std::process::exit(code);
+}
+
+type Res<T> = Result<T, String>;
+
+fn log(msg: impl AsRef<str>) {
+    eprintln!(
+        "[bench {}] {}",
+        Timestamp::now().strftime("%H:%M:%S"),
+        msg.as_ref()
+    );
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+// ------------------------------------------------------------------ processes
+
+/// A private control plane, taken down when dropped.
+struct Plane {
+    dir: PathBuf,
+    kubeconfig: PathBuf,
+    keep: bool,
+}
+
+impl Plane {
+    fn up(keep: bool) -> Res<Plane> {
+        let dir = std::env::temp_dir().join(format!(
+            "cce-uw-bench-plane-{}-{:06x}",
+            std::process::id(),
+            rand::random::<u32>() & 0xffffff
+        ));
+        log(format!("control plane: starting in {}", dir.display()));
+        let out = Command::new(repo().join("hack/control-plane.sh"))
+            .arg("up")
+            .env("CCE_UW_PLANE_DIR", &dir)
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("hack/control-plane.sh up: {e}"))?;
+        let plane = Plane {
+            dir: dir.clone(),
+            kubeconfig: dir.join("kubeconfig"),
+            keep,
+        };
+        if !out.status.success() {
+            return Err("hack/control-plane.sh up failed".into());
+        }
+        Ok(plane)
+    }
+
+    fn pid(&self, component: &str) -> Option<u32> {
+        std::fs::read_to_string(self.dir.join(format!("{component}.pid")))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Plane {
+    fn drop(&mut self) {
+        if self.keep {
+            log(format!(
+                "control plane kept: CCE_UW_PLANE_DIR={} hack/control-plane.sh down",
+                self.dir.display()
+            ));
+            return;
+        }
+        let _ = Command::new(repo().join("hack/control-plane.sh"))
+            .arg("down")
+            .env("CCE_UW_PLANE_DIR", &self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_cce-upgrade-watch")
+}
+
+struct Sim {
+    _proc: Proc,
+    url: String,
+    admin: String,
+    ca: PathBuf,
+}
+
+fn start_sim(scenario: &Path, ca: &Path) -> Res<Sim> {
+    let mut child = Command::new(binary())
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-self-signed",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--tls-cert-out")
+        .arg(ca)
+        .arg("--scenario")
+        .arg(scenario)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("start simulator: {e}"))?;
+    let stdout = child.stdout.take().ok_or("simulator stdout")?;
+    let proc = Proc(child);
+    let mut lines = BufReader::new(stdout).lines();
+    let url = lines
+        .next()
+        .ok_or("simulator printed nothing")?
+        .map_err(|e| e.to_string())?;
+    let admin = lines
+        .next()
+        .ok_or("simulator printed no admin line")?
+        .map_err(|e| e.to_string())?
+        .trim_start_matches("admin ")
+        .trim()
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    if !url.starts_with("https://") {
+        return Err(format!("simulator's first line is not its URL: {url}"));
+    }
+    Ok(Sim {
+        _proc: proc,
+        url,
+        admin,
+        ca: ca.to_path_buf(),
+    })
+}
+
+struct Operator {
+    proc: Proc,
+    metrics_url: String,
+}
+
+fn free_port() -> Res<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+fn start_operator(args: &Args, plane: &Plane, sim: &Sim, log_file: &Path) -> Res<Operator> {
+    let port = free_port()?;
+    let log = std::fs::File::create(log_file).map_err(|e| e.to_string())?;
+    // Enough CCE request budget for D workflows every poll period, with room for retries.
+    let rate = (2 * args.workflows).div_ceil(args.poll as usize).max(10);
+    let child = Command::new(binary())
+        .args([
+            "run",
+            "--leader-elect=false",
+            "--allowed-endpoint-host",
+            "127.0.0.1",
+        ])
+        .arg("--admin-listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--ca-bundle")
+        .arg(&sim.ca)
+        .arg("--cce-rate-limit")
+        .arg(rate.to_string())
+        .arg("--cce-rate-burst")
+        .arg(rate.to_string())
+        .arg("--concurrency")
+        .arg(args.concurrency.to_string())
+        .env("KUBECONFIG", &plane.kubeconfig)
+        .env("RUST_LOG", "info")
+        .env_remove("CLOUD_SDK_AK")
+        .env_remove("CLOUD_SDK_SK")
+        .env_remove("CLOUD_SDK_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("start operator: {e}"))?;
+    Ok(Operator {
+        proc: Proc(child),
+        metrics_url: format!("http://127.0.0.1:{port}/metrics"),
+    })
+}
+
+// ------------------------------------------------------------------ /proc
+
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+struct ProcStat {
+    cpu_seconds: f64,
+    rss_mib: f64,
+    peak_rss_mib: f64,
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn proc_stat(pid: u32, ticks: f64) -> Option<ProcStat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |key: &str| -> f64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    Some(ProcStat {
+        cpu_seconds: (utime + stime) / ticks,
+        rss_mib: kib("VmRSS:") / 1024.0,
+        peak_rss_mib: kib("VmHWM:") / 1024.0,
+    })
+}
+
+// ------------------------------------------------------------------ scenario
+
+fn workflow_id(i: usize) -> String {
+    format!("b0000000-0000-4000-8000-{i:012}")
+}
+
+fn cluster_id(i: usize) -> String {
+    format!("cb000000-0000-4000-8000-{i:012}")
+}
+
+/// D workflows in Init; workflow i plays its 8 steps from `lead + stagger_i`, `gap` apart,
+/// stagger spreading the workflows evenly over one gap.
+fn scenario_yaml(workflows: usize, lead: f64, gap: f64) -> String {
+    let mut y = String::from("name: bench-fleet\nprojectID: ");
+    y.push_str(PROJECT);
+    y.push_str("\nclusters:\n");
+    for i in 0..workflows {
+        y.push_str(&format!(
+            "  - {{id: {}, version: v1.28.15-r10}}\n",
+            cluster_id(i)
+        ));
+    }
+    y.push_str("workflows:\n");
+    for i in 0..workflows {
+        let stagger = gap * i as f64 / workflows as f64;
+        y.push_str(&format!(
+            "  - id: {}\n    clusterID: {}\n    targetVersion: v1.29.13-r0\n    steps:\n",
+            workflow_id(i),
+            cluster_id(i)
+        ));
+        for (k, task) in TASKS.iter().enumerate() {
+            for (j, status) in ["Running", "Success"].iter().enumerate() {
+                let at = lead + stagger + gap * (2 * k + j) as f64;
+                y.push_str(&format!(
+                    "      - {{at: {at:.3}, task: {task}, status: {status}}}\n"
+                ));
+            }
+        }
+    }
+    y
+}
+
+/// Steps a status shows: 1 per task started, 2 per task finished.
+fn progress(status: &UpgradeWorkflowWatchStatus) -> usize {
+    status
+        .tasks
+        .iter()
+        .map(|t| match t.status.as_deref() {
+            Some("Running") => 1,
+            Some("Success") | Some("Failed") => 2,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Events the operator owes for one watch that first saw the workflow at `from` steps and
+/// then every step up to `to`: WorkflowObserved, one per task step, PhaseChanged
+/// (Init → Running) with the first step, UpgradeSucceeded with the last.
+fn expected_events(from: usize, to: usize) -> usize {
+    1 + (from + 1..=to)
+        .map(|k| 1 + usize::from(k == 1) + usize::from(k == STEPS))
+        .sum::<usize>()
+}
+
+// ------------------------------------------------------------------ tracking
+
+#[derive(Default)]
+struct Track {
+    created: Option<Timestamp>,
+    probe: bool,
+    first_any: Option<Timestamp>,
+    first_workflow: Option<Timestamp>,
+    first_progress: Option<usize>,
+    /// When each progress level was first seen.
+    seen: [Option<Timestamp>; STEPS + 1],
+    status: Option<UpgradeWorkflowWatchStatus>,
+    changes: u64,
+}
+
+#[derive(Default)]
+struct Tracker {
+    watches: HashMap<String, Track>,
+    restarts: u64,
+    /// The watch listed once: changes from now on are all seen.
+    synced: bool,
+}
+
+impl Tracker {
+    fn observe(&mut self, w: &UpgradeWorkflowWatch, now: Timestamp) {
+        let key = format!("{}/{}", w.namespace().unwrap_or_default(), w.name_any());
+        let t = self.watches.entry(key).or_default();
+        if t.status == w.status {
+            return;
+        }
+        t.changes += 1;
+        t.status = w.status.clone();
+        let Some(status) = &w.status else { return };
+        t.first_any.get_or_insert(now);
+        if status.workflow_id.is_some() {
+            t.first_workflow.get_or_insert(now);
+            let p = progress(status);
+            t.first_progress.get_or_insert(p);
+            for slot in t.seen.iter_mut().take(p + 1) {
+                slot.get_or_insert(now);
+            }
+        }
+    }
+}
+
+async fn follow_watches(client: Client, tracker: Arc<Mutex<Tracker>>) {
+    let api: Api<UpgradeWorkflowWatch> = Api::all(client);
+    let config = watcher::Config::default().labels(LABEL);
+    let mut stream = watcher(api, config).boxed();
+    let mut inits = 0u64;
+    while let Some(event) = stream.next().await {
+        let now = Timestamp::now();
+        match event {
+            Ok(watcher::Event::Apply(w) | watcher::Event::InitApply(w)) => {
+                lock(&tracker).observe(&w, now);
+            }
+            Ok(watcher::Event::Init) => {
+                inits += 1;
+                if inits > 1 {
+                    lock(&tracker).restarts += 1;
+                }
+            }
+            Ok(watcher::Event::InitDone) => lock(&tracker).synced = true,
+            Ok(watcher::Event::Delete(_)) => {}
+            Err(e) => {
+                log(format!("watch of the watches: {e}"));
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// ------------------------------------------------------------------ kube helpers
+
+async fn kube_client(kubeconfig: &Path) -> Res<Client> {
+    let kc = Kubeconfig::read_from(kubeconfig).map_err(|e| e.to_string())?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    Client::try_from(config).map_err(|e| e.to_string())
+}
+
+async fn install_crd(client: &Client) -> Res<()> {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = UpgradeWorkflowWatch::crd();
+    let name = UpgradeWorkflowWatch::crd_name();
+    api.patch(
+        name,
+        &PatchParams::apply("bench").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .map_err(|e| format!("apply CRD: {e}"))?;
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(api, name, conditions::is_crd_established()),
+    )
+    .await
+    .map_err(|_| "CRD not Established in 30s")?
+    .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+async fn setup_namespace(client: &Client, ns: &str) -> Res<()> {
+    let namespace: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": ns}})).map_err(|e| e.to_string())?;
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .map_err(|e| format!("create namespace {ns}: {e}"))?;
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "cce", "namespace": ns},
+        "stringData": {"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}
+    }))
+    .map_err(|e| e.to_string())?;
+    Api::<Secret>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .map_err(|e| format!("create secret in {ns}: {e}"))?;
+    Ok(())
+}
+
+fn watch_object(
+    ns: &str,
+    name: &str,
+    sim: &Sim,
+    workflow: usize,
+    poll: u64,
+) -> Res<UpgradeWorkflowWatch> {
+    serde_json::from_value(json!({
+        "apiVersion": "cce.upgradewatch.io/v1alpha1",
+        "kind": "UpgradeWorkflowWatch",
+        "metadata": {"name": name, "namespace": ns, "labels": {LABEL: "1"}},
+        "spec": {
+            "endpoint": sim.url,
+            "projectID": PROJECT,
+            "clusterID": cluster_id(workflow),
+            "upgradeWorkflowID": workflow_id(workflow),
+            "credentialsSecretRef": {"name": "cce"},
+            "pollInterval": format!("{poll}s"),
+        }
+    }))
+    .map_err(|e| e.to_string())
+}
+
+/// Creates watch `i`, retrying while the API server is overloaded; returns when it exists.
+async fn create_watch(
+    client: &Client,
+    args: &Args,
+    sim: &Sim,
+    i: usize,
+) -> Res<(String, Timestamp)> {
+    let ns = format!("bench-{}", i % args.namespaces);
+    let name = format!("w{i:05}");
+    let obj = watch_object(&ns, &name, sim, i % args.workflows, args.poll)?;
+    let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), &ns);
+    for attempt in 0.. {
+        match api.create(&PostParams::default(), &obj).await {
+            Ok(_) => return Ok((format!("{ns}/{name}"), Timestamp::now())),
+            Err(e) if attempt < 20 => {
+                log(format!("create {ns}/{name}: {e}; retrying"));
+                tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+            }
+            Err(e) => return Err(format!("create {ns}/{name}: {e}")),
+        }
+    }
+    unreachable!()
+}
+
+// ------------------------------------------------------------------ simulator admin
+
+async fn admin_get(http: &reqwest::Client, sim: &Sim, path: &str) -> Res<Value> {
+    http.get(format!("{}{path}", sim.admin))
+        .send()
+        .await
+        .map_err(|e| format!("GET {path}: {e}"))?
+        .json()
+        .await
+        .map_err(|e| format!("GET {path}: {e}"))
+}
+
+#[derive(Clone, Debug)]
+struct Served {
+    unix_ms: f64,
+    workflow: Option<String>,
+    status: u64,
+}
+
+/// Appends the simulator's request log since `since` (the log is bounded, so the driver
+/// reads it as it goes).
+async fn drain_requests(
+    http: &reqwest::Client,
+    sim: &Sim,
+    since: &mut u64,
+    into: &mut Vec<Served>,
+) -> Res<()> {
+    loop {
+        let v = admin_get(
+            http,
+            sim,
+            &format!("/_sim/requests?since={since}&limit=50000"),
+        )
+        .await?;
+        let list = v["requests"].as_array().cloned().unwrap_or_default();
+        if list.is_empty() {
+            return Ok(());
+        }
+        for r in &list {
+            *since = (*since).max(r["seq"].as_u64().unwrap_or(0));
+            into.push(Served {
+                unix_ms: r["unixMs"].as_f64().unwrap_or(0.0),
+                workflow: r["workflowID"].as_str().map(str::to_string),
+                status: r["status"].as_u64().unwrap_or(0),
+            });
+        }
+        if list.len() < 50000 {
+            return Ok(());
+        }
+    }
+}
+
+async fn scrape(http: &reqwest::Client, url: &str) -> Res<BTreeMap<String, f64>> {
+    let text = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("scrape {url}: {e}"))?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        if let Some((name, value)) = line.rsplit_once(' ')
+            && let Ok(v) = value.parse::<f64>()
+        {
+            out.insert(name.to_string(), v);
+        }
+    }
+    Ok(out)
+}
+
+fn metric_sum(m: &BTreeMap<String, f64>, prefix: &str) -> f64 {
+    m.iter()
+        .filter(|(k, _)| *k == prefix || k.starts_with(&format!("{prefix}{{")))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+// ------------------------------------------------------------------ statistics
+
+fn quantile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
+    values[rank - 1]
+}
+
+fn secs(from: Timestamp, to: Timestamp) -> f64 {
+    to.duration_since(from).as_secs_f64()
+}
+
+// ------------------------------------------------------------------ the run
+
+async fn run(args: Args) -> Res<()> {
+    if args.workflows == 0 || args.watches < args.workflows || args.namespaces == 0 {
+        return Err("need watches >= workflows >= 1 and namespaces >= 1".into());
+    }
+    let probes = args.probes.min(args.watches / 10);
+    let gap = args
+        .step_gap
+        .unwrap_or_else(|| (2.0 * args.poll as f64).max(args.watches as f64 / 500.0));
+    let out_dir = if args.out.is_absolute() {
+        args.out.clone()
+    } else {
+        repo().join(&args.out)
+    };
+    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    let ticks = clock_ticks();
+    let http = reqwest::Client::new();
+    log(format!(
+        "{} watches over {} workflows in {} namespaces, pollInterval {}s, step gap {gap}s, {} probes",
+        args.watches, args.workflows, args.namespaces, args.poll, probes
+    ));
+
+    let plane = Plane::up(args.keep_plane)?;
+    let client = kube_client(&plane.kubeconfig).await?;
+    install_crd(&client).await?;
+    for n in 0..args.namespaces {
+        setup_namespace(&client, &format!("bench-{n}")).await?;
+    }
+
+    // The timeline starts `lead` seconds after the simulator; setup pushes it back as needed.
+    let lead = 30.0;
+    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let scenario = work.path().join("scenario.yaml");
+    std::fs::write(&scenario, scenario_yaml(args.workflows, lead, gap))
+        .map_err(|e| e.to_string())?;
+    let sim = start_sim(&scenario, &work.path().join("ca.pem"))?;
+    let sim_started = Timestamp::now();
+    let hold = {
+        let (http, admin) = (http.clone(), sim.admin.clone());
+        tokio::spawn(async move {
+            // Every 5 s, delay every step still to come by 5 s: nothing moves during setup.
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let _ = http
+                    .post(format!("{admin}/_sim/advance"))
+                    .json(&json!({"seconds": -5.0}))
+                    .send()
+                    .await;
+            }
+        })
+    };
+
+    let log_file = out_dir.join(format!("operator-{}-{}.log", args.watches, args.workflows));
+    let mut operator = start_operator(&args, &plane, &sim, &log_file)?;
+    let op_pid = operator.proc.0.id();
+    // Ready once its caches synced.
+    let ready_url = operator.metrics_url.replace("/metrics", "/readyz");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = http.get(&ready_url).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        if let Ok(Some(status)) = operator.proc.0.try_wait() {
+            return Err(format!(
+                "operator exited ({status}); see {}",
+                log_file.display()
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err("operator not ready within 60 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let tracker = Arc::new(Mutex::new(Tracker::default()));
+    let follower = tokio::spawn(follow_watches(client.clone(), tracker.clone()));
+    while !lock(&tracker).synced {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // 1. The burst.
+    let burst = args.watches - probes;
+    log(format!(
+        "creating {burst} watches, {} at a time",
+        args.create_concurrency
+    ));
+    let t_burst = Instant::now();
+    let created: Vec<(String, Timestamp)> = futures::stream::iter(0..burst)
+        .map(|i| create_watch(&client, &args, &sim, i))
+        .buffer_unordered(args.create_concurrency)
+        .try_collect()
+        .await?;
+    let burst_secs = t_burst.elapsed().as_secs_f64();
+    {
+        let mut t = lock(&tracker);
+        for (key, at) in &created {
+            t.watches.entry(key.clone()).or_default().created = Some(*at);
+        }
+    }
+    log(format!(
+        "created {burst} watches in {burst_secs:.1} s ({:.0}/s); waiting for their first status",
+        burst as f64 / burst_secs
+    ));
+    let converge_deadline = Instant::now() + Duration::from_secs(120 + args.watches as u64 / 20);
+    loop {
+        let missing = lock(&tracker)
+            .watches
+            .values()
+            .filter(|t| t.first_workflow.is_none())
+            .count();
+        if missing == 0 {
+            break;
+        }
+        if Instant::now() > converge_deadline {
+            return Err(format!("{missing} watches have no status after the burst"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    log(format!(
+        "every burst watch has its first status {:.1} s after the burst began",
+        t_burst.elapsed().as_secs_f64()
+    ));
+
+    // 2. Probes on an idle plane: one at a time, each waited for.
+    tokio::time::sleep(Duration::from_secs(args.poll)).await;
+    for i in burst..args.watches {
+        let (key, at) = create_watch(&client, &args, &sim, i).await?;
+        {
+            let mut t = lock(&tracker);
+            let track = t.watches.entry(key.clone()).or_default();
+            track.created = Some(at);
+            track.probe = true;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while lock(&tracker)
+            .watches
+            .get(&key)
+            .and_then(|t| t.first_workflow)
+            .is_none()
+        {
+            if Instant::now() > deadline {
+                return Err(format!("probe {key} has no status within 30 s"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // 3. The window: the timeline plays from about `lead` seconds from now.
+    hold.abort();
+    let info = admin_get(&http, &sim, "/_sim/workflows").await?;
+    let first_step = info
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .filter_map(|w| w["nextStepAt"].as_str())
+                .min()
+                .map(str::to_string)
+        })
+        .and_then(|s| s.parse::<Timestamp>().ok())
+        .ok_or("simulator has no step to come")?;
+    let window_start = Timestamp::now();
+    let stat_start = proc_stat(op_pid, ticks).unwrap_or_default();
+    let metrics_start = scrape(&http, &operator.metrics_url).await?;
+    let mut requests = Vec::new();
+    let mut since = 0u64;
+    drain_requests(&http, &sim, &mut since, &mut requests).await?;
+    let requests_before = requests.len();
+    log(format!(
+        "setup done {:.0} s after the simulator started; first step in {:.0} s; then {} steps per workflow, {gap} s apart",
+        secs(sim_started, window_start),
+        secs(window_start, first_step),
+        STEPS
+    ));
+
+    let mut peak_rss_sampled: f64 = 0.0;
+    let end_deadline = Instant::now()
+        + Duration::from_secs_f64(
+            secs(window_start, first_step) + gap * (STEPS as f64 + 1.0) + 300.0,
+        );
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drain_requests(&http, &sim, &mut since, &mut requests).await?;
+        if let Some(s) = proc_stat(op_pid, ticks) {
+            peak_rss_sampled = peak_rss_sampled.max(s.rss_mib);
+        }
+        let (done, total) = {
+            let t = lock(&tracker);
+            (
+                t.watches
+                    .values()
+                    .filter(|w| w.seen[STEPS].is_some())
+                    .count(),
+                t.watches.len(),
+            )
+        };
+        log(format!("{done}/{total} watches show Success"));
+        if done == total {
+            break;
+        }
+        if Instant::now() > end_deadline {
+            log("not every watch reached Success in time; reporting what was seen");
+            break;
+        }
+    }
+    let window_end = Timestamp::now();
+    let stat_end = proc_stat(op_pid, ticks).unwrap_or_default();
+    let metrics_end = scrape(&http, &operator.metrics_url).await?;
+    // Settle: late writes or duplicate events would show up now.
+    tokio::time::sleep(Duration::from_secs(2 * args.poll)).await;
+    drain_requests(&http, &sim, &mut since, &mut requests).await?;
+    let final_stat = proc_stat(op_pid, ticks).unwrap_or_default();
+    let metrics_final = scrape(&http, &operator.metrics_url).await?;
+    let plane_stats: BTreeMap<&str, ProcStat> = ["kube-apiserver", "etcd"]
+        .into_iter()
+        .filter_map(|c| Some((c, proc_stat(plane.pid(c)?, ticks)?)))
+        .collect();
+    let sim_stats = admin_get(&http, &sim, "/_sim/stats").await?;
+    let truth = admin_get(&http, &sim, "/_sim/workflows").await?;
+
+    // Events, per watch.
+    let mut events_per_watch: HashMap<String, usize> = HashMap::new();
+    let mut events_total = 0usize;
+    for n in 0..args.namespaces {
+        let ns = format!("bench-{n}");
+        let list = Api::<KubeEvent>::namespaced(client.clone(), &ns)
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| format!("list events: {e}"))?;
+        for e in list.items {
+            if e.reporting_controller.as_deref() != Some("cce-upgrade-watch") {
+                continue;
+            }
+            let count = e.series.as_ref().map(|s| s.count).unwrap_or(1).max(1) as usize;
+            let name = e.regarding.and_then(|r| r.name).unwrap_or_default();
+            *events_per_watch.entry(format!("{ns}/{name}")).or_default() += count;
+            events_total += count;
+        }
+    }
+    follower.abort();
+    drop(operator);
+    drop(sim);
+
+    // Step instants per workflow, from the simulator's final state.
+    let mut step_times: HashMap<String, Vec<Timestamp>> = HashMap::new();
+    let mut finished_at: HashMap<String, Timestamp> = HashMap::new();
+    for w in truth.as_array().cloned().unwrap_or_default() {
+        let id = w["workflowID"].as_str().unwrap_or_default().to_string();
+        let mut times: Vec<Timestamp> = Vec::new();
+        for p in w["workflow"]["status"]["pointStatuses"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            for key in ["startTimeStamp", "endTimeStamp"] {
+                if let Some(t) = p[key].as_str().and_then(cce_time::parse) {
+                    times.push(t);
+                }
+            }
+        }
+        times.sort();
+        if w["workflow"]["status"]["phase"] == "Success"
+            && let Some(last) = times.last()
+        {
+            finished_at.insert(id.clone(), *last);
+        }
+        step_times.insert(id, times);
+    }
+
+    // Lags, first statuses, changes, expected events.
+    let tracker = lock(&tracker);
+    let mut lags = Vec::new();
+    let (mut first_burst, mut first_probe) = (Vec::new(), Vec::new());
+    let (mut changes, mut expected, mut surplus, mut deficit) = (0u64, 0usize, 0usize, 0usize);
+    for (key, t) in &tracker.watches {
+        changes += t.changes;
+        let index: usize = key
+            .rsplit('w')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let wf = workflow_id(index % args.workflows);
+        if let (Some(c), Some(f)) = (t.created, t.first_workflow) {
+            if t.probe {
+                &mut first_probe
+            } else {
+                &mut first_burst
+            }
+            .push(secs(c, f));
+        }
+        let times = step_times.get(&wf).cloned().unwrap_or_default();
+        if let Some(first) = t.first_workflow {
+            for (k, due) in times.iter().enumerate() {
+                if *due <= first {
+                    continue;
+                }
+                if let Some(seen) = t.seen.get(k + 1).copied().flatten() {
+                    lags.push(secs(*due, seen));
+                }
+            }
+        }
+        let from = t.first_progress.unwrap_or(0);
+        let owed = expected_events(from, times.len().max(from));
+        expected += owed;
+        let got = events_per_watch.get(key).copied().unwrap_or(0);
+        surplus += got.saturating_sub(owed);
+        deficit += owed.saturating_sub(got);
+    }
+    let lag_steps = lags.len();
+    let missed_steps: usize = tracker
+        .watches
+        .iter()
+        .map(|(key, t)| {
+            let index: usize = key
+                .rsplit('w')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let n = step_times
+                .get(&workflow_id(index % args.workflows))
+                .map_or(0, Vec::len);
+            (1..=n).filter(|k| t.seen[*k].is_none()).count()
+        })
+        .sum();
+
+    // CCE requests per workflow and poll period while it was active inside the window.
+    let (ws, we) = (
+        window_start.as_millisecond() as f64,
+        window_end.as_millisecond() as f64,
+    );
+    let mut active_periods = 0.0;
+    for i in 0..args.workflows {
+        let id = workflow_id(i);
+        let end = finished_at
+            .get(&id)
+            .map_or(we, |t| (t.as_millisecond() as f64).min(we));
+        active_periods += ((end - ws) / 1000.0).max(0.0) / args.poll as f64;
+    }
+    let in_window: Vec<&Served> = requests[requests_before..]
+        .iter()
+        .filter(|r| r.unix_ms >= ws && r.workflow.is_some())
+        .filter(|r| {
+            let id = r.workflow.as_deref().unwrap_or_default();
+            let end = finished_at
+                .get(id)
+                .map_or(we, |t| (t.as_millisecond() as f64).min(we));
+            r.unix_ms <= end
+        })
+        .collect();
+    let failed_requests = requests.iter().filter(|r| r.status != 200).count();
+
+    let writes = metric_sum(&metrics_final, "cce_upgrade_watch_status_writes_total");
+    let reconciles_window = metric_sum(&metrics_end, "cce_upgrade_watch_reconciles_total")
+        - metric_sum(&metrics_start, "cce_upgrade_watch_reconciles_total");
+    let window_secs = secs(window_start, window_end);
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+    let report = json!({
+        "machine": {"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
+        "params": {
+            "watches": args.watches, "workflows": args.workflows, "namespaces": args.namespaces,
+            "pollIntervalSeconds": args.poll, "stepGapSeconds": gap, "stepsPerWorkflow": STEPS,
+            "probes": probes, "createConcurrency": args.create_concurrency,
+            "operatorConcurrency": args.concurrency,
+            "cceRateLimit": (2 * args.workflows).div_ceil(args.poll as usize).max(10),
+        },
+        "setup": {
+            "burstCreateSeconds": burst_secs,
+            "windowSeconds": window_secs,
+        },
+        "operator": {
+            "peakRssMiB": final_stat.peak_rss_mib,
+            "rssMiBAtEnd": final_stat.rss_mib,
+            "peakRssSampledInWindowMiB": peak_rss_sampled,
+            "cpuSeconds": final_stat.cpu_seconds,
+            "cpuSecondsInWindow": stat_end.cpu_seconds - stat_start.cpu_seconds,
+            "reconcilesPerSecondInWindow": reconciles_window / window_secs,
+            "reconcilesTotal": metric_sum(&metrics_final, "cce_upgrade_watch_reconciles_total"),
+            "statusWrites": writes,
+            "eventsPublished": metric_sum(&metrics_final, "cce_upgrade_watch_events_total"),
+        },
+        "plane": plane_stats,
+        "cce": {
+            "requestsInWindow": in_window.len(),
+            "activePollPeriods": active_periods,
+            "requestRatio": ratio(in_window.len() as f64, active_periods),
+            "requestsTotal": sim_stats["total"],
+            "non200": failed_requests,
+        },
+        "writes": {
+            "statusWrites": writes,
+            "statusChangesSeen": changes,
+            "ratio": ratio(writes, changes as f64),
+            "watchRestarts": tracker.restarts,
+        },
+        "events": {
+            "events": events_total,
+            "expectedTransitions": expected,
+            "ratio": ratio(events_total as f64, expected as f64),
+            "surplus": surplus,
+            "missing": deficit,
+        },
+        "lagSeconds": {
+            "p50": quantile(&mut lags.clone(), 0.5),
+            "p99": quantile(&mut lags.clone(), 0.99),
+            "max": quantile(&mut lags, 1.0),
+            "steps": lag_steps,
+            "stepsNeverSeen": missed_steps,
+        },
+        "firstStatusSeconds": {
+            "burst": {"p50": quantile(&mut first_burst.clone(), 0.5), "p99": quantile(&mut first_burst.clone(), 0.99), "n": first_burst.len()},
+            "idle": {"p50": quantile(&mut first_probe.clone(), 0.5), "p99": quantile(&mut first_probe.clone(), 0.99), "n": first_probe.len()},
+        },
+    });
+    drop(tracker);
+
+    let stamp = Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
+    let path = out_dir.join(format!(
+        "fleet-{}x{}-{stamp}.json",
+        args.watches, args.workflows
+    ));
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| e.to_string())?;
+    let _ = std::fs::copy(
+        &path,
+        out_dir.join(format!("fleet-{}x{}.json", args.watches, args.workflows)),
+    );
+    print_table(&report, &path);
+    drop(plane);
+    Ok(())
+}
+
+fn print_table(r: &Value, path: &Path) {
+    let f = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.2}"));
+    let p = &r["params"];
+    let rows: Vec<(String, String, &str)> = vec![
+        (
+            "operator peak RSS (VmHWM)".into(),
+            format!("{} MiB", f(&r["operator"]["peakRssMiB"])),
+            "≤ 64 MiB",
+        ),
+        (
+            "operator CPU, whole run".into(),
+            format!("{} s", f(&r["operator"]["cpuSeconds"])),
+            "",
+        ),
+        (
+            "operator CPU, window".into(),
+            format!(
+                "{} s in {} s",
+                f(&r["operator"]["cpuSecondsInWindow"]),
+                f(&r["setup"]["windowSeconds"])
+            ),
+            "",
+        ),
+        (
+            "kube-apiserver / etcd CPU".into(),
+            format!(
+                "{} s / {} s",
+                f(&r["plane"]["kube-apiserver"]["cpu_seconds"]),
+                f(&r["plane"]["etcd"]["cpu_seconds"])
+            ),
+            "",
+        ),
+        (
+            "CCE requests ÷ (workflow × period)".into(),
+            format!(
+                "{} ({} / {})",
+                f(&r["cce"]["requestRatio"]),
+                r["cce"]["requestsInWindow"],
+                f(&r["cce"]["activePollPeriods"])
+            ),
+            "≤ 1.05",
+        ),
+        (
+            "status writes ÷ status changes".into(),
+            format!(
+                "{} ({} / {})",
+                f(&r["writes"]["ratio"]),
+                r["writes"]["statusWrites"],
+                r["writes"]["statusChangesSeen"]
+            ),
+            "1.00",
+        ),
+        (
+            "events ÷ transitions".into(),
+            format!(
+                "{} ({} / {}, +{} -{})",
+                f(&r["events"]["ratio"]),
+                r["events"]["events"],
+                r["events"]["expectedTransitions"],
+                r["events"]["surplus"],
+                r["events"]["missing"]
+            ),
+            "1.00",
+        ),
+        (
+            "CCE change → status lag p50 / p99".into(),
+            format!(
+                "{} s / {} s (max {}, {} steps, {} unseen)",
+                f(&r["lagSeconds"]["p50"]),
+                f(&r["lagSeconds"]["p99"]),
+                f(&r["lagSeconds"]["max"]),
+                r["lagSeconds"]["steps"],
+                r["lagSeconds"]["stepsNeverSeen"]
+            ),
+            "p99 ≤ poll + 2 s",
+        ),
+        (
+            "first status, burst p50 / p99".into(),
+            format!(
+                "{} s / {} s (n={}, burst {} s)",
+                f(&r["firstStatusSeconds"]["burst"]["p50"]),
+                f(&r["firstStatusSeconds"]["burst"]["p99"]),
+                r["firstStatusSeconds"]["burst"]["n"],
+                f(&r["setup"]["burstCreateSeconds"])
+            ),
+            "",
+        ),
+        (
+            "first status, idle plane p50 / p99".into(),
+            format!(
+                "{} s / {} s (n={})",
+                f(&r["firstStatusSeconds"]["idle"]["p50"]),
+                f(&r["firstStatusSeconds"]["idle"]["p99"]),
+                r["firstStatusSeconds"]["idle"]["n"]
+            ),
+            "p99 ≤ 2 s",
+        ),
+        (
+            "reconciles per second (window)".into(),
+            f(&r["operator"]["reconcilesPerSecondInWindow"]),
+            "",
+        ),
+    ];
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "\nfleet: {} watches over {} workflows, pollInterval {}s, {} cores",
+        p["watches"], p["workflows"], p["pollIntervalSeconds"], r["machine"]["cores"]
+    );
+    let w0 = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+    let w1 = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
+    let _ = writeln!(out, "| {:w0$} | {:w1$} | target |", "figure", "measured");
+    let _ = writeln!(out, "| {} | {} | --- |", "-".repeat(w0), "-".repeat(w1));
+    for (name, value, target) in rows {
+        let _ = writeln!(out, "| {name:w0$} | {value:w1$} | {target} |");
+    }
+    let _ = writeln!(out, "JSON: {}", path.display());
+}

@@ -1,0 +1,186 @@
+//! Security properties end to end: where CCE calls may go, and whose credentials a watch
+//! can use. (That no Secret value reaches a log is checked for every e2e test's operator
+//! when it is dropped: see `tests/common/procs.rs`.)
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use cce_upgrade_watch::cce::client::{CceClient, ClientConfig, Target};
+use cce_upgrade_watch::cce::credentials::Credentials;
+use cce_upgrade_watch::crd::ClusterType;
+use common::procs::{ACCESS_KEY, Operator, PROJECT, SECRET_KEY, Sim};
+use common::{cond, wait_watch};
+
+const FROZEN: &[&str] = &["--speed", "0.0001"];
+const CLUSTER: &str = "c1000000-0000-4000-8000-000000000000";
+const WORKFLOW: &str = "f1000000-0000-4000-8000-000000000000";
+const CLUSTER_2: &str = "c1000000-0000-4000-8000-000000000001";
+const WORKFLOW_2: &str = "f1000000-0000-4000-8000-000000000001";
+
+/// A TCP listener that counts the connections it accepts (and drops them).
+async fn counting_listener() -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((_socket, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (port, accepted)
+}
+
+#[tokio::test]
+async fn plain_http_and_hosts_outside_the_allow_list_are_refused_before_any_connection() {
+    let (port, accepted) = counting_listener().await;
+    let client = CceClient::new(ClientConfig::default()).expect("client with default policy");
+    for endpoint in [
+        format!("http://127.0.0.1:{port}"),
+        format!("https://127.0.0.1:{port}"),
+        format!("https://localhost:{port}"),
+        "http://cce.ap-southeast-1.myhuaweicloud.com".to_string(),
+        "https://cce.ap-southeast-1.myhuaweicloud.com.attacker.example".to_string(),
+    ] {
+        let refused = client
+            .resolve_endpoint(None, Some(&endpoint))
+            .expect_err(&endpoint);
+        assert_eq!(refused.category(), "EndpointNotAllowed", "{endpoint}");
+        // Even a target built around the resolver is checked again before sending.
+        let target = Target {
+            endpoint: url::Url::parse(&endpoint).expect("url"),
+            project_id: PROJECT.into(),
+            cluster_id: CLUSTER.into(),
+            cluster_type: ClusterType::Standard,
+            credentials: Credentials::Token("t0ken-never-sent".to_string().into()),
+        };
+        let err = client
+            .show_workflow(&target, WORKFLOW)
+            .await
+            .expect_err(&endpoint);
+        assert_eq!(err.category(), "EndpointNotAllowed", "{endpoint}");
+        assert!(!err.to_string().contains("t0ken-never-sent"));
+    }
+    // The public endpoint of a region passes.
+    client
+        .resolve_endpoint(Some("ap-southeast-1"), None)
+        .expect("Huawei Cloud's own domain is allowed");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(accepted.load(Ordering::SeqCst), 0, "a connection was made");
+}
+
+#[tokio::test]
+async fn a_watch_naming_an_endpoint_outside_the_allow_list_never_reaches_it() {
+    let client = common::client().await;
+    common::install_crd(&client).await;
+    let ns = common::namespace(&client, "outside-allow-list").await;
+    common::sim_secret(&client, &ns, "cce", ACCESS_KEY, SECRET_KEY).await;
+    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    // The harness allows exactly 127.0.0.1; the same simulator as `localhost` is not allowed
+    // (its certificate is valid for both names, so only the policy stands in the way).
+    let op = Operator::start(&ns, &sim, &[]);
+    let port = sim.url.rsplit(':').next().expect("port");
+    let watch: cce_upgrade_watch::crd::UpgradeWorkflowWatch =
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "cce.upgradewatch.io/v1alpha1", "kind": "UpgradeWorkflowWatch",
+            "metadata": {"name": "elsewhere", "namespace": ns},
+            "spec": {"endpoint": format!("https://localhost:{port}"), "projectID": PROJECT,
+                     "clusterID": CLUSTER, "upgradeWorkflowID": WORKFLOW,
+                     "credentialsSecretRef": {"name": "cce"}, "pollInterval": "5s"}
+        }))
+        .expect("watch");
+    kube::Api::namespaced(client.clone(), &ns)
+        .create(&Default::default(), &watch)
+        .await
+        .expect("create");
+    let refused = wait_watch(&client, &ns, "elsewhere", 30, "EndpointNotAllowed", |w| {
+        cond(w, "Synced").is_some_and(|c| c.1 == "EndpointNotAllowed")
+    })
+    .await;
+    assert_eq!(cond(&refused, "Stalled").map(|c| c.0), Some("True".into()));
+    // A plain-http endpoint does not even get past the API server.
+    let mut http = watch.clone();
+    http.metadata.name = Some("plain".into());
+    http.spec.endpoint = Some(format!("http://127.0.0.1:{port}"));
+    let rejected = kube::Api::namespaced(client.clone(), &ns)
+        .create(&Default::default(), &http)
+        .await;
+    assert!(rejected.is_err(), "an http:// endpoint was accepted");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let stats = sim.get("/_sim/stats").await;
+    assert_eq!(stats["total"], 0, "the simulator was called: {stats}");
+    drop(op);
+}
+
+#[tokio::test]
+async fn a_watch_cannot_use_a_secret_of_another_namespace() {
+    let client = common::client().await;
+    common::install_crd(&client).await;
+    let ns_a = common::namespace(&client, "tenant-a").await;
+    let ns_b = common::namespace(&client, "tenant-b").await;
+    let sim = Sim::start(&[&["--scenario", "success", "--workflows", "2"], FROZEN].concat());
+    // Tenant B's own keys, valid at the simulator.
+    let (ak_b, sk_b) = (
+        "TENANTBAK00000000001",
+        "tenantBSecretKey000000000000000000000001",
+    );
+    sim.post(
+        "/_sim/credentials",
+        serde_json::json!([{"accessKey": ak_b, "secretKey": sk_b, "projectID": PROJECT}]),
+    )
+    .await;
+    common::sim_secret(&client, &ns_b, "keys-b", ak_b, sk_b).await;
+    let op = Operator::start(&ns_a, &sim, &["--namespaces", &ns_b]);
+
+    // A's watch names B's Secret; B's own watch shows the keys work.
+    common::sim_watch(
+        &client,
+        &ns_a,
+        "a",
+        &sim,
+        CLUSTER,
+        Some(WORKFLOW),
+        Some("keys-b"),
+    )
+    .await;
+    common::sim_watch(
+        &client,
+        &ns_b,
+        "b",
+        &sim,
+        CLUSTER_2,
+        Some(WORKFLOW_2),
+        Some("keys-b"),
+    )
+    .await;
+    let a = wait_watch(&client, &ns_a, "a", 30, "CredentialsMissing", |w| {
+        cond(w, "Synced").is_some_and(|c| c.1 == "CredentialsMissing")
+    })
+    .await;
+    let message = a
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Synced"))
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains(&format!("{ns_a}/keys-b")), "{message}");
+    wait_watch(&client, &ns_b, "b", 30, "B synced with its own keys", |w| {
+        cond(w, "Synced").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    // Two poll periods more, then nothing was ever asked for A's workflow with B's keys.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let for_a = sim.requests_for(WORKFLOW).await;
+    assert!(
+        for_a.iter().all(|r| r["credential"] != ak_b),
+        "a request for tenant A's workflow was signed with tenant B's keys: {for_a:#?}"
+    );
+    assert!(for_a.is_empty(), "{for_a:#?}");
+    assert!(!sim.requests_for(WORKFLOW_2).await.is_empty());
+    drop(op);
+}
