@@ -1328,3 +1328,95 @@ async fn without_the_charts_rbac_the_operator_is_refused_and_the_log_check_notic
         "helm uninstall",
     );
 }
+
+#[tokio::test]
+async fn the_opt_in_alert_rules_and_dashboard_ship_the_checked_files_and_pass_a_server_dry_run() {
+    let (_client, ns) = setup("chart-monitoring").await;
+    let path = repo_path("tests/fixtures/chart/prometheusrule-crd.yaml");
+    ok(
+        kubectl(&["apply", "--server-side", "-f", &path.display().to_string()]),
+        "apply PrometheusRule CRD",
+    );
+    ok(
+        kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/prometheusrules.monitoring.coreos.com",
+            "--timeout=30s",
+        ]),
+        "PrometheusRule CRD Established",
+    );
+    // Off by default.
+    let default = objects(&render("mon", &ns, &[]));
+    assert!(of_kind(&default, "PrometheusRule").is_empty());
+    assert!(
+        !summary(&default).iter().any(|o| o.contains("dashboard")),
+        "{:#?}",
+        summary(&default)
+    );
+
+    let yaml = render(
+        "mon",
+        &ns,
+        &[
+            "--set",
+            "metrics.prometheusRule.enabled=true",
+            "--set",
+            "metrics.prometheusRule.labels.release=kube-prometheus",
+            "--set",
+            "metrics.grafanaDashboard.enabled=true",
+        ],
+    );
+    let objs = objects(&yaml);
+    let rule = find(&objs, "PrometheusRule", Some(&ns), "mon-cce-upgrade-watch");
+    assert_eq!(rule["metadata"]["labels"]["release"], "kube-prometheus");
+    let rules_file: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo_path(
+            "charts/cce-upgrade-watch/files/prometheus-rules.yaml",
+        ))
+        .expect("rules file"),
+    )
+    .expect("rules YAML");
+    assert_eq!(
+        rule["spec"], rules_file,
+        "the PrometheusRule carries the checked rules file"
+    );
+
+    let dashboard = find(
+        &objs,
+        "ConfigMap",
+        Some(&ns),
+        "mon-cce-upgrade-watch-dashboard",
+    );
+    assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
+    let shipped: Value = serde_json::from_str(
+        dashboard["data"]["cce-upgrade-watch.json"]
+            .as_str()
+            .expect("dashboard data"),
+    )
+    .expect("dashboard JSON in the ConfigMap");
+    let file: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path(
+            "charts/cce-upgrade-watch/files/grafana-dashboard.json",
+        ))
+        .expect("dashboard file"),
+    )
+    .expect("dashboard file JSON");
+    assert_eq!(shipped, file);
+
+    let docs: Vec<String> = yaml
+        .split("\n---")
+        .filter(|d| d.contains("kind: PrometheusRule") || d.contains("grafana_dashboard"))
+        .map(String::from)
+        .collect();
+    assert_eq!(docs.len(), 2, "{docs:#?}");
+    let applied = server_dry_run(&docs.join("\n---\n"));
+    assert!(
+        applied.contains("prometheusrule.monitoring.coreos.com/mon-cce-upgrade-watch"),
+        "{applied}"
+    );
+    assert!(
+        applied.contains("configmap/mon-cce-upgrade-watch-dashboard"),
+        "{applied}"
+    );
+}

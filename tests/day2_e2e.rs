@@ -670,8 +670,8 @@ const ALERTS: &[&str] = &[
 #[tokio::test]
 async fn the_alert_rules_and_dashboard_parse_as_promql_and_use_only_metrics_the_operator_exports() {
     let bin = promql_check();
-    let rules_file = common::repo_path("deploy/monitoring/prometheus-rules.yaml");
-    let dashboard_file = common::repo_path("deploy/monitoring/grafana-dashboard.json");
+    let rules_file = common::repo_path("charts/cce-upgrade-watch/files/prometheus-rules.yaml");
+    let dashboard_file = common::repo_path("charts/cce-upgrade-watch/files/grafana-dashboard.json");
 
     // The checker really parses: a broken expression and a broken template are refused.
     let dir = tempfile::tempdir().expect("tempdir");
