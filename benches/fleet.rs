@@ -80,7 +80,7 @@ struct Args {
     #[arg(long, default_value_t = 64)]
     create_concurrency: usize,
     /// Operator reconcile concurrency (its --concurrency).
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 64)]
     concurrency: u16,
     /// Where the JSON report (and the operator's log) go.
     #[arg(long, default_value = "target/bench")]

@@ -109,8 +109,9 @@ pub struct RunArgs {
     /// share a fleet (give each its own --lease-name).
     #[arg(long, env = "LABEL_SELECTOR")]
     pub label_selector: Option<String>,
-    /// Watches reconciled in parallel.
-    #[arg(long, env = "CONCURRENCY", default_value_t = 16)]
+    /// Watches reconciled in parallel. A reconcile mostly waits on the Kubernetes API
+    /// (status write, events), so this bounds how many watches the operator keeps up with.
+    #[arg(long, env = "CONCURRENCY", default_value_t = 64)]
     pub concurrency: u16,
 }
 
