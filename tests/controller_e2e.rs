@@ -9,7 +9,7 @@ use kube::api::{Api, Patch, PatchParams};
 
 use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
 use common::procs::{ACCESS_KEY, Operator, SECRET_KEY, Sim};
-use common::{cond, events, kubectl, reasons, text, wait_watch};
+use common::{cond, events, kubectl, reasons, text, wait_converged, wait_watch};
 
 /// A frozen simulator clock: workflows move only when a test steps them.
 const FROZEN: &[&str] = &["--speed", "0.0001"];
@@ -26,53 +26,6 @@ async fn setup(test: &str) -> (kube::Client, String) {
     let ns = common::namespace(&client, test).await;
     common::sim_secret(&client, &ns, "cce", ACCESS_KEY, SECRET_KEY).await;
     (client, ns)
-}
-
-/// Whether the watch shows what the simulator holds for `workflow` now.
-async fn converged(sim: &Sim, w: &UpgradeWorkflowWatch, workflow: &str) -> bool {
-    let state = sim.get(&format!("/_sim/workflows/{workflow}")).await;
-    let truth = &state["workflow"]["status"];
-    let Some(status) = &w.status else {
-        return false;
-    };
-    let phase_ok = truth["phase"].as_str() == status.phase.as_deref();
-    let points = truth["pointStatuses"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let tasks_ok = points.len() == status.tasks.len()
-        && points
-            .iter()
-            .zip(&status.tasks)
-            .all(|(p, t)| p["status"].as_str() == t.status.as_deref());
-    phase_ok && tasks_ok && status.workflow_id.as_deref() == Some(workflow)
-}
-
-async fn wait_converged(
-    client: &kube::Client,
-    ns: &str,
-    name: &str,
-    sim: &Sim,
-    workflow: &str,
-    secs: u64,
-) -> UpgradeWorkflowWatch {
-    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-    let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), ns);
-    loop {
-        let w = api.get(name).await.expect("get watch");
-        if converged(sim, &w, workflow).await {
-            return w;
-        }
-        if std::time::Instant::now() > deadline {
-            let truth = sim.get(&format!("/_sim/workflows/{workflow}")).await;
-            panic!(
-                "watch {name} did not converge in {secs}s\nwatch: {}\nsimulator: {}",
-                serde_json::to_string_pretty(&w.status).unwrap_or_default(),
-                truth["workflow"]["status"]
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 /// Steps the workflow through its whole timeline, waiting for the watch to show each step.
