@@ -85,6 +85,10 @@ struct Args {
     /// Where the JSON report (and the operator's log) go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
+    /// Run the operator under this command, e.g. `heaptrack -o target/bench/heap` (split on
+    /// spaces; the operator's pid is then the wrapper's, so RSS and CPU include it).
+    #[arg(long)]
+    operator_wrapper: Option<String>,
     /// Leave the control plane running (its directory is printed).
     #[arg(long)]
     keep_plane: bool,
@@ -269,7 +273,16 @@ fn start_operator(args: &Args, plane: &Plane, sim: &Sim, log_file: &Path) -> Res
     let log = std::fs::File::create(log_file).map_err(|e| e.to_string())?;
     // Enough CCE request budget for D workflows every poll period, with room for retries.
     let rate = (2 * args.workflows).div_ceil(args.poll as usize).max(10);
-    let child = Command::new(binary())
+    let mut command = match &args.operator_wrapper {
+        Some(wrapper) => {
+            let mut words = wrapper.split_whitespace();
+            let mut c = Command::new(words.next().ok_or("empty --operator-wrapper")?);
+            c.args(words).arg(binary());
+            c
+        }
+        None => Command::new(binary()),
+    };
+    let child = command
         .args([
             "run",
             "--leader-elect=false",
