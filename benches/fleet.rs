@@ -85,6 +85,10 @@ struct Args {
     /// Where the JSON report (and the operator's log) go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
+    /// Run the operator under this command, e.g. `heaptrack -o target/bench/heap` (split on
+    /// spaces; the operator's pid is then the wrapper's, so RSS and CPU include it).
+    #[arg(long)]
+    operator_wrapper: Option<String>,
     /// Leave the control plane running (its directory is printed).
     #[arg(long)]
     keep_plane: bool,
@@ -259,6 +263,29 @@ struct Operator {
     metrics_url: String,
 }
 
+impl Drop for Operator {
+    /// SIGTERM to the operator's own process group (it and a wrapper such as heaptrack,
+    /// which then writes its data), then the Proc guard kills whatever is left.
+    fn drop(&mut self) {
+        let group = self.proc.0.id();
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{group}")])
+            .stderr(Stdio::null())
+            .status();
+        for _ in 0..100 {
+            if matches!(self.proc.0.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{group}")])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 fn free_port() -> Res<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     Ok(l.local_addr().map_err(|e| e.to_string())?.port())
@@ -269,7 +296,18 @@ fn start_operator(args: &Args, plane: &Plane, sim: &Sim, log_file: &Path) -> Res
     let log = std::fs::File::create(log_file).map_err(|e| e.to_string())?;
     // Enough CCE request budget for D workflows every poll period, with room for retries.
     let rate = (2 * args.workflows).div_ceil(args.poll as usize).max(10);
-    let child = Command::new(binary())
+    let mut command = match &args.operator_wrapper {
+        Some(wrapper) => {
+            let mut words = wrapper.split_whitespace();
+            let mut c = Command::new(words.next().ok_or("empty --operator-wrapper")?);
+            c.args(words).arg(binary());
+            c
+        }
+        None => Command::new(binary()),
+    };
+    // Its own process group, so a wrapper and the operator under it stop together.
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let child = command
         .args([
             "run",
             "--leader-elect=false",
@@ -734,7 +772,12 @@ async fn run(args: Args) -> Res<()> {
     let op_pid = operator.proc.0.id();
     // Ready once its caches synced.
     let ready_url = operator.metrics_url.replace("/metrics", "/readyz");
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let ready_within = if args.operator_wrapper.is_some() {
+        300
+    } else {
+        60
+    };
+    let deadline = Instant::now() + Duration::from_secs(ready_within);
     loop {
         if let Ok(r) = http.get(&ready_url).send().await
             && r.status().is_success()
@@ -748,7 +791,7 @@ async fn run(args: Args) -> Res<()> {
             ));
         }
         if Instant::now() > deadline {
-            return Err("operator not ready within 60 s".into());
+            return Err(format!("operator not ready within {ready_within} s"));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
