@@ -39,15 +39,41 @@ pub struct ReasonLabels {
     pub reason: &'static str,
 }
 
-/// Per-watch facts kept for scrape-time gauges.
+/// Per-watch facts kept for scrape-time gauges, keyed by `namespace/name`.
 #[derive(Default, Debug)]
 struct WatchBook {
-    phases: HashMap<String, &'static str>,
+    watches: HashMap<String, WatchFacts>,
+}
+
+#[derive(Debug)]
+struct WatchFacts {
+    phase: &'static str,
     /// The last good answer from CCE, or when this instance began serving the watch if
-    /// there was none yet: a watch that never syncs ages like one that stopped.
-    last_good_sync: HashMap<String, Instant>,
-    /// How often the watch is polled while CCE answers (pollInterval, or the terminal resync).
-    poll_interval: HashMap<String, Duration>,
+    /// there was none yet: a watch that never syncs ages like one that stopped. `None`
+    /// while suspended.
+    last_good_sync: Option<Instant>,
+    /// How often the watch is polled while CCE answers (pollInterval, or the terminal
+    /// resync); `None` while suspended.
+    poll_interval: Option<Duration>,
+}
+
+impl WatchBook {
+    /// The facts of a watch, looked up without allocating a key when it is known.
+    fn facts(&mut self, key: &str) -> &mut WatchFacts {
+        if !self.watches.contains_key(key) {
+            self.watches.insert(
+                key.to_string(),
+                WatchFacts {
+                    phase: "None",
+                    last_good_sync: None,
+                    poll_interval: None,
+                },
+            );
+        }
+        self.watches
+            .get_mut(key)
+            .expect("inserted above when missing")
+    }
 }
 
 /// All metrics of the operator, cheap to clone.
@@ -175,20 +201,22 @@ impl Metrics {
         poll_interval: Duration,
     ) {
         if let Ok(mut book) = self.book.lock() {
-            book.phases.insert(key.to_string(), phase_label(phase));
-            if synced || !book.last_good_sync.contains_key(key) {
-                book.last_good_sync.insert(key.to_string(), Instant::now());
+            let facts = book.facts(key);
+            facts.phase = phase_label(phase);
+            if synced || facts.last_good_sync.is_none() {
+                facts.last_good_sync = Some(Instant::now());
             }
-            book.poll_interval.insert(key.to_string(), poll_interval);
+            facts.poll_interval = Some(poll_interval);
         }
     }
 
     /// A suspended watch is not polled: it keeps its phase but has no sync age to alert on.
     pub fn suspend_watch(&self, key: &str, phase: Option<&str>) {
         if let Ok(mut book) = self.book.lock() {
-            book.phases.insert(key.to_string(), phase_label(phase));
-            book.last_good_sync.remove(key);
-            book.poll_interval.remove(key);
+            let facts = book.facts(key);
+            facts.phase = phase_label(phase);
+            facts.last_good_sync = None;
+            facts.poll_interval = None;
         }
     }
 
@@ -200,9 +228,7 @@ impl Metrics {
     /// Keeps only the watches for which `keep` is true.
     pub fn retain_watches(&self, keep: impl Fn(&str) -> bool) {
         if let Ok(mut book) = self.book.lock() {
-            book.phases.retain(|k, _| keep(k));
-            book.last_good_sync.retain(|k, _| keep(k));
-            book.poll_interval.retain(|k, _| keep(k));
+            book.watches.retain(|k, _| keep(k));
         }
     }
 }
@@ -252,19 +278,22 @@ impl Collector for WatchCollector {
         let (phases, ages, intervals) = match self.book.lock() {
             Ok(book) => {
                 let mut counts: HashMap<&'static str, i64> = HashMap::new();
-                for phase in book.phases.values() {
-                    *counts.entry(phase).or_default() += 1;
+                for facts in book.watches.values() {
+                    *counts.entry(facts.phase).or_default() += 1;
                 }
                 let now = Instant::now();
                 let ages: Vec<(String, f64)> = book
-                    .last_good_sync
+                    .watches
                     .iter()
-                    .map(|(k, t)| (k.clone(), now.duration_since(*t).as_secs_f64()))
+                    .filter_map(|(k, f)| {
+                        let at = f.last_good_sync?;
+                        Some((k.clone(), now.duration_since(at).as_secs_f64()))
+                    })
                     .collect();
                 let intervals: Vec<(String, f64)> = book
-                    .poll_interval
+                    .watches
                     .iter()
-                    .map(|(k, d)| (k.clone(), d.as_secs_f64()))
+                    .filter_map(|(k, f)| Some((k.clone(), f.poll_interval?.as_secs_f64())))
                     .collect();
                 (counts, ages, intervals)
             }

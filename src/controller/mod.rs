@@ -1,8 +1,9 @@
 //! The reconciler: reads each watched workflow from CCE and mirrors it into status.
 //!
-//! `mirror`, `status`, `events` and `schedule` are pure; `fetch`, `secrets` and
-//! `reconcile` talk to CCE and Kubernetes; `run` wires the process together.
+//! `mirror`, `status`, `events` and `schedule` are pure; `book` keeps the statuses;
+//! `fetch`, `secrets` and `reconcile` talk to CCE and Kubernetes; `run` wires the process together.
 
+pub mod book;
 pub mod events;
 pub mod fetch;
 pub mod mirror;

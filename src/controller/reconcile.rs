@@ -15,6 +15,7 @@ use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
 
+use super::book::StatusBook;
 use super::events::{Transition, transitions};
 use super::fetch::{FetchKey, Fetcher};
 use super::schedule::{PollPolicy, poll_interval};
@@ -51,9 +52,8 @@ pub struct Context {
     pub heartbeat: Duration,
     pub metrics: Metrics,
     pub leadership: Leadership,
-    /// What this instance last wrote per watch uid, until the cache shows it: the cache may
-    /// lag behind our own writes, and diffing against a stale status would repeat events.
-    written: Mutex<HashMap<String, UpgradeWorkflowWatchStatus>>,
+    /// The newest status of every watch: the cached objects carry none.
+    pub statuses: Arc<StatusBook>,
     /// Consecutive failures per watch uid, for backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -79,20 +79,20 @@ impl Context {
             heartbeat,
             metrics,
             leadership,
-            written: Mutex::new(HashMap::new()),
+            statuses: Arc::new(StatusBook::new()),
             failures: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Forgets per-watch memory, e.g. after losing and regaining leadership.
+    /// Forgets failure counts, e.g. after losing and regaining leadership. The status
+    /// book stays: it follows the API server whoever writes.
     pub fn forget_all(&self) {
-        lock(&self.written).clear();
         lock(&self.failures).clear();
     }
 
     /// Drops memory of watches for which `keep` is false.
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
-        lock(&self.written).retain(|uid, _| keep(uid));
+        self.statuses.sweep(&keep);
         lock(&self.failures).retain(|uid, _| keep(uid));
     }
 }
@@ -142,17 +142,7 @@ pub async fn reconcile(
     let generation = watch.meta().generation;
     let api: Api<UpgradeWorkflowWatch> = Api::namespaced(ctx.kube.clone(), &namespace);
 
-    let mut old = {
-        let mut written = lock(&ctx.written);
-        match written.get(&uid) {
-            // The cache caught up with our last write: it is the only copy worth keeping.
-            Some(mine) if watch.status.as_ref() == Some(mine) => {
-                written.remove(&uid).unwrap_or_default()
-            }
-            Some(mine) => mine.clone(),
-            None => watch.status.clone().unwrap_or_default(),
-        }
-    };
+    let mut old = ctx.statuses.status_of(&uid);
 
     if old.observed_generation.is_none() && old.conditions.is_empty() {
         let first = next_status(
@@ -327,9 +317,13 @@ async fn observe(
         cluster_type: spec.cluster_type,
         credentials,
     };
-    // Watches of one workflow wake up jittered around the same time: the first asks CCE,
-    // the rest share its answer.
-    let (fetched, fetched_at) = ctx.fetcher.fetch(&key, &target, poll / 2).await;
+    // Any answer younger than the poll interval is shared. The first watch to wake after
+    // the interval asks CCE; the others reuse its answer and, because the next poll is
+    // timed from the answer's age, wake with it next time. A watch that first polled on
+    // its own schedule (created later, say) joins the workflow's schedule on its next wake,
+    // so each workflow converges to one request per interval. No watch sees a change later
+    // than before: CCE is still asked once per interval.
+    let (fetched, fetched_at) = ctx.fetcher.fetch(&key, &target, poll).await;
     let age = fetched_at.elapsed();
     match fetched {
         Ok(Some(wf)) => Observed {
@@ -456,11 +450,13 @@ async fn write_status(
         "status": status,
     });
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch_status(&watch.name_any(), &params, &Patch::Apply(&patch))
+    let written = api
+        .patch_status(&watch.name_any(), &params, &Patch::Apply(&patch))
         .await
         .map_err(Error::WriteStatus)?;
     ctx.metrics.status_writes.inc();
-    lock(&ctx.written).insert(uid.to_string(), status.clone());
+    ctx.statuses
+        .wrote(uid, written.metadata.resource_version.as_deref(), status);
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use kube::runtime::reflector::{self, ObjectRef};
@@ -17,6 +17,7 @@ use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, controller, pre
 use kube::{Client, ResourceExt};
 use tracing::{error, info, warn};
 
+use super::book::StatusBook;
 use super::fetch::Fetcher;
 use super::reconcile::{Context, EventPublisher, error_policy, reconcile};
 use super::schedule::PollPolicy;
@@ -216,8 +217,14 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     for (scope, (_, secret_stream, _)) in scopes.iter().zip(secret_parts) {
         let (tx, rx) = futures::channel::mpsc::unbounded::<()>();
         reconcile_all.push(tx);
-        let (store, listed, controller) =
-            scoped_controller(&args, client.clone(), scope.as_deref(), secret_stream, rx);
+        let (store, listed, controller) = scoped_controller(
+            &args,
+            client.clone(),
+            scope.as_deref(),
+            secret_stream,
+            rx,
+            ctx.statuses.clone(),
+        );
         watch_stores.push(store);
         watches_listed.push(listed);
         controllers.push(
@@ -415,8 +422,22 @@ fn secret_metadata_stream(
 
 type WatchStore = reflector::Store<UpgradeWorkflowWatch>;
 
+/// The cache holds every watch for the life of the process, so it keeps only what the
+/// operator reads. managedFields are most of an object's size once its status is written;
+/// labels and annotations (a GitOps tool's last-applied copy of the whole object, say) are
+/// matched by the API server, never here.
+fn drop_unread_metadata(watch: &mut UpgradeWorkflowWatch) {
+    let meta = &mut watch.metadata;
+    meta.managed_fields = None;
+    meta.labels = None;
+    meta.annotations = None;
+    meta.owner_references = None;
+    meta.finalizers = None;
+}
+
 /// The controller of one scope: watches (filtered on generation, so our own status writes
-/// never trigger a poll), re-triggered by changes of the Secrets they name.
+/// never trigger a poll), re-triggered by changes of the Secrets they name. Statuses go to
+/// the book, the rest of each watch to the cache.
 fn scoped_controller(
     args: &RunArgs,
     client: Client,
@@ -425,6 +446,7 @@ fn scoped_controller(
     + Send
     + 'static,
     reconcile_all: futures::channel::mpsc::UnboundedReceiver<()>,
+    statuses: Arc<StatusBook>,
 ) -> (
     WatchStore,
     tokio::sync::watch::Receiver<bool>,
@@ -442,9 +464,11 @@ fn scoped_controller(
     let (flag, listed) = tokio::sync::watch::channel(false);
     let stream = watcher(api, config)
         .default_backoff()
-        // managedFields are most of a watch's size once its status is written, and the
-        // operator never reads them: the cache holds every watch, so drop them.
-        .modify(|w| w.managed_fields_mut().clear())
+        .map_ok(move |mut event| {
+            statuses.follow(&mut event);
+            event
+        })
+        .modify(drop_unread_metadata)
         .reflect(writer)
         .inspect(listed_flag(flag))
         .applied_objects()

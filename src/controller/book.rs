@@ -1,0 +1,269 @@
+//! The last known status of every watch, one compact copy each.
+//!
+//! The watch cache would otherwise hold each status as a tree of small allocations (about
+//! 3 KiB for a four-task workflow), and the reconciler needs a second copy of what it wrote
+//! until the cache shows it: diffing against a cache that lags behind our own write would
+//! publish the same transitions twice. Instead the watch stream hands every status to this
+//! book as it arrives, the cached object keeps none, and the book keeps the newest status per
+//! watch as serialised JSON (about 1.7 KiB), whether it came from the API server or from our
+//! own write.
+//!
+//! "Newest" compares resourceVersions, which Kubernetes defines as comparable integers for
+//! objects of one resource since v1.35 (KEP-5504). A version that is not such an integer
+//! (an older or unusual API server) cannot be ordered, and the most recent arrival wins.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use kube::runtime::watcher;
+use tracing::error;
+
+use crate::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
+
+#[derive(Debug)]
+struct Entry {
+    resource_version: Option<String>,
+    /// The status as JSON; `None` while the watch has none.
+    status: Option<Box<str>>,
+    /// Missing from the cache at the last sweep.
+    unseen: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct StatusBook {
+    by_uid: Mutex<HashMap<String, Entry>>,
+}
+
+impl StatusBook {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Follows the watch stream: takes the status out of every object it delivers and
+    /// forgets deleted watches.
+    pub fn follow(&self, event: &mut watcher::Event<UpgradeWorkflowWatch>) {
+        match event {
+            watcher::Event::Apply(watch) | watcher::Event::InitApply(watch) => self.absorb(watch),
+            watcher::Event::Delete(watch) => {
+                watch.status = None;
+                if let Some(uid) = watch.metadata.uid.as_deref() {
+                    lock(&self.by_uid).remove(uid);
+                }
+            }
+            watcher::Event::Init | watcher::Event::InitDone => {}
+        }
+    }
+
+    /// Takes the status out of an object, keeping it if it is at least as new as what the
+    /// book holds.
+    pub fn absorb(&self, watch: &mut UpgradeWorkflowWatch) {
+        let status = watch.status.take();
+        let Some(uid) = watch.metadata.uid.as_deref() else {
+            return;
+        };
+        self.offer(
+            uid,
+            watch.metadata.resource_version.as_deref(),
+            status.as_ref(),
+        );
+    }
+
+    /// Records a status this instance wrote; `resource_version` is the one the write produced.
+    pub fn wrote(
+        &self,
+        uid: &str,
+        resource_version: Option<&str>,
+        status: &UpgradeWorkflowWatchStatus,
+    ) {
+        self.offer(uid, resource_version, Some(status));
+    }
+
+    /// The newest known status of the watch (empty when it has none yet).
+    pub fn status_of(&self, uid: &str) -> UpgradeWorkflowWatchStatus {
+        let json = {
+            let by_uid = lock(&self.by_uid);
+            match by_uid.get(uid).and_then(|e| e.status.as_deref()) {
+                Some(json) => json.to_owned(),
+                None => return UpgradeWorkflowWatchStatus::default(),
+            }
+        };
+        serde_json::from_str(&json).unwrap_or_else(|e| {
+            // The book only holds what the status type itself serialised.
+            error!(%uid, error = %e, "a kept status does not parse; starting from an empty one");
+            UpgradeWorkflowWatchStatus::default()
+        })
+    }
+
+    /// Drops the entries of watches that `in_cache` has not known for two sweeps in a row.
+    /// Deletions normally arrive as events; this catches those a re-list skipped, and the
+    /// second chance spares a watch whose status arrived just before the cache listed it.
+    pub fn sweep(&self, in_cache: impl Fn(&str) -> bool) {
+        lock(&self.by_uid).retain(|uid, entry| {
+            if in_cache(uid) {
+                entry.unseen = false;
+                return true;
+            }
+            let keep = !entry.unseen;
+            entry.unseen = true;
+            keep
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.by_uid).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn offer(
+        &self,
+        uid: &str,
+        resource_version: Option<&str>,
+        status: Option<&UpgradeWorkflowWatchStatus>,
+    ) {
+        let status = status.and_then(|s| serde_json::to_string(s).ok().map(String::into_boxed_str));
+        let mut by_uid = lock(&self.by_uid);
+        if let Some(kept) = by_uid.get(uid)
+            && compare(resource_version, kept.resource_version.as_deref()) == Some(Ordering::Less)
+        {
+            return;
+        }
+        by_uid.insert(
+            uid.to_owned(),
+            Entry {
+                resource_version: resource_version.map(str::to_owned),
+                status,
+                unseen: false,
+            },
+        );
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Orders two resourceVersions of one resource, if both are well-formed: positive decimal
+/// integers of any length without leading zeros.
+fn compare(a: Option<&str>, b: Option<&str>) -> Option<Ordering> {
+    let (a, b) = (a?, b?);
+    let well_formed =
+        |v: &str| !v.is_empty() && !v.starts_with('0') && v.bytes().all(|c| c.is_ascii_digit());
+    if !well_formed(a) || !well_formed(b) {
+        return None;
+    }
+    Some(a.len().cmp(&b.len()).then_with(|| a.cmp(b)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch(uid: &str, rv: &str, phase: Option<&str>) -> UpgradeWorkflowWatch {
+        let mut w = UpgradeWorkflowWatch::new(
+            "w",
+            serde_json::from_value(serde_json::json!({
+                "region": "ap-southeast-1", "projectID": "p", "clusterID": "c"
+            }))
+            .expect("spec"),
+        );
+        w.metadata.uid = Some(uid.into());
+        w.metadata.resource_version = Some(rv.into());
+        w.status = phase.map(|p| UpgradeWorkflowWatchStatus {
+            phase: Some(p.into()),
+            ..Default::default()
+        });
+        w
+    }
+
+    fn phase(book: &StatusBook, uid: &str) -> Option<String> {
+        book.status_of(uid).phase
+    }
+
+    #[test]
+    fn the_cached_object_keeps_no_status_and_the_book_returns_it() {
+        let book = StatusBook::new();
+        let mut w = watch("u1", "10", Some("Running"));
+        book.absorb(&mut w);
+        assert!(w.status.is_none());
+        assert_eq!(phase(&book, "u1").as_deref(), Some("Running"));
+        assert_eq!(
+            book.status_of("unknown"),
+            UpgradeWorkflowWatchStatus::default()
+        );
+    }
+
+    #[test]
+    fn a_cache_lagging_behind_our_write_does_not_replace_it() {
+        let book = StatusBook::new();
+        book.absorb(&mut watch("u1", "10", Some("Init")));
+        let mine = UpgradeWorkflowWatchStatus {
+            phase: Some("Running".into()),
+            ..Default::default()
+        };
+        book.wrote("u1", Some("12"), &mine);
+        // A spec change made before our write reaches the stream after it.
+        book.absorb(&mut watch("u1", "11", Some("Init")));
+        assert_eq!(phase(&book, "u1").as_deref(), Some("Running"));
+        // Our own write comes back, then somebody else's later one.
+        book.absorb(&mut watch("u1", "12", Some("Running")));
+        book.absorb(&mut watch("u1", "13", Some("Success")));
+        assert_eq!(phase(&book, "u1").as_deref(), Some("Success"));
+    }
+
+    #[test]
+    fn versions_compare_as_integers_of_any_length() {
+        assert_eq!(compare(Some("9"), Some("10")), Some(Ordering::Less));
+        assert_eq!(compare(Some("100"), Some("99")), Some(Ordering::Greater));
+        assert_eq!(compare(Some("42"), Some("42")), Some(Ordering::Equal));
+        assert_eq!(
+            compare(Some("123456789012345678901234567890"), Some("99")),
+            Some(Ordering::Greater)
+        );
+        for odd in ["", "0", "012", "1a", "-1"] {
+            assert_eq!(compare(Some(odd), Some("5")), None, "{odd:?}");
+        }
+        assert_eq!(compare(None, Some("5")), None);
+    }
+
+    #[test]
+    fn unorderable_versions_let_the_latest_arrival_win() {
+        let book = StatusBook::new();
+        book.absorb(&mut watch("u1", "b", Some("Init")));
+        book.absorb(&mut watch("u1", "a", Some("Running")));
+        assert_eq!(phase(&book, "u1").as_deref(), Some("Running"));
+    }
+
+    #[test]
+    fn deleted_watches_are_forgotten_at_once_or_after_two_sweeps() {
+        let book = StatusBook::new();
+        for uid in ["u1", "u2", "u3"] {
+            book.follow(&mut watcher::Event::Apply(watch(uid, "1", Some("Init"))));
+        }
+        let mut deleted = watcher::Event::Delete(watch("u1", "2", Some("Init")));
+        book.follow(&mut deleted);
+        assert_eq!(book.len(), 2);
+        assert!(matches!(deleted, watcher::Event::Delete(w) if w.status.is_none()));
+
+        // u3 went while the stream was re-listing: no Delete event for it.
+        book.sweep(|uid| uid == "u2");
+        assert_eq!(book.len(), 2, "one sweep is not enough");
+        book.sweep(|uid| uid == "u2");
+        assert_eq!(book.len(), 1);
+        assert_eq!(phase(&book, "u3"), None);
+        assert_eq!(phase(&book, "u2").as_deref(), Some("Init"));
+    }
+
+    #[test]
+    fn a_watch_seen_again_before_the_second_sweep_is_kept() {
+        let book = StatusBook::new();
+        book.absorb(&mut watch("u1", "1", Some("Init")));
+        book.sweep(|_| false);
+        book.sweep(|_| true);
+        book.sweep(|_| false);
+        assert_eq!(book.len(), 1);
+    }
+}
