@@ -123,24 +123,9 @@ async fn three_watches(client: &Client, ns: &str, sim: &Sim) {
 
 const WATCHES: [(&str, &str); 3] = [("a", WORKFLOW), ("b", WORKFLOW), ("c", WORKFLOW_2)];
 
-/// Whether the watch shows what the simulator holds for `workflow` now.
+/// Whether the watch shows the simulator's workflow and says it is synced again.
 async fn converged(sim: &Sim, w: &UpgradeWorkflowWatch, workflow: &str) -> bool {
-    let state = sim.get(&format!("/_sim/workflows/{workflow}")).await;
-    let truth = &state["workflow"]["status"];
-    let Some(status) = &w.status else {
-        return false;
-    };
-    let points = truth["pointStatuses"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    truth["phase"].as_str() == status.phase.as_deref()
-        && status.workflow_id.as_deref() == Some(workflow)
-        && points.len() == status.tasks.len()
-        && points.iter().zip(&status.tasks).all(|(p, t)| {
-            p["status"].as_str() == t.status.as_deref() && p["taskID"].as_str() == t.id.as_deref()
-        })
-        && cond(w, "Synced").is_some_and(|c| c.0 == "True")
+    common::converged(sim, w, workflow).await && cond(w, "Synced").is_some_and(|c| c.0 == "True")
 }
 
 /// Waits until every watch shows its workflow as the simulator has it.

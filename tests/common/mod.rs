@@ -280,7 +280,7 @@ pub fn count(events: &[(String, String)], reason: &str) -> usize {
 }
 
 /// Whether the watch shows what the simulator holds for `workflow` now: the same workflow,
-/// phase and task statuses.
+/// phase, and tasks (status and id).
 pub async fn converged(sim: &procs::Sim, w: &UpgradeWorkflowWatch, workflow: &str) -> bool {
     let state = sim.get(&format!("/_sim/workflows/{workflow}")).await;
     let truth = &state["workflow"]["status"];
@@ -294,10 +294,9 @@ pub async fn converged(sim: &procs::Sim, w: &UpgradeWorkflowWatch, workflow: &st
     truth["phase"].as_str() == status.phase.as_deref()
         && status.workflow_id.as_deref() == Some(workflow)
         && points.len() == status.tasks.len()
-        && points
-            .iter()
-            .zip(&status.tasks)
-            .all(|(p, t)| p["status"].as_str() == t.status.as_deref())
+        && points.iter().zip(&status.tasks).all(|(p, t)| {
+            p["status"].as_str() == t.status.as_deref() && p["taskID"].as_str() == t.id.as_deref()
+        })
 }
 
 /// Waits until the watch shows the simulator's `workflow` as it is now.
