@@ -5,8 +5,10 @@
 //! until the cache shows it: diffing against a cache that lags behind our own write would
 //! publish the same transitions twice. Instead the watch stream hands every status to this
 //! book as it arrives, the cached object keeps none, and the book keeps the newest status per
-//! watch as serialised JSON (about 1.7 KiB), whether it came from the API server or from our
-//! own write.
+//! watch, whether it came from the API server or from our own write, as deflated JSON: about
+//! 650 bytes for that workflow (1.7 KiB as plain JSON). Inflating and parsing it costs a few
+//! microseconds per reconcile; at 10,000 watches it saves more memory than the whole cache
+//! of watch specs takes.
 //!
 //! "Newest" compares resourceVersions, which Kubernetes defines as comparable integers for
 //! objects of one resource since v1.35 (KEP-5504). A version that is not such an integer
@@ -14,8 +16,12 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::io::Read;
 use std::sync::Mutex;
 
+use flate2::Compression;
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
 use kube::runtime::watcher;
 use tracing::error;
 
@@ -24,8 +30,8 @@ use crate::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
 #[derive(Debug)]
 struct Entry {
     resource_version: Option<String>,
-    /// The status as JSON; `None` while the watch has none.
-    status: Option<Box<str>>,
+    /// The status as deflated JSON; `None` while the watch has none.
+    status: Option<Box<[u8]>>,
     /// Missing from the cache at the last sweep.
     unseen: bool,
 }
@@ -81,16 +87,16 @@ impl StatusBook {
 
     /// The newest known status of the watch (empty when it has none yet).
     pub fn status_of(&self, uid: &str) -> UpgradeWorkflowWatchStatus {
-        let json = {
+        let packed = {
             let by_uid = lock(&self.by_uid);
             match by_uid.get(uid).and_then(|e| e.status.as_deref()) {
-                Some(json) => json.to_owned(),
+                Some(packed) => packed.to_vec(),
                 None => return UpgradeWorkflowWatchStatus::default(),
             }
         };
-        serde_json::from_str(&json).unwrap_or_else(|e| {
-            // The book only holds what the status type itself serialised.
-            error!(%uid, error = %e, "a kept status does not parse; starting from an empty one");
+        unpack(&packed).unwrap_or_else(|e| {
+            // The book only holds what `pack` made of a status.
+            error!(%uid, error = %e, "a kept status does not unpack; starting from an empty one");
             UpgradeWorkflowWatchStatus::default()
         })
     }
@@ -124,7 +130,7 @@ impl StatusBook {
         resource_version: Option<&str>,
         status: Option<&UpgradeWorkflowWatchStatus>,
     ) {
-        let status = status.and_then(|s| serde_json::to_string(s).ok().map(String::into_boxed_str));
+        let status = status.and_then(pack);
         let mut by_uid = lock(&self.by_uid);
         if let Some(kept) = by_uid.get(uid)
             && compare(resource_version, kept.resource_version.as_deref()) == Some(Ordering::Less)
@@ -140,6 +146,20 @@ impl StatusBook {
             },
         );
     }
+}
+
+fn pack(status: &UpgradeWorkflowWatchStatus) -> Option<Box<[u8]>> {
+    let mut encoder = DeflateEncoder::new(Vec::new(), Compression::fast());
+    serde_json::to_writer(&mut encoder, status).ok()?;
+    encoder.finish().ok().map(Vec::into_boxed_slice)
+}
+
+fn unpack(packed: &[u8]) -> Result<UpgradeWorkflowWatchStatus, serde_json::Error> {
+    let mut json = Vec::new();
+    DeflateDecoder::new(packed)
+        .read_to_end(&mut json)
+        .map_err(serde_json::Error::io)?;
+    serde_json::from_slice(&json)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -212,6 +232,28 @@ mod tests {
         book.absorb(&mut watch("u1", "12", Some("Running")));
         book.absorb(&mut watch("u1", "13", Some("Success")));
         assert_eq!(phase(&book, "u1").as_deref(), Some("Success"));
+    }
+
+    #[test]
+    fn a_kept_status_unpacks_to_what_was_packed_in_less_than_half_the_bytes() {
+        let wf: crate::cce::model::Workflow =
+            serde_json::from_str(crate::cce::model::SEED_EXAMPLE).expect("seed example");
+        let status = crate::controller::status::next_status(
+            &UpgradeWorkflowWatchStatus::default(),
+            &crate::controller::status::Observation::Workflow(&wf),
+            Some(1),
+            "2023-11-25T08:00:00Z".parse().expect("timestamp"),
+            std::time::Duration::from_secs(300),
+        )
+        .status;
+        let packed = pack(&status).expect("packs");
+        let json = serde_json::to_vec(&status).expect("serialises");
+        assert!(packed.len() * 2 < json.len(), "{} vs {}", packed.len(), json.len());
+        assert_eq!(unpack(&packed).expect("unpacks"), status);
+
+        let book = StatusBook::new();
+        book.wrote("u1", Some("7"), &status);
+        assert_eq!(book.status_of("u1"), status);
     }
 
     #[test]
