@@ -5,10 +5,10 @@
 //! until the cache shows it: diffing against a cache that lags behind our own write would
 //! publish the same transitions twice. Instead the watch stream hands every status to this
 //! book as it arrives, the cached object keeps none, and the book keeps the newest status per
-//! watch, whether it came from the API server or from our own write, as deflated JSON: about
-//! 650 bytes for that workflow (1.7 KiB as plain JSON). Inflating and parsing it costs a few
-//! microseconds per reconcile; at 10,000 watches it saves more memory than the whole cache
-//! of watch specs takes.
+//! watch, whether it came from the API server or from our own write, as LZ4-compressed JSON:
+//! about 850 bytes for that workflow (1.7 KiB as plain JSON). Deflate would save another
+//! 180 bytes but costs 13 times as long to decode (9 µs against 0.7 µs) on every reconcile,
+//! and allocates its tables each time.
 //!
 //! "Newest" compares resourceVersions, which Kubernetes defines as comparable integers for
 //! objects of one resource since v1.35 (KEP-5504). A version that is not such an integer
@@ -16,12 +16,8 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::Mutex;
 
-use flate2::Compression;
-use flate2::read::DeflateDecoder;
-use flate2::write::DeflateEncoder;
 use kube::runtime::watcher;
 use tracing::error;
 
@@ -30,7 +26,7 @@ use crate::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
 #[derive(Debug)]
 struct Entry {
     resource_version: Option<String>,
-    /// The status as deflated JSON; `None` while the watch has none.
+    /// The status as compressed JSON; `None` while the watch has none.
     status: Option<Box<[u8]>>,
     /// Missing from the cache at the last sweep.
     unseen: bool,
@@ -149,17 +145,13 @@ impl StatusBook {
 }
 
 fn pack(status: &UpgradeWorkflowWatchStatus) -> Option<Box<[u8]>> {
-    let mut encoder = DeflateEncoder::new(Vec::new(), Compression::fast());
-    serde_json::to_writer(&mut encoder, status).ok()?;
-    encoder.finish().ok().map(Vec::into_boxed_slice)
+    let json = serde_json::to_vec(status).ok()?;
+    Some(lz4_flex::compress_prepend_size(&json).into_boxed_slice())
 }
 
-fn unpack(packed: &[u8]) -> Result<UpgradeWorkflowWatchStatus, serde_json::Error> {
-    let mut json = Vec::new();
-    DeflateDecoder::new(packed)
-        .read_to_end(&mut json)
-        .map_err(serde_json::Error::io)?;
-    serde_json::from_slice(&json)
+fn unpack(packed: &[u8]) -> Result<UpgradeWorkflowWatchStatus, String> {
+    let json = lz4_flex::decompress_size_prepended(packed).map_err(|e| e.to_string())?;
+    serde_json::from_slice(&json).map_err(|e| e.to_string())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -235,7 +227,7 @@ mod tests {
     }
 
     #[test]
-    fn a_kept_status_unpacks_to_what_was_packed_in_less_than_half_the_bytes() {
+    fn a_kept_status_unpacks_to_what_was_packed_in_under_sixty_percent_of_the_bytes() {
         let wf: crate::cce::model::Workflow =
             serde_json::from_str(crate::cce::model::SEED_EXAMPLE).expect("seed example");
         let status = crate::controller::status::next_status(
@@ -248,7 +240,7 @@ mod tests {
         .status;
         let packed = pack(&status).expect("packs");
         let json = serde_json::to_vec(&status).expect("serialises");
-        assert!(packed.len() * 2 < json.len(), "{} vs {}", packed.len(), json.len());
+        assert!(packed.len() * 10 < json.len() * 6, "{} vs {}", packed.len(), json.len());
         assert_eq!(unpack(&packed).expect("unpacks"), status);
 
         let book = StatusBook::new();
