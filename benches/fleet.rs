@@ -456,7 +456,7 @@ struct Track {
     first_progress: Option<usize>,
     /// When each progress level was first seen.
     seen: [Option<Timestamp>; STEPS + 1],
-    status: Option<UpgradeWorkflowWatchStatus>,
+    status: Option<Box<UpgradeWorkflowWatchStatus>>,
     changes: u64,
 }
 

@@ -23,7 +23,7 @@ pub const DEFAULT_POLL_INTERVAL: &str = "30s";
     shortname = "uww",
     category = "cce",
     namespaced,
-    status = "UpgradeWorkflowWatchStatus",
+    status = "Box<UpgradeWorkflowWatchStatus>",
     doc = "UpgradeWorkflowWatch mirrors a Huawei Cloud CCE cluster upgrade workflow (its phase and each task's status) into its status, so kubectl, Argo CD, Flux or `kubectl wait` can follow and gate on the upgrade.",
     printcolumn = r#"{"name":"Cluster","type":"string","jsonPath":".spec.clusterID"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,

@@ -67,7 +67,7 @@ impl StatusBook {
         self.offer(
             uid,
             watch.metadata.resource_version.as_deref(),
-            status.as_ref(),
+            status.as_deref(),
         );
     }
 
@@ -184,9 +184,11 @@ mod tests {
         );
         w.metadata.uid = Some(uid.into());
         w.metadata.resource_version = Some(rv.into());
-        w.status = phase.map(|p| UpgradeWorkflowWatchStatus {
-            phase: Some(p.into()),
-            ..Default::default()
+        w.status = phase.map(|p| {
+            Box::new(UpgradeWorkflowWatchStatus {
+                phase: Some(p.into()),
+                ..Default::default()
+            })
         });
         w
     }
