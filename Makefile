@@ -63,10 +63,11 @@ crd:
 
 ## The fleet benchmark (not a test): W watches over D workflows against a private control
 ## plane, the simulator and the release operator; prints a table, writes JSON to
-## target/bench/. `make bench W=10000 D=2000` is the large run.
+## target/bench/. `make bench W=10000 D=2000` is the large run; GAP=seconds overrides the
+## step gap (default max(10, W × 12 ms)).
 W ?= 1000
 D ?= 200
 bench:
 	$(PLANE) build
 	$(CARGO) build --locked --release
-	$(CARGO) bench --locked --bench fleet -- --watches $(W) --workflows $(D)
+	$(CARGO) bench --locked --bench fleet -- --watches $(W) --workflows $(D) $(if $(GAP),--step-gap $(GAP))
