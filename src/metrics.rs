@@ -210,6 +210,15 @@ impl Metrics {
         }
     }
 
+    /// Records a good answer that changed nothing: the phase stays as it was.
+    pub fn record_unchanged(&self, key: &str, poll_interval: Duration) {
+        if let Ok(mut book) = self.book.lock() {
+            let facts = book.facts(key);
+            facts.last_good_sync = Some(Instant::now());
+            facts.poll_interval = Some(poll_interval);
+        }
+    }
+
     /// A suspended watch is not polled: it keeps its phase but has no sync age to alert on.
     pub fn suspend_watch(&self, key: &str, phase: Option<&str>) {
         if let Ok(mut book) = self.book.lock() {

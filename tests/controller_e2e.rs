@@ -707,3 +707,87 @@ workflows:
     // server, and the refused watch never produced a request there.
     assert!(!op.log_text().contains("panicked"));
 }
+
+/// The operator skips recomputing a status while CCE's answer stays the same; a pre-check
+/// result that expires meanwhile changes the status by the clock alone, and must still be
+/// reported, once.
+#[tokio::test]
+async fn a_precheck_result_expiring_while_cce_says_nothing_new_is_reported_once() {
+    let (client, ns) = setup("expiry").await;
+    let scenario = r#"
+name: expiry-by-the-clock
+clusters: [{id: c-expiry, version: v1.28.15-r10}]
+workflows:
+  - id: f-expiry
+    clusterID: c-expiry
+    targetVersion: v1.29.13-r0
+    steps:
+      - {after: 1, task: PreCheck, status: Running}
+      - {after: 3, task: PreCheck, status: Success, expireAfter: 15}
+      - {after: 3600, task: Cluster, status: Running}
+"#;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("expiry.yaml");
+    std::fs::write(&path, scenario).expect("write scenario");
+    let sim = Sim::start(&["--scenario", path.to_str().expect("utf-8")]);
+    let _op = Operator::start(&ns, &sim, &[]);
+    common::sim_watch(
+        &client,
+        &ns,
+        "w",
+        &sim,
+        "c-expiry",
+        Some("f-expiry"),
+        Some("cce"),
+    )
+    .await;
+
+    let passed = wait_watch(&client, &ns, "w", 30, "pre-check passed", |w| {
+        w.status.as_ref().is_some_and(|s| {
+            s.tasks
+                .iter()
+                .any(|t| t.task_type == "PreCheck" && t.status.as_deref() == Some("Success"))
+        })
+    })
+    .await;
+    let precheck = |w: &UpgradeWorkflowWatch| {
+        w.status
+            .as_ref()
+            .and_then(|s| s.tasks.iter().find(|t| t.task_type == "PreCheck").cloned())
+            .expect("a PreCheck task")
+    };
+    assert_eq!(precheck(&passed).result_expired, None, "expired too early");
+
+    // From here on CCE answers the same thing; only the clock moves.
+    let expired = wait_watch(&client, &ns, "w", 40, "pre-check result expired", |w| {
+        precheck(w).result_expired == Some(true)
+    })
+    .await;
+    let cluster_started = expired
+        .status
+        .as_ref()
+        .and_then(|s| s.tasks.iter().find(|t| t.task_type == "Cluster"))
+        .and_then(|t| t.start_time.as_ref());
+    assert!(
+        cluster_started.is_none(),
+        "the Cluster task started: {cluster_started:?}"
+    );
+    let expiry = precheck(&expired).expire_time.expect("expireTime").0;
+    let seen = jiff::Timestamp::now();
+    assert!(
+        seen.duration_since(expiry).as_secs_f64() < 5.0 + 5.0,
+        "expiry at {expiry} seen only at {seen}"
+    );
+
+    // Settle, then count: exactly one PreCheckExpired.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let found = events(&client, &ns, "w").await;
+    assert_eq!(
+        reasons(&found)
+            .iter()
+            .filter(|r| **r == "PreCheckExpired")
+            .count(),
+        1,
+        "{found:?}"
+    );
+}

@@ -18,10 +18,22 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use jiff::Timestamp;
 use kube::runtime::watcher;
 use tracing::error;
 
 use crate::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
+
+/// What a reconcile established: for this CCE answer and generation, the kept status is
+/// already what the reconciler makes of them, until the clock reaches `until`. A later
+/// reconcile that finds the same answer has nothing to compute, write or publish.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Settled {
+    /// Which answer, as numbered by the fetcher (equal answers share a number).
+    pub answer: u64,
+    pub generation: Option<i64>,
+    pub until: Timestamp,
+}
 
 #[derive(Debug)]
 struct Entry {
@@ -30,6 +42,8 @@ struct Entry {
     status: Option<Box<[u8]>>,
     /// Missing from the cache at the last sweep.
     unseen: bool,
+    /// Dropped whenever the status changes.
+    settled: Option<Settled>,
 }
 
 #[derive(Debug, Default)]
@@ -97,6 +111,24 @@ impl StatusBook {
         })
     }
 
+    /// Records that the kept status is current for an answer (see [`Settled`]).
+    pub fn settle(&self, uid: &str, settled: Settled) {
+        if let Some(entry) = lock(&self.by_uid).get_mut(uid) {
+            entry.settled = Some(settled);
+        }
+    }
+
+    pub fn settled(&self, uid: &str) -> Option<Settled> {
+        lock(&self.by_uid).get(uid).and_then(|e| e.settled)
+    }
+
+    /// Forgets every [`Settled`], so each watch's next reconcile computes its status again.
+    pub fn unsettle_all(&self) {
+        for entry in lock(&self.by_uid).values_mut() {
+            entry.settled = None;
+        }
+    }
+
     /// Drops the entries of watches that `in_cache` has not known for two sweeps in a row.
     /// Deletions normally arrive as events; this catches those a re-list skipped, and the
     /// second chance spares a watch whose status arrived just before the cache listed it.
@@ -128,17 +160,24 @@ impl StatusBook {
     ) {
         let status = status.and_then(pack);
         let mut by_uid = lock(&self.by_uid);
-        if let Some(kept) = by_uid.get(uid)
-            && compare(resource_version, kept.resource_version.as_deref()) == Some(Ordering::Less)
-        {
-            return;
-        }
+        let settled = match by_uid.get(uid) {
+            Some(kept)
+                if compare(resource_version, kept.resource_version.as_deref())
+                    == Some(Ordering::Less) =>
+            {
+                return;
+            }
+            // Our own write coming back through the watch, say.
+            Some(kept) if kept.status == status => kept.settled,
+            _ => None,
+        };
         by_uid.insert(
             uid.to_owned(),
             Entry {
                 resource_version: resource_version.map(str::to_owned),
                 status,
                 unseen: false,
+                settled,
             },
         );
     }
@@ -242,12 +281,47 @@ mod tests {
         .status;
         let packed = pack(&status).expect("packs");
         let json = serde_json::to_vec(&status).expect("serialises");
-        assert!(packed.len() * 10 < json.len() * 6, "{} vs {}", packed.len(), json.len());
+        assert!(
+            packed.len() * 10 < json.len() * 6,
+            "{} vs {}",
+            packed.len(),
+            json.len()
+        );
         assert_eq!(unpack(&packed).expect("unpacks"), status);
 
         let book = StatusBook::new();
         book.wrote("u1", Some("7"), &status);
         assert_eq!(book.status_of("u1"), status);
+    }
+
+    #[test]
+    fn settled_survives_our_write_coming_back_and_nothing_else() {
+        let book = StatusBook::new();
+        let status = |phase: &str| UpgradeWorkflowWatchStatus {
+            phase: Some(phase.into()),
+            ..Default::default()
+        };
+        let settled = Settled {
+            answer: 3,
+            generation: Some(1),
+            until: "2030-01-01T00:00:00Z".parse().expect("timestamp"),
+        };
+        book.settle("u1", settled);
+        assert_eq!(book.settled("u1"), None, "no entry, nothing to settle");
+
+        book.wrote("u1", Some("5"), &status("Running"));
+        book.settle("u1", settled);
+        book.absorb(&mut watch("u1", "4", Some("Init")));
+        book.absorb(&mut watch("u1", "5", Some("Running")));
+        assert_eq!(book.settled("u1"), Some(settled));
+
+        book.absorb(&mut watch("u1", "6", Some("Success")));
+        assert_eq!(book.settled("u1"), None, "somebody else changed the status");
+
+        book.wrote("u1", Some("7"), &status("Success"));
+        book.settle("u1", settled);
+        book.unsettle_all();
+        assert_eq!(book.settled("u1"), None);
     }
 
     #[test]

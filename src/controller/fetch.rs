@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,8 +35,20 @@ pub type Fetched = Result<Option<Arc<Workflow>>, CceError>;
 
 #[derive(Default)]
 struct Slot {
-    last: Option<(Instant, Fetched)>,
+    last: Option<Answer>,
 }
+
+/// One read: when it completed, what it gave, and its number.
+#[derive(Clone)]
+pub struct Answer {
+    pub at: Instant,
+    pub fetched: Fetched,
+    /// Numbers successive reads of a key so that an answer equal to the previous one keeps
+    /// its number: reconciles compare numbers instead of workflows. Unique per process.
+    pub number: u64,
+}
+
+static ANSWERS: AtomicU64 = AtomicU64::new(1);
 
 /// Shared by all reconciles.
 pub struct Fetcher {
@@ -62,29 +75,34 @@ impl Fetcher {
 
     /// Reads the workflow, reusing an answer younger than `fresh_for`. Callers for the
     /// same key wait for the request in flight instead of sending their own.
-    pub async fn fetch(
-        &self,
-        key: &FetchKey,
-        target: &Target,
-        fresh_for: Duration,
-    ) -> (Fetched, Instant) {
+    pub async fn fetch(&self, key: &FetchKey, target: &Target, fresh_for: Duration) -> Answer {
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             slots.entry(key.clone()).or_default().clone()
         };
         let mut slot = slot.lock().await;
-        if let Some((at, fetched)) = &slot.last
-            && at.elapsed() < fresh_for
+        if let Some(last) = &slot.last
+            && last.at.elapsed() < fresh_for
         {
-            return (fetched.clone(), *at);
+            return last.clone();
         }
         self.limiter
             .until_key_ready(&(key.endpoint.clone(), key.project_id.clone()))
             .await;
         let fetched = self.request(key, target).await;
-        let at = Instant::now();
-        slot.last = Some((at, fetched.clone()));
-        (fetched, at)
+        let number = match (&slot.last, &fetched) {
+            (Some(last), Ok(Some(now))) if matches!(&last.fetched, Ok(Some(before)) if before == now) => {
+                last.number
+            }
+            _ => ANSWERS.fetch_add(1, AtomicOrdering::Relaxed),
+        };
+        let answer = Answer {
+            at: Instant::now(),
+            fetched,
+            number,
+        };
+        slot.last = Some(answer.clone());
+        answer
     }
 
     async fn request(&self, key: &FetchKey, target: &Target) -> Fetched {
@@ -121,7 +139,7 @@ impl Fetcher {
             Ok(slot) => slot
                 .last
                 .as_ref()
-                .is_some_and(|(at, _)| at.elapsed() < idle),
+                .is_some_and(|last| last.at.elapsed() < idle),
             Err(_) => true,
         });
         self.limiter.retain_recent();

@@ -143,6 +143,22 @@ fn mark_expired_prechecks(tasks: &mut [TaskStatus], now: Timestamp) {
     }
 }
 
+/// When a pre-check result will expire and so change the status without any news from CCE:
+/// only while the Cluster task has not started (afterwards the flag is fixed).
+pub fn next_precheck_expiry(tasks: &[TaskStatus]) -> Option<Timestamp> {
+    let cluster_started = tasks
+        .iter()
+        .any(|t| t.task_type == "Cluster" && t.start_time.is_some());
+    if cluster_started {
+        return None;
+    }
+    tasks
+        .iter()
+        .filter(|t| t.task_type == "PreCheck" && t.result_expired != Some(true))
+        .filter_map(|t| t.expire_time.as_ref().map(|e| e.0))
+        .min()
+}
+
 /// The task a person should look at now: running, else queued, else failed, else created.
 fn current_task(wf: &Workflow) -> Option<String> {
     let by_state = |state: TaskState| {

@@ -15,12 +15,12 @@ use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
 
-use super::book::StatusBook;
+use super::book::{Settled, StatusBook};
 use super::events::{Transition, transitions};
 use super::fetch::{FetchKey, Fetcher};
 use super::schedule::{PollPolicy, poll_interval};
 use super::secrets::SecretCredentials;
-use super::status::{Observation, next_status};
+use super::status::{Observation, next_status, unchanged_until};
 use crate::cce::client::Target;
 use crate::cce::credentials::Credentials;
 use crate::cce::error::CceError;
@@ -84,10 +84,11 @@ impl Context {
         }
     }
 
-    /// Forgets failure counts, e.g. after losing and regaining leadership. The status
-    /// book stays: it follows the API server whoever writes.
+    /// Forgets failure counts and settled statuses, e.g. after losing and regaining
+    /// leadership. The statuses stay: the book follows the API server whoever writes.
     pub fn forget_all(&self) {
         lock(&self.failures).clear();
+        self.statuses.unsettle_all();
     }
 
     /// Drops memory of watches for which `keep` is false.
@@ -116,6 +117,8 @@ struct Observed {
     /// Age of a shared answer: the next poll is due that much sooner, so every watch of a
     /// workflow wakes just after the next fetch and shares it.
     age: Duration,
+    /// The fetcher's number for the answer (0 when there was none).
+    answer: u64,
 }
 
 enum ObservationOwned {
@@ -142,22 +145,32 @@ pub async fn reconcile(
     let generation = watch.meta().generation;
     let api: Api<UpgradeWorkflowWatch> = Api::namespaced(ctx.kube.clone(), &namespace);
 
-    let mut old = ctx.statuses.status_of(&uid);
-
-    if old.observed_generation.is_none() && old.conditions.is_empty() {
-        let first = next_status(
-            &old,
-            &Observation::FirstSight,
-            generation,
-            now_whole_seconds(),
-            ctx.heartbeat,
-        )
-        .status;
-        write_status(&ctx, &api, &watch, &uid, &first).await?;
-        old = first;
+    // A status that the last reconcile found current for this generation is read back
+    // only if CCE's answer or the clock moved on.
+    let settled = ctx
+        .statuses
+        .settled(&uid)
+        .filter(|s| s.generation == generation);
+    let mut known = None;
+    if settled.is_none() {
+        let mut old = ctx.statuses.status_of(&uid);
+        if old.observed_generation.is_none() && old.conditions.is_empty() {
+            let first = next_status(
+                &old,
+                &Observation::FirstSight,
+                generation,
+                now_whole_seconds(),
+                ctx.heartbeat,
+            )
+            .status;
+            write_status(&ctx, &api, &watch, &uid, &first).await?;
+            old = first;
+        }
+        known = Some(old);
     }
 
     if watch.spec.suspend == Some(true) {
+        let old = known.unwrap_or_else(|| ctx.statuses.status_of(&uid));
         let next = next_status(
             &old,
             &Observation::Suspended,
@@ -180,6 +193,13 @@ pub async fn reconcile(
     let poll = poll_interval(watch.spec.poll_interval.as_deref());
     let observed = observe(&watch, &namespace, &ctx, poll).await;
     let now = now_whole_seconds();
+    if let (Some(settled), ObservationOwned::Workflow(wf)) = (settled, &observed.observation)
+        && settled.answer == observed.answer
+        && now < settled.until
+    {
+        return Ok(unchanged(&ctx, &uid, &key, wf, poll, &observed));
+    }
+    let old = known.unwrap_or_else(|| ctx.statuses.status_of(&uid));
     // How often this watch is polled while CCE answers, for the sync-age alert.
     let mut interval = ctx.policy.after_success(
         old.phase
@@ -245,6 +265,16 @@ pub async fn reconcile(
         }
     };
     publish_and_write(&ctx, &api, &watch, &uid, &old, &next).await?;
+    if matches!(observed.observation, ObservationOwned::Workflow(_))
+        && let Some(until) = unchanged_until(&next, ctx.heartbeat)
+    {
+        let settled = Settled {
+            answer: observed.answer,
+            generation,
+            until,
+        };
+        ctx.statuses.settle(&uid, settled);
+    }
 
     let synced = !matches!(observed.observation, ObservationOwned::Failed { .. });
     ctx.metrics
@@ -257,6 +287,29 @@ pub async fn reconcile(
     Ok(Action::requeue(
         ctx.policy.jittered(delay, observed.not_before),
     ))
+}
+
+/// The end of a reconcile that found the answer it settled on last time: nothing to
+/// compute, write or publish; the watch counts as synced and polls again on schedule.
+fn unchanged(
+    ctx: &Context,
+    uid: &str,
+    key: &str,
+    wf: &crate::cce::model::Workflow,
+    poll: Duration,
+    observed: &Observed,
+) -> Action {
+    lock(&ctx.failures).remove(uid);
+    let interval = ctx.policy.after_success(wf.phase(), poll);
+    ctx.metrics.record_unchanged(key, interval);
+    ctx.metrics
+        .reconciles
+        .get_or_create(&ResultLabels { result: "synced" })
+        .inc();
+    Action::requeue(
+        ctx.policy
+            .jittered(interval.saturating_sub(observed.age), observed.not_before),
+    )
 }
 
 /// Kubernetes API failures (CCE failures never get here): retry with a short backoff.
@@ -284,6 +337,7 @@ async fn observe(
         },
         not_before: Duration::ZERO,
         age: Duration::ZERO,
+        answer: 0,
     };
     let spec = &watch.spec;
     let secret = spec
@@ -323,18 +377,20 @@ async fn observe(
     // its own schedule (created later, say) joins the workflow's schedule on its next wake,
     // so each workflow converges to one request per interval. No watch sees a change later
     // than before: CCE is still asked once per interval.
-    let (fetched, fetched_at) = ctx.fetcher.fetch(&key, &target, poll).await;
-    let age = fetched_at.elapsed();
-    match fetched {
+    let answer = ctx.fetcher.fetch(&key, &target, poll).await;
+    let age = answer.at.elapsed();
+    match answer.fetched {
         Ok(Some(wf)) => Observed {
             observation: ObservationOwned::Workflow(wf),
             not_before: Duration::ZERO,
             age,
+            answer: answer.number,
         },
         Ok(None) => Observed {
             observation: ObservationOwned::NoWorkflowYet,
             not_before: Duration::ZERO,
             age,
+            answer: answer.number,
         },
         Err(e) => {
             debug!(watch = %watch.name_any(), error = %e, "CCE call failed");
@@ -348,6 +404,7 @@ async fn observe(
                 },
                 not_before: retry_after.unwrap_or_default(),
                 age: Duration::ZERO,
+                answer: answer.number,
             }
         }
     }
