@@ -50,6 +50,9 @@ pub struct Answer {
 
 static ANSWERS: AtomicU64 = AtomicU64::new(1);
 
+/// How long a failed read is reused: long enough for the watches waiting on the request.
+const FAILURE_SHARED_FOR: Duration = Duration::from_secs(1);
+
 /// Shared by all reconciles.
 pub struct Fetcher {
     client: CceClient,
@@ -81,10 +84,16 @@ impl Fetcher {
             slots.entry(key.clone()).or_default().clone()
         };
         let mut slot = slot.lock().await;
-        if let Some(last) = &slot.last
-            && last.at.elapsed() < fresh_for
-        {
-            return last.clone();
+        if let Some(last) = &slot.last {
+            // A failure is shared only with the callers that queued behind its request:
+            // each watch's retry backoff asks CCE again, so recovery shows at once.
+            let fresh_for = match last.fetched {
+                Ok(_) => fresh_for,
+                Err(_) => fresh_for.min(FAILURE_SHARED_FOR),
+            };
+            if last.at.elapsed() < fresh_for {
+                return last.clone();
+            }
         }
         self.limiter
             .until_key_ready(&(key.endpoint.clone(), key.project_id.clone()))
