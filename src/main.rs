@@ -3,6 +3,11 @@ use std::process::ExitCode;
 use cce_upgrade_watch::cli::Cli;
 use clap::Parser;
 
+/// Why: see the dependency's comment in Cargo.toml.
+#[cfg(target_env = "gnu")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     Cli::parse().run().await
