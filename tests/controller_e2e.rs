@@ -107,23 +107,7 @@ async fn success_scenario_reaches_ready_with_exactly_one_event_per_transition() 
     // Let a few more polls pass: a finished, unchanged workflow must add nothing.
     tokio::time::sleep(Duration::from_secs(7)).await;
     let got = events(&client, &ns, "up").await;
-    assert_eq!(
-        reasons(&got),
-        vec![
-            "WorkflowObserved",
-            "TaskStarted",
-            "PhaseChanged",
-            "TaskSucceeded",
-            "TaskStarted",
-            "TaskSucceeded",
-            "TaskStarted",
-            "TaskSucceeded",
-            "TaskStarted",
-            "TaskSucceeded",
-            "UpgradeSucceeded",
-        ],
-        "{got:#?}"
-    );
+    assert_eq!(reasons(&got), common::SUCCESS_EVENTS, "{got:#?}");
     assert!(
         got[1].1.contains("PreCheck")
             && got[4].1.contains("Snapshot")

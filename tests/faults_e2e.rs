@@ -27,21 +27,6 @@ const WORKFLOW: &str = "f1000000-0000-4000-8000-000000000000";
 const CLUSTER_2: &str = "c1000000-0000-4000-8000-000000000001";
 const WORKFLOW_2: &str = "f1000000-0000-4000-8000-000000000001";
 
-/// The events of a watch that saw the success scenario from its start.
-const SUCCESS_EVENTS: &[&str] = &[
-    "WorkflowObserved",
-    "TaskStarted",
-    "PhaseChanged",
-    "TaskSucceeded",
-    "TaskStarted",
-    "TaskSucceeded",
-    "TaskStarted",
-    "TaskSucceeded",
-    "TaskStarted",
-    "TaskSucceeded",
-    "UpgradeSucceeded",
-];
-
 /// A control plane of one test's own, in its own state dir, taken down when dropped.
 struct PrivatePlane {
     dir: tempfile::TempDir,
@@ -197,7 +182,7 @@ async fn assert_events_exact(client: &Client, ns: &str, sync_outages: usize) {
             .into_iter()
             .filter(|r| !r.starts_with("Sync"))
             .collect();
-        assert_eq!(without_sync, SUCCESS_EVENTS, "{name}: {got:#?}");
+        assert_eq!(without_sync, common::SUCCESS_EVENTS, "{name}: {got:#?}");
         assert_eq!(
             common::count(&got, "SyncFailed"),
             sync_outages,

@@ -341,3 +341,18 @@ pub async fn raw_events(client: &Client, ns: &str, name: &str) -> Vec<KubeEvent>
     list.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
     list
 }
+
+/// The events of a watch that saw the success scenario from its start.
+pub const SUCCESS_EVENTS: &[&str] = &[
+    "WorkflowObserved",
+    "TaskStarted",
+    "PhaseChanged",
+    "TaskSucceeded",
+    "TaskStarted",
+    "TaskSucceeded",
+    "TaskStarted",
+    "TaskSucceeded",
+    "TaskStarted",
+    "TaskSucceeded",
+    "UpgradeSucceeded",
+];
