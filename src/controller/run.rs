@@ -499,3 +499,60 @@ fn scoped_controller(
         .graceful_shutdown_on(shutdown::signal());
     (reader, listed, controller)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_keeps_what_reconciles_read_and_drops_the_rest_of_the_metadata() {
+        let mut watch: UpgradeWorkflowWatch = serde_json::from_value(serde_json::json!({
+            "apiVersion": "cce.upgradewatch.io/v1alpha1",
+            "kind": "UpgradeWorkflowWatch",
+            "metadata": {
+                "name": "prod", "namespace": "team-a", "uid": "u-1",
+                "generation": 3, "resourceVersion": "42",
+                "labels": {"app": "x"},
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+                "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": "u-0"}],
+                "finalizers": ["example.com/keep"],
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}]
+            },
+            "spec": {"projectID": "p", "clusterID": "c", "upgradeWorkflowID": "w",
+                     "credentialsSecretRef": {"name": "cce"}}
+        }))
+        .expect("a valid watch");
+        let spec_before = serde_json::to_value(&watch.spec).expect("spec");
+
+        drop_unread_metadata(&mut watch);
+
+        let meta = &watch.metadata;
+        assert_eq!(
+            (meta.labels.as_ref(), meta.annotations.as_ref()),
+            (None, None)
+        );
+        assert_eq!(meta.owner_references, None);
+        assert_eq!(meta.finalizers, None);
+        assert_eq!(meta.managed_fields, None);
+        assert_eq!(
+            (
+                meta.name.as_deref(),
+                meta.namespace.as_deref(),
+                meta.uid.as_deref(),
+                meta.generation,
+                meta.resource_version.as_deref()
+            ),
+            (
+                Some("prod"),
+                Some("team-a"),
+                Some("u-1"),
+                Some(3),
+                Some("42")
+            )
+        );
+        assert_eq!(
+            serde_json::to_value(&watch.spec).expect("spec"),
+            spec_before
+        );
+    }
+}
