@@ -598,21 +598,7 @@ workflows:
         phase: Paused
         pointStatuses: [{taskType: PreCheck, status: Paused}]
 "#;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let scenario = dir.path().join("weird.yaml");
-    std::fs::write(&scenario, weird).expect("write scenario");
-    let sim = Sim::start(
-        &[
-            &[
-                "--scenario",
-                "success",
-                "--scenario",
-                scenario.to_str().expect("utf-8"),
-            ],
-            FROZEN,
-        ]
-        .concat(),
-    );
+    let sim = Sim::start_with_scenario(weird, &[&["--scenario", "success"], FROZEN].concat());
     let mut op = Operator::start(&ns, &sim, &[]);
 
     common::sim_watch(
@@ -710,10 +696,7 @@ workflows:
       - {after: 3, task: PreCheck, status: Success, expireAfter: 15}
       - {after: 3600, task: Cluster, status: Running}
 "#;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("expiry.yaml");
-    std::fs::write(&path, scenario).expect("write scenario");
-    let sim = Sim::start(&["--scenario", path.to_str().expect("utf-8")]);
+    let sim = Sim::start_with_scenario(scenario, &[]);
     let _op = Operator::start(&ns, &sim, &[]);
     common::sim_watch(
         &client,

@@ -25,7 +25,19 @@ pub struct Sim {
 
 impl Sim {
     pub fn start(args: &[&str]) -> Sim {
+        Sim::start_in(tempfile::tempdir().expect("tempdir"), args)
+    }
+
+    /// A simulator that also plays the scenario `yaml`, written next to its certificate.
+    pub fn start_with_scenario(yaml: &str, args: &[&str]) -> Sim {
         let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("scenario.yaml");
+        std::fs::write(&path, yaml).expect("write scenario");
+        let path = path.to_str().expect("utf-8 path").to_string();
+        Sim::start_in(dir, &[args, &["--scenario", &path]].concat())
+    }
+
+    fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Sim {
         let ca = dir.path().join("ca.pem");
         let base: Vec<String> = [
             "--listen",
