@@ -17,6 +17,7 @@ use crate::cce::error::CceError;
 use crate::cce::model::{Phase, PointStatus, Workflow, WorkflowList};
 use crate::cce::time;
 use crate::crd::ClusterType;
+use crate::duration::{self, Precision};
 
 /// Exit codes by error category; the help text below must list the same.
 const EXIT_CODES: &[(u8, &[&str])] = &[
@@ -107,11 +108,11 @@ pub struct GetArgs {
     pub ca_bundle: Option<PathBuf>,
 
     /// Time allowed to connect, e.g. 10s.
-    #[arg(long, env = "CCE_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "CCE_CONNECT_TIMEOUT", default_value = "10s", value_parser = duration::parse_positive)]
     pub connect_timeout: Duration,
 
     /// Time allowed for the whole request, e.g. 30s.
-    #[arg(long, env = "CCE_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "CCE_REQUEST_TIMEOUT", default_value = "30s", value_parser = duration::parse_positive)]
     pub timeout: Duration,
 }
 
@@ -137,17 +138,6 @@ pub enum Output {
     Table,
     Json,
     Yaml,
-}
-
-fn parse_duration(raw: &str) -> Result<Duration, String> {
-    let signed: jiff::SignedDuration = raw
-        .trim()
-        .parse()
-        .map_err(|e| format!("not a duration like 10s or 1m30s: {e}"))?;
-    Duration::try_from(signed)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| "the duration must be positive".to_string())
 }
 
 /// Runs `get`; prints the result to stdout or one error line to stderr.
@@ -476,15 +466,7 @@ fn ago(raw: Option<&str>, now: Timestamp) -> String {
 /// A compact, coarse length of time between two instants: `42s`, `9m5s`, `3h20m`, `12d4h`,
 /// `3y3d`.
 fn span(from: Timestamp, to: Timestamp) -> String {
-    let secs = to.duration_since(from).as_secs().unsigned_abs();
-    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, _) => format!("{m}m{s}s"),
-        (0, _, _) => format!("{h}h{m}m"),
-        (1..365, _, _) => format!("{d}d{h}h"),
-        _ => format!("{}y{}d", d / 365, d % 365),
-    }
+    duration::format(to.duration_since(from).unsigned_abs(), Precision::Coarse)
 }
 
 /// Left-aligned columns separated by two spaces; trailing spaces trimmed.
@@ -684,7 +666,23 @@ mod tests {
             ])
             .is_err()
         );
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("soon").is_err());
+        for refused in ["0s", "soon"] {
+            assert!(
+                crate::cli::Cli::try_parse_from([
+                    "cce-upgrade-watch",
+                    "get",
+                    "--region",
+                    "r",
+                    "--project-id",
+                    "p",
+                    "--cluster-id",
+                    "c",
+                    "--timeout",
+                    refused
+                ])
+                .is_err(),
+                "{refused}"
+            );
+        }
     }
 }

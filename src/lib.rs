@@ -6,6 +6,7 @@ pub mod cce;
 pub mod cli;
 pub mod controller;
 pub mod crd;
+pub mod duration;
 pub mod get;
 pub mod metrics;
 pub mod runtime;

@@ -1,11 +1,11 @@
 //! Events as the difference between the stored status and the new one. Nothing here
 //! remembers anything, so a restart replays nothing and an unchanged workflow says nothing.
 
-use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 use super::status::{REASON_SUSPENDED, SYNCED, condition};
 use crate::crd::{TaskStatus, UpgradeWorkflowWatchStatus};
+use crate::duration::{self, Precision};
 
 /// One Kubernetes Event to publish.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -190,20 +190,10 @@ fn task_note(task: &TaskStatus, verb: &str) -> String {
     note.push(' ');
     note.push_str(verb);
     if let (Some(start), Some(end)) = (&task.start_time, &task.end_time) {
-        note.push_str(&format!(" after {}", human_duration(start.0, end.0)));
+        let took = duration::format(duration::elapsed(start.0, end.0), Precision::Seconds);
+        note.push_str(&format!(" after {took}"));
     }
     note
-}
-
-/// `1h2m3s`-style, at second precision.
-pub fn human_duration(from: Timestamp, to: Timestamp) -> String {
-    let secs = to.duration_since(from).as_secs().max(0);
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, _) => format!("{m}m{s}s"),
-        _ => format!("{h}h{m}m{s}s"),
-    }
 }
 
 fn summary(s: &UpgradeWorkflowWatchStatus) -> String {
@@ -226,6 +216,7 @@ mod tests {
     use super::*;
     use crate::cce::model::Workflow;
     use crate::controller::status::{Observation, next_status};
+    use jiff::Timestamp;
     use std::time::Duration;
 
     fn status_of(
@@ -383,19 +374,6 @@ mod tests {
         assert_eq!(
             reasons(&transitions(&s0, &s1)),
             vec!["TaskStarted", "PhaseChanged"]
-        );
-    }
-
-    #[test]
-    fn human_durations_read_naturally() {
-        let t = |s: &str| -> Timestamp { s.parse().expect("valid") };
-        assert_eq!(
-            human_duration(t("2024-01-01T00:00:00Z"), t("2024-01-01T00:00:42Z")),
-            "42s"
-        );
-        assert_eq!(
-            human_duration(t("2024-01-01T00:00:00Z"), t("2024-01-01T01:02:03Z")),
-            "1h2m3s"
         );
     }
 }

@@ -3,10 +3,10 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::events::human_duration;
 use crate::cce::model::{TaskState, Workflow};
 use crate::cce::time;
 use crate::crd::{TaskLine, TaskStatus, UpgradeWorkflowWatchStatus};
+use crate::duration::{self, Precision};
 
 /// A timestamp CCE sent that parses in no known layout; kept raw in status and reported.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,7 +57,10 @@ pub fn mirror_into(
             let (end_time, end_time_raw) = field("endTime", &p.end_time_stamp);
             let (expire_time, expire_time_raw) = field("expireTime", &p.expire_time_stamp);
             let duration = match (&start_time, &end_time) {
-                (Some(start), Some(end)) => Some(human_duration(start.0, end.0)),
+                (Some(start), Some(end)) => Some(duration::format(
+                    duration::elapsed(start.0, end.0),
+                    Precision::Seconds,
+                )),
                 _ => None,
             };
             TaskStatus {

@@ -26,19 +26,12 @@ use crate::cce::client::{CceClient, ClientConfig};
 use crate::cce::credentials::Credentials;
 use crate::cce::endpoint::EndpointPolicy;
 use crate::crd::UpgradeWorkflowWatch;
+use crate::duration;
 use crate::metrics::Metrics;
 use crate::runtime::admin::{self, Readiness};
 use crate::runtime::leader::{self, Leadership, LeaseConfig};
 use crate::runtime::logging::{self, LogFormat};
 use crate::runtime::shutdown;
-
-/// Parses `30s`, `5m`, `1h30m`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d: jiff::SignedDuration = s
-        .parse()
-        .map_err(|e| format!("{s:?} is not a duration: {e}"))?;
-    Duration::try_from(d).map_err(|_| format!("{s:?} must not be negative"))
-}
 
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
@@ -64,18 +57,18 @@ pub struct RunArgs {
     #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
     pub lease_duration_seconds: u64,
     /// Resync of finished upgrades (and search for newer workflows when following).
-    #[arg(long, env = "TERMINAL_RESYNC", default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, env = "TERMINAL_RESYNC", default_value = "10m", value_parser = duration::parse)]
     pub terminal_resync: Duration,
     /// First retry after a transient CCE error; doubles up to --backoff-cap.
-    #[arg(long, env = "BACKOFF_BASE", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "BACKOFF_BASE", default_value = "5s", value_parser = duration::parse)]
     pub backoff_base: Duration,
-    #[arg(long, env = "BACKOFF_CAP", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, env = "BACKOFF_CAP", default_value = "5m", value_parser = duration::parse)]
     pub backoff_cap: Duration,
     /// Retry of errors a person must fix (credentials, permissions, missing workflow).
-    #[arg(long, env = "PERMANENT_RETRY", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, env = "PERMANENT_RETRY", default_value = "5m", value_parser = duration::parse)]
     pub permanent_retry: Duration,
     /// Longest time status.lastSyncTime may lag while nothing changes.
-    #[arg(long, env = "SYNC_HEARTBEAT", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, env = "SYNC_HEARTBEAT", default_value = "5m", value_parser = duration::parse)]
     pub sync_heartbeat: Duration,
     /// CCE requests per second per endpoint and project.
     #[arg(long, env = "CCE_RATE_LIMIT", default_value = "10")]
@@ -84,9 +77,9 @@ pub struct RunArgs {
     #[arg(long, env = "CCE_RATE_BURST", default_value = "20")]
     pub cce_rate_burst: NonZeroU32,
     /// Timeout of one CCE request.
-    #[arg(long, env = "CCE_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "CCE_REQUEST_TIMEOUT", default_value = "30s", value_parser = duration::parse)]
     pub cce_request_timeout: Duration,
-    #[arg(long, env = "CCE_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "CCE_CONNECT_TIMEOUT", default_value = "10s", value_parser = duration::parse)]
     pub cce_connect_timeout: Duration,
     /// Extra PEM CA certificates to trust for CCE endpoints.
     #[arg(long, env = "CA_BUNDLE")]

@@ -38,11 +38,7 @@ impl Default for PollPolicy {
 /// `spec.pollInterval` as a duration; the schema already refused anything shorter than the
 /// minimum, but an old object or a bad value still gets a sane interval.
 pub fn poll_interval(spec_value: Option<&str>) -> Duration {
-    let parse = |s: &str| {
-        s.parse::<jiff::SignedDuration>()
-            .ok()
-            .and_then(|d| Duration::try_from(d).ok())
-    };
+    let parse = |s: &str| crate::duration::parse(s).ok();
     let min = parse(MIN_POLL_INTERVAL).unwrap_or(Duration::from_secs(5));
     let default = parse(DEFAULT_POLL_INTERVAL).unwrap_or(Duration::from_secs(30));
     spec_value.and_then(parse).unwrap_or(default).max(min)
