@@ -6,6 +6,8 @@ use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::cce::model::{Phase, TaskState, TaskType};
+
 /// Group of the custom resource.
 pub const GROUP: &str = "cce.upgradewatch.io";
 /// Shortest poll interval a watch may ask for.
@@ -279,6 +281,23 @@ pub struct TaskLine {
     /// A critical edge that has not run yet prevents cancelling the workflow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub critical: Option<bool>,
+}
+
+/// The mirrored strings read back as CCE's values; unknown ones stay as they are.
+impl UpgradeWorkflowWatchStatus {
+    pub fn workflow_phase(&self) -> Option<Phase> {
+        self.phase.as_deref().map(Phase::from)
+    }
+}
+
+impl TaskStatus {
+    pub fn kind(&self) -> TaskType {
+        TaskType::from(self.task_type.as_str())
+    }
+
+    pub fn state(&self) -> Option<TaskState> {
+        self.status.as_deref().map(TaskState::from)
+    }
 }
 
 /// The CRD as YAML, exactly as committed under `crds/`.

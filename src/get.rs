@@ -14,7 +14,7 @@ use crate::cce::client::{CceClient, ClientConfig, Target};
 use crate::cce::credentials::Credentials;
 use crate::cce::endpoint::EndpointPolicy;
 use crate::cce::error::CceError;
-use crate::cce::model::{Phase, PointStatus, Workflow, WorkflowList};
+use crate::cce::model::{Phase, PointStatus, TaskState, Workflow, WorkflowList};
 use crate::cce::time;
 use crate::crd::ClusterType;
 use crate::duration::{self, Precision};
@@ -323,7 +323,7 @@ fn render_workflow(wf: &Workflow, now: Timestamp) -> String {
     let points = wf.points();
     let succeeded = points
         .iter()
-        .filter(|p| p.status.as_ref().is_some_and(|s| s.as_str() == "Success"))
+        .filter(|p| p.status == Some(TaskState::Success))
         .count();
     let mut out = table(&[
         vec!["Workflow".into(), meta.uid.unwrap_or_else(dash)],
@@ -341,7 +341,7 @@ fn render_workflow(wf: &Workflow, now: Timestamp) -> String {
             "Progress".into(),
             format!("{succeeded}/{} tasks succeeded", points.len()),
         ],
-        vec!["Current task".into(), current_task(points, now)],
+        vec!["Current task".into(), current_task(wf, now)],
         vec![
             "Created".into(),
             when(meta.creation_timestamp.as_deref(), now),
@@ -368,14 +368,10 @@ fn render_workflow(wf: &Workflow, now: Timestamp) -> String {
     out
 }
 
-/// The task to look at now and for how long it has been (or was) at it: `Cluster, running
-/// for 5m0s`, `Cluster, failed after 9m5s`, `-` when none is running, queued or failed.
-fn current_task(points: &[PointStatus], now: Timestamp) -> String {
-    let Some(p) = ["Running", "Queuing", "Failed"].iter().find_map(|state| {
-        points
-            .iter()
-            .find(|p| p.status.as_ref().is_some_and(|s| s.as_str() == *state))
-    }) else {
+/// The task to look at now (the one status names) and for how long it has been (or was)
+/// at it: `Cluster, running for 5m0s`, `Cluster, failed after 9m5s`, `-` when there is none.
+fn current_task(wf: &Workflow, now: Timestamp) -> String {
+    let Some(p) = wf.current_task() else {
         return "-".into();
     };
     let task = p
@@ -385,8 +381,10 @@ fn current_task(points: &[PointStatus], now: Timestamp) -> String {
     let state = p.status.as_ref().map(|s| s.to_string()).unwrap_or_default();
     let start = p.start_time_stamp.as_deref().and_then(time::parse);
     let end = p.end_time_stamp.as_deref().and_then(time::parse);
-    match (state.as_str(), start, end) {
-        ("Failed", Some(s), Some(e)) => format!("{task}, failed after {}", span(s, e)),
+    match (&p.status, start, end) {
+        (Some(TaskState::Failed), Some(s), Some(e)) => {
+            format!("{task}, failed after {}", span(s, e))
+        }
         (_, Some(s), None) => format!("{task}, {} for {}", state.to_lowercase(), span(s, now)),
         _ => format!("{task}, {}", state.to_lowercase()),
     }

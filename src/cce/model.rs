@@ -259,6 +259,22 @@ impl Workflow {
             .and_then(|s| s.point_statuses.as_deref())
             .unwrap_or_default()
     }
+
+    /// The task a person should look at now: the first running one, else queued, else
+    /// failed, else created; only tasks whose type CCE named count.
+    pub fn current_task(&self) -> Option<&PointStatus> {
+        const BY_URGENCY: [TaskState; 4] = [
+            TaskState::Running,
+            TaskState::Queuing,
+            TaskState::Failed,
+            TaskState::Init,
+        ];
+        BY_URGENCY.iter().find_map(|state| {
+            self.points()
+                .iter()
+                .find(|p| p.task_type.is_some() && p.status.as_ref() == Some(state))
+        })
+    }
 }
 
 impl Workflow {
@@ -330,6 +346,34 @@ mod tests {
         ] {
             assert!(out.contains(raw), "{raw} lost in {out}");
         }
+    }
+
+    #[test]
+    fn the_current_task_is_the_most_urgent_one() {
+        let wf = |tasks: serde_json::Value| -> Workflow {
+            serde_json::from_value(serde_json::json!({"status": {"pointStatuses": tasks}}))
+                .expect("parse")
+        };
+        let current = |w: &Workflow| {
+            w.current_task()
+                .and_then(|p| p.task_type.as_ref())
+                .map(TaskType::to_string)
+        };
+        let all = wf(serde_json::json!([
+            {"taskType": "PreCheck", "status": "Init"},
+            {"taskType": "Snapshot", "status": "Failed"},
+            {"taskType": "Rollback", "status": "Queuing"},
+            {"status": "Running"},
+            {"taskType": "Cluster", "status": "Running"},
+        ]));
+        assert_eq!(current(&all).as_deref(), Some("Cluster"));
+        let waiting = wf(serde_json::json!([
+            {"taskType": "PreCheck", "status": "Success"},
+            {"taskType": "Cluster", "status": "Init"},
+        ]));
+        assert_eq!(current(&waiting).as_deref(), Some("Cluster"));
+        let done = wf(serde_json::json!([{"taskType": "Cluster", "status": "Success"}]));
+        assert_eq!(current(&done), None);
     }
 
     #[test]

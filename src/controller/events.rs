@@ -4,6 +4,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 use super::status::{REASON_SUSPENDED, SYNCED, condition};
+use crate::cce::model::{Phase, TaskState};
 use crate::crd::{TaskStatus, UpgradeWorkflowWatchStatus};
 use crate::duration::{self, Precision};
 
@@ -74,8 +75,8 @@ pub fn transitions(
     if new.phase != old.phase {
         let phase = new.phase.as_deref().unwrap_or("");
         let from = old.phase.as_deref().unwrap_or("none");
-        let transition = match phase {
-            "Success" => Transition::normal(
+        let transition = match new.workflow_phase() {
+            Some(Phase::Success) => Transition::normal(
                 "UpgradeSucceeded",
                 format!(
                     "upgrade to {} succeeded",
@@ -84,7 +85,7 @@ pub fn transitions(
                         .unwrap_or("the target version")
                 ),
             ),
-            "Pending" | "Cancel" => {
+            Some(Phase::Pending | Phase::Cancel) => {
                 Transition::warning("PhaseChanged", format!("phase {from} -> {phase}"))
             }
             _ => Transition::normal("PhaseChanged", format!("phase {from} -> {phase}")),
@@ -137,16 +138,16 @@ fn task_transitions(old: &[TaskStatus], new: &[TaskStatus], out: &mut Vec<Transi
                     took,
                 })
             };
-            match state {
-                Some("Running") => out.push(
+            match task.state() {
+                Some(TaskState::Running) => out.push(
                     Transition::normal("TaskStarted", task_note(task, "started")).about(&action),
                 ),
-                Some("Success") => out.push(Transition {
+                Some(TaskState::Success) => out.push(Transition {
                     finished_task: ended("Success"),
                     ..Transition::normal("TaskSucceeded", task_note(task, "succeeded"))
                         .about(&action)
                 }),
-                Some("Failed") => out.push(Transition {
+                Some(TaskState::Failed) => out.push(Transition {
                     finished_task: ended("Failed"),
                     ..Transition::warning("TaskFailed", task_note(task, "failed")).about(&action)
                 }),

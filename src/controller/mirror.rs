@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::cce::model::{TaskState, Workflow};
+use crate::cce::model::{TaskState, TaskType, Workflow};
 use crate::cce::time;
 use crate::crd::{TaskLine, TaskStatus, UpgradeWorkflowWatchStatus};
 use crate::duration::{self, Precision};
@@ -107,7 +107,10 @@ pub fn mirror_into(
         .filter(|p| p.status == Some(TaskState::Success))
         .count();
     status.progress = (!points.is_empty()).then(|| format!("{succeeded}/{}", points.len()));
-    status.current_task = current_task(wf);
+    status.current_task = wf
+        .current_task()
+        .and_then(|p| p.task_type.as_ref())
+        .map(TaskType::to_string);
     status.task_durations = task_durations(&status.tasks);
     unparsed
 }
@@ -119,8 +122,8 @@ fn task_durations(tasks: &[TaskStatus]) -> Option<String> {
         .iter()
         .filter_map(|t| {
             let duration = t.duration.as_deref()?;
-            Some(match t.status.as_deref() {
-                Some("Success") | None => format!("{} {duration}", t.task_type),
+            Some(match t.state() {
+                Some(TaskState::Success) | None => format!("{} {duration}", t.task_type),
                 Some(other) => format!("{} {duration} ({other})", t.task_type),
             })
         })
@@ -133,10 +136,10 @@ fn task_durations(tasks: &[TaskStatus]) -> Option<String> {
 fn mark_expired_prechecks(tasks: &mut [TaskStatus], now: Timestamp) {
     let cluster_start = tasks
         .iter()
-        .find(|t| t.task_type == "Cluster")
+        .find(|t| t.kind() == TaskType::Cluster)
         .and_then(|t| t.start_time.as_ref())
         .map(|t| t.0);
-    for task in tasks.iter_mut().filter(|t| t.task_type == "PreCheck") {
+    for task in tasks.iter_mut().filter(|t| t.kind() == TaskType::PreCheck) {
         let deadline = cluster_start.unwrap_or(now);
         task.result_expired = task
             .expire_time
@@ -151,34 +154,15 @@ fn mark_expired_prechecks(tasks: &mut [TaskStatus], now: Timestamp) {
 pub fn next_precheck_expiry(tasks: &[TaskStatus]) -> Option<Timestamp> {
     let cluster_started = tasks
         .iter()
-        .any(|t| t.task_type == "Cluster" && t.start_time.is_some());
+        .any(|t| t.kind() == TaskType::Cluster && t.start_time.is_some());
     if cluster_started {
         return None;
     }
     tasks
         .iter()
-        .filter(|t| t.task_type == "PreCheck" && t.result_expired != Some(true))
+        .filter(|t| t.kind() == TaskType::PreCheck && t.result_expired != Some(true))
         .filter_map(|t| t.expire_time.as_ref().map(|e| e.0))
         .min()
-}
-
-/// The task a person should look at now: running, else queued, else failed, else created.
-fn current_task(wf: &Workflow) -> Option<String> {
-    let by_state = |state: TaskState| {
-        wf.points()
-            .iter()
-            .find(|p| p.status.as_ref() == Some(&state))
-            .and_then(|p| p.task_type.as_ref())
-            .map(|t| t.to_string())
-    };
-    [
-        TaskState::Running,
-        TaskState::Queuing,
-        TaskState::Failed,
-        TaskState::Init,
-    ]
-    .into_iter()
-    .find_map(by_state)
 }
 
 /// `ts` without its fraction of a second, as a metav1.Time is stored.

@@ -201,13 +201,9 @@ pub async fn reconcile(
     }
     let old = known.unwrap_or_else(|| ctx.statuses.status_of(&uid));
     // How often this watch is polled while CCE answers, for the sync-age alert.
-    let mut interval = ctx.policy.after_success(
-        old.phase
-            .as_deref()
-            .map(crate::cce::model::Phase::from)
-            .as_ref(),
-        poll,
-    );
+    let mut interval = ctx
+        .policy
+        .after_success(old.workflow_phase().as_ref(), poll);
     let (next, delay) = match &observed.observation {
         ObservationOwned::Workflow(wf) => {
             lock(&ctx.failures).remove(&uid);

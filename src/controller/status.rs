@@ -99,7 +99,7 @@ pub fn next_status(
         generation,
         now,
     };
-    let phase = status.phase.as_deref().map(Phase::from);
+    let phase = status.workflow_phase();
     conditions.set_workflow(phase.as_ref(), observation);
     if let Some((reason, message, ok)) = synced {
         conditions.set(SYNCED, ok, reason, &message);
