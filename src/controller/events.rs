@@ -1,9 +1,7 @@
 //! Events as the difference between the stored status and the new one. Nothing here
 //! remembers anything, so a restart replays nothing and an unchanged workflow says nothing.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-
-use super::status::{REASON_SUSPENDED, SYNCED, condition};
+use super::conditions::{ConditionType, is_true, sync_failure};
 use crate::cce::model::{Phase, TaskState};
 use crate::crd::{TaskStatus, UpgradeWorkflowWatchStatus};
 use crate::duration::{self, Precision};
@@ -100,17 +98,12 @@ fn sync_transitions(
     new: &UpgradeWorkflowWatchStatus,
     out: &mut Vec<Transition>,
 ) {
-    fn failing(s: &UpgradeWorkflowWatchStatus) -> Option<&Condition> {
-        condition(s, SYNCED).filter(|c| c.status == "False" && c.reason != REASON_SUSPENDED)
-    }
-    let ok =
-        |s: &UpgradeWorkflowWatchStatus| condition(s, SYNCED).is_some_and(|c| c.status == "True");
-    match (failing(old), failing(new)) {
+    match (sync_failure(old), sync_failure(new)) {
         (None, Some(c)) => out.push(Transition::warning(
             "SyncFailed",
             format!("{}: {}", c.reason, c.message),
         )),
-        (Some(_), None) if ok(new) => out.push(Transition::normal(
+        (Some(_), None) if is_true(new, ConditionType::Synced) => out.push(Transition::normal(
             "SyncRecovered",
             "CCE answers again; status is current".into(),
         )),

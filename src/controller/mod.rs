@@ -4,6 +4,7 @@
 //! `fetch`, `secrets` and `reconcile` talk to CCE and Kubernetes; `run` wires the process together.
 
 pub mod book;
+pub mod conditions;
 pub mod events;
 pub mod fetch;
 pub mod mirror;

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
 
 use super::book::{Settled, StatusBook};
+use super::conditions::Reason;
 use super::events::{Transition, transitions};
 use super::fetch::{FetchKey, Fetcher};
 use super::schedule::{PollPolicy, poll_interval};
@@ -342,7 +343,7 @@ async fn observe(
         .map(|r| r.name.as_str());
     let credentials = match ctx.credentials.resolve(namespace, secret).await {
         Ok(c) => c,
-        Err(e) => return failed("CredentialsMissing", e.to_string(), true),
+        Err(e) => return failed(Reason::CREDENTIALS_MISSING.as_str(), e.to_string(), true),
     };
     let endpoint = match ctx
         .fetcher
@@ -408,7 +409,7 @@ async fn observe(
 
 fn failure_reason(e: &CceError) -> &'static str {
     match e {
-        CceError::NotFound(_) => "WorkflowNotFound",
+        CceError::NotFound(_) => Reason::WORKFLOW_NOT_FOUND.as_str(),
         _ => e.category(),
     }
 }

@@ -1,23 +1,16 @@
 //! The next status of a watch as a pure function of its old status, what this reconcile
-//! observed, the spec generation and the clock. Conditions follow kstatus: Ready,
-//! Reconciling, Stalled, plus Synced for the health of the CCE conversation.
+//! observed, the spec generation and the clock: the workflow as CCE reported it, and the
+//! conditions that say what it means.
 
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use super::conditions::{ConditionType, Conditions, Reason};
 use super::mirror::{UnparsedTime, mirror_into, next_precheck_expiry};
 use crate::cce::model::{Phase, Workflow};
 use crate::crd::UpgradeWorkflowWatchStatus;
-
-pub const READY: &str = "Ready";
-pub const RECONCILING: &str = "Reconciling";
-pub const STALLED: &str = "Stalled";
-pub const SYNCED: &str = "Synced";
-
-/// Synced reason while `spec.suspend` is true; not an outage, so no SyncFailed event.
-pub const REASON_SUSPENDED: &str = "Suspended";
 
 /// What one reconcile learned.
 #[derive(Debug)]
@@ -73,16 +66,16 @@ pub fn next_status(
                 ..Default::default()
             };
             Some((
-                "NoWorkflow",
+                Reason::NoWorkflow,
                 "the cluster has no upgrade workflow yet".to_string(),
                 true,
             ))
         }
         Observation::Failed {
             reason, message, ..
-        } => Some((*reason, message.clone(), false)),
+        } => Some((Reason::Failure(*reason), message.clone(), false)),
         Observation::Suspended => Some((
-            REASON_SUSPENDED,
+            Reason::Suspended,
             "polling is suspended (spec.suspend is true)".to_string(),
             false,
         )),
@@ -94,17 +87,16 @@ pub fn next_status(
         old.last_change_time.clone()
     };
 
-    let mut conditions = Conditions {
-        list: old.conditions.clone(),
-        generation,
-        now,
-    };
-    let phase = status.workflow_phase();
-    conditions.set_workflow(phase.as_ref(), observation);
+    let mut conditions = Conditions::new(old.conditions.clone(), generation, now);
+    set_progress(
+        &mut conditions,
+        status.workflow_phase().as_ref(),
+        observation,
+    );
     if let Some((reason, message, ok)) = synced {
-        conditions.set(SYNCED, ok, reason, &message);
+        conditions.set(ConditionType::Synced, ok, reason, &message);
     }
-    status.conditions = conditions.list;
+    status.conditions = conditions.into_list();
 
     let synced_now = matches!(
         observation,
@@ -160,10 +152,10 @@ fn moved(old: &UpgradeWorkflowWatchStatus, new: &UpgradeWorkflowWatchStatus) -> 
     old.workflow_id != new.workflow_id || old.phase != new.phase || tasks(old) != tasks(new)
 }
 
-fn synced_ok(unparsed: &[UnparsedTime]) -> (&'static str, String, bool) {
+fn synced_ok(unparsed: &[UnparsedTime]) -> (Reason, String, bool) {
     if unparsed.is_empty() {
         return (
-            "Synced",
+            Reason::Synced,
             "status mirrors the workflow as CCE last reported it".into(),
             true,
         );
@@ -173,7 +165,7 @@ fn synced_ok(unparsed: &[UnparsedTime]) -> (&'static str, String, bool) {
         .map(|u| format!("{}={:?}", u.field, truncate(&u.value, 64)))
         .collect();
     (
-        "UnparsedTimestamp",
+        Reason::UnparsedTimestamp,
         format!(
             "synced, but CCE sent timestamps in an unknown format, kept raw in status: {}",
             fields.join(", ")
@@ -189,125 +181,80 @@ fn truncate(s: &str, max: usize) -> &str {
     }
 }
 
-/// Condition list editor that keeps `lastTransitionTime` while a condition's status holds.
-struct Conditions {
-    list: Vec<Condition>,
-    generation: Option<i64>,
-    now: Timestamp,
-}
-
-impl Conditions {
-    fn set(&mut self, type_: &str, status: bool, reason: &str, message: &str) {
-        let status = if status { "True" } else { "False" }.to_string();
-        let previous = self.list.iter().position(|c| c.type_ == type_);
-        let last_transition_time = match previous.map(|i| &self.list[i]) {
-            Some(c) if c.status == status => c.last_transition_time.clone(),
-            _ => Time(self.now),
-        };
-        let condition = Condition {
-            type_: type_.to_string(),
-            status,
-            reason: reason.to_string(),
-            message: message.to_string(),
-            observed_generation: self.generation,
-            last_transition_time,
-        };
-        match previous {
-            Some(i) => self.list[i] = condition,
-            None => self.list.push(condition),
-        }
+/// Ready, Reconciling and Stalled from the workflow phase, or from a permanent failure.
+fn set_progress(conditions: &mut Conditions, phase: Option<&Phase>, observation: &Observation<'_>) {
+    use Reason::{
+        Cancelled, FirstSync, NoWorkflow, NotObserved, Succeeded, TaskFailed, UnknownPhase,
+    };
+    if let Observation::Failed {
+        reason,
+        message,
+        permanent: true,
+    } = observation
+    {
+        let reason = Reason::Failure(*reason);
+        conditions.set_progress([(false, reason), (false, reason), (true, reason)], message);
+        return;
     }
-
-    /// Ready, Reconciling and Stalled from the workflow phase, or from a permanent failure.
-    fn set_workflow(&mut self, phase: Option<&Phase>, observation: &Observation<'_>) {
-        if let Observation::Failed {
-            reason,
-            message,
-            permanent: true,
-        } = observation
-        {
-            self.set(READY, false, reason, message);
-            self.set(RECONCILING, false, reason, message);
-            self.set(STALLED, true, reason, message);
-            return;
-        }
-        if matches!(observation, Observation::FirstSight) && phase.is_none() {
-            let msg = "waiting for the first answer from CCE";
-            self.set(READY, false, "NotObserved", msg);
-            self.set(RECONCILING, true, "FirstSync", msg);
-            self.set(STALLED, false, "NotObserved", msg);
-            return;
-        }
-        if matches!(observation, Observation::NoWorkflowYet) {
-            let msg = "the cluster has no upgrade workflow yet";
-            self.set(READY, false, "NoWorkflow", msg);
-            self.set(RECONCILING, false, "NoWorkflow", msg);
-            self.set(STALLED, false, "NoWorkflow", msg);
-            return;
-        }
-        let Some(phase) = phase else {
-            // A transient failure before any good answer: still trying.
-            let msg = "waiting for a successful answer from CCE";
-            self.set(READY, false, "NotObserved", msg);
-            self.set(RECONCILING, true, "FirstSync", msg);
-            self.set(STALLED, false, "NotObserved", msg);
-            return;
-        };
-        let reason = reason_from(phase.as_str());
-        match phase {
-            Phase::Success => {
-                self.set(READY, true, "Succeeded", "the upgrade succeeded");
-                self.set(RECONCILING, false, "Succeeded", "the upgrade succeeded");
-                self.set(STALLED, false, "Succeeded", "the upgrade succeeded");
-            }
-            Phase::Init | Phase::Running => {
-                let msg = format!("the upgrade is in progress (phase {phase})");
-                self.set(READY, false, &reason, &msg);
-                self.set(RECONCILING, true, &reason, &msg);
-                self.set(STALLED, false, &reason, &msg);
-            }
-            Phase::Pending => {
-                let msg = "a task of the upgrade failed; CCE waits for a retry or a decision";
-                self.set(READY, false, &reason, msg);
-                self.set(RECONCILING, false, "TaskFailed", msg);
-                self.set(STALLED, true, "TaskFailed", msg);
-            }
-            Phase::Cancel => {
-                let msg = "the upgrade was cancelled";
-                self.set(READY, false, &reason, msg);
-                self.set(RECONCILING, false, "Cancelled", msg);
-                self.set(STALLED, true, "Cancelled", msg);
-            }
-            Phase::Unknown(raw) => {
-                let msg = format!(
-                    "CCE reports phase {raw:?}, which this operator does not know; polling continues"
-                );
-                self.set(READY, false, "UnknownPhase", &msg);
-                self.set(RECONCILING, true, "UnknownPhase", &msg);
-                self.set(STALLED, false, "UnknownPhase", &msg);
-            }
-        }
+    let waiting = [
+        (false, NotObserved),
+        (true, FirstSync),
+        (false, NotObserved),
+    ];
+    if matches!(observation, Observation::FirstSight) && phase.is_none() {
+        conditions.set_progress(waiting, "waiting for the first answer from CCE");
+        return;
     }
-}
-
-/// Condition reasons must be CamelCase identifiers; CCE values are not guaranteed to be.
-fn reason_from(raw: &str) -> String {
-    let cleaned: String = raw.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-    match cleaned.chars().next() {
-        Some(c) if c.is_ascii_alphabetic() => cleaned,
-        _ => "Unknown".to_string(),
+    if matches!(observation, Observation::NoWorkflowYet) {
+        let none = [
+            (false, NoWorkflow),
+            (false, NoWorkflow),
+            (false, NoWorkflow),
+        ];
+        conditions.set_progress(none, "the cluster has no upgrade workflow yet");
+        return;
     }
-}
-
-/// The condition of this type, if set.
-pub fn condition<'a>(status: &'a UpgradeWorkflowWatchStatus, type_: &str) -> Option<&'a Condition> {
-    status.conditions.iter().find(|c| c.type_ == type_)
+    let Some(phase) = phase else {
+        // A transient failure before any good answer: still trying.
+        conditions.set_progress(waiting, "waiting for a successful answer from CCE");
+        return;
+    };
+    let reason = Reason::of_phase(phase);
+    match phase {
+        Phase::Success => conditions.set_progress(
+            [(true, Succeeded), (false, Succeeded), (false, Succeeded)],
+            "the upgrade succeeded",
+        ),
+        Phase::Init | Phase::Running => conditions.set_progress(
+            [(false, reason), (true, reason), (false, reason)],
+            &format!("the upgrade is in progress (phase {phase})"),
+        ),
+        Phase::Pending => conditions.set_progress(
+            [(false, reason), (false, TaskFailed), (true, TaskFailed)],
+            "a task of the upgrade failed; CCE waits for a retry or a decision",
+        ),
+        Phase::Cancel => conditions.set_progress(
+            [(false, reason), (false, Cancelled), (true, Cancelled)],
+            "the upgrade was cancelled",
+        ),
+        Phase::Unknown(raw) => conditions.set_progress(
+            [
+                (false, UnknownPhase),
+                (true, UnknownPhase),
+                (false, UnknownPhase),
+            ],
+            &format!(
+                "CCE reports phase {raw:?}, which this operator does not know; polling continues"
+            ),
+        ),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cce::model::SEED_EXAMPLE;
+    use crate::controller::conditions::condition;
 
     const HEARTBEAT: Duration = Duration::from_secs(300);
 
@@ -389,8 +336,8 @@ mod tests {
         serde_json::from_str(SEED_EXAMPLE).expect("seed example")
     }
 
-    fn cond(s: &UpgradeWorkflowWatchStatus, t: &str) -> (String, String) {
-        let c = condition(s, t).unwrap_or_else(|| panic!("{t} missing"));
+    fn cond(s: &UpgradeWorkflowWatchStatus, t: ConditionType) -> (String, String) {
+        let c = condition(s, t).unwrap_or_else(|| panic!("{t:?} missing"));
         (c.status.clone(), c.reason.clone())
     }
 
@@ -405,11 +352,11 @@ mod tests {
         );
         assert_eq!(next.status.observed_generation, Some(1));
         assert_eq!(
-            cond(&next.status, RECONCILING),
+            cond(&next.status, ConditionType::Reconciling),
             ("True".into(), "FirstSync".into())
         );
-        assert_eq!(cond(&next.status, READY).0, "False");
-        assert!(condition(&next.status, SYNCED).is_none());
+        assert_eq!(cond(&next.status, ConditionType::Ready).0, "False");
+        assert!(condition(&next.status, ConditionType::Synced).is_none());
         assert!(
             next.status
                 .conditions
@@ -432,22 +379,46 @@ mod tests {
             .status
         };
         let s = run("Running");
-        assert_eq!(cond(&s, READY), ("False".into(), "Running".into()));
-        assert_eq!(cond(&s, RECONCILING), ("True".into(), "Running".into()));
-        assert_eq!(cond(&s, STALLED).0, "False");
-        assert_eq!(cond(&s, SYNCED), ("True".into(), "Synced".into()));
+        assert_eq!(
+            cond(&s, ConditionType::Ready),
+            ("False".into(), "Running".into())
+        );
+        assert_eq!(
+            cond(&s, ConditionType::Reconciling),
+            ("True".into(), "Running".into())
+        );
+        assert_eq!(cond(&s, ConditionType::Stalled).0, "False");
+        assert_eq!(
+            cond(&s, ConditionType::Synced),
+            ("True".into(), "Synced".into())
+        );
         let s = run("Success");
-        assert_eq!(cond(&s, READY), ("True".into(), "Succeeded".into()));
-        assert_eq!(cond(&s, RECONCILING).0, "False");
+        assert_eq!(
+            cond(&s, ConditionType::Ready),
+            ("True".into(), "Succeeded".into())
+        );
+        assert_eq!(cond(&s, ConditionType::Reconciling).0, "False");
         let s = run("Pending");
-        assert_eq!(cond(&s, STALLED), ("True".into(), "TaskFailed".into()));
-        assert_eq!(cond(&s, READY), ("False".into(), "Pending".into()));
+        assert_eq!(
+            cond(&s, ConditionType::Stalled),
+            ("True".into(), "TaskFailed".into())
+        );
+        assert_eq!(
+            cond(&s, ConditionType::Ready),
+            ("False".into(), "Pending".into())
+        );
         let s = run("Cancel");
-        assert_eq!(cond(&s, STALLED), ("True".into(), "Cancelled".into()));
+        assert_eq!(
+            cond(&s, ConditionType::Stalled),
+            ("True".into(), "Cancelled".into())
+        );
         let s = run("Paused now");
         assert_eq!(s.phase.as_deref(), Some("Paused now"));
-        assert_eq!(cond(&s, READY), ("False".into(), "UnknownPhase".into()));
-        assert_eq!(cond(&s, RECONCILING).0, "True");
+        assert_eq!(
+            cond(&s, ConditionType::Ready),
+            ("False".into(), "UnknownPhase".into())
+        );
+        assert_eq!(cond(&s, ConditionType::Reconciling).0, "True");
     }
 
     #[test]
@@ -472,9 +443,15 @@ mod tests {
         assert_eq!(s.tasks, good.tasks);
         assert_eq!(s.phase.as_deref(), Some("Pending"));
         assert_eq!(s.last_sync_time, good.last_sync_time);
-        assert_eq!(cond(&s, SYNCED), ("False".into(), "CceUnavailable".into()));
-        assert_eq!(cond(&s, STALLED), ("True".into(), "TaskFailed".into()));
-        let transition = condition(&s, SYNCED)
+        assert_eq!(
+            cond(&s, ConditionType::Synced),
+            ("False".into(), "CceUnavailable".into())
+        );
+        assert_eq!(
+            cond(&s, ConditionType::Stalled),
+            ("True".into(), "TaskFailed".into())
+        );
+        let transition = condition(&s, ConditionType::Synced)
             .expect("synced")
             .last_transition_time
             .clone();
@@ -497,11 +474,11 @@ mod tests {
         )
         .status;
         assert_eq!(
-            cond(&s, STALLED),
+            cond(&s, ConditionType::Stalled),
             ("True".into(), "WorkflowNotFound".into())
         );
         assert_eq!(
-            cond(&s, SYNCED),
+            cond(&s, ConditionType::Synced),
             ("False".into(), "WorkflowNotFound".into())
         );
     }
@@ -536,7 +513,10 @@ mod tests {
         )
         .status;
         assert_ne!(due.last_sync_time, first.last_sync_time);
-        assert_eq!(condition(&due, READY), condition(&first, READY));
+        assert_eq!(
+            condition(&due, ConditionType::Ready),
+            condition(&first, ConditionType::Ready)
+        );
     }
 
     #[test]
@@ -614,7 +594,7 @@ mod tests {
             at("2024-01-01T00:00:00Z"),
             HEARTBEAT,
         );
-        let synced = condition(&next.status, SYNCED).expect("synced");
+        let synced = condition(&next.status, ConditionType::Synced).expect("synced");
         assert_eq!(synced.status, "True");
         assert_eq!(synced.reason, "UnparsedTimestamp");
         assert!(

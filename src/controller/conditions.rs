@@ -1,0 +1,276 @@
+//! The conditions of a watch's status and their reasons. The types follow kstatus (Ready,
+//! Reconciling, Stalled) plus Synced for the health of the CCE conversation. Their names
+//! and reasons are API: the README, the design notes, alerting rules, Argo CD and Flux
+//! health checks read them, so each is spelled here once.
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::cce::model::Phase;
+use crate::crd::UpgradeWorkflowWatchStatus;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConditionType {
+    /// The upgrade succeeded.
+    Ready,
+    /// The upgrade is in progress, or the operator is still finding out.
+    Reconciling,
+    /// It needs a person: a task failed, it was cancelled, or access is denied.
+    Stalled,
+    /// The last CCE call succeeded and status is current.
+    Synced,
+}
+
+impl ConditionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ready => "Ready",
+            Self::Reconciling => "Reconciling",
+            Self::Stalled => "Stalled",
+            Self::Synced => "Synced",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// CCE has not answered yet.
+    NotObserved,
+    /// Reconciling while waiting for the first answer.
+    FirstSync,
+    /// The followed cluster has no upgrade workflow yet.
+    NoWorkflow,
+    /// The workflow's phase, by name, while it is not over.
+    Init,
+    Running,
+    Pending,
+    Cancel,
+    Succeeded,
+    /// Phase Pending: a task failed and CCE waits for a retry or a decision.
+    TaskFailed,
+    Cancelled,
+    /// A phase this build does not know.
+    UnknownPhase,
+    Synced,
+    /// Synced, but some timestamps are kept raw.
+    UnparsedTimestamp,
+    /// `spec.suspend` is true; not an outage.
+    Suspended,
+    /// A failed read, named by its error category (`Forbidden`, `CceUnavailable`, ...),
+    /// `WorkflowNotFound` or `CredentialsMissing`.
+    Failure(&'static str),
+}
+
+/// The failure reasons the controller names itself; CCE's own failures take their
+/// error category.
+impl Reason {
+    /// No Secret, or none usable, and no default credentials.
+    pub const CREDENTIALS_MISSING: Reason = Reason::Failure("CredentialsMissing");
+    /// CCE answered 404: wrong ids, region or cluster type.
+    pub const WORKFLOW_NOT_FOUND: Reason = Reason::Failure("WorkflowNotFound");
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotObserved => "NotObserved",
+            Self::FirstSync => "FirstSync",
+            Self::NoWorkflow => "NoWorkflow",
+            Self::Init => "Init",
+            Self::Running => "Running",
+            Self::Pending => "Pending",
+            Self::Cancel => "Cancel",
+            Self::Succeeded => "Succeeded",
+            Self::TaskFailed => "TaskFailed",
+            Self::Cancelled => "Cancelled",
+            Self::UnknownPhase => "UnknownPhase",
+            Self::Synced => "Synced",
+            Self::UnparsedTimestamp => "UnparsedTimestamp",
+            Self::Suspended => "Suspended",
+            Self::Failure(category) => category,
+        }
+    }
+
+    /// Ready's reason for a workflow in `phase`.
+    pub fn of_phase(phase: &Phase) -> Self {
+        match phase {
+            Phase::Init => Self::Init,
+            Phase::Running => Self::Running,
+            Phase::Pending => Self::Pending,
+            Phase::Cancel => Self::Cancel,
+            Phase::Success => Self::Succeeded,
+            Phase::Unknown(_) => Self::UnknownPhase,
+        }
+    }
+}
+
+/// The condition of this type, if set.
+pub fn condition(status: &UpgradeWorkflowWatchStatus, type_: ConditionType) -> Option<&Condition> {
+    status.conditions.iter().find(|c| c.type_ == type_.as_str())
+}
+
+pub fn is_true(status: &UpgradeWorkflowWatchStatus, type_: ConditionType) -> bool {
+    condition(status, type_).is_some_and(|c| c.status == TRUE)
+}
+
+/// Synced when it is False because CCE could not be read (a suspended watch is not failing).
+pub fn sync_failure(status: &UpgradeWorkflowWatchStatus) -> Option<&Condition> {
+    condition(status, ConditionType::Synced)
+        .filter(|c| c.status == FALSE && c.reason != Reason::Suspended.as_str())
+}
+
+const TRUE: &str = "True";
+const FALSE: &str = "False";
+
+/// Edits a condition list, keeping `lastTransitionTime` while a condition's status holds.
+pub struct Conditions {
+    list: Vec<Condition>,
+    generation: Option<i64>,
+    now: Timestamp,
+}
+
+impl Conditions {
+    /// Edits `list`; what is set carries `generation` and, on a transition, `now`.
+    pub fn new(list: Vec<Condition>, generation: Option<i64>, now: Timestamp) -> Self {
+        Self {
+            list,
+            generation,
+            now,
+        }
+    }
+
+    pub fn set(&mut self, type_: ConditionType, status: bool, reason: Reason, message: &str) {
+        let status = if status { TRUE } else { FALSE }.to_string();
+        let previous = self.list.iter().position(|c| c.type_ == type_.as_str());
+        let last_transition_time = match previous.map(|i| &self.list[i]) {
+            Some(c) if c.status == status => c.last_transition_time.clone(),
+            _ => Time(self.now),
+        };
+        let condition = Condition {
+            type_: type_.as_str().to_string(),
+            status,
+            reason: reason.as_str().to_string(),
+            message: message.to_string(),
+            observed_generation: self.generation,
+            last_transition_time,
+        };
+        match previous {
+            Some(i) => self.list[i] = condition,
+            None => self.list.push(condition),
+        }
+    }
+
+    /// Ready, Reconciling and Stalled, in that order, with one message.
+    pub fn set_progress(
+        &mut self,
+        [ready, reconciling, stalled]: [(bool, Reason); 3],
+        message: &str,
+    ) {
+        self.set(ConditionType::Ready, ready.0, ready.1, message);
+        self.set(
+            ConditionType::Reconciling,
+            reconciling.0,
+            reconciling.1,
+            message,
+        );
+        self.set(ConditionType::Stalled, stalled.0, stalled.1, message);
+    }
+
+    pub fn into_list(self) -> Vec<Condition> {
+        self.list
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_spelled_as_documented() {
+        let all = [
+            (Reason::NotObserved, "NotObserved"),
+            (Reason::FirstSync, "FirstSync"),
+            (Reason::NoWorkflow, "NoWorkflow"),
+            (Reason::Init, "Init"),
+            (Reason::Running, "Running"),
+            (Reason::Pending, "Pending"),
+            (Reason::Cancel, "Cancel"),
+            (Reason::Succeeded, "Succeeded"),
+            (Reason::TaskFailed, "TaskFailed"),
+            (Reason::Cancelled, "Cancelled"),
+            (Reason::UnknownPhase, "UnknownPhase"),
+            (Reason::Synced, "Synced"),
+            (Reason::UnparsedTimestamp, "UnparsedTimestamp"),
+            (Reason::Suspended, "Suspended"),
+            (Reason::WORKFLOW_NOT_FOUND, "WorkflowNotFound"),
+            (Reason::CREDENTIALS_MISSING, "CredentialsMissing"),
+            (Reason::Failure("Forbidden"), "Forbidden"),
+        ];
+        for (reason, text) in all {
+            assert_eq!(reason.as_str(), text);
+        }
+        let types = [
+            ConditionType::Ready,
+            ConditionType::Reconciling,
+            ConditionType::Stalled,
+            ConditionType::Synced,
+        ];
+        assert_eq!(
+            types.map(ConditionType::as_str),
+            ["Ready", "Reconciling", "Stalled", "Synced"]
+        );
+    }
+
+    #[test]
+    fn the_transition_time_moves_only_when_the_status_does() {
+        let t = |s: &str| -> Timestamp { s.parse().expect("valid") };
+        let mut c = Conditions::new(Vec::new(), Some(1), t("2024-01-01T00:00:00Z"));
+        c.set(ConditionType::Synced, true, Reason::Synced, "ok");
+        let mut c = Conditions::new(c.into_list(), Some(2), t("2024-01-01T00:01:00Z"));
+        c.set(
+            ConditionType::Synced,
+            true,
+            Reason::UnparsedTimestamp,
+            "still ok",
+        );
+        c.set(ConditionType::Ready, false, Reason::Running, "new");
+        let list = c.into_list();
+        assert_eq!(
+            list[0].last_transition_time,
+            Time(t("2024-01-01T00:00:00Z"))
+        );
+        assert_eq!(list[0].reason, "UnparsedTimestamp");
+        assert_eq!(list[0].observed_generation, Some(2));
+        assert_eq!(
+            list[1].last_transition_time,
+            Time(t("2024-01-01T00:01:00Z"))
+        );
+
+        let mut c = Conditions::new(list, Some(2), t("2024-01-01T00:02:00Z"));
+        c.set(
+            ConditionType::Synced,
+            false,
+            Reason::Failure("Timeout"),
+            "no answer",
+        );
+        let status = UpgradeWorkflowWatchStatus {
+            conditions: c.into_list(),
+            ..Default::default()
+        };
+        let synced = condition(&status, ConditionType::Synced).expect("set");
+        assert_eq!(synced.last_transition_time, Time(t("2024-01-01T00:02:00Z")));
+        assert!(sync_failure(&status).is_some());
+        assert!(!is_true(&status, ConditionType::Synced));
+    }
+
+    #[test]
+    fn a_suspended_watch_is_not_failing() {
+        let mut c = Conditions::new(Vec::new(), None, Timestamp::UNIX_EPOCH);
+        c.set(ConditionType::Synced, false, Reason::Suspended, "suspended");
+        let status = UpgradeWorkflowWatchStatus {
+            conditions: c.into_list(),
+            ..Default::default()
+        };
+        assert_eq!(sync_failure(&status), None);
+    }
+}
