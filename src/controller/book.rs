@@ -18,22 +18,11 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use jiff::Timestamp;
 use kube::runtime::watcher;
 use tracing::error;
 
+use super::settled::Settled;
 use crate::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
-
-/// What a reconcile established: for this CCE answer and generation, the kept status is
-/// already what the reconciler makes of them, until the clock reaches `until`. A later
-/// reconcile that finds the same answer has nothing to compute, write or publish.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Settled {
-    /// Which answer, as numbered by the fetcher (equal answers share a number).
-    pub answer: u64,
-    pub generation: Option<i64>,
-    pub until: Timestamp,
-}
 
 #[derive(Debug)]
 struct Entry {
@@ -42,7 +31,7 @@ struct Entry {
     status: Option<Box<[u8]>>,
     /// Missing from the cache at the last sweep.
     unseen: bool,
-    /// Dropped whenever the status changes.
+    /// What the last reconcile settled for the status kept here.
     settled: Option<Settled>,
 }
 
@@ -164,9 +153,8 @@ impl StatusBook {
             {
                 return;
             }
-            // Our own write coming back through the watch, say.
-            Some(kept) if kept.status == status => kept.settled,
-            _ => None,
+            Some(kept) => kept.settled.and_then(|s| s.outlives(kept.status == status)),
+            None => None,
         };
         by_uid.insert(
             uid.to_owned(),
@@ -209,6 +197,7 @@ fn compare(a: Option<&str>, b: Option<&str>) -> Option<Ordering> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn watch(uid: &str, rv: &str, phase: Option<&str>) -> UpgradeWorkflowWatch {
         let mut w = UpgradeWorkflowWatch::new(
@@ -298,11 +287,15 @@ mod tests {
             phase: Some(phase.into()),
             ..Default::default()
         };
-        let settled = Settled {
-            answer: 3,
-            generation: Some(1),
-            until: "2030-01-01T00:00:00Z".parse().expect("timestamp"),
+        let synced = UpgradeWorkflowWatchStatus {
+            last_sync_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                "2030-01-01T00:00:00Z".parse().expect("timestamp"),
+            )),
+            ..Default::default()
         };
+        let answer = crate::controller::settled::AnswerId::following(None, false);
+        let settled =
+            Settled::after(answer, Some(1), &synced, Duration::from_secs(300)).expect("settles");
         book.settle("u1", settled);
         assert_eq!(book.settled("u1"), None, "no entry, nothing to settle");
 

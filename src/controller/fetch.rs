@@ -4,13 +4,16 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sha2::{Digest, Sha256};
+
+use super::settled::AnswerId;
 
 use crate::cce::client::{CceClient, Target};
+use crate::cce::credentials::Credentials;
 use crate::cce::error::CceError;
 use crate::cce::model::Workflow;
 use crate::crd::ClusterType;
@@ -25,9 +28,36 @@ pub struct FetchKey {
     pub cluster_id: String,
     /// `None` follows the cluster's newest workflow.
     pub workflow_id: Option<String>,
-    /// Digest of the credentials: watches share an answer only when they hold the same
-    /// credentials, so no watch reads through another's access.
+    /// [`fingerprint`] of the credentials: watches share an answer only when they hold the
+    /// same credentials, so no watch reads through another's access.
     pub credentials: [u8; 32],
+}
+
+/// Identifies credentials without keeping them.
+pub fn fingerprint(credentials: &Credentials) -> [u8; 32] {
+    use secrecy::ExposeSecret;
+    let mut hash = Sha256::new();
+    match credentials {
+        Credentials::AkSk {
+            access_key,
+            secret_key,
+            security_token,
+        } => {
+            hash.update(b"aksk\0");
+            hash.update(access_key.as_bytes());
+            hash.update(b"\0");
+            hash.update(secret_key.expose_secret().as_bytes());
+            hash.update(b"\0");
+            if let Some(token) = security_token {
+                hash.update(token.expose_secret().as_bytes());
+            }
+        }
+        Credentials::Token(token) => {
+            hash.update(b"token\0");
+            hash.update(token.expose_secret().as_bytes());
+        }
+    }
+    hash.finalize().into()
 }
 
 /// The outcome of a read: the workflow (`None` when a followed cluster has none yet).
@@ -38,17 +68,13 @@ struct Slot {
     last: Option<Answer>,
 }
 
-/// One read: when it completed, what it gave, and its number.
+/// One read: when it completed, what it gave, and its id.
 #[derive(Clone)]
 pub struct Answer {
     pub at: Instant,
     pub fetched: Fetched,
-    /// Numbers successive reads of a key so that an answer equal to the previous one keeps
-    /// its number: reconciles compare numbers instead of workflows. Unique per process.
-    pub number: u64,
+    pub id: AnswerId,
 }
-
-static ANSWERS: AtomicU64 = AtomicU64::new(1);
 
 /// How long a failed read is reused: long enough for the watches waiting on the request.
 const FAILURE_SHARED_FOR: Duration = Duration::from_secs(1);
@@ -99,16 +125,15 @@ impl Fetcher {
             .until_key_ready(&(key.endpoint.clone(), key.project_id.clone()))
             .await;
         let fetched = self.request(key, target).await;
-        let number = match (&slot.last, &fetched) {
-            (Some(last), Ok(Some(now))) if matches!(&last.fetched, Ok(Some(before)) if before == now) => {
-                last.number
-            }
-            _ => ANSWERS.fetch_add(1, AtomicOrdering::Relaxed),
-        };
+        let previous = slot.last.as_ref();
+        let same = matches!(
+            (previous.map(|last| &last.fetched), &fetched),
+            (Some(Ok(Some(before))), Ok(Some(now))) if before == now
+        );
         let answer = Answer {
             at: Instant::now(),
+            id: AnswerId::following(previous.map(|last| last.id), same),
             fetched,
-            number,
         };
         slot.last = Some(answer.clone());
         answer
@@ -152,5 +177,28 @@ impl Fetcher {
             Err(_) => true,
         });
         self.limiter.retain_recent();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aksk(secret: &str) -> Credentials {
+        Credentials::AkSk {
+            access_key: "AK".into(),
+            secret_key: secret.into(),
+            security_token: None,
+        }
+    }
+
+    #[test]
+    fn rotated_credentials_read_under_another_key() {
+        assert_eq!(fingerprint(&aksk("one")), fingerprint(&aksk("one")));
+        assert_ne!(fingerprint(&aksk("one")), fingerprint(&aksk("two")));
+        assert_ne!(
+            fingerprint(&aksk("t")),
+            fingerprint(&Credentials::Token("t".into()))
+        );
     }
 }

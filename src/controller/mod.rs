@@ -12,4 +12,5 @@ pub mod reconcile;
 pub mod run;
 pub mod schedule;
 pub mod secrets;
+pub mod settled;
 pub mod status;

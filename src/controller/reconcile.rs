@@ -12,18 +12,17 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
-use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
 
-use super::book::{Settled, StatusBook};
+use super::book::StatusBook;
 use super::conditions::Reason;
 use super::events::{Transition, transitions};
-use super::fetch::{FetchKey, Fetcher};
+use super::fetch::{FetchKey, Fetcher, fingerprint};
 use super::schedule::{PollPolicy, poll_interval};
 use super::secrets::SecretCredentials;
-use super::status::{Observation, next_status, unchanged_until};
+use super::settled::{AnswerId, Settled};
+use super::status::{Observation, next_status};
 use crate::cce::client::Target;
-use crate::cce::credentials::Credentials;
 use crate::cce::error::CceError;
 use crate::crd::{
     ClusterType, UpgradeWorkflowWatch, UpgradeWorkflowWatchSpec, UpgradeWorkflowWatchStatus,
@@ -118,12 +117,10 @@ struct Observed {
     /// Age of a shared answer: the next poll is due that much sooner, so every watch of a
     /// workflow wakes just after the next fetch and shares it.
     age: Duration,
-    /// The fetcher's number for the answer (0 when there was none).
-    answer: u64,
 }
 
 enum ObservationOwned {
-    Workflow(Arc<crate::cce::model::Workflow>),
+    Workflow(Arc<crate::cce::model::Workflow>, AnswerId),
     NoWorkflowYet,
     Failed {
         reason: &'static str,
@@ -151,7 +148,7 @@ pub async fn reconcile(
     let settled = ctx
         .statuses
         .settled(&uid)
-        .filter(|s| s.generation == generation);
+        .filter(|s| s.holds_for(generation));
     let mut known = None;
     if settled.is_none() {
         let mut old = ctx.statuses.status_of(&uid);
@@ -194,9 +191,9 @@ pub async fn reconcile(
     let poll = poll_interval(watch.spec.poll_interval.as_deref());
     let observed = observe(&watch, &namespace, &ctx, poll).await;
     let now = now_whole_seconds();
-    if let (Some(settled), ObservationOwned::Workflow(wf)) = (settled, &observed.observation)
-        && settled.answer == observed.answer
-        && now < settled.until
+    if let (Some(settled), ObservationOwned::Workflow(wf, answer)) =
+        (settled, &observed.observation)
+        && settled.covers(*answer, now)
     {
         return Ok(unchanged(&ctx, &uid, &key, wf, poll, &observed));
     }
@@ -206,7 +203,7 @@ pub async fn reconcile(
         .policy
         .after_success(old.workflow_phase().as_ref(), poll);
     let (next, delay) = match &observed.observation {
-        ObservationOwned::Workflow(wf) => {
+        ObservationOwned::Workflow(wf, _) => {
             lock(&ctx.failures).remove(&uid);
             let next = next_status(
                 &old,
@@ -262,14 +259,9 @@ pub async fn reconcile(
         }
     };
     publish_and_write(&ctx, &api, &watch, &uid, &old, &next).await?;
-    if matches!(observed.observation, ObservationOwned::Workflow(_))
-        && let Some(until) = unchanged_until(&next, ctx.heartbeat)
+    if let ObservationOwned::Workflow(_, answer) = observed.observation
+        && let Some(settled) = Settled::after(answer, generation, &next, ctx.heartbeat)
     {
-        let settled = Settled {
-            answer: observed.answer,
-            generation,
-            until,
-        };
         ctx.statuses.settle(&uid, settled);
     }
 
@@ -334,7 +326,6 @@ async fn observe(
         },
         not_before: Duration::ZERO,
         age: Duration::ZERO,
-        answer: 0,
     };
     let spec = &watch.spec;
     let secret = spec
@@ -378,16 +369,14 @@ async fn observe(
     let age = answer.at.elapsed();
     match answer.fetched {
         Ok(Some(wf)) => Observed {
-            observation: ObservationOwned::Workflow(wf),
+            observation: ObservationOwned::Workflow(wf, answer.id),
             not_before: Duration::ZERO,
             age,
-            answer: answer.number,
         },
         Ok(None) => Observed {
             observation: ObservationOwned::NoWorkflowYet,
             not_before: Duration::ZERO,
             age,
-            answer: answer.number,
         },
         Err(e) => {
             debug!(watch = %watch.name_any(), error = %e, "CCE call failed");
@@ -401,7 +390,6 @@ async fn observe(
                 },
                 not_before: retry_after.unwrap_or_default(),
                 age: Duration::ZERO,
-                answer: answer.number,
             }
         }
     }
@@ -439,33 +427,6 @@ fn failure_message(e: &CceError, spec: &UpgradeWorkflowWatchSpec) -> String {
 /// Errors that need a person; an answer CCE garbled is not one of them.
 fn is_permanent(e: &CceError) -> bool {
     !(e.is_retryable() || matches!(e, CceError::InvalidResponse { .. }))
-}
-
-/// Identifies credentials without keeping them: watches share answers only per identity.
-fn fingerprint(credentials: &Credentials) -> [u8; 32] {
-    use secrecy::ExposeSecret;
-    let mut hash = Sha256::new();
-    match credentials {
-        Credentials::AkSk {
-            access_key,
-            secret_key,
-            security_token,
-        } => {
-            hash.update(b"aksk\0");
-            hash.update(access_key.as_bytes());
-            hash.update(b"\0");
-            hash.update(secret_key.expose_secret().as_bytes());
-            hash.update(b"\0");
-            if let Some(token) = security_token {
-                hash.update(token.expose_secret().as_bytes());
-            }
-        }
-        Credentials::Token(token) => {
-            hash.update(b"token\0");
-            hash.update(token.expose_secret().as_bytes());
-        }
-    }
-    hash.finalize().into()
 }
 
 async fn publish_and_write(

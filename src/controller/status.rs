@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::conditions::{ConditionType, Conditions, Reason};
-use super::mirror::{UnparsedTime, mirror_into, next_precheck_expiry};
+use super::mirror::{UnparsedTime, mirror_into};
 use crate::cce::model::{Phase, Workflow};
 use crate::crd::UpgradeWorkflowWatchStatus;
 
@@ -119,25 +119,6 @@ pub fn next_status(
         }
     }
     Next { status, unparsed }
-}
-
-/// Until when a status that `next_status` left unchanged for an answer stays unchanged for
-/// that same answer: the clock alone moves it when the `lastSyncTime` heartbeat is due or a
-/// pre-check result expires. `None` when it cannot tell (no `lastSyncTime` yet).
-pub fn unchanged_until(
-    status: &UpgradeWorkflowWatchStatus,
-    heartbeat: Duration,
-) -> Option<Timestamp> {
-    let heartbeat_due = status
-        .last_sync_time
-        .as_ref()?
-        .0
-        .checked_add(heartbeat)
-        .ok()?;
-    Some(match next_precheck_expiry(&status.tasks) {
-        Some(expiry) => expiry.min(heartbeat_due),
-        None => heartbeat_due,
-    })
 }
 
 /// Whether the upgrade itself moved between two statuses: another workflow, another phase,
@@ -268,72 +249,6 @@ mod tests {
             "status": {"phase": phase, "pointStatuses": [{"taskType": "Cluster", "status": "Running"}]}
         }))
         .expect("parse")
-    }
-
-    /// Pre-check done (its result expires at 08:21:05), Cluster not started.
-    fn waiting_after_precheck() -> Workflow {
-        serde_json::from_value(serde_json::json!({
-            "metadata": {"uid": "w1"},
-            "status": {"phase": "Pending", "pointStatuses": [
-                {"taskType": "PreCheck", "taskID": "p1", "status": "Success",
-                 "startTimeStamp": "2023-11-25 07:20:04.5 +0000 UTC",
-                 "endTimeStamp": "2023-11-25 07:21:05.5 +0000 UTC",
-                 "expireTimeStamp": "2023-11-25 08:21:05.5 +0000 UTC"},
-                {"taskType": "Cluster"}
-            ]}
-        }))
-        .expect("parse")
-    }
-
-    #[test]
-    fn a_settled_status_stays_as_it_is_until_the_clock_says_otherwise() {
-        let first = |wf: &Workflow, t0: Timestamp| {
-            next_status(
-                &UpgradeWorkflowWatchStatus::default(),
-                &Observation::Workflow(wf),
-                Some(1),
-                t0,
-                HEARTBEAT,
-            )
-            .status
-        };
-        let again = |old: &UpgradeWorkflowWatchStatus, wf: &Workflow, t: Timestamp| {
-            next_status(old, &Observation::Workflow(wf), Some(1), t, HEARTBEAT).status
-        };
-
-        // The pre-check result expires before the heartbeat is due.
-        let wf = waiting_after_precheck();
-        let t0 = at("2023-11-25T08:20:00Z");
-        let settled = first(&wf, t0);
-        let until = unchanged_until(&settled, HEARTBEAT).expect("has lastSyncTime");
-        // Kubernetes keeps whole seconds, and so does the status.
-        assert_eq!(until, at("2023-11-25T08:21:05Z"));
-        for secs in [1, 30, 64] {
-            let t = t0.checked_add(Duration::from_secs(secs)).expect("in range");
-            assert_eq!(again(&settled, &wf, t), settled, "changed {secs}s later");
-        }
-        assert_ne!(again(&settled, &wf, until), settled, "expiry not seen");
-
-        // Otherwise the heartbeat is the limit.
-        let wf = wf_from_seed();
-        let settled = first(&wf, at("2023-11-25T08:00:00Z"));
-        let until = unchanged_until(&settled, HEARTBEAT).expect("has lastSyncTime");
-        assert_eq!(until, at("2023-11-25T08:05:00Z"));
-        assert_eq!(again(&settled, &wf, at("2023-11-25T08:04:59Z")), settled);
-        assert_ne!(
-            again(&settled, &wf, until),
-            settled,
-            "heartbeat not written"
-        );
-
-        assert_eq!(
-            unchanged_until(&UpgradeWorkflowWatchStatus::default(), HEARTBEAT),
-            None
-        );
-    }
-
-    fn wf_from_seed() -> Workflow {
-        serde_json::from_str(SEED_EXAMPLE).expect("seed example")
     }
 
     fn cond(s: &UpgradeWorkflowWatchStatus, t: ConditionType) -> (String, String) {
