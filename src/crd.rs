@@ -6,6 +6,8 @@ use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::cce::ApiFamily;
+
 /// Group of the custom resource.
 pub const GROUP: &str = "cce.upgradewatch.io";
 /// Shortest poll interval a watch may ask for.
@@ -114,6 +116,15 @@ pub enum ClusterType {
     #[default]
     Standard,
     Autopilot,
+}
+
+impl From<ClusterType> for ApiFamily {
+    fn from(cluster_type: ClusterType) -> Self {
+        match cluster_type {
+            ClusterType::Standard => ApiFamily::Standard,
+            ClusterType::Autopilot => ApiFamily::Autopilot,
+        }
+    }
 }
 
 /// Reference to a Secret in the watch's own namespace.

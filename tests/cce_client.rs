@@ -12,13 +12,13 @@ use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use cce_upgrade_watch::cce::ApiFamily;
 use cce_upgrade_watch::cce::client::Clock;
 use cce_upgrade_watch::cce::model::{CreateWorkflowRequest, Phase, SEED_EXAMPLE, Workflow};
 use cce_upgrade_watch::cce::sign;
 use cce_upgrade_watch::cce::{
     CceClient, CceError, ClientConfig, Credentials, EndpointPolicy, Target,
 };
-use cce_upgrade_watch::crd::ClusterType;
 use url::Url;
 
 const AK: &str = "HPUATESTAK0001";
@@ -157,7 +157,7 @@ fn target(endpoint: &Url, credentials: Credentials) -> Target {
         endpoint: endpoint.clone(),
         project_id: PROJECT.into(),
         cluster_id: CLUSTER.into(),
-        cluster_type: ClusterType::Standard,
+        family: ApiFamily::Standard,
         credentials,
     }
 }
@@ -217,7 +217,7 @@ async fn show_is_signed_exactly_as_sent_and_verifies_with_the_shared_verifier() 
 async fn ids_needing_encoding_and_autopilot_paths_still_verify() {
     let (url, log) = verifying_server(SEED_EXAMPLE, StatusCode::OK).await;
     let mut target = target(&url, aksk(None));
-    target.cluster_type = ClusterType::Autopilot;
+    target.family = ApiFamily::Autopilot;
     target.cluster_id = "my cluster/x".into();
     client()
         .show_workflow(&target, "wf~测试")

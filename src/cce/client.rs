@@ -17,9 +17,9 @@ use url::Url;
 use super::credentials::Credentials;
 use super::endpoint::EndpointPolicy;
 use super::error::{ApiFailure, CceError, parse_error_body, parse_retry_after, sanitize};
+use super::family::ApiFamily;
 use super::model::{CreateWorkflowRequest, UpdateWorkflowRequest, Workflow, WorkflowList};
 use super::sign;
-use crate::crd::ClusterType;
 
 /// `cce-upgrade-watch/<version>`.
 pub const USER_AGENT: &str = concat!("cce-upgrade-watch/", env!("CARGO_PKG_VERSION"));
@@ -66,7 +66,7 @@ pub struct Target {
     pub endpoint: Url,
     pub project_id: String,
     pub cluster_id: String,
-    pub cluster_type: ClusterType,
+    pub family: ApiFamily,
     pub credentials: Credentials,
 }
 
@@ -355,10 +355,7 @@ impl CceClient {
 /// `/{api|autopilot}/v3/projects/{p}/clusters/{c}/operation/upgradeworkflows[/{id}]`, each
 /// id percent-encoded with nothing but unreserved characters left as is.
 fn workflows_path(target: &Target, workflow_id: Option<&str>) -> Result<String, CceError> {
-    let prefix = match target.cluster_type {
-        ClusterType::Standard => "api",
-        ClusterType::Autopilot => "autopilot",
-    };
+    let prefix = target.family.path_root();
     let segment = |what: &str, id: &str| {
         if id.is_empty() {
             Err(CceError::InvalidConfig {
@@ -490,24 +487,24 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use super::*;
 
-    fn target(cluster_type: ClusterType, project: &str, cluster: &str) -> Target {
+    fn target(family: ApiFamily, project: &str, cluster: &str) -> Target {
         Target {
             endpoint: Url::parse("https://cce.cn-north-4.myhuaweicloud.com/").expect("url"),
             project_id: project.into(),
             cluster_id: cluster.into(),
-            cluster_type,
+            family,
             credentials: Credentials::Token("t".to_string().into()),
         }
     }
 
     #[test]
     fn paths_follow_the_cluster_type_and_encode_ids_like_the_sdk() {
-        let standard = target(ClusterType::Standard, "p1", "my cluster/x");
+        let standard = target(ApiFamily::Standard, "p1", "my cluster/x");
         assert_eq!(
             workflows_path(&standard, Some("wf~测试")).expect("path"),
             "/api/v3/projects/p1/clusters/my%20cluster%2Fx/operation/upgradeworkflows/wf~%E6%B5%8B%E8%AF%95"
         );
-        let autopilot = target(ClusterType::Autopilot, "p1", "c1");
+        let autopilot = target(ApiFamily::Autopilot, "p1", "c1");
         assert_eq!(
             workflows_path(&autopilot, None).expect("path"),
             "/autopilot/v3/projects/p1/clusters/c1/operation/upgradeworkflows"
@@ -516,10 +513,10 @@ mod tests {
 
     #[test]
     fn empty_ids_are_refused_before_anything_is_sent() {
-        let e = workflows_path(&target(ClusterType::Standard, "", "c"), None).expect_err("empty");
+        let e = workflows_path(&target(ApiFamily::Standard, "", "c"), None).expect_err("empty");
         assert_eq!(e.category(), "InvalidConfig");
         let e =
-            workflows_path(&target(ClusterType::Standard, "p", "c"), Some("")).expect_err("empty");
+            workflows_path(&target(ApiFamily::Standard, "p", "c"), Some("")).expect_err("empty");
         assert!(e.to_string().contains("workflow id"));
     }
 
