@@ -218,9 +218,8 @@ struct Sim {
 }
 
 fn start_sim(scenario: &Path, ca: &Path) -> Res<Sim> {
-    let mut child = Command::new(binary())
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cce-sim"))
         .args([
-            "sim",
             "--listen",
             "127.0.0.1:0",
             "--tls-self-signed",

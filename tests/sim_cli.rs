@@ -1,4 +1,4 @@
-//! The `sim` command-line contract scripts and tests rely on: the URL on stdout's first
+//! The `cce-sim` command-line contract scripts and tests rely on: the URL on stdout's first
 //! line (real port for port 0), TLS with a generated or given certificate, every flag from
 //! the environment, built-in ids and credentials in the banner, N deterministic copies,
 //! clear errors for bad input, and the admin API's state routes.
@@ -127,7 +127,6 @@ async fn every_flag_can_come_from_the_environment() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ca = dir.path().join("ca.pem");
     let mut child = Command::new(BIN)
-        .arg("sim")
         .env("CCE_UW_SIM_LISTEN", "127.0.0.1:0")
         .env("CCE_UW_SIM_ADMIN_LISTEN", "127.0.0.1:0")
         .env("CCE_UW_SIM_SCENARIO", "success,seed-example")
@@ -207,7 +206,7 @@ async fn copies_get_distinct_deterministic_ids() {
     let want: Vec<String> = (0..1000).map(|i| Builtin::Success.workflow_id(i)).collect();
     assert_eq!(ids, want);
     let target = sim.target(
-        cce_upgrade_watch::crd::ClusterType::Standard,
+        cce_upgrade_watch::cce::ApiFamily::Standard,
         &Builtin::Success.cluster_id(999),
         sim_support::aksk(),
     );
@@ -269,9 +268,9 @@ fn bad_flags_and_files_fail_with_a_message_and_no_url() {
         (vec!["--listen", "not-an-address"], "listen"),
     ];
     for (args, needle) in cases {
-        let mut full = vec!["sim", "--listen", "127.0.0.1:0"];
+        let mut full = vec!["--listen", "127.0.0.1:0"];
         if args.first() == Some(&"--listen") {
-            full.truncate(1);
+            full.clear();
         }
         full.extend(args.iter().copied());
         let (code, stdout, stderr) = run_to_end(&full);

@@ -13,7 +13,12 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_cce-upgrade-watch")
 }
 
-/// `cce-upgrade-watch sim` over TLS with its admin API.
+/// The simulator's binary.
+pub fn sim_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_cce-sim")
+}
+
+/// `cce-sim` over TLS with its admin API.
 pub struct Sim {
     child: Child,
     pub url: String,
@@ -68,8 +73,7 @@ impl Sim {
     }
 
     fn spawn(base: Vec<String>, ca: PathBuf, dir: tempfile::TempDir, args: &[&str]) -> Sim {
-        let mut child = Command::new(binary())
-            .arg("sim")
+        let mut child = Command::new(sim_binary())
             .args(base)
             .args(["--admin-listen", "127.0.0.1:0"])
             .args(args)

@@ -1,4 +1,4 @@
-//! Shared by the `sim_*` end-to-end tests: runs the built binary's `sim` subcommand on
+//! Shared by the `sim_*` end-to-end tests: runs the built `cce-sim` binary on
 //! free ports, reads its banner, and talks to it with the project's own CCE client (and
 //! plain HTTP for the admin API).
 
@@ -10,16 +10,16 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cce_upgrade_watch::cce::ApiFamily;
 use cce_upgrade_watch::cce::{CceClient, ClientConfig, Credentials, EndpointPolicy, Target};
-use cce_upgrade_watch::crd::ClusterType;
 use cce_upgrade_watch::sim::builtin::{self, Builtin};
 use secrecy::SecretString;
 use serde_json::Value;
 use url::Url;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_cce-upgrade-watch");
+pub const BIN: &str = env!("CARGO_BIN_EXE_cce-sim");
 
-/// A running `cce-upgrade-watch sim`; killed when dropped.
+/// A running `cce-sim`; killed when dropped.
 pub struct Sim {
     child: Child,
     pub url: String,
@@ -46,8 +46,7 @@ pub fn start(args: &[&str]) -> Sim {
 pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Sim {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cmd = Command::new(BIN);
-    cmd.arg("sim")
-        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+    cmd.args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -140,7 +139,7 @@ impl Sim {
 
     pub fn target(
         &self,
-        cluster_type: ClusterType,
+        cluster_type: ApiFamily,
         cluster: &str,
         credentials: Credentials,
     ) -> Target {
@@ -148,7 +147,7 @@ impl Sim {
             endpoint: Url::parse(&self.url).expect("url"),
             project_id: builtin::PROJECT_ID.into(),
             cluster_id: cluster.into(),
-            cluster_type,
+            family: cluster_type,
             credentials,
         }
     }
