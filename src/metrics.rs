@@ -4,9 +4,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, text::encode};
 use prometheus_client::metrics::counter::Counter;
@@ -200,45 +201,36 @@ impl Metrics {
         synced: bool,
         poll_interval: Duration,
     ) {
-        if let Ok(mut book) = self.book.lock() {
-            let facts = book.facts(key);
-            facts.phase = phase_label(phase);
-            if synced || facts.last_good_sync.is_none() {
-                facts.last_good_sync = Some(Instant::now());
-            }
-            facts.poll_interval = Some(poll_interval);
+        let mut book = self.book.lock();
+        let facts = book.facts(key);
+        facts.phase = phase_label(phase);
+        if synced || facts.last_good_sync.is_none() {
+            facts.last_good_sync = Some(Instant::now());
         }
+        facts.poll_interval = Some(poll_interval);
     }
 
     /// Records a good answer that changed nothing: the phase stays as it was.
     pub fn record_unchanged(&self, key: &str, poll_interval: Duration) {
-        if let Ok(mut book) = self.book.lock() {
-            let facts = book.facts(key);
-            facts.last_good_sync = Some(Instant::now());
-            facts.poll_interval = Some(poll_interval);
-        }
+        let mut book = self.book.lock();
+        let facts = book.facts(key);
+        facts.last_good_sync = Some(Instant::now());
+        facts.poll_interval = Some(poll_interval);
     }
 
     /// A suspended watch is not polled: it keeps its phase but has no sync age to alert on.
     pub fn suspend_watch(&self, key: &str, phase: Option<&str>) {
-        if let Ok(mut book) = self.book.lock() {
-            let facts = book.facts(key);
-            facts.phase = phase_label(phase);
-            facts.last_good_sync = None;
-            facts.poll_interval = None;
-        }
-    }
-
-    /// Forgets a deleted watch.
-    pub fn forget_watch(&self, key: &str) {
-        self.retain_watches(|k| k != key);
+        let mut book = self.book.lock();
+        let facts = book.facts(key);
+        facts.phase = phase_label(phase);
+        facts.last_good_sync = None;
+        facts.poll_interval = None;
     }
 
     /// Keeps only the watches for which `keep` is true.
     pub fn retain_watches(&self, keep: impl Fn(&str) -> bool) {
-        if let Ok(mut book) = self.book.lock() {
-            book.watches.retain(|k, _| keep(k));
-        }
+        let mut book = self.book.lock();
+        book.watches.retain(|k, _| keep(k));
     }
 }
 
@@ -284,29 +276,27 @@ struct WatchLabels {
 
 impl Collector for WatchCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
-        let (phases, ages, intervals) = match self.book.lock() {
-            Ok(book) => {
-                let mut counts: HashMap<&'static str, i64> = HashMap::new();
-                for facts in book.watches.values() {
-                    *counts.entry(facts.phase).or_default() += 1;
-                }
-                let now = Instant::now();
-                let ages: Vec<(String, f64)> = book
-                    .watches
-                    .iter()
-                    .filter_map(|(k, f)| {
-                        let at = f.last_good_sync?;
-                        Some((k.clone(), now.duration_since(at).as_secs_f64()))
-                    })
-                    .collect();
-                let intervals: Vec<(String, f64)> = book
-                    .watches
-                    .iter()
-                    .filter_map(|(k, f)| Some((k.clone(), f.poll_interval?.as_secs_f64())))
-                    .collect();
-                (counts, ages, intervals)
+        let (phases, ages, intervals) = {
+            let book = self.book.lock();
+            let mut counts: HashMap<&'static str, i64> = HashMap::new();
+            for facts in book.watches.values() {
+                *counts.entry(facts.phase).or_default() += 1;
             }
-            Err(_) => return Ok(()),
+            let now = Instant::now();
+            let ages: Vec<(String, f64)> = book
+                .watches
+                .iter()
+                .filter_map(|(k, f)| {
+                    let at = f.last_good_sync?;
+                    Some((k.clone(), now.duration_since(at).as_secs_f64()))
+                })
+                .collect();
+            let intervals: Vec<(String, f64)> = book
+                .watches
+                .iter()
+                .filter_map(|(k, f)| Some((k.clone(), f.poll_interval?.as_secs_f64())))
+                .collect();
+            (counts, ages, intervals)
         };
         // Names without the registry's prefix: the encoder adds it, as for registered metrics.
         let mut family = encoder.encode_descriptor(
@@ -400,7 +390,7 @@ mod tests {
             ),
             "{text}"
         );
-        m.forget_watch("ns/a");
+        m.retain_watches(|k| k != "ns/a");
         assert!(!m.render().contains("name=\"a\""));
     }
 

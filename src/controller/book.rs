@@ -16,9 +16,9 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
 use kube::runtime::watcher;
+use parking_lot::Mutex;
 use tracing::error;
 
 use super::settled::Settled;
@@ -53,7 +53,7 @@ impl StatusBook {
             watcher::Event::Delete(watch) => {
                 watch.status = None;
                 if let Some(uid) = watch.metadata.uid.as_deref() {
-                    lock(&self.by_uid).remove(uid);
+                    self.by_uid.lock().remove(uid);
                 }
             }
             watcher::Event::Init | watcher::Event::InitDone => {}
@@ -87,7 +87,7 @@ impl StatusBook {
     /// The newest known status of the watch (empty when it has none yet).
     pub fn status_of(&self, uid: &str) -> UpgradeWorkflowWatchStatus {
         let packed = {
-            let by_uid = lock(&self.by_uid);
+            let by_uid = self.by_uid.lock();
             match by_uid.get(uid).and_then(|e| e.status.as_deref()) {
                 Some(packed) => packed.to_vec(),
                 None => return UpgradeWorkflowWatchStatus::default(),
@@ -102,18 +102,18 @@ impl StatusBook {
 
     /// Records that the kept status is current for an answer (see [`Settled`]).
     pub fn settle(&self, uid: &str, settled: Settled) {
-        if let Some(entry) = lock(&self.by_uid).get_mut(uid) {
+        if let Some(entry) = self.by_uid.lock().get_mut(uid) {
             entry.settled = Some(settled);
         }
     }
 
     pub fn settled(&self, uid: &str) -> Option<Settled> {
-        lock(&self.by_uid).get(uid).and_then(|e| e.settled)
+        self.by_uid.lock().get(uid).and_then(|e| e.settled)
     }
 
     /// Forgets every [`Settled`], so each watch's next reconcile computes its status again.
     pub fn unsettle_all(&self) {
-        for entry in lock(&self.by_uid).values_mut() {
+        for entry in self.by_uid.lock().values_mut() {
             entry.settled = None;
         }
     }
@@ -122,7 +122,7 @@ impl StatusBook {
     /// Deletions normally arrive as events; this catches those a re-list skipped, and the
     /// second chance spares a watch whose status arrived just before the cache listed it.
     pub fn sweep(&self, in_cache: impl Fn(&str) -> bool) {
-        lock(&self.by_uid).retain(|uid, entry| {
+        self.by_uid.lock().retain(|uid, entry| {
             if in_cache(uid) {
                 entry.unseen = false;
                 return true;
@@ -135,7 +135,7 @@ impl StatusBook {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        lock(&self.by_uid).len()
+        self.by_uid.lock().len()
     }
 
     fn offer(
@@ -145,7 +145,7 @@ impl StatusBook {
         status: Option<&UpgradeWorkflowWatchStatus>,
     ) {
         let status = status.and_then(pack);
-        let mut by_uid = lock(&self.by_uid);
+        let mut by_uid = self.by_uid.lock();
         let settled = match by_uid.get(uid) {
             Some(kept)
                 if compare(resource_version, kept.resource_version.as_deref())
@@ -176,10 +176,6 @@ fn pack(status: &UpgradeWorkflowWatchStatus) -> Option<Box<[u8]>> {
 fn unpack(packed: &[u8]) -> Result<UpgradeWorkflowWatchStatus, String> {
     let json = lz4_flex::decompress_size_prepended(packed).map_err(|e| e.to_string())?;
     serde_json::from_slice(&json).map_err(|e| e.to_string())
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Orders two resourceVersions of one resource, if both are well-formed: positive decimal

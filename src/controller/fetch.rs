@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 
 use super::settled::AnswerId;
@@ -106,7 +107,7 @@ impl Fetcher {
     /// same key wait for the request in flight instead of sending their own.
     pub async fn fetch(&self, key: &FetchKey, target: &Target, fresh_for: Duration) -> Answer {
         let slot = {
-            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            let mut slots = self.slots.lock();
             slots.entry(key.clone()).or_default().clone()
         };
         let mut slot = slot.lock().await;
@@ -168,7 +169,7 @@ impl Fetcher {
 
     /// Drops cached answers nobody asked for in `idle`.
     pub fn sweep(&self, idle: Duration) {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slots = self.slots.lock();
         slots.retain(|_, slot| match slot.try_lock() {
             Ok(slot) => slot
                 .last

@@ -3,7 +3,7 @@
 //! write status only when it changed.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
+use parking_lot::Mutex;
 use tracing::{debug, info, warn};
 
 use super::book::StatusBook;
@@ -87,14 +88,14 @@ impl Context {
     /// Forgets failure counts and settled statuses, e.g. after losing and regaining
     /// leadership. The statuses stay: the book follows the API server whoever writes.
     pub fn forget_all(&self) {
-        lock(&self.failures).clear();
+        self.failures.lock().clear();
         self.statuses.unsettle_all();
     }
 
     /// Drops memory of watches for which `keep` is false.
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
         self.statuses.sweep(&keep);
-        lock(&self.failures).retain(|uid, _| keep(uid));
+        self.failures.lock().retain(|uid, _| keep(uid));
     }
 }
 
@@ -103,10 +104,6 @@ impl Context {
 fn now_whole_seconds() -> Timestamp {
     let now = Timestamp::now();
     Timestamp::from_second(now.as_second()).unwrap_or(now)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What the CCE side of a reconcile produced.
@@ -204,7 +201,7 @@ pub async fn reconcile(
         .after_success(old.workflow_phase().as_ref(), poll);
     let (next, delay) = match &observed.observation {
         ObservationOwned::Workflow(wf, _) => {
-            lock(&ctx.failures).remove(&uid);
+            ctx.failures.lock().remove(&uid);
             let next = next_status(
                 &old,
                 &Observation::Workflow(wf),
@@ -219,7 +216,7 @@ pub async fn reconcile(
             (next.status, interval.saturating_sub(observed.age))
         }
         ObservationOwned::NoWorkflowYet => {
-            lock(&ctx.failures).remove(&uid);
+            ctx.failures.lock().remove(&uid);
             let next = next_status(
                 &old,
                 &Observation::NoWorkflowYet,
@@ -241,7 +238,7 @@ pub async fn reconcile(
             retry_after,
         } => {
             let failures = {
-                let mut failures = lock(&ctx.failures);
+                let mut failures = ctx.failures.lock();
                 let n = failures.entry(uid.clone()).or_default();
                 *n = n.saturating_add(1);
                 *n
@@ -288,7 +285,7 @@ fn unchanged(
     poll: Duration,
     observed: &Observed,
 ) -> Action {
-    lock(&ctx.failures).remove(uid);
+    ctx.failures.lock().remove(uid);
     let interval = ctx.policy.after_success(wf.phase(), poll);
     ctx.metrics.record_unchanged(key, interval);
     ctx.metrics

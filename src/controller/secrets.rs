@@ -4,12 +4,13 @@
 //! are kept.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PartialObjectMeta};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
+use parking_lot::Mutex;
 
 use crate::cce::credentials::Credentials;
 
@@ -68,7 +69,7 @@ impl SecretCredentials {
         };
         let version = meta.resource_version().unwrap_or_default();
         let key = (namespace.to_string(), name.to_string());
-        if let Some((seen, parsed)) = self.lock().get(&key)
+        if let Some((seen, parsed)) = self.parsed.lock().get(&key)
             && *seen == version
         {
             return parsed.clone();
@@ -90,14 +91,14 @@ impl SecretCredentials {
                 )));
             }
         };
-        self.lock().insert(key, (version, parsed.clone()));
+        self.parsed.lock().insert(key, (version, parsed.clone()));
         parsed
     }
 
     /// Forgets Secrets that no longer exist.
     pub fn sweep(&self) {
         let stores = &self.metadata;
-        self.lock().retain(|(ns, name), _| {
+        self.parsed.lock().retain(|(ns, name), _| {
             let reference = ObjectRef::new(name).within(ns);
             stores.iter().any(|s| s.get(&reference).is_some())
         });
@@ -108,10 +109,6 @@ impl SecretCredentials {
         let _ = self.synced.clone().wait_for(|synced| *synced).await;
         let reference = ObjectRef::new(name).within(namespace);
         self.metadata.iter().find_map(|store| store.get(&reference))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Parsed> {
-        self.parsed.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

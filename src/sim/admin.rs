@@ -26,7 +26,7 @@
 //! | POST | `/_sim/credentials` | a credentials list | adds or replaces those keys/tokens; the new list |
 //! | DELETE | `/_sim/credentials/{id}` | | 204, 404 if unknown (id: access key or token fingerprint) |
 
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -43,7 +43,7 @@ use super::builtin;
 use super::fault::FaultSpec;
 use super::observe::Filter;
 use super::scenario::{ClusterPlan, Summary};
-use super::server::{Sim, lock};
+use super::server::Sim;
 use super::state::{Advance, NewWorkflow, SimError};
 use crate::cce::ApiFamily;
 
@@ -127,7 +127,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
 }
 
 async fn info(State(a): Shared) -> Response {
-    let world = lock(&a.sim.world);
+    let world = a.sim.world.lock();
     ok_json(json!({
         "speed": world.speed(),
         "start": world.start().to_string(),
@@ -140,12 +140,12 @@ async fn info(State(a): Shared) -> Response {
 
 async fn workflows(State(a): Shared) -> Response {
     let now = a.sim.clock.now();
-    ok_json(lock(&a.sim.world).dump(now))
+    ok_json(a.sim.world.lock().dump(now))
 }
 
 async fn workflow(State(a): Shared, Path(id): Path<String>) -> Result<Response> {
     let now = a.sim.clock.now();
-    let view = lock(&a.sim.world).get(now, &id);
+    let view = a.sim.world.lock().get(now, &id);
     view.map(ok_json)
         .ok_or_else(|| not_found(format!("workflow {id} not found")))
 }
@@ -176,7 +176,7 @@ async fn create_workflow(State(a): Shared, bytes: Bytes) -> Result<Response> {
         return Err(bad("id must not be empty"));
     }
     let now = a.sim.clock.now();
-    let mut world = lock(&a.sim.world);
+    let mut world = a.sim.world.lock();
     let created = world.create_workflow(
         now,
         &req.cluster_id,
@@ -214,7 +214,7 @@ fn advance_of(bytes: &Bytes) -> Result<Advance> {
 async fn advance_one(State(a): Shared, Path(id): Path<String>, bytes: Bytes) -> Result<Response> {
     let by = advance_of(&bytes)?;
     let now = a.sim.clock.now();
-    let mut world = lock(&a.sim.world);
+    let mut world = a.sim.world.lock();
     world.advance(now, Some(&id), by)?;
     let view = world.get(now, &id).ok_or_else(|| not_found(id))?;
     Ok(ok_json(view))
@@ -223,13 +223,13 @@ async fn advance_one(State(a): Shared, Path(id): Path<String>, bytes: Bytes) -> 
 async fn advance_all(State(a): Shared, bytes: Bytes) -> Result<Response> {
     let by = advance_of(&bytes)?;
     let now = a.sim.clock.now();
-    let n = lock(&a.sim.world).advance(now, None, by)?;
+    let n = a.sim.world.lock().advance(now, None, by)?;
     Ok(ok_json(json!({"workflows": n})))
 }
 
 async fn clusters(State(a): Shared) -> Response {
     let now = a.sim.clock.now();
-    ok_json(lock(&a.sim.world).cluster_views(now))
+    ok_json(a.sim.world.lock().cluster_views(now))
 }
 
 #[derive(Deserialize)]
@@ -255,7 +255,7 @@ async fn add_cluster(State(a): Shared, bytes: Bytes) -> Result<Response> {
         version: c.version,
     };
     let now = a.sim.clock.now();
-    let mut world = lock(&a.sim.world);
+    let mut world = a.sim.world.lock();
     world.add_cluster(&plan)?;
     let view = world
         .cluster_views(now)
@@ -266,7 +266,7 @@ async fn add_cluster(State(a): Shared, bytes: Bytes) -> Result<Response> {
 
 async fn faults(State(a): Shared) -> Response {
     let now = a.sim.clock.now();
-    ok_json(lock(&a.sim.faults).list(now))
+    ok_json(a.sim.faults.lock().list(now))
 }
 
 async fn add_faults(State(a): Shared, bytes: Bytes) -> Result<Response> {
@@ -282,7 +282,7 @@ async fn add_faults(State(a): Shared, bytes: Bytes) -> Result<Response> {
         spec.validate().map_err(bad)?;
     }
     let now = a.sim.clock.now();
-    let mut set = lock(&a.sim.faults);
+    let mut set = a.sim.faults.lock();
     let ids = specs
         .into_iter()
         .map(|s| set.add(s, now).map_err(bad))
@@ -292,14 +292,14 @@ async fn add_faults(State(a): Shared, bytes: Bytes) -> Result<Response> {
 
 async fn clear_faults(State(a): Shared) -> Response {
     let now = a.sim.clock.now();
-    let mut set = lock(&a.sim.faults);
+    let mut set = a.sim.faults.lock();
     let removed = set.list(now).len();
     set.clear();
     ok_json(json!({"removed": removed}))
 }
 
 async fn remove_fault(State(a): Shared, Path(id): Path<u64>) -> Result<StatusCode> {
-    if lock(&a.sim.faults).remove(id) {
+    if a.sim.faults.lock().remove(id) {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(format!("fault {id} not found")))
@@ -307,24 +307,20 @@ async fn remove_fault(State(a): Shared, Path(id): Path<u64>) -> Result<StatusCod
 }
 
 async fn stats(State(a): Shared) -> Response {
-    ok_json(lock(&a.sim.observer).stats())
+    ok_json(a.sim.observer.lock().stats())
 }
 
 async fn requests(State(a): Shared, Query(filter): Query<Filter>) -> Response {
-    ok_json(json!({"requests": lock(&a.sim.observer).requests(&filter)}))
+    ok_json(json!({"requests": a.sim.observer.lock().requests(&filter)}))
 }
 
 async fn reset(State(a): Shared) -> Response {
-    lock(&a.sim.observer).reset();
+    a.sim.observer.lock().reset();
     ok_json(json!({"status": "ok"}))
 }
 
 fn credential_views(a: &Admin) -> Response {
-    let store = a
-        .sim
-        .credentials
-        .read()
-        .unwrap_or_else(PoisonError::into_inner);
+    let store = a.sim.credentials.read();
     ok_json(store.views())
 }
 
@@ -335,31 +331,18 @@ async fn credentials(State(a): Shared) -> Response {
 async fn replace_credentials(State(a): Shared, bytes: Bytes) -> Result<Response> {
     let defs: Vec<CredentialDef> = body(&bytes)?;
     let store = CredentialStore::from_defs(&defs).map_err(bad)?;
-    *a.sim
-        .credentials
-        .write()
-        .unwrap_or_else(PoisonError::into_inner) = store;
+    *a.sim.credentials.write() = store;
     Ok(credential_views(&a))
 }
 
 async fn upsert_credentials(State(a): Shared, bytes: Bytes) -> Result<Response> {
     let defs: Vec<CredentialDef> = body(&bytes)?;
-    a.sim
-        .credentials
-        .write()
-        .unwrap_or_else(PoisonError::into_inner)
-        .upsert(&defs)
-        .map_err(bad)?;
+    a.sim.credentials.write().upsert(&defs).map_err(bad)?;
     Ok(credential_views(&a))
 }
 
 async fn remove_credential(State(a): Shared, Path(id): Path<String>) -> Result<StatusCode> {
-    let removed = a
-        .sim
-        .credentials
-        .write()
-        .unwrap_or_else(PoisonError::into_inner)
-        .remove(&id);
+    let removed = a.sim.credentials.write().remove(&id);
     if removed {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -10,11 +10,12 @@
 //! `CCE.01404001`; bad body or precondition → 400 `CCE.01400001`; throttling → 429
 //! `APIGW.0308` with `Retry-After`.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use parking_lot::{Mutex, RwLock};
 use percent_encoding::percent_decode_str;
 use serde_json::json;
 
@@ -39,12 +40,6 @@ pub struct Sim {
     pub clock: Arc<dyn Clock>,
     /// Makes request ids differ between runs.
     request_salt: u64,
-}
-
-/// Locks a mutex; a panic elsewhere while holding it leaves data that is still usable
-/// for a simulator, so poisoning is ignored rather than spread.
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Sim {
@@ -263,7 +258,7 @@ where
 {
     let started = Instant::now();
     let arrived = sim.clock.now();
-    let seq = lock(&sim.observer).next_seq();
+    let seq = sim.observer.lock().next_seq();
     let request_id = sim.request_id(seq);
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
@@ -318,7 +313,7 @@ where
         path = %record.path,
         "request"
     );
-    lock(&sim.observer).record(record);
+    sim.observer.lock().record(record);
     match answer {
         Some(a) => Reply::Answer(a.into_response(&request_id)),
         None => Reply::Reset,
@@ -329,7 +324,7 @@ where
 async fn pipeline(sim: &Sim, ctx: &Ctx<'_>, body: Body, seen: &mut Seen) -> Option<Answer> {
     seen.credential = claimed_credential(&ctx.signable(&[]));
     let request_id = ctx.request_id;
-    let decision = lock(&sim.faults).decide(ctx.route, sim.clock.now());
+    let decision = sim.faults.lock().decide(ctx.route, sim.clock.now());
     seen.fault = decision.label();
     if !decision.latency.is_zero() {
         tokio::time::sleep(decision.latency).await;
@@ -410,10 +405,7 @@ async fn operate(sim: &Sim, ctx: &Ctx<'_>, body: Body, seen: &mut Seen) -> Answe
     let received = ctx.signable(&bytes);
     let now = sim.clock.now();
     let identity = {
-        let store = sim
-            .credentials
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
+        let store = sim.credentials.read();
         store.authenticate(&received, now)
     };
     let identity = match identity {
@@ -474,7 +466,7 @@ async fn operate(sim: &Sim, ctx: &Ctx<'_>, body: Body, seen: &mut Seen) -> Answe
         Route::Show | Route::List => serde_json::Value::Null,
     };
     let scope = api.scope();
-    let mut world = lock(&sim.world);
+    let mut world = sim.world.lock();
     let workflow_id = api.workflow_id.as_deref().unwrap_or_default();
     let result = match route {
         Route::Show => world
