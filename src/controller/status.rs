@@ -73,7 +73,7 @@ pub fn next_status(
         }
         Observation::Failed {
             reason, message, ..
-        } => Some((Reason::Failure(*reason), message.clone(), false)),
+        } => Some((Reason::Failure(reason), message.clone(), false)),
         Observation::Suspended => Some((
             Reason::Suspended,
             "polling is suspended (spec.suspend is true)".to_string(),
@@ -173,7 +173,7 @@ fn set_progress(conditions: &mut Conditions, phase: Option<&Phase>, observation:
         permanent: true,
     } = observation
     {
-        let reason = Reason::Failure(*reason);
+        let reason = Reason::Failure(reason);
         conditions.set_progress([(false, reason), (false, reason), (true, reason)], message);
         return;
     }
