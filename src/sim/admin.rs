@@ -41,10 +41,12 @@ use serde_json::{Value, json};
 use super::auth::{CredentialDef, CredentialStore};
 use super::builtin;
 use super::fault::FaultSpec;
+use super::flow::Advance;
 use super::observe::Filter;
 use super::scenario::{ClusterPlan, Summary};
 use super::server::Sim;
-use super::state::{Advance, NewWorkflow, SimError};
+use super::state::{NewWorkflow, SimError};
+use super::timeline;
 use crate::cce::ApiFamily;
 
 /// What the admin API knows beyond the shared state.
@@ -169,7 +171,7 @@ async fn create_workflow(State(a): Shared, bytes: Bytes) -> Result<Response> {
     let timeline = match req.timeline.as_deref() {
         None => None,
         Some(name) => {
-            Some(builtin::timeline(name).ok_or_else(|| bad(format!("unknown timeline {name}")))?)
+            Some(timeline::builtin(name).ok_or_else(|| bad(format!("unknown timeline {name}")))?)
         }
     };
     if req.id.as_deref().is_some_and(str::is_empty) {

@@ -16,12 +16,12 @@
 //! the longest timeline ends in 7.5 s.
 
 use super::auth::CredentialDef;
-use super::scenario::{ClusterDef, ScenarioFile, StepDef, Timeline, WorkflowDef, parse_timeline};
+use super::scenario::{ClusterDef, DEFAULT_PROJECT_ID, ScenarioFile, WorkflowDef};
 use crate::cce::ApiFamily;
 use crate::cce::model::{SEED_EXAMPLE, Workflow};
 
 /// The project every built-in scenario lives in (and the built-in credentials belong to).
-pub const PROJECT_ID: &str = "0aa1c0de5e1f4c0e8a5d5a5e00000001";
+pub const PROJECT_ID: &str = DEFAULT_PROJECT_ID;
 /// Version the built-in clusters run before their upgrade.
 pub const FROM_VERSION: &str = "v1.28.15-r10";
 /// Version the built-in workflows upgrade to.
@@ -40,14 +40,6 @@ pub const TOKEN: &str = "MIIsimToken-0001";
 /// The seed example's ids (Huawei's own, from cce-api.md §8).
 pub const SEED_CLUSTER_ID: &str = "b4b9e60f-8aa2-11ee-af09-0255ac10004f";
 pub const SEED_WORKFLOW_ID: &str = "c271e39e-1a6e-4d3d-8fa8-2a36329c68d1";
-
-/// Names of the built-in timelines (usable in scenario files and `--on-create`).
-pub const TIMELINES: [&str; 4] = [
-    "success",
-    "cluster-fails-then-retry",
-    "cancel",
-    "precheck-expires",
-];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Builtin {
@@ -187,79 +179,6 @@ impl Builtin {
     }
 }
 
-fn task(after: f64, task: &str, status: &str) -> StepDef {
-    StepDef {
-        after: Some(after),
-        task: Some(task.into()),
-        status: Some(status.into()),
-        ..StepDef::default()
-    }
-}
-
-fn passed_precheck(after: f64, expire_after: f64) -> StepDef {
-    StepDef {
-        expire_after: Some(expire_after),
-        ..task(after, "PreCheck", "Success")
-    }
-}
-
-fn phase(after: f64, phase: &str) -> StepDef {
-    StepDef {
-        after: Some(after),
-        phase: Some(phase.into()),
-        ..StepDef::default()
-    }
-}
-
-/// A built-in timeline by name. Offsets are scenario seconds after the workflow's
-/// creation; the phase follows the tasks unless a step sets it (see `state`).
-pub fn timeline(name: &str) -> Option<Timeline> {
-    // A real pre-check result stays valid for an hour.
-    const HOUR: f64 = 3600.0;
-    let start = [
-        task(15.0, "PreCheck", "Running"),
-        passed_precheck(60.0, HOUR),
-        task(75.0, "Snapshot", "Running"),
-        task(105.0, "Snapshot", "Success"),
-        task(120.0, "Cluster", "Running"),
-    ];
-    let steps: Vec<StepDef> = match name {
-        "success" => start
-            .into_iter()
-            .chain([
-                task(240.0, "Cluster", "Success"),
-                task(255.0, "PostCheck", "Running"),
-                task(300.0, "PostCheck", "Success"),
-            ])
-            .collect(),
-        "cluster-fails-then-retry" => start
-            .into_iter()
-            .chain([
-                task(210.0, "Cluster", "Failed"),
-                task(270.0, "Cluster", "Running"),
-                task(390.0, "Cluster", "Success"),
-                task(405.0, "PostCheck", "Running"),
-                task(450.0, "PostCheck", "Success"),
-            ])
-            .collect(),
-        "cancel" => start[..3]
-            .iter()
-            .cloned()
-            .chain([task(105.0, "Snapshot", "Failed"), phase(165.0, "Cancel")])
-            .collect(),
-        // The pre-check's result lapses at 180; the upgrade starts only at 240 and CCE
-        // refuses to finish it.
-        "precheck-expires" => vec![
-            task(15.0, "PreCheck", "Running"),
-            passed_precheck(60.0, 120.0),
-            task(240.0, "Cluster", "Running"),
-            task(300.0, "Cluster", "Failed"),
-        ],
-        _ => return None,
-    };
-    parse_timeline(name, &steps).ok()
-}
-
 /// Credentials used when no `--credentials` file is given, all for [`PROJECT_ID`].
 pub fn credentials() -> Vec<CredentialDef> {
     vec![
@@ -287,15 +206,6 @@ pub fn credentials() -> Vec<CredentialDef> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_builtin_timeline_parses() {
-        for name in TIMELINES {
-            let tl = timeline(name).expect(name);
-            assert!(!tl.steps.is_empty());
-        }
-        assert!(timeline("nope").is_none());
-    }
 
     #[test]
     fn every_builtin_scenario_instantiates_with_its_documented_ids() {

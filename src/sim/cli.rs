@@ -21,6 +21,7 @@ use super::fault::{FaultSet, FaultSpec};
 use super::scenario::{Plan, ScenarioFile, Summary};
 use super::server::Sim;
 use super::state::World;
+use super::timeline;
 use super::{Clock, SystemClock, net, tls};
 
 #[derive(Args, Debug, Clone)]
@@ -183,10 +184,10 @@ pub fn plan(args: &SimArgs) -> Result<Plan, String> {
         plan.merge(part).map_err(|e| e.to_string())?;
     }
     if let Some(name) = &args.on_create {
-        plan.on_create = Some(builtin::timeline(name).ok_or_else(|| {
+        plan.on_create = Some(timeline::builtin(name).ok_or_else(|| {
             format!(
                 "--on-create {name:?} is not a built-in timeline ({})",
-                builtin::TIMELINES.join(", ")
+                timeline::BUILTIN.join(", ")
             )
         })?);
     }

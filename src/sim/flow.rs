@@ -16,16 +16,49 @@
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::scenario::{Offset, Step, TaskChange, WorkflowPlan};
-use super::state::{Advance, FlowView};
+use super::scenario::WorkflowPlan;
+use super::timeline::{Offset, Step, TaskChange};
 use crate::cce::ApiFamily;
 use crate::cce::model::{
     LineStatus, Metadata, Phase, Point, PointStatus, TaskState, TaskType, Workflow, WorkflowSpec,
     WorkflowStatus,
 };
 use crate::cce::time::{self, format_go};
+
+/// How far to move workflows along their timelines (admin API).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Advance {
+    /// Scenario seconds; negative delays what has not happened yet.
+    Seconds(f64),
+    /// Play the next N steps now.
+    Steps(u64),
+    /// Play every remaining step now.
+    ToEnd,
+}
+
+/// A workflow as the admin API shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowView {
+    #[serde(rename = "projectID")]
+    pub project_id: String,
+    pub cluster_type: ApiFamily,
+    #[serde(rename = "clusterID")]
+    pub cluster_id: String,
+    #[serde(rename = "workflowID")]
+    pub workflow_id: String,
+    pub timeline: String,
+    /// False until a scenario's `createdAt` has come.
+    pub visible: bool,
+    pub steps_left: usize,
+    /// When the next step is due (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_step_at: Option<String>,
+    pub workflow: Workflow,
+}
 
 #[derive(Debug, Clone)]
 pub(super) struct Flow {

@@ -4,8 +4,9 @@
 //! faults, and reports what it served on a separate admin listener.
 //!
 //! Layout, pure parts first:
-//! - [`scenario`]: the scenario YAML format, the built-in scenarios and timelines, and
-//!   their expansion into a [`scenario::Plan`] (ids for N copies);
+//! - [`timeline`]: the steps a workflow plays and the built-in timelines; [`scenario`]: the
+//!   scenario YAML format and its expansion into a [`scenario::Plan`] (ids for N copies);
+//!   [`builtin`]: the built-in scenarios and credentials with their fixed ids;
 //! - [`state`]: the world of clusters and workflows and the CCE operations on it, and
 //!   [`flow`]: how a timeline moves one workflow (clock injected, no I/O);
 //! - [`fault`]: which injected fault, if any, hits a request;
@@ -27,6 +28,7 @@ pub mod observe;
 pub mod scenario;
 pub mod server;
 pub mod state;
+pub mod timeline;
 pub mod tls;
 
 use jiff::Timestamp;

@@ -48,11 +48,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::builtin;
 use super::fault::FaultSpec;
+use super::timeline::{self, Step, StepDef, Timeline, parse_timeline};
 use crate::cce::ApiFamily;
-use crate::cce::model::{Phase, TaskState, TaskType, Workflow};
+use crate::cce::model::{TaskType, Workflow};
 
+/// The project of a scenario that names none; every built-in scenario lives there too.
+pub const DEFAULT_PROJECT_ID: &str = "0aa1c0de5e1f4c0e8a5d5a5e00000001";
 /// A scenario as written in YAML.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -106,58 +108,6 @@ pub struct WorkflowDef {
     pub steps: Option<Vec<StepDef>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed: Option<Workflow>,
-}
-
-/// One timeline step as written.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct StepDef {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
-    #[serde(rename = "taskID", default, skip_serializing_if = "Option::is_none")]
-    pub task_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expire_after: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<String>,
-}
-
-/// When a step happens, in scenario seconds.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Offset {
-    AfterCreation(f64),
-    AfterStart(f64),
-}
-
-/// A task's status change.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TaskChange {
-    pub task: TaskType,
-    pub status: TaskState,
-    pub task_id: Option<String>,
-    /// Scenario seconds from the change to `expireTimeStamp`.
-    pub expire_after: Option<f64>,
-}
-
-/// One validated step.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Step {
-    pub offset: Offset,
-    pub task: Option<TaskChange>,
-    pub phase: Option<Phase>,
-}
-
-/// A named, validated list of steps, shared by every workflow that plays it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Timeline {
-    pub name: String,
-    pub steps: Arc<[Step]>,
 }
 
 /// A cluster to create at start.
@@ -280,18 +230,21 @@ impl ScenarioFile {
         }
         let mut timelines = BTreeMap::new();
         for (tl_name, steps) in &self.timelines {
-            if builtin::timeline(tl_name).is_some() {
+            if timeline::builtin(tl_name).is_some() {
                 return err(format!("timeline {tl_name:?} would hide the built-in one"));
             }
-            timelines.insert(tl_name.clone(), parse_timeline(tl_name, steps)?);
+            timelines.insert(
+                tl_name.clone(),
+                parse_timeline(tl_name, steps).map_err(ScenarioError)?,
+            );
         }
         let lookup = |tl_name: &str| -> Result<Timeline, ScenarioError> {
             match timelines.get(tl_name) {
                 Some(t) => Ok(Timeline::clone(t)),
-                None => builtin::timeline(tl_name).ok_or_else(|| {
+                None => timeline::builtin(tl_name).ok_or_else(|| {
                     ScenarioError(format!(
                         "unknown timeline {tl_name:?} (built-in: {})",
-                        builtin::TIMELINES.join(", ")
+                        timeline::BUILTIN.join(", ")
                     ))
                 }),
             }
@@ -299,7 +252,7 @@ impl ScenarioFile {
         let default_project = self
             .project_id
             .clone()
-            .unwrap_or_else(|| builtin::PROJECT_ID.to_string());
+            .unwrap_or_else(|| DEFAULT_PROJECT_ID.to_string());
         check_id("projectID", &default_project)?;
 
         let mut plan = Plan {
@@ -331,7 +284,9 @@ impl ScenarioFile {
                     steps: Arc::from(Vec::new()),
                 },
                 (Some(tl), None, None) => lookup(tl)?,
-                (None, Some(steps), None) => parse_timeline(&format!("{} steps", wf.id), steps)?,
+                (None, Some(steps), None) => {
+                    parse_timeline(&format!("{} steps", wf.id), steps).map_err(ScenarioError)?
+                }
                 (None, None, None) => lookup("success")?,
             };
             let tasks = match &wf.tasks {
@@ -543,68 +498,10 @@ fn expand_task_ids(steps: &Arc<[Step]>, index: u64) -> Result<Arc<[Step]>, Scena
     Ok(Arc::from(out))
 }
 
-/// Validates a list of steps.
-pub fn parse_timeline(name: &str, steps: &[StepDef]) -> Result<Timeline, ScenarioError> {
-    let parsed = steps
-        .iter()
-        .enumerate()
-        .map(|(n, s)| {
-            parse_step(s).map_err(|e| ScenarioError(format!("timeline {name}, step {n}: {}", e.0)))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Timeline {
-        name: name.to_string(),
-        steps: Arc::from(parsed),
-    })
-}
-
-fn seconds(what: &str, v: f64) -> Result<f64, ScenarioError> {
-    if v.is_finite() && v >= 0.0 {
-        Ok(v)
-    } else {
-        err(format!("{what} must be a number of seconds >= 0"))
-    }
-}
-
-fn parse_step(s: &StepDef) -> Result<Step, ScenarioError> {
-    let offset = match (s.after, s.at) {
-        (Some(a), None) => Offset::AfterCreation(seconds("after", a)?),
-        (None, Some(a)) => Offset::AfterStart(seconds("at", a)?),
-        (None, None) => return err("set after (from the workflow's creation) or at (from start)"),
-        (Some(_), Some(_)) => return err("set after or at, not both"),
-    };
-    let task = match (&s.task, &s.status) {
-        (Some(task), Some(status)) => Some(TaskChange {
-            task: TaskType::from(task.as_str()),
-            status: TaskState::from(status.as_str()),
-            task_id: s.task_id.clone(),
-            expire_after: s
-                .expire_after
-                .map(|e| seconds("expireAfter", e))
-                .transpose()?,
-        }),
-        (None, None) => {
-            if s.task_id.is_some() || s.expire_after.is_some() {
-                return err("taskID and expireAfter need task and status");
-            }
-            None
-        }
-        _ => return err("task and status go together"),
-    };
-    let phase = s.phase.as_deref().map(Phase::from);
-    if task.is_none() && phase.is_none() {
-        return err("a step changes a task (task + status), the phase, or both");
-    }
-    Ok(Step {
-        offset,
-        task,
-        phase,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::timeline::Offset;
 
     #[test]
     fn ids_expand_with_and_without_padding() {

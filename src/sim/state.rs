@@ -10,9 +10,9 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::builtin;
-use super::flow::{Flow, blocks_cancel, derived_uuid, new_wire, plus, scaled};
-use super::scenario::{ClusterPlan, Plan, Timeline, WorkflowPlan};
+use super::flow::{Advance, Flow, FlowView, blocks_cancel, derived_uuid, new_wire, plus, scaled};
+use super::scenario::{ClusterPlan, Plan, WorkflowPlan};
+use super::timeline::{self, Timeline};
 use crate::cce::ApiFamily;
 use crate::cce::model::{Phase, TaskState, TaskType, Workflow, WorkflowStatus};
 
@@ -53,17 +53,6 @@ pub struct Scope<'a> {
     pub cluster_id: &'a str,
 }
 
-/// How far to move workflows along their timelines (admin API).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Advance {
-    /// Scenario seconds; negative delays what has not happened yet.
-    Seconds(f64),
-    /// Play the next N steps now.
-    Steps(u64),
-    /// Play every remaining step now.
-    ToEnd,
-}
-
 #[derive(Debug, Clone)]
 struct Cluster {
     project_id: String,
@@ -71,27 +60,6 @@ struct Cluster {
     initial_version: String,
     /// Workflow ids in creation order.
     flows: Vec<String>,
-}
-
-/// A workflow as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FlowView {
-    #[serde(rename = "projectID")]
-    pub project_id: String,
-    pub cluster_type: ApiFamily,
-    #[serde(rename = "clusterID")]
-    pub cluster_id: String,
-    #[serde(rename = "workflowID")]
-    pub workflow_id: String,
-    pub timeline: String,
-    /// False until a scenario's `createdAt` has come.
-    pub visible: bool,
-    pub steps_left: usize,
-    /// When the next step is due (RFC 3339).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_step_at: Option<String>,
-    pub workflow: Workflow,
 }
 
 /// A cluster as the admin API shows it.
@@ -148,7 +116,7 @@ impl World {
             on_create: plan
                 .on_create
                 .clone()
-                .or_else(|| builtin::timeline("success"))
+                .or_else(|| timeline::builtin("success"))
                 .unwrap_or(Timeline {
                     name: "none".into(),
                     steps: Arc::from(Vec::new()),
@@ -540,7 +508,7 @@ mod tests {
     use super::*;
     use crate::cce::model::PointStatus;
     use crate::cce::time::format_go;
-    use crate::sim::builtin::{Builtin, PROJECT_ID, TO_VERSION};
+    use crate::sim::builtin::{self, Builtin, PROJECT_ID, TO_VERSION};
     use jiff::SignedDuration;
     use serde_json::json;
 
