@@ -8,6 +8,7 @@ pub mod book;
 pub mod conditions;
 pub mod events;
 pub mod fetch;
+pub mod limits;
 pub mod mirror;
 pub mod reconcile;
 pub mod run;
