@@ -1,8 +1,8 @@
 //! The reconciler: reads each watched workflow from CCE and mirrors it into status.
 //!
-//! `mirror`, `conditions`, `status`, `settled`, `events` and `schedule` are pure; `book`
-//! keeps the statuses; `fetch`, `secrets` and `reconcile` talk to CCE and Kubernetes; `run`
-//! wires the process together.
+//! `limits`, `mirror`, `conditions`, `status`, `settled`, `events` and `schedule` are pure;
+//! `book` keeps the statuses; `fetch`, `secrets` and `reconcile` talk to CCE and Kubernetes;
+//! `run` wires the process together.
 
 pub mod book;
 pub mod conditions;
