@@ -77,6 +77,7 @@ pub async fn install_crd(client: &Client) {
 /// running without the CRD).
 pub struct PrivatePlane {
     dir: Option<tempfile::TempDir>,
+    keep: bool,
 }
 
 impl PrivatePlane {
@@ -86,7 +87,10 @@ impl PrivatePlane {
             .prefix(prefix)
             .tempdir()
             .expect("tempdir");
-        let plane = PrivatePlane { dir: Some(dir) };
+        let plane = PrivatePlane {
+            dir: Some(dir),
+            keep: false,
+        };
         plane.run("up");
         plane
     }
@@ -128,9 +132,9 @@ impl PrivatePlane {
         self.dir = None;
     }
 
-    /// Leaves the plane running after the program ends; returns its state dir.
-    pub fn keep(mut self) -> PathBuf {
-        self.dir.take().expect("plane is up").keep()
+    /// Leaves the plane running when dropped, for a look afterwards.
+    pub fn keep_running(&mut self) {
+        self.keep = true;
     }
 
     fn script(&self, command: &str) -> Output {
@@ -144,8 +148,14 @@ impl PrivatePlane {
 
 impl Drop for PrivatePlane {
     fn drop(&mut self) {
-        if self.dir.is_some() {
-            let _ = self.script("down");
+        match self.dir.take() {
+            Some(dir) if self.keep => {
+                let _ = dir.keep();
+            }
+            Some(_) => {
+                let _ = self.script("down");
+            }
+            None => {}
         }
     }
 }
