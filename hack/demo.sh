@@ -90,9 +90,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-step "Building cce-upgrade-watch"
-cargo build --locked --bin cce-upgrade-watch
+step "Building cce-upgrade-watch and the CCE simulator"
+cargo build --locked --bin cce-upgrade-watch --features sim --bin cce-sim
 BIN=$PWD/target/debug/cce-upgrade-watch
+SIM=$PWD/target/debug/cce-sim
 
 if [[ -n $EXISTING ]]; then
 	step "Using the cluster of the current kubeconfig"
@@ -124,7 +125,7 @@ namespace_created=1
 note "namespace $NS"
 
 step "Starting the CCE simulator over TLS (scenario $SCENARIO, clock x$SPEED)"
-"$BIN" sim --listen 127.0.0.1:0 --tls-self-signed --tls-cert-out "$work/sim-ca.pem" \
+"$SIM" --listen 127.0.0.1:0 --tls-self-signed --tls-cert-out "$work/sim-ca.pem" \
 	--admin-listen 127.0.0.1:0 --speed "$SPEED" --scenario "$SCENARIO" >"$work/sim.out" 2>"$work/sim.log" &
 pids+=($!)
 for _ in $(seq 100); do

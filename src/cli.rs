@@ -24,9 +24,6 @@ pub enum Command {
     Get(Box<crate::get::GetArgs>),
     /// Run the operator: mirror every UpgradeWorkflowWatch's workflow into its status.
     Run(Box<crate::controller::run::RunArgs>),
-    /// Run the CCE simulator: the upgrade-workflow API with scenarios, AK/SK and token
-    /// authentication, fault injection and an admin API.
-    Sim(Box<crate::sim::cli::SimArgs>),
 }
 
 impl Cli {
@@ -51,7 +48,6 @@ impl Cli {
                     ExitCode::FAILURE
                 }
             },
-            Command::Sim(args) => crate::sim::cli::run(*args).await,
         }
     }
 }

@@ -6,10 +6,15 @@ use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::cce::ApiFamily;
+
 /// Group of the custom resource.
 pub const GROUP: &str = "cce.upgradewatch.io";
 /// Shortest poll interval a watch may ask for.
 pub const MIN_POLL_INTERVAL: &str = "5s";
+/// Longest poll interval a watch may ask for; a longer one in an object stored before the
+/// schema said so is read as this.
+pub const MAX_POLL_INTERVAL: &str = "24h";
 /// Poll interval used when a watch does not set one.
 pub const DEFAULT_POLL_INTERVAL: &str = "30s";
 
@@ -97,10 +102,11 @@ pub struct UpgradeWorkflowWatchSpec {
     pub credentials_secret_ref: Option<SecretRef>,
 
     /// How often to poll CCE while the upgrade is active, as a duration such as `30s` or
-    /// `2m`. At least 5s; defaults to 30s. Finished upgrades are checked far less often.
+    /// `2m`. At least 5s, at most 24h; defaults to 30s. Finished upgrades are checked far less often.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
     #[x_kube(validation = Rule::new("duration(self) >= duration('5s')").message("pollInterval must be at least 5s"))]
+    #[x_kube(validation = Rule::new("duration(self) <= duration('24h')").message("pollInterval must be at most 24h"))]
     pub poll_interval: Option<String>,
 
     /// Stop polling CCE while true. Status keeps the last observed state.
@@ -114,6 +120,15 @@ pub enum ClusterType {
     #[default]
     Standard,
     Autopilot,
+}
+
+impl From<ClusterType> for ApiFamily {
+    fn from(cluster_type: ClusterType) -> Self {
+        match cluster_type {
+            ClusterType::Standard => ApiFamily::Standard,
+            ClusterType::Autopilot => ApiFamily::Autopilot,
+        }
+    }
 }
 
 /// Reference to a Secret in the watch's own namespace.

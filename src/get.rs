@@ -10,13 +10,13 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use jiff::Timestamp;
 
+use crate::cce::ApiFamily;
 use crate::cce::client::{CceClient, ClientConfig, Target};
 use crate::cce::credentials::Credentials;
 use crate::cce::endpoint::EndpointPolicy;
 use crate::cce::error::CceError;
 use crate::cce::model::{Phase, PointStatus, Workflow, WorkflowList};
 use crate::cce::time;
-use crate::crd::ClusterType;
 
 /// Exit codes by error category; the help text below must list the same.
 const EXIT_CODES: &[(u8, &[&str])] = &[
@@ -123,11 +123,11 @@ pub enum ClusterTypeArg {
     Autopilot,
 }
 
-impl From<ClusterTypeArg> for ClusterType {
+impl From<ClusterTypeArg> for ApiFamily {
     fn from(arg: ClusterTypeArg) -> Self {
         match arg {
-            ClusterTypeArg::Standard => ClusterType::Standard,
-            ClusterTypeArg::Autopilot => ClusterType::Autopilot,
+            ClusterTypeArg::Standard => ApiFamily::Standard,
+            ClusterTypeArg::Autopilot => ApiFamily::Autopilot,
         }
     }
 }
@@ -221,7 +221,7 @@ async fn fetch(args: &GetArgs) -> Result<Found, Failure> {
         endpoint,
         project_id: args.project_id.clone(),
         cluster_id: args.cluster_id.clone(),
-        cluster_type: args.cluster_type.into(),
+        family: args.cluster_type.into(),
         credentials,
     };
     match &args.workflow_id {

@@ -9,4 +9,7 @@ pub mod crd;
 pub mod get;
 pub mod metrics;
 pub mod runtime;
+/// The CCE simulator behind the `cce-sim` binary; only tests, the demo and the benchmark
+/// build it, so the shipped operator carries none of it.
+#[cfg(feature = "sim")]
 pub mod sim;

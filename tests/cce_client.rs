@@ -12,13 +12,13 @@ use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use cce_upgrade_watch::cce::ApiFamily;
 use cce_upgrade_watch::cce::client::Clock;
 use cce_upgrade_watch::cce::model::{CreateWorkflowRequest, Phase, SEED_EXAMPLE, Workflow};
 use cce_upgrade_watch::cce::sign;
 use cce_upgrade_watch::cce::{
     CceClient, CceError, ClientConfig, Credentials, EndpointPolicy, Target,
 };
-use cce_upgrade_watch::crd::ClusterType;
 use url::Url;
 
 const AK: &str = "HPUATESTAK0001";
@@ -157,7 +157,7 @@ fn target(endpoint: &Url, credentials: Credentials) -> Target {
         endpoint: endpoint.clone(),
         project_id: PROJECT.into(),
         cluster_id: CLUSTER.into(),
-        cluster_type: ClusterType::Standard,
+        family: ApiFamily::Standard,
         credentials,
     }
 }
@@ -217,7 +217,7 @@ async fn show_is_signed_exactly_as_sent_and_verifies_with_the_shared_verifier() 
 async fn ids_needing_encoding_and_autopilot_paths_still_verify() {
     let (url, log) = verifying_server(SEED_EXAMPLE, StatusCode::OK).await;
     let mut target = target(&url, aksk(None));
-    target.cluster_type = ClusterType::Autopilot;
+    target.family = ApiFamily::Autopilot;
     target.cluster_id = "my cluster/x".into();
     client()
         .show_workflow(&target, "wf~测试")
@@ -596,6 +596,227 @@ async fn no_secret_appears_in_errors_or_debug_output_even_when_echoed_back() {
             assert!(!text.contains(secret), "{secret} leaked in {text}");
         }
     }
+}
+
+/// How a hostile server reflects the request's headers back.
+#[derive(Clone, Copy, Debug)]
+enum Echo {
+    /// 200 with the headers, then padding past the client's body limit.
+    Oversized,
+    /// 200 with the headers as plain text.
+    NotJson,
+    /// 200 with JSON of the wrong shape whose offending value is the headers.
+    WrongShape,
+    /// 500 with the headers as an HTML page.
+    HttpError,
+    /// 400 with the headers JSON-escaped (`\/` included) in CCE's error fields.
+    JsonEscaped,
+    /// 302 with the headers in the body and in `X-Request-Id`.
+    Redirect,
+    /// 200 with the headers, then a stall past the request timeout.
+    TimeoutMidBody,
+}
+
+fn echo_answer(echo: Echo, seen: &Seen) -> Response {
+    use futures::StreamExt as _;
+    // The credential headers first, so even a short excerpt of the start would show them.
+    let mut headers = seen.headers.clone();
+    headers.sort_by_key(|(name, _)| !name.starts_with("x-"));
+    let everything = format!("{headers:?}");
+    match echo {
+        Echo::Oversized => {
+            // In chunks, as a network delivers it: the echo arrives before the limit is hit.
+            let padding = Bytes::from(" ".repeat(64 << 10));
+            let chunks = std::iter::once(Bytes::from(everything))
+                .chain(std::iter::repeat_n(padding, 80))
+                .map(Ok::<_, Infallible>);
+            (
+                StatusCode::OK,
+                Body::from_stream(futures::stream::iter(chunks)),
+            )
+                .into_response()
+        }
+        Echo::NotJson => (StatusCode::OK, everything).into_response(),
+        Echo::WrongShape => {
+            let body = serde_json::json!({ "metadata": { "uid": 1 }, "spec": everything });
+            json(StatusCode::OK, &body.to_string())
+        }
+        Echo::HttpError => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("<html><body>{everything}</body></html>"),
+        )
+            .into_response(),
+        Echo::JsonEscaped => {
+            let escaped = serde_json::to_string(&everything)
+                .expect("json")
+                .replace('/', "\\/");
+            let body = format!(
+                r#"{{"error_code":{escaped},"error_msg":{escaped},"message":{escaped},"encoded_authorization_message":{escaped},"request_id":{escaped}}}"#
+            );
+            json(StatusCode::BAD_REQUEST, &body)
+        }
+        Echo::Redirect => {
+            let token = seen
+                .header("x-auth-token")
+                .or(seen.header("x-security-token"))
+                .unwrap_or_default()
+                .to_string();
+            (StatusCode::FOUND, [("x-request-id", token)], everything).into_response()
+        }
+        Echo::TimeoutMidBody => {
+            let first = Bytes::from(everything);
+            let stalled = futures::stream::iter([Ok::<_, Infallible>(first)]).chain(
+                futures::stream::once(async {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    Ok(Bytes::from_static(b"}"))
+                }),
+            );
+            (StatusCode::OK, Body::from_stream(stalled)).into_response()
+        }
+    }
+}
+
+/// Secrets as long as real ones (security tokens and IAM tokens run to kilobytes) and with
+/// the characters that escaping changes, so a cut or an escaped echo cannot hide them.
+fn long_secret(tag: &str, len: usize) -> String {
+    let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let body: String = alphabet.chars().cycle().skip(tag.len()).take(len).collect();
+    format!("{tag}{body}")
+}
+
+#[tokio::test]
+async fn no_error_path_lets_an_echoed_secret_through() {
+    let secret_key = long_secret("skLONG", 40);
+    let security_token = long_secret("stLONG", 2048);
+    let iam_token = long_secret("tkLONG", 6000);
+    let client = client();
+    for echo in [
+        Echo::Oversized,
+        Echo::NotJson,
+        Echo::WrongShape,
+        Echo::HttpError,
+        Echo::JsonEscaped,
+        Echo::Redirect,
+        Echo::TimeoutMidBody,
+    ] {
+        let (url, _) = serve(move |seen: Seen| async move { echo_answer(echo, &seen) }).await;
+        for credentials in [
+            Credentials::AkSk {
+                access_key: AK.into(),
+                secret_key: secret_key.clone().into(),
+                security_token: Some(security_token.clone().into()),
+            },
+            Credentials::Token(iam_token.clone().into()),
+        ] {
+            let target = target(&url, credentials);
+            let e = client
+                .show_workflow(&target, WORKFLOW)
+                .await
+                .expect_err("an error");
+            let text = format!("{e} {e:?}");
+            for secret in [&secret_key, &security_token, &iam_token] {
+                // Any 12 characters in a row of a secret count as a leak, not only all of it.
+                let leaked = secret
+                    .as_bytes()
+                    .windows(12)
+                    .find(|w| text.contains(std::str::from_utf8(w).expect("ascii")));
+                assert!(
+                    leaked.is_none(),
+                    "{echo:?}: part of a secret leaked into {text}"
+                );
+            }
+        }
+    }
+}
+
+/// One answer a server may send: any status, any `Retry-After` and `X-Request-Id` bytes,
+/// any body (raw bytes, or JSON in CCE's error shape holding arbitrary values).
+#[derive(Clone, Debug)]
+struct AnyAnswer {
+    status: u16,
+    retry_after: Vec<u8>,
+    request_id: Vec<u8>,
+    body: Vec<u8>,
+}
+
+fn any_answer() -> impl proptest::strategy::Strategy<Value = AnyAnswer> {
+    use proptest::prelude::*;
+    let header = prop_oneof![
+        any::<Vec<u8>>(),
+        any::<u64>().prop_map(|n| n.to_string().into_bytes()),
+        "[0-9]{15,40}".prop_map(String::into_bytes),
+        Just(b"Fri, 31 Dec 9999 23:59:59 GMT".to_vec()),
+    ];
+    let body = prop_oneof![
+        any::<Vec<u8>>(),
+        (any::<String>(), any::<String>()).prop_map(|(code, msg)| {
+            serde_json::json!({"error_code": code, "error_msg": msg})
+                .to_string()
+                .into_bytes()
+        }),
+        Just(SEED_EXAMPLE.as_bytes().to_vec()),
+    ];
+    (100u16..=599, header.clone(), header, body).prop_map(
+        |(status, retry_after, request_id, body)| AnyAnswer {
+            status,
+            retry_after,
+            request_id,
+            body,
+        },
+    )
+}
+
+fn any_answer_response(a: &AnyAnswer) -> Response {
+    let mut response = Response::new(Body::from(a.body.clone()));
+    *response.status_mut() = StatusCode::from_u16(a.status).unwrap_or(StatusCode::OK);
+    for (name, value) in [
+        ("retry-after", &a.retry_after),
+        ("x-request-id", &a.request_id),
+    ] {
+        if let Ok(value) = axum::http::HeaderValue::from_bytes(value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+#[test]
+fn any_answer_is_read_without_panicking_and_bounded() {
+    use proptest::test_runner::{Config, TestRunner};
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let answer: Arc<Mutex<Option<AnyAnswer>>> = Arc::default();
+    let served = answer.clone();
+    let (url, _) = runtime.block_on(serve(move |_| {
+        let served = served.clone();
+        async move {
+            let current = served.lock().expect("answer").clone();
+            current.map_or_else(
+                || StatusCode::OK.into_response(),
+                |a| any_answer_response(&a),
+            )
+        }
+    }));
+    let client = client();
+    let target = target(&url, Credentials::Token(TOKEN.to_string().into()));
+    let mut runner = TestRunner::new(Config {
+        cases: 96,
+        ..Config::default()
+    });
+    runner
+        .run(&any_answer(), |a| {
+            *answer.lock().expect("answer") = Some(a.clone());
+            let result = runtime.block_on(client.show_workflow(&target, WORKFLOW));
+            if let Err(e) = result {
+                let text = e.to_string();
+                proptest::prop_assert!(text.len() < 4096, "{} bytes: {text}", text.len());
+                proptest::prop_assert!(!text.chars().any(char::is_control), "{text:?}");
+                if let Some(wait) = e.retry_after() {
+                    proptest::prop_assert!(wait <= cce_upgrade_watch::cce::error::MAX_RETRY_AFTER);
+                }
+            }
+            Ok(())
+        })
+        .expect("every answer handled");
 }
 
 #[test]

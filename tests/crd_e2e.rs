@@ -196,6 +196,11 @@ async fn the_api_server_rejects_bad_specs_naming_the_field() {
             "spec.pollInterval",
         ),
         (
+            "slow-poll",
+            "  region: ap-southeast-1\n  projectID: p1\n  clusterID: c1\n  pollInterval: 25h\n",
+            "at most 24h",
+        ),
+        (
             "bad-poll",
             "  region: ap-southeast-1\n  projectID: p1\n  clusterID: c1\n  pollInterval: often\n",
             "spec.pollInterval",

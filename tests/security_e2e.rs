@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use cce_upgrade_watch::cce::ApiFamily;
 use cce_upgrade_watch::cce::client::{CceClient, ClientConfig, Target};
 use cce_upgrade_watch::cce::credentials::Credentials;
-use cce_upgrade_watch::crd::ClusterType;
 use cce_upgrade_watch::sim::builtin::{self, Builtin};
 use common::operator::Operator;
 use common::sim::{Sim, copy};
@@ -53,7 +53,7 @@ async fn plain_http_and_hosts_outside_the_allow_list_are_refused_before_any_conn
             endpoint: url::Url::parse(&endpoint).expect("url"),
             project_id: builtin::PROJECT_ID.into(),
             cluster_id: success.cluster.clone(),
-            cluster_type: ClusterType::Standard,
+            family: ApiFamily::Standard,
             credentials: Credentials::Token("t0ken-never-sent".to_string().into()),
         };
         let err = client

@@ -6,9 +6,9 @@ mod common;
 
 use std::sync::Arc;
 
+use cce_upgrade_watch::cce::ApiFamily;
 use cce_upgrade_watch::cce::CceError;
 use cce_upgrade_watch::cce::sign;
-use cce_upgrade_watch::crd::ClusterType;
 use cce_upgrade_watch::sim::auth::token_fingerprint;
 use cce_upgrade_watch::sim::builtin::{self, Builtin};
 use common::sim::{Sim, aksk, aksk_with, temporary, token};
@@ -35,7 +35,7 @@ async fn aksk_temporary_keys_and_tokens_all_authenticate_and_are_counted_without
     let client = sim.client();
     let b = Builtin::Success;
     for credentials in [aksk(), temporary(), token()] {
-        let target = sim.target(ClusterType::Standard, &b.cluster_id(0), credentials);
+        let target = sim.target(ApiFamily::Standard, &b.cluster_id(0), credentials);
         client
             .show_workflow(&target, &b.workflow_id(0))
             .await
@@ -67,7 +67,7 @@ async fn wrong_secret_unknown_key_and_bad_token_are_401_apigw_0301() {
     let client = sim.client();
     let b = Builtin::Success;
     let id = b.workflow_id(0);
-    let with = |c| sim.target(ClusterType::Standard, &b.cluster_id(0), c);
+    let with = |c| sim.target(ApiFamily::Standard, &b.cluster_id(0), c);
     let f = unauthorized(
         client
             .show_workflow(&with(aksk_with(builtin::ACCESS_KEY, "wrong-secret")), &id)
@@ -161,7 +161,7 @@ async fn a_project_the_credential_does_not_own_is_forbidden_and_unknown_ids_are_
             other => panic!("unknown workflow: {other:?}"),
         }
     }
-    let no_cluster = sim.target(ClusterType::Standard, "no-such-cluster", aksk());
+    let no_cluster = sim.target(ApiFamily::Standard, "no-such-cluster", aksk());
     assert!(matches!(
         client.list_workflows(&no_cluster).await,
         Err(CceError::NotFound(_))
@@ -193,7 +193,7 @@ async fn keys_rotate_at_run_time_through_the_admin_api() {
     assert!(!listed.to_string().contains("rotated-secret"));
     unauthorized(client.show_workflow(&old, &id).await);
     let new = sim.target(
-        ClusterType::Standard,
+        ApiFamily::Standard,
         &b.cluster_id(0),
         aksk_with(builtin::ACCESS_KEY, "rotated-secret"),
     );
@@ -204,7 +204,7 @@ async fn keys_rotate_at_run_time_through_the_admin_api() {
     unauthorized(
         client
             .show_workflow(
-                &sim.target(ClusterType::Standard, &b.cluster_id(0), token()),
+                &sim.target(ApiFamily::Standard, &b.cluster_id(0), token()),
                 &id,
             )
             .await,

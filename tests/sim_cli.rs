@@ -1,4 +1,4 @@
-//! The `sim` command-line contract scripts and tests rely on: the URL on stdout's first
+//! The `cce-sim` command-line contract scripts and tests rely on: the URL on stdout's first
 //! line (real port for port 0), TLS with a generated or given certificate, every flag from
 //! the environment, built-in ids and credentials in the banner, N deterministic copies,
 //! clear errors for bad input, and the admin API's state routes.
@@ -208,7 +208,7 @@ async fn copies_get_distinct_deterministic_ids() {
     let want: Vec<String> = (0..1000).map(|i| Builtin::Success.workflow_id(i)).collect();
     assert_eq!(ids, want);
     let target = sim.target(
-        cce_upgrade_watch::crd::ClusterType::Standard,
+        cce_upgrade_watch::cce::ApiFamily::Standard,
         &Builtin::Success.cluster_id(999),
         aksk(),
     );

@@ -6,12 +6,12 @@ mod common;
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
+use cce_upgrade_watch::cce::ApiFamily;
 use cce_upgrade_watch::cce::model::{
     CreateWorkflowRequest, Phase, PointStatus, SEED_EXAMPLE, TaskState, TaskType, Workflow,
 };
 use cce_upgrade_watch::cce::time;
 use cce_upgrade_watch::cce::{CceClient, CceError, Target};
-use cce_upgrade_watch::crd::ClusterType;
 use cce_upgrade_watch::sim::builtin::{self, Builtin};
 use common::eventually::{SIM_POLL, eventually};
 use common::sim::{Sim, aksk};
@@ -175,7 +175,7 @@ async fn cancel_is_refused_while_a_task_runs_and_accepted_once_the_workflow_is_p
         Err(CceError::Client(_))
     ));
     // The copy nobody cancels is cancelled by its timeline (165 s → 2.75 s).
-    let other = sim.target(ClusterType::Standard, &b.cluster_id(1), aksk());
+    let other = sim.target(ApiFamily::Standard, &b.cluster_id(1), aksk());
     let (phases, _) = watch_until(
         &client,
         &other,
@@ -240,15 +240,15 @@ async fn autopilot_clusters_answer_only_under_the_autopilot_prefix() {
     let ap = Builtin::AutopilotSuccess;
     let id = ap.workflow_id(0);
     let target = sim.builtin_target(ap);
-    assert_eq!(target.cluster_type, ClusterType::Autopilot);
+    assert_eq!(target.family, ApiFamily::Autopilot);
     assert_eq!(show(&client, &target, &id).await.uid(), Some(id.as_str()));
-    let wrong_prefix = sim.target(ClusterType::Standard, &ap.cluster_id(0), aksk());
+    let wrong_prefix = sim.target(ApiFamily::Standard, &ap.cluster_id(0), aksk());
     assert!(matches!(
         client.show_workflow(&wrong_prefix, &id).await,
         Err(CceError::NotFound(_))
     ));
     let standard_as_autopilot = sim.target(
-        ClusterType::Autopilot,
+        ApiFamily::Autopilot,
         &Builtin::Success.cluster_id(0),
         aksk(),
     );
@@ -333,7 +333,7 @@ workflows:
     let path = file.to_string_lossy().into_owned();
     let sim = Sim::start(&["--scenario", &path, "--speed", "10"]);
     let client = sim.client();
-    let target = sim.target(ClusterType::Standard, "np-002", aksk());
+    let target = sim.target(ApiFamily::Standard, "np-002", aksk());
     let wf = show(&client, &target, "npw-002").await;
     assert_eq!(
         point(&wf, TaskType::Unknown("NodePool".into())).status,

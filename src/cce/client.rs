@@ -16,10 +16,10 @@ use url::Url;
 
 use super::credentials::Credentials;
 use super::endpoint::EndpointPolicy;
-use super::error::{ApiFailure, CceError, parse_error_body, parse_retry_after, sanitize};
+use super::error::{ApiFailure, CceError, Secrets, parse_error_body, parse_retry_after, sanitize};
+use super::family::ApiFamily;
 use super::model::{CreateWorkflowRequest, UpdateWorkflowRequest, Workflow, WorkflowList};
 use super::sign;
-use crate::crd::ClusterType;
 
 /// `cce-upgrade-watch/<version>`.
 pub const USER_AGENT: &str = concat!("cce-upgrade-watch/", env!("CARGO_PKG_VERSION"));
@@ -66,7 +66,7 @@ pub struct Target {
     pub endpoint: Url,
     pub project_id: String,
     pub cluster_id: String,
-    pub cluster_type: ClusterType,
+    pub family: ApiFamily,
     pub credentials: Credentials,
 }
 
@@ -108,7 +108,10 @@ impl CceClient {
             }
         }
         let http = builder.build().map_err(|e| CceError::InvalidConfig {
-            reason: format!("cannot build the HTTP client: {}", error_chain(&e)),
+            reason: format!(
+                "cannot build the HTTP client: {}",
+                error_chain(&e, &Secrets::default())
+            ),
         })?;
         Ok(Self {
             http,
@@ -189,7 +192,7 @@ impl CceClient {
         url.set_path(path);
         url.set_query(None);
         let headers = self.headers(target, &method, &url, &body)?;
-        let secrets = target.credentials.secrets();
+        let secrets = Secrets::new(target.credentials.secrets());
 
         let sent = self
             .http
@@ -198,7 +201,7 @@ impl CceClient {
             .body(body)
             .send()
             .await
-            .map_err(|e| self.transport_error(&e, "waiting for the answer"))?;
+            .map_err(|e| self.transport_error(&e, "waiting for the answer", &secrets))?;
         let status = sent.status();
         let request_id = sent
             .headers()
@@ -211,7 +214,7 @@ impl CceClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, (self.clock)()));
-        let bytes = self.read_body(sent, status, &request_id).await?;
+        let bytes = self.read_body(sent, status, &request_id, &secrets).await?;
 
         if status.is_success() {
             return decode(status, request_id, &bytes, &secrets);
@@ -312,19 +315,20 @@ impl CceClient {
         mut response: reqwest::Response,
         status: StatusCode,
         request_id: &Option<String>,
+        secrets: &Secrets<'_>,
     ) -> Result<Vec<u8>, CceError> {
         let mut bytes = Vec::new();
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| self.transport_error(&e, "reading the answer"))?
+            .map_err(|e| self.transport_error(&e, "reading the answer", secrets))?
         {
             if bytes.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(CceError::InvalidResponse {
                     status: status.as_u16(),
                     request_id: request_id.clone(),
                     reason: format!("the body is larger than {} MiB", MAX_BODY_BYTES >> 20),
-                    excerpt: excerpt(&bytes, &[]),
+                    excerpt: excerpt(&bytes, secrets),
                 });
             }
             bytes.extend_from_slice(&chunk);
@@ -332,7 +336,12 @@ impl CceClient {
         Ok(bytes)
     }
 
-    fn transport_error(&self, e: &reqwest::Error, stage: &'static str) -> CceError {
+    fn transport_error(
+        &self,
+        e: &reqwest::Error,
+        stage: &'static str,
+        secrets: &Secrets<'_>,
+    ) -> CceError {
         if e.is_timeout() {
             let (stage, after) = if e.is_connect() {
                 ("connecting", self.config.connect_timeout)
@@ -347,7 +356,7 @@ impl CceClient {
             "the exchange failed"
         };
         CceError::Transport {
-            detail: format!("{what}: {}", error_chain(e)),
+            detail: format!("{what}: {}", error_chain(e, secrets)),
         }
     }
 }
@@ -355,10 +364,7 @@ impl CceClient {
 /// `/{api|autopilot}/v3/projects/{p}/clusters/{c}/operation/upgradeworkflows[/{id}]`, each
 /// id percent-encoded with nothing but unreserved characters left as is.
 fn workflows_path(target: &Target, workflow_id: Option<&str>) -> Result<String, CceError> {
-    let prefix = match target.cluster_type {
-        ClusterType::Standard => "api",
-        ClusterType::Autopilot => "autopilot",
-    };
+    let prefix = target.family.path_root();
     let segment = |what: &str, id: &str| {
         if id.is_empty() {
             Err(CceError::InvalidConfig {
@@ -390,7 +396,7 @@ fn decode<T: DeserializeOwned>(
     status: StatusCode,
     request_id: Option<String>,
     bytes: &[u8],
-    secrets: &[&str],
+    secrets: &Secrets<'_>,
 ) -> Result<Response<T>, CceError> {
     let invalid = |reason: String| CceError::InvalidResponse {
         status: status.as_u16(),
@@ -421,7 +427,7 @@ fn failure(
     header_request_id: Option<String>,
     retry_after: Option<Duration>,
     bytes: &[u8],
-    secrets: &[&str],
+    secrets: &Secrets<'_>,
 ) -> ApiFailure {
     let (code, message, encoded, body_request_id) = parse_error_body(bytes);
     let clean = |s: String, max: usize| Some(sanitize(&s, max, secrets)).filter(|s| !s.is_empty());
@@ -445,8 +451,10 @@ fn failure(
     }
 }
 
-fn excerpt(bytes: &[u8], secrets: &[&str]) -> String {
-    let head = &bytes[..bytes.len().min(EXCERPT_CHARS * 4)];
+/// The start of an answer for a message. Scrubbed before it is cut, over enough bytes that a
+/// secret starting inside the excerpt is replaced whole rather than leaving its first part.
+fn excerpt(bytes: &[u8], secrets: &Secrets<'_>) -> String {
+    let head = &bytes[..bytes.len().min(EXCERPT_CHARS * 4 + secrets.longest())];
     sanitize(&String::from_utf8_lossy(head), EXCERPT_CHARS, secrets)
 }
 
@@ -457,7 +465,10 @@ fn read_ca_bundle(path: &PathBuf) -> Result<Vec<reqwest::Certificate>, CceError>
     })?;
     let certs =
         reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| CceError::InvalidConfig {
-            reason: format!("the CA bundle {shown} is not PEM: {}", error_chain(&e)),
+            reason: format!(
+                "the CA bundle {shown} is not PEM: {}",
+                error_chain(&e, &Secrets::default())
+            ),
         })?;
     if certs.is_empty() {
         return Err(CceError::InvalidConfig {
@@ -468,7 +479,7 @@ fn read_ca_bundle(path: &PathBuf) -> Result<Vec<reqwest::Certificate>, CceError>
 }
 
 /// The causes of an error, outermost first, without reqwest's "for url (...)" wrapper.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+fn error_chain(e: &(dyn std::error::Error + 'static), secrets: &Secrets<'_>) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut current = e.source();
     while let Some(cause) = current {
@@ -483,31 +494,31 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     if parts.is_empty() {
         parts.push(e.to_string());
     }
-    sanitize(&parts.join(": "), MESSAGE_CHARS, &[])
+    sanitize(&parts.join(": "), MESSAGE_CHARS, secrets)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn target(cluster_type: ClusterType, project: &str, cluster: &str) -> Target {
+    fn target(family: ApiFamily, project: &str, cluster: &str) -> Target {
         Target {
             endpoint: Url::parse("https://cce.cn-north-4.myhuaweicloud.com/").expect("url"),
             project_id: project.into(),
             cluster_id: cluster.into(),
-            cluster_type,
+            family,
             credentials: Credentials::Token("t".to_string().into()),
         }
     }
 
     #[test]
     fn paths_follow_the_cluster_type_and_encode_ids_like_the_sdk() {
-        let standard = target(ClusterType::Standard, "p1", "my cluster/x");
+        let standard = target(ApiFamily::Standard, "p1", "my cluster/x");
         assert_eq!(
             workflows_path(&standard, Some("wf~测试")).expect("path"),
             "/api/v3/projects/p1/clusters/my%20cluster%2Fx/operation/upgradeworkflows/wf~%E6%B5%8B%E8%AF%95"
         );
-        let autopilot = target(ClusterType::Autopilot, "p1", "c1");
+        let autopilot = target(ApiFamily::Autopilot, "p1", "c1");
         assert_eq!(
             workflows_path(&autopilot, None).expect("path"),
             "/autopilot/v3/projects/p1/clusters/c1/operation/upgradeworkflows"
@@ -516,10 +527,10 @@ mod tests {
 
     #[test]
     fn empty_ids_are_refused_before_anything_is_sent() {
-        let e = workflows_path(&target(ClusterType::Standard, "", "c"), None).expect_err("empty");
+        let e = workflows_path(&target(ApiFamily::Standard, "", "c"), None).expect_err("empty");
         assert_eq!(e.category(), "InvalidConfig");
         let e =
-            workflows_path(&target(ClusterType::Standard, "p", "c"), Some("")).expect_err("empty");
+            workflows_path(&target(ApiFamily::Standard, "p", "c"), Some("")).expect_err("empty");
         assert!(e.to_string().contains("workflow id"));
     }
 

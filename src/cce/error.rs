@@ -3,8 +3,11 @@
 //! `retry_after()` for throttling. Text from servers is sanitised and scrubbed of the
 //! caller's secrets before it lands in an error.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
+
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Details of an HTTP error answer (cce-api.md §9).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -227,25 +230,73 @@ pub(crate) fn parse_error_body(
     (code, message, encoded, request_id)
 }
 
-/// Parses `Retry-After`: delay-seconds or an HTTP-date (relative to `now`).
+/// The longest wait a `Retry-After` header is taken to ask for: a larger number of seconds,
+/// or a date further ahead, reads as this. It keeps every instant computed from the header
+/// representable; the poll scheduler caps the wait further, at its backoff cap.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
+
+/// Parses `Retry-After`: delay-seconds or an HTTP-date (relative to `now`), at most
+/// [`MAX_RETRY_AFTER`].
 pub(crate) fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // All digits but too many for u64 is still a number of seconds: a very long one.
+        value
+            .parse::<u64>()
+            .map_or(MAX_RETRY_AFTER, Duration::from_secs)
+    } else {
+        let at = httpdate::parse_http_date(value).ok()?;
+        let now = std::time::SystemTime::UNIX_EPOCH
+            + Duration::try_from(now.duration_since(jiff::Timestamp::UNIX_EPOCH)).ok()?;
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+/// The caller's secrets in each form an answer can echo them in: verbatim, escaped inside a
+/// JSON string (with or without `\/`), or percent-encoded.
+#[derive(Default)]
+pub(crate) struct Secrets<'a> {
+    forms: Vec<Cow<'a, str>>,
+}
+
+impl<'a> Secrets<'a> {
+    pub(crate) fn new(secrets: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut forms: Vec<Cow<'a, str>> = Vec::new();
+        for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
+            let json = serde_json::to_string(secret).unwrap_or_default();
+            let json = json.trim_matches('"').to_string();
+            let json_slashes = json.replace('/', "\\/");
+            let percent = utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string();
+            forms.push(Cow::Borrowed(secret));
+            forms.extend([json, json_slashes, percent].map(Cow::Owned));
+        }
+        // Longest first, so that a secret containing another is replaced whole.
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        forms.dedup();
+        Secrets { forms }
     }
-    let at = httpdate::parse_http_date(value).ok()?;
-    let now = std::time::SystemTime::UNIX_EPOCH
-        + Duration::try_from(now.duration_since(jiff::Timestamp::UNIX_EPOCH)).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+
+    /// Bytes of the longest form: how far past a cut a secret may reach.
+    pub(crate) fn longest(&self) -> usize {
+        self.forms.first().map_or(0, |f| f.len())
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for form in &self.forms {
+            if text.contains(form.as_ref()) {
+                text = text.replace(form.as_ref(), "[REDACTED]");
+            }
+        }
+        text
+    }
 }
 
 /// Makes server-supplied text safe for one log line or condition message: no control
 /// characters, collapsed whitespace, bounded length, and none of `secrets` verbatim.
-pub(crate) fn sanitize(raw: &str, max_chars: usize, secrets: &[&str]) -> String {
-    let mut text = raw.to_string();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        text = text.replace(secret, "[REDACTED]");
-    }
+pub(crate) fn sanitize(raw: &str, max_chars: usize, secrets: &Secrets<'_>) -> String {
+    let text = secrets.scrub(raw);
     let collapsed = text
         .split(|c: char| c.is_whitespace() || c.is_control())
         .filter(|w| !w.is_empty())
@@ -336,16 +387,53 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-5", now), None);
+        assert_eq!(parse_retry_after("", now), None);
+    }
+
+    #[test]
+    fn retry_after_is_capped_however_far_it_points() {
+        let now: jiff::Timestamp = "2015-10-21T07:28:00Z".parse().expect("ts");
+        for far in [
+            "3601",
+            "18446744073709551615",
+            "99999999999999999999999999999999",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            assert_eq!(parse_retry_after(far, now), Some(MAX_RETRY_AFTER), "{far}");
+        }
     }
 
     #[test]
     fn sanitize_bounds_flattens_and_scrubs() {
-        assert_eq!(sanitize("a\n\tb\u{7}  c", 50, &[]), "a b c");
-        assert_eq!(sanitize("abcdef", 3, &[]), "abc…");
+        let none = Secrets::default();
+        assert_eq!(sanitize("a\n\tb\u{7}  c", 50, &none), "a b c");
+        assert_eq!(sanitize("abcdef", 3, &none), "abc…");
+        let secrets = Secrets::new(["SECRET1", "SECRET2", ""]);
         assert_eq!(
-            sanitize("token=SECRET1 sk=SECRET2", 100, &["SECRET1", "SECRET2", ""]),
+            sanitize("token=SECRET1 sk=SECRET2", 100, &secrets),
             "token=[REDACTED] sk=[REDACTED]"
         );
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_in_every_form_an_echo_can_take() {
+        let secret = "ab/c+d=e\"f";
+        let secrets = Secrets::new([secret]);
+        for echoed in [
+            secret.to_string(),
+            serde_json::to_string(secret).expect("json"),
+            serde_json::to_string(secret)
+                .expect("json")
+                .replace('/', "\\/"),
+            "ab%2Fc%2Bd%3De%22f".to_string(),
+        ] {
+            let clean = sanitize(&format!("x {echoed} y"), 200, &secrets);
+            assert!(
+                !clean.contains("ab/c") && !clean.contains("ab\\/c"),
+                "{clean}"
+            );
+            assert!(!clean.contains("%2Bd"), "{clean}");
+        }
     }
 
     #[test]
@@ -408,7 +496,10 @@ mod properties {
         fn retry_after_of_any_value_is_read_without_panicking(raw in any::<String>(), secs in any::<u64>()) {
             let now = jiff::Timestamp::now();
             let _ = parse_retry_after(&raw, now);
-            prop_assert_eq!(parse_retry_after(&secs.to_string(), now), Some(Duration::from_secs(secs)));
+            prop_assert_eq!(
+                parse_retry_after(&secs.to_string(), now),
+                Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+            );
         }
 
         #[test]
@@ -418,7 +509,7 @@ mod properties {
             max in 1usize..400,
         ) {
             let text = format!("{raw}{secret}{raw}");
-            let clean = sanitize(&text, max, &[secret.as_str()]);
+            let clean = sanitize(&text, max, &Secrets::new([secret.as_str()]));
             prop_assert!(!clean.contains(&secret));
             prop_assert!(clean.chars().count() <= max + 1);
             prop_assert!(!clean.chars().any(char::is_control));

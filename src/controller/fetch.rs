@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::cce::ApiFamily;
 use crate::cce::client::{CceClient, Target};
 use crate::cce::error::CceError;
 use crate::cce::model::Workflow;
-use crate::crd::ClusterType;
 use crate::metrics::Metrics;
 
 /// What to read: one workflow, or the cluster's newest.
@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 pub struct FetchKey {
     pub endpoint: String,
     pub project_id: String,
-    pub cluster_type: ClusterType,
+    pub family: ApiFamily,
     pub cluster_id: String,
     /// `None` follows the cluster's newest workflow.
     pub workflow_id: Option<String>,

@@ -359,7 +359,7 @@ async fn observe(
     let key = FetchKey {
         endpoint: endpoint.to_string(),
         project_id: spec.project_id.clone(),
-        cluster_type: spec.cluster_type,
+        family: spec.cluster_type.into(),
         cluster_id: spec.cluster_id.clone(),
         workflow_id: spec.upgrade_workflow_id.clone(),
         credentials: fingerprint(&credentials),
@@ -368,7 +368,7 @@ async fn observe(
         endpoint,
         project_id: spec.project_id.clone(),
         cluster_id: spec.cluster_id.clone(),
-        cluster_type: spec.cluster_type,
+        family: spec.cluster_type.into(),
         credentials,
     };
     // Any answer younger than the poll interval is shared. The first watch to wake after

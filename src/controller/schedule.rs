@@ -6,7 +6,7 @@ use std::time::Duration;
 use rand::Rng;
 
 use crate::cce::model::Phase;
-use crate::crd::{DEFAULT_POLL_INTERVAL, MIN_POLL_INTERVAL};
+use crate::crd::{DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL, MIN_POLL_INTERVAL};
 
 /// Operator-wide polling settings (flags).
 #[derive(Clone, Debug)]
@@ -44,8 +44,12 @@ pub fn poll_interval(spec_value: Option<&str>) -> Duration {
             .and_then(|d| Duration::try_from(d).ok())
     };
     let min = parse(MIN_POLL_INTERVAL).unwrap_or(Duration::from_secs(5));
+    let max = parse(MAX_POLL_INTERVAL).unwrap_or(Duration::from_secs(24 * 3600));
     let default = parse(DEFAULT_POLL_INTERVAL).unwrap_or(Duration::from_secs(30));
-    spec_value.and_then(parse).unwrap_or(default).max(min)
+    spec_value
+        .and_then(parse)
+        .unwrap_or(default)
+        .clamp(min, max)
 }
 
 impl PollPolicy {
@@ -58,7 +62,9 @@ impl PollPolicy {
         }
     }
 
-    /// Delay before retrying after the `failures`-th failure in a row (1 for the first).
+    /// Delay before retrying after the `failures`-th failure in a row (1 for the first). A
+    /// `Retry-After` longer than the backoff cap waits the cap: a throttled watch comes back
+    /// no later than any other failing one once CCE has recovered.
     pub fn after_failure(
         &self,
         failures: u32,
@@ -73,14 +79,16 @@ impl PollPolicy {
             .backoff_base
             .saturating_mul(1u32 << exponent)
             .min(self.backoff_cap);
-        backoff.max(retry_after.unwrap_or_default())
+        backoff.max(retry_after.unwrap_or_default().min(self.backoff_cap))
     }
 
     /// Stretches `delay` by up to `jitter` (never shortens it), never below a floor (e.g.
     /// CCE's Retry-After). Only upwards: the watches of one workflow wake together and the
     /// first one awake asks CCE for all, so a jitter that could also shorten the delay made
     /// the earliest of them, and with it the request period, come early every time (about
-    /// 7 % more requests than one per poll period with five watches per workflow).
+    /// 7 % more requests than one per poll period with five watches per workflow). The floor
+    /// is capped like a `Retry-After` in [`Self::after_failure`]; any delay saturates rather
+    /// than overflow.
     pub fn jittered(&self, delay: Duration, floor: Duration) -> Duration {
         let spread = delay.as_secs_f64() * self.jitter;
         let offset = if spread > 0.0 {
@@ -88,7 +96,8 @@ impl PollPolicy {
         } else {
             0.0
         };
-        Duration::from_secs_f64((delay.as_secs_f64() + offset).max(0.0)).max(floor)
+        let stretched = Duration::try_from_secs_f64(delay.as_secs_f64() + offset).unwrap_or(delay);
+        stretched.max(floor.min(self.backoff_cap))
     }
 }
 
@@ -97,11 +106,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn poll_interval_parses_go_durations_and_enforces_the_minimum() {
+    fn poll_interval_parses_go_durations_and_enforces_the_bounds() {
         assert_eq!(poll_interval(Some("1m30s")), Duration::from_secs(90));
         assert_eq!(poll_interval(Some("500ms")), Duration::from_secs(5));
         assert_eq!(poll_interval(None), Duration::from_secs(30));
         assert_eq!(poll_interval(Some("soon")), Duration::from_secs(30));
+        assert_eq!(
+            poll_interval(Some("99999h")),
+            Duration::from_secs(24 * 3600)
+        );
+        let _ = poll_interval(Some("99999999999999999999h"));
     }
 
     #[test]
@@ -142,6 +156,16 @@ mod tests {
             Duration::from_secs(42)
         );
         assert_eq!(p.after_failure(1, true, None), p.permanent_retry);
+    }
+
+    #[test]
+    fn a_retry_after_beyond_the_cap_waits_the_cap_and_nothing_overflows() {
+        let p = PollPolicy::default();
+        for huge in [Duration::from_secs(3600), Duration::MAX] {
+            assert_eq!(p.after_failure(1, false, Some(huge)), p.backoff_cap);
+            assert_eq!(p.jittered(Duration::from_secs(5), huge), p.backoff_cap);
+        }
+        assert_eq!(p.jittered(Duration::MAX, Duration::ZERO), Duration::MAX);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `/healthz`, `/readyz` and `/metrics` on the operator's admin port. Ready means the
 //! watch caches have synced; leadership is reported in metrics, not in readiness, so
-//! standby replicas stay ready to take over.
+//! standby replicas stay ready to take over. The port is served from its own thread: a
+//! reconcile that keeps the runtime's workers busy cannot make a liveness probe fail.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,7 +63,9 @@ async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// Binds the admin port; the returned future serves until `shutdown` resolves.
+/// Binds the admin port and serves it from a thread of its own, so that probes are answered
+/// however busy the reconcilers keep the main runtime's workers. The returned future
+/// resolves when the server has stopped, after `shutdown` resolves.
 pub async fn serve(
     addr: SocketAddr,
     metrics: Metrics,
@@ -72,13 +75,82 @@ pub async fn serve(
     SocketAddr,
     impl std::future::Future<Output = std::io::Result<()>>,
 )> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
     let local = listener.local_addr()?;
     let app = router(metrics, readiness);
+    let (stopped, on_stop) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("admin".into())
+        .spawn(move || {
+            let served = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .and_then(|runtime| {
+                    runtime.block_on(async move {
+                        let listener = tokio::net::TcpListener::from_std(listener)?;
+                        axum::serve(listener, app)
+                            .with_graceful_shutdown(shutdown)
+                            .await
+                    })
+                });
+            let _ = stopped.send(served);
+        })?;
     let server = async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
+        on_stop
             .await
+            .unwrap_or_else(|_| Err(std::io::Error::other("the admin server's thread ended")))
     };
     Ok((local, server))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn get(addr: SocketAddr, path: &str) -> String {
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn healthz_answers_while_every_worker_is_busy() {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (addr, server) = serve(
+            "127.0.0.1:0".parse().expect("addr"),
+            Metrics::new(),
+            Readiness::default(),
+            async move {
+                let _ = stopped.await;
+            },
+        )
+        .await
+        .expect("bind");
+        let server = tokio::spawn(server);
+        // Occupies the only worker, as a long CPU-bound reconcile would.
+        let busy = tokio::spawn(async { std::thread::sleep(Duration::from_secs(2)) });
+        let probe = std::thread::spawn(move || {
+            let started = Instant::now();
+            (get(addr, "/healthz"), started.elapsed())
+        });
+        let (answer, took) = probe.join().expect("probe");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(took < Duration::from_secs(1), "healthz took {took:?}");
+        busy.await.expect("busy");
+        let _ = stop.send(());
+        server.await.expect("join").expect("served");
+    }
 }

@@ -45,7 +45,7 @@ use super::observe::Filter;
 use super::scenario::{ClusterPlan, Summary};
 use super::server::{Sim, lock};
 use super::state::{Advance, NewWorkflow, SimError};
-use crate::crd::ClusterType;
+use crate::cce::ApiFamily;
 
 /// What the admin API knows beyond the shared state.
 pub struct Admin {
@@ -238,7 +238,7 @@ struct ClusterBody {
     id: String,
     version: String,
     #[serde(rename = "type", default)]
-    cluster_type: ClusterType,
+    cluster_type: ApiFamily,
     #[serde(rename = "projectID", default)]
     project_id: Option<String>,
 }

@@ -17,8 +17,8 @@
 
 use super::auth::CredentialDef;
 use super::scenario::{ClusterDef, ScenarioFile, StepDef, Timeline, WorkflowDef, parse_timeline};
+use crate::cce::ApiFamily;
 use crate::cce::model::{SEED_EXAMPLE, Workflow};
-use crate::crd::ClusterType;
 
 /// The project every built-in scenario lives in (and the built-in credentials belong to).
 pub const PROJECT_ID: &str = "0aa1c0de5e1f4c0e8a5d5a5e00000001";
@@ -135,10 +135,10 @@ impl Builtin {
         }
     }
 
-    pub fn cluster_type(self) -> ClusterType {
+    pub fn cluster_type(self) -> ApiFamily {
         match self {
-            Builtin::AutopilotSuccess => ClusterType::Autopilot,
-            _ => ClusterType::Standard,
+            Builtin::AutopilotSuccess => ApiFamily::Autopilot,
+            _ => ApiFamily::Standard,
         }
     }
 

@@ -1,4 +1,4 @@
-//! The `sim` subcommand: flags (each also from a `CCE_UW_SIM_*` variable), start-up
+//! The `cce-sim` command line: flags (each also from a `CCE_UW_SIM_*` variable), start-up
 //! (scenarios, credentials, TLS, listeners) and the banner. The first line on stdout is
 //! the CCE URL, flushed at once, so scripts and tests can read it and go.
 
@@ -380,7 +380,7 @@ impl Running {
     }
 }
 
-/// `cce-upgrade-watch sim`.
+/// Runs the simulator until SIGINT or SIGTERM.
 pub async fn run(args: SimArgs) -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

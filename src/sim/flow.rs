@@ -20,12 +20,12 @@ use sha2::{Digest, Sha256};
 
 use super::scenario::{Offset, Step, TaskChange, WorkflowPlan};
 use super::state::{Advance, FlowView};
+use crate::cce::ApiFamily;
 use crate::cce::model::{
     LineStatus, Metadata, Phase, Point, PointStatus, TaskState, TaskType, Workflow, WorkflowSpec,
     WorkflowStatus,
 };
 use crate::cce::time::{self, format_go};
-use crate::crd::ClusterType;
 
 #[derive(Debug, Clone)]
 pub(super) struct Flow {
@@ -272,7 +272,7 @@ impl Flow {
         });
     }
 
-    pub(super) fn view(&self, project_id: &str, cluster_type: ClusterType) -> FlowView {
+    pub(super) fn view(&self, project_id: &str, cluster_type: ApiFamily) -> FlowView {
         FlowView {
             project_id: project_id.to_string(),
             cluster_type,

@@ -1,4 +1,4 @@
-//! The CCE simulator (`cce-upgrade-watch sim`): an HTTP(S) server that speaks the CCE
+//! The CCE simulator (`cce-sim`): an HTTP(S) server that speaks the CCE
 //! upgrade-workflow API of `cce-api.md` §5–§8, authenticates like Huawei's API gateway
 //! (§3.5), plays upgrade scenarios on a clock that can run faster than real time, injects
 //! faults, and reports what it served on a separate admin listener.
@@ -14,7 +14,7 @@
 //! - [`server`]: the CCE routes, error bodies and the request pipeline;
 //! - [`admin`]: the admin API (never on the CCE listener);
 //! - [`net`]: the accept loop (TLS, connection resets), [`tls`]: certificates;
-//! - [`cli`]: the `sim` subcommand.
+//! - [`cli`]: the `cce-sim` command line.
 
 pub mod admin;
 pub mod auth;

@@ -50,8 +50,8 @@ use serde::{Deserialize, Serialize};
 
 use super::builtin;
 use super::fault::FaultSpec;
+use crate::cce::ApiFamily;
 use crate::cce::model::{Phase, TaskState, TaskType, Workflow};
-use crate::crd::ClusterType;
 
 /// A scenario as written in YAML.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -80,7 +80,7 @@ pub struct ScenarioFile {
 pub struct ClusterDef {
     pub id: String,
     #[serde(rename = "type", default)]
-    pub cluster_type: ClusterType,
+    pub cluster_type: ApiFamily,
     #[serde(rename = "projectID", default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
     pub version: String,
@@ -165,7 +165,7 @@ pub struct Timeline {
 pub struct ClusterPlan {
     pub id: String,
     pub project_id: String,
-    pub cluster_type: ClusterType,
+    pub cluster_type: ApiFamily,
     pub version: String,
 }
 
@@ -198,7 +198,7 @@ pub struct ClusterSummary {
     #[serde(rename = "projectID")]
     pub project_id: String,
     #[serde(rename = "type")]
-    pub cluster_type: ClusterType,
+    pub cluster_type: ApiFamily,
     /// The id as written, `{i}` included.
     pub id_template: String,
     /// The id of copy 0.
@@ -653,7 +653,7 @@ faults:
         let ids: Vec<_> = plan.workflows.iter().map(|w| w.id.as_str()).collect();
         assert_eq!(ids, ["w-000", "apw-000", "w-001", "apw-001"]);
         assert_eq!(plan.clusters.len(), 4);
-        assert_eq!(plan.clusters[1].cluster_type, ClusterType::Autopilot);
+        assert_eq!(plan.clusters[1].cluster_type, ApiFamily::Autopilot);
         assert_eq!(plan.clusters[1].project_id, "p2");
         assert_eq!(plan.clusters[0].project_id, "p1");
         assert_eq!(plan.workflows[0].cluster_version, "v1.28.3-r0");

@@ -23,9 +23,9 @@ use super::fault::{Action, FaultSet};
 use super::observe::{Observer, RequestRecord, route_name};
 use super::state::{Scope, SimError, World};
 use super::{Clock, Route};
+use crate::cce::ApiFamily;
 use crate::cce::model::WorkflowList;
 use crate::cce::sign::{self, SignableRequest};
-use crate::crd::ClusterType;
 
 /// Largest request body read; CCE bodies are tiny.
 pub const MAX_BODY: usize = 1 << 20;
@@ -73,7 +73,7 @@ impl Sim {
 /// A CCE request path, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiPath {
-    pub cluster_type: ClusterType,
+    pub cluster_type: ApiFamily,
     pub project_id: String,
     pub cluster_id: String,
     pub workflow_id: Option<String>,
@@ -91,8 +91,8 @@ impl ApiPath {
                 .filter(|s| !s.is_empty())
         };
         let (cluster_type, rest) = match segments.as_slice() {
-            ["api", "v3", rest @ ..] => (ClusterType::Standard, rest),
-            ["autopilot", "v3", rest @ ..] => (ClusterType::Autopilot, rest),
+            ["api", "v3", rest @ ..] => (ApiFamily::Standard, rest),
+            ["autopilot", "v3", rest @ ..] => (ApiFamily::Autopilot, rest),
             _ => return None,
         };
         let (project, cluster, workflow) = match rest {
@@ -508,7 +508,7 @@ mod tests {
         let p =
             ApiPath::parse("/api/v3/projects/p1/clusters/c%201/operation/upgradeworkflows/w%2F1")
                 .expect("parse");
-        assert_eq!(p.cluster_type, ClusterType::Standard);
+        assert_eq!(p.cluster_type, ApiFamily::Standard);
         assert_eq!(p.project_id, "p1");
         assert_eq!(p.cluster_id, "c 1");
         assert_eq!(p.workflow_id.as_deref(), Some("w/1"));
@@ -518,7 +518,7 @@ mod tests {
         assert_eq!(p.route(&Method::DELETE), None);
         let p = ApiPath::parse("/autopilot/v3/projects/p/clusters/c/operation/upgradeworkflows")
             .expect("parse");
-        assert_eq!(p.cluster_type, ClusterType::Autopilot);
+        assert_eq!(p.cluster_type, ApiFamily::Autopilot);
         assert_eq!(p.route(&Method::GET), Some(Route::List));
         assert_eq!(p.route(&Method::POST), Some(Route::Create));
         assert_eq!(p.route(&Method::PATCH), None);

@@ -13,8 +13,8 @@ use serde::Serialize;
 use super::builtin;
 use super::flow::{Flow, blocks_cancel, derived_uuid, new_wire, plus, scaled};
 use super::scenario::{ClusterPlan, Plan, Timeline, WorkflowPlan};
+use crate::cce::ApiFamily;
 use crate::cce::model::{Phase, TaskState, TaskType, Workflow, WorkflowStatus};
-use crate::crd::ClusterType;
 
 /// Why an operation was refused, in the simulator's terms; `server` maps these to CCE's
 /// status codes and error bodies.
@@ -48,7 +48,7 @@ impl std::fmt::Display for SimError {
 /// Which cluster a CCE request addresses: API prefix, project and cluster from the path.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'a> {
-    pub cluster_type: ClusterType,
+    pub cluster_type: ApiFamily,
     pub project_id: &'a str,
     pub cluster_id: &'a str,
 }
@@ -67,7 +67,7 @@ pub enum Advance {
 #[derive(Debug, Clone)]
 struct Cluster {
     project_id: String,
-    cluster_type: ClusterType,
+    cluster_type: ApiFamily,
     initial_version: String,
     /// Workflow ids in creation order.
     flows: Vec<String>,
@@ -79,7 +79,7 @@ struct Cluster {
 pub struct FlowView {
     #[serde(rename = "projectID")]
     pub project_id: String,
-    pub cluster_type: ClusterType,
+    pub cluster_type: ApiFamily,
     #[serde(rename = "clusterID")]
     pub cluster_id: String,
     #[serde(rename = "workflowID")]
@@ -103,7 +103,7 @@ pub struct ClusterView {
     #[serde(rename = "clusterID")]
     pub cluster_id: String,
     #[serde(rename = "type")]
-    pub cluster_type: ClusterType,
+    pub cluster_type: ApiFamily,
     pub version: String,
     pub workflows: Vec<String>,
 }
@@ -561,7 +561,7 @@ mod tests {
         World::new(&plan, speed, t0()).expect("world")
     }
 
-    fn scope(b: Builtin) -> (ClusterType, String) {
+    fn scope(b: Builtin) -> (ApiFamily, String) {
         (b.cluster_type(), b.cluster_id(0))
     }
 
@@ -708,11 +708,11 @@ mod tests {
         let c1 = Builtin::Success.cluster_id(0);
         let c5 = Builtin::AutopilotSuccess.cluster_id(0);
         let cases = [
-            (ClusterType::Autopilot, PROJECT_ID, c1.as_str(), wf.as_str()),
-            (ClusterType::Standard, "other", c1.as_str(), wf.as_str()),
-            (ClusterType::Standard, PROJECT_ID, "nope", wf.as_str()),
-            (ClusterType::Standard, PROJECT_ID, c1.as_str(), "nope"),
-            (ClusterType::Standard, PROJECT_ID, c5.as_str(), wf.as_str()),
+            (ApiFamily::Autopilot, PROJECT_ID, c1.as_str(), wf.as_str()),
+            (ApiFamily::Standard, "other", c1.as_str(), wf.as_str()),
+            (ApiFamily::Standard, PROJECT_ID, "nope", wf.as_str()),
+            (ApiFamily::Standard, PROJECT_ID, c1.as_str(), "nope"),
+            (ApiFamily::Standard, PROJECT_ID, c5.as_str(), wf.as_str()),
         ];
         for (ty, project, cluster, id) in cases {
             let s = Scope {
@@ -729,7 +729,7 @@ mod tests {
             );
         }
         let s = Scope {
-            cluster_type: ClusterType::Autopilot,
+            cluster_type: ApiFamily::Autopilot,
             project_id: PROJECT_ID,
             cluster_id: &c5,
         };
@@ -743,7 +743,7 @@ mod tests {
         let mut w = world(&[Builtin::Idle, Builtin::Success], 1.0);
         let idle = Builtin::Idle.cluster_id(0);
         let s = Scope {
-            cluster_type: ClusterType::Standard,
+            cluster_type: ApiFamily::Standard,
             project_id: PROJECT_ID,
             cluster_id: &idle,
         };
@@ -803,7 +803,7 @@ mod tests {
         let cluster = b.cluster_id(0);
         let id = b.workflow_id(0);
         let s = Scope {
-            cluster_type: ClusterType::Standard,
+            cluster_type: ApiFamily::Standard,
             project_id: PROJECT_ID,
             cluster_id: &cluster,
         };
@@ -882,7 +882,7 @@ workflows:
             .expect("plan");
         let mut w = World::new(&plan, 10.0, t0()).expect("world");
         let s = Scope {
-            cluster_type: ClusterType::Standard,
+            cluster_type: ApiFamily::Standard,
             project_id: PROJECT_ID,
             cluster_id: "c",
         };

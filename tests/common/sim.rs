@@ -8,8 +8,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cce_upgrade_watch::cce::{CceClient, ClientConfig, Credentials, EndpointPolicy, Target};
-use cce_upgrade_watch::crd::ClusterType;
+use cce_upgrade_watch::cce::{
+    ApiFamily, CceClient, ClientConfig, Credentials, EndpointPolicy, Target,
+};
 use cce_upgrade_watch::sim::builtin::{self, Builtin};
 use secrecy::SecretString;
 use serde_json::Value;
@@ -19,9 +20,7 @@ use super::eventually::{SIM_POLL, within};
 
 /// The simulator's command line, before any flag: the one place that knows how it is run.
 pub fn command() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_cce-upgrade-watch"));
-    command.arg("sim");
-    command
+    Command::new(env!("CARGO_BIN_EXE_cce-sim"))
 }
 
 /// Runs the simulator to completion (for flag errors); returns (exit code, stdout, stderr).
@@ -284,17 +283,12 @@ impl Sim {
         CceClient::new(config).expect("client")
     }
 
-    pub fn target(
-        &self,
-        cluster_type: ClusterType,
-        cluster: &str,
-        credentials: Credentials,
-    ) -> Target {
+    pub fn target(&self, family: ApiFamily, cluster: &str, credentials: Credentials) -> Target {
         Target {
             endpoint: Url::parse(&self.url).expect("url"),
             project_id: builtin::PROJECT_ID.into(),
             cluster_id: cluster.into(),
-            cluster_type,
+            family,
             credentials,
         }
     }
