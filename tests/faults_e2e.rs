@@ -17,7 +17,7 @@ use cce_upgrade_watch::sim::builtin::{self, Builtin};
 use common::eventually::{KUBE_POLL, eventually};
 use common::operator::Operator;
 use common::plane::PrivatePlane;
-use common::sim::{Copy, Launch, Sim, SimTls, copy};
+use common::sim::{CopyIds, Launch, Sim, SimTls, copy};
 use common::{cond, events, reasons, wait_watch};
 
 async fn setup(client: &Client, test: &str) -> String {
@@ -28,12 +28,12 @@ async fn setup(client: &Client, test: &str) -> String {
 }
 
 /// The two copies of the success scenario (`--workflows 2`).
-fn copies() -> [Copy; 2] {
+fn copies() -> [CopyIds; 2] {
     [copy(Builtin::Success, 0), copy(Builtin::Success, 1)]
 }
 
 /// The watches and the copy each follows: `a` and `b` the first, `c` the second.
-fn watches() -> [(&'static str, Copy); 3] {
+fn watches() -> [(&'static str, CopyIds); 3] {
     let [first, second] = copies();
     [
         ("a", copy(Builtin::Success, 0)),

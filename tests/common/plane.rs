@@ -148,14 +148,13 @@ impl PrivatePlane {
 
 impl Drop for PrivatePlane {
     fn drop(&mut self) {
-        match self.dir.take() {
-            Some(dir) if self.keep => {
-                let _ = dir.keep();
-            }
-            Some(_) => {
-                let _ = self.script("down");
-            }
-            None => {}
+        if self.dir.is_none() {
+            return;
+        }
+        if self.keep {
+            let _ = self.dir.take().map(tempfile::TempDir::keep);
+        } else {
+            let _ = self.script("down");
         }
     }
 }

@@ -460,13 +460,13 @@ pub fn aksk_with(ak: &str, sk: &str) -> Credentials {
 }
 
 /// The cluster and workflow ids of copy `i` of a built-in scenario.
-pub struct Copy {
+pub struct CopyIds {
     pub cluster: String,
     pub workflow: String,
 }
 
-pub fn copy(b: Builtin, i: u64) -> Copy {
-    Copy {
+pub fn copy(b: Builtin, i: u64) -> CopyIds {
+    CopyIds {
         cluster: b.cluster_id(i),
         workflow: b.workflow_id(i),
     }
