@@ -42,9 +42,14 @@ test-all:
 	eval "$$($(PLANE) env)"; \
 	$(CARGO) test --locked --no-fail-fast
 
-## Unit tests only (no control plane needed).
+## Every test that needs no control plane: the unit tests, the property tests, the CCE client
+## and `get` against in-process servers, the simulator's own tests, and the GitOps health
+## checks (Lua from hack/test-deps.sh, Go). sim_sdk needs the Python SDK venv of
+## hack/python-sdk.sh and runs with `make test`, like the end-to-end suites.
+NO_PLANE_TESTS := properties cce_client get_command gitops_health sim_cli sim_auth sim_faults sim_scenarios
 unit:
-	$(CARGO) test --locked --lib
+	hack/test-deps.sh
+	$(CARGO) test --locked --lib $(addprefix --test ,$(NO_PLANE_TESTS))
 
 build:
 	$(CARGO) build --locked --release

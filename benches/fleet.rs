@@ -24,8 +24,11 @@
 //! - watch creation to the first status that shows the workflow, p50/p99 (burst and idle);
 //! - reconciles per second (operator metric) in the window.
 
+#[path = "../tests/common/mod.rs"]
+mod kit;
+
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -34,22 +37,18 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::api::events::v1::Event as KubeEvent;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::watcher;
-use kube::{Client, CustomResourceExt, ResourceExt};
+use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use cce_upgrade_watch::cce::time as cce_time;
 use cce_upgrade_watch::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
-
-const PROJECT: &str = "0aa1c0de5e1f4c0e8a5d5a5e00000001";
-const ACCESS_KEY: &str = "SIMAK0000000000000001";
-const SECRET_KEY: &str = "simSK0000000000000000000000000000000000001";
+use cce_upgrade_watch::sim::builtin;
+use kit::eventually::within;
+use kit::plane::PrivatePlane;
+use kit::sim::Sim;
 const LABEL: &str = "cce-uw-bench";
 const TASKS: [&str; 4] = ["PreCheck", "Snapshot", "Cluster", "PostCheck"];
 /// Steps of one workflow: each task starts, then succeeds.
@@ -130,161 +129,26 @@ fn log(msg: impl AsRef<str>) {
     );
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 // ------------------------------------------------------------------ processes
 
-/// A private control plane, taken down when dropped.
-struct Plane {
-    dir: PathBuf,
-    kubeconfig: PathBuf,
-    keep: bool,
-}
-
-impl Plane {
-    fn up(keep: bool) -> Res<Plane> {
-        let dir = std::env::temp_dir().join(format!(
-            "cce-uw-bench-plane-{}-{:06x}",
-            std::process::id(),
-            rand::random::<u32>() & 0xffffff
-        ));
-        log(format!("control plane: starting in {}", dir.display()));
-        let out = Command::new(repo().join("hack/control-plane.sh"))
-            .arg("up")
-            .env("CCE_UW_PLANE_DIR", &dir)
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| format!("hack/control-plane.sh up: {e}"))?;
-        let plane = Plane {
-            dir: dir.clone(),
-            kubeconfig: dir.join("kubeconfig"),
-            keep,
-        };
-        if !out.status.success() {
-            return Err("hack/control-plane.sh up failed".into());
-        }
-        Ok(plane)
-    }
-
-    fn pid(&self, component: &str) -> Option<u32> {
-        std::fs::read_to_string(self.dir.join(format!("{component}.pid")))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    }
-}
-
-impl Drop for Plane {
-    fn drop(&mut self) {
-        if self.keep {
-            log(format!(
-                "control plane kept: CCE_UW_PLANE_DIR={} hack/control-plane.sh down",
-                self.dir.display()
-            ));
-            return;
-        }
-        let _ = Command::new(repo().join("hack/control-plane.sh"))
-            .arg("down")
-            .env("CCE_UW_PLANE_DIR", &self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_cce-upgrade-watch")
-}
-
-struct Sim {
-    _proc: Proc,
-    url: String,
-    admin: String,
-    ca: PathBuf,
-}
-
-fn start_sim(scenario: &Path, ca: &Path) -> Res<Sim> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cce-sim"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--tls-self-signed",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--tls-cert-out")
-        .arg(ca)
-        .arg("--scenario")
-        .arg(scenario)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("start simulator: {e}"))?;
-    let stdout = child.stdout.take().ok_or("simulator stdout")?;
-    let proc = Proc(child);
-    let mut lines = BufReader::new(stdout).lines();
-    let url = lines
-        .next()
-        .ok_or("simulator printed nothing")?
-        .map_err(|e| e.to_string())?;
-    let admin = lines
-        .next()
-        .ok_or("simulator printed no admin line")?
-        .map_err(|e| e.to_string())?
-        .trim_start_matches("admin ")
-        .trim()
-        .to_string();
-    std::thread::spawn(move || for _ in lines {});
-    if !url.starts_with("https://") {
-        return Err(format!("simulator's first line is not its URL: {url}"));
-    }
-    Ok(Sim {
-        _proc: proc,
-        url,
-        admin,
-        ca: ca.to_path_buf(),
-    })
-}
-
+/// The release operator for the whole cluster, stopped gracefully when dropped.
 struct Operator {
-    proc: Proc,
+    child: Child,
     metrics_url: String,
 }
 
 impl Drop for Operator {
     /// SIGTERM to the operator's own process group (it and a wrapper such as heaptrack,
-    /// which then writes its data), then the Proc guard kills whatever is left.
+    /// which then writes its data), then SIGKILL to whatever is left.
     fn drop(&mut self) {
-        let group = self.proc.0.id();
-        let _ = Command::new("kill")
-            .args(["-TERM", "--", &format!("-{group}")])
-            .stderr(Stdio::null())
-            .status();
-        for _ in 0..100 {
-            if matches!(self.proc.0.try_wait(), Ok(Some(_))) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let group = format!("-{}", self.child.id());
+        kit::operator::terminate(&mut self.child, &group);
         std::thread::sleep(Duration::from_secs(1));
         let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{group}")])
+            .args(["-KILL", "--", &group])
             .stderr(Stdio::null())
             .status();
+        let _ = self.child.wait();
     }
 }
 
@@ -293,20 +157,13 @@ fn free_port() -> Res<u16> {
     Ok(l.local_addr().map_err(|e| e.to_string())?.port())
 }
 
-fn start_operator(args: &Args, plane: &Plane, sim: &Sim, log_file: &Path) -> Res<Operator> {
+fn start_operator(args: &Args, plane: &PrivatePlane, sim: &Sim, log_file: &Path) -> Res<Operator> {
     let port = free_port()?;
-    let log = std::fs::File::create(log_file).map_err(|e| e.to_string())?;
+    // A fresh log for each run.
+    std::fs::File::create(log_file).map_err(|e| e.to_string())?;
     // Enough CCE request budget for D workflows every poll period, with room for retries.
     let rate = (2 * args.workflows).div_ceil(args.poll as usize).max(10);
-    let mut command = match &args.operator_wrapper {
-        Some(wrapper) => {
-            let mut words = wrapper.split_whitespace();
-            let mut c = Command::new(words.next().ok_or("empty --operator-wrapper")?);
-            c.args(words).arg(binary());
-            c
-        }
-        None => Command::new(binary()),
-    };
+    let mut command = kit::operator::command(args.operator_wrapper.as_deref(), log_file);
     // Its own process group, so a wrapper and the operator under it stop together.
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let child = command
@@ -319,24 +176,19 @@ fn start_operator(args: &Args, plane: &Plane, sim: &Sim, log_file: &Path) -> Res
         .arg("--admin-listen")
         .arg(format!("127.0.0.1:{port}"))
         .arg("--ca-bundle")
-        .arg(&sim.ca)
+        .arg(sim.ca_bundle())
         .arg("--cce-rate-limit")
         .arg(rate.to_string())
         .arg("--cce-rate-burst")
         .arg(rate.to_string())
         .arg("--concurrency")
         .arg(args.concurrency.to_string())
-        .env("KUBECONFIG", &plane.kubeconfig)
+        .env("KUBECONFIG", plane.kubeconfig())
         .env("RUST_LOG", "info")
-        .env_remove("CLOUD_SDK_AK")
-        .env_remove("CLOUD_SDK_SK")
-        .env_remove("CLOUD_SDK_TOKEN")
-        .stdout(Stdio::null())
-        .stderr(log)
         .spawn()
         .map_err(|e| format!("start operator: {e}"))?;
     Ok(Operator {
-        proc: Proc(child),
+        child,
         metrics_url: format!("http://127.0.0.1:{port}/metrics"),
     })
 }
@@ -397,21 +249,23 @@ fn cluster_id(i: usize) -> String {
 /// stagger spreading the workflows evenly over one gap.
 fn scenario_yaml(workflows: usize, lead: f64, gap: f64) -> String {
     let mut y = String::from("name: bench-fleet\nprojectID: ");
-    y.push_str(PROJECT);
+    y.push_str(builtin::PROJECT_ID);
     y.push_str("\nclusters:\n");
     for i in 0..workflows {
         y.push_str(&format!(
-            "  - {{id: {}, version: v1.28.15-r10}}\n",
-            cluster_id(i)
+            "  - {{id: {}, version: {}}}\n",
+            cluster_id(i),
+            builtin::FROM_VERSION
         ));
     }
     y.push_str("workflows:\n");
     for i in 0..workflows {
         let stagger = gap * i as f64 / workflows as f64;
         y.push_str(&format!(
-            "  - id: {}\n    clusterID: {}\n    targetVersion: v1.29.13-r0\n    steps:\n",
+            "  - id: {}\n    clusterID: {}\n    targetVersion: {}\n    steps:\n",
             workflow_id(i),
-            cluster_id(i)
+            cluster_id(i),
+            builtin::TO_VERSION
         ));
         for (k, task) in TASKS.iter().enumerate() {
             for (j, status) in ["Running", "Success"].iter().enumerate() {
@@ -525,75 +379,32 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 // ------------------------------------------------------------------ kube helpers
 
-async fn kube_client(kubeconfig: &Path) -> Res<Client> {
-    let kc = Kubeconfig::read_from(kubeconfig).map_err(|e| e.to_string())?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    Client::try_from(config).map_err(|e| e.to_string())
+/// Namespace `bench-{n}` with the Secret `cce` of the simulator's built-in keys.
+async fn setup_namespace(client: &Client, n: usize) {
+    let ns = format!("bench-{n}");
+    kit::namespace::create_namespace(client, &ns).await;
+    kit::sim_secret(client, &ns, "cce", builtin::ACCESS_KEY, builtin::SECRET_KEY).await;
 }
 
-async fn install_crd(client: &Client) -> Res<()> {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = UpgradeWorkflowWatch::crd();
-    let name = UpgradeWorkflowWatch::crd_name();
-    api.patch(
-        name,
-        &PatchParams::apply("bench").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .map_err(|e| format!("apply CRD: {e}"))?;
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        await_condition(api, name, conditions::is_crd_established()),
-    )
-    .await
-    .map_err(|_| "CRD not Established in 30s")?
-    .map_err(|e| e.to_string())?;
-    Ok(())
-}
-
-async fn setup_namespace(client: &Client, ns: &str) -> Res<()> {
-    let namespace: Namespace =
-        serde_json::from_value(json!({"metadata": {"name": ns}})).map_err(|e| e.to_string())?;
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-        .map_err(|e| format!("create namespace {ns}: {e}"))?;
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "cce", "namespace": ns},
-        "stringData": {"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}
-    }))
-    .map_err(|e| e.to_string())?;
-    Api::<Secret>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &secret)
-        .await
-        .map_err(|e| format!("create secret in {ns}: {e}"))?;
-    Ok(())
-}
-
+/// Watch `name` of one of the scenario's workflows, labelled for the driver's follower.
 fn watch_object(
     ns: &str,
     name: &str,
     sim: &Sim,
     workflow: usize,
     poll: u64,
-) -> Res<UpgradeWorkflowWatch> {
-    serde_json::from_value(json!({
-        "apiVersion": "cce.upgradewatch.io/v1alpha1",
-        "kind": "UpgradeWorkflowWatch",
-        "metadata": {"name": name, "namespace": ns, "labels": {LABEL: "1"}},
-        "spec": {
-            "endpoint": sim.url,
-            "projectID": PROJECT,
-            "clusterID": cluster_id(workflow),
-            "upgradeWorkflowID": workflow_id(workflow),
-            "credentialsSecretRef": {"name": "cce"},
-            "pollInterval": format!("{poll}s"),
-        }
-    }))
-    .map_err(|e| e.to_string())
+) -> UpgradeWorkflowWatch {
+    let mut watch = kit::watch::sim_watch_object(
+        ns,
+        name,
+        sim,
+        &cluster_id(workflow),
+        Some(&workflow_id(workflow)),
+        Some("cce"),
+    );
+    watch.metadata.labels = Some([(LABEL.to_string(), "1".to_string())].into());
+    watch.spec.poll_interval = Some(format!("{poll}s"));
+    watch
 }
 
 /// Creates watch `i`, retrying while the API server is overloaded; returns when it exists.
@@ -605,7 +416,7 @@ async fn create_watch(
 ) -> Res<(String, Timestamp)> {
     let ns = format!("bench-{}", i % args.namespaces);
     let name = format!("w{i:05}");
-    let obj = watch_object(&ns, &name, sim, i % args.workflows, args.poll)?;
+    let obj = watch_object(&ns, &name, sim, i % args.workflows, args.poll);
     let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), &ns);
     for attempt in 0.. {
         match api.create(&PostParams::default(), &obj).await {
@@ -622,16 +433,6 @@ async fn create_watch(
 
 // ------------------------------------------------------------------ simulator admin
 
-async fn admin_get(http: &reqwest::Client, sim: &Sim, path: &str) -> Res<Value> {
-    http.get(format!("{}{path}", sim.admin))
-        .send()
-        .await
-        .map_err(|e| format!("GET {path}: {e}"))?
-        .json()
-        .await
-        .map_err(|e| format!("GET {path}: {e}"))
-}
-
 #[derive(Clone, Debug)]
 struct Served {
     unix_ms: f64,
@@ -641,22 +442,11 @@ struct Served {
 
 /// Appends the simulator's request log since `since` (the log is bounded, so the driver
 /// reads it as it goes).
-async fn drain_requests(
-    http: &reqwest::Client,
-    sim: &Sim,
-    since: &mut u64,
-    into: &mut Vec<Served>,
-) -> Res<()> {
+async fn drain_requests(sim: &Sim, since: &mut u64, into: &mut Vec<Served>) {
     loop {
-        let v = admin_get(
-            http,
-            sim,
-            &format!("/_sim/requests?since={since}&limit=50000"),
-        )
-        .await?;
-        let list = v["requests"].as_array().cloned().unwrap_or_default();
+        let list = sim.requests(&format!("since={since}&limit=50000")).await;
         if list.is_empty() {
-            return Ok(());
+            return;
         }
         for r in &list {
             *since = (*since).max(r["seq"].as_u64().unwrap_or(0));
@@ -667,7 +457,7 @@ async fn drain_requests(
             });
         }
         if list.len() < 50000 {
-            return Ok(());
+            return;
         }
     }
 }
@@ -727,7 +517,7 @@ async fn run(args: Args) -> Res<()> {
     let out_dir = if args.out.is_absolute() {
         args.out.clone()
     } else {
-        repo().join(&args.out)
+        kit::repo_path("").join(&args.out)
     };
     std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
     let ticks = clock_ticks();
@@ -737,20 +527,26 @@ async fn run(args: Args) -> Res<()> {
         args.watches, args.workflows, args.namespaces, args.poll, probes
     ));
 
-    let plane = Plane::up(args.keep_plane)?;
-    let client = kube_client(&plane.kubeconfig).await?;
-    install_crd(&client).await?;
+    log("control plane: starting");
+    let mut plane = PrivatePlane::up("cce-uw-bench-plane-");
+    if args.keep_plane {
+        plane.keep_running();
+        log(format!(
+            "control plane kept: CCE_UW_PLANE_DIR={} hack/control-plane.sh down",
+            plane.dir().display()
+        ));
+    }
+    let client = plane.client().await;
+    kit::install_crd(&client).await;
     for n in 0..args.namespaces {
-        setup_namespace(&client, &format!("bench-{n}")).await?;
+        setup_namespace(&client, n).await;
     }
 
     // The timeline starts `lead` seconds after the simulator; setup pushes it back as needed.
     let lead = 30.0;
-    let work = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let scenario = work.path().join("scenario.yaml");
-    std::fs::write(&scenario, scenario_yaml(args.workflows, lead, gap))
-        .map_err(|e| e.to_string())?;
-    let sim = start_sim(&scenario, &work.path().join("ca.pem"))?;
+    let sim = Sim::https()
+        .scenario_yaml(&scenario_yaml(args.workflows, lead, gap))
+        .start();
     let sim_started = Timestamp::now();
     let hold = {
         let (http, admin) = (http.clone(), sim.admin.clone());
@@ -771,7 +567,7 @@ async fn run(args: Args) -> Res<()> {
 
     let log_file = out_dir.join(format!("operator-{}-{}.log", args.watches, args.workflows));
     let mut operator = start_operator(&args, &plane, &sim, &log_file)?;
-    let op_pid = operator.proc.0.id();
+    let op_pid = operator.child.id();
     // Ready once its caches synced.
     let ready_url = operator.metrics_url.replace("/metrics", "/readyz");
     let ready_within = if args.operator_wrapper.is_some() {
@@ -779,29 +575,47 @@ async fn run(args: Args) -> Res<()> {
     } else {
         60
     };
-    let deadline = Instant::now() + Duration::from_secs(ready_within);
-    loop {
-        if let Ok(r) = http.get(&ready_url).send().await
-            && r.status().is_success()
-        {
-            break;
-        }
-        if let Ok(Some(status)) = operator.proc.0.try_wait() {
-            return Err(format!(
-                "operator exited ({status}); see {}",
-                log_file.display()
-            ));
-        }
-        if Instant::now() > deadline {
-            return Err(format!("operator not ready within {ready_within} s"));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let exited = within(
+        "operator ready",
+        Duration::from_secs(ready_within),
+        Duration::from_millis(200),
+        || {
+            let exited = operator.child.try_wait().ok().flatten();
+            let (http, ready_url) = (&http, &ready_url);
+            async move {
+                if exited.is_some() {
+                    return Ok(exited);
+                }
+                match http.get(ready_url).send().await {
+                    Ok(r) if r.status().is_success() => Ok(None),
+                    Ok(r) => Err(r.status().to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        },
+    )
+    .await?;
+    if let Some(status) = exited {
+        return Err(format!(
+            "operator exited ({status}); see {}",
+            log_file.display()
+        ));
     }
     let tracker = Arc::new(Mutex::new(Tracker::default()));
     let follower = tokio::spawn(follow_watches(client.clone(), tracker.clone()));
-    while !lock(&tracker).synced {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    within(
+        "the follower listed the watches",
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        || async {
+            if lock(&tracker).synced {
+                Ok(())
+            } else {
+                Err("not yet")
+            }
+        },
+    )
+    .await?;
 
     // 1. The burst.
     let burst = args.watches - probes;
@@ -826,21 +640,23 @@ async fn run(args: Args) -> Res<()> {
         "created {burst} watches in {burst_secs:.1} s ({:.0}/s); waiting for their first status",
         burst as f64 / burst_secs
     ));
-    let converge_deadline = Instant::now() + Duration::from_secs(120 + args.watches as u64 / 20);
-    loop {
-        let missing = lock(&tracker)
-            .watches
-            .values()
-            .filter(|t| t.first_workflow.is_none())
-            .count();
-        if missing == 0 {
-            break;
-        }
-        if Instant::now() > converge_deadline {
-            return Err(format!("{missing} watches have no status after the burst"));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    within(
+        "every burst watch has a status",
+        Duration::from_secs(120 + args.watches as u64 / 20),
+        Duration::from_millis(200),
+        || async {
+            let missing = lock(&tracker)
+                .watches
+                .values()
+                .filter(|t| t.first_workflow.is_none())
+                .count();
+            match missing {
+                0 => Ok(()),
+                n => Err(format!("{n} watches without one")),
+            }
+        },
+    )
+    .await?;
     log(format!(
         "every burst watch has its first status {:.1} s after the burst began",
         t_burst.elapsed().as_secs_f64()
@@ -856,24 +672,25 @@ async fn run(args: Args) -> Res<()> {
             track.created = Some(at);
             track.probe = true;
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while lock(&tracker)
-            .watches
-            .get(&key)
-            .and_then(|t| t.first_workflow)
-            .is_none()
-        {
-            if Instant::now() > deadline {
-                return Err(format!("probe {key} has no status within 30 s"));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        within(
+            &format!("probe {key} has a status"),
+            Duration::from_secs(30),
+            Duration::from_millis(20),
+            || async {
+                let first = lock(&tracker)
+                    .watches
+                    .get(&key)
+                    .and_then(|t| t.first_workflow);
+                first.map(|_| ()).ok_or("no status")
+            },
+        )
+        .await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
     // 3. The window: the timeline plays from about `lead` seconds from now.
     hold.abort();
-    let info = admin_get(&http, &sim, "/_sim/workflows").await?;
+    let info = sim.admin_get("/_sim/workflows").await;
     let first_step = info
         .as_array()
         .and_then(|a| {
@@ -889,7 +706,7 @@ async fn run(args: Args) -> Res<()> {
     let metrics_start = scrape(&http, &operator.metrics_url).await?;
     let mut requests = Vec::new();
     let mut since = 0u64;
-    drain_requests(&http, &sim, &mut since, &mut requests).await?;
+    drain_requests(&sim, &mut since, &mut requests).await;
     let requests_before = requests.len();
     log(format!(
         "setup done {:.0} s after the simulator started; first step in {:.0} s; then {} steps per workflow, {gap} s apart",
@@ -905,7 +722,7 @@ async fn run(args: Args) -> Res<()> {
         );
     loop {
         tokio::time::sleep(Duration::from_secs(5)).await;
-        drain_requests(&http, &sim, &mut since, &mut requests).await?;
+        drain_requests(&sim, &mut since, &mut requests).await;
         if let Some(s) = proc_stat(op_pid, ticks) {
             peak_rss_sampled = peak_rss_sampled.max(s.rss_mib);
         }
@@ -933,15 +750,15 @@ async fn run(args: Args) -> Res<()> {
     let metrics_end = scrape(&http, &operator.metrics_url).await?;
     // Settle: late writes or duplicate events would show up now.
     tokio::time::sleep(Duration::from_secs(2 * args.poll)).await;
-    drain_requests(&http, &sim, &mut since, &mut requests).await?;
+    drain_requests(&sim, &mut since, &mut requests).await;
     let final_stat = proc_stat(op_pid, ticks).unwrap_or_default();
     let metrics_final = scrape(&http, &operator.metrics_url).await?;
     let plane_stats: BTreeMap<&str, ProcStat> = ["kube-apiserver", "etcd"]
         .into_iter()
         .filter_map(|c| Some((c, proc_stat(plane.pid(c)?, ticks)?)))
         .collect();
-    let sim_stats = admin_get(&http, &sim, "/_sim/stats").await?;
-    let truth = admin_get(&http, &sim, "/_sim/workflows").await?;
+    let sim_stats = sim.admin_get("/_sim/stats").await;
+    let truth = sim.admin_get("/_sim/workflows").await;
 
     // Events, per watch.
     let mut events_per_watch: HashMap<String, usize> = HashMap::new();
@@ -956,7 +773,7 @@ async fn run(args: Args) -> Res<()> {
             if e.reporting_controller.as_deref() != Some("cce-upgrade-watch") {
                 continue;
             }
-            let count = e.series.as_ref().map(|s| s.count).unwrap_or(1).max(1) as usize;
+            let count = kit::events::occurrences(&e);
             let name = e.regarding.and_then(|r| r.name).unwrap_or_default();
             *events_per_watch.entry(format!("{ns}/{name}")).or_default() += count;
             events_total += count;

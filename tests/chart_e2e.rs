@@ -8,8 +8,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use kube::Client;
@@ -18,14 +17,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
-use common::procs::{self, ACCESS_KEY, SECRET_KEY, Sim};
+use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use common::operator::Operator;
+use common::sim::{Sim, copy};
 use common::{cond, kubectl, kubectl_stdin, repo_path, text, wait_watch};
 
 const CHART: &str = "charts/cce-upgrade-watch";
-const SUCCESS_CLUSTER: &str = "c1000000-0000-4000-8000-000000000000";
-const SUCCESS_WORKFLOW: &str = "f1000000-0000-4000-8000-000000000000";
-const RETRY_CLUSTER: &str = "c2000000-0000-4000-8000-000000000000";
-const RETRY_WORKFLOW: &str = "f2000000-0000-4000-8000-000000000000";
 
 // ------------------------------------------------------------------ helpers
 
@@ -271,7 +268,7 @@ fn values_key(line: &str) -> Option<&str> {
 /// `(env var, default)` of every `run` flag, read from `cce-upgrade-watch run --help`.
 fn run_flags() -> Vec<(String, Option<String>)> {
     let help = ok(
-        Command::new(procs::binary())
+        Command::new(common::operator::binary())
             .args(["run", "--help"])
             .output()
             .expect("run --help"),
@@ -741,9 +738,23 @@ async fn helm_install_creates_the_operator_objects_and_the_crd_upgrade_path_work
 /// nothing else from the test's environment. Two local differences: the admin server
 /// listens on a free loopback port, and the CA bundle is the simulator's file.
 struct ChartOperator {
-    child: Child,
-    log: PathBuf,
+    operator: Operator,
+    /// Holds the ServiceAccount's kubeconfig.
     _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for ChartOperator {
+    type Target = Operator;
+
+    fn deref(&self) -> &Operator {
+        &self.operator
+    }
+}
+
+impl std::ops::DerefMut for ChartOperator {
+    fn deref_mut(&mut self) -> &mut Operator {
+        &mut self.operator
+    }
 }
 
 impl ChartOperator {
@@ -789,7 +800,7 @@ impl ChartOperator {
         }
         for (name, value) in [
             ("ADMIN_LISTEN", "127.0.0.1:0".to_string()),
-            ("CA_BUNDLE", sim.ca.display().to_string()),
+            ("CA_BUNDLE", sim.ca_bundle().display().to_string()),
         ] {
             env.retain(|(n, _)| n != name);
             env.push((name.to_string(), value));
@@ -803,44 +814,10 @@ impl ChartOperator {
         std::fs::write(&kubeconfig, service_account_kubeconfig(token.trim())).expect("kubeconfig");
         env.push(("KUBECONFIG".into(), kubeconfig.display().to_string()));
 
-        let log = match std::env::var_os("CCE_UW_TEST_LOG_DIR") {
-            Some(keep) => PathBuf::from(keep).join(format!("{release_ns}.log")),
-            None => dir.path().join("operator.log"),
-        };
-        let child = Command::new(procs::binary())
-            .args(&args)
-            .env_clear()
-            .envs(env)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start operator");
         ChartOperator {
-            child,
-            log,
+            operator: Operator::start_clean(release_ns, args, env),
             _dir: dir,
         }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The admin server's address, from its start-up log line.
-    async fn admin(&self) -> String {
-        for _ in 0..100 {
-            let log = self.log_text();
-            if let Some(line) = log.lines().find(|l| l.contains("admin server listening")) {
-                let start = line.find("127.0.0.1:").expect("admin address");
-                let addr: String = line[start..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                    .collect();
-                return format!("http://{addr}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no admin address in the operator log:\n{}", self.log_text());
     }
 
     /// No request of the operator was refused. At debug level (the chart's
@@ -862,26 +839,6 @@ impl ChartOperator {
             "refused requests:\n{}",
             refused.join("\n")
         );
-    }
-}
-
-impl ChartOperator {
-    /// Waits up to `secs` for the process to exit on its own.
-    fn wait_exit(&mut self, secs: u64) -> Option<std::process::ExitStatus> {
-        for _ in 0..secs * 10 {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        None
-    }
-}
-
-impl Drop for ChartOperator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -949,7 +906,7 @@ async fn create_watch(
         "metadata": {"name": name, "namespace": ns, "labels": labels},
         "spec": {
             "endpoint": sim.url,
-            "projectID": procs::PROJECT,
+            "projectID": builtin::PROJECT_ID,
             "clusterID": cluster,
             "upgradeWorkflowID": workflow,
             "credentialsSecretRef": {"name": "cce"},
@@ -990,6 +947,7 @@ fn live(ns: &str, name: &str) -> Value {
 #[tokio::test]
 async fn in_namespaced_mode_the_operator_with_the_chart_service_account_reaches_ready_and_can_do_no_more()
  {
+    let success = copy(Builtin::Success, 0);
     let (client, ns) = setup("chart-rbac-namespaced").await;
     let team = common::namespace(&client, "chart-rbac-team").await;
     let other = common::namespace(&client, "chart-rbac-other").await;
@@ -1000,10 +958,27 @@ async fn in_namespaced_mode_the_operator_with_the_chart_service_account_reaches_
         &ns,
         &["--set-json", &format!("watchNamespaces=[\"{team}\"]")],
     );
-    common::sim_secret(&client, &team, "cce", ACCESS_KEY, SECRET_KEY).await;
-    common::sim_secret(&client, &other, "cce", ACCESS_KEY, SECRET_KEY).await;
+    common::sim_secret(
+        &client,
+        &team,
+        "cce",
+        builtin::ACCESS_KEY,
+        builtin::SECRET_KEY,
+    )
+    .await;
+    common::sim_secret(
+        &client,
+        &other,
+        "cce",
+        builtin::ACCESS_KEY,
+        builtin::SECRET_KEY,
+    )
+    .await;
 
-    let sim = Sim::start(&["--scenario", "success", "--speed", "30"]);
+    let sim = Sim::https()
+        .scenario(Builtin::Success)
+        .args(&["--speed", "30"])
+        .start();
     let pod = format!("{full}-7d9f8b6c4-x2x9z");
     let op = ChartOperator::start(&ns, &release, &pod, &sim);
     create_watch(
@@ -1011,8 +986,8 @@ async fn in_namespaced_mode_the_operator_with_the_chart_service_account_reaches_
         &team,
         "up",
         &sim,
-        SUCCESS_CLUSTER,
-        SUCCESS_WORKFLOW,
+        &success.cluster,
+        &success.workflow,
         json!({}),
     )
     .await;
@@ -1032,7 +1007,7 @@ async fn in_namespaced_mode_the_operator_with_the_chart_service_account_reaches_
     assert_eq!(common::count(&events, "WorkflowObserved"), 1, "{events:#?}");
 
     // Ready, leader on the chart's Lease, and never refused.
-    let admin = op.admin().await;
+    let admin = op.admin_url();
     let http = reqwest::Client::new();
     let readyz = http
         .get(format!("{admin}/readyz"))
@@ -1171,6 +1146,7 @@ async fn in_namespaced_mode_the_operator_with_the_chart_service_account_reaches_
 #[tokio::test]
 async fn cluster_wide_the_operator_with_the_chart_service_account_reports_a_failed_task_as_stalled()
 {
+    let retry = copy(Builtin::ClusterFailsThenRetry, 0);
     let (client, ns) = setup("chart-rbac-cluster").await;
     let team = common::namespace(&client, "chart-rbac-cluster-team").await;
     let release = ns.clone();
@@ -1182,23 +1158,27 @@ async fn cluster_wide_the_operator_with_the_chart_service_account_reports_a_fail
         &ns,
         &["--set", &format!("labelSelector={selector}")],
     );
-    common::sim_secret(&client, &team, "cce", ACCESS_KEY, SECRET_KEY).await;
+    common::sim_secret(
+        &client,
+        &team,
+        "cce",
+        builtin::ACCESS_KEY,
+        builtin::SECRET_KEY,
+    )
+    .await;
 
-    // A frozen simulator clock: the workflow moves only when stepped.
-    let sim = Sim::start(&[
-        "--scenario",
-        "cluster-fails-then-retry",
-        "--speed",
-        "0.0001",
-    ]);
+    let sim = Sim::https()
+        .scenario(Builtin::ClusterFailsThenRetry)
+        .frozen()
+        .start();
     let op = ChartOperator::start(&ns, &release, &format!("{full}-5c8d7f9b8-q4w7p"), &sim);
     create_watch(
         &client,
         &team,
         "retry",
         &sim,
-        RETRY_CLUSTER,
-        RETRY_WORKFLOW,
+        &retry.cluster,
+        &retry.workflow,
         json!({"cce-uw-test": ns}),
     )
     .await;
@@ -1211,11 +1191,11 @@ async fn cluster_wide_the_operator_with_the_chart_service_account_reports_a_fail
 
     // Step until CCE reports the failed Cluster task (phase Pending).
     for _ in 0..20 {
-        let state = sim.get(&format!("/_sim/workflows/{RETRY_WORKFLOW}")).await;
+        let state = sim.workflow(&retry.workflow).await;
         if state["workflow"]["status"]["phase"] == "Pending" {
             break;
         }
-        sim.step(RETRY_WORKFLOW, 1).await;
+        sim.step(&retry.workflow, 1).await;
     }
     let stalled = wait_watch(&client, &team, "retry", 60, "Stalled", |w| {
         cond(w, "Stalled").is_some_and(|c| c.0 == "True")
@@ -1315,9 +1295,11 @@ async fn without_the_charts_rbac_the_operator_is_refused_and_the_log_check_notic
     let (_client, ns) = setup("chart-rbac-none").await;
     let release = ns.clone();
     install_for_operator(&release, &ns, &["--set", "rbac.create=false"]);
-    let sim = Sim::start(&["--scenario", "success"]);
+    let sim = Sim::https().scenario(Builtin::Success).start();
     let mut op = ChartOperator::start(&ns, &release, "no-rbac", &sim);
-    let status = op.wait_exit(30).expect("the operator should stop");
+    let status = op
+        .exit_within(Duration::from_secs(30))
+        .expect("the operator should stop");
     assert!(!status.success());
     let log = op.log_text();
     assert!(log.contains("\"http.status_code\":403"), "{log}");

@@ -8,51 +8,39 @@ use std::time::Duration;
 use kube::api::{Api, Patch, PatchParams};
 
 use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
-use common::procs::{ACCESS_KEY, Operator, SECRET_KEY, Sim};
-use common::{cond, events, kubectl, reasons, text, wait_converged, wait_watch};
-
-/// A frozen simulator clock: workflows move only when a test steps them.
-const FROZEN: &[&str] = &["--speed", "0.0001"];
-
-const SUCCESS_CLUSTER: &str = "c1000000-0000-4000-8000-000000000000";
-const SUCCESS_WORKFLOW: &str = "f1000000-0000-4000-8000-000000000000";
-const RETRY_CLUSTER: &str = "c2000000-0000-4000-8000-000000000000";
-const RETRY_WORKFLOW: &str = "f2000000-0000-4000-8000-000000000000";
-const IDLE_CLUSTER: &str = "c6000000-0000-4000-8000-000000000000";
+use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use common::operator::Operator;
+use common::sim::{Sim, copy};
+use common::{cond, events, kubectl, play_to_end, reasons, text, wait_converged, wait_watch};
 
 async fn setup(test: &str) -> (kube::Client, String) {
     let client = common::client().await;
     common::install_crd(&client).await;
     let ns = common::namespace(&client, test).await;
-    common::sim_secret(&client, &ns, "cce", ACCESS_KEY, SECRET_KEY).await;
+    common::sim_secret(
+        &client,
+        &ns,
+        "cce",
+        builtin::ACCESS_KEY,
+        builtin::SECRET_KEY,
+    )
+    .await;
     (client, ns)
-}
-
-/// Steps the workflow through its whole timeline, waiting for the watch to show each step.
-async fn play_to_end(client: &kube::Client, ns: &str, name: &str, sim: &Sim, workflow: &str) {
-    wait_converged(client, ns, name, sim, workflow, 30).await;
-    loop {
-        let state = sim.get(&format!("/_sim/workflows/{workflow}")).await;
-        if state["stepsLeft"].as_u64().unwrap_or(0) == 0 {
-            return;
-        }
-        sim.step(workflow, 1).await;
-        wait_converged(client, ns, name, sim, workflow, 30).await;
-    }
 }
 
 #[tokio::test]
 async fn success_scenario_reaches_ready_with_exactly_one_event_per_transition() {
+    let success = copy(Builtin::Success, 0);
     let (client, ns) = setup("success").await;
-    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let _op = Operator::start(&ns, &sim, &[]);
     common::sim_watch(
         &client,
         &ns,
         "up",
         &sim,
-        SUCCESS_CLUSTER,
-        Some(SUCCESS_WORKFLOW),
+        &success.cluster,
+        Some(&success.workflow),
         Some("cce"),
     )
     .await;
@@ -74,7 +62,7 @@ async fn success_scenario_reaches_ready_with_exactly_one_event_per_transition() 
         Some(("True".into(), "Synced".into()))
     );
 
-    play_to_end(&client, &ns, "up", &sim, SUCCESS_WORKFLOW).await;
+    play_to_end(&client, &ns, "up", &sim, &success.workflow).await;
     let done = wait_watch(&client, &ns, "up", 30, "Ready", |w| {
         cond(w, "Ready").is_some_and(|c| c.0 == "True")
     })
@@ -118,24 +106,28 @@ async fn success_scenario_reaches_ready_with_exactly_one_event_per_transition() 
 
 #[tokio::test]
 async fn a_failed_cluster_task_stalls_with_one_warning_then_the_retry_succeeds() {
+    let retry = copy(Builtin::ClusterFailsThenRetry, 0);
     let (client, ns) = setup("retry").await;
-    let sim = Sim::start(&[&["--scenario", "cluster-fails-then-retry"], FROZEN].concat());
+    let sim = Sim::https()
+        .scenario(Builtin::ClusterFailsThenRetry)
+        .frozen()
+        .start();
     let _op = Operator::start(&ns, &sim, &[]);
     common::sim_watch(
         &client,
         &ns,
         "retry",
         &sim,
-        RETRY_CLUSTER,
-        Some(RETRY_WORKFLOW),
+        &retry.cluster,
+        Some(&retry.workflow),
         Some("cce"),
     )
     .await;
-    wait_converged(&client, &ns, "retry", &sim, RETRY_WORKFLOW, 30).await;
+    wait_converged(&client, &ns, "retry", &sim, &retry.workflow, 30).await;
     // PreCheck running, passed; Snapshot running, done; Cluster running; Cluster failed.
     for _ in 0..6 {
-        sim.step(RETRY_WORKFLOW, 1).await;
-        wait_converged(&client, &ns, "retry", &sim, RETRY_WORKFLOW, 30).await;
+        sim.step(&retry.workflow, 1).await;
+        wait_converged(&client, &ns, "retry", &sim, &retry.workflow, 30).await;
     }
     let failed = wait_watch(&client, &ns, "retry", 10, "Pending", |w| {
         w.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending")
@@ -154,7 +146,7 @@ async fn a_failed_cluster_task_stalls_with_one_warning_then_the_retry_succeeds()
         "{got:#?}"
     );
 
-    play_to_end(&client, &ns, "retry", &sim, RETRY_WORKFLOW).await;
+    play_to_end(&client, &ns, "retry", &sim, &retry.workflow).await;
     let done = wait_watch(&client, &ns, "retry", 30, "Ready", |w| {
         cond(w, "Ready").is_some_and(|c| c.0 == "True")
     })
@@ -181,23 +173,24 @@ async fn a_failed_cluster_task_stalls_with_one_warning_then_the_retry_succeeds()
 
 #[tokio::test]
 async fn an_operator_restart_mid_upgrade_repeats_no_event() {
+    let success = copy(Builtin::Success, 0);
     let (client, ns) = setup("restart").await;
-    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let mut op = Operator::start(&ns, &sim, &[]);
     common::sim_watch(
         &client,
         &ns,
         "up",
         &sim,
-        SUCCESS_CLUSTER,
-        Some(SUCCESS_WORKFLOW),
+        &success.cluster,
+        Some(&success.workflow),
         Some("cce"),
     )
     .await;
-    wait_converged(&client, &ns, "up", &sim, SUCCESS_WORKFLOW, 30).await;
+    wait_converged(&client, &ns, "up", &sim, &success.workflow, 30).await;
     for _ in 0..3 {
-        sim.step(SUCCESS_WORKFLOW, 1).await;
-        wait_converged(&client, &ns, "up", &sim, SUCCESS_WORKFLOW, 30).await;
+        sim.step(&success.workflow, 1).await;
+        wait_converged(&client, &ns, "up", &sim, &success.workflow, 30).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = events(&client, &ns, "up").await;
@@ -228,7 +221,7 @@ async fn an_operator_restart_mid_upgrade_repeats_no_event() {
     );
 
     // And it carries on from where it was.
-    play_to_end(&client, &ns, "up", &sim, SUCCESS_WORKFLOW).await;
+    play_to_end(&client, &ns, "up", &sim, &success.workflow).await;
     let got = common::wait_events(&client, &ns, "up", 10, |e| {
         e.last().is_some_and(|(r, _)| r == "UpgradeSucceeded")
     })
@@ -246,21 +239,22 @@ async fn an_operator_restart_mid_upgrade_repeats_no_event() {
 
 #[tokio::test]
 async fn an_outage_gives_one_sync_failed_keeps_tasks_and_recovers_once() {
+    let success = copy(Builtin::Success, 0);
     let (client, ns) = setup("outage").await;
-    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let _op = Operator::start(&ns, &sim, &[]);
     common::sim_watch(
         &client,
         &ns,
         "up",
         &sim,
-        SUCCESS_CLUSTER,
-        Some(SUCCESS_WORKFLOW),
+        &success.cluster,
+        Some(&success.workflow),
         Some("cce"),
     )
     .await;
-    sim.step(SUCCESS_WORKFLOW, 2).await;
-    let good = wait_converged(&client, &ns, "up", &sim, SUCCESS_WORKFLOW, 30).await;
+    sim.step(&success.workflow, 2).await;
+    let good = wait_converged(&client, &ns, "up", &sim, &success.workflow, 30).await;
 
     let ids = sim
         .post(
@@ -283,7 +277,7 @@ async fn an_outage_gives_one_sync_failed_keeps_tasks_and_recovers_once() {
     );
     // Several retries happen during the outage (backoff 1s..4s).
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let served = sim.requests_for(SUCCESS_WORKFLOW).await;
+    let served = sim.requests_for(&success.workflow).await;
     assert!(
         served.iter().filter(|r| r["status"] == 500).count() >= 3,
         "{served:#?}"
@@ -291,8 +285,8 @@ async fn an_outage_gives_one_sync_failed_keeps_tasks_and_recovers_once() {
 
     sim.delete("/_sim/faults").await;
     let _ = ids;
-    sim.step(SUCCESS_WORKFLOW, 1).await;
-    let back = wait_converged(&client, &ns, "up", &sim, SUCCESS_WORKFLOW, 30).await;
+    sim.step(&success.workflow, 1).await;
+    let back = wait_converged(&client, &ns, "up", &sim, &success.workflow, 30).await;
     assert_eq!(
         cond(&back, "Synced"),
         Some(("True".into(), "Synced".into()))
@@ -316,20 +310,21 @@ async fn an_outage_gives_one_sync_failed_keeps_tasks_and_recovers_once() {
 
 #[tokio::test]
 async fn a_429_retry_after_is_honoured_before_the_next_request() {
+    let success = copy(Builtin::Success, 0);
     let (client, ns) = setup("throttle").await;
-    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let _op = Operator::start(&ns, &sim, &[]);
     common::sim_watch(
         &client,
         &ns,
         "up",
         &sim,
-        SUCCESS_CLUSTER,
-        Some(SUCCESS_WORKFLOW),
+        &success.cluster,
+        Some(&success.workflow),
         Some("cce"),
     )
     .await;
-    wait_converged(&client, &ns, "up", &sim, SUCCESS_WORKFLOW, 30).await;
+    wait_converged(&client, &ns, "up", &sim, &success.workflow, 30).await;
     sim.post(
         "/_sim/faults",
         serde_json::json!({"kind": "throttle", "count": 1, "retryAfter": 7}),
@@ -344,7 +339,7 @@ async fn a_429_retry_after_is_honoured_before_the_next_request() {
         cond(w, "Synced").is_some_and(|c| c.0 == "True")
     })
     .await;
-    let log = sim.requests_for(SUCCESS_WORKFLOW).await;
+    let log = sim.requests_for(&success.workflow).await;
     let throttled = log
         .iter()
         .position(|r| r["status"] == 429)
@@ -357,8 +352,9 @@ async fn a_429_retry_after_is_honoured_before_the_next_request() {
 
 #[tokio::test]
 async fn an_unchanged_workflow_costs_no_writes_and_shared_workflows_one_request_per_poll() {
+    let success = copy(Builtin::Success, 0);
     let (client, ns) = setup("quiet").await;
-    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let op = Operator::start(&ns, &sim, &[]);
     let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), &ns);
     for i in 0..50 {
@@ -367,14 +363,14 @@ async fn an_unchanged_workflow_costs_no_writes_and_shared_workflows_one_request_
             &ns,
             &format!("w{i}"),
             &sim,
-            SUCCESS_CLUSTER,
-            Some(SUCCESS_WORKFLOW),
+            &success.cluster,
+            Some(&success.workflow),
             Some("cce"),
         )
         .await;
     }
     for i in 0..50 {
-        wait_converged(&client, &ns, &format!("w{i}"), &sim, SUCCESS_WORKFLOW, 60).await;
+        wait_converged(&client, &ns, &format!("w{i}"), &sim, &success.workflow, 60).await;
     }
     // Let first-status writes and their jittered first polls settle.
     tokio::time::sleep(Duration::from_secs(6)).await;
@@ -415,7 +411,7 @@ async fn an_unchanged_workflow_costs_no_writes_and_shared_workflows_one_request_
         events_before,
         "events while nothing changed"
     );
-    let requests = sim.requests_for(SUCCESS_WORKFLOW).await.len() as f64;
+    let requests = sim.requests_for(&success.workflow).await.len() as f64;
     let periods = window.as_secs_f64() / 5.0;
     // One request per poll period for all 50 watches (jitter may add a little).
     assert!(
@@ -427,37 +423,32 @@ async fn an_unchanged_workflow_costs_no_writes_and_shared_workflows_one_request_
 
 #[tokio::test]
 async fn changing_the_workflow_id_observes_the_new_workflow() {
+    let success = copy(Builtin::Success, 0);
+    let retry = copy(Builtin::ClusterFailsThenRetry, 0);
     let (client, ns) = setup("switch").await;
-    let sim = Sim::start(
-        &[
-            &[
-                "--scenario",
-                "success",
-                "--scenario",
-                "cluster-fails-then-retry",
-            ],
-            FROZEN,
-        ]
-        .concat(),
-    );
+    let sim = Sim::https()
+        .scenario(Builtin::Success)
+        .scenario(Builtin::ClusterFailsThenRetry)
+        .frozen()
+        .start();
     let _op = Operator::start(&ns, &sim, &[]);
     common::sim_watch(
         &client,
         &ns,
         "w",
         &sim,
-        SUCCESS_CLUSTER,
-        Some(SUCCESS_WORKFLOW),
+        &success.cluster,
+        Some(&success.workflow),
         Some("cce"),
     )
     .await;
-    let first = wait_converged(&client, &ns, "w", &sim, SUCCESS_WORKFLOW, 30).await;
+    let first = wait_converged(&client, &ns, "w", &sim, &success.workflow, 30).await;
     let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), &ns);
-    let patch = serde_json::json!({"spec": {"clusterID": RETRY_CLUSTER, "upgradeWorkflowID": RETRY_WORKFLOW}});
+    let patch = serde_json::json!({"spec": {"clusterID": &retry.cluster, "upgradeWorkflowID": &retry.workflow}});
     api.patch("w", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .expect("patch spec");
-    let switched = wait_converged(&client, &ns, "w", &sim, RETRY_WORKFLOW, 30).await;
+    let switched = wait_converged(&client, &ns, "w", &sim, &retry.workflow, 30).await;
     assert!(switched.metadata.generation > first.metadata.generation);
     let status = switched.status.as_ref().expect("status");
     assert_eq!(status.observed_generation, switched.metadata.generation);
@@ -480,18 +471,19 @@ async fn changing_the_workflow_id_observes_the_new_workflow() {
 
 #[tokio::test]
 async fn rotated_keys_recover_without_restart_and_wrong_keys_never_reach_the_log() {
+    let success = copy(Builtin::Success, 0);
     let (client, ns) = setup("rotate").await;
-    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let op = Operator::start(&ns, &sim, &[]);
     let wrong_secret = "wrongSecretKeyThatMustNeverBeLogged0000000";
-    common::sim_secret(&client, &ns, "cce", ACCESS_KEY, wrong_secret).await;
+    common::sim_secret(&client, &ns, "cce", builtin::ACCESS_KEY, wrong_secret).await;
     common::sim_watch(
         &client,
         &ns,
         "w",
         &sim,
-        SUCCESS_CLUSTER,
-        Some(SUCCESS_WORKFLOW),
+        &success.cluster,
+        Some(&success.workflow),
         Some("cce"),
     )
     .await;
@@ -510,7 +502,7 @@ async fn rotated_keys_recover_without_restart_and_wrong_keys_never_reach_the_log
     let new_sk = "rotatedSK0000000000000000000000000000000002";
     sim.put(
         "/_sim/credentials",
-        serde_json::json!([{"accessKey": new_ak, "secretKey": new_sk, "projectID": common::procs::PROJECT}]),
+        serde_json::json!([{"accessKey": new_ak, "secretKey": new_sk, "projectID": builtin::PROJECT_ID}]),
     )
     .await;
     common::sim_secret(&client, &ns, "cce", new_ak, new_sk).await;
@@ -520,7 +512,7 @@ async fn rotated_keys_recover_without_restart_and_wrong_keys_never_reach_the_log
     .await;
     assert_eq!(
         ok.status.as_ref().and_then(|s| s.workflow_id.as_deref()),
-        Some(SUCCESS_WORKFLOW)
+        Some(success.workflow.as_str())
     );
 
     let log = op.log_text();
@@ -528,7 +520,7 @@ async fn rotated_keys_recover_without_restart_and_wrong_keys_never_reach_the_log
         log.contains("TRACE") || log.contains("DEBUG"),
         "operator did not log at trace level"
     );
-    for secret in [wrong_secret, new_sk, SECRET_KEY] {
+    for secret in [wrong_secret, new_sk, builtin::SECRET_KEY] {
         assert!(
             !log.contains(secret),
             "a secret key appears in the operator log"
@@ -540,10 +532,11 @@ async fn rotated_keys_recover_without_restart_and_wrong_keys_never_reach_the_log
 
 #[tokio::test]
 async fn follow_mode_picks_up_a_newer_workflow_with_one_event() {
+    let idle = copy(Builtin::Idle, 0);
     let (client, ns) = setup("follow").await;
-    let sim = Sim::start(&[&["--scenario", "idle"], FROZEN].concat());
+    let sim = Sim::https().scenario(Builtin::Idle).frozen().start();
     let _op = Operator::start(&ns, &sim, &[]);
-    common::sim_watch(&client, &ns, "f", &sim, IDLE_CLUSTER, None, Some("cce")).await;
+    common::sim_watch(&client, &ns, "f", &sim, &idle.cluster, None, Some("cce")).await;
     let empty = wait_watch(&client, &ns, "f", 30, "NoWorkflow", |w| {
         cond(w, "Synced").is_some_and(|c| c.1 == "NoWorkflow")
     })
@@ -556,7 +549,7 @@ async fn follow_mode_picks_up_a_newer_workflow_with_one_event() {
     let created = sim
         .post(
             "/_sim/workflows",
-            serde_json::json!({"clusterID": IDLE_CLUSTER, "targetVersion": "v1.31.1-r0"}),
+            serde_json::json!({"clusterID": &idle.cluster, "targetVersion": "v1.31.1-r0"}),
         )
         .await;
     let id = created["metadata"]["uid"]
@@ -581,6 +574,7 @@ async fn follow_mode_picks_up_a_newer_workflow_with_one_event() {
 
 #[tokio::test]
 async fn bad_inputs_give_clear_conditions_and_no_crash_loop() {
+    let success = copy(Builtin::Success, 0);
     let (client, ns) = setup("bad-inputs").await;
     let weird = r#"
 clusters:
@@ -598,7 +592,11 @@ workflows:
         phase: Paused
         pointStatuses: [{taskType: PreCheck, status: Paused}]
 "#;
-    let sim = Sim::start_with_scenario(weird, &[&["--scenario", "success"], FROZEN].concat());
+    let sim = Sim::https()
+        .scenario_yaml(weird)
+        .scenario(Builtin::Success)
+        .frozen()
+        .start();
     let mut op = Operator::start(&ns, &sim, &[]);
 
     common::sim_watch(
@@ -606,8 +604,8 @@ workflows:
         &ns,
         "no-secret",
         &sim,
-        SUCCESS_CLUSTER,
-        Some(SUCCESS_WORKFLOW),
+        &success.cluster,
+        Some(&success.workflow),
         Some("missing"),
     )
     .await;
@@ -615,8 +613,8 @@ workflows:
     let outside: UpgradeWorkflowWatch = serde_json::from_value(serde_json::json!({
         "apiVersion": "cce.upgradewatch.io/v1alpha1", "kind": "UpgradeWorkflowWatch",
         "metadata": {"name": "outside"},
-        "spec": {"endpoint": "https://cce.attacker.example:8443", "projectID": common::procs::PROJECT,
-                 "clusterID": SUCCESS_CLUSTER, "credentialsSecretRef": {"name": "cce"}}
+        "spec": {"endpoint": "https://cce.attacker.example:8443", "projectID": builtin::PROJECT_ID,
+                 "clusterID": &success.cluster, "credentialsSecretRef": {"name": "cce"}}
     }))
     .expect("watch");
     api.create(&Default::default(), &outside)
@@ -667,7 +665,14 @@ workflows:
     );
 
     // The Secret appears: that watch recovers without anyone touching it.
-    common::sim_secret(&client, &ns, "missing", ACCESS_KEY, SECRET_KEY).await;
+    common::sim_secret(
+        &client,
+        &ns,
+        "missing",
+        builtin::ACCESS_KEY,
+        builtin::SECRET_KEY,
+    )
+    .await;
     wait_watch(&client, &ns, "no-secret", 20, "recovered", |w| {
         cond(w, "Synced").is_some_and(|c| c.0 == "True")
     })
@@ -696,7 +701,7 @@ workflows:
       - {after: 3, task: PreCheck, status: Success, expireAfter: 15}
       - {after: 3600, task: Cluster, status: Running}
 "#;
-    let sim = Sim::start_with_scenario(scenario, &[]);
+    let sim = Sim::https().scenario_yaml(scenario).start();
     let _op = Operator::start(&ns, &sim, &[]);
     common::sim_watch(
         &client,

@@ -5,6 +5,7 @@ mod common;
 use kube::api::{Api, Patch, PatchParams};
 
 use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
+use cce_upgrade_watch::sim::builtin;
 use common::{kubectl, kubectl_stdin, text};
 
 fn watch_yaml(ns: &str, name: &str, spec: &str) -> String {
@@ -13,7 +14,14 @@ fn watch_yaml(ns: &str, name: &str, spec: &str) -> String {
     )
 }
 
-const GOOD_SPEC: &str = "  region: ap-southeast-1\n  projectID: 0123456789abcdef0123456789abcdef\n  clusterID: b4b9e60f-8aa2-11ee-af09-0255ac10004f\n  upgradeWorkflowID: c271e39e-1a6e-4d3d-8fa8-2a36329c68d1\n";
+/// A valid spec for the seed example's cluster and workflow (Huawei's own ids).
+fn good_spec() -> String {
+    format!(
+        "  region: ap-southeast-1\n  projectID: 0123456789abcdef0123456789abcdef\n  clusterID: {}\n  upgradeWorkflowID: {}\n",
+        builtin::SEED_CLUSTER_ID,
+        builtin::SEED_WORKFLOW_ID
+    )
+}
 
 #[tokio::test]
 async fn committed_crd_applies_and_becomes_established() {
@@ -34,14 +42,17 @@ async fn kubectl_get_prints_the_designed_columns() {
     let client = common::client().await;
     common::install_crd(&client).await;
     let ns = common::namespace(&client, "printer-columns").await;
-    let out = kubectl_stdin(&["apply", "-f", "-"], &watch_yaml(&ns, "seed", GOOD_SPEC));
+    let out = kubectl_stdin(
+        &["apply", "-f", "-"],
+        &watch_yaml(&ns, "seed", &good_spec()),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     let status = serde_json::json!({
         "apiVersion": "cce.upgradewatch.io/v1alpha1",
         "kind": "UpgradeWorkflowWatch",
         "status": {
-            "workflowID": "c271e39e-1a6e-4d3d-8fa8-2a36329c68d1",
+            "workflowID": builtin::SEED_WORKFLOW_ID,
             "phase": "Pending",
             "clusterVersion": "v1.17.17-r0",
             "targetVersion": "v1.19.16-r80",
@@ -101,7 +112,7 @@ async fn kubectl_get_prints_the_designed_columns() {
             row[..7],
             [
                 "seed",
-                "b4b9e60f-8aa2-11ee-af09-0255ac10004f",
+                builtin::SEED_CLUSTER_ID,
                 "Pending",
                 "1/4",
                 "Cluster",
@@ -135,7 +146,7 @@ async fn kubectl_get_prints_the_designed_columns() {
     );
     let row = table.lines().nth(1).expect("row");
     assert!(
-        row.contains("v1.17.17-r0") && row.contains("c271e39e-1a6e-4d3d-8fa8-2a36329c68d1"),
+        row.contains("v1.17.17-r0") && row.contains(builtin::SEED_WORKFLOW_ID),
         "{table}"
     );
     // No task is running: the Running For cell is empty; finished tasks show their time.
@@ -229,7 +240,7 @@ async fn the_api_server_rejects_bad_specs_naming_the_field() {
     }
     let out = kubectl_stdin(
         &["create", "--validate=strict", "-f", "-"],
-        &watch_yaml(&ns, "good", GOOD_SPEC),
+        &watch_yaml(&ns, "good", &good_spec()),
     );
     assert!(
         out.status.success(),

@@ -17,24 +17,23 @@ use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 
 use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
-use common::procs::{ACCESS_KEY, Operator, PROJECT, SECRET_KEY, Sim};
+use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use common::operator::Operator;
+use common::sim::{Sim, copy};
 use common::{cond, kubectl, reasons, text, wait_watch};
-
-/// A frozen simulator clock: workflows move only when a test steps them.
-const FROZEN: &[&str] = &["--speed", "0.0001"];
-
-const SUCCESS_CLUSTER: &str = "c1000000-0000-4000-8000-000000000000";
-const SUCCESS_WORKFLOW: &str = "f1000000-0000-4000-8000-000000000000";
-const RETRY_CLUSTER: &str = "c2000000-0000-4000-8000-000000000000";
-const RETRY_WORKFLOW: &str = "f2000000-0000-4000-8000-000000000000";
-const AUTOPILOT_CLUSTER: &str = "c5000000-0000-4000-8000-000000000000";
-const AUTOPILOT_WORKFLOW: &str = "f5000000-0000-4000-8000-000000000000";
 
 async fn setup(test: &str) -> (kube::Client, String) {
     let client = common::client().await;
     common::install_crd(&client).await;
     let ns = common::namespace(&client, test).await;
-    common::sim_secret(&client, &ns, "cce", ACCESS_KEY, SECRET_KEY).await;
+    common::sim_secret(
+        &client,
+        &ns,
+        "cce",
+        builtin::ACCESS_KEY,
+        builtin::SECRET_KEY,
+    )
+    .await;
     (client, ns)
 }
 
@@ -51,7 +50,7 @@ async fn watch(
 ) -> UpgradeWorkflowWatch {
     let mut full = json!({
         "endpoint": sim.url,
-        "projectID": PROJECT,
+        "projectID": builtin::PROJECT_ID,
         "clusterID": cluster,
         "upgradeWorkflowID": workflow,
         "credentialsSecretRef": {"name": "cce"},
@@ -90,15 +89,19 @@ fn condition_message(w: &UpgradeWorkflowWatch, type_: &str) -> String {
 #[tokio::test]
 async fn an_autopilot_watch_reaches_ready_through_the_autopilot_api_and_a_standard_one_gets_a_clear_not_found()
  {
+    let ap = copy(Builtin::AutopilotSuccess, 0);
     let (client, ns) = setup("autopilot").await;
-    let sim = Sim::start(&[&["--scenario", "autopilot-success"], FROZEN].concat());
+    let sim = Sim::https()
+        .scenario(Builtin::AutopilotSuccess)
+        .frozen()
+        .start();
     let _op = Operator::start(&ns, &sim, &[]);
     watch(
         &client,
         &ns,
         "autopilot",
         &sim,
-        (AUTOPILOT_CLUSTER, AUTOPILOT_WORKFLOW),
+        (&ap.cluster, &ap.workflow),
         json!({"clusterType": "Autopilot"}),
         json!({}),
     )
@@ -109,24 +112,17 @@ async fn an_autopilot_watch_reaches_ready_through_the_autopilot_api_and_a_standa
         &ns,
         "standard",
         &sim,
-        (AUTOPILOT_CLUSTER, AUTOPILOT_WORKFLOW),
+        (&ap.cluster, &ap.workflow),
         json!({}),
         json!({}),
     )
     .await;
 
-    common::wait_converged(&client, &ns, "autopilot", &sim, AUTOPILOT_WORKFLOW, 30).await;
-    loop {
-        let state = sim
-            .get(&format!("/_sim/workflows/{AUTOPILOT_WORKFLOW}"))
-            .await;
-        assert_eq!(state["clusterType"], "Autopilot", "{state}");
-        if state["stepsLeft"].as_u64().unwrap_or(0) == 0 {
-            break;
-        }
-        sim.step(AUTOPILOT_WORKFLOW, 1).await;
-        common::wait_converged(&client, &ns, "autopilot", &sim, AUTOPILOT_WORKFLOW, 30).await;
-    }
+    let state = sim.workflow(&ap.workflow).await;
+    assert_eq!(state["clusterType"], "Autopilot", "{state}");
+    common::play_to_end(&client, &ns, "autopilot", &sim, &ap.workflow).await;
+    let state = sim.workflow(&ap.workflow).await;
+    assert_eq!(state["clusterType"], "Autopilot", "{state}");
     let done = wait_watch(&client, &ns, "autopilot", 30, "Ready", |w| {
         cond(w, "Ready").is_some_and(|c| c.0 == "True")
     })
@@ -174,13 +170,15 @@ async fn an_autopilot_watch_reaches_ready_through_the_autopilot_api_and_a_standa
 
     // What the simulator served: every Autopilot request under /autopilot/v3/ and answered,
     // every Standard one under /api/v3/ and refused.
-    let autopilot_path = format!(
-        "/autopilot/v3/projects/{PROJECT}/clusters/{AUTOPILOT_CLUSTER}/operation/upgradeworkflows/{AUTOPILOT_WORKFLOW}"
+    let workflow_path = format!(
+        "projects/{}/clusters/{}/operation/upgradeworkflows/{}",
+        builtin::PROJECT_ID,
+        ap.cluster,
+        ap.workflow
     );
-    let standard_path = format!(
-        "/api/v3/projects/{PROJECT}/clusters/{AUTOPILOT_CLUSTER}/operation/upgradeworkflows/{AUTOPILOT_WORKFLOW}"
-    );
-    let served = sim.requests_for(AUTOPILOT_WORKFLOW).await;
+    let autopilot_path = format!("/autopilot/v3/{workflow_path}");
+    let standard_path = format!("/api/v3/{workflow_path}");
+    let served = sim.requests_for(&ap.workflow).await;
     let on = |path: &str| -> Vec<&Value> { served.iter().filter(|r| r["path"] == path).collect() };
     let (autopilot, standard) = (on(&autopilot_path), on(&standard_path));
     assert_eq!(
@@ -257,12 +255,20 @@ async fn grant_operator_role(client: &kube::Client, ns: &str, sa_ns: &str, sa: &
 #[tokio::test]
 async fn the_namespaces_flag_limits_watches_and_secrets_to_those_namespaces_under_rbac_for_only_those()
  {
+    let success = copy(Builtin::Success, 0);
     let client = common::client().await;
     common::install_crd(&client).await;
     let mut spaces = Vec::new();
     for which in ["scope-a", "scope-b", "scope-c"] {
         let ns = common::namespace(&client, which).await;
-        common::sim_secret(&client, &ns, "cce", ACCESS_KEY, SECRET_KEY).await;
+        common::sim_secret(
+            &client,
+            &ns,
+            "cce",
+            builtin::ACCESS_KEY,
+            builtin::SECRET_KEY,
+        )
+        .await;
         spaces.push(ns);
     }
     let (a, b, c) = (&spaces[0], &spaces[1], &spaces[2]);
@@ -289,7 +295,7 @@ async fn the_namespaces_flag_limits_watches_and_secrets_to_those_namespaces_unde
     let kubeconfig = service_account_kubeconfig(a, "scoped-operator", dir.path());
     // The same identity serving every namespace is refused at once: the RBAC really is
     // limited to a and b, and a refusal shows in the log.
-    let cluster_wide = Command::new(common::procs::binary())
+    let cluster_wide = Command::new(common::operator::binary())
         .args([
             "run",
             "--leader-elect=false",
@@ -306,7 +312,7 @@ async fn the_namespaces_flag_limits_watches_and_secrets_to_those_namespaces_unde
         text(&cluster_wide.stderr)
     );
 
-    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let op = Operator::start_with_env(
         &format!("{a},{b}"),
         &sim,
@@ -319,7 +325,7 @@ async fn the_namespaces_flag_limits_watches_and_secrets_to_those_namespaces_unde
             ns,
             "up",
             &sim,
-            (SUCCESS_CLUSTER, SUCCESS_WORKFLOW),
+            (&success.cluster, &success.workflow),
             json!({}),
             json!({}),
         )
@@ -372,8 +378,9 @@ async fn the_namespaces_flag_limits_watches_and_secrets_to_those_namespaces_unde
 
 #[tokio::test]
 async fn two_shards_with_their_own_leases_serve_each_watch_exactly_once() {
+    let success = copy(Builtin::Success, 0);
     let (client, ns) = setup("shards").await;
-    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let shard = |name: &str| {
         let identity = format!("operator-shard-{name}");
         let lease = format!("shard-{name}");
@@ -404,7 +411,7 @@ async fn two_shards_with_their_own_leases_serve_each_watch_exactly_once() {
                 &ns,
                 name,
                 &sim,
-                (SUCCESS_CLUSTER, SUCCESS_WORKFLOW),
+                (&success.cluster, &success.workflow),
                 json!({}),
                 json!({"shard": label}),
             )
@@ -416,7 +423,7 @@ async fn two_shards_with_their_own_leases_serve_each_watch_exactly_once() {
         &ns,
         "unsharded",
         &sim,
-        (SUCCESS_CLUSTER, SUCCESS_WORKFLOW),
+        (&success.cluster, &success.workflow),
         json!({}),
         json!({}),
     )
@@ -439,9 +446,9 @@ async fn two_shards_with_their_own_leases_serve_each_watch_exactly_once() {
     }
 
     // Move one workflow step: every watch reports the task that started.
-    sim.step(SUCCESS_WORKFLOW, 1).await;
+    sim.step(&success.workflow, 1).await;
     for name in names_a.iter().chain(&names_b) {
-        common::wait_converged(&client, &ns, name, &sim, SUCCESS_WORKFLOW, 30).await;
+        common::wait_converged(&client, &ns, name, &sim, &success.workflow, 30).await;
         common::wait_events(&client, &ns, name, 10, |e| {
             common::count(e, "TaskStarted") == 1
         })
@@ -669,6 +676,7 @@ const ALERTS: &[&str] = &[
 
 #[tokio::test]
 async fn the_alert_rules_and_dashboard_parse_as_promql_and_use_only_metrics_the_operator_exports() {
+    let retry = copy(Builtin::ClusterFailsThenRetry, 0);
     let bin = promql_check();
     let rules_file = common::repo_path("charts/cce-upgrade-watch/files/prometheus-rules.yaml");
     let dashboard_file = common::repo_path("charts/cce-upgrade-watch/files/grafana-dashboard.json");
@@ -770,22 +778,25 @@ async fn the_alert_rules_and_dashboard_parse_as_promql_and_use_only_metrics_the_
 
     // A real run that uses every metric the rules read: a task fails, CCE fails once.
     let (client, ns) = setup("monitoring").await;
-    let sim = Sim::start(&[&["--scenario", "cluster-fails-then-retry"], FROZEN].concat());
+    let sim = Sim::https()
+        .scenario(Builtin::ClusterFailsThenRetry)
+        .frozen()
+        .start();
     let op = Operator::start(&ns, &sim, &[]);
     watch(
         &client,
         &ns,
         "retry",
         &sim,
-        (RETRY_CLUSTER, RETRY_WORKFLOW),
+        (&retry.cluster, &retry.workflow),
         json!({}),
         json!({}),
     )
     .await;
-    common::wait_converged(&client, &ns, "retry", &sim, RETRY_WORKFLOW, 30).await;
+    common::wait_converged(&client, &ns, "retry", &sim, &retry.workflow, 30).await;
     for _ in 0..6 {
-        sim.step(RETRY_WORKFLOW, 1).await;
-        common::wait_converged(&client, &ns, "retry", &sim, RETRY_WORKFLOW, 30).await;
+        sim.step(&retry.workflow, 1).await;
+        common::wait_converged(&client, &ns, "retry", &sim, &retry.workflow, 30).await;
     }
     common::wait_events(&client, &ns, "retry", 10, |e| {
         common::count(e, "TaskFailed") == 1
@@ -914,12 +925,16 @@ fn age_secs(age: &str) -> Option<u64> {
 
 #[tokio::test]
 async fn get_and_kubectl_show_each_task_duration_the_running_task_and_the_last_change() {
+    let success = copy(Builtin::Success, 0);
     let (client, ns) = setup("views").await;
     // Real time, 150 s into the success timeline: PreCheck ran 15-60 s, Snapshot 75-105 s,
     // Cluster started at 120 s and runs until 240 s.
-    let sim = Sim::start(&["--scenario", "success", "--speed", "1"]);
+    let sim = Sim::https()
+        .scenario(Builtin::Success)
+        .args(&["--speed", "1"])
+        .start();
     sim.post(
-        &format!("/_sim/workflows/{SUCCESS_WORKFLOW}/advance"),
+        &format!("/_sim/workflows/{}/advance", success.workflow),
         json!({"seconds": 150}),
     )
     .await;
@@ -929,7 +944,7 @@ async fn get_and_kubectl_show_each_task_duration_the_running_task_and_the_last_c
         &ns,
         "prod-upgrade",
         &sim,
-        (SUCCESS_CLUSTER, SUCCESS_WORKFLOW),
+        (&success.cluster, &success.workflow),
         json!({}),
         json!({}),
     )
@@ -962,19 +977,25 @@ async fn get_and_kubectl_show_each_task_duration_the_running_task_and_the_last_c
     let changed = age_secs(&row["LAST CHANGE"]).unwrap_or_else(|| panic!("{wide}"));
     assert!(changed < 60, "{wide}");
 
-    let out = Command::new(common::procs::binary())
-        .args(["get", "--endpoint", &sim.url, "--project-id", PROJECT])
+    let out = Command::new(common::operator::binary())
+        .args([
+            "get",
+            "--endpoint",
+            &sim.url,
+            "--project-id",
+            builtin::PROJECT_ID,
+        ])
         .args([
             "--cluster-id",
-            SUCCESS_CLUSTER,
+            &success.cluster,
             "--workflow-id",
-            SUCCESS_WORKFLOW,
+            &success.workflow,
         ])
         .args(["--allowed-endpoint-suffix", "127.0.0.1", "-o", "table"])
         .arg("--ca-bundle")
-        .arg(&sim.ca)
-        .env("CLOUD_SDK_AK", ACCESS_KEY)
-        .env("CLOUD_SDK_SK", SECRET_KEY)
+        .arg(sim.ca_bundle())
+        .env("CLOUD_SDK_AK", builtin::ACCESS_KEY)
+        .env("CLOUD_SDK_SK", builtin::SECRET_KEY)
         .output()
         .expect("run get");
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -7,143 +7,83 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use kube::Client;
 use kube::api::Api;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
-use common::procs::{ACCESS_KEY, Operator, SECRET_KEY, Sim, SimTls};
+use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use common::eventually::{KUBE_POLL, eventually};
+use common::operator::Operator;
+use common::plane::PrivatePlane;
+use common::sim::{CopyIds, Launch, Sim, SimTls, copy};
 use common::{cond, events, reasons, wait_watch};
-
-/// A frozen simulator clock: workflows move only when a test steps them.
-const FROZEN: &[&str] = &["--speed", "0.0001"];
-const CLUSTER: &str = "c1000000-0000-4000-8000-000000000000";
-const WORKFLOW: &str = "f1000000-0000-4000-8000-000000000000";
-/// A second copy of the success scenario (`--workflows 2`).
-const CLUSTER_2: &str = "c1000000-0000-4000-8000-000000000001";
-const WORKFLOW_2: &str = "f1000000-0000-4000-8000-000000000001";
-
-/// A control plane of one test's own, in its own state dir, taken down when dropped.
-struct PrivatePlane {
-    dir: tempfile::TempDir,
-}
-
-impl PrivatePlane {
-    fn up() -> PrivatePlane {
-        let dir = tempfile::Builder::new()
-            .prefix("cce-uw-fault-plane-")
-            .tempdir()
-            .expect("tempdir");
-        let plane = PrivatePlane { dir };
-        plane.run("up");
-        plane
-    }
-
-    fn kubeconfig(&self) -> PathBuf {
-        self.dir.path().join("kubeconfig")
-    }
-
-    /// `hack/control-plane.sh <command>` for this plane; panics when it fails.
-    fn run(&self, command: &str) {
-        let out = Command::new(common::repo_path("hack/control-plane.sh"))
-            .arg(command)
-            .env("CCE_UW_PLANE_DIR", self.dir.path())
-            .output()
-            .expect("run hack/control-plane.sh");
-        assert!(
-            out.status.success(),
-            "hack/control-plane.sh {command} failed: {}",
-            common::text(&out.stderr)
-        );
-    }
-
-    async fn client(&self) -> Client {
-        client_for(&self.kubeconfig()).await
-    }
-}
-
-impl Drop for PrivatePlane {
-    fn drop(&mut self) {
-        let _ = Command::new(common::repo_path("hack/control-plane.sh"))
-            .arg("down")
-            .env("CCE_UW_PLANE_DIR", self.dir.path())
-            .output();
-    }
-}
-
-async fn client_for(kubeconfig: &Path) -> Client {
-    let kc = Kubeconfig::read_from(kubeconfig).expect("read kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .expect("kubeconfig");
-    let client = Client::try_from(config).expect("client");
-    client
-        .apiserver_version()
-        .await
-        .expect("private control plane reachable");
-    client
-}
 
 async fn setup(client: &Client, test: &str) -> String {
     common::install_crd(client).await;
     let ns = common::namespace(client, test).await;
-    common::sim_secret(client, &ns, "cce", ACCESS_KEY, SECRET_KEY).await;
+    common::sim_secret(client, &ns, "cce", builtin::ACCESS_KEY, builtin::SECRET_KEY).await;
     ns
 }
 
-/// Watches `a` and `b` on the first workflow, `c` on the second.
+/// The two copies of the success scenario (`--workflows 2`).
+fn copies() -> [CopyIds; 2] {
+    [copy(Builtin::Success, 0), copy(Builtin::Success, 1)]
+}
+
+/// The watches and the copy each follows: `a` and `b` the first, `c` the second.
+fn watches() -> [(&'static str, CopyIds); 3] {
+    let [first, second] = copies();
+    [
+        ("a", copy(Builtin::Success, 0)),
+        ("b", first),
+        ("c", second),
+    ]
+}
+
 async fn three_watches(client: &Client, ns: &str, sim: &Sim) {
-    for (name, cluster, workflow) in [
-        ("a", CLUSTER, WORKFLOW),
-        ("b", CLUSTER, WORKFLOW),
-        ("c", CLUSTER_2, WORKFLOW_2),
-    ] {
-        common::sim_watch(client, ns, name, sim, cluster, Some(workflow), Some("cce")).await;
+    for (name, ids) in watches() {
+        common::sim_watch(
+            client,
+            ns,
+            name,
+            sim,
+            &ids.cluster,
+            Some(&ids.workflow),
+            Some("cce"),
+        )
+        .await;
     }
 }
 
-const WATCHES: [(&str, &str); 3] = [("a", WORKFLOW), ("b", WORKFLOW), ("c", WORKFLOW_2)];
-
-/// Whether the watch shows the simulator's workflow and says it is synced again.
-async fn converged(sim: &Sim, w: &UpgradeWorkflowWatch, workflow: &str) -> bool {
-    common::converged(sim, w, workflow).await && cond(w, "Synced").is_some_and(|c| c.0 == "True")
-}
-
-/// Waits until every watch shows its workflow as the simulator has it.
+/// Waits until every watch shows its workflow as the simulator has it and says it is
+/// synced again.
 async fn wait_all_converged(client: &Client, ns: &str, sim: &Sim, secs: u64) {
     let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), ns);
-    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-    for (name, workflow) in WATCHES {
-        loop {
-            let w = api.get(name).await;
-            if let Ok(w) = &w
-                && converged(sim, w, workflow).await
-            {
-                break;
+    let within = Duration::from_secs(secs);
+    let started = std::time::Instant::now();
+    for (name, ids) in watches() {
+        let what = format!("watch {name} converged and synced");
+        let left = within.saturating_sub(started.elapsed());
+        eventually(&what, left, KUBE_POLL, || async {
+            let w = api.get(name).await.map_err(|e| e.to_string())?;
+            common::converged(sim, &w, &ids.workflow).await?;
+            match cond(&w, "Synced") {
+                Some(c) if c.0 == "True" => Ok(()),
+                synced => Err(format!("Synced {synced:?}")),
             }
-            if std::time::Instant::now() > deadline {
-                let truth = sim.get(&format!("/_sim/workflows/{workflow}")).await;
-                panic!(
-                    "watch {name} did not converge in {secs}s\nwatch: {}\nsimulator: {}",
-                    w.map(|w| serde_json::to_string_pretty(&w.status).unwrap_or_default())
-                        .unwrap_or_else(|e| e.to_string()),
-                    truth["workflow"]["status"]
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        })
+        .await;
     }
 }
 
 /// Steps both workflows `steps` times, waiting for every watch after each step.
 async fn step_both(client: &Client, ns: &str, sim: &Sim, steps: u32) {
     for _ in 0..steps {
-        sim.step(WORKFLOW, 1).await;
-        sim.step(WORKFLOW_2, 1).await;
+        for ids in copies() {
+            sim.step(&ids.workflow, 1).await;
+        }
         wait_all_converged(client, ns, sim, 60).await;
     }
 }
@@ -152,10 +92,9 @@ async fn step_both(client: &Client, ns: &str, sim: &Sim, steps: u32) {
 async fn play_to_end(client: &Client, ns: &str, sim: &Sim) {
     loop {
         let mut moved = false;
-        for workflow in [WORKFLOW, WORKFLOW_2] {
-            let state = sim.get(&format!("/_sim/workflows/{workflow}")).await;
-            if state["stepsLeft"].as_u64().unwrap_or(0) > 0 {
-                sim.step(workflow, 1).await;
+        for ids in copies() {
+            if common::watch::steps_left(sim, &ids.workflow).await > 0 {
+                sim.step(&ids.workflow, 1).await;
                 moved = true;
             }
         }
@@ -169,7 +108,7 @@ async fn play_to_end(client: &Client, ns: &str, sim: &Sim) {
 /// Each watch's events, once the last one arrived: the success sequence, `sync_outages`
 /// SyncFailed/SyncRecovered pairs, and no (reason, note) twice.
 async fn assert_events_exact(client: &Client, ns: &str, sync_outages: usize) {
-    for (name, _) in WATCHES {
+    for (name, _) in watches() {
         common::wait_events(client, ns, name, 20, |e| {
             e.iter().any(|(r, _)| r == "UpgradeSucceeded")
                 && common::count(e, "SyncRecovered") >= sync_outages
@@ -203,17 +142,21 @@ async fn assert_events_exact(client: &Client, ns: &str, sync_outages: usize) {
     }
 }
 
-fn success_sim() -> Sim {
-    Sim::start(&[&["--scenario", "success", "--workflows", "2"], FROZEN].concat())
+/// Two copies of the success scenario, their clock frozen.
+fn two_successes() -> Launch {
+    Sim::https()
+        .scenario(Builtin::Success)
+        .args(&["--workflows", "2"])
+        .frozen()
 }
 
 /// A control-plane fault run against a private plane: `fault` breaks and heals it while
 /// both workflows move on.
 async fn survives_a_plane_fault(test: &str, fault: impl AsyncFnOnce(&PrivatePlane, &Sim)) {
-    let plane = PrivatePlane::up();
+    let plane = PrivatePlane::up("cce-uw-fault-plane-");
     let client = plane.client().await;
     let ns = setup(&client, test).await;
-    let sim = success_sim();
+    let sim = two_successes().start();
     let mut op = Operator::start_on(Some(&plane.kubeconfig()), &ns, &sim, &[]);
     three_watches(&client, &ns, &sim).await;
     wait_all_converged(&client, &ns, &sim, 60).await;
@@ -231,13 +174,15 @@ async fn survives_a_plane_fault(test: &str, fault: impl AsyncFnOnce(&PrivatePlan
 
 #[tokio::test]
 async fn a_kube_apiserver_restart_mid_upgrade_loses_and_repeats_nothing() {
+    let success = copy(Builtin::Success, 0);
+    let second = copy(Builtin::Success, 1);
     survives_a_plane_fault("apiserver-restart", async |plane, sim| {
         plane.run("stop-apiserver");
         // CCE moves on while the operator cannot write.
-        sim.step(WORKFLOW, 1).await;
-        sim.step(WORKFLOW_2, 1).await;
+        sim.step(&success.workflow, 1).await;
+        sim.step(&second.workflow, 1).await;
         tokio::time::sleep(Duration::from_secs(8)).await;
-        sim.step(WORKFLOW, 1).await;
+        sim.step(&success.workflow, 1).await;
         plane.run("start-apiserver");
     })
     .await;
@@ -245,12 +190,14 @@ async fn a_kube_apiserver_restart_mid_upgrade_loses_and_repeats_nothing() {
 
 #[tokio::test]
 async fn an_etcd_restart_mid_upgrade_loses_and_repeats_nothing() {
+    let success = copy(Builtin::Success, 0);
+    let second = copy(Builtin::Success, 1);
     survives_a_plane_fault("etcd-restart", async |plane, sim| {
         plane.run("stop-etcd");
-        sim.step(WORKFLOW, 1).await;
-        sim.step(WORKFLOW_2, 1).await;
+        sim.step(&success.workflow, 1).await;
+        sim.step(&second.workflow, 1).await;
         tokio::time::sleep(Duration::from_secs(8)).await;
-        sim.step(WORKFLOW, 1).await;
+        sim.step(&success.workflow, 1).await;
         plane.run("start-etcd");
     })
     .await;
@@ -258,6 +205,8 @@ async fn an_etcd_restart_mid_upgrade_loses_and_repeats_nothing() {
 
 #[tokio::test]
 async fn a_simulator_down_for_a_minute_gives_one_outage_and_full_recovery() {
+    let success = copy(Builtin::Success, 0);
+    let second = copy(Builtin::Success, 1);
     let client = common::client().await;
     let ns = setup(&client, "sim-down").await;
     let tls = SimTls::generate();
@@ -266,8 +215,7 @@ async fn a_simulator_down_for_a_minute_gives_one_outage_and_full_recovery() {
         .expect("free port")
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let args: Vec<&str> = [&["--scenario", "success", "--workflows", "2"], FROZEN].concat();
-    let sim = Sim::start_at(&listen, &tls, &args);
+    let sim = two_successes().at(&listen, &tls).start();
     let op = Operator::start(&ns, &sim, &[]);
     three_watches(&client, &ns, &sim).await;
     wait_all_converged(&client, &ns, &sim, 60).await;
@@ -287,10 +235,12 @@ async fn a_simulator_down_for_a_minute_gives_one_outage_and_full_recovery() {
 
     // The same address and certificate; every request fails until the new simulator has
     // caught up with where the old one was (plus one step CCE made meanwhile).
-    let with_fault = [args.as_slice(), &["--fault", "error:status=503"]].concat();
-    let sim = Sim::start_at(&listen, &tls, &with_fault);
-    sim.step(WORKFLOW, 4).await;
-    sim.step(WORKFLOW_2, 4).await;
+    let sim = two_successes()
+        .at(&listen, &tls)
+        .args(&["--fault", "error:status=503"])
+        .start();
+    sim.step(&success.workflow, 4).await;
+    sim.step(&second.workflow, 4).await;
     sim.delete("/_sim/faults").await;
     wait_all_converged(&client, &ns, &sim, 60).await;
     play_to_end(&client, &ns, &sim).await;
@@ -300,9 +250,11 @@ async fn a_simulator_down_for_a_minute_gives_one_outage_and_full_recovery() {
 
 /// A CCE fault for a while: status keeps the tasks and says why, then everything recovers.
 async fn survives_a_cce_fault(test: &str, fault: serde_json::Value, reason: &str) {
+    let success = copy(Builtin::Success, 0);
+    let second = copy(Builtin::Success, 1);
     let client = common::client().await;
     let ns = setup(&client, test).await;
-    let sim = success_sim();
+    let sim = two_successes().start();
     let op = Operator::start(&ns, &sim, &[]);
     three_watches(&client, &ns, &sim).await;
     wait_all_converged(&client, &ns, &sim, 60).await;
@@ -313,7 +265,7 @@ async fn survives_a_cce_fault(test: &str, fault: serde_json::Value, reason: &str
         .expect("get");
 
     sim.post("/_sim/faults", fault).await;
-    sim.step(WORKFLOW, 1).await;
+    sim.step(&success.workflow, 1).await;
     let failing = wait_watch(&client, &ns, "a", 30, reason, |w| {
         cond(w, "Synced").is_some_and(|c| c.0 == "False" && c.1 == reason)
     })
@@ -326,7 +278,7 @@ async fn survives_a_cce_fault(test: &str, fault: serde_json::Value, reason: &str
     // A few retries under the fault.
     tokio::time::sleep(Duration::from_secs(8)).await;
     sim.delete("/_sim/faults").await;
-    sim.step(WORKFLOW_2, 1).await;
+    sim.step(&second.workflow, 1).await;
     wait_all_converged(&client, &ns, &sim, 60).await;
     play_to_end(&client, &ns, &sim).await;
     assert_events_exact(&client, &ns, 1).await;

@@ -10,18 +10,25 @@ use k8s_openapi::api::events::v1::Event as KubeEvent;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 
 use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
-use common::procs::{ACCESS_KEY, Operator, SECRET_KEY, Sim};
+use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use common::eventually::eventually;
+use common::operator::Operator;
+use common::plane::PrivatePlane;
+use common::sim::{Sim, copy};
 use common::{cond, wait_watch};
-
-const FROZEN: &[&str] = &["--speed", "0.0001"];
-const CLUSTER: &str = "c1000000-0000-4000-8000-000000000000";
-const WORKFLOW: &str = "f1000000-0000-4000-8000-000000000000";
 
 async fn setup(test: &str) -> (kube::Client, String) {
     let client = common::client().await;
     common::install_crd(&client).await;
     let ns = common::namespace(&client, test).await;
-    common::sim_secret(&client, &ns, "cce", ACCESS_KEY, SECRET_KEY).await;
+    common::sim_secret(
+        &client,
+        &ns,
+        "cce",
+        builtin::ACCESS_KEY,
+        builtin::SECRET_KEY,
+    )
+    .await;
     (client, ns)
 }
 
@@ -40,6 +47,27 @@ async fn lease_holder(client: &kube::Client, ns: &str) -> Option<String> {
     lease.spec?.holder_identity
 }
 
+/// Waits until `identity` (the operator `op`) holds the lease; the failure shows its log.
+async fn took_the_lease(
+    client: &kube::Client,
+    ns: &str,
+    op: &Operator,
+    identity: &str,
+    within: Duration,
+) {
+    let what = format!("{identity} holds the lease");
+    eventually(&what, within, Duration::from_millis(200), || async {
+        match lease_holder(client, ns).await {
+            Some(holder) if holder == identity => Ok(()),
+            holder => Err(format!(
+                "holder {holder:?}; log of {identity}:\n{}",
+                op.log_text()
+            )),
+        }
+    })
+    .await;
+}
+
 async fn reporting_instances(client: &kube::Client, ns: &str) -> Vec<String> {
     Api::<KubeEvent>::namespaced(client.clone(), ns)
         .list(&ListParams::default())
@@ -53,8 +81,9 @@ async fn reporting_instances(client: &kube::Client, ns: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn with_two_replicas_only_the_leader_acts_and_the_standby_takes_over() {
+    let success = copy(Builtin::Success, 0);
     let (client, ns) = setup("leader").await;
-    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let lease = [
         "--leader-elect=true",
         "--lease-namespace",
@@ -68,15 +97,7 @@ async fn with_two_replicas_only_the_leader_acts_and_the_standby_takes_over() {
         &[&lease[..], &["--lease-identity", "one"]].concat(),
     );
     // Let `one` win first, so the test knows whom to stop.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while lease_holder(&client, &ns).await.as_deref() != Some("one") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "one never took the lease: {}",
-            one.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    took_the_lease(&client, &ns, &one, "one", Duration::from_secs(20)).await;
     let mut two = Operator::start(
         &ns,
         &sim,
@@ -87,8 +108,8 @@ async fn with_two_replicas_only_the_leader_acts_and_the_standby_takes_over() {
         &ns,
         "up",
         &sim,
-        CLUSTER,
-        Some(WORKFLOW),
+        &success.cluster,
+        Some(&success.workflow),
         Some("cce"),
     )
     .await;
@@ -96,7 +117,7 @@ async fn with_two_replicas_only_the_leader_acts_and_the_standby_takes_over() {
         w.status.as_ref().is_some_and(|s| s.phase.is_some())
     })
     .await;
-    sim.step(WORKFLOW, 2).await;
+    sim.step(&success.workflow, 2).await;
     wait_watch(&client, &ns, "up", 30, "PreCheck done", |w| {
         w.status
             .as_ref()
@@ -113,22 +134,14 @@ async fn with_two_replicas_only_the_leader_acts_and_the_standby_takes_over() {
 
     one.stop();
     let stopped = std::time::Instant::now();
-    let deadline = stopped + Duration::from_secs(8);
-    while lease_holder(&client, &ns).await.as_deref() != Some("two") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "two did not take over: {}",
-            two.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    took_the_lease(&client, &ns, &two, "two", Duration::from_secs(8)).await;
     let took = stopped.elapsed();
     assert!(
         took <= Duration::from_secs(4),
         "take-over took {took:?}, longer than the lease"
     );
 
-    sim.step(WORKFLOW, 1).await;
+    sim.step(&success.workflow, 1).await;
     wait_watch(
         &client,
         &ns,
@@ -160,8 +173,9 @@ async fn with_two_replicas_only_the_leader_acts_and_the_standby_takes_over() {
 
 #[tokio::test]
 async fn health_readiness_and_metrics_are_served() {
+    let success = copy(Builtin::Success, 0);
     let (client, ns) = setup("admin").await;
-    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let op = Operator::start(&ns, &sim, &["--admin-listen", &listen]);
@@ -170,8 +184,8 @@ async fn health_readiness_and_metrics_are_served() {
         &ns,
         "up",
         &sim,
-        CLUSTER,
-        Some(WORKFLOW),
+        &success.cluster,
+        Some(&success.workflow),
         Some("cce"),
     )
     .await;
@@ -217,16 +231,17 @@ async fn health_readiness_and_metrics_are_served() {
 
 #[tokio::test]
 async fn suspend_stops_polling_and_resuming_takes_effect_at_once() {
+    let success = copy(Builtin::Success, 0);
     let (client, ns) = setup("suspend").await;
-    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let _op = Operator::start(&ns, &sim, &[]);
     common::sim_watch(
         &client,
         &ns,
         "up",
         &sim,
-        CLUSTER,
-        Some(WORKFLOW),
+        &success.cluster,
+        Some(&success.workflow),
         Some("cce"),
     )
     .await;
@@ -248,11 +263,11 @@ async fn suspend_stops_polling_and_resuming_takes_effect_at_once() {
         Some("Init"),
         "status kept"
     );
-    let seen = sim.requests_for(WORKFLOW).await.len();
-    sim.step(WORKFLOW, 2).await;
+    let seen = sim.requests_for(&success.workflow).await.len();
+    sim.step(&success.workflow, 2).await;
     tokio::time::sleep(Duration::from_secs(12)).await;
     assert_eq!(
-        sim.requests_for(WORKFLOW).await.len(),
+        sim.requests_for(&success.workflow).await.len(),
         seen,
         "polled while suspended"
     );
@@ -285,37 +300,18 @@ async fn suspend_stops_polling_and_resuming_takes_effect_at_once() {
 #[tokio::test]
 async fn without_the_crd_the_operator_exits_saying_how_to_install_it() {
     // A private plane: the shared one has the CRD installed.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let plane = common::repo_path("hack/control-plane.sh");
-    let up = std::process::Command::new(&plane)
-        .arg("up")
-        .env("CCE_UW_PLANE_DIR", dir.path())
-        .output()
-        .expect("control-plane up");
-    assert!(
-        up.status.success(),
-        "private plane: {}",
-        common::text(&up.stderr)
-    );
-    let kubeconfig = dir.path().join("kubeconfig");
-    let out = std::process::Command::new(common::procs::binary())
+    let plane = PrivatePlane::up("cce-uw-no-crd-plane-");
+    let out = std::process::Command::new(common::operator::binary())
         .args([
             "run",
             "--leader-elect=false",
             "--admin-listen",
             "127.0.0.1:0",
         ])
-        .env("KUBECONFIG", &kubeconfig)
+        .env("KUBECONFIG", plane.kubeconfig())
         .output()
         .expect("run operator");
-    let down = std::process::Command::new(&plane)
-        .arg("down")
-        .env("CCE_UW_PLANE_DIR", dir.path())
-        .output();
-    assert!(
-        down.is_ok_and(|d| d.status.success()),
-        "private plane did not stop"
-    );
+    plane.down();
     assert!(!out.status.success());
     let stderr = common::text(&out.stderr);
     assert!(

@@ -1,6 +1,6 @@
 //! Security properties end to end: where CCE calls may go, and whose credentials a watch
 //! can use. (That no Secret value reaches a log is checked for every e2e test's operator
-//! when it is dropped: see `tests/common/procs.rs`.)
+//! when it is dropped: see `tests/common/secrets.rs`.)
 
 mod common;
 
@@ -11,14 +11,10 @@ use std::time::Duration;
 use cce_upgrade_watch::cce::ApiFamily;
 use cce_upgrade_watch::cce::client::{CceClient, ClientConfig, Target};
 use cce_upgrade_watch::cce::credentials::Credentials;
-use common::procs::{ACCESS_KEY, Operator, PROJECT, SECRET_KEY, Sim};
+use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use common::operator::Operator;
+use common::sim::{Sim, copy};
 use common::{cond, wait_watch};
-
-const FROZEN: &[&str] = &["--speed", "0.0001"];
-const CLUSTER: &str = "c1000000-0000-4000-8000-000000000000";
-const WORKFLOW: &str = "f1000000-0000-4000-8000-000000000000";
-const CLUSTER_2: &str = "c1000000-0000-4000-8000-000000000001";
-const WORKFLOW_2: &str = "f1000000-0000-4000-8000-000000000001";
 
 /// A TCP listener that counts the connections it accepts (and drops them).
 async fn counting_listener() -> (u16, Arc<AtomicUsize>) {
@@ -38,6 +34,7 @@ async fn counting_listener() -> (u16, Arc<AtomicUsize>) {
 
 #[tokio::test]
 async fn plain_http_and_hosts_outside_the_allow_list_are_refused_before_any_connection() {
+    let success = copy(Builtin::Success, 0);
     let (port, accepted) = counting_listener().await;
     let client = CceClient::new(ClientConfig::default()).expect("client with default policy");
     for endpoint in [
@@ -54,13 +51,13 @@ async fn plain_http_and_hosts_outside_the_allow_list_are_refused_before_any_conn
         // Even a target built around the resolver is checked again before sending.
         let target = Target {
             endpoint: url::Url::parse(&endpoint).expect("url"),
-            project_id: PROJECT.into(),
-            cluster_id: CLUSTER.into(),
+            project_id: builtin::PROJECT_ID.into(),
+            cluster_id: success.cluster.clone(),
             family: ApiFamily::Standard,
             credentials: Credentials::Token("t0ken-never-sent".to_string().into()),
         };
         let err = client
-            .show_workflow(&target, WORKFLOW)
+            .show_workflow(&target, &success.workflow)
             .await
             .expect_err(&endpoint);
         assert_eq!(err.category(), "EndpointNotAllowed", "{endpoint}");
@@ -76,11 +73,19 @@ async fn plain_http_and_hosts_outside_the_allow_list_are_refused_before_any_conn
 
 #[tokio::test]
 async fn a_watch_naming_an_endpoint_outside_the_allow_list_never_reaches_it() {
+    let success = copy(Builtin::Success, 0);
     let client = common::client().await;
     common::install_crd(&client).await;
     let ns = common::namespace(&client, "outside-allow-list").await;
-    common::sim_secret(&client, &ns, "cce", ACCESS_KEY, SECRET_KEY).await;
-    let sim = Sim::start(&[&["--scenario", "success"], FROZEN].concat());
+    common::sim_secret(
+        &client,
+        &ns,
+        "cce",
+        builtin::ACCESS_KEY,
+        builtin::SECRET_KEY,
+    )
+    .await;
+    let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     // The harness allows exactly 127.0.0.1; the same simulator as `localhost` is not allowed
     // (its certificate is valid for both names, so only the policy stands in the way).
     let op = Operator::start(&ns, &sim, &[]);
@@ -89,8 +94,8 @@ async fn a_watch_naming_an_endpoint_outside_the_allow_list_never_reaches_it() {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "cce.upgradewatch.io/v1alpha1", "kind": "UpgradeWorkflowWatch",
             "metadata": {"name": "elsewhere", "namespace": ns},
-            "spec": {"endpoint": format!("https://localhost:{port}"), "projectID": PROJECT,
-                     "clusterID": CLUSTER, "upgradeWorkflowID": WORKFLOW,
+            "spec": {"endpoint": format!("https://localhost:{port}"), "projectID": builtin::PROJECT_ID,
+                     "clusterID": &success.cluster, "upgradeWorkflowID": &success.workflow,
                      "credentialsSecretRef": {"name": "cce"}, "pollInterval": "5s"}
         }))
         .expect("watch");
@@ -112,18 +117,24 @@ async fn a_watch_naming_an_endpoint_outside_the_allow_list_never_reaches_it() {
         .await;
     assert!(rejected.is_err(), "an http:// endpoint was accepted");
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let stats = sim.get("/_sim/stats").await;
+    let stats = sim.admin_get("/_sim/stats").await;
     assert_eq!(stats["total"], 0, "the simulator was called: {stats}");
     drop(op);
 }
 
 #[tokio::test]
 async fn a_watch_cannot_use_a_secret_of_another_namespace() {
+    let success = copy(Builtin::Success, 0);
+    let second = copy(Builtin::Success, 1);
     let client = common::client().await;
     common::install_crd(&client).await;
     let ns_a = common::namespace(&client, "tenant-a").await;
     let ns_b = common::namespace(&client, "tenant-b").await;
-    let sim = Sim::start(&[&["--scenario", "success", "--workflows", "2"], FROZEN].concat());
+    let sim = Sim::https()
+        .scenario(Builtin::Success)
+        .args(&["--workflows", "2"])
+        .frozen()
+        .start();
     // Tenant B's own keys, valid at the simulator.
     let (ak_b, sk_b) = (
         "TENANTBAK00000000001",
@@ -131,7 +142,7 @@ async fn a_watch_cannot_use_a_secret_of_another_namespace() {
     );
     sim.post(
         "/_sim/credentials",
-        serde_json::json!([{"accessKey": ak_b, "secretKey": sk_b, "projectID": PROJECT}]),
+        serde_json::json!([{"accessKey": ak_b, "secretKey": sk_b, "projectID": builtin::PROJECT_ID}]),
     )
     .await;
     common::sim_secret(&client, &ns_b, "keys-b", ak_b, sk_b).await;
@@ -143,8 +154,8 @@ async fn a_watch_cannot_use_a_secret_of_another_namespace() {
         &ns_a,
         "a",
         &sim,
-        CLUSTER,
-        Some(WORKFLOW),
+        &success.cluster,
+        Some(&success.workflow),
         Some("keys-b"),
     )
     .await;
@@ -153,8 +164,8 @@ async fn a_watch_cannot_use_a_secret_of_another_namespace() {
         &ns_b,
         "b",
         &sim,
-        CLUSTER_2,
-        Some(WORKFLOW_2),
+        &second.cluster,
+        Some(&second.workflow),
         Some("keys-b"),
     )
     .await;
@@ -175,12 +186,12 @@ async fn a_watch_cannot_use_a_secret_of_another_namespace() {
     .await;
     // Two poll periods more, then nothing was ever asked for A's workflow with B's keys.
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let for_a = sim.requests_for(WORKFLOW).await;
+    let for_a = sim.requests_for(&success.workflow).await;
     assert!(
         for_a.iter().all(|r| r["credential"] != ak_b),
         "a request for tenant A's workflow was signed with tenant B's keys: {for_a:#?}"
     );
     assert!(for_a.is_empty(), "{for_a:#?}");
-    assert!(!sim.requests_for(WORKFLOW_2).await.is_empty());
+    assert!(!sim.requests_for(&second.workflow).await.is_empty());
     drop(op);
 }

@@ -2,7 +2,7 @@
 //! the project's client with AK/SK, temporary keys and tokens; wrong secrets, stale dates,
 //! tampered requests and foreign projects; key rotation through the admin API.
 
-mod sim_support;
+mod common;
 
 use std::sync::Arc;
 
@@ -11,9 +11,9 @@ use cce_upgrade_watch::cce::CceError;
 use cce_upgrade_watch::cce::sign;
 use cce_upgrade_watch::sim::auth::token_fingerprint;
 use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use common::sim::{Sim, aksk, aksk_with, temporary, token};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
-use sim_support::{aksk, aksk_with, start, temporary, token};
 
 fn unauthorized(
     result: Result<impl std::fmt::Debug, CceError>,
@@ -31,7 +31,7 @@ fn unauthorized(
 
 #[tokio::test]
 async fn aksk_temporary_keys_and_tokens_all_authenticate_and_are_counted_without_secrets() {
-    let sim = start(&["--scenario", "success"]);
+    let sim = Sim::start(&["--scenario", "success"]);
     let client = sim.client();
     let b = Builtin::Success;
     for credentials in [aksk(), temporary(), token()] {
@@ -63,7 +63,7 @@ async fn aksk_temporary_keys_and_tokens_all_authenticate_and_are_counted_without
 
 #[tokio::test]
 async fn wrong_secret_unknown_key_and_bad_token_are_401_apigw_0301() {
-    let sim = start(&["--scenario", "success"]);
+    let sim = Sim::start(&["--scenario", "success"]);
     let client = sim.client();
     let b = Builtin::Success;
     let id = b.workflow_id(0);
@@ -114,7 +114,7 @@ async fn wrong_secret_unknown_key_and_bad_token_are_401_apigw_0301() {
 
 #[tokio::test]
 async fn x_sdk_date_may_be_off_by_less_than_fifteen_minutes() {
-    let sim = start(&["--scenario", "success"]);
+    let sim = Sim::start(&["--scenario", "success"]);
     let b = Builtin::Success;
     let target = sim.builtin_target(b);
     let id = b.workflow_id(0);
@@ -137,7 +137,7 @@ async fn x_sdk_date_may_be_off_by_less_than_fifteen_minutes() {
 
 #[tokio::test]
 async fn a_project_the_credential_does_not_own_is_forbidden_and_unknown_ids_are_not_found() {
-    let sim = start(&["--scenario", "success"]);
+    let sim = Sim::start(&["--scenario", "success"]);
     let client = sim.client();
     let b = Builtin::Success;
     let mut foreign = sim.builtin_target(b);
@@ -170,7 +170,7 @@ async fn a_project_the_credential_does_not_own_is_forbidden_and_unknown_ids_are_
 
 #[tokio::test]
 async fn keys_rotate_at_run_time_through_the_admin_api() {
-    let sim = start(&["--scenario", "success"]);
+    let sim = Sim::start(&["--scenario", "success"]);
     let client = sim.client();
     let b = Builtin::Success;
     let id = b.workflow_id(0);
@@ -244,7 +244,7 @@ async fn a_credentials_file_replaces_the_builtin_credentials() {
     )
     .expect("write");
     let path = file.to_string_lossy().into_owned();
-    let sim = start(&["--scenario", "success", "--credentials", &path]);
+    let sim = Sim::start(&["--scenario", "success", "--credentials", &path]);
     let client = sim.client();
     let b = Builtin::Success;
     let id = b.workflow_id(0);
@@ -252,7 +252,7 @@ async fn a_credentials_file_replaces_the_builtin_credentials() {
     let mut target = sim.builtin_target(b);
     target.credentials = aksk_with("FILEAK", "file-secret");
     client.show_workflow(&target, &id).await.expect("file key");
-    let banner = sim.banner();
+    let banner = sim.banner().await;
     assert!(banner.contains("credentials: 2 entries from"), "{banner}");
     assert!(!banner.contains("file-secret") && !banner.contains(builtin::SECRET_KEY));
 }
@@ -303,7 +303,7 @@ async fn send_signed(
 
 #[tokio::test]
 async fn the_server_recanonicalises_the_received_query_and_rejects_tampering() {
-    let sim = start(&["--scenario", "success"]);
+    let sim = Sim::start(&["--scenario", "success"]);
     // Same pairs, another order and encoding: still the signed request.
     let (status, body) = send_signed(&sim.url, "b=2&a=x y", "", "a=x%20y&b=2").await;
     assert_eq!(status, 200, "{body}");

@@ -3,23 +3,23 @@
 //! the environment, built-in ids and credentials in the banner, N deterministic copies,
 //! clear errors for bad input, and the admin API's state routes.
 
-mod sim_support;
+mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use cce_upgrade_watch::cce::model::{Phase, Workflow};
 use cce_upgrade_watch::cce::{CceClient, CceError, ClientConfig, EndpointPolicy};
 use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use common::sim::{self, Sim, aksk, run_to_end};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
 use serde_json::json;
-use sim_support::{BIN, run_to_end, start};
 
 #[tokio::test]
 async fn port_zero_prints_the_real_url_first_and_serves_there() {
-    let sim = start(&["--scenario", "success"]);
+    let sim = Sim::start(&["--scenario", "success"]);
     let port: u16 = sim
         .url
         .strip_prefix("http://127.0.0.1:")
@@ -52,15 +52,7 @@ async fn port_zero_prints_the_real_url_first_and_serves_there() {
 
 #[tokio::test]
 async fn tls_self_signed_writes_a_ca_bundle_the_project_client_trusts() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = dir.path().join("ca.pem").to_string_lossy().into_owned();
-    let sim = start(&[
-        "--scenario",
-        "seed-example",
-        "--tls-self-signed",
-        "--tls-cert-out",
-        &ca,
-    ]);
+    let sim = Sim::https().scenario(Builtin::SeedExample).start();
     assert!(sim.url.starts_with("https://127.0.0.1:"), "{}", sim.url);
     let target = sim.builtin_target(Builtin::SeedExample);
     let wf = sim
@@ -81,7 +73,11 @@ async fn tls_self_signed_writes_a_ca_bundle_the_project_client_trusts() {
             .await,
         Err(CceError::Transport { .. })
     ));
-    assert!(sim.banner().contains("tls: CA certificate written to"));
+    assert!(
+        sim.banner()
+            .await
+            .contains("tls: CA certificate written to")
+    );
 }
 
 #[tokio::test]
@@ -105,7 +101,7 @@ async fn tls_cert_and_key_files_are_served() {
     let cert = write("cert.pem", leaf.pem());
     let key = write("key.pem", leaf_key.serialize_pem());
     let ca_file = write("ca.pem", ca.pem());
-    let mut sim = start(&[
+    let mut sim = Sim::start(&[
         "--scenario",
         "success",
         "--tls-cert",
@@ -113,7 +109,7 @@ async fn tls_cert_and_key_files_are_served() {
         "--tls-key",
         &key,
     ]);
-    sim.ca_file = Some(ca_file.into());
+    sim.ca = Some(ca_file.into());
     assert!(sim.url.starts_with("https://"));
     let b = Builtin::Success;
     sim.client()
@@ -126,7 +122,7 @@ async fn tls_cert_and_key_files_are_served() {
 async fn every_flag_can_come_from_the_environment() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ca = dir.path().join("ca.pem");
-    let mut child = Command::new(BIN)
+    let mut child = sim::command()
         .env("CCE_UW_SIM_LISTEN", "127.0.0.1:0")
         .env("CCE_UW_SIM_ADMIN_LISTEN", "127.0.0.1:0")
         .env("CCE_UW_SIM_SCENARIO", "success,seed-example")
@@ -147,12 +143,18 @@ async fn every_flag_can_come_from_the_environment() {
         .strip_prefix("admin ")
         .expect("admin line")
         .to_string();
-    let info = sim_support::admin_call("GET", &format!("{admin}/_sim/info"), None)
-        .await
-        .1;
-    let faults = sim_support::admin_call("GET", &format!("{admin}/_sim/faults"), None)
-        .await
-        .1;
+    let get = |path: &str| {
+        let url = format!("{admin}{path}");
+        async move {
+            let answer = reqwest::get(url).await.expect("admin GET");
+            answer
+                .json::<serde_json::Value>()
+                .await
+                .expect("admin JSON")
+        }
+    };
+    let info = get("/_sim/info").await;
+    let faults = get("/_sim/faults").await;
     let _ = child.kill();
     let _ = child.wait();
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
@@ -170,8 +172,8 @@ async fn every_flag_can_come_from_the_environment() {
 
 #[tokio::test]
 async fn the_banner_names_builtin_ids_and_credentials() {
-    let sim = start(&[]);
-    let banner = sim.banner();
+    let sim = Sim::start(&[]);
+    let banner = sim.banner().await;
     for needle in [
         builtin::PROJECT_ID,
         builtin::ACCESS_KEY,
@@ -195,7 +197,7 @@ async fn the_banner_names_builtin_ids_and_credentials() {
 
 #[tokio::test]
 async fn copies_get_distinct_deterministic_ids() {
-    let sim = start(&["--scenario", "success", "--workflows", "1000"]);
+    let sim = Sim::start(&["--scenario", "success", "--workflows", "1000"]);
     let dump = sim.admin_get("/_sim/workflows").await;
     let ids: Vec<&str> = dump
         .as_array()
@@ -208,18 +210,21 @@ async fn copies_get_distinct_deterministic_ids() {
     let target = sim.target(
         cce_upgrade_watch::cce::ApiFamily::Standard,
         &Builtin::Success.cluster_id(999),
-        sim_support::aksk(),
+        aksk(),
     );
     sim.client()
         .show_workflow(&target, &Builtin::Success.workflow_id(999))
         .await
         .expect("last copy");
-    assert!(sim.banner().contains("f1000000-0000-4000-8000-{i:12}"));
+    // The banner names the copies' ids by their template.
+    let first = Builtin::Success.workflow_id(0);
+    let template = format!("{}{{i:12}}", &first[..first.len() - 12]);
+    assert!(sim.banner().await.contains(&template), "{template}");
 
     // Workflows created through the API get the same ids in every run.
     let mut created = Vec::new();
     for _ in 0..2 {
-        let sim = start(&["--scenario", "idle"]);
+        let sim = Sim::start(&["--scenario", "idle"]);
         let (status, body) = sim
             .admin_post(
                 "/_sim/workflows",
@@ -282,7 +287,7 @@ fn bad_flags_and_files_fail_with_a_message_and_no_url() {
 
 #[tokio::test]
 async fn the_admin_api_shows_and_moves_state() {
-    let sim = start(&[
+    let sim = Sim::start(&[
         "--scenario",
         "success",
         "--scenario",

@@ -2,26 +2,26 @@
 //! (each fault must surface as the error class the operator handles), and the counters
 //! and request log tests and benchmarks rely on.
 
-mod sim_support;
+mod common;
 
 use std::time::{Duration, Instant};
 
 use cce_upgrade_watch::cce::CceError;
 use cce_upgrade_watch::cce::model::CreateWorkflowRequest;
 use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use common::sim::Sim;
 use serde_json::{Value, json};
-use sim_support::{start, start_with};
 
 const B: Builtin = Builtin::Success;
 
-async fn add_fault(sim: &sim_support::Sim, spec: Value) {
+async fn add_fault(sim: &Sim, spec: Value) {
     let (status, body) = sim.admin_post("/_sim/faults", spec).await;
     assert_eq!(status, 201, "{body}");
 }
 
 #[tokio::test]
 async fn throttle_answers_429_with_retry_after_for_the_next_n_requests_of_its_route() {
-    let sim = start(&["--scenario", "success"]);
+    let sim = Sim::start(&["--scenario", "success"]);
     let client = sim.client();
     let target = sim.builtin_target(B);
     let id = B.workflow_id(0);
@@ -67,7 +67,7 @@ async fn throttle_answers_429_with_retry_after_for_the_next_n_requests_of_its_ro
 
 #[tokio::test]
 async fn server_errors_are_cce_unavailable_with_cce_or_gateway_bodies() {
-    let sim = start(&["--scenario", "success"]);
+    let sim = Sim::start(&["--scenario", "success"]);
     let client = sim.client();
     let target = sim.builtin_target(B);
     add_fault(
@@ -97,7 +97,7 @@ async fn server_errors_are_cce_unavailable_with_cce_or_gateway_bodies() {
 
 #[tokio::test]
 async fn malformed_json_is_a_truncated_200_and_an_invalid_response() {
-    let sim = start(&["--scenario", "success"]);
+    let sim = Sim::start(&["--scenario", "success"]);
     let client = sim.client();
     let target = sim.builtin_target(B);
     add_fault(
@@ -122,7 +122,7 @@ async fn malformed_json_is_a_truncated_200_and_an_invalid_response() {
 
 #[tokio::test]
 async fn connection_reset_is_a_transport_error_and_is_logged_as_status_0() {
-    let sim = start(&["--scenario", "success"]);
+    let sim = Sim::start(&["--scenario", "success"]);
     let client = sim.client();
     let target = sim.builtin_target(B);
     let id = B.workflow_id(0);
@@ -143,7 +143,7 @@ async fn connection_reset_is_a_transport_error_and_is_logged_as_status_0() {
 
 #[tokio::test]
 async fn latency_delays_the_answer_and_shows_in_the_log() {
-    let sim = start(&["--scenario", "success"]);
+    let sim = Sim::start(&["--scenario", "success"]);
     let client = sim.client();
     let target = sim.builtin_target(B);
     let id = B.workflow_id(0);
@@ -168,7 +168,7 @@ async fn latency_delays_the_answer_and_shows_in_the_log() {
 
 #[tokio::test]
 async fn a_fault_window_opens_and_closes_on_time_and_routes_are_independent() {
-    let sim = start(&["--scenario", "idle"]);
+    let sim = Sim::start(&["--scenario", "idle"]);
     let client = sim.client();
     let target = sim.builtin_target(Builtin::Idle);
     add_fault(
@@ -217,18 +217,14 @@ async fn a_fault_window_opens_and_closes_on_time_and_routes_are_independent() {
 
 #[tokio::test]
 async fn faults_from_flags_and_environment_apply_from_the_start() {
-    let sim = start_with(
-        &[
-            "--scenario",
-            "success",
-            "--fault",
-            "throttle:route=list,count=1,retry-after=2",
-        ],
-        &[(
+    let sim = Sim::http()
+        .scenario(B)
+        .args(&["--fault", "throttle:route=list,count=1,retry-after=2"])
+        .env(
             "CCE_UW_SIM_FAULTS",
             "error:route=show,count=1;reset:route=cancel,count=1",
-        )],
-    );
+        )
+        .start();
     let client = sim.client();
     let target = sim.builtin_target(B);
     // A flag replaces the environment variable, as with every clap `env` option.
@@ -240,10 +236,10 @@ async fn faults_from_flags_and_environment_apply_from_the_start() {
         .show_workflow(&target, &B.workflow_id(0))
         .await
         .expect("env fault overridden");
-    let sim = start_with(
-        &["--scenario", "success"],
-        &[("CCE_UW_SIM_FAULTS", "error:route=show,count=1;latency:ms=1")],
-    );
+    let sim = Sim::http()
+        .scenario(B)
+        .env("CCE_UW_SIM_FAULTS", "error:route=show,count=1;latency:ms=1")
+        .start();
     let client = sim.client();
     let target = sim.builtin_target(B);
     assert!(matches!(
@@ -258,7 +254,7 @@ async fn faults_from_flags_and_environment_apply_from_the_start() {
 
 #[tokio::test]
 async fn the_request_log_gives_spacing_filters_and_counters_reset() {
-    let sim = start(&["--scenario", "success", "--scenario", "cancel"]);
+    let sim = Sim::start(&["--scenario", "success", "--scenario", "cancel"]);
     let client = sim.client();
     let target = sim.builtin_target(B);
     let id = B.workflow_id(0);
@@ -303,7 +299,7 @@ async fn the_request_log_gives_spacing_filters_and_counters_reset() {
 
 #[tokio::test]
 async fn bad_fault_specs_are_refused_by_the_admin_api() {
-    let sim = start(&["--scenario", "success"]);
+    let sim = Sim::start(&["--scenario", "success"]);
     for bad in [
         json!({"kind": "boom"}),
         json!({"kind": "latency"}),

@@ -1,8 +1,9 @@
 //! The project's own CCE client against the simulator binary, one test per built-in
 //! scenario (plus Create, Autopilot and scenario files): what the operator will see.
 
-mod sim_support;
+mod common;
 
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use cce_upgrade_watch::cce::ApiFamily;
@@ -12,9 +13,10 @@ use cce_upgrade_watch::cce::model::{
 use cce_upgrade_watch::cce::time;
 use cce_upgrade_watch::cce::{CceClient, CceError, Target};
 use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use common::eventually::{SIM_POLL, eventually};
+use common::sim::{Sim, aksk};
 use jiff::Timestamp;
 use serde_json::json;
-use sim_support::{aksk, eventually, start};
 
 fn point(wf: &Workflow, task: TaskType) -> &PointStatus {
     wf.points()
@@ -43,29 +45,28 @@ async fn watch_until(
     timeout: Duration,
     done: impl Fn(&Workflow) -> bool,
 ) -> (Vec<Phase>, Workflow) {
-    let deadline = Instant::now() + timeout;
-    let mut phases: Vec<Phase> = Vec::new();
-    loop {
+    let phases: RefCell<Vec<Phase>> = RefCell::default();
+    let wf = eventually("the workflow done", timeout, SIM_POLL, || async {
         let wf = show(client, target, id).await;
         let p = phase(&wf);
+        let mut phases = phases.borrow_mut();
         if phases.last() != Some(&p) {
             phases.push(p);
         }
         if done(&wf) {
-            return (phases, wf);
+            Ok(wf)
+        } else {
+            Err(format!("phases so far {phases:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out; phases so far {phases:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    (phases.into_inner(), wf)
 }
 
 #[tokio::test]
 async fn success_scenario_runs_precheck_snapshot_cluster_postcheck_in_about_five_seconds_at_speed_60()
  {
-    let sim = start(&["--scenario", "success", "--speed", "60"]);
+    let sim = Sim::start(&["--scenario", "success", "--speed", "60"]);
     let client = sim.client();
     let target = sim.builtin_target(Builtin::Success);
     let id = Builtin::Success.workflow_id(0);
@@ -115,7 +116,7 @@ async fn success_scenario_runs_precheck_snapshot_cluster_postcheck_in_about_five
 
 #[tokio::test]
 async fn cluster_fails_then_retry_goes_pending_and_the_retry_is_a_new_task_that_succeeds() {
-    let sim = start(&["--scenario", "cluster-fails-then-retry", "--speed", "120"]);
+    let sim = Sim::start(&["--scenario", "cluster-fails-then-retry", "--speed", "120"]);
     let client = sim.client();
     let b = Builtin::ClusterFailsThenRetry;
     let target = sim.builtin_target(b);
@@ -141,7 +142,7 @@ async fn cluster_fails_then_retry_goes_pending_and_the_retry_is_a_new_task_that_
 
 #[tokio::test]
 async fn cancel_is_refused_while_a_task_runs_and_accepted_once_the_workflow_is_pending() {
-    let sim = start(&["--scenario", "cancel", "--speed", "60", "--workflows", "2"]);
+    let sim = Sim::start(&["--scenario", "cancel", "--speed", "60", "--workflows", "2"]);
     let client = sim.client();
     let b = Builtin::Cancel;
     let target = sim.builtin_target(b);
@@ -188,7 +189,7 @@ async fn cancel_is_refused_while_a_task_runs_and_accepted_once_the_workflow_is_p
 
 #[tokio::test]
 async fn precheck_expires_before_the_cluster_task_starts() {
-    let sim = start(&["--scenario", "precheck-expires", "--speed", "60"]);
+    let sim = Sim::start(&["--scenario", "precheck-expires", "--speed", "60"]);
     let client = sim.client();
     let b = Builtin::PrecheckExpires;
     let target = sim.builtin_target(b);
@@ -219,7 +220,7 @@ async fn precheck_expires_before_the_cluster_task_starts() {
 
 #[tokio::test]
 async fn seed_example_is_huaweis_example_exactly_and_never_changes() {
-    let sim = start(&["--scenario", "seed-example", "--speed", "1000"]);
+    let sim = Sim::start(&["--scenario", "seed-example", "--speed", "1000"]);
     let client = sim.client();
     let target = sim.builtin_target(Builtin::SeedExample);
     let expected: Workflow = serde_json::from_str(SEED_EXAMPLE).expect("seed");
@@ -234,7 +235,7 @@ async fn seed_example_is_huaweis_example_exactly_and_never_changes() {
 
 #[tokio::test]
 async fn autopilot_clusters_answer_only_under_the_autopilot_prefix() {
-    let sim = start(&["--scenario", "autopilot-success", "--scenario", "success"]);
+    let sim = Sim::start(&["--scenario", "autopilot-success", "--scenario", "success"]);
     let client = sim.client();
     let ap = Builtin::AutopilotSuccess;
     let id = ap.workflow_id(0);
@@ -266,7 +267,7 @@ async fn autopilot_clusters_answer_only_under_the_autopilot_prefix() {
 
 #[tokio::test]
 async fn create_starts_the_success_timeline_and_refuses_a_second_active_workflow() {
-    let sim = start(&["--scenario", "idle", "--speed", "60"]);
+    let sim = Sim::start(&["--scenario", "idle", "--speed", "60"]);
     let client = sim.client();
     let b = Builtin::Idle;
     let target = sim.builtin_target(b);
@@ -330,7 +331,7 @@ workflows:
     )
     .expect("write");
     let path = file.to_string_lossy().into_owned();
-    let sim = start(&["--scenario", &path, "--speed", "10"]);
+    let sim = Sim::start(&["--scenario", &path, "--speed", "10"]);
     let client = sim.client();
     let target = sim.target(ApiFamily::Standard, "np-002", aksk());
     let wf = show(&client, &target, "npw-002").await;
@@ -338,11 +339,14 @@ workflows:
         point(&wf, TaskType::Unknown("NodePool".into())).status,
         Some(TaskState::Unknown("queue".into()))
     );
-    let later = eventually(Duration::from_secs(5), "Paused", || async {
+    let later = eventually("Paused", Duration::from_secs(5), SIM_POLL, || async {
         let wf = show(&client, &target, "npw-002").await;
-        (wf.phase() == Some(&Phase::Unknown("Paused".into()))).then_some(wf)
+        match wf.phase() == Some(&Phase::Unknown("Paused".into())) {
+            true => Ok(wf),
+            false => Err(format!("{:?}", wf.phase())),
+        }
     })
     .await;
     assert_eq!(later.points().len(), 2);
-    assert!(sim.banner().contains("scenario nodepool x3"));
+    assert!(sim.banner().await.contains("scenario nodepool x3"));
 }

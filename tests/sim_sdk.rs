@@ -6,7 +6,7 @@
 //! Needs the virtualenv that `hack/python-sdk.sh` creates. Without it this test fails (it
 //! never skips): run `hack/python-sdk.sh` first.
 
-mod sim_support;
+mod common;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,8 +14,8 @@ use std::process::{Command, Stdio};
 
 use cce_upgrade_watch::cce::CceClient;
 use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use common::sim::Sim;
 use serde_json::{Value, json};
-use sim_support::start;
 
 const SDK_VERSION: &str = "3.1.219";
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/cce_conformance.py");
@@ -81,19 +81,12 @@ fn run_sdk(job: &Value) -> Vec<Value> {
 
 #[tokio::test]
 async fn huaweis_python_sdk_reads_the_same_workflows_and_sees_a_wrong_key_as_401() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ca = dir.path().join("ca.pem").to_string_lossy().into_owned();
-    let sim = start(&[
-        "--scenario",
-        "success",
-        "--scenario",
-        "seed-example",
-        "--scenario",
-        "autopilot-success",
-        "--tls-self-signed",
-        "--tls-cert-out",
-        &ca,
-    ]);
+    let sim = Sim::https()
+        .scenario(Builtin::Success)
+        .scenario(Builtin::SeedExample)
+        .scenario(Builtin::AutopilotSuccess)
+        .start();
+    let ca = sim.ca_bundle().to_string_lossy().into_owned();
     // Mid-upgrade: ids, every timestamp kind and a running task are on the wire.
     let b = Builtin::Success;
     let ap = Builtin::AutopilotSuccess;

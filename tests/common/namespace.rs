@@ -1,0 +1,28 @@
+//! A namespace per test, so tests on the shared plane never see each other's objects.
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Client;
+use kube::api::{Api, PostParams};
+
+/// A fresh namespace for one test, named after it. Without kube-controller-manager
+/// namespaces never finish deleting, so they are left for `hack/control-plane.sh down`.
+pub async fn namespace(client: &Client, test: &str) -> String {
+    let suffix: u32 = rand::random();
+    let name = format!(
+        "{}-{:08x}",
+        test.replace('_', "-").chars().take(40).collect::<String>(),
+        suffix
+    );
+    create_namespace(client, &name).await;
+    name
+}
+
+/// Creates the namespace `name`.
+pub async fn create_namespace(client: &Client, name: &str) {
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).expect("namespace");
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+}

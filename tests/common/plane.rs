@@ -1,0 +1,160 @@
+//! The Kubernetes control plane a test talks to: the shared one `make test` starts
+//! (`hack/control-plane.sh`, named by KUBECONFIG), or a private one of its own.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Client, CustomResourceExt};
+
+use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
+
+use super::{repo_path, text};
+
+const NO_PLANE: &str = "no Kubernetes API server reachable: end-to-end tests run against the local \
+     control plane; run them with `make test` (or `eval \"$(hack/control-plane.sh up)\"` first)";
+
+/// A client for the shared plane named by KUBECONFIG; panics with directions when there is none.
+pub async fn client() -> Client {
+    assert!(
+        std::env::var_os("KUBECONFIG").is_some(),
+        "{NO_PLANE} (KUBECONFIG is not set)"
+    );
+    let client = Client::try_default()
+        .await
+        .unwrap_or_else(|e| panic!("{NO_PLANE}: {e}"));
+    if let Err(e) = client.apiserver_version().await {
+        panic!("{NO_PLANE}: {e}");
+    }
+    client
+}
+
+/// A client for the API server of `kubeconfig`, checked to answer.
+pub async fn client_for(kubeconfig: &Path) -> Client {
+    let kc = Kubeconfig::read_from(kubeconfig).expect("read kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig");
+    let client = Client::try_from(config).expect("client");
+    client
+        .apiserver_version()
+        .await
+        .unwrap_or_else(|e| panic!("API server of {} unreachable: {e}", kubeconfig.display()));
+    client
+}
+
+/// The committed CRD, applied and Established (idempotent across tests).
+pub async fn install_crd(client: &Client) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let yaml = std::fs::read_to_string(repo_path(
+        "crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml",
+    ))
+    .expect("read committed CRD");
+    let crd: CustomResourceDefinition = serde_yaml::from_str(&yaml).expect("parse committed CRD");
+    let name = UpgradeWorkflowWatch::crd_name();
+    api.patch(
+        name,
+        &PatchParams::apply("e2e-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("apply CRD");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(api, name, conditions::is_crd_established()),
+    )
+    .await
+    .expect("CRD Established within 30s")
+    .expect("watch CRD");
+}
+
+/// A control plane of one test's (or the benchmark's) own, in its own state dir, taken down
+/// when dropped: for what would disturb other tests on the shared plane (restarting it,
+/// running without the CRD).
+pub struct PrivatePlane {
+    dir: Option<tempfile::TempDir>,
+    keep: bool,
+}
+
+impl PrivatePlane {
+    /// `hack/control-plane.sh up` in a new state dir named `prefix…`.
+    pub fn up(prefix: &str) -> PrivatePlane {
+        let dir = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .expect("tempdir");
+        let plane = PrivatePlane {
+            dir: Some(dir),
+            keep: false,
+        };
+        plane.run("up");
+        plane
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().expect("plane is up").path()
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir().join("kubeconfig")
+    }
+
+    pub async fn client(&self) -> Client {
+        client_for(&self.kubeconfig()).await
+    }
+
+    /// `hack/control-plane.sh <command>` for this plane; panics when it fails.
+    pub fn run(&self, command: &str) {
+        let out = self.script(command);
+        assert!(
+            out.status.success(),
+            "hack/control-plane.sh {command} failed: {}",
+            text(&out.stderr)
+        );
+    }
+
+    /// The pid of one of the plane's processes (`kube-apiserver`, `etcd`).
+    pub fn pid(&self, component: &str) -> Option<u32> {
+        std::fs::read_to_string(self.dir().join(format!("{component}.pid")))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Takes the plane down now; panics when that fails.
+    pub fn down(mut self) {
+        self.run("down");
+        self.dir = None;
+    }
+
+    /// Leaves the plane running when dropped, for a look afterwards.
+    pub fn keep_running(&mut self) {
+        self.keep = true;
+    }
+
+    fn script(&self, command: &str) -> Output {
+        Command::new(repo_path("hack/control-plane.sh"))
+            .arg(command)
+            .env("CCE_UW_PLANE_DIR", self.dir())
+            .output()
+            .expect("run hack/control-plane.sh")
+    }
+}
+
+impl Drop for PrivatePlane {
+    fn drop(&mut self) {
+        if self.dir.is_none() {
+            return;
+        }
+        if self.keep {
+            let _ = self.dir.take().map(tempfile::TempDir::keep);
+        } else {
+            let _ = self.script("down");
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! UpgradeWorkflowWatches of simulator workflows: created, read, and waited for until they
+//! show what the simulator holds.
+
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, PostParams};
+
+use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
+use cce_upgrade_watch::sim::builtin;
+
+use super::eventually::{KUBE_POLL, eventually};
+use super::sim::Sim;
+
+/// A watch of a simulator workflow (`None` follows the cluster), polling every 5 s.
+pub fn sim_watch_object(
+    ns: &str,
+    name: &str,
+    sim: &Sim,
+    cluster: &str,
+    workflow: Option<&str>,
+    secret: Option<&str>,
+) -> UpgradeWorkflowWatch {
+    let mut spec = serde_json::json!({
+        "endpoint": sim.url,
+        "projectID": builtin::PROJECT_ID,
+        "clusterID": cluster,
+        "pollInterval": "5s",
+    });
+    if let Some(w) = workflow {
+        spec["upgradeWorkflowID"] = w.into();
+    }
+    if let Some(s) = secret {
+        spec["credentialsSecretRef"] = serde_json::json!({"name": s});
+    }
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "cce.upgradewatch.io/v1alpha1",
+        "kind": "UpgradeWorkflowWatch",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }))
+    .expect("watch")
+}
+
+/// Creates [`sim_watch_object`].
+pub async fn sim_watch(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    sim: &Sim,
+    cluster: &str,
+    workflow: Option<&str>,
+    secret: Option<&str>,
+) -> UpgradeWorkflowWatch {
+    Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), ns)
+        .create(
+            &PostParams::default(),
+            &sim_watch_object(ns, name, sim, cluster, workflow, secret),
+        )
+        .await
+        .expect("create watch")
+}
+
+/// Reads the watch until `done` holds, failing after `secs` with the last status seen.
+pub async fn wait_watch(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&UpgradeWorkflowWatch) -> bool,
+) -> UpgradeWorkflowWatch {
+    let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), ns);
+    eventually(what, Duration::from_secs(secs), KUBE_POLL, || async {
+        let w = api.get(name).await.expect("get watch");
+        if done(&w) {
+            Ok(w)
+        } else {
+            Err(format!(
+                "status {}",
+                serde_json::to_string_pretty(&w.status).unwrap_or_default()
+            ))
+        }
+    })
+    .await
+}
+
+/// The condition `type_` of a watch as (status, reason).
+pub fn cond(w: &UpgradeWorkflowWatch, type_: &str) -> Option<(String, String)> {
+    w.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+/// Whether the watch shows what the simulator holds for `workflow` now: the same workflow,
+/// phase, and tasks (status and id). `Err` shows both sides.
+pub async fn converged(sim: &Sim, w: &UpgradeWorkflowWatch, workflow: &str) -> Result<(), String> {
+    let truth = &sim.workflow(workflow).await["workflow"]["status"];
+    let points = truth["pointStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let same = w.status.as_ref().is_some_and(|status| {
+        truth["phase"].as_str() == status.phase.as_deref()
+            && status.workflow_id.as_deref() == Some(workflow)
+            && points.len() == status.tasks.len()
+            && points.iter().zip(&status.tasks).all(|(p, t)| {
+                p["status"].as_str() == t.status.as_deref()
+                    && p["taskID"].as_str() == t.id.as_deref()
+            })
+    });
+    if same {
+        Ok(())
+    } else {
+        Err(format!(
+            "\nwatch {}: {}\nsimulator: {truth}",
+            w.metadata.name.as_deref().unwrap_or_default(),
+            serde_json::to_string_pretty(&w.status).unwrap_or_default(),
+        ))
+    }
+}
+
+/// Waits until the watch shows the simulator's `workflow` as it is now.
+pub async fn wait_converged(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    sim: &Sim,
+    workflow: &str,
+    secs: u64,
+) -> UpgradeWorkflowWatch {
+    let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), ns);
+    let what = format!("watch {name} converged on {workflow}");
+    eventually(&what, Duration::from_secs(secs), KUBE_POLL, || async {
+        let w = api.get(name).await.expect("get watch");
+        converged(sim, &w, workflow).await.map(|()| w)
+    })
+    .await
+}
+
+/// Steps the workflow through the rest of its timeline, waiting for the watch to show
+/// each step (and where it is before the first).
+pub async fn play_to_end(client: &Client, ns: &str, name: &str, sim: &Sim, workflow: &str) {
+    wait_converged(client, ns, name, sim, workflow, 30).await;
+    while steps_left(sim, workflow).await > 0 {
+        sim.step(workflow, 1).await;
+        wait_converged(client, ns, name, sim, workflow, 30).await;
+    }
+}
+
+/// Steps of its timeline the simulator has still to play for `workflow`.
+pub async fn steps_left(sim: &Sim, workflow: &str) -> u64 {
+    sim.workflow(workflow).await["stepsLeft"]
+        .as_u64()
+        .unwrap_or(0)
+}
