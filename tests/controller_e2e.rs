@@ -309,10 +309,11 @@ async fn an_outage_gives_one_sync_failed_keeps_tasks_and_recovers_once() {
 }
 
 #[tokio::test]
-async fn a_429_retry_after_is_honoured_before_the_next_request() {
+async fn a_429_retry_after_is_honoured_up_to_the_backoff_cap() {
     let success = copy(Builtin::Success, 0);
     let (client, ns) = setup("throttle").await;
     let sim = Sim::https().scenario(Builtin::Success).frozen().start();
+    // The kit's operator runs with --backoff-base 1s --backoff-cap 4s.
     let _op = Operator::start(&ns, &sim, &[]);
     common::sim_watch(
         &client,
@@ -325,29 +326,45 @@ async fn a_429_retry_after_is_honoured_before_the_next_request() {
     )
     .await;
     wait_converged(&client, &ns, "up", &sim, &success.workflow, 30).await;
-    sim.post(
-        "/_sim/faults",
-        serde_json::json!({"kind": "throttle", "count": 1, "retryAfter": 7}),
-    )
-    .await;
-    let limited = wait_watch(&client, &ns, "up", 30, "RateLimited", |w| {
-        cond(w, "Synced").is_some_and(|c| c.1 == "RateLimited")
-    })
-    .await;
-    assert_eq!(cond(&limited, "Stalled").map(|c| c.0), Some("False".into()));
-    wait_watch(&client, &ns, "up", 30, "recovered", |w| {
-        cond(w, "Synced").is_some_and(|c| c.0 == "True")
-    })
-    .await;
-    let log = sim.requests_for(&success.workflow).await;
-    let throttled = log
-        .iter()
-        .position(|r| r["status"] == 429)
-        .expect("a 429 in the request log");
-    let next = log.get(throttled + 1).expect("a request after the 429");
-    let gap_ms = next["unixMs"].as_f64().expect("unixMs")
-        - log[throttled]["unixMs"].as_f64().expect("unixMs");
-    assert!(gap_ms >= 7000.0, "next request {gap_ms} ms after the 429");
+    // A wait between the backoff and its cap is honoured; a far longer one (here the
+    // largest the simulator can send) waits the cap, so the watch recovers with CCE.
+    let mut gaps = Vec::new();
+    for retry_after in [3, 86_400] {
+        sim.post(
+            "/_sim/faults",
+            serde_json::json!({"kind": "throttle", "count": 1, "retryAfter": retry_after}),
+        )
+        .await;
+        let limited = wait_watch(&client, &ns, "up", 30, "RateLimited", |w| {
+            cond(w, "Synced").is_some_and(|c| c.1 == "RateLimited")
+        })
+        .await;
+        assert_eq!(cond(&limited, "Stalled").map(|c| c.0), Some("False".into()));
+        wait_watch(&client, &ns, "up", 30, "recovered", |w| {
+            cond(w, "Synced").is_some_and(|c| c.0 == "True")
+        })
+        .await;
+        let log = sim.requests_for(&success.workflow).await;
+        let throttled = log
+            .iter()
+            .rposition(|r| r["status"] == 429)
+            .expect("a 429 in the request log");
+        let next = log.get(throttled + 1).expect("a request after the 429");
+        gaps.push(
+            next["unixMs"].as_f64().expect("unixMs")
+                - log[throttled]["unixMs"].as_f64().expect("unixMs"),
+        );
+    }
+    assert!(
+        gaps[0] >= 3000.0,
+        "next request {} ms after a 3 s Retry-After",
+        gaps[0]
+    );
+    assert!(
+        (3900.0..=6500.0).contains(&gaps[1]),
+        "next request {} ms after a Retry-After far beyond the 4 s cap",
+        gaps[1]
+    );
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+use super::limits::{CONDITION_MESSAGE_BYTES, clean};
 use crate::cce::model::Phase;
 use crate::crd::UpgradeWorkflowWatchStatus;
 
@@ -54,6 +55,8 @@ pub enum Reason {
     Synced,
     /// Synced, but some timestamps are kept raw.
     UnparsedTimestamp,
+    /// Synced, but the answer exceeded a bound of what a status holds.
+    Truncated,
     /// `spec.suspend` is true; not an outage.
     Suspended,
     /// A failed read, named by its error category (`Forbidden`, `CceUnavailable`, ...),
@@ -86,6 +89,7 @@ impl Reason {
             Self::UnknownPhase => "UnknownPhase",
             Self::Synced => "Synced",
             Self::UnparsedTimestamp => "UnparsedTimestamp",
+            Self::Truncated => "Truncated",
             Self::Suspended => "Suspended",
             Self::Failure(category) => category,
         }
@@ -150,7 +154,7 @@ impl Conditions {
             type_: type_.as_str().to_string(),
             status,
             reason: reason.as_str().to_string(),
-            message: message.to_string(),
+            message: clean(message, CONDITION_MESSAGE_BYTES).into_owned(),
             observed_generation: self.generation,
             last_transition_time,
         };
@@ -201,6 +205,7 @@ mod tests {
             (Reason::UnknownPhase, "UnknownPhase"),
             (Reason::Synced, "Synced"),
             (Reason::UnparsedTimestamp, "UnparsedTimestamp"),
+            (Reason::Truncated, "Truncated"),
             (Reason::Suspended, "Suspended"),
             (Reason::WORKFLOW_NOT_FOUND, "WorkflowNotFound"),
             (Reason::CREDENTIALS_MISSING, "CredentialsMissing"),

@@ -2,6 +2,7 @@
 //! remembers anything, so a restart replays nothing and an unchanged workflow says nothing.
 
 use super::conditions::{ConditionType, is_true, sync_failure};
+use super::limits::{EVENT_LABEL_BYTES, MAX_EVENTS_PER_RECONCILE, clean};
 use crate::cce::model::{Phase, TaskState};
 use crate::crd::{TaskStatus, UpgradeWorkflowWatchStatus};
 use crate::duration::{self, Precision};
@@ -15,6 +16,11 @@ pub struct Transition {
     /// What the event is about (a task, a phase, the sync). Kubernetes folds events with the
     /// same reason and action into one series, so distinct transitions need distinct actions.
     pub action: String,
+    /// Names this occurrence of the transition, the same however often and by however many
+    /// operators it is computed, and different when the same change really happens again (a
+    /// retried task has a new id, a returning phase a new set of tasks). The Event's name is
+    /// derived from it, so publishing twice creates one Event.
+    pub occurrence: String,
     /// Set when a task ended with known start and end times, for the duration metric.
     pub finished_task: Option<FinishedTask>,
 }
@@ -27,34 +33,46 @@ pub struct FinishedTask {
 }
 
 impl Transition {
-    fn normal(reason: &'static str, note: String) -> Self {
+    fn new(warning: bool, reason: &'static str, note: String) -> Self {
         Self {
-            warning: false,
+            warning,
             reason,
             note,
             action: "Sync".into(),
+            occurrence: String::new(),
             finished_task: None,
         }
     }
 
-    fn about(mut self, action: impl Into<String>) -> Self {
-        // The API server caps an event's action at 128 characters.
-        self.action = action.into().chars().take(120).collect();
-        self
+    fn normal(reason: &'static str, note: String) -> Self {
+        Self::new(false, reason, note)
     }
 
     fn warning(reason: &'static str, note: String) -> Self {
-        Self {
-            warning: true,
-            reason,
-            note,
-            action: "Sync".into(),
-            finished_task: None,
-        }
+        Self::new(true, reason, note)
+    }
+
+    fn about(mut self, action: impl Into<String>) -> Self {
+        self.action = clean(&action.into(), EVENT_LABEL_BYTES).into_owned();
+        self
+    }
+
+    fn once(mut self, occurrence: impl Into<String>) -> Self {
+        self.occurrence = occurrence.into();
+        self
+    }
+
+    /// Whether it is about one task (and so may be folded into a summary).
+    fn is_about_a_task(&self) -> bool {
+        matches!(
+            self.reason,
+            "TaskStarted" | "TaskSucceeded" | "TaskFailed" | "PreCheckExpired"
+        )
     }
 }
 
-/// The transitions between two statuses, in the order they should be published.
+/// The transitions between two statuses, in the order they should be published: at most
+/// [`MAX_EVENTS_PER_RECONCILE`], the task transitions beyond that folded into one summary.
 pub fn transitions(
     old: &UpgradeWorkflowWatchStatus,
     new: &UpgradeWorkflowWatchStatus,
@@ -63,12 +81,16 @@ pub fn transitions(
     sync_transitions(old, new, &mut out);
     if new.workflow_id.is_some() && new.workflow_id != old.workflow_id {
         let workflow = new.workflow_id.clone().unwrap_or_default();
-        out.push(Transition::normal("WorkflowObserved", summary(new)).about(workflow));
+        out.push(
+            Transition::normal("WorkflowObserved", summary(new))
+                .about(&workflow)
+                .once(workflow),
+        );
         return out;
     }
-    if new.workflow_id.is_none() {
+    let Some(workflow) = new.workflow_id.as_deref() else {
         return out;
-    }
+    };
     task_transitions(&old.tasks, &new.tasks, &mut out);
     if new.phase != old.phase {
         let phase = new.phase.as_deref().unwrap_or("");
@@ -88,8 +110,76 @@ pub fn transitions(
             }
             _ => Transition::normal("PhaseChanged", format!("phase {from} -> {phase}")),
         };
-        out.push(transition.about(format!("Phase{}", phase.replace(' ', ""))));
+        // A phase can return (Running again after a retry), but CCE updates the workflow
+        // each time; the tasks tell returns apart should it send no update time.
+        let tasks: Vec<String> = new
+            .tasks
+            .iter()
+            .map(|t| format!("{}={}", t.task_type, t.id.as_deref().unwrap_or("-")))
+            .collect();
+        let updated = new
+            .workflow_updated
+            .as_ref()
+            .map(|t| t.0.to_string())
+            .or_else(|| new.workflow_updated_raw.clone())
+            .unwrap_or_else(|| tasks.join(","));
+        out.push(
+            transition
+                .about(format!("Phase{}", phase.replace(' ', "")))
+                .once(format!("{workflow} {from}->{phase} {updated}")),
+        );
     }
+    fold_task_transitions(out)
+}
+
+/// Keeps every transition that is not about one task, and as many task transitions as fit
+/// within [`MAX_EVENTS_PER_RECONCILE`]; the others become one `TasksChanged` summary.
+fn fold_task_transitions(mut out: Vec<Transition>) -> Vec<Transition> {
+    if out.len() <= MAX_EVENTS_PER_RECONCILE {
+        return out;
+    }
+    let others = out.iter().filter(|t| !t.is_about_a_task()).count();
+    let mut room = MAX_EVENTS_PER_RECONCILE.saturating_sub(others + 1);
+    let mut folded = Vec::new();
+    out.retain(|t| {
+        if !t.is_about_a_task() {
+            return true;
+        }
+        if room > 0 {
+            room -= 1;
+            return true;
+        }
+        folded.push(t.clone());
+        false
+    });
+    let mut by_reason: Vec<(&str, usize)> = Vec::new();
+    for t in &folded {
+        match by_reason.iter_mut().find(|(r, _)| *r == t.reason) {
+            Some((_, n)) => *n += 1,
+            None => by_reason.push((t.reason, 1)),
+        }
+    }
+    let counts: Vec<String> = by_reason
+        .iter()
+        .map(|(reason, n)| format!("{n} {reason}"))
+        .collect();
+    let subjects: Vec<&str> = folded.iter().map(|t| t.action.as_str()).collect();
+    let summary = Transition::new(
+        folded.iter().any(|t| t.warning),
+        "TasksChanged",
+        format!(
+            "{} more task transitions: {}; tasks {}",
+            folded.len(),
+            counts.join(", "),
+            subjects.join(", ")
+        ),
+    )
+    .about("Tasks");
+    let occurrence: Vec<String> = folded
+        .iter()
+        .map(|t| format!("{} {}", t.reason, t.occurrence))
+        .collect();
+    out.push(summary.once(occurrence.join("|")));
     out
 }
 
@@ -98,15 +188,25 @@ fn sync_transitions(
     new: &UpgradeWorkflowWatchStatus,
     out: &mut Vec<Transition>,
 ) {
+    // The outage (or the recovery) is named by when the state it ends began.
+    let since = old
+        .conditions
+        .iter()
+        .find(|c| c.type_ == ConditionType::Synced.as_str())
+        .map(|c| c.last_transition_time.0.to_string())
+        .unwrap_or_default();
     match (sync_failure(old), sync_failure(new)) {
-        (None, Some(c)) => out.push(Transition::warning(
-            "SyncFailed",
-            format!("{}: {}", c.reason, c.message),
-        )),
-        (Some(_), None) if is_true(new, ConditionType::Synced) => out.push(Transition::normal(
-            "SyncRecovered",
-            "CCE answers again; status is current".into(),
-        )),
+        (None, Some(c)) => out.push(
+            Transition::warning("SyncFailed", format!("{}: {}", c.reason, c.message))
+                .once(format!("failed after {since}")),
+        ),
+        (Some(_), None) if is_true(new, ConditionType::Synced) => out.push(
+            Transition::normal(
+                "SyncRecovered",
+                "CCE answers again; status is current".into(),
+            )
+            .once(format!("recovered after {since}")),
+        ),
         _ => {}
     }
 }
@@ -119,6 +219,13 @@ fn task_transitions(old: &[TaskStatus], new: &[TaskStatus], out: &mut Vec<Transi
         let restarted = before.is_some_and(|b| b.id.is_some() && b.id != task.id);
         let changed = state != was || restarted;
         let action = format!("{}/{}", task.task_type, task.id.as_deref().unwrap_or("-"));
+        // A task run again under the same id starts again at another time.
+        let started = task.start_time.as_ref().map(|t| t.0.to_string());
+        let occurrence = format!(
+            "{action} {} {}",
+            state.unwrap_or("-"),
+            started.as_deref().unwrap_or("-")
+        );
         if changed {
             let ended = |result| {
                 let took = match (&task.start_time, &task.end_time) {
@@ -131,20 +238,23 @@ fn task_transitions(old: &[TaskStatus], new: &[TaskStatus], out: &mut Vec<Transi
                     took,
                 })
             };
-            match task.state() {
-                Some(TaskState::Running) => out.push(
-                    Transition::normal("TaskStarted", task_note(task, "started")).about(&action),
-                ),
-                Some(TaskState::Success) => out.push(Transition {
+            let transition = match task.state() {
+                Some(TaskState::Running) => Some(Transition::normal(
+                    "TaskStarted",
+                    task_note(task, "started"),
+                )),
+                Some(TaskState::Success) => Some(Transition {
                     finished_task: ended("Success"),
                     ..Transition::normal("TaskSucceeded", task_note(task, "succeeded"))
-                        .about(&action)
                 }),
-                Some(TaskState::Failed) => out.push(Transition {
+                Some(TaskState::Failed) => Some(Transition {
                     finished_task: ended("Failed"),
-                    ..Transition::warning("TaskFailed", task_note(task, "failed")).about(&action)
+                    ..Transition::warning("TaskFailed", task_note(task, "failed"))
                 }),
-                _ => {}
+                _ => None,
+            };
+            if let Some(t) = transition {
+                out.push(t.about(&action).once(&occurrence));
             }
         }
         let expired = task.result_expired == Some(true);
@@ -157,12 +267,13 @@ fn task_transitions(old: &[TaskStatus], new: &[TaskStatus], out: &mut Vec<Transi
                     task.id.as_deref().map(|id| format!(" ({id})")).unwrap_or_default(),
                     task.expire_time.as_ref().map(|t| t.0.to_string()).unwrap_or_default()
                 ),
-            ).about(&action));
+            ).about(&action).once(format!("{action} expired")));
         }
     }
 }
 
 /// The same task in the old list: the n-th task of that type, so repeated types line up.
+/// Quadratic in the number of tasks, which status bounds (`limits::MAX_TASKS`).
 fn matching_task<'a>(
     old: &'a [TaskStatus],
     new: &[TaskStatus],
@@ -369,5 +480,64 @@ mod tests {
             reasons(&transitions(&s0, &s1)),
             vec!["TaskStarted", "PhaseChanged"]
         );
+    }
+
+    fn occurrences(t: &[Transition]) -> Vec<String> {
+        t.iter().map(|t| t.occurrence.clone()).collect()
+    }
+
+    #[test]
+    fn the_same_change_has_the_same_occurrence_and_a_repeated_one_another() {
+        let s0 = status_of(
+            &Default::default(),
+            wf("Running", &[("Cluster", Some("Running"))]),
+        );
+        let failed = wf("Pending", &[("Cluster", Some("Failed"))]);
+        let s1 = status_of(&s0, failed.clone());
+        let first = transitions(&s0, &s1);
+        // Computed again (after a crash, or by a second operator): the same names.
+        assert_eq!(occurrences(&first), occurrences(&transitions(&s0, &s1)));
+        assert!(first.iter().all(|t| !t.occurrence.is_empty()));
+        // The task is retried under a new id and fails again, CCE updating the workflow.
+        let mut retried = wf("Running", &[("Cluster", Some("Running"))]);
+        retried["status"]["pointStatuses"][0]["taskID"] = "Cluster-2".into();
+        retried["metadata"]["updateTimestamp"] = "2024-01-01 00:05:00 +0000 UTC".into();
+        let s2 = status_of(&s1, retried);
+        let mut failed_again = failed;
+        failed_again["status"]["pointStatuses"][0]["taskID"] = "Cluster-2".into();
+        failed_again["metadata"]["updateTimestamp"] = "2024-01-01 00:09:00 +0000 UTC".into();
+        let s3 = status_of(&s2, failed_again);
+        let again = transitions(&s2, &s3);
+        assert_eq!(reasons(&again), reasons(&first));
+        for (a, b) in occurrences(&first).iter().zip(occurrences(&again).iter()) {
+            assert_ne!(a, b);
+        }
+    }
+
+    #[test]
+    fn a_burst_of_task_changes_becomes_at_most_a_few_events_with_a_summary() {
+        let tasks: Vec<(String, Option<&str>)> = (0..40).map(|i| (format!("T{i}"), None)).collect();
+        let pending: Vec<(&str, Option<&str>)> =
+            tasks.iter().map(|(t, s)| (t.as_str(), *s)).collect();
+        let s0 = status_of(&Default::default(), wf("Running", &pending));
+        let started: Vec<(&str, Option<&str>)> = tasks
+            .iter()
+            .map(|(t, _)| (t.as_str(), Some("Failed")))
+            .collect();
+        let s1 = status_of(&s0, wf("Pending", &started));
+        let out = transitions(&s0, &s1);
+        assert_eq!(out.len(), MAX_EVENTS_PER_RECONCILE);
+        let summary = out.last().expect("summary");
+        assert_eq!(summary.reason, "TasksChanged");
+        assert!(summary.warning);
+        assert!(
+            summary
+                .note
+                .starts_with("37 more task transitions: 37 TaskFailed"),
+            "{}",
+            summary.note
+        );
+        assert!(out.iter().any(|t| t.reason == "PhaseChanged"));
+        assert_eq!(transitions(&s0, &s1), out, "folding is deterministic");
     }
 }

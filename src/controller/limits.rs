@@ -9,6 +9,9 @@ pub const MAX_TASKS: usize = 64;
 pub const MAX_LINES: usize = 128;
 /// Bytes of any one string mirrored from CCE (ids, phases, versions, times kept raw).
 pub const MAX_FIELD_BYTES: usize = 256;
+/// Bytes of a condition's message: room for IAM's encoded authorization message, half of
+/// what the API server accepts.
+pub const CONDITION_MESSAGE_BYTES: usize = 16 * 1024;
 /// Bytes of an Event's note: the most events.k8s.io/v1 accepts.
 pub const EVENT_NOTE_BYTES: usize = 1024;
 /// Bytes of an Event's action and reason: the most events.k8s.io/v1 accepts.

@@ -3,7 +3,8 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::cce::model::{TaskState, TaskType, Workflow};
+use super::limits::{MAX_FIELD_BYTES, MAX_LINES, MAX_TASKS, clean, needs_cleaning};
+use crate::cce::model::{Point, TaskState, TaskType, Workflow};
 use crate::cce::time;
 use crate::crd::{TaskLine, TaskStatus, UpgradeWorkflowWatchStatus};
 use crate::duration::{self, Precision};
@@ -16,36 +17,73 @@ pub struct UnparsedTime {
     pub value: String,
 }
 
+/// What mirroring could not keep as CCE sent it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mirrored {
+    /// Timestamps that parse in no known layout.
+    pub unparsed: Vec<UnparsedTime>,
+    /// Tasks and lines beyond [`MAX_TASKS`] and [`MAX_LINES`], counted, not mirrored.
+    pub omitted_tasks: usize,
+    pub omitted_lines: usize,
+    /// Strings that held control characters or exceeded [`MAX_FIELD_BYTES`].
+    pub cleaned_fields: usize,
+}
+
+impl Mirrored {
+    /// Whether a bound was hit.
+    pub fn bounded(&self) -> bool {
+        self.omitted_tasks + self.omitted_lines + self.cleaned_fields > 0
+    }
+
+    /// A string from CCE as status keeps it: no control characters, at most
+    /// [`MAX_FIELD_BYTES`].
+    fn keep(&mut self, raw: String) -> String {
+        if !needs_cleaning(&raw, MAX_FIELD_BYTES) {
+            return raw;
+        }
+        self.cleaned_fields += 1;
+        clean(&raw, MAX_FIELD_BYTES).into_owned()
+    }
+
+    fn keep_opt(&mut self, raw: Option<String>) -> Option<String> {
+        raw.map(|r| self.keep(r))
+    }
+}
+
 /// Copies everything CCE said about the workflow into `status`, replacing what was there
-/// (conditions, generation and sync time are left alone). Returns the timestamps that
-/// could not be parsed.
+/// (conditions, generation and sync time are left alone), within the bounds of
+/// [`super::limits`]. Says what could not be kept as sent.
 pub fn mirror_into(
     status: &mut UpgradeWorkflowWatchStatus,
     wf: &Workflow,
     now: Timestamp,
-) -> Vec<UnparsedTime> {
+) -> Mirrored {
+    let mut report = Mirrored::default();
     let mut unparsed = Vec::new();
     let spec = wf.spec.clone().unwrap_or_default();
     let meta = wf.metadata.clone().unwrap_or_default();
 
-    status.workflow_id = meta.uid;
-    status.phase = wf.phase().map(|p| p.to_string());
-    status.cluster_version = spec.cluster_version;
-    status.target_version = spec.target_version;
+    status.workflow_id = report.keep_opt(meta.uid);
+    status.phase = report.keep_opt(wf.phase().map(|p| p.to_string()));
+    status.cluster_version = report.keep_opt(spec.cluster_version);
+    status.target_version = report.keep_opt(spec.target_version);
     (status.workflow_created, status.workflow_created_raw) =
         parse_time(meta.creation_timestamp, "workflowCreated", &mut unparsed);
     (status.workflow_updated, status.workflow_updated_raw) =
         parse_time(meta.update_timestamp, "workflowUpdated", &mut unparsed);
 
-    status.tasks = wf
-        .points()
+    let points = wf.points();
+    report.omitted_tasks = points.len().saturating_sub(MAX_TASKS);
+    status.tasks = points
         .iter()
+        .take(MAX_TASKS)
         .map(|p| {
-            let task_type = p
-                .task_type
-                .as_ref()
-                .map(|t| t.to_string())
-                .unwrap_or_default();
+            let task_type = report.keep(
+                p.task_type
+                    .as_ref()
+                    .map(|t| t.to_string())
+                    .unwrap_or_default(),
+            );
             let mut field = |name: &str, raw: &Option<String>| {
                 parse_time(
                     raw.clone(),
@@ -65,8 +103,8 @@ pub fn mirror_into(
             };
             TaskStatus {
                 duration,
-                id: p.task_id.clone(),
-                status: p.status.as_ref().map(|s| s.to_string()),
+                id: report.keep_opt(p.task_id.clone()),
+                status: report.keep_opt(p.status.as_ref().map(|s| s.to_string())),
                 start_time,
                 start_time_raw,
                 end_time,
@@ -80,39 +118,54 @@ pub fn mirror_into(
         .collect();
     mark_expired_prechecks(&mut status.tasks, now);
 
-    status.lines = wf
+    let lines = wf
         .status
         .as_ref()
         .and_then(|s| s.line_statuses.as_deref())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    report.omitted_lines = lines.len().saturating_sub(MAX_LINES);
+    status.lines = lines
         .iter()
+        .take(MAX_LINES)
         .map(|l| TaskLine {
-            from: l
-                .start_point
-                .as_ref()
-                .and_then(|p| p.task_type.as_ref())
-                .map(|t| t.to_string()),
-            to: l
-                .end_point
-                .as_ref()
-                .and_then(|p| p.task_type.as_ref())
-                .map(|t| t.to_string()),
+            from: report.keep_opt(task_type_of(l.start_point.as_ref())),
+            to: report.keep_opt(task_type_of(l.end_point.as_ref())),
             critical: l.critical,
         })
         .collect();
 
-    let points = wf.points();
     let succeeded = points
         .iter()
         .filter(|p| p.status == Some(TaskState::Success))
         .count();
     status.progress = (!points.is_empty()).then(|| format!("{succeeded}/{}", points.len()));
-    status.current_task = wf
-        .current_task()
-        .and_then(|p| p.task_type.as_ref())
-        .map(TaskType::to_string);
+    status.current_task = report.keep_opt(
+        wf.current_task()
+            .and_then(|p| p.task_type.as_ref())
+            .map(TaskType::to_string),
+    );
     status.task_durations = task_durations(&status.tasks);
-    unparsed
+    for raw in [
+        &mut status.workflow_created_raw,
+        &mut status.workflow_updated_raw,
+    ] {
+        *raw = report.keep_opt(raw.take());
+    }
+    for task in &mut status.tasks {
+        for raw in [
+            &mut task.start_time_raw,
+            &mut task.end_time_raw,
+            &mut task.expire_time_raw,
+        ] {
+            *raw = report.keep_opt(raw.take());
+        }
+    }
+    report.unparsed = unparsed;
+    report
+}
+
+fn task_type_of(point: Option<&Point>) -> Option<String> {
+    point?.task_type.as_ref().map(TaskType::to_string)
 }
 
 /// `PreCheck 1m0s, Snapshot 45s, Cluster 9m5s (Failed)`: the finished tasks, for a printer
@@ -210,8 +263,8 @@ mod tests {
     fn seed_example_maps_into_status_without_loss() {
         let wf: Workflow = serde_json::from_str(SEED_EXAMPLE).expect("parse");
         let mut status = UpgradeWorkflowWatchStatus::default();
-        let unparsed = mirror_into(&mut status, &wf, now());
-        assert!(unparsed.is_empty());
+        let mirrored = mirror_into(&mut status, &wf, now());
+        assert_eq!(mirrored, Mirrored::default());
 
         let expected = UpgradeWorkflowWatchStatus {
             workflow_id: Some("c271e39e-1a6e-4d3d-8fa8-2a36329c68d1".into()),
@@ -277,7 +330,7 @@ mod tests {
         }))
         .expect("parse");
         let mut status = UpgradeWorkflowWatchStatus::default();
-        let unparsed = mirror_into(&mut status, &wf, now());
+        let unparsed = mirror_into(&mut status, &wf, now()).unparsed;
         assert_eq!(status.workflow_created, None);
         assert_eq!(status.workflow_created_raw.as_deref(), Some("last tuesday"));
         assert_eq!(status.tasks[0].start_time_raw.as_deref(), Some("soon"));
@@ -294,6 +347,56 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn a_huge_answer_is_mirrored_within_the_bounds_and_counted() {
+        let points: Vec<_> = (0..10_000)
+            .map(|i| serde_json::json!({"taskType": format!("Task{i}"), "taskID": format!("id-{i}"), "status": "Success"}))
+            .collect();
+        let lines: Vec<_> = (0..500)
+            .map(|_| serde_json::json!({"startPoint": {"taskType": "A"}, "endPoint": {"taskType": "B"}}))
+            .collect();
+        let wf: Workflow = serde_json::from_value(serde_json::json!({
+            "metadata": {"uid": "x".repeat(5000)},
+            "status": {"phase": "Running", "pointStatuses": points, "lineStatuses": lines}
+        }))
+        .expect("parse");
+        let mut status = UpgradeWorkflowWatchStatus::default();
+        let mirrored = mirror_into(&mut status, &wf, now());
+        assert_eq!(status.tasks.len(), MAX_TASKS);
+        assert_eq!(status.lines.len(), MAX_LINES);
+        assert_eq!(mirrored.omitted_tasks, 10_000 - MAX_TASKS);
+        assert_eq!(mirrored.omitted_lines, 500 - MAX_LINES);
+        assert_eq!(mirrored.cleaned_fields, 1);
+        assert!(
+            status
+                .workflow_id
+                .as_deref()
+                .is_some_and(|id| id.len() <= MAX_FIELD_BYTES)
+        );
+        assert_eq!(status.progress.as_deref(), Some("10000/10000"));
+        let size = serde_json::to_vec(&status).expect("json").len();
+        assert!(size < 64 * 1024, "{size} bytes");
+    }
+
+    #[test]
+    fn control_characters_from_cce_never_reach_status() {
+        let wf: Workflow = serde_json::from_value(serde_json::json!({
+            "spec": {"targetVersion": "v1.30\u{1b}]0;owned\u{7}"},
+            "status": {"phase": "Run\u{1b}[2Jning", "pointStatuses": [
+                {"taskType": "Cluster\r\n", "taskID": "a\u{202e}b", "status": "Fail\u{0}ed", "startTimeStamp": "\u{1b}[31m"}
+            ]}
+        }))
+        .expect("parse");
+        let mut status = UpgradeWorkflowWatchStatus::default();
+        let mirrored = mirror_into(&mut status, &wf, now());
+        let text = serde_json::to_string(&status).expect("json");
+        for escaped in ["\\u001b", "\\u0007", "\\u0000", "\\r", "\\n", "\u{202e}"] {
+            assert!(!text.contains(escaped), "{escaped} in {text}");
+        }
+        assert_eq!(status.phase.as_deref(), Some("Run\u{FFFD}[2Jning"));
+        assert_eq!(mirrored.cleaned_fields, 6, "{mirrored:?}");
     }
 
     #[test]

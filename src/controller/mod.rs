@@ -11,6 +11,7 @@ pub mod fetch;
 pub mod limits;
 pub mod mirror;
 pub mod reconcile;
+pub mod recorder;
 pub mod run;
 pub mod schedule;
 pub mod secrets;

@@ -3,22 +3,23 @@
 //! write status only when it changed.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt as _;
 use jiff::Timestamp;
-use k8s_openapi::api::events::v1::Event as KubeEvent;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use parking_lot::Mutex;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::book::StatusBook;
 use super::conditions::Reason;
 use super::events::{Transition, transitions};
 use super::fetch::{FetchKey, Fetcher, fingerprint};
+use super::recorder::{EventPublisher, Published, worth_retrying};
 use super::schedule::{PollPolicy, poll_interval};
 use super::secrets::SecretCredentials;
 use super::settled::{AnswerId, Settled};
@@ -38,6 +39,10 @@ pub const FIELD_MANAGER: &str = "cce-upgrade-watch";
 pub enum Error {
     #[error("writing status failed: {0}")]
     WriteStatus(#[source] kube::Error),
+    #[error("publishing an event failed: {0}")]
+    PublishEvent(#[source] kube::Error),
+    #[error("the reconcile panicked: {0}")]
+    Panicked(String),
     #[error("the watch has no namespace")]
     NoNamespace,
 }
@@ -127,7 +132,36 @@ enum ObservationOwned {
     },
 }
 
+/// One reconcile, with a panic in it caught: it fails this watch's reconcile (retried with
+/// backoff, counted as `result="panic"`) and the process goes on serving every other watch.
 pub async fn reconcile(
+    watch: Arc<UpgradeWorkflowWatch>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let name = watch.name_any();
+    let result = caught(reconcile_once(watch, ctx)).await;
+    if let Err(Error::Panicked(message)) = &result {
+        error!(watch = %name, panic = %message, "reconcile panicked");
+    }
+    result
+}
+
+/// `work`'s result, or [`Error::Panicked`] when it panicked.
+async fn caught<T>(work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    AssertUnwindSafe(work)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            Err(Error::Panicked(message))
+        })
+}
+
+async fn reconcile_once(
     watch: Arc<UpgradeWorkflowWatch>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
@@ -209,7 +243,7 @@ pub async fn reconcile(
                 now,
                 ctx.heartbeat,
             );
-            for u in &next.unparsed {
+            for u in &next.mirrored.unparsed {
                 warn!(watch = %key, field = %u.field, value = %u.value, "CCE sent a timestamp in an unknown format");
             }
             interval = ctx.policy.after_success(wf.phase(), poll);
@@ -303,7 +337,13 @@ pub fn error_policy(watch: Arc<UpgradeWorkflowWatch>, error: &Error, ctx: Arc<Co
     warn!(watch = %watch.name_any(), %error, "reconcile failed");
     ctx.metrics
         .reconciles
-        .get_or_create(&ResultLabels { result: "error" })
+        .get_or_create(&ResultLabels {
+            result: if matches!(error, Error::Panicked(_)) {
+                "panic"
+            } else {
+                "error"
+            },
+        })
         .inc();
     Action::requeue(ctx.policy.jittered(ctx.policy.backoff_base, Duration::ZERO))
 }
@@ -426,6 +466,9 @@ fn is_permanent(e: &CceError) -> bool {
     !(e.is_retryable() || matches!(e, CceError::InvalidResponse { .. }))
 }
 
+/// Publishes the transitions, then writes the status. In that order, an operator stopped
+/// between the two publishes them again from the unchanged stored status, under the same
+/// names, so every transition has exactly one Event.
 async fn publish_and_write(
     ctx: &Context,
     api: &Api<UpgradeWorkflowWatch>,
@@ -438,9 +481,11 @@ async fn publish_and_write(
         return Ok(());
     }
     let found = transitions(old, next);
+    for transition in &found {
+        publish(ctx, watch, transition).await?;
+    }
     write_status(ctx, api, watch, uid, next).await?;
     for transition in &found {
-        publish(ctx, watch, transition).await;
         if let Some(task) = &transition.finished_task {
             ctx.metrics
                 .observe_task(&task.task_type, task.result, task.took);
@@ -472,9 +517,13 @@ async fn write_status(
     Ok(())
 }
 
-async fn publish(ctx: &Context, watch: &UpgradeWorkflowWatch, transition: &Transition) {
+async fn publish(
+    ctx: &Context,
+    watch: &UpgradeWorkflowWatch,
+    transition: &Transition,
+) -> Result<(), Error> {
     match ctx.recorder.publish(watch, transition).await {
-        Ok(()) => {
+        Ok(Published::Created) => {
             ctx.metrics
                 .events
                 .get_or_create(&crate::metrics::ReasonLabels {
@@ -483,83 +532,37 @@ async fn publish(ctx: &Context, watch: &UpgradeWorkflowWatch, transition: &Trans
                 .inc();
             info!(watch = %watch.name_any(), reason = transition.reason, note = %transition.note, "event");
         }
+        Ok(Published::AlreadyThere) => {
+            debug!(watch = %watch.name_any(), reason = transition.reason, "event published before");
+        }
+        Err(e) if worth_retrying(&e) => return Err(Error::PublishEvent(e)),
         Err(e) => {
             warn!(watch = %watch.name_any(), reason = transition.reason, error = %e, "publishing an event failed")
         }
     }
-}
-
-/// Publishes Events (events.k8s.io/v1) about watches. Every transition is published once,
-/// as its own Event: the diff never repeats one, so unlike kube's `Recorder` this keeps no
-/// cache of recent events to fold repeats into series (that cache held every event of the
-/// last minutes and was scanned on each publish, under one lock for all reconciles).
-pub struct EventPublisher {
-    client: kube::Client,
-    controller: String,
-    instance: String,
-    /// Makes names unique within this process even when the clock repeats itself.
-    sequence: std::sync::atomic::AtomicU64,
-}
-
-impl EventPublisher {
-    pub fn new(client: kube::Client, controller: &str, instance: &str) -> Self {
-        Self {
-            client,
-            controller: controller.to_string(),
-            instance: instance.to_string(),
-            sequence: std::sync::atomic::AtomicU64::new(0),
-        }
-    }
-
-    pub async fn publish(
-        &self,
-        watch: &UpgradeWorkflowWatch,
-        transition: &Transition,
-    ) -> Result<(), kube::Error> {
-        let now = Timestamp::now();
-        let namespace = watch.namespace().unwrap_or_default();
-        let sequence = self
-            .sequence
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let event = KubeEvent {
-            metadata: ObjectMeta {
-                name: Some(format!(
-                    "{}.{:x}{:x}",
-                    watch.name_any(),
-                    now.as_nanosecond(),
-                    sequence & 0xfff
-                )),
-                namespace: Some(namespace.clone()),
-                ..ObjectMeta::default()
-            },
-            action: Some(transition.action.clone()),
-            reason: Some(transition.reason.to_string()),
-            note: Some(transition.note.clone()),
-            type_: Some(
-                if transition.warning {
-                    "Warning"
-                } else {
-                    "Normal"
-                }
-                .to_string(),
-            ),
-            event_time: Some(MicroTime(now)),
-            regarding: Some(watch.object_ref(&())),
-            reporting_controller: Some(self.controller.clone()),
-            reporting_instance: Some(self.instance.clone()),
-            ..KubeEvent::default()
-        };
-        Api::<KubeEvent>::namespaced(self.client.clone(), &namespace)
-            .create(&kube::api::PostParams::default(), &event)
-            .await
-            .map(|_| ())
-    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cce::error::ApiFailure;
+
+    #[tokio::test]
+    async fn a_panicking_reconcile_is_an_error_not_a_crash() {
+        let outcome = caught(async {
+            let far = std::hint::black_box(Duration::MAX);
+            let _ = std::time::Instant::now() + far;
+            Ok(())
+        })
+        .await;
+        assert!(
+            matches!(&outcome, Err(Error::Panicked(m)) if m.contains("overflow")),
+            "{outcome:?}"
+        );
+        let fine = caught(async { Ok(7) }).await;
+        assert!(matches!(fine, Ok(7)));
+    }
 
     fn spec(cluster_type: ClusterType) -> UpgradeWorkflowWatchSpec {
         serde_json::from_value(serde_json::json!({

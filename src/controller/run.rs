@@ -19,7 +19,8 @@ use tracing::{error, info, warn};
 
 use super::book::StatusBook;
 use super::fetch::Fetcher;
-use super::reconcile::{Context, EventPublisher, error_policy, reconcile};
+use super::reconcile::{Context, error_policy, reconcile};
+use super::recorder::EventPublisher;
 use super::schedule::PollPolicy;
 use super::secrets::SecretCredentials;
 use crate::cce::client::{CceClient, ClientConfig};

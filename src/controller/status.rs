@@ -8,7 +8,8 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::conditions::{ConditionType, Conditions, Reason};
-use super::mirror::{UnparsedTime, mirror_into};
+use super::limits::{MAX_FIELD_BYTES, MAX_LINES, MAX_TASKS};
+use super::mirror::{Mirrored, mirror_into};
 use crate::cce::model::{Phase, Workflow};
 use crate::crd::UpgradeWorkflowWatchStatus;
 
@@ -31,11 +32,11 @@ pub enum Observation<'a> {
     Suspended,
 }
 
-/// The computed status and the timestamps CCE sent that could not be parsed.
+/// The computed status, and what of CCE's answer it could not keep as sent.
 #[derive(Debug)]
 pub struct Next {
     pub status: UpgradeWorkflowWatchStatus,
-    pub unparsed: Vec<UnparsedTime>,
+    pub mirrored: Mirrored,
 }
 
 /// Builds the status to store. Workflow data is replaced only by a successful answer, so a
@@ -49,14 +50,14 @@ pub fn next_status(
     heartbeat: Duration,
 ) -> Next {
     let mut status = old.clone();
-    let mut unparsed = Vec::new();
+    let mut mirrored = Mirrored::default();
     status.observed_generation = generation;
 
     let synced = match observation {
         Observation::FirstSight => None,
         Observation::Workflow(wf) => {
-            unparsed = mirror_into(&mut status, wf, now);
-            Some(synced_ok(&unparsed))
+            mirrored = mirror_into(&mut status, wf, now);
+            Some(synced_ok(&mirrored))
         }
         Observation::NoWorkflowYet => {
             status = UpgradeWorkflowWatchStatus {
@@ -118,7 +119,7 @@ pub fn next_status(
             status.last_sync_time = Some(Time(now));
         }
     }
-    Next { status, unparsed }
+    Next { status, mirrored }
 }
 
 /// Whether the upgrade itself moved between two statuses: another workflow, another phase,
@@ -133,26 +134,59 @@ fn moved(old: &UpgradeWorkflowWatchStatus, new: &UpgradeWorkflowWatchStatus) -> 
     old.workflow_id != new.workflow_id || old.phase != new.phase || tasks(old) != tasks(new)
 }
 
-fn synced_ok(unparsed: &[UnparsedTime]) -> (Reason, String, bool) {
-    if unparsed.is_empty() {
+/// Synced is True whenever CCE answered; its reason and message say what of the answer
+/// status could not keep as sent: a bound hit (that is the more serious news, so it leads),
+/// timestamps kept raw.
+fn synced_ok(mirrored: &Mirrored) -> (Reason, String, bool) {
+    let mut news = Vec::new();
+    if mirrored.bounded() {
+        let mut cut = Vec::new();
+        if mirrored.omitted_tasks > 0 {
+            cut.push(format!(
+                "{} more tasks than the {MAX_TASKS} mirrored",
+                mirrored.omitted_tasks
+            ));
+        }
+        if mirrored.omitted_lines > 0 {
+            cut.push(format!(
+                "{} more lines than the {MAX_LINES} mirrored",
+                mirrored.omitted_lines
+            ));
+        }
+        if mirrored.cleaned_fields > 0 {
+            cut.push(format!(
+                "{} values with control characters replaced or cut to {MAX_FIELD_BYTES} bytes",
+                mirrored.cleaned_fields
+            ));
+        }
+        news.push(format!(
+            "CCE's answer exceeds what a status holds: {}",
+            cut.join(", ")
+        ));
+    }
+    if !mirrored.unparsed.is_empty() {
+        let fields: Vec<String> = mirrored
+            .unparsed
+            .iter()
+            .map(|u| format!("{}={:?}", u.field, truncate(&u.value, 64)))
+            .collect();
+        news.push(format!(
+            "CCE sent timestamps in an unknown format, kept raw in status: {}",
+            fields.join(", ")
+        ));
+    }
+    let reason = if mirrored.bounded() {
+        Reason::Truncated
+    } else if !mirrored.unparsed.is_empty() {
+        Reason::UnparsedTimestamp
+    } else {
         return (
             Reason::Synced,
             "status mirrors the workflow as CCE last reported it".into(),
             true,
         );
-    }
-    let fields: Vec<String> = unparsed
-        .iter()
-        .map(|u| format!("{}={:?}", u.field, truncate(&u.value, 64)))
-        .collect();
-    (
-        Reason::UnparsedTimestamp,
-        format!(
-            "synced, but CCE sent timestamps in an unknown format, kept raw in status: {}",
-            fields.join(", ")
-        ),
-        true,
-    )
+    };
+    (reason, format!("synced, but {}", news.join("; ")), true)
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -517,6 +551,6 @@ mod tests {
             "{}",
             synced.message
         );
-        assert_eq!(next.unparsed.len(), 1);
+        assert_eq!(next.mirrored.unparsed.len(), 1);
     }
 }
