@@ -1,6 +1,8 @@
 //! Reading workflows from CCE on behalf of many watches: one request in flight per
-//! workflow however many watches name it, answers shared while fresh, and a token bucket
-//! per endpoint and project so a fleet of watches cannot flood CCE.
+//! workflow however many watches name it, answers shared while fresh, a token bucket per
+//! endpoint and project so a fleet of watches cannot flood CCE, and a limit on the reads
+//! one endpoint may have under way, so a slow or hanging endpoint holds only part of the
+//! reconcilers and watches of other endpoints keep their poll interval.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -10,6 +12,7 @@ use std::time::{Duration, Instant};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 
 use super::settled::AnswerId;
 
@@ -85,16 +88,33 @@ pub struct Fetcher {
     client: CceClient,
     slots: Mutex<HashMap<FetchKey, Arc<tokio::sync::Mutex<Slot>>>>,
     limiter: DefaultKeyedRateLimiter<(String, String)>,
+    /// Reads under way per endpoint, waiting for an answer or for another read's.
+    under_way: Mutex<HashMap<String, Arc<Semaphore>>>,
+    per_endpoint: usize,
     metrics: Metrics,
 }
 
+/// The part of `concurrency` reconciles one endpoint may hold.
+pub fn per_endpoint_share(concurrency: usize) -> usize {
+    (concurrency / 4).max(1)
+}
+
 impl Fetcher {
-    /// `rate` requests per second per endpoint+project, with bursts of `burst`.
-    pub fn new(client: CceClient, rate: NonZeroU32, burst: NonZeroU32, metrics: Metrics) -> Self {
+    /// `rate` requests per second per endpoint+project, with bursts of `burst`; at most
+    /// `per_endpoint` reads of one endpoint under way.
+    pub fn new(
+        client: CceClient,
+        rate: NonZeroU32,
+        burst: NonZeroU32,
+        per_endpoint: usize,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             client,
             slots: Mutex::new(HashMap::new()),
             limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
+            under_way: Mutex::new(HashMap::new()),
+            per_endpoint: per_endpoint.max(1),
             metrics,
         }
     }
@@ -104,8 +124,27 @@ impl Fetcher {
     }
 
     /// Reads the workflow, reusing an answer younger than `fresh_for`. Callers for the
-    /// same key wait for the request in flight instead of sending their own.
-    pub async fn fetch(&self, key: &FetchKey, target: &Target, fresh_for: Duration) -> Answer {
+    /// same key wait for the request in flight instead of sending their own. `None` when
+    /// the endpoint already has as many reads under way as it may: the caller comes back
+    /// later instead of holding a reconciler while it waits.
+    pub async fn fetch(
+        &self,
+        key: &FetchKey,
+        target: &Target,
+        fresh_for: Duration,
+    ) -> Option<Answer> {
+        let endpoint = {
+            let mut under_way = self.under_way.lock();
+            under_way
+                .entry(key.endpoint.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_endpoint)))
+                .clone()
+        };
+        let _permit = endpoint.try_acquire_owned().ok()?;
+        Some(self.read(key, target, fresh_for).await)
+    }
+
+    async fn read(&self, key: &FetchKey, target: &Target, fresh_for: Duration) -> Answer {
         let slot = {
             let mut slots = self.slots.lock();
             slots.entry(key.clone()).or_default().clone()
@@ -178,12 +217,94 @@ impl Fetcher {
             Err(_) => true,
         });
         self.limiter.retain_recent();
+        let per_endpoint = self.per_endpoint;
+        self.under_way
+            .lock()
+            .retain(|_, reads| reads.available_permits() < per_endpoint);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cce::client::ClientConfig;
+    use crate::cce::endpoint::EndpointPolicy;
+
+    /// An endpoint that accepts connections and never answers.
+    async fn hanging_endpoint() -> (url::Url, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = url::Url::parse(&format!("http://{}/", listener.local_addr().expect("addr")))
+            .expect("url");
+        let accepting = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        (url, accepting)
+    }
+
+    fn key_and_target(endpoint: &url::Url, workflow: &str) -> (FetchKey, Target) {
+        let credentials = aksk("sk");
+        let key = FetchKey {
+            endpoint: endpoint.to_string(),
+            project_id: "p".into(),
+            family: ApiFamily::Standard,
+            cluster_id: "c".into(),
+            workflow_id: Some(workflow.into()),
+            credentials: fingerprint(&credentials),
+        };
+        let target = Target {
+            endpoint: endpoint.clone(),
+            project_id: "p".into(),
+            cluster_id: "c".into(),
+            family: ApiFamily::Standard,
+            credentials,
+        };
+        (key, target)
+    }
+
+    #[tokio::test]
+    async fn a_hanging_endpoint_holds_only_its_share_of_the_reads() {
+        let client = CceClient::new(ClientConfig {
+            request_timeout: Duration::from_secs(5),
+            policy: EndpointPolicy {
+                allow_insecure: true,
+                ..EndpointPolicy::default()
+            },
+            ..ClientConfig::default()
+        })
+        .expect("client");
+        let rate = NonZeroU32::new(1000).expect("non-zero");
+        let fetcher = Arc::new(Fetcher::new(client, rate, rate, 2, Metrics::new()));
+        let (slow, _slow) = hanging_endpoint().await;
+        let (other, _other) = hanging_endpoint().await;
+        let mut waiting = Vec::new();
+        for workflow in ["w1", "w2"] {
+            let (fetcher, (key, target)) = (fetcher.clone(), key_and_target(&slow, workflow));
+            waiting.push(tokio::spawn(async move {
+                fetcher.fetch(&key, &target, Duration::ZERO).await.is_some()
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (key, target) = key_and_target(&slow, "w3");
+        let started = Instant::now();
+        assert!(fetcher.fetch(&key, &target, Duration::ZERO).await.is_none());
+        assert!(started.elapsed() < Duration::from_millis(100));
+        // Another endpoint still gets its read under way (it hangs too, so it times out).
+        let (key, target) = key_and_target(&other, "w1");
+        let read = tokio::time::timeout(
+            Duration::from_millis(300),
+            fetcher.fetch(&key, &target, Duration::ZERO),
+        )
+        .await;
+        assert!(read.is_err(), "the other endpoint's read was not started");
+        for w in waiting {
+            w.abort();
+        }
+    }
 
     fn aksk(secret: &str) -> Credentials {
         Credentials::AkSk {

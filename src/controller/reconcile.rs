@@ -220,7 +220,17 @@ async fn reconcile_once(
     }
 
     let poll = poll_interval(watch.spec.poll_interval.as_deref());
-    let observed = observe(&watch, &namespace, &ctx, poll).await;
+    let Some(observed) = observe(&watch, &namespace, &ctx, poll).await else {
+        // The endpoint has as many reads under way as it may: come back later rather
+        // than hold a reconciler that watches of other endpoints need.
+        ctx.metrics
+            .reconciles
+            .get_or_create(&ResultLabels { result: "deferred" })
+            .inc();
+        return Ok(Action::requeue(
+            ctx.policy.jittered(ctx.policy.backoff_base, Duration::ZERO),
+        ));
+    };
     let now = now_whole_seconds();
     if let (Some(settled), ObservationOwned::Workflow(wf, answer)) =
         (settled, &observed.observation)
@@ -353,16 +363,18 @@ async fn observe(
     namespace: &str,
     ctx: &Context,
     poll: Duration,
-) -> Observed {
-    let failed = |reason, message: String, permanent| Observed {
-        observation: ObservationOwned::Failed {
-            reason,
-            message,
-            permanent,
-            retry_after: None,
-        },
-        not_before: Duration::ZERO,
-        age: Duration::ZERO,
+) -> Option<Observed> {
+    let failed = |reason, message: String, permanent| {
+        Some(Observed {
+            observation: ObservationOwned::Failed {
+                reason,
+                message,
+                permanent,
+                retry_after: None,
+            },
+            not_before: Duration::ZERO,
+            age: Duration::ZERO,
+        })
     };
     let spec = &watch.spec;
     let secret = spec
@@ -402,9 +414,9 @@ async fn observe(
     // its own schedule (created later, say) joins the workflow's schedule on its next wake,
     // so each workflow converges to one request per interval. No watch sees a change later
     // than before: CCE is still asked once per interval.
-    let answer = ctx.fetcher.fetch(&key, &target, poll).await;
+    let answer = ctx.fetcher.fetch(&key, &target, poll).await?;
     let age = answer.at.elapsed();
-    match answer.fetched {
+    Some(match answer.fetched {
         Ok(Some(wf)) => Observed {
             observation: ObservationOwned::Workflow(wf, answer.id),
             not_before: Duration::ZERO,
@@ -429,7 +441,7 @@ async fn observe(
                 age: Duration::ZERO,
             }
         }
-    }
+    })
 }
 
 fn failure_reason(e: &CceError) -> &'static str {

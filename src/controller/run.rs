@@ -18,7 +18,7 @@ use kube::{Client, ResourceExt};
 use tracing::{error, info, warn};
 
 use super::book::StatusBook;
-use super::fetch::Fetcher;
+use super::fetch::{Fetcher, per_endpoint_share};
 use super::reconcile::{Context, error_policy, reconcile};
 use super::recorder::EventPublisher;
 use super::schedule::PollPolicy;
@@ -352,6 +352,7 @@ fn build_context(
         cce,
         args.cce_rate_limit,
         args.cce_rate_burst,
+        per_endpoint_share(usize::from(args.concurrency)),
         metrics.clone(),
     );
     let poll_policy = PollPolicy {
