@@ -86,6 +86,7 @@ pub struct Metrics {
     pub cce_request_seconds: Family<RequestLabels, Histogram>,
     pub task_seconds: Family<TaskLabels, Histogram>,
     pub status_writes: Counter,
+    pub status_rejections: Counter,
     pub events: Family<ReasonLabels, Counter>,
     pub leader: Gauge,
     book: Arc<Mutex<WatchBook>>,
@@ -115,6 +116,7 @@ impl Metrics {
             Histogram::new(exponential_buckets(15.0, 2.0, 12))
         });
         let status_writes = Counter::default();
+        let status_rejections = Counter::default();
         let events = Family::<ReasonLabels, Counter>::default();
         let leader = Gauge::default();
         let book = Arc::new(Mutex::new(WatchBook::default()));
@@ -141,6 +143,11 @@ impl Metrics {
             status_writes.clone(),
         );
         registry.register(
+            "status_rejections",
+            "Status patches the API server refused; the watch keeps the last status written",
+            status_rejections.clone(),
+        );
+        registry.register(
             "events",
             "Kubernetes Events published, by reason",
             events.clone(),
@@ -159,6 +166,7 @@ impl Metrics {
             cce_request_seconds,
             task_seconds,
             status_writes,
+            status_rejections,
             events,
             leader,
             book,
@@ -476,6 +484,7 @@ mod tests {
                 "cce_upgrade_watch_leader",
                 "cce_upgrade_watch_poll_interval_seconds",
                 "cce_upgrade_watch_reconciles_total",
+                "cce_upgrade_watch_status_rejections_total",
                 "cce_upgrade_watch_status_writes_total",
                 "cce_upgrade_watch_task_duration_seconds_bucket",
                 "cce_upgrade_watch_task_duration_seconds_count",

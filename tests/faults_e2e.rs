@@ -305,3 +305,87 @@ async fn malformed_cce_answers_are_reported_then_recovered_from() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_slow_endpoint_cannot_starve_the_watches_of_another() {
+    let client = common::client().await;
+    let ns = setup(&client, "fairness").await;
+    let tls = SimTls::generate();
+    let slow_watches = 32;
+    let slow = Sim::https()
+        .at("127.0.0.1:0", &tls)
+        .scenario(Builtin::Success)
+        .args(&["--workflows", &slow_watches.to_string()])
+        .frozen()
+        .start();
+    let healthy = Sim::https()
+        .at("127.0.0.1:0", &tls)
+        .scenario(Builtin::Success)
+        .frozen()
+        .start();
+    // Every answer of the slow endpoint takes just under the 2 s request timeout.
+    slow.post(
+        "/_sim/faults",
+        serde_json::json!({"kind": "latency", "latencyMs": 1900}),
+    )
+    .await;
+    // Eight reconcilers: the slow endpoint's watches alone would keep them all busy.
+    let op = Operator::start(&ns, &slow, &["--concurrency", "8"]);
+    for i in 0..slow_watches {
+        let ids = copy(Builtin::Success, i);
+        common::sim_watch(
+            &client,
+            &ns,
+            &format!("slow-{i}"),
+            &slow,
+            &ids.cluster,
+            Some(&ids.workflow),
+            Some("cce"),
+        )
+        .await;
+    }
+    let ids = copy(Builtin::Success, 0);
+    common::sim_watch(
+        &client,
+        &ns,
+        "healthy",
+        &healthy,
+        &ids.cluster,
+        Some(&ids.workflow),
+        Some("cce"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(45)).await;
+    let polls: Vec<f64> = healthy
+        .requests_for(&ids.workflow)
+        .await
+        .iter()
+        .filter_map(|r| r["unixMs"].as_f64())
+        .collect();
+    // Past the start, the healthy watch is polled every 5 s (jitter stretches that by up to
+    // a tenth), as if the slow endpoint were not there.
+    let gaps: Vec<f64> = polls.windows(2).skip(1).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.len() >= 6,
+        "only {} polls of the healthy watch",
+        polls.len()
+    );
+    let longest = gaps.iter().copied().fold(0.0, f64::max);
+    assert!(
+        longest <= 7_000.0,
+        "a poll came {longest} ms after the one before: {gaps:?}"
+    );
+    // The slow endpoint's watches were turned away rather than queued behind its reads.
+    let metrics = reqwest::get(format!("{}/metrics", op.admin_url()))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("metrics");
+    let deferred = metrics
+        .lines()
+        .find(|l| l.starts_with("cce_upgrade_watch_reconciles_total{result=\"deferred\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or_default();
+    assert!(deferred > 0.0, "no reconcile was deferred:\n{metrics}");
+}

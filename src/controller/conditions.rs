@@ -71,6 +71,8 @@ impl Reason {
     pub const CREDENTIALS_MISSING: Reason = Reason::Failure("CredentialsMissing");
     /// CCE answered 404: wrong ids, region or cluster type.
     pub const WORKFLOW_NOT_FOUND: Reason = Reason::Failure("WorkflowNotFound");
+    /// The API server refused the status computed from CCE's answer.
+    pub const STATUS_REJECTED: Reason = Reason::Failure("StatusRejected");
 }
 
 impl Reason {
@@ -209,6 +211,7 @@ mod tests {
             (Reason::Suspended, "Suspended"),
             (Reason::WORKFLOW_NOT_FOUND, "WorkflowNotFound"),
             (Reason::CREDENTIALS_MISSING, "CredentialsMissing"),
+            (Reason::STATUS_REJECTED, "StatusRejected"),
             (Reason::Failure("Forbidden"), "Forbidden"),
         ];
         for (reason, text) in all {

@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use tracing::{debug, error, info, warn};
 
 use super::book::StatusBook;
-use super::conditions::Reason;
+use super::conditions::{ConditionType, Conditions, Reason};
 use super::events::{Transition, transitions};
 use super::fetch::{FetchKey, Fetcher, fingerprint};
 use super::recorder::{EventPublisher, Published, worth_retrying};
@@ -62,6 +62,9 @@ pub struct Context {
     pub statuses: Arc<StatusBook>,
     /// Consecutive failures per watch uid, for backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// Per watch uid, the digest of the last status the API server refused, so the same
+    /// patch is not sent again.
+    rejected: Mutex<HashMap<String, u64>>,
 }
 
 impl Context {
@@ -87,6 +90,7 @@ impl Context {
             leadership,
             statuses: Arc::new(StatusBook::new()),
             failures: Mutex::new(HashMap::new()),
+            rejected: Mutex::new(HashMap::new()),
         }
     }
 
@@ -101,6 +105,7 @@ impl Context {
     pub fn retain(&self, keep: impl Fn(&str) -> bool) {
         self.statuses.sweep(&keep);
         self.failures.lock().retain(|uid, _| keep(uid));
+        self.rejected.lock().retain(|uid, _| keep(uid));
     }
 }
 
@@ -518,15 +523,78 @@ async fn write_status(
         "kind": UpgradeWorkflowWatch::kind(&()),
         "status": status,
     });
+    let digest = digest_of(status);
+    if ctx.rejected.lock().get(uid) == Some(&digest) {
+        return Ok(());
+    }
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let written = api
+    match api
         .patch_status(&watch.name_any(), &params, &Patch::Apply(&patch))
         .await
-        .map_err(Error::WriteStatus)?;
-    ctx.metrics.status_writes.inc();
-    ctx.statuses
-        .wrote(uid, written.metadata.resource_version.as_deref(), status);
-    Ok(())
+    {
+        Ok(written) => {
+            ctx.metrics.status_writes.inc();
+            ctx.statuses
+                .wrote(uid, written.metadata.resource_version.as_deref(), status);
+            Ok(())
+        }
+        Err(kube::Error::Api(refusal)) if refused_for_its_content(&refusal) => {
+            ctx.metrics.status_rejections.inc();
+            warn!(watch = %watch.name_any(), error = %refusal, "the API server refused the status");
+            ctx.rejected.lock().insert(uid.to_string(), digest);
+            let kept = ctx.statuses.status_of(uid);
+            let said = rejected_status(&kept, &refusal.message, watch.meta().generation);
+            if said == kept {
+                return Ok(());
+            }
+            Box::pin(write_status(ctx, api, watch, uid, &said)).await
+        }
+        Err(e) => Err(Error::WriteStatus(e)),
+    }
+}
+
+/// A refusal that sending the same patch again would meet again.
+fn refused_for_its_content(refusal: &kube::core::Status) -> bool {
+    matches!(refusal.code, 400 | 413 | 422)
+}
+
+/// The last status written, with Synced saying the new one was refused and why.
+fn rejected_status(
+    kept: &UpgradeWorkflowWatchStatus,
+    why: &str,
+    generation: Option<i64>,
+) -> UpgradeWorkflowWatchStatus {
+    let mut conditions = Conditions::new(kept.conditions.clone(), generation, now_whole_seconds());
+    conditions.set(
+        ConditionType::Synced,
+        false,
+        Reason::STATUS_REJECTED,
+        &format!(
+            "the API server refused the status computed from CCE's answer ({why}); the last \
+             status written is kept"
+        ),
+    );
+    UpgradeWorkflowWatchStatus {
+        conditions: conditions.into_list(),
+        ..kept.clone()
+    }
+}
+
+/// Names what a status says about the workflow: conditions and sync times aside, which
+/// change on every try without making a refused status acceptable.
+fn digest_of(status: &UpgradeWorkflowWatchStatus) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let content = UpgradeWorkflowWatchStatus {
+        conditions: Vec::new(),
+        last_sync_time: None,
+        last_change_time: None,
+        ..status.clone()
+    };
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(&content)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    hasher.finish()
 }
 
 async fn publish(
@@ -559,6 +627,30 @@ async fn publish(
 mod tests {
     use super::*;
     use crate::cce::error::ApiFailure;
+
+    #[test]
+    fn a_refused_status_is_reported_and_keeps_what_was_written() {
+        let kept = UpgradeWorkflowWatchStatus {
+            phase: Some("Running".into()),
+            ..Default::default()
+        };
+        let said = rejected_status(&kept, "the request is too large", Some(3));
+        assert_eq!(said.phase, kept.phase);
+        let synced = said.conditions.first().expect("Synced");
+        assert_eq!(
+            (synced.type_.as_str(), synced.status.as_str()),
+            ("Synced", "False")
+        );
+        assert_eq!(synced.reason, "StatusRejected");
+        assert!(synced.message.contains("the request is too large"));
+        // The refused status and the report of it are told apart; times do not count.
+        let refused = UpgradeWorkflowWatchStatus {
+            phase: Some("Pending".into()),
+            ..kept.clone()
+        };
+        assert_ne!(digest_of(&refused), digest_of(&said));
+        assert_eq!(digest_of(&said), digest_of(&kept));
+    }
 
     #[tokio::test]
     async fn a_panicking_reconcile_is_an_error_not_a_crash() {

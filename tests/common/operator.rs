@@ -190,6 +190,14 @@ impl Operator {
         }
     }
 
+    /// SIGKILL: the operator gets no chance to finish what it was doing.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();

@@ -1,0 +1,166 @@
+//! Exactly one Event per transition, against the real API server, when the operator is
+//! killed at random points of a burst of transitions and when two operators run at once
+//! without leader election (a misconfiguration users make).
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::Api;
+use rand::Rng;
+
+use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
+use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use common::eventually::{KUBE_POLL, eventually};
+use common::operator::Operator;
+use common::sim::{Sim, copy};
+use common::{cond, events, reasons};
+
+/// Watches in the burst: each follows its own copy of the success scenario, so every step
+/// of the simulator gives every watch a transition at the same moment.
+const WATCHES: u64 = 40;
+
+async fn setup(test: &str) -> (Client, String) {
+    let client = common::client().await;
+    common::install_crd(&client).await;
+    let ns = common::namespace(&client, test).await;
+    common::sim_secret(
+        &client,
+        &ns,
+        "cce",
+        builtin::ACCESS_KEY,
+        builtin::SECRET_KEY,
+    )
+    .await;
+    (client, ns)
+}
+
+fn name(i: u64) -> String {
+    format!("burst-{i}")
+}
+
+fn burst() -> Sim {
+    let copies = WATCHES.to_string();
+    Sim::https()
+        .scenario(Builtin::Success)
+        .args(&["--workflows", &copies])
+        .frozen()
+        .start()
+}
+
+async fn create_watches(client: &Client, ns: &str, sim: &Sim) {
+    for i in 0..WATCHES {
+        let ids = copy(Builtin::Success, i);
+        common::sim_watch(
+            client,
+            ns,
+            &name(i),
+            sim,
+            &ids.cluster,
+            Some(&ids.workflow),
+            Some("cce"),
+        )
+        .await;
+    }
+}
+
+async fn wait_all_converged(client: &Client, ns: &str, sim: &Sim) {
+    let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), ns);
+    for i in 0..WATCHES {
+        let ids = copy(Builtin::Success, i);
+        let what = format!("watch {} converged and synced", name(i));
+        eventually(&what, Duration::from_secs(90), KUBE_POLL, || async {
+            let w = api.get(&name(i)).await.map_err(|e| e.to_string())?;
+            common::converged(sim, &w, &ids.workflow).await?;
+            match cond(&w, "Synced") {
+                Some(c) if c.0 == "True" => Ok(()),
+                synced => Err(format!("Synced {synced:?}")),
+            }
+        })
+        .await;
+    }
+}
+
+/// Steps every workflow once; false once the workflows are over.
+async fn step_all(sim: &Sim) -> bool {
+    let mut moved = false;
+    for i in 0..WATCHES {
+        let workflow = copy(Builtin::Success, i).workflow;
+        if common::watch::steps_left(sim, &workflow).await > 0 {
+            sim.step(&workflow, 1).await;
+            moved = true;
+        }
+    }
+    moved
+}
+
+/// Every watch has the success scenario's events, each exactly once and none twice.
+async fn assert_each_transition_once(client: &Client, ns: &str) {
+    for i in 0..WATCHES {
+        let watch = name(i);
+        common::wait_events(client, ns, &watch, 30, |e| {
+            e.iter().any(|(r, _)| r == "UpgradeSucceeded")
+        })
+        .await;
+    }
+    // Give a late duplicate the time to show up.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for i in 0..WATCHES {
+        let watch = name(i);
+        let got = events(client, ns, &watch).await;
+        assert_eq!(reasons(&got), common::SUCCESS_EVENTS, "{watch}: {got:#?}");
+        let mut seen = HashSet::new();
+        for e in &got {
+            assert!(seen.insert(e), "{watch}: {e:?} published twice: {got:#?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn killing_the_operator_during_a_burst_loses_and_repeats_no_event() {
+    let (client, ns) = setup("kill-burst").await;
+    let sim = burst();
+    let mut op = Operator::start(&ns, &sim, &[]);
+    create_watches(&client, &ns, &sim).await;
+    wait_all_converged(&client, &ns, &sim).await;
+    let mut kills = 0;
+    while step_all(&sim).await {
+        // The watches poll every 5 s at their own phases, so for the next seconds the
+        // operator is publishing and writing for one watch after another: kills at random
+        // instants land between the two for some of them.
+        let burst = std::time::Instant::now();
+        while burst.elapsed() < Duration::from_secs(6) {
+            let after = rand::rng().random_range(200..1_500);
+            tokio::time::sleep(Duration::from_millis(after)).await;
+            op.kill();
+            kills += 1;
+            op.restart();
+        }
+        wait_all_converged(&client, &ns, &sim).await;
+    }
+    assert!(kills >= 20, "only {kills} kills");
+    assert_each_transition_once(&client, &ns).await;
+}
+
+#[tokio::test]
+async fn two_operators_without_leader_election_publish_each_event_once() {
+    let (client, ns) = setup("two-operators").await;
+    let sim = burst();
+    let first = Operator::start(&ns, &sim, &[]);
+    let second = Operator::start(&ns, &sim, &[]);
+    create_watches(&client, &ns, &sim).await;
+    wait_all_converged(&client, &ns, &sim).await;
+    while step_all(&sim).await {
+        wait_all_converged(&client, &ns, &sim).await;
+    }
+    assert_each_transition_once(&client, &ns).await;
+    // Both operators computed transitions the other had published: the API server's
+    // AlreadyExists is what kept them single.
+    let logs = first.log_text() + &second.log_text();
+    assert!(
+        logs.contains("event published before"),
+        "no operator ever found its event already published"
+    );
+}
