@@ -13,25 +13,10 @@ use common::operator::Operator;
 use common::sim::{Sim, copy};
 use common::{cond, events, kubectl, play_to_end, reasons, text, wait_converged, wait_watch};
 
-async fn setup(test: &str) -> (kube::Client, String) {
-    let client = common::client().await;
-    common::install_crd(&client).await;
-    let ns = common::namespace(&client, test).await;
-    common::sim_secret(
-        &client,
-        &ns,
-        "cce",
-        builtin::ACCESS_KEY,
-        builtin::SECRET_KEY,
-    )
-    .await;
-    (client, ns)
-}
-
 #[tokio::test]
 async fn success_scenario_reaches_ready_with_exactly_one_event_per_transition() {
     let success = copy(Builtin::Success, 0);
-    let (client, ns) = setup("success").await;
+    let (client, ns) = common::setup("success").await;
     let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let _op = Operator::start(&ns, &sim, &[]);
     common::sim_watch(
@@ -107,7 +92,7 @@ async fn success_scenario_reaches_ready_with_exactly_one_event_per_transition() 
 #[tokio::test]
 async fn a_failed_cluster_task_stalls_with_one_warning_then_the_retry_succeeds() {
     let retry = copy(Builtin::ClusterFailsThenRetry, 0);
-    let (client, ns) = setup("retry").await;
+    let (client, ns) = common::setup("retry").await;
     let sim = Sim::https()
         .scenario(Builtin::ClusterFailsThenRetry)
         .frozen()
@@ -174,7 +159,7 @@ async fn a_failed_cluster_task_stalls_with_one_warning_then_the_retry_succeeds()
 #[tokio::test]
 async fn an_operator_restart_mid_upgrade_repeats_no_event() {
     let success = copy(Builtin::Success, 0);
-    let (client, ns) = setup("restart").await;
+    let (client, ns) = common::setup("restart").await;
     let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let mut op = Operator::start(&ns, &sim, &[]);
     common::sim_watch(
@@ -240,7 +225,7 @@ async fn an_operator_restart_mid_upgrade_repeats_no_event() {
 #[tokio::test]
 async fn an_outage_gives_one_sync_failed_keeps_tasks_and_recovers_once() {
     let success = copy(Builtin::Success, 0);
-    let (client, ns) = setup("outage").await;
+    let (client, ns) = common::setup("outage").await;
     let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let _op = Operator::start(&ns, &sim, &[]);
     common::sim_watch(
@@ -311,7 +296,7 @@ async fn an_outage_gives_one_sync_failed_keeps_tasks_and_recovers_once() {
 #[tokio::test]
 async fn a_429_retry_after_is_honoured_up_to_the_backoff_cap() {
     let success = copy(Builtin::Success, 0);
-    let (client, ns) = setup("throttle").await;
+    let (client, ns) = common::setup("throttle").await;
     let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     // The kit's operator runs with --backoff-base 1s --backoff-cap 4s.
     let _op = Operator::start(&ns, &sim, &[]);
@@ -370,7 +355,7 @@ async fn a_429_retry_after_is_honoured_up_to_the_backoff_cap() {
 #[tokio::test]
 async fn an_unchanged_workflow_costs_no_writes_and_shared_workflows_one_request_per_poll() {
     let success = copy(Builtin::Success, 0);
-    let (client, ns) = setup("quiet").await;
+    let (client, ns) = common::setup("quiet").await;
     let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let op = Operator::start(&ns, &sim, &[]);
     let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), &ns);
@@ -442,7 +427,7 @@ async fn an_unchanged_workflow_costs_no_writes_and_shared_workflows_one_request_
 async fn changing_the_workflow_id_observes_the_new_workflow() {
     let success = copy(Builtin::Success, 0);
     let retry = copy(Builtin::ClusterFailsThenRetry, 0);
-    let (client, ns) = setup("switch").await;
+    let (client, ns) = common::setup("switch").await;
     let sim = Sim::https()
         .scenario(Builtin::Success)
         .scenario(Builtin::ClusterFailsThenRetry)
@@ -489,7 +474,7 @@ async fn changing_the_workflow_id_observes_the_new_workflow() {
 #[tokio::test]
 async fn rotated_keys_recover_without_restart_and_wrong_keys_never_reach_the_log() {
     let success = copy(Builtin::Success, 0);
-    let (client, ns) = setup("rotate").await;
+    let (client, ns) = common::setup("rotate").await;
     let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let op = Operator::start(&ns, &sim, &[]);
     let wrong_secret = "wrongSecretKeyThatMustNeverBeLogged0000000";
@@ -550,7 +535,7 @@ async fn rotated_keys_recover_without_restart_and_wrong_keys_never_reach_the_log
 #[tokio::test]
 async fn follow_mode_picks_up_a_newer_workflow_with_one_event() {
     let idle = copy(Builtin::Idle, 0);
-    let (client, ns) = setup("follow").await;
+    let (client, ns) = common::setup("follow").await;
     let sim = Sim::https().scenario(Builtin::Idle).frozen().start();
     let _op = Operator::start(&ns, &sim, &[]);
     common::sim_watch(&client, &ns, "f", &sim, &idle.cluster, None, Some("cce")).await;
@@ -592,7 +577,7 @@ async fn follow_mode_picks_up_a_newer_workflow_with_one_event() {
 #[tokio::test]
 async fn bad_inputs_give_clear_conditions_and_no_crash_loop() {
     let success = copy(Builtin::Success, 0);
-    let (client, ns) = setup("bad-inputs").await;
+    let (client, ns) = common::setup("bad-inputs").await;
     let weird = r#"
 clusters:
   - id: c9000000-0000-4000-8000-000000000000
@@ -705,7 +690,7 @@ workflows:
 /// reported, once.
 #[tokio::test]
 async fn a_precheck_result_expiring_while_cce_says_nothing_new_is_reported_once() {
-    let (client, ns) = setup("expiry").await;
+    let (client, ns) = common::setup("expiry").await;
     let scenario = r#"
 name: expiry-by-the-clock
 clusters: [{id: c-expiry, version: v1.28.15-r10}]

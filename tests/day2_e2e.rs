@@ -22,21 +22,6 @@ use common::operator::Operator;
 use common::sim::{Sim, copy};
 use common::{cond, kubectl, reasons, text, wait_watch};
 
-async fn setup(test: &str) -> (kube::Client, String) {
-    let client = common::client().await;
-    common::install_crd(&client).await;
-    let ns = common::namespace(&client, test).await;
-    common::sim_secret(
-        &client,
-        &ns,
-        "cce",
-        builtin::ACCESS_KEY,
-        builtin::SECRET_KEY,
-    )
-    .await;
-    (client, ns)
-}
-
 /// Creates a watch of a simulator workflow (cluster, workflow) with the Secret `cce`;
 /// `spec` and `labels` are merged into the defaults.
 async fn watch(
@@ -90,7 +75,7 @@ fn condition_message(w: &UpgradeWorkflowWatch, type_: &str) -> String {
 async fn an_autopilot_watch_reaches_ready_through_the_autopilot_api_and_a_standard_one_gets_a_clear_not_found()
  {
     let ap = copy(Builtin::AutopilotSuccess, 0);
-    let (client, ns) = setup("autopilot").await;
+    let (client, ns) = common::setup("autopilot").await;
     let sim = Sim::https()
         .scenario(Builtin::AutopilotSuccess)
         .frozen()
@@ -379,7 +364,7 @@ async fn the_namespaces_flag_limits_watches_and_secrets_to_those_namespaces_unde
 #[tokio::test]
 async fn two_shards_with_their_own_leases_serve_each_watch_exactly_once() {
     let success = copy(Builtin::Success, 0);
-    let (client, ns) = setup("shards").await;
+    let (client, ns) = common::setup("shards").await;
     let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let shard = |name: &str| {
         let identity = format!("operator-shard-{name}");
@@ -777,7 +762,7 @@ async fn the_alert_rules_and_dashboard_parse_as_promql_and_use_only_metrics_the_
     }
 
     // A real run that uses every metric the rules read: a task fails, CCE fails once.
-    let (client, ns) = setup("monitoring").await;
+    let (client, ns) = common::setup("monitoring").await;
     let sim = Sim::https()
         .scenario(Builtin::ClusterFailsThenRetry)
         .frozen()
@@ -926,7 +911,7 @@ fn age_secs(age: &str) -> Option<u64> {
 #[tokio::test]
 async fn get_and_kubectl_show_each_task_duration_the_running_task_and_the_last_change() {
     let success = copy(Builtin::Success, 0);
-    let (client, ns) = setup("views").await;
+    let (client, ns) = common::setup("views").await;
     // Real time, 150 s into the success timeline: PreCheck ran 15-60 s, Snapshot 75-105 s,
     // Cluster started at 120 s and runs until 240 s.
     let sim = Sim::https()

@@ -12,7 +12,7 @@ use kube::api::Api;
 use rand::Rng;
 
 use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
-use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use cce_upgrade_watch::sim::builtin::Builtin;
 use common::eventually::{KUBE_POLL, eventually};
 use common::operator::Operator;
 use common::sim::{Sim, copy};
@@ -21,21 +21,6 @@ use common::{cond, events, reasons};
 /// Watches in the burst: each follows its own copy of the success scenario, so every step
 /// of the simulator gives every watch a transition at the same moment.
 const WATCHES: u64 = 40;
-
-async fn setup(test: &str) -> (Client, String) {
-    let client = common::client().await;
-    common::install_crd(&client).await;
-    let ns = common::namespace(&client, test).await;
-    common::sim_secret(
-        &client,
-        &ns,
-        "cce",
-        builtin::ACCESS_KEY,
-        builtin::SECRET_KEY,
-    )
-    .await;
-    (client, ns)
-}
 
 fn name(i: u64) -> String {
     format!("burst-{i}")
@@ -120,7 +105,7 @@ async fn assert_each_transition_once(client: &Client, ns: &str) {
 
 #[tokio::test]
 async fn killing_the_operator_during_a_burst_loses_and_repeats_no_event() {
-    let (client, ns) = setup("kill-burst").await;
+    let (client, ns) = common::setup("kill-burst").await;
     let sim = burst();
     let mut op = Operator::start(&ns, &sim, &[]);
     create_watches(&client, &ns, &sim).await;
@@ -146,7 +131,7 @@ async fn killing_the_operator_during_a_burst_loses_and_repeats_no_event() {
 
 #[tokio::test]
 async fn two_operators_without_leader_election_publish_each_event_once() {
-    let (client, ns) = setup("two-operators").await;
+    let (client, ns) = common::setup("two-operators").await;
     let sim = burst();
     let first = Operator::start(&ns, &sim, &[]);
     let second = Operator::start(&ns, &sim, &[]);

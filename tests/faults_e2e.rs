@@ -13,19 +13,12 @@ use kube::Client;
 use kube::api::Api;
 
 use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
-use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use cce_upgrade_watch::sim::builtin::Builtin;
 use common::eventually::{KUBE_POLL, eventually};
 use common::operator::Operator;
 use common::plane::PrivatePlane;
 use common::sim::{CopyIds, Launch, Sim, SimTls, copy};
 use common::{cond, events, reasons, wait_watch};
-
-async fn setup(client: &Client, test: &str) -> String {
-    common::install_crd(client).await;
-    let ns = common::namespace(client, test).await;
-    common::sim_secret(client, &ns, "cce", builtin::ACCESS_KEY, builtin::SECRET_KEY).await;
-    ns
-}
 
 /// The two copies of the success scenario (`--workflows 2`).
 fn copies() -> [CopyIds; 2] {
@@ -155,7 +148,7 @@ fn two_successes() -> Launch {
 async fn survives_a_plane_fault(test: &str, fault: impl AsyncFnOnce(&PrivatePlane, &Sim)) {
     let plane = PrivatePlane::up("cce-uw-fault-plane-");
     let client = plane.client().await;
-    let ns = setup(&client, test).await;
+    let ns = common::setup_on(&client, test).await;
     let sim = two_successes().start();
     let mut op = Operator::start_on(Some(&plane.kubeconfig()), &ns, &sim, &[]);
     three_watches(&client, &ns, &sim).await;
@@ -208,7 +201,7 @@ async fn a_simulator_down_for_a_minute_gives_one_outage_and_full_recovery() {
     let success = copy(Builtin::Success, 0);
     let second = copy(Builtin::Success, 1);
     let client = common::client().await;
-    let ns = setup(&client, "sim-down").await;
+    let ns = common::setup_on(&client, "sim-down").await;
     let tls = SimTls::generate();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -253,7 +246,7 @@ async fn survives_a_cce_fault(test: &str, fault: serde_json::Value, reason: &str
     let success = copy(Builtin::Success, 0);
     let second = copy(Builtin::Success, 1);
     let client = common::client().await;
-    let ns = setup(&client, test).await;
+    let ns = common::setup_on(&client, test).await;
     let sim = two_successes().start();
     let op = Operator::start(&ns, &sim, &[]);
     three_watches(&client, &ns, &sim).await;
@@ -309,7 +302,7 @@ async fn malformed_cce_answers_are_reported_then_recovered_from() {
 #[tokio::test]
 async fn a_slow_endpoint_cannot_starve_the_watches_of_another() {
     let client = common::client().await;
-    let ns = setup(&client, "fairness").await;
+    let ns = common::setup_on(&client, "fairness").await;
     let tls = SimTls::generate();
     let slow_watches = 32;
     let slow = Sim::https()

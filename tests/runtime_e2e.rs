@@ -10,27 +10,12 @@ use k8s_openapi::api::events::v1::Event as KubeEvent;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 
 use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
-use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use cce_upgrade_watch::sim::builtin::Builtin;
 use common::eventually::eventually;
 use common::operator::Operator;
 use common::plane::PrivatePlane;
 use common::sim::{Sim, copy};
 use common::{cond, wait_watch};
-
-async fn setup(test: &str) -> (kube::Client, String) {
-    let client = common::client().await;
-    common::install_crd(&client).await;
-    let ns = common::namespace(&client, test).await;
-    common::sim_secret(
-        &client,
-        &ns,
-        "cce",
-        builtin::ACCESS_KEY,
-        builtin::SECRET_KEY,
-    )
-    .await;
-    (client, ns)
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -82,7 +67,7 @@ async fn reporting_instances(client: &kube::Client, ns: &str) -> Vec<String> {
 #[tokio::test]
 async fn with_two_replicas_only_the_leader_acts_and_the_standby_takes_over() {
     let success = copy(Builtin::Success, 0);
-    let (client, ns) = setup("leader").await;
+    let (client, ns) = common::setup("leader").await;
     let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let lease = [
         "--leader-elect=true",
@@ -174,7 +159,7 @@ async fn with_two_replicas_only_the_leader_acts_and_the_standby_takes_over() {
 #[tokio::test]
 async fn health_readiness_and_metrics_are_served() {
     let success = copy(Builtin::Success, 0);
-    let (client, ns) = setup("admin").await;
+    let (client, ns) = common::setup("admin").await;
     let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
@@ -232,7 +217,7 @@ async fn health_readiness_and_metrics_are_served() {
 #[tokio::test]
 async fn suspend_stops_polling_and_resuming_takes_effect_at_once() {
     let success = copy(Builtin::Success, 0);
-    let (client, ns) = setup("suspend").await;
+    let (client, ns) = common::setup("suspend").await;
     let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     let _op = Operator::start(&ns, &sim, &[]);
     common::sim_watch(

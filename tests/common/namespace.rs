@@ -26,3 +26,26 @@ pub async fn create_namespace(client: &Client, name: &str) {
         .await
         .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
 }
+
+/// The shared plane's client and a fresh namespace for `test`, prepared by [`setup_on`].
+pub async fn setup(test: &str) -> (Client, String) {
+    let client = super::client().await;
+    let ns = setup_on(&client, test).await;
+    (client, ns)
+}
+
+/// A fresh namespace for `test` on `client`'s plane, with the CRD installed and the Secret
+/// `cce` holding the simulator's built-in keys.
+pub async fn setup_on(client: &Client, test: &str) -> String {
+    super::install_crd(client).await;
+    let ns = namespace(client, test).await;
+    super::sim_secret(
+        client,
+        &ns,
+        "cce",
+        cce_upgrade_watch::sim::builtin::ACCESS_KEY,
+        cce_upgrade_watch::sim::builtin::SECRET_KEY,
+    )
+    .await;
+    ns
+}
