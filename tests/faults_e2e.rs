@@ -304,7 +304,7 @@ async fn a_slow_endpoint_cannot_starve_the_watches_of_another() {
     let client = common::client().await;
     let ns = common::setup_on(&client, "fairness").await;
     let tls = SimTls::generate();
-    let slow_watches = 32;
+    let slow_watches = 64;
     let slow = Sim::https()
         .at("127.0.0.1:0", &tls)
         .scenario(Builtin::Success)
@@ -322,8 +322,9 @@ async fn a_slow_endpoint_cannot_starve_the_watches_of_another() {
         serde_json::json!({"kind": "latency", "latencyMs": 1900}),
     )
     .await;
-    // Eight reconcilers: the slow endpoint's watches alone would keep them all busy.
-    let op = Operator::start(&ns, &slow, &["--concurrency", "8"]);
+    // Four reconcilers: the slow endpoint's watches alone would keep them all busy, and a
+    // watch behind them in the queue would wait for tens of seconds.
+    let op = Operator::start(&ns, &slow, &["--concurrency", "4"]);
     for i in 0..slow_watches {
         let ids = copy(Builtin::Success, i);
         common::sim_watch(

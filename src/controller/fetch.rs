@@ -1,7 +1,7 @@
 //! Reading workflows from CCE on behalf of many watches: one request in flight per
 //! workflow however many watches name it, answers shared while fresh, a token bucket per
-//! endpoint and project so a fleet of watches cannot flood CCE, and a limit on the reads
-//! one endpoint may have under way, so a slow or hanging endpoint holds only part of the
+//! endpoint and project so a fleet of watches cannot flood CCE, and a limit on the requests
+//! one endpoint may have in flight, so a slow or hanging endpoint holds only part of the
 //! reconcilers and watches of other endpoints keep their poll interval.
 
 use std::collections::HashMap;
@@ -88,20 +88,22 @@ pub struct Fetcher {
     client: CceClient,
     slots: Mutex<HashMap<FetchKey, Arc<tokio::sync::Mutex<Slot>>>>,
     limiter: DefaultKeyedRateLimiter<(String, String)>,
-    /// Reads under way per endpoint, waiting for an answer or for another read's.
-    under_way: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Requests in flight per endpoint.
+    in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
     per_endpoint: usize,
     metrics: Metrics,
 }
 
-/// The part of `concurrency` reconciles one endpoint may hold.
+/// The part of `concurrency` reconciles one endpoint's requests may hold. A healthy
+/// endpoint has far fewer in flight (each takes milliseconds), so this only binds when
+/// one answers slowly.
 pub fn per_endpoint_share(concurrency: usize) -> usize {
-    (concurrency / 4).max(1)
+    (concurrency / 2).max(1)
 }
 
 impl Fetcher {
     /// `rate` requests per second per endpoint+project, with bursts of `burst`; at most
-    /// `per_endpoint` reads of one endpoint under way.
+    /// `per_endpoint` requests to one endpoint in flight.
     pub fn new(
         client: CceClient,
         rate: NonZeroU32,
@@ -113,7 +115,7 @@ impl Fetcher {
             client,
             slots: Mutex::new(HashMap::new()),
             limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
-            under_way: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
             per_endpoint: per_endpoint.max(1),
             metrics,
         }
@@ -125,26 +127,14 @@ impl Fetcher {
 
     /// Reads the workflow, reusing an answer younger than `fresh_for`. Callers for the
     /// same key wait for the request in flight instead of sending their own. `None` when
-    /// the endpoint already has as many reads under way as it may: the caller comes back
-    /// later instead of holding a reconciler while it waits.
+    /// a request is due but the endpoint already has as many in flight as it may: the
+    /// caller comes back later instead of holding a reconciler while it waits.
     pub async fn fetch(
         &self,
         key: &FetchKey,
         target: &Target,
         fresh_for: Duration,
     ) -> Option<Answer> {
-        let endpoint = {
-            let mut under_way = self.under_way.lock();
-            under_way
-                .entry(key.endpoint.clone())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.per_endpoint)))
-                .clone()
-        };
-        let _permit = endpoint.try_acquire_owned().ok()?;
-        Some(self.read(key, target, fresh_for).await)
-    }
-
-    async fn read(&self, key: &FetchKey, target: &Target, fresh_for: Duration) -> Answer {
         let slot = {
             let mut slots = self.slots.lock();
             slots.entry(key.clone()).or_default().clone()
@@ -158,9 +148,17 @@ impl Fetcher {
                 Err(_) => fresh_for.min(FAILURE_SHARED_FOR),
             };
             if last.at.elapsed() < fresh_for {
-                return last.clone();
+                return Some(last.clone());
             }
         }
+        let endpoint = {
+            let mut in_flight = self.in_flight.lock();
+            in_flight
+                .entry(key.endpoint.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_endpoint)))
+                .clone()
+        };
+        let _permit = endpoint.try_acquire_owned().ok()?;
         self.limiter
             .until_key_ready(&(key.endpoint.clone(), key.project_id.clone()))
             .await;
@@ -176,7 +174,7 @@ impl Fetcher {
             fetched,
         };
         slot.last = Some(answer.clone());
-        answer
+        Some(answer)
     }
 
     async fn request(&self, key: &FetchKey, target: &Target) -> Fetched {
@@ -218,9 +216,9 @@ impl Fetcher {
         });
         self.limiter.retain_recent();
         let per_endpoint = self.per_endpoint;
-        self.under_way
+        self.in_flight
             .lock()
-            .retain(|_, reads| reads.available_permits() < per_endpoint);
+            .retain(|_, requests| requests.available_permits() < per_endpoint);
     }
 }
 
