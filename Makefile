@@ -74,5 +74,4 @@ W ?= 1000
 D ?= 200
 bench:
 	$(PLANE) build
-	$(CARGO) build --locked --release
 	$(CARGO) bench --locked --bench fleet -- --watches $(W) --workflows $(D) $(if $(GAP),--step-gap $(GAP))
