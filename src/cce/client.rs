@@ -544,9 +544,8 @@ mod tests {
             CceClient::new(missing).expect_err("missing").category(),
             "InvalidConfig"
         );
-        let dir = std::env::temp_dir().join(format!("cce-ca-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let empty = dir.join("empty.pem");
+        let dir = tempfile::tempdir().expect("dir");
+        let empty = dir.path().join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").expect("write");
         let e = CceClient::new(ClientConfig {
             ca_bundle: Some(empty),
