@@ -21,8 +21,20 @@ pub struct Transition {
     /// retried task has a new id, a returning phase a new set of tasks). The Event's name is
     /// derived from it, so publishing twice creates one Event.
     pub occurrence: String,
+    /// What it reports on; transitions of single tasks may be folded into a summary.
+    pub subject: Subject,
     /// Set when a task ended with known start and end times, for the duration metric.
     pub finished_task: Option<FinishedTask>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// The conversation with CCE (SyncFailed, SyncRecovered).
+    Sync,
+    /// The workflow as a whole: observed, phase changed, succeeded, tasks summarised.
+    Workflow,
+    /// One task.
+    Task,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +52,7 @@ impl Transition {
             note,
             action: "Sync".into(),
             occurrence: String::new(),
+            subject: Subject::Sync,
             finished_task: None,
         }
     }
@@ -52,7 +65,8 @@ impl Transition {
         Self::new(true, reason, note)
     }
 
-    fn about(mut self, action: impl Into<String>) -> Self {
+    fn about(mut self, subject: Subject, action: impl Into<String>) -> Self {
+        self.subject = subject;
         self.action = clean(&action.into(), EVENT_LABEL_BYTES).into_owned();
         self
     }
@@ -60,14 +74,6 @@ impl Transition {
     fn once(mut self, occurrence: impl Into<String>) -> Self {
         self.occurrence = occurrence.into();
         self
-    }
-
-    /// Whether it is about one task (and so may be folded into a summary).
-    fn is_about_a_task(&self) -> bool {
-        matches!(
-            self.reason,
-            "TaskStarted" | "TaskSucceeded" | "TaskFailed" | "PreCheckExpired"
-        )
     }
 }
 
@@ -83,7 +89,7 @@ pub fn transitions(
         let workflow = new.workflow_id.clone().unwrap_or_default();
         out.push(
             Transition::normal("WorkflowObserved", summary(new))
-                .about(&workflow)
+                .about(Subject::Workflow, &workflow)
                 .once(workflow),
         );
         return out;
@@ -125,7 +131,10 @@ pub fn transitions(
             .unwrap_or_else(|| tasks.join(","));
         out.push(
             transition
-                .about(format!("Phase{}", phase.replace(' ', "")))
+                .about(
+                    Subject::Workflow,
+                    format!("Phase{}", phase.replace(' ', "")),
+                )
                 .once(format!("{workflow} {from}->{phase} {updated}")),
         );
     }
@@ -138,11 +147,11 @@ fn fold_task_transitions(mut out: Vec<Transition>) -> Vec<Transition> {
     if out.len() <= MAX_EVENTS_PER_RECONCILE {
         return out;
     }
-    let others = out.iter().filter(|t| !t.is_about_a_task()).count();
+    let others = out.iter().filter(|t| t.subject != Subject::Task).count();
     let mut room = MAX_EVENTS_PER_RECONCILE.saturating_sub(others + 1);
     let mut folded = Vec::new();
     out.retain(|t| {
-        if !t.is_about_a_task() {
+        if t.subject != Subject::Task {
             return true;
         }
         if room > 0 {
@@ -174,7 +183,7 @@ fn fold_task_transitions(mut out: Vec<Transition>) -> Vec<Transition> {
             subjects.join(", ")
         ),
     )
-    .about("Tasks");
+    .about(Subject::Workflow, "Tasks");
     let occurrence: Vec<String> = folded
         .iter()
         .map(|t| format!("{} {}", t.reason, t.occurrence))
@@ -254,7 +263,7 @@ fn task_transitions(old: &[TaskStatus], new: &[TaskStatus], out: &mut Vec<Transi
                 _ => None,
             };
             if let Some(t) = transition {
-                out.push(t.about(&action).once(&occurrence));
+                out.push(t.about(Subject::Task, &action).once(&occurrence));
             }
         }
         let expired = task.result_expired == Some(true);
@@ -267,7 +276,7 @@ fn task_transitions(old: &[TaskStatus], new: &[TaskStatus], out: &mut Vec<Transi
                     task.id.as_deref().map(|id| format!(" ({id})")).unwrap_or_default(),
                     task.expire_time.as_ref().map(|t| t.0.to_string()).unwrap_or_default()
                 ),
-            ).about(&action).once(format!("{action} expired")));
+            ).about(Subject::Task, &action).once(format!("{action} expired")));
         }
     }
 }

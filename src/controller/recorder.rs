@@ -144,6 +144,7 @@ pub fn event_name(watch_name: &str, uid: &str, transition: &Transition) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::events::Subject;
 
     fn transition(reason: &'static str, occurrence: &str) -> Transition {
         Transition {
@@ -152,6 +153,7 @@ mod tests {
             note: "n".into(),
             action: "a".into(),
             occurrence: occurrence.into(),
+            subject: Subject::Task,
             finished_task: None,
         }
     }
