@@ -958,22 +958,8 @@ async fn in_namespaced_mode_the_operator_with_the_chart_service_account_reaches_
         &ns,
         &["--set-json", &format!("watchNamespaces=[\"{team}\"]")],
     );
-    common::sim_secret(
-        &client,
-        &team,
-        "cce",
-        builtin::ACCESS_KEY,
-        builtin::SECRET_KEY,
-    )
-    .await;
-    common::sim_secret(
-        &client,
-        &other,
-        "cce",
-        builtin::ACCESS_KEY,
-        builtin::SECRET_KEY,
-    )
-    .await;
+    common::builtin_secret(&client, &team).await;
+    common::builtin_secret(&client, &other).await;
 
     let sim = Sim::https()
         .scenario(Builtin::Success)
@@ -1158,14 +1144,7 @@ async fn cluster_wide_the_operator_with_the_chart_service_account_reports_a_fail
         &ns,
         &["--set", &format!("labelSelector={selector}")],
     );
-    common::sim_secret(
-        &client,
-        &team,
-        "cce",
-        builtin::ACCESS_KEY,
-        builtin::SECRET_KEY,
-    )
-    .await;
+    common::builtin_secret(&client, &team).await;
 
     let sim = Sim::https()
         .scenario(Builtin::ClusterFailsThenRetry)

@@ -246,14 +246,7 @@ async fn the_namespaces_flag_limits_watches_and_secrets_to_those_namespaces_unde
     let mut spaces = Vec::new();
     for which in ["scope-a", "scope-b", "scope-c"] {
         let ns = common::namespace(&client, which).await;
-        common::sim_secret(
-            &client,
-            &ns,
-            "cce",
-            builtin::ACCESS_KEY,
-            builtin::SECRET_KEY,
-        )
-        .await;
+        common::builtin_secret(&client, &ns).await;
         spaces.push(ns);
     }
     let (a, b, c) = (&spaces[0], &spaces[1], &spaces[2]);

@@ -77,14 +77,7 @@ async fn a_watch_naming_an_endpoint_outside_the_allow_list_never_reaches_it() {
     let client = common::client().await;
     common::install_crd(&client).await;
     let ns = common::namespace(&client, "outside-allow-list").await;
-    common::sim_secret(
-        &client,
-        &ns,
-        "cce",
-        builtin::ACCESS_KEY,
-        builtin::SECRET_KEY,
-    )
-    .await;
+    common::builtin_secret(&client, &ns).await;
     let sim = Sim::https().scenario(Builtin::Success).frozen().start();
     // The harness allows exactly 127.0.0.1; the same simulator as `localhost` is not allowed
     // (its certificate is valid for both names, so only the policy stands in the way).

@@ -25,7 +25,7 @@ pub use events::{SUCCESS_EVENTS, count, events, raw_events, reasons, wait_events
 pub use kubectl::{kubectl, kubectl_stdin, kubectl_until_success};
 pub use namespace::{namespace, setup, setup_on};
 pub use plane::{client, install_crd};
-pub use secrets::sim_secret;
+pub use secrets::{builtin_secret, sim_secret};
 pub use watch::{cond, converged, play_to_end, sim_watch, wait_converged, wait_watch};
 
 use std::path::PathBuf;

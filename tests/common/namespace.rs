@@ -39,13 +39,6 @@ pub async fn setup(test: &str) -> (Client, String) {
 pub async fn setup_on(client: &Client, test: &str) -> String {
     super::install_crd(client).await;
     let ns = namespace(client, test).await;
-    super::sim_secret(
-        client,
-        &ns,
-        "cce",
-        cce_upgrade_watch::sim::builtin::ACCESS_KEY,
-        cce_upgrade_watch::sim::builtin::SECRET_KEY,
-    )
-    .await;
+    super::builtin_secret(client, &ns).await;
     ns
 }

@@ -19,6 +19,19 @@ const BUILTIN_SECRETS: [&str; 4] = [
     builtin::TOKEN,
 ];
 
+/// The Secret `cce` in `ns` with the simulator's built-in AK/SK, which the watches of most
+/// tests name.
+pub async fn builtin_secret(client: &Client, ns: &str) {
+    sim_secret(
+        client,
+        ns,
+        "cce",
+        cce_upgrade_watch::sim::builtin::ACCESS_KEY,
+        cce_upgrade_watch::sim::builtin::SECRET_KEY,
+    )
+    .await;
+}
+
 /// A Secret with an AK/SK (usually the simulator's built-in one) for watches to reference;
 /// its values are added to what no operator log may contain.
 pub async fn sim_secret(client: &Client, ns: &str, name: &str, ak: &str, sk: &str) {
