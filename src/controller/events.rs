@@ -2,7 +2,7 @@
 //! remembers anything, so a restart replays nothing and an unchanged workflow says nothing.
 
 use super::conditions::{ConditionType, is_true, sync_failure};
-use super::limits::{EVENT_LABEL_BYTES, MAX_EVENTS_PER_RECONCILE, clean};
+use super::limits::MAX_EVENTS_PER_RECONCILE;
 use crate::cce::model::{Phase, TaskState};
 use crate::crd::{TaskStatus, UpgradeWorkflowWatchStatus};
 use crate::duration::{self, Precision};
@@ -67,7 +67,7 @@ impl Transition {
 
     fn about(mut self, subject: Subject, action: impl Into<String>) -> Self {
         self.subject = subject;
-        self.action = clean(&action.into(), EVENT_LABEL_BYTES).into_owned();
+        self.action = action.into();
         self
     }
 

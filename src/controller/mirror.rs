@@ -160,7 +160,14 @@ pub fn mirror_into(
             *raw = report.keep_opt(raw.take());
         }
     }
-    report.unparsed = unparsed;
+    // Kept raw, reported in Synced and logged: bounded and cleaned like every other string.
+    report.unparsed = unparsed
+        .into_iter()
+        .map(|u| UnparsedTime {
+            value: clean(&u.value, MAX_FIELD_BYTES).into_owned(),
+            ..u
+        })
+        .collect();
     report
 }
 
@@ -397,6 +404,8 @@ mod tests {
         }
         assert_eq!(status.phase.as_deref(), Some("Run\u{FFFD}[2Jning"));
         assert_eq!(mirrored.cleaned_fields, 6, "{mirrored:?}");
+        // What is reported (and logged) of an unparsed time is cleaned too.
+        assert_eq!(mirrored.unparsed[0].value, "\u{FFFD}[31m");
     }
 
     #[test]

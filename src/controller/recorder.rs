@@ -104,7 +104,7 @@ pub fn event_for(
             ..ObjectMeta::default()
         },
         action: Some(clean(&transition.action, EVENT_LABEL_BYTES).into_owned()),
-        reason: Some(clean(transition.reason, EVENT_LABEL_BYTES).into_owned()),
+        reason: Some(transition.reason.to_string()),
         note: Some(clean(&transition.note, EVENT_NOTE_BYTES).into_owned()),
         type_: Some(
             if transition.warning {

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::conditions::{ConditionType, Conditions, Reason};
-use super::limits::{MAX_FIELD_BYTES, MAX_LINES, MAX_TASKS};
+use super::limits::{MAX_FIELD_BYTES, MAX_LINES, MAX_TASKS, clean};
 use super::mirror::{Mirrored, mirror_into};
 use crate::cce::model::{Phase, Workflow};
 use crate::crd::UpgradeWorkflowWatchStatus;
@@ -168,7 +168,7 @@ fn synced_ok(mirrored: &Mirrored) -> (Reason, String, bool) {
         let fields: Vec<String> = mirrored
             .unparsed
             .iter()
-            .map(|u| format!("{}={:?}", u.field, truncate(&u.value, 64)))
+            .map(|u| format!("{}={:?}", u.field, clean(&u.value, 64)))
             .collect();
         news.push(format!(
             "CCE sent timestamps in an unknown format, kept raw in status: {}",
@@ -187,13 +187,6 @@ fn synced_ok(mirrored: &Mirrored) -> (Reason, String, bool) {
         );
     };
     (reason, format!("synced, but {}", news.join("; ")), true)
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
 }
 
 /// Ready, Reconciling and Stalled from the workflow phase, or from a permanent failure.
