@@ -83,10 +83,9 @@ fn tls_connector(
         .https_or_http();
     let builder = match &config.tls_server_name {
         Some(name) => {
-            let name = name
-                .clone()
-                .try_into()
-                .map_err(|e| kube::Error::RustlsTls(kube::client::RustlsTlsError::InvalidServerName(e)))?;
+            let name = name.clone().try_into().map_err(|e| {
+                kube::Error::RustlsTls(kube::client::RustlsTlsError::InvalidServerName(e))
+            })?;
             builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
         }
         None => builder,

@@ -203,6 +203,11 @@ impl Operator {
         self.spawn();
     }
 
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the process is still running.
     pub fn running(&mut self) -> bool {
         self.child
