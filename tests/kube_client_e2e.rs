@@ -60,26 +60,10 @@ fn shared_kubeconfig() -> std::path::PathBuf {
         .into()
 }
 
-/// A kubeconfig for the shared plane's server and CA with `user` as its credentials.
+/// [`common::plane::kubeconfig_with_user`], written into `dir`.
 fn kubeconfig_with_user(dir: &Path, user: Value) -> std::path::PathBuf {
-    let admin: Value = serde_yaml::from_str(
-        &std::fs::read_to_string(shared_kubeconfig()).expect("read kubeconfig"),
-    )
-    .expect("parse kubeconfig");
-    let cluster = &admin["clusters"][0]["cluster"];
-    let kubeconfig = json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "plane", "cluster": {
-            "server": cluster["server"],
-            "certificate-authority-data": cluster["certificate-authority-data"],
-        }}],
-        "users": [{"name": "test", "user": user}],
-        "contexts": [{"name": "test", "context": {"cluster": "plane", "user": "test"}}],
-        "current-context": "test",
-    });
     let path = dir.join("kubeconfig");
-    std::fs::write(&path, kubeconfig.to_string()).expect("write kubeconfig");
+    std::fs::write(&path, common::plane::kubeconfig_with_user(user)).expect("write kubeconfig");
     path
 }
 

@@ -37,6 +37,13 @@ pub async fn infer() -> Result<Client, kube::Error> {
 
 /// A client for `config` that speaks HTTP/2 where the server offers it.
 pub fn from_config(config: Config) -> Result<Client, kube::Error> {
+    // The operator is built without kube's proxy support, as its default client was: a
+    // kubeconfig that names a proxy is refused rather than bypassed.
+    if let Some(proxy) = &config.proxy_url {
+        return Err(kube::Error::ProxyProtocolUnsupported {
+            proxy_url: Box::new(without_userinfo(proxy)),
+        });
+    }
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
     // Many small frames of unrelated streams share the connection: none should wait for
@@ -72,6 +79,21 @@ pub fn from_config(config: Config) -> Result<Client, kube::Error> {
     Ok(ClientBuilder::new(service, config.default_namespace.clone()).build())
 }
 
+/// `uri` without the user and password it may carry, for an error message.
+fn without_userinfo(uri: &hyper::Uri) -> hyper::Uri {
+    let host = uri.host().unwrap_or_default();
+    let authority = match uri.port_u16() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
+    hyper::Uri::builder()
+        .scheme(uri.scheme_str().unwrap_or("http"))
+        .authority(authority)
+        .path_and_query("/")
+        .build()
+        .unwrap_or_default()
+}
+
 /// kube's TLS settings for `config` (its CA, client identity, server name and verifier,
 /// which re-reads an in-cluster CA as it rotates), with h2 and http/1.1 offered in ALPN.
 fn tls_connector(
@@ -91,4 +113,26 @@ fn tls_connector(
         None => builder,
     };
     Ok(builder.enable_all_versions().wrap_connector(tcp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_proxy_is_refused_without_printing_its_password() {
+        let mut config = Config::new("https://127.0.0.1:6443".parse().expect("uri"));
+        config.proxy_url = Some("http://user:s3cr3t@proxy.example:3128".parse().expect("uri"));
+        let error = from_config(config).expect_err("proxy refused").to_string();
+        assert!(error.contains("proxy.example:3128"), "{error}");
+        assert!(!error.contains("s3cr3t") && !error.contains("user"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_client_is_built_for_https_and_http_servers() {
+        for url in ["https://127.0.0.1:6443", "http://127.0.0.1:8080"] {
+            let config = Config::new(url.parse().expect("uri"));
+            assert!(from_config(config).is_ok(), "{url}");
+        }
+    }
 }
