@@ -13,6 +13,7 @@
 pub mod argocd;
 pub mod events;
 pub mod eventually;
+pub mod flux;
 pub mod kubectl;
 pub mod namespace;
 pub mod operator;

@@ -1,131 +1,108 @@
-// Command flux-cel evaluates Flux Kustomization healthCheckExprs on objects the way Flux's
-// kustomize-controller does (fluxcd/pkg runtime/cel: the same CEL environment options,
-// expressions parsed without declarations and evaluated with the object's top-level fields
-// as variables; a status whose observedGeneration differs from metadata.generation is
-// InProgress before any expression runs; then inProgress, failed and current, in that
-// order, the first true one wins; none true is InProgress).
+// Command flux-health judges objects the two ways Flux's kustomize-controller can, with
+// Flux's own packages:
 //
-// Input on stdin: {"current": "...", "failed": "...", "inProgress": "...", "objects": [...]}
-// Output: one line per object: Current, Failed, InProgress, or "error: ...".
+//   - kstatus, Flux's default health check (no healthCheckExprs): status.Compute of
+//     github.com/fluxcd/cli-utils, the kstatus fork Flux builds with, and of
+//     sigs.k8s.io/cli-utils, the upstream kstatus the fork follows; both must agree.
+//   - healthCheckExprs: the CEL status reader of github.com/fluxcd/pkg/runtime/cel, the
+//     package kustomize-controller builds its custom health checks with, reading each
+//     object as the health-check poller does (ReadStatusForObject). An expression that
+//     cannot be evaluated gives the Unknown status, which Flux keeps waiting on.
+//
+// Input on stdin: {"healthCheckExprs": [<the entries of a Kustomization's
+// spec.healthCheckExprs>], "objects": [...]}
+// Output: one JSON line per object: {"kstatus": "...", "exprs": "...", "message": "..."}
+// with kstatus statuses (Current, InProgress, Failed, Unknown, ...).
 package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 
-	"github.com/google/cel-go/cel"
-	"github.com/google/cel-go/common/types"
-	"github.com/google/cel-go/ext"
+	fluxkstatus "github.com/fluxcd/cli-utils/pkg/kstatus/status"
+	"github.com/fluxcd/pkg/apis/kustomize"
+	"github.com/fluxcd/pkg/runtime/cel"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	kstatus "sigs.k8s.io/cli-utils/pkg/kstatus/status"
 )
 
 type input struct {
-	Current    string           `json:"current"`
-	Failed     string           `json:"failed"`
-	InProgress string           `json:"inProgress"`
-	Objects    []map[string]any `json:"objects"`
+	HealthCheckExprs []kustomize.CustomHealthCheck `json:"healthCheckExprs"`
+	Objects          []json.RawMessage             `json:"objects"`
 }
 
-func program(expr string) (cel.Program, error) {
-	env, err := cel.NewEnv(
-		cel.HomogeneousAggregateLiterals(),
-		cel.EagerlyValidateDeclarations(true),
-		cel.DefaultUTCTimeZone(true),
-		cel.CrossTypeNumericComparisons(true),
-		cel.OptionalTypes(),
-		ext.Strings(),
-		ext.Sets(),
-		ext.Encoders(),
-	)
+type verdict struct {
+	Kstatus string `json:"kstatus"`
+	Exprs   string `json:"exprs"`
+	Message string `json:"message"`
+}
+
+// defaultHealth is what kstatus says without healthCheckExprs, checked to be the same in
+// Flux's fork and upstream.
+func defaultHealth(u *unstructured.Unstructured) (string, error) {
+	flux, err := fluxkstatus.Compute(u)
 	if err != nil {
-		return nil, err
+		return "", fmt.Errorf("fluxcd/cli-utils kstatus: %w", err)
 	}
-	ast, issues := env.Parse(expr)
-	if issues != nil && issues.Err() != nil {
-		return nil, fmt.Errorf("parse %q: %w", expr, issues.Err())
+	upstream, err := kstatus.Compute(u.DeepCopy())
+	if err != nil {
+		return "", fmt.Errorf("sigs.k8s.io/cli-utils kstatus: %w", err)
 	}
-	return env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(100))
+	if string(flux.Status) != string(upstream.Status) {
+		return "", fmt.Errorf("kstatus disagrees: fluxcd/cli-utils says %s, sigs.k8s.io/cli-utils %s",
+			flux.Status, upstream.Status)
+	}
+	return string(flux.Status), nil
 }
 
-func nestedInt(obj map[string]any, outer, inner string) (int64, bool) {
-	m, ok := obj[outer].(map[string]any)
-	if !ok {
-		return 0, false
+func judge(ctx context.Context, in input, raw json.RawMessage) (verdict, error) {
+	u := &unstructured.Unstructured{}
+	// The unstructured decoder, as client-go decodes API responses: whole numbers are int64.
+	if err := u.UnmarshalJSON(raw); err != nil {
+		return verdict{}, fmt.Errorf("object: %w", err)
 	}
-	v, ok := m[inner].(int64)
-	return v, ok
-}
-
-func evaluate(in input, obj map[string]any) (string, error) {
-	if observed, ok := nestedInt(obj, "status", "observedGeneration"); ok {
-		if generation, ok := nestedInt(obj, "metadata", "generation"); ok && observed != generation {
-			return "InProgress", nil
-		}
+	var v verdict
+	var err error
+	if v.Kstatus, err = defaultHealth(u); err != nil {
+		return verdict{}, err
 	}
-	for _, step := range []struct{ expr, status string }{
-		{in.InProgress, "InProgress"},
-		{in.Failed, "Failed"},
-		{in.Current, "Current"},
-	} {
-		if step.expr == "" {
-			continue
-		}
-		prg, err := program(step.expr)
-		if err != nil {
-			return "", err
-		}
-		val, _, err := prg.Eval(obj)
-		if err != nil {
-			return "", fmt.Errorf("evaluate %q: %w", step.expr, err)
-		}
-		b, ok := val.(types.Bool)
-		if !ok {
-			return "", fmt.Errorf("%q is not a boolean", step.expr)
-		}
-		if b {
-			return step.status, nil
-		}
+	newReader, err := cel.NewStatusReader(in.HealthCheckExprs)
+	if err != nil {
+		return verdict{}, fmt.Errorf("healthCheckExprs: %w", err)
 	}
-	return "InProgress", nil
-}
-
-// normalize turns whole JSON numbers into int64, as Kubernetes' unstructured objects hold them.
-func normalize(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, x := range t {
-			t[k] = normalize(x)
-		}
-	case []any:
-		for i, x := range t {
-			t[i] = normalize(x)
-		}
-	case float64:
-		if t == float64(int64(t)) {
-			return int64(t)
-		}
+	// The reader judges the object it is given; it needs neither a RESTMapper nor a
+	// cluster reader for that.
+	res, err := newReader(nil).ReadStatusForObject(ctx, nil, u)
+	if err != nil {
+		return verdict{}, fmt.Errorf("read status: %w", err)
 	}
-	return v
+	v.Exprs = string(res.Status)
+	v.Message = res.Message
+	if res.Error != nil {
+		v.Message = res.Error.Error()
+	}
+	return v, nil
 }
 
 func main() {
 	var in input
 	if err := json.NewDecoder(bufio.NewReader(os.Stdin)).Decode(&in); err != nil {
-		fmt.Fprintln(os.Stderr, "flux-cel: bad input:", err)
+		fmt.Fprintln(os.Stderr, "flux-health: bad input:", err)
 		os.Exit(2)
 	}
-	if in.Current == "" {
-		fmt.Fprintln(os.Stderr, "flux-cel: current is required (as in Flux)")
-		os.Exit(2)
-	}
-	for _, obj := range in.Objects {
-		obj = normalize(obj).(map[string]any)
-		status, err := evaluate(in, obj)
+	out := json.NewEncoder(os.Stdout)
+	for i, raw := range in.Objects {
+		v, err := judge(context.Background(), in, raw)
 		if err != nil {
-			fmt.Printf("error: %v\n", err)
-			continue
+			fmt.Fprintf(os.Stderr, "flux-health: objects[%d]: %v\n", i, err)
+			os.Exit(1)
 		}
-		fmt.Println(status)
+		if err := out.Encode(v); err != nil {
+			fmt.Fprintln(os.Stderr, "flux-health:", err)
+			os.Exit(1)
+		}
 	}
 }
