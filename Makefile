@@ -32,7 +32,6 @@ clippy:
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
 test-all:
-	hack/test-deps.sh
 	$(PLANE) build
 	hack/python-sdk.sh
 	hack/promql-check.sh
@@ -80,11 +79,10 @@ test-oldest:
 
 ## Every test that needs no control plane: the unit tests, the property tests, the CCE client
 ## and `get` against in-process servers, the simulator's own tests, and the GitOps health
-## checks (Lua from hack/test-deps.sh, Go). sim_sdk needs the Python SDK venv of
+## checks (Flux's and Argo CD's own Go packages, built with Go). sim_sdk needs the Python SDK venv of
 ## hack/python-sdk.sh and runs with `make test`, like the end-to-end suites.
 NO_PLANE_TESTS := properties cce_client get_command gitops_health sim_cli sim_auth sim_faults sim_scenarios
 unit:
-	hack/test-deps.sh
 	$(CARGO) test --locked --lib $(addprefix --test ,$(NO_PLANE_TESTS))
 
 build:

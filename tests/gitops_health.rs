@@ -1,9 +1,10 @@
 //! The GitOps guide's health checks, run on watches whose status comes from the operator's
-//! own status logic: the Argo CD health check (docs/argocd/health.lua) by real Lua
-//! interpreters — Argo CD runs health checks in gopher-lua (Lua 5.1), so every case runs
-//! under Lua 5.1 and 5.4; `hack/test-deps.sh` installs both, and the tests fail without
-//! them — and Flux's two health checks by Flux's own Go packages (tests/flux-health, built
-//! with Go): kstatus, its default, and the `healthCheckExprs` of docs/gitops.md.
+//! own status logic, each by the other project's own code: the Argo CD health check by
+//! Argo CD's Lua engine (tests/argocd-health: its util/lua package, with the libraries it
+//! opens for an argocd-cm customization and for a built-in check), also on the check's
+//! upstream-layout test cases; and Flux's two health checks by Flux's own Go packages
+//! (tests/flux-health): kstatus, its default, and the `healthCheckExprs` of
+//! docs/gitops.md. Both need Go; the tests fail without it.
 
 mod common;
 
@@ -14,7 +15,7 @@ use cce_upgrade_watch::controller::status::{Observation, next_status};
 use cce_upgrade_watch::crd::UpgradeWorkflowWatchStatus;
 use serde_json::{Value, json};
 
-use common::argocd::{SCRIPT, health};
+use common::argocd::{CHECK_DIR, SCRIPT, engine, health, try_health_with};
 use common::flux::{Flux, flux};
 use common::repo_path as repo;
 
@@ -302,7 +303,79 @@ fn the_gitops_guide_quotes_the_health_script_verbatim_in_a_valid_argocd_cm() {
     assert_eq!(
         cm["data"][key].as_str(),
         Some(script.as_str()),
-        "docs/gitops.md must quote docs/argocd/health.lua verbatim under {key}; update the \
+        "docs/gitops.md must quote {SCRIPT} verbatim under {key}; update the \
          guide after changing the script"
     );
+}
+
+#[test]
+fn the_argocd_check_passes_its_upstream_test_cases() {
+    let dir = repo(CHECK_DIR);
+    let suite: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(dir.join("health_test.yaml")).expect("health_test.yaml"),
+    )
+    .expect("health_test.yaml is YAML");
+    let cases = suite["tests"].as_array().expect("tests");
+    let mut inputs: Vec<String> = cases
+        .iter()
+        .map(|c| c["inputPath"].as_str().expect("inputPath").to_string())
+        .collect();
+    inputs.sort();
+    let mut files: Vec<String> = std::fs::read_dir(dir.join("testdata"))
+        .expect("testdata/")
+        .map(|e| {
+            format!(
+                "testdata/{}",
+                e.expect("entry").file_name().to_string_lossy()
+            )
+        })
+        .collect();
+    files.sort();
+    assert_eq!(
+        inputs, files,
+        "every testdata file is one case, and only those"
+    );
+    // The fixtures are watches the operator could have written.
+    for file in &files {
+        let obj: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(dir.join(file)).expect("read"))
+                .expect("fixture YAML");
+        if let Some(status) = obj.get("status") {
+            serde_json::from_value::<UpgradeWorkflowWatchStatus>(status.clone())
+                .unwrap_or_else(|e| panic!("{file}: not a watch status: {e}"));
+        }
+    }
+
+    let out = std::process::Command::new(engine())
+        .arg("cases")
+        .arg(&dir)
+        .output()
+        .expect("run argocd-health cases");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        report.lines().filter(|l| l.starts_with("ok ")).count(),
+        cases.len(),
+        "{report}"
+    );
+}
+
+#[test]
+fn an_argocd_cm_check_gets_only_the_libraries_argo_cd_opens_for_it() {
+    // Argo CD opens no string library for a customization in argocd-cm: a check that
+    // used one would fail there, whatever a full Lua says.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("health.lua");
+    std::fs::write(
+        &script,
+        "hs = {}\nhs.status = \"Healthy\"\nhs.message = string.format(\"%d\", 1)\nreturn hs\n",
+    )
+    .expect("write");
+    let err = try_health_with(&script, &watch(1, json!({}), None))
+        .expect_err("string.format is not available to an argocd-cm check");
+    assert!(err.contains("argocd-cm customization"), "{err}");
 }

@@ -3,13 +3,12 @@
 //! recipe docs/gitops.md recommends.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::gotool::go_tool;
 use super::repo_path;
 
 /// Flux's two verdicts on one object: kstatus statuses such as Current, InProgress,
@@ -48,28 +47,10 @@ pub fn recipe() -> Value {
     exprs
 }
 
-/// tests/flux-health, built once per test binary into Cargo's temp dir.
-fn binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("flux-health");
-        let status = Command::new("go")
-            .args(["build", "-o"])
-            .arg(&out)
-            .arg(".")
-            .current_dir(repo_path("tests/flux-health"))
-            .env("GOTOOLCHAIN", "local")
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run go ({e}): the Flux checks need Go"));
-        assert!(status.success(), "go build tests/flux-health failed");
-        out
-    })
-}
-
 /// Flux's verdicts on each of `objects`, in order.
 pub fn flux_all(objects: &[Value]) -> Vec<Flux> {
     let input = json!({"healthCheckExprs": recipe(), "objects": objects});
-    let mut child = Command::new(binary())
+    let mut child = Command::new(go_tool("flux-health"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

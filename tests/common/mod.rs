@@ -14,6 +14,7 @@ pub mod argocd;
 pub mod events;
 pub mod eventually;
 pub mod flux;
+pub mod gotool;
 pub mod kubectl;
 pub mod namespace;
 pub mod operator;
