@@ -1060,6 +1060,15 @@ async fn in_namespaced_mode_the_operator_with_the_chart_service_account_reaches_
         ]),
         "the gate's check",
     );
+    // The troubleshooting recipe: one event per transition, in order.
+    let listed = ok(
+        kubectl(&["events", "-n", &team, "--for", "uww/up"]),
+        "kubectl events --for",
+    );
+    assert!(
+        listed.contains("WorkflowObserved") && listed.contains("TaskSucceeded"),
+        "{listed}"
+    );
 
     // ...and no more than that.
     let sa = format!("system:serviceaccount:{ns}:{full}");
