@@ -176,6 +176,7 @@ async fn reconcile_once(
     let namespace = watch.namespace().ok_or(Error::NoNamespace)?;
     let uid = watch.uid().unwrap_or_default();
     let key = format!("{namespace}/{}", watch.name_any());
+    ctx.metrics.identify_watch(&key, &watch.spec.cluster_id);
     let generation = watch.meta().generation;
     let api: Api<UpgradeWorkflowWatch> = Api::namespaced(ctx.kube.clone(), &namespace);
 
@@ -504,8 +505,13 @@ async fn publish_and_write(
     write_status(ctx, api, watch, uid, next).await?;
     for transition in &found {
         if let Some(task) = &transition.finished_task {
+            let key = format!(
+                "{}/{}",
+                watch.namespace().unwrap_or_default(),
+                watch.name_any()
+            );
             ctx.metrics
-                .observe_task(&task.task_type, task.result, task.took);
+                .observe_task(&key, &task.task_type, task.result, task.took);
         }
     }
     Ok(())
