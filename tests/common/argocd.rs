@@ -2,13 +2,10 @@
 //! (tests/argocd-health: github.com/argoproj/argo-cd/v3/util/lua), as an argocd-cm
 //! customization and as a built-in check, which must agree.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::gotool::go_tool;
+use super::gotool::{go_tool, run_go_tool};
 
 /// The check in the layout of Argo CD's resource_customizations/<group>/<kind>.
 pub const CHECK_DIR: &str = "docs/argocd/cce.upgradewatch.io/UpgradeWorkflowWatch";
@@ -27,21 +24,11 @@ pub fn engine() -> std::path::PathBuf {
 
 /// Runs the health check `script` (a path) on `obj`; the engine's stderr on failure.
 pub fn try_health_with(script: &std::path::Path, obj: &Value) -> Result<(String, String), String> {
-    let mut child = Command::new(engine())
-        .arg("judge")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run argocd-health");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(Value::Array(vec![obj.clone()]).to_string().as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("argocd-health output");
+    let out = run_go_tool(
+        "argocd-health",
+        &["judge".as_ref(), script.as_os_str()],
+        &Value::Array(vec![obj.clone()]),
+    );
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }

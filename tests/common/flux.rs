@@ -2,13 +2,10 @@
 //! (tests/flux-health): kstatus, its default health check, and the `healthCheckExprs`
 //! recipe docs/gitops.md recommends.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::gotool::go_tool;
+use super::gotool::run_go_tool;
 use super::repo_path;
 
 /// Flux's two verdicts on one object: kstatus statuses such as Current, InProgress,
@@ -50,19 +47,7 @@ pub fn recipe() -> Value {
 /// Flux's verdicts on each of `objects`, in order.
 pub fn flux_all(objects: &[Value]) -> Vec<Flux> {
     let input = json!({"healthCheckExprs": recipe(), "objects": objects});
-    let mut child = Command::new(go_tool("flux-health"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run flux-health");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.to_string().as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("flux-health output");
+    let out = run_go_tool("flux-health", &[], &input);
     assert!(
         out.status.success(),
         "flux-health: {}",

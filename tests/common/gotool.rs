@@ -2,8 +2,9 @@
 //! packages, Argo CD's Lua engine), each built once per test binary.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
 use super::repo_path;
@@ -28,4 +29,24 @@ pub fn go_tool(dir: &str) -> PathBuf {
     assert!(status.success(), "go build tests/{dir} failed");
     built.insert(dir.to_string(), out.clone());
     out
+}
+
+/// Runs the tool of `tests/<dir>` with `args` and `input` (JSON) on its stdin.
+pub fn run_go_tool(dir: &str, args: &[&std::ffi::OsStr], input: &serde_json::Value) -> Output {
+    let mut child = Command::new(go_tool(dir))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {dir}: {e}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.to_string().as_bytes())
+        .expect("write");
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("{dir} output: {e}"))
 }
