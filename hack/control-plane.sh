@@ -71,9 +71,9 @@
 #   kube-apiserver+kubectl build: v1.29.15 took about 15 min with the Go
 #   module cache warm for what it shares with v1.36.5, 45 s with the Go build
 #   cache warm as well.
-# - Range: v1.29.15 is the oldest Kubernetes that builds with Go 1.26 from the
-#   module proxy and has CEL validation GA (the CRD needs it); it runs with the
-#   same etcd v3.6.16.
+# - Range: the oldest tested is v1.29.15, the first minor with CEL validation
+#   GA (the CRD's rules need it); it builds with Go 1.26 from the module proxy
+#   and runs with the same etcd v3.6.16. Older minors were not tried.
 # - Versions: the proxy's version list (`go list -m -versions`) lagged behind
 #   for k8s.io/kubernetes (it stopped at v1.36.3 while v1.36.5 was served), so
 #   newer patches were checked with .../@v/<version>.info as well.
