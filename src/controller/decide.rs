@@ -9,7 +9,8 @@ use jiff::Timestamp;
 
 use super::events::{Transition, transitions};
 use super::mirror::UnparsedTime;
-use super::observe::{Observed, Seen};
+use super::findings::reads_every_poll;
+use super::observe::{Diagnosed, Observed, Seen};
 use super::schedule::PollPolicy;
 use super::settled::Settled;
 use super::status::{Observation, next_status};
@@ -25,8 +26,10 @@ pub struct Rules {
 
 /// What one reconcile knows about its watch besides the observation.
 #[derive(Clone, Copy, Debug)]
-pub struct Watch {
+pub struct Watch<'a> {
     pub generation: Option<i64>,
+    /// `spec.clusterID`: the cluster the workflow should belong to.
+    pub cluster_id: &'a str,
     /// `spec.pollInterval`, resolved.
     pub poll: Duration,
     /// Failed reads in a row before this one.
@@ -100,48 +103,66 @@ pub fn is_empty(status: &UpgradeWorkflowWatchStatus) -> bool {
     status.observed_generation.is_none() && status.conditions.is_empty()
 }
 
-/// Decides one reconcile. `old` gives the kept status; it is called only when the
-/// observation can change it, so a settled watch never unpacks its status.
-pub fn decide(
-    old: impl FnOnce() -> UpgradeWorkflowWatchStatus,
+/// The decision when CCE sent the answer the last reconcile settled on and nothing in it
+/// changes by itself: nothing to compute, write or publish. `None` when there is work.
+pub fn unchanged(
     observed: &Observed,
-    watch: Watch,
+    watch: &Watch<'_>,
+    now: Timestamp,
+    rules: &Rules,
+) -> Option<Decision> {
+    let (Some(settled), Seen::Workflow(wf, answer)) = (watch.settled, &observed.seen) else {
+        return None;
+    };
+    if !settled.covers(*answer, now) || reads_every_poll(wf) {
+        return None;
+    }
+    let interval = rules.policy.after_success(wf.phase(), watch.poll);
+    Some(Decision {
+        write: None,
+        transitions: Vec::new(),
+        requeue: Requeue::After {
+            delay: interval.saturating_sub(observed.age),
+            floor: observed.not_before,
+        },
+        failures: Some(0),
+        settle: None,
+        outcome: Outcome::Unchanged,
+        phase: None,
+        interval,
+        unparsed: Vec::new(),
+    })
+}
+
+/// Decides one reconcile from the kept status `old`, what CCE answered and what its
+/// diagnostic APIs told.
+pub fn decide(
+    old: &UpgradeWorkflowWatchStatus,
+    observed: &Observed,
+    diagnosed: &Diagnosed,
+    watch: &Watch<'_>,
     now: Timestamp,
     rules: &Rules,
 ) -> Decision {
     let policy = &rules.policy;
-    if let (Some(settled), Seen::Workflow(wf, answer)) = (watch.settled, &observed.seen)
-        && settled.covers(*answer, now)
-    {
-        let interval = policy.after_success(wf.phase(), watch.poll);
-        return Decision {
-            write: None,
-            transitions: Vec::new(),
-            requeue: Requeue::After {
-                delay: interval.saturating_sub(observed.age),
-                floor: observed.not_before,
-            },
-            failures: Some(0),
-            settle: None,
-            outcome: Outcome::Unchanged,
-            phase: None,
-            interval,
-            unparsed: Vec::new(),
-        };
-    }
-    let old = old();
     let compute = |observation: &Observation<'_>| {
-        next_status(&old, observation, watch.generation, now, rules.heartbeat)
+        next_status(old, observation, watch.generation, now, rules.heartbeat)
     };
     let mut interval = policy.after_success(old.workflow_phase().as_ref(), watch.poll);
     let mut unparsed = Vec::new();
     let mut settle = None;
     let (next, requeue, failures, outcome) = match &observed.seen {
         Seen::Workflow(wf, answer) => {
-            let next = compute(&Observation::Workflow(wf));
+            let next = compute(&Observation::Diagnosed {
+                workflow: wf,
+                told: &diagnosed.told,
+                cluster_id: watch.cluster_id,
+            });
             unparsed = next.mirrored.unparsed;
             interval = policy.after_success(wf.phase(), watch.poll);
-            settle = Settled::after(*answer, watch.generation, &next.status, rules.heartbeat);
+            if diagnosed.complete && !reads_every_poll(wf) {
+                settle = Settled::after(*answer, watch.generation, &next.status, rules.heartbeat);
+            }
             let requeue = Requeue::After {
                 delay: interval.saturating_sub(observed.age),
                 floor: observed.not_before,
@@ -193,10 +214,10 @@ pub fn decide(
             Outcome::Suspended,
         ),
     };
-    let (write, found) = if next == old {
+    let (write, found) = if next == *old {
         (None, Vec::new())
     } else {
-        let found = transitions(&old, &next);
+        let found = transitions(old, &next);
         (Some(next.clone()), found)
     };
     Decision {
@@ -219,6 +240,7 @@ mod tests {
     use super::*;
     use crate::cce::model::Workflow;
     use crate::controller::conditions::{ConditionType, condition};
+    use crate::controller::findings::{Ask, Told};
     use crate::controller::settled::AnswerId;
 
     fn rules() -> Rules {
@@ -232,21 +254,23 @@ mod tests {
         s.parse().expect("valid")
     }
 
-    fn watch() -> Watch {
+    fn watch() -> Watch<'static> {
         Watch {
             generation: Some(1),
+            cluster_id: "c",
             poll: Duration::from_secs(30),
             failures: 0,
             settled: None,
         }
     }
 
-    fn workflow(phase: &str, cluster: &str) -> Arc<Workflow> {
+    fn workflow(phase: &str, task: &str, state: &str) -> Arc<Workflow> {
         Arc::new(
             serde_json::from_value(serde_json::json!({
                 "metadata": {"uid": "w1"},
+                "spec": {"clusterID": "c"},
                 "status": {"phase": phase, "pointStatuses": [
-                    {"taskType": "Cluster", "taskID": "c1", "status": cluster}]}
+                    {"taskType": task, "taskID": "t1", "status": state}]}
             }))
             .expect("parse"),
         )
@@ -257,6 +281,14 @@ mod tests {
             seen,
             not_before: Duration::ZERO,
             age,
+            source: None,
+        }
+    }
+
+    fn nothing() -> Diagnosed {
+        Diagnosed {
+            told: Vec::new(),
+            complete: true,
         }
     }
 
@@ -277,13 +309,14 @@ mod tests {
         let now = at("2024-01-01T00:00:00Z");
         let answer = AnswerId::following(None, false);
         let observed = seen(
-            Seen::Workflow(workflow("Running", "Running"), answer),
+            Seen::Workflow(workflow("Running", "PreCheck", "Running"), answer),
             Duration::from_secs(10),
         );
         let d = decide(
-            UpgradeWorkflowWatchStatus::default,
+            &UpgradeWorkflowWatchStatus::default(),
             &observed,
-            watch(),
+            &nothing(),
+            &watch(),
             now,
             &rules(),
         );
@@ -303,21 +336,21 @@ mod tests {
         let settled = d.settle.expect("settled");
 
         // The same answer again: nothing computed, written or published.
-        let again = decide(
-            || panic!("a settled watch does not unpack its status"),
+        let again = unchanged(
             &observed,
-            Watch {
+            &Watch {
                 settled: Some(settled),
                 ..watch()
             },
             now,
             &rules(),
-        );
+        )
+        .expect("the settled answer again changes nothing");
         assert_eq!(again.outcome, Outcome::Unchanged);
         assert!(again.write.is_none() && again.transitions.is_empty());
 
         // A replay of the same status from an unsettled reconcile: no write, no Event.
-        let replay = decide(|| written.clone(), &observed, watch(), now, &rules());
+        let replay = decide(&written, &observed, &nothing(), &watch(), now, &rules());
         assert!(replay.write.is_none() && replay.transitions.is_empty());
     }
 
@@ -325,15 +358,16 @@ mod tests {
     fn failures_count_up_back_off_and_reset_on_the_next_answer() {
         let now = at("2024-01-01T00:00:00Z");
         let good = decide(
-            UpgradeWorkflowWatchStatus::default,
+            &UpgradeWorkflowWatchStatus::default(),
             &seen(
                 Seen::Workflow(
-                    workflow("Running", "Running"),
+                    workflow("Running", "PreCheck", "Running"),
                     AnswerId::following(None, false),
                 ),
                 Duration::ZERO,
             ),
-            watch(),
+            &nothing(),
+            &watch(),
             now,
             &rules(),
         )
@@ -348,14 +382,15 @@ mod tests {
             },
             Duration::ZERO,
         );
-        let first = decide(|| good.clone(), &failed, watch(), now, &rules());
+        let first = decide(&good, &failed, &nothing(), &watch(), now, &rules());
         assert_eq!(first.outcome, Outcome::Failed);
         assert_eq!(first.failures, Some(1));
         assert_eq!(reasons(&first), vec!["SyncFailed"]);
         let third = decide(
-            || first.write.clone().expect("status"),
+            first.write.as_ref().expect("status"),
             &failed,
-            Watch {
+            &nothing(),
+            &Watch {
                 failures: 2,
                 ..watch()
             },
@@ -377,9 +412,10 @@ mod tests {
     #[test]
     fn a_suspended_watch_waits_for_a_change_and_keeps_its_failure_count() {
         let d = decide(
-            UpgradeWorkflowWatchStatus::default,
+            &UpgradeWorkflowWatchStatus::default(),
             &seen(Seen::Suspended, Duration::ZERO),
-            Watch {
+            &nothing(),
+            &Watch {
                 failures: 4,
                 ..watch()
             },
@@ -397,9 +433,10 @@ mod tests {
     #[test]
     fn a_cluster_without_a_workflow_is_looked_at_again_within_a_minute_or_two() {
         let d = decide(
-            UpgradeWorkflowWatchStatus::default,
+            &UpgradeWorkflowWatchStatus::default(),
             &seen(Seen::NoWorkflowYet, Duration::from_secs(5)),
-            watch(),
+            &nothing(),
+            &watch(),
             at("2024-01-01T00:00:00Z"),
             &rules(),
         );
@@ -411,5 +448,96 @@ mod tests {
                 floor: Duration::ZERO
             }
         );
+    }
+
+    #[test]
+    fn a_running_cluster_task_is_never_settled_and_its_progress_shows() {
+        let now = at("2024-01-01T00:00:00Z");
+        let answer = AnswerId::following(None, false);
+        let observed = seen(
+            Seen::Workflow(workflow("Running", "Cluster", "Running"), answer),
+            Duration::ZERO,
+        );
+        let told = Diagnosed {
+            told: vec![(
+                Ask::Progress("t1".into()),
+                Told::Progress {
+                    phase: Some("Running".into()),
+                    percent: Some(45),
+                },
+            )],
+            complete: true,
+        };
+        let d = decide(&Default::default(), &observed, &told, &watch(), now, &rules());
+        let status = d.write.expect("status");
+        assert_eq!(status.current_task.as_deref(), Some("Cluster 45%"));
+        assert!(d.settle.is_none(), "progress moves while the workflow stays");
+        // The next percent is a status write and no Event.
+        let later = Diagnosed {
+            told: vec![(
+                Ask::Progress("t1".into()),
+                Told::Progress {
+                    phase: Some("Running".into()),
+                    percent: Some(50),
+                },
+            )],
+            complete: true,
+        };
+        let next = decide(&status, &observed, &later, &watch(), now, &rules());
+        assert_eq!(
+            next.write.expect("status").current_task.as_deref(),
+            Some("Cluster 50%")
+        );
+        assert!(next.transitions.is_empty());
+    }
+
+    #[test]
+    fn a_workflow_of_another_cluster_is_reported_in_synced() {
+        let observed = seen(
+            Seen::Workflow(
+                workflow("Running", "PreCheck", "Running"),
+                AnswerId::following(None, false),
+            ),
+            Duration::ZERO,
+        );
+        let d = decide(
+            &Default::default(),
+            &observed,
+            &nothing(),
+            &Watch {
+                cluster_id: "other",
+                ..watch()
+            },
+            at("2024-01-01T00:00:00Z"),
+            &rules(),
+        );
+        let synced = condition(d.write.as_ref().expect("status"), ConditionType::Synced)
+            .expect("synced");
+        assert_eq!((synced.status.as_str(), synced.reason.as_str()), ("True", "ClusterMismatch"));
+        assert!(synced.message.contains("\"c\""), "{}", synced.message);
+    }
+
+    #[test]
+    fn an_unfinished_diagnosis_leaves_the_watch_unsettled() {
+        let observed = seen(
+            Seen::Workflow(
+                workflow("Pending", "PreCheck", "Failed"),
+                AnswerId::following(None, false),
+            ),
+            Duration::ZERO,
+        );
+        let unfinished = Diagnosed {
+            told: Vec::new(),
+            complete: false,
+        };
+        let d = decide(
+            &Default::default(),
+            &observed,
+            &unfinished,
+            &watch(),
+            at("2024-01-01T00:00:00Z"),
+            &rules(),
+        );
+        assert!(d.write.is_some() && d.settle.is_none());
     }
 }

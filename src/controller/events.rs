@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 
+use super::findings::{blocking_summary, task_summary};
 use super::limits::{EVENT_LABEL_BYTES, EVENT_NOTE_BYTES, MAX_EVENTS_PER_RECONCILE, clean};
 use crate::cce::model::{Phase, TaskState};
 use crate::crd::{TaskStatus, UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
@@ -264,17 +265,28 @@ fn task_transitions(old: &[TaskStatus], new: &[TaskStatus], out: &mut Vec<Transi
                 )),
                 Some(TaskState::Success) => Some(Transition {
                     finished_task: ended("Success"),
-                    ..Transition::normal("TaskSucceeded", task_note(task, "succeeded"))
+                    ..Transition::normal("TaskSucceeded", ended_note(task, "succeeded"))
                 }),
                 Some(TaskState::Failed) => Some(Transition {
                     finished_task: ended("Failed"),
-                    ..Transition::warning("TaskFailed", task_note(task, "failed"))
+                    ..Transition::warning("TaskFailed", ended_note(task, "failed"))
                 }),
                 _ => None,
             };
             if let Some(t) = transition {
                 out.push(t.about(Subject::Task, &action).once(&occurrence));
             }
+        } else if let Some(summary) = task_summary(task)
+            && before.is_some_and(|b| b.id == task.id && task_summary(b).is_none())
+        {
+            // CCE told why only after the task's own transition was published.
+            let failed = task.state() == Some(TaskState::Failed);
+            let verb = if failed { "failed" } else { "ended" };
+            out.push(
+                Transition::new(failed, "TaskDiagnosed", format!("{}: {summary}", task_note(task, verb)))
+                    .about(Subject::Task, &action)
+                    .once(format!("{occurrence} diagnosed")),
+            );
         }
         let expired = task.result_expired == Some(true);
         let was_expired = before.is_some_and(|b| b.result_expired == Some(true));
@@ -306,6 +318,15 @@ fn matching_task<'a>(
     old.iter().filter(|t| &t.task_type == task_type).nth(nth)
 }
 
+/// The note of a task that ended: what happened, and what CCE said about it.
+fn ended_note(task: &TaskStatus, verb: &str) -> String {
+    let note = task_note(task, verb);
+    match task_summary(task) {
+        Some(summary) => format!("{note}: {summary}"),
+        None => note,
+    }
+}
+
 fn task_note(task: &TaskStatus, verb: &str) -> String {
     let mut note = format!("task {}", task.task_type);
     if let Some(id) = &task.id {
@@ -321,7 +342,7 @@ fn task_note(task: &TaskStatus, verb: &str) -> String {
 }
 
 fn summary(s: &UpgradeWorkflowWatchStatus) -> String {
-    format!(
+    let overview = format!(
         "watching workflow {} ({} -> {}): phase {}, {} tasks succeeded{}",
         s.workflow_id.as_deref().unwrap_or("?"),
         s.cluster_version.as_deref().unwrap_or("?"),
@@ -332,7 +353,11 @@ fn summary(s: &UpgradeWorkflowWatchStatus) -> String {
             .as_deref()
             .map(|t| format!(", current task {t}"))
             .unwrap_or_default(),
-    )
+    );
+    match blocking_summary(s) {
+        Some(blocking) => format!("{overview}; {blocking}"),
+        None => overview,
+    }
 }
 
 /// The longest name the API server accepts (a DNS subdomain).

@@ -2,8 +2,8 @@
 //!
 //! A reconcile observes (`observe`, through `fetch` and `secrets`), decides (`decide`, pure)
 //! and applies (`apply`: Events, then status); `reconcile` runs the three.
-//! `limits`, `mirror`, `conditions`, `status`, `settled`, `events`, `decide` and `schedule`
-//! are pure; `book` keeps the statuses; `run` wires the process together.
+//! `limits`, `mirror`, `findings`, `conditions`, `status`, `settled`, `events`, `decide` and
+//! `schedule` are pure; `book` keeps the statuses; `run` wires the process together.
 
 pub mod apply;
 pub mod book;
@@ -11,6 +11,7 @@ pub mod conditions;
 pub mod decide;
 pub mod events;
 pub mod fetch;
+pub mod findings;
 pub mod limits;
 pub mod mirror;
 pub mod observe;

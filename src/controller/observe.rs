@@ -1,6 +1,8 @@
 //! What a reconcile learns from outside: the watch's credentials, then CCE's answer through
-//! the shared [`Fetcher`] (one request in flight per workflow, the token bucket). A failure
-//! on the way is an observation too, with the reason and message status will carry.
+//! the shared [`Fetcher`](super::fetch::Fetcher) (one request in flight per workflow, the
+//! token bucket), then what CCE's diagnostic APIs say about the tasks the answer calls for
+//! ([`diagnose`]). A failure on the way is an observation too, with the reason and message
+//! status will carry.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,12 +11,15 @@ use tracing::debug;
 
 use super::conditions::Reason;
 use super::fetch::{FetchKey, fingerprint};
+use super::findings::{Ask, Told, wanted};
 use super::reconcile::Context;
 use super::settled::AnswerId;
 use crate::cce::client::Target;
 use crate::cce::error::CceError;
 use crate::cce::model::Workflow;
-use crate::crd::{ClusterType, UpgradeWorkflowWatch, UpgradeWorkflowWatchSpec};
+use crate::crd::{
+    ClusterType, UpgradeWorkflowWatch, UpgradeWorkflowWatchSpec, UpgradeWorkflowWatchStatus,
+};
 
 /// What the CCE side of a reconcile produced.
 #[derive(Clone, Debug)]
@@ -25,7 +30,22 @@ pub struct Observed {
     /// Age of a shared answer: the next poll is due that much sooner, so every watch of a
     /// workflow wakes just after the next fetch and shares it.
     pub age: Duration,
+    /// Where the answer came from, for the diagnostic reads about it.
+    pub source: Option<Arc<(FetchKey, Target)>>,
 }
+
+/// What CCE's diagnostic APIs told one reconcile.
+#[derive(Clone, Debug, Default)]
+pub struct Diagnosed {
+    pub told: Vec<(Ask, Told)>,
+    /// Every read the workflow called for was answered: nothing is left to ask at the next
+    /// poll unless CCE's answer changes.
+    pub complete: bool,
+}
+
+/// How long a finished task's diagnosis is shared: it does not change, and the status keeps
+/// it, so this only spares the other watches of the workflow the same read.
+const FINISHED_TASK_SHARED_FOR: Duration = Duration::from_secs(3600);
 
 #[derive(Clone, Debug)]
 pub enum Seen {
@@ -51,6 +71,7 @@ impl Observed {
             seen,
             not_before: Duration::ZERO,
             age: Duration::ZERO,
+            source: None,
         }
     }
 }
@@ -120,11 +141,13 @@ pub async fn observe(
             seen: Seen::Workflow(wf, answer.id),
             not_before: Duration::ZERO,
             age,
+            source: Some(Arc::new((key, target))),
         },
         Ok(None) => Observed {
             seen: Seen::NoWorkflowYet,
             not_before: Duration::ZERO,
             age,
+            source: None,
         },
         Err(e) => {
             debug!(watch = %watch.metadata.name.as_deref().unwrap_or_default(), error = %e, "CCE call failed");
@@ -138,9 +161,44 @@ pub async fn observe(
                 },
                 not_before: retry_after.unwrap_or_default(),
                 age: Duration::ZERO,
+                source: None,
             }
         }
     })
+}
+
+/// The diagnostic reads the workflow in `observed` calls for, given the kept status `old`
+/// ([`wanted`]), each shared among the watches of the workflow. A running Cluster task's
+/// progress is read again once the last read is most of a poll interval old, so the read
+/// made with the workflow's own is not mistaken for a fresh one.
+pub async fn diagnose(
+    ctx: &Context,
+    observed: &Observed,
+    old: &UpgradeWorkflowWatchStatus,
+    poll: Duration,
+) -> Diagnosed {
+    let (Seen::Workflow(wf, _), Some(source)) = (&observed.seen, &observed.source) else {
+        return Diagnosed {
+            told: Vec::new(),
+            complete: true,
+        };
+    };
+    let (key, target) = &**source;
+    let mut diagnosed = Diagnosed {
+        told: Vec::new(),
+        complete: true,
+    };
+    for ask in wanted(wf, old) {
+        let fresh_for = match ask {
+            Ask::Progress(_) => poll.mul_f64(0.8),
+            _ => FINISHED_TASK_SHARED_FOR,
+        };
+        match ctx.fetcher.diagnose(key, &ask, target, fresh_for).await {
+            Some(told) => diagnosed.told.push((ask, told)),
+            None => diagnosed.complete = false,
+        }
+    }
+    diagnosed
 }
 
 fn failure_reason(e: &CceError) -> &'static str {

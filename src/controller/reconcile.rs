@@ -19,9 +19,11 @@ use tracing::{error, warn};
 
 use super::apply::{EventPublisher, apply, claim_first_sight};
 use super::book::StatusBook;
-use super::decide::{Outcome, Requeue, Rules, Watch as DecideWatch, decide, first_sight};
+use super::decide::{
+    Outcome, Requeue, Rules, Watch as DecideWatch, decide, first_sight, unchanged,
+};
 use super::fetch::Fetcher;
-use super::observe::observe;
+use super::observe::{diagnose, observe};
 use super::schedule::{PollPolicy, poll_interval};
 use super::secrets::SecretCredentials;
 use crate::crd::UpgradeWorkflowWatch;
@@ -182,18 +184,28 @@ async fn reconcile_once(
         ));
     };
     let failures = ctx.failures.lock().get(&uid).copied().unwrap_or_default();
-    let decision = decide(
-        || known.unwrap_or_else(|| ctx.statuses.status_of(&uid)),
-        &observed,
-        DecideWatch {
-            generation,
-            poll,
-            failures,
-            settled,
-        },
-        now_whole_seconds(),
-        &ctx.rules,
-    );
+    let about = DecideWatch {
+        generation,
+        cluster_id: &watch.spec.cluster_id,
+        poll,
+        failures,
+        settled,
+    };
+    let decision = match unchanged(&observed, &about, now_whole_seconds(), &ctx.rules) {
+        Some(nothing_to_do) => nothing_to_do,
+        None => {
+            let old = known.unwrap_or_else(|| ctx.statuses.status_of(&uid));
+            let diagnosed = diagnose(&ctx, &observed, &old, poll).await;
+            decide(
+                &old,
+                &observed,
+                &diagnosed,
+                &about,
+                now_whole_seconds(),
+                &ctx.rules,
+            )
+        }
+    };
     for u in &decision.unparsed {
         warn!(watch = %key, field = %u.field, value = %u.value, "CCE sent a timestamp in an unknown format");
     }
