@@ -412,7 +412,9 @@ impl TaskStatus {
     }
 
     pub fn state(&self) -> Option<TaskState> {
-        self.status.as_deref().map(|s| TaskState::from(s).canonical())
+        self.status
+            .as_deref()
+            .map(|s| TaskState::from(s).canonical())
     }
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::events::{Transition, transitions};
-use super::mirror::UnparsedTime;
 use super::findings::reads_every_poll;
+use super::mirror::UnparsedTime;
 use super::observe::{Diagnosed, Observed, Seen};
 use super::schedule::PollPolicy;
 use super::settled::Settled;
@@ -468,10 +468,20 @@ mod tests {
             )],
             complete: true,
         };
-        let d = decide(&Default::default(), &observed, &told, &watch(), now, &rules());
+        let d = decide(
+            &Default::default(),
+            &observed,
+            &told,
+            &watch(),
+            now,
+            &rules(),
+        );
         let status = d.write.expect("status");
         assert_eq!(status.current_task.as_deref(), Some("Cluster 45%"));
-        assert!(d.settle.is_none(), "progress moves while the workflow stays");
+        assert!(
+            d.settle.is_none(),
+            "progress moves while the workflow stays"
+        );
         // The next percent is a status write and no Event.
         let later = Diagnosed {
             told: vec![(
@@ -511,9 +521,12 @@ mod tests {
             at("2024-01-01T00:00:00Z"),
             &rules(),
         );
-        let synced = condition(d.write.as_ref().expect("status"), ConditionType::Synced)
-            .expect("synced");
-        assert_eq!((synced.status.as_str(), synced.reason.as_str()), ("True", "ClusterMismatch"));
+        let synced =
+            condition(d.write.as_ref().expect("status"), ConditionType::Synced).expect("synced");
+        assert_eq!(
+            (synced.status.as_str(), synced.reason.as_str()),
+            ("True", "ClusterMismatch")
+        );
         assert!(synced.message.contains("\"c\""), "{}", synced.message);
     }
 

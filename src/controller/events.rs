@@ -283,9 +283,13 @@ fn task_transitions(old: &[TaskStatus], new: &[TaskStatus], out: &mut Vec<Transi
             let failed = task.state() == Some(TaskState::Failed);
             let verb = if failed { "failed" } else { "ended" };
             out.push(
-                Transition::new(failed, "TaskDiagnosed", format!("{}: {summary}", task_note(task, verb)))
-                    .about(Subject::Task, &action)
-                    .once(format!("{occurrence} diagnosed")),
+                Transition::new(
+                    failed,
+                    "TaskDiagnosed",
+                    format!("{}: {summary}", task_note(task, verb)),
+                )
+                .about(Subject::Task, &action)
+                .once(format!("{occurrence} diagnosed")),
             );
         }
         let expired = task.result_expired == Some(true);

@@ -87,12 +87,13 @@ const FAILURE_SHARED_FOR: Duration = Duration::from_secs(1);
 
 /// A diagnostic read's last answer: `None` for a failure worth trying again.
 type Diagnosis = Option<(Instant, Option<Told>)>;
+type DiagnosisSlot = Arc<tokio::sync::Mutex<Diagnosis>>;
 
 /// Shared by all reconciles.
 pub struct Fetcher {
     client: CceClient,
     slots: Mutex<HashMap<FetchKey, Arc<tokio::sync::Mutex<Slot>>>>,
-    diagnoses: Mutex<HashMap<(FetchKey, Ask), Arc<tokio::sync::Mutex<Diagnosis>>>>,
+    diagnoses: Mutex<HashMap<(FetchKey, Ask), DiagnosisSlot>>,
     limiter: DefaultKeyedRateLimiter<(String, String)>,
     /// Requests in flight per endpoint.
     in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -294,10 +295,12 @@ impl Fetcher {
                 .is_some_and(|last| last.at.elapsed() < idle),
             Err(_) => true,
         });
-        self.diagnoses.lock().retain(|_, slot| match slot.try_lock() {
-            Ok(slot) => slot.as_ref().is_some_and(|(at, _)| at.elapsed() < idle),
-            Err(_) => true,
-        });
+        self.diagnoses
+            .lock()
+            .retain(|_, slot| match slot.try_lock() {
+                Ok(slot) => slot.as_ref().is_some_and(|(at, _)| at.elapsed() < idle),
+                Err(_) => true,
+            });
         self.limiter.retain_recent();
         let per_endpoint = self.per_endpoint;
         self.in_flight

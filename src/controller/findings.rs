@@ -10,7 +10,9 @@
 use crate::cce::diagnostics::{CheckScope, Cluster, PreCheckTask, SnapshotTaskList, UpgradeTask};
 use crate::cce::error::CceError;
 use crate::cce::model::{TaskState, TaskType, Workflow};
-use crate::crd::{CheckFinding, CheckReport, ClusterReport, TaskStatus, UpgradeWorkflowWatchStatus};
+use crate::crd::{
+    CheckFinding, CheckReport, ClusterReport, TaskStatus, UpgradeWorkflowWatchStatus,
+};
 
 use super::limits::{
     FINDING_MESSAGE_BYTES, MAX_DIAGNOSED_TASKS, MAX_ERROR_CODES, MAX_FIELD_BYTES, MAX_FINDINGS,
@@ -137,10 +139,12 @@ pub fn wanted(wf: &Workflow, old: &UpgradeWorkflowWatchStatus) -> Vec<Ask> {
 /// progress): then an unchanged workflow does not make an unchanged status.
 pub fn reads_every_poll(wf: &Workflow) -> bool {
     wf.points().iter().any(|p| {
-        p.task_type.as_ref().is_some_and(|t| t.means(&TaskType::Cluster))
-            && p.status.as_ref().is_some_and(|s| {
-                s.means(&TaskState::Running) || s.means(&TaskState::Pause)
-            })
+        p.task_type
+            .as_ref()
+            .is_some_and(|t| t.means(&TaskType::Cluster))
+            && p.status
+                .as_ref()
+                .is_some_and(|s| s.means(&TaskState::Running) || s.means(&TaskState::Pause))
     })
 }
 
@@ -170,13 +174,17 @@ pub fn precheck_report(task: &PreCheckTask) -> CheckReport {
         .iter()
         .take(MAX_FINDINGS)
         .map(|(scope, item)| {
-            let mut subjects: Vec<&str> = Vec::new();
-            if let CheckScope::Node(Some(node)) = scope
-                && let Some(name) = node.name.as_deref().or(node.uid.as_deref())
-            {
-                subjects.push(name);
-            }
-            subjects.extend(item.subjects());
+            // A node's check names the node by name; its risk source repeats its uid.
+            let node = match scope {
+                CheckScope::Node(Some(node)) => Some(node),
+                _ => None,
+            };
+            let node_uid = node.and_then(|n| n.uid.as_deref());
+            let mut subjects: Vec<&str> = node
+                .and_then(|n| n.name.as_deref().or(n.uid.as_deref()))
+                .into_iter()
+                .collect();
+            subjects.extend(item.subjects().into_iter().filter(|s| Some(*s) != node_uid));
             subjects.dedup();
             let subject = (!subjects.is_empty()).then(|| subjects.join(", "));
             CheckFinding {
@@ -240,11 +248,7 @@ pub fn snapshot_messages(list: &SnapshotTaskList, ask: &Ask) -> Told {
 /// Lays the diagnoses on the freshly mirrored tasks: what `old` held for the same task (same
 /// type and id) stays, fresh answers replace it, and the current task shows its progress
 /// (`Cluster 45%`).
-pub fn annotate(
-    status: &mut UpgradeWorkflowWatchStatus,
-    old: &[TaskStatus],
-    told: &[(Ask, Told)],
-) {
+pub fn annotate(status: &mut UpgradeWorkflowWatchStatus, old: &[TaskStatus], told: &[(Ask, Told)]) {
     for task in &mut status.tasks {
         if task.id.is_none() {
             continue;
@@ -315,13 +319,21 @@ pub fn task_summary(task: &TaskStatus) -> Option<String> {
         let blocking: Vec<String> = checks
             .items
             .iter()
-            .filter(|f| f.kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("Exception")))
+            .filter(|f| {
+                f.kind
+                    .as_deref()
+                    .is_some_and(|k| k.eq_ignore_ascii_case("Exception"))
+            })
             .map(describe)
             .collect();
         let others: Vec<String> = checks
             .items
             .iter()
-            .filter(|f| !f.kind.as_deref().is_some_and(|k| k.eq_ignore_ascii_case("Exception")))
+            .filter(|f| {
+                !f.kind
+                    .as_deref()
+                    .is_some_and(|k| k.eq_ignore_ascii_case("Exception"))
+            })
             .map(describe)
             .collect();
         if !blocking.is_empty() {
@@ -363,7 +375,10 @@ pub fn blocking_summary(status: &UpgradeWorkflowWatchStatus) -> Option<String> {
         .filter(|t| t.state() == Some(TaskState::Failed))
         .filter_map(|t| {
             let summary = task_summary(t)?;
-            let id = t.id.as_deref().map(|id| format!(" ({id})")).unwrap_or_default();
+            let id =
+                t.id.as_deref()
+                    .map(|id| format!(" ({id})"))
+                    .unwrap_or_default();
             Some(format!("task {}{id} failed: {summary}", t.task_type))
         })
         .collect();
@@ -423,7 +438,8 @@ mod tests {
                 "itemsStatus": [{
                     "name": "NodeReady", "kind": "Exception", "group": "NodeCheck",
                     "level": "Fatal", "phase": "Failed", "errorCodes": ["Node.0022"],
-                    "message": "node worker-2 is NotReady"
+                    "message": "node worker-2 is NotReady",
+                    "riskSource": {"nodeRisks": [{"NodeID": "n2"}]}
                 }]
             }]),
         )
@@ -480,10 +496,16 @@ mod tests {
             .collect();
         let report = precheck_report(&precheck(serde_json::json!(items), serde_json::json!([])));
         assert_eq!(report.items.len(), MAX_FINDINGS);
-        assert_eq!(report.items[0].name.as_deref(), Some("Item499"), "blocking first");
+        assert_eq!(
+            report.items[0].name.as_deref(),
+            Some("Item499"),
+            "blocking first"
+        );
         assert_eq!(report.more_items, Some(490));
         assert!(report.items.iter().all(|f| {
-            f.message.as_ref().is_some_and(|m| m.len() <= FINDING_MESSAGE_BYTES)
+            f.message
+                .as_ref()
+                .is_some_and(|m| m.len() <= FINDING_MESSAGE_BYTES)
                 && f.error_codes.len() <= MAX_ERROR_CODES
         }));
     }
@@ -587,10 +609,9 @@ mod tests {
         status.tasks[0].cluster = None;
         annotate(&mut status, &old, &[]);
         assert_eq!(status.tasks[0].cluster, old[0].cluster);
-        assert!(
-            blocking_summary(&status).is_some_and(|s| s
-                == "task Cluster (c1) failed: cluster Error: UpgradeFailed: failed at 50%")
-        );
+        assert!(blocking_summary(&status).is_some_and(
+            |s| s == "task Cluster (c1) failed: cluster Error: UpgradeFailed: failed at 50%"
+        ));
         let mut retried = UpgradeWorkflowWatchStatus {
             tasks: vec![TaskStatus {
                 task_type: "Cluster".into(),
