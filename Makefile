@@ -103,9 +103,13 @@ crd:
 ## The fleet benchmark (not a test): W watches over D workflows against a private control
 ## plane, the simulator and the release operator; prints a table, writes JSON to
 ## target/bench/. `make bench W=10000 D=2000` is the large run; GAP=seconds overrides the
-## step gap (default max(10, W × 12 ms)).
+## step gap (default max(10, W × 12 ms)). BINARY picks the operator binary: release (this
+## build's), static (the musl binary of hack/static-build.sh, built first) or a path;
+## BINARY="release static" runs both, one after the other, and prints them side by side.
 W ?= 1000
 D ?= 200
+BINARY ?= release
 bench:
 	$(PLANE) build
-	$(CARGO) bench --locked --bench fleet -- --watches $(W) --workflows $(D) $(if $(GAP),--step-gap $(GAP))
+	$(if $(filter static,$(BINARY)),hack/static-build.sh >/dev/null)
+	$(CARGO) bench --locked --bench fleet -- --watches $(W) --workflows $(D) $(if $(GAP),--step-gap $(GAP)) $(addprefix --operator-binary ,$(BINARY))

@@ -844,22 +844,7 @@ impl ChartOperator {
 
 /// A kubeconfig for the plane's server and CA, authenticated by `token` only.
 fn service_account_kubeconfig(token: &str) -> String {
-    let path = std::env::var("KUBECONFIG").expect("KUBECONFIG");
-    let admin: Value = serde_yaml::from_str(&std::fs::read_to_string(&path).expect("kubeconfig"))
-        .expect("parse kubeconfig");
-    let cluster = &admin["clusters"][0]["cluster"];
-    serde_json::to_string_pretty(&json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "plane", "cluster": {
-            "server": cluster["server"],
-            "certificate-authority-data": cluster["certificate-authority-data"],
-        }}],
-        "users": [{"name": "chart-sa", "user": {"token": token}}],
-        "contexts": [{"name": "chart-sa", "context": {"cluster": "plane", "user": "chart-sa"}}],
-        "current-context": "chart-sa",
-    }))
-    .expect("kubeconfig JSON")
+    common::plane::kubeconfig_with_user(json!({"token": token}))
 }
 
 /// Installs the chart with settings for a quick local run (the simulator on 127.0.0.1,

@@ -68,7 +68,9 @@ impl IntoResponse for AdminError {
 impl From<SimError> for AdminError {
     fn from(e: SimError) -> Self {
         let status = match e {
-            SimError::ClusterNotFound(_) | SimError::WorkflowNotFound(_) => StatusCode::NOT_FOUND,
+            SimError::ClusterNotFound(_)
+            | SimError::WorkflowNotFound(_)
+            | SimError::TaskNotFound(_) => StatusCode::NOT_FOUND,
             SimError::Conflict(_) => StatusCode::CONFLICT,
             _ => StatusCode::BAD_REQUEST,
         };
