@@ -14,16 +14,16 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::flow::{derived_uuid, plus};
-use crate::cce::diagnostics::TaskMetadata;
 use crate::cce::diagnostics::cluster::{ClusterPhase, ClusterStatus};
 use crate::cce::diagnostics::precheck::{
     AddonRisk, CheckGroup, CheckGroupStatus, CheckItem, CheckKind, CheckLevel, CheckPhase,
     DeprecatedApiRisk, NodeCheckStatus, NodeInfo, NodeRisk, NodeStageStatus, PreCheckPhase,
     PreCheckSpec, PreCheckStatus, PreCheckTask, RiskSource,
 };
-use crate::cce::diagnostics::snapshot::{SnapshotItem, SnapshotSpec, SnapshotStatus, SnapshotTask};
-use crate::cce::diagnostics::upgrade::{UpgradeTask, UpgradeTaskSpec, UpgradeTaskStatus};
-use crate::cce::model::{TaskState, TaskType};
+use crate::cce::diagnostics::snapshot::{SnapshotItem, SnapshotSpec, SnapshotTask};
+use crate::cce::diagnostics::upgrade::{UpgradeTask, UpgradeTaskSpec};
+use crate::cce::diagnostics::{TaskMetadata, TaskStatus};
+use crate::cce::model::{TaskState, TaskType, WorkflowSpec};
 
 /// The most copies one scripted check item may ask for: enough for an answer of several
 /// MiB, few enough that a typo cannot exhaust memory.
@@ -310,9 +310,11 @@ pub(super) fn pre_check(run: &TaskRun, ctx: &RunContext<'_>) -> PreCheckTask {
         api_version: Some("v3".into()),
         metadata: metadata(run),
         spec: Some(PreCheckSpec {
-            cluster_id: Some(ctx.cluster_id.to_string()),
-            cluster_version: Some(ctx.from.to_string()),
-            target_version: Some(ctx.to.to_string()),
+            versions: WorkflowSpec {
+                cluster_id: Some(ctx.cluster_id.to_string()),
+                cluster_version: Some(ctx.from.to_string()),
+                target_version: Some(ctx.to.to_string()),
+            },
             skipped_check_item_list: None,
         }),
         status: Some(PreCheckStatus {
@@ -399,7 +401,7 @@ pub(super) fn upgrade_task(run: &TaskRun, ctx: &RunContext<'_>) -> UpgradeTask {
             target_version: Some(ctx.to.to_string()),
             items: None,
         }),
-        status: Some(UpgradeTaskStatus {
+        status: Some(TaskStatus {
             phase: Some(run.status.clone()),
             progress: Some(progress_text(run.progress_at(ctx.now, ctx.origin))),
             completion_time: run.end.clone(),
@@ -431,7 +433,7 @@ pub(super) fn snapshot_task(run: &TaskRun, ctx: &RunContext<'_>) -> SnapshotTask
                 message,
             }]),
         }),
-        status: Some(SnapshotStatus {
+        status: Some(TaskStatus {
             phase: Some(run.status.clone()),
             progress: Some(progress_text(run.progress_at(ctx.now, ctx.origin))),
             completion_time: run.end.clone(),

@@ -3,9 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::TaskMetadata;
-use crate::cce::lenient::null_as_empty;
-use crate::cce::model::open_enum;
+use super::{Task, TaskList};
+use crate::cce::model::{WorkflowSpec, open_enum};
 
 open_enum!(
     /// Phase of a whole pre-check: `Error` means the check itself could not run.
@@ -34,49 +33,16 @@ open_enum!(
 );
 
 /// ShowPreCheck's answer, and each item of ListPreCheckTasks.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct PreCheckTask {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<TaskMetadata>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spec: Option<PreCheckSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<PreCheckStatus>,
-}
+pub type PreCheckTask = Task<PreCheckSpec, PreCheckStatus>;
 
 /// ListPreCheckTasks' answer.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct PreCheckTaskList {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-    #[serde(default, deserialize_with = "null_as_empty")]
-    pub items: Vec<PreCheckTask>,
-}
+pub type PreCheckTaskList = TaskList<PreCheckTask>;
 
+/// The cluster and versions, as a workflow's spec names them, and the skipped items.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct PreCheckSpec {
-    #[serde(rename = "clusterID", default, skip_serializing_if = "Option::is_none")]
-    pub cluster_id: Option<String>,
-    #[serde(
-        rename = "clusterVersion",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub cluster_version: Option<String>,
-    #[serde(
-        rename = "targetVersion",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub target_version: Option<String>,
+    #[serde(flatten)]
+    pub versions: WorkflowSpec,
     #[serde(
         rename = "skippedCheckItemList",
         default,
@@ -272,10 +238,6 @@ pub enum CheckScope<'a> {
 }
 
 impl PreCheckTask {
-    pub fn uid(&self) -> Option<&str> {
-        self.metadata.as_ref()?.uid.as_deref()
-    }
-
     pub fn phase(&self) -> Option<&PreCheckPhase> {
         self.status.as_ref()?.phase.as_ref()
     }
@@ -327,13 +289,6 @@ impl PreCheckTask {
         let mut found: Vec<_> = self.items().filter(|(_, item)| item.is_finding()).collect();
         found.sort_by_key(|(_, item)| std::cmp::Reverse(item.severity()));
         found
-    }
-}
-
-impl PreCheckTaskList {
-    /// The pre-check a workflow point's `taskID` names.
-    pub fn find(&self, task_id: &str) -> Option<&PreCheckTask> {
-        super::by_uid(&self.items, task_id, |t| t.metadata.as_ref())
     }
 }
 
