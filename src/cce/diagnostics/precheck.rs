@@ -507,3 +507,62 @@ mod tests {
         assert!(list.find("absent").is_none());
     }
 }
+
+/// Whatever items a pre-check holds, findings are exactly the items that did not pass, in
+/// an order that never puts a less severe item first.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text(known: &'static [&'static str]) -> impl Strategy<Value = Option<String>> {
+        let mut choices: Vec<String> = known.iter().map(|s| s.to_string()).collect();
+        choices.extend(known.iter().map(|s| s.to_lowercase()));
+        choices.push("Other".into());
+        prop::option::of(prop::sample::select(choices))
+    }
+
+    fn item() -> impl Strategy<Value = serde_json::Value> {
+        (
+            text(&["Exception", "Risk"]),
+            text(&["Info", "Warning", "Fatal"]),
+            text(&["Init", "Running", "Success", "Failed"]),
+            prop::option::of("[a-z]{1,8}"),
+        )
+            .prop_map(|(kind, level, phase, node)| {
+                let mut item =
+                    serde_json::json!({"name": "x", "kind": kind, "level": level, "phase": phase});
+                if let Some(node) = node {
+                    item["riskSource"] = serde_json::json!({"nodeRisks": [{"NodeID": node}]});
+                }
+                item
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn findings_are_the_items_that_did_not_pass_most_severe_first(
+            cluster in prop::collection::vec(item(), 0..12),
+            nodes in prop::collection::vec(prop::collection::vec(item(), 0..6), 0..4),
+        ) {
+            let stages: Vec<_> = nodes
+                .iter()
+                .enumerate()
+                .map(|(n, items)| serde_json::json!({"nodeInfo": {"name": format!("n{n}")}, "itemsStatus": items}))
+                .collect();
+            let task: PreCheckTask = serde_json::from_value(serde_json::json!({"status": {
+                "clusterCheckStatus": {"itemsStatus": cluster},
+                "nodeCheckStatus": {"nodeStageStatus": stages},
+            }}))
+            .expect("any items parse");
+            let findings = task.findings();
+            let expected = task.items().filter(|(_, i)| i.is_finding()).count();
+            prop_assert_eq!(findings.len(), expected);
+            prop_assert!(findings.windows(2).all(|w| w[0].1.severity() >= w[1].1.severity()));
+            for (_, item) in &findings {
+                prop_assert!(!item.phase.as_ref().is_some_and(|p| p.means(&CheckPhase::Success)));
+                prop_assert!(item.subjects().len() <= 1);
+            }
+        }
+    }
+}
