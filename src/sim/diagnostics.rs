@@ -201,8 +201,8 @@ pub(super) struct TaskRun {
     pub task: TaskType,
     pub task_id: String,
     pub status: TaskState,
-    pub created: String,
-    pub updated: String,
+    pub created: Option<String>,
+    pub updated: Option<String>,
     pub start: Option<String>,
     pub end: Option<String>,
     pub expire: Option<String>,
@@ -217,6 +217,25 @@ pub(super) struct TaskRun {
 }
 
 impl TaskRun {
+    /// A run not started yet, created at `at` (`text` in CCE's format).
+    pub fn new(task: TaskType, task_id: String, at: Timestamp, text: &str) -> TaskRun {
+        TaskRun {
+            task,
+            task_id,
+            status: TaskState::Init,
+            created: Some(text.to_string()),
+            updated: Some(text.to_string()),
+            start: None,
+            end: None,
+            expire: None,
+            progress: 0.0,
+            changed: at,
+            heading: None,
+            message: None,
+            checks: None,
+        }
+    }
+
     /// Progress at `now`, for a flow whose timeline starts at `origin`.
     pub fn progress_at(&self, now: Timestamp, origin: Timestamp) -> f64 {
         let Some((offset, target)) = self.heading.filter(|_| self.status == TaskState::Running)
@@ -245,8 +264,8 @@ pub(super) struct RunContext<'a> {
 fn metadata(run: &TaskRun) -> Option<TaskMetadata> {
     Some(TaskMetadata {
         uid: Some(run.task_id.clone()),
-        creation_timestamp: Some(run.created.clone()),
-        update_timestamp: Some(run.updated.clone()),
+        creation_timestamp: run.created.clone(),
+        update_timestamp: run.updated.clone(),
     })
 }
 
@@ -428,8 +447,8 @@ pub(super) fn snapshot_task(run: &TaskRun, ctx: &RunContext<'_>) -> SnapshotTask
                 id: Some(derived_uuid(&format!("{}/master-backup", run.task_id))),
                 item_type: Some("master-backup".into()),
                 status: Some(run.status.clone()),
-                creation_timestamp: Some(run.created.clone()),
-                update_timestamp: Some(run.updated.clone()),
+                creation_timestamp: run.created.clone(),
+                update_timestamp: run.updated.clone(),
                 message,
             }]),
         }),
@@ -487,19 +506,10 @@ mod tests {
 
     fn run(status: TaskState, progress: f64) -> TaskRun {
         TaskRun {
-            task: TaskType::Cluster,
-            task_id: "t".into(),
             status,
-            created: String::new(),
-            updated: String::new(),
-            start: None,
-            end: None,
-            expire: None,
             progress,
-            changed: Timestamp::UNIX_EPOCH,
             heading: Some((SignedDuration::from_secs(100), 60.0)),
-            message: None,
-            checks: None,
+            ..TaskRun::new(TaskType::Cluster, "t".into(), Timestamp::UNIX_EPOCH, "")
         }
     }
 
