@@ -532,6 +532,51 @@ mod tests {
     }
 
     #[test]
+    fn an_unscripted_pre_check_reports_one_item_per_group_failing_only_when_it_failed() {
+        let ctx = RunContext {
+            cluster_id: "c1000000-0000",
+            from: "v1",
+            to: "v2",
+            now: Timestamp::UNIX_EPOCH,
+            origin: Timestamp::UNIX_EPOCH,
+        };
+        let answer = |status: TaskState| {
+            let run = TaskRun {
+                status,
+                ..TaskRun::new(TaskType::PreCheck, "p".into(), Timestamp::UNIX_EPOCH, "")
+            };
+            pre_check(&run, &ctx)
+        };
+        let passed = answer(TaskState::Success);
+        assert_eq!(passed.items().count(), 3);
+        assert!(passed.findings().is_empty());
+        let nodes = passed
+            .status
+            .as_ref()
+            .and_then(|s| s.node_check_status.as_ref())
+            .and_then(|n| n.node_stage_status.clone())
+            .unwrap_or_default();
+        assert_eq!(
+            nodes[0].node_info.as_ref().and_then(|n| n.name.as_deref()),
+            Some("c1000000-node-1")
+        );
+        let failed = answer(TaskState::Failed);
+        assert_eq!(failed.phase(), Some(&PreCheckPhase::Failed));
+        let findings = failed.findings();
+        assert_eq!(findings.len(), 1);
+        assert!(findings[0].1.is_blocking());
+        let odd = answer(TaskState::Unknown("Checking".into()));
+        assert_eq!(
+            odd.phase(),
+            Some(&PreCheckPhase::Unknown("Checking".into()))
+        );
+        assert_eq!(
+            answer(TaskState::Queuing).phase(),
+            Some(&PreCheckPhase::Init)
+        );
+    }
+
+    #[test]
     fn scripted_checks_expand_with_their_defaults() {
         let defs = vec![
             CheckDef {
