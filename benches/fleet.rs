@@ -16,13 +16,21 @@
 //! 3. settle: two more poll periods, so late writes or duplicate events would be counted.
 //!
 //! Figures (printed as a table, written as JSON to `target/bench/`):
-//! - operator peak RSS (VmHWM) and CPU seconds (utime + stime), also for the plane;
+//! - operator peak RSS (VmHWM) and CPU seconds (utime + stime), also for the plane, and
+//!   kube-apiserver's CPU per 1,000 watches;
+//! - the operator's TCP connections to the API server (and to CCE), sampled every second;
+//! - operator CPU per reconcile in the window;
 //! - CCE requests ÷ (workflow × poll periods while the workflow was active in the window);
 //! - status writes (operator metric) ÷ status changes seen through the Kubernetes watch;
 //! - Events ÷ the transitions the simulator's timeline implies for each watch;
 //! - lag from a simulator step (its timestamp) to the watch showing it, p50/p99;
 //! - watch creation to the first status that shows the workflow, p50/p99 (burst and idle);
 //! - reconciles per second (operator metric) in the window.
+//!
+//! `--operator-binary` picks what runs as the operator: `release` (this build's glibc
+//! binary), `static` (the musl binary of `hack/static-build.sh`, the one the image ships) or
+//! a path. Given several times, the whole run is repeated for each and the tables are
+//! printed side by side.
 
 #[path = "../tests/common/mod.rs"]
 mod kit;
@@ -91,6 +99,10 @@ struct Args {
     /// spaces; the operator's pid is then the wrapper's, so RSS and CPU include it).
     #[arg(long)]
     operator_wrapper: Option<String>,
+    /// The operator binary: `release`, `static` or a path; repeat it to measure several,
+    /// one whole run each, side by side.
+    #[arg(long = "operator-binary", default_value = "release")]
+    operator_binaries: Vec<String>,
     /// Leave the control plane running (its directory is printed).
     #[arg(long)]
     keep_plane: bool,
@@ -108,10 +120,7 @@ fn main() {
         .expect("tokio runtime");
     let code = runtime.block_on(async {
         tokio::select! {
-            result = run(args) => match result {
-                Ok(()) => 0,
-                Err(e) => { eprintln!("bench failed: {e}"); 1 }
-            },
+            code = run_each(&args) => code,
             _ = tokio::signal::ctrl_c() => { eprintln!("interrupted"); 130 }
         }
     });
@@ -120,6 +129,82 @@ fn main() {
 }
 
 type Res<T> = Result<T, String>;
+
+/// One whole run per operator binary, then their tables side by side; the exit code.
+async fn run_each(args: &Args) -> i32 {
+    let mut reports = Vec::new();
+    let mut code = 0;
+    for name in &args.operator_binaries {
+        match resolve_binary(name) {
+            Ok(binary) => {
+                log(format!(
+                    "operator binary {}: {} ({} allocator)",
+                    binary.label,
+                    binary.path.display(),
+                    binary.allocator
+                ));
+                match run(args, &binary).await {
+                    Ok(report) => reports.push(report),
+                    Err(e) => {
+                        eprintln!("bench of {} failed: {e}", binary.label);
+                        code = 1;
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("operator binary {name}: {e}");
+                code = 1;
+            }
+        }
+    }
+    print_tables(&reports);
+    code
+}
+
+/// An operator binary to measure.
+struct Binary {
+    label: String,
+    path: PathBuf,
+    allocator: &'static str,
+}
+
+/// `release`, `static` or a path, checked to exist; the allocator is read from the binary
+/// (jemalloc's messages are in it when it is linked).
+fn resolve_binary(name: &str) -> Res<Binary> {
+    let (label, path) = match name {
+        "release" => (
+            "release".to_string(),
+            PathBuf::from(kit::operator::binary()),
+        ),
+        "static" => (
+            "static".to_string(),
+            kit::repo_path("target/x86_64-unknown-linux-musl/release/cce-upgrade-watch"),
+        ),
+        path => (
+            Path::new(path)
+                .file_name()
+                .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned()),
+            PathBuf::from(path),
+        ),
+    };
+    let bytes = std::fs::read(&path).map_err(|e| {
+        format!(
+            "{}: {e} (`make bench BINARY=static` builds the static one)",
+            path.display()
+        )
+    })?;
+    let needle = b"<jemalloc>";
+    let allocator = if bytes.windows(needle.len()).any(|w| w == needle) {
+        "jemalloc"
+    } else {
+        "system"
+    };
+    Ok(Binary {
+        label,
+        path,
+        allocator,
+    })
+}
 
 fn log(msg: impl AsRef<str>) {
     eprintln!(
@@ -157,13 +242,20 @@ fn free_port() -> Res<u16> {
     Ok(l.local_addr().map_err(|e| e.to_string())?.port())
 }
 
-fn start_operator(args: &Args, plane: &PrivatePlane, sim: &Sim, log_file: &Path) -> Res<Operator> {
+fn start_operator(
+    args: &Args,
+    binary: &Binary,
+    plane: &PrivatePlane,
+    sim: &Sim,
+    log_file: &Path,
+) -> Res<Operator> {
     let port = free_port()?;
     // A fresh log for each run.
     std::fs::File::create(log_file).map_err(|e| e.to_string())?;
     // Enough CCE request budget for D workflows every poll period, with room for retries.
     let rate = (2 * args.workflows).div_ceil(args.poll as usize).max(10);
-    let mut command = kit::operator::command(args.operator_wrapper.as_deref(), log_file);
+    let mut command =
+        kit::operator::command_for(&binary.path, args.operator_wrapper.as_deref(), log_file);
     // Its own process group, so a wrapper and the operator under it stop together.
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let child = command
@@ -233,6 +325,56 @@ fn proc_stat(pid: u32, ticks: f64) -> Option<ProcStat> {
         rss_mib: kib("VmRSS:") / 1024.0,
         peak_rss_mib: kib("VmHWM:") / 1024.0,
     })
+}
+
+/// The operator's TCP connections, sampled every second from its start to the end of the
+/// window.
+#[derive(Debug, Default)]
+struct Connections {
+    api_max: usize,
+    api_max_in_window: usize,
+    api_last: usize,
+    cce_max: usize,
+    samples: usize,
+    in_window: bool,
+}
+
+fn sample_connections(
+    pid: u32,
+    api: std::net::SocketAddr,
+    cce: std::net::SocketAddr,
+    into: Arc<Mutex<Connections>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let (Ok(a), Ok(c)) = (
+                kit::sockets::connections_to(pid, api),
+                kit::sockets::connections_to(pid, cce),
+            ) else {
+                continue;
+            };
+            let mut k = lock(&into);
+            k.api_max = k.api_max.max(a);
+            if k.in_window {
+                k.api_max_in_window = k.api_max_in_window.max(a);
+            }
+            k.api_last = a;
+            k.cce_max = k.cce_max.max(c);
+            k.samples += 1;
+        }
+    })
+}
+
+fn socket_of(url: &str) -> Res<std::net::SocketAddr> {
+    let url = url::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
+    let host = url.host_str().ok_or("no host")?.to_string();
+    let port = url.port_or_known_default().ok_or("no port")?;
+    std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or_else(|| format!("{host} has no address"))
 }
 
 // ------------------------------------------------------------------ scenario
@@ -506,7 +648,7 @@ fn secs(from: Timestamp, to: Timestamp) -> f64 {
 
 // ------------------------------------------------------------------ the run
 
-async fn run(args: Args) -> Res<()> {
+async fn run(args: &Args, binary: &Binary) -> Res<(Value, PathBuf)> {
     if args.workflows == 0 || args.watches < args.workflows || args.namespaces == 0 {
         return Err("need watches >= workflows >= 1 and namespaces >= 1".into());
     }
@@ -565,9 +707,24 @@ async fn run(args: Args) -> Res<()> {
         })
     };
 
-    let log_file = out_dir.join(format!("operator-{}-{}.log", args.watches, args.workflows));
-    let mut operator = start_operator(&args, &plane, &sim, &log_file)?;
+    // The release binary's files keep the names they always had.
+    let suffix = match binary.label.as_str() {
+        "release" => String::new(),
+        label => format!("-{label}"),
+    };
+    let log_file = out_dir.join(format!(
+        "operator-{}-{}{suffix}.log",
+        args.watches, args.workflows
+    ));
+    let mut operator = start_operator(args, binary, &plane, &sim, &log_file)?;
     let op_pid = operator.child.id();
+    let connections = Arc::new(Mutex::new(Connections::default()));
+    let sampler = sample_connections(
+        op_pid,
+        kit::sockets::api_server(&plane.kubeconfig()),
+        socket_of(&sim.url)?,
+        connections.clone(),
+    );
     // Ready once its caches synced.
     let ready_url = operator.metrics_url.replace("/metrics", "/readyz");
     let ready_within = if args.operator_wrapper.is_some() {
@@ -625,7 +782,7 @@ async fn run(args: Args) -> Res<()> {
     ));
     let t_burst = Instant::now();
     let created: Vec<(String, Timestamp)> = futures::stream::iter(0..burst)
-        .map(|i| create_watch(&client, &args, &sim, i))
+        .map(|i| create_watch(&client, args, &sim, i))
         .buffer_unordered(args.create_concurrency)
         .try_collect()
         .await?;
@@ -665,7 +822,7 @@ async fn run(args: Args) -> Res<()> {
     // 2. Probes on an idle plane: one at a time, each waited for.
     tokio::time::sleep(Duration::from_secs(args.poll)).await;
     for i in burst..args.watches {
-        let (key, at) = create_watch(&client, &args, &sim, i).await?;
+        let (key, at) = create_watch(&client, args, &sim, i).await?;
         {
             let mut t = lock(&tracker);
             let track = t.watches.entry(key.clone()).or_default();
@@ -703,6 +860,9 @@ async fn run(args: Args) -> Res<()> {
         .ok_or("simulator has no step to come")?;
     let window_start = Timestamp::now();
     let stat_start = proc_stat(op_pid, ticks).unwrap_or_default();
+    let apiserver_pid = plane.pid("kube-apiserver");
+    let apiserver_start = apiserver_pid.and_then(|pid| proc_stat(pid, ticks));
+    lock(&connections).in_window = true;
     let metrics_start = scrape(&http, &operator.metrics_url).await?;
     let mut requests = Vec::new();
     let mut since = 0u64;
@@ -747,6 +907,8 @@ async fn run(args: Args) -> Res<()> {
     }
     let window_end = Timestamp::now();
     let stat_end = proc_stat(op_pid, ticks).unwrap_or_default();
+    let apiserver_end = apiserver_pid.and_then(|pid| proc_stat(pid, ticks));
+    sampler.abort();
     let metrics_end = scrape(&http, &operator.metrics_url).await?;
     // Settle: late writes or duplicate events would show up now.
     tokio::time::sleep(Duration::from_secs(2 * args.poll)).await;
@@ -896,8 +1058,18 @@ async fn run(args: Args) -> Res<()> {
         - metric_sum(&metrics_start, "cce_upgrade_watch_reconciles_total");
     let window_secs = secs(window_start, window_end);
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+    let cpu_in_window = stat_end.cpu_seconds - stat_start.cpu_seconds;
+    let thousands = args.watches as f64 / 1000.0;
+    let apiserver_window = match (apiserver_start, apiserver_end) {
+        (Some(a), Some(b)) => Some(b.cpu_seconds - a.cpu_seconds),
+        _ => None,
+    };
+    let connections = lock(&connections);
     let report = json!({
         "machine": {"cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)},
+        "binary": {
+            "label": binary.label, "path": binary.path, "allocator": binary.allocator,
+        },
         "params": {
             "watches": args.watches, "workflows": args.workflows, "namespaces": args.namespaces,
             "pollIntervalSeconds": args.poll, "stepGapSeconds": gap, "stepsPerWorkflow": STEPS,
@@ -914,13 +1086,25 @@ async fn run(args: Args) -> Res<()> {
             "rssMiBAtEnd": final_stat.rss_mib,
             "peakRssSampledInWindowMiB": peak_rss_sampled,
             "cpuSeconds": final_stat.cpu_seconds,
-            "cpuSecondsInWindow": stat_end.cpu_seconds - stat_start.cpu_seconds,
+            "cpuSecondsInWindow": cpu_in_window,
+            "cpuMsPerReconcileInWindow": 1000.0 * ratio(cpu_in_window, reconciles_window),
             "reconcilesPerSecondInWindow": reconciles_window / window_secs,
             "reconcilesTotal": metric_sum(&metrics_final, "cce_upgrade_watch_reconciles_total"),
             "statusWrites": writes,
             "eventsPublished": metric_sum(&metrics_final, "cce_upgrade_watch_events_total"),
         },
         "plane": plane_stats,
+        "apiserverCpuSecondsPer1000Watches": {
+            "wholeRun": plane_stats.get("kube-apiserver").map(|s| s.cpu_seconds / thousands),
+            "window": apiserver_window.map(|s| s / thousands),
+        },
+        "connections": {
+            "apiServerMax": connections.api_max,
+            "apiServerMaxInWindow": connections.api_max_in_window,
+            "apiServerAtWindowEnd": connections.api_last,
+            "cceMax": connections.cce_max,
+            "samples": connections.samples,
+        },
         "cce": {
             "requestsInWindow": in_window.len(),
             "activePollPeriods": active_periods,
@@ -954,10 +1138,11 @@ async fn run(args: Args) -> Res<()> {
         },
     });
     drop(tracker);
+    drop(connections);
 
     let stamp = Timestamp::now().strftime("%Y%m%dT%H%M%SZ");
     let path = out_dir.join(format!(
-        "fleet-{}x{}-{stamp}.json",
+        "fleet-{}x{}{suffix}-{stamp}.json",
         args.watches, args.workflows
     ));
     std::fs::write(
@@ -967,21 +1152,23 @@ async fn run(args: Args) -> Res<()> {
     .map_err(|e| e.to_string())?;
     let _ = std::fs::copy(
         &path,
-        out_dir.join(format!("fleet-{}x{}.json", args.watches, args.workflows)),
+        out_dir.join(format!(
+            "fleet-{}x{}{suffix}.json",
+            args.watches, args.workflows
+        )),
     );
-    print_table(&report, &path);
     drop(plane);
-    Ok(())
+    Ok((report, path))
 }
 
-fn print_table(r: &Value, path: &Path) {
+/// The figures of one report as (figure, measured, target).
+fn rows(r: &Value) -> Vec<(String, String, &'static str)> {
     let f = |v: &Value| v.as_f64().map_or("-".to_string(), |x| format!("{x:.2}"));
-    let p = &r["params"];
-    let rows: Vec<(String, String, &str)> = vec![
+    vec![
         (
             "operator peak RSS (VmHWM)".into(),
             format!("{} MiB", f(&r["operator"]["peakRssMiB"])),
-            "≤ 64 MiB",
+            "≤ 48 MiB",
         ),
         (
             "operator CPU, whole run".into(),
@@ -994,6 +1181,35 @@ fn print_table(r: &Value, path: &Path) {
                 "{} s in {} s",
                 f(&r["operator"]["cpuSecondsInWindow"]),
                 f(&r["setup"]["windowSeconds"])
+            ),
+            "",
+        ),
+        (
+            "operator CPU per reconcile (window)".into(),
+            format!("{} ms", f(&r["operator"]["cpuMsPerReconcileInWindow"])),
+            "",
+        ),
+        (
+            "API server connections, max (window)".into(),
+            format!(
+                "{} ({}; {} samples)",
+                r["connections"]["apiServerMax"],
+                r["connections"]["apiServerMaxInWindow"],
+                r["connections"]["samples"]
+            ),
+            "≤ 4",
+        ),
+        (
+            "CCE connections, max".into(),
+            r["connections"]["cceMax"].to_string(),
+            "",
+        ),
+        (
+            "kube-apiserver CPU per 1,000 watches".into(),
+            format!(
+                "{} s (window {} s)",
+                f(&r["apiserverCpuSecondsPer1000Watches"]["wholeRun"]),
+                f(&r["apiserverCpuSecondsPer1000Watches"]["window"])
             ),
             "",
         ),
@@ -1076,19 +1292,66 @@ fn print_table(r: &Value, path: &Path) {
             f(&r["operator"]["reconcilesPerSecondInWindow"]),
             "",
         ),
-    ];
+    ]
+}
+
+/// One table with a column per report (operator binary).
+fn print_tables(reports: &[(Value, PathBuf)]) {
+    let Some((first, _)) = reports.first() else {
+        return;
+    };
+    let p = &first["params"];
+    let columns: Vec<Vec<(String, String, &str)>> = reports.iter().map(|(r, _)| rows(r)).collect();
+    let heads: Vec<String> = reports
+        .iter()
+        .map(|(r, _)| {
+            format!(
+                "{} ({})",
+                r["binary"]["label"].as_str().unwrap_or("?"),
+                r["binary"]["allocator"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    let w0 = columns[0]
+        .iter()
+        .map(|r| r.0.chars().count())
+        .max()
+        .unwrap_or(0);
+    let widths: Vec<usize> = columns
+        .iter()
+        .zip(&heads)
+        .map(|(c, h)| {
+            c.iter()
+                .map(|r| r.1.chars().count())
+                .chain([h.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
         "\nfleet: {} watches over {} workflows, pollInterval {}s, {} cores",
-        p["watches"], p["workflows"], p["pollIntervalSeconds"], r["machine"]["cores"]
+        p["watches"], p["workflows"], p["pollIntervalSeconds"], first["machine"]["cores"]
     );
-    let w0 = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
-    let w1 = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
-    let _ = writeln!(out, "| {:w0$} | {:w1$} | target |", "figure", "measured");
-    let _ = writeln!(out, "| {} | {} | --- |", "-".repeat(w0), "-".repeat(w1));
-    for (name, value, target) in rows {
-        let _ = writeln!(out, "| {name:w0$} | {value:w1$} | {target} |");
+    let mut line = format!("| {:w0$} |", "figure");
+    for (h, w) in heads.iter().zip(&widths) {
+        line += &format!(" {h:w$} |");
     }
-    let _ = writeln!(out, "JSON: {}", path.display());
+    let _ = writeln!(out, "{line} target |");
+    let mut line = format!("| {} |", "-".repeat(w0));
+    for w in &widths {
+        line += &format!(" {} |", "-".repeat(*w));
+    }
+    let _ = writeln!(out, "{line} --- |");
+    for (k, (name, _, target)) in columns[0].iter().enumerate() {
+        let mut line = format!("| {name:w0$} |");
+        for (c, w) in columns.iter().zip(&widths) {
+            line += &format!(" {:w$} |", c[k].1);
+        }
+        let _ = writeln!(out, "{line} {target} |");
+    }
+    for (_, path) in reports {
+        let _ = writeln!(out, "JSON: {}", path.display());
+    }
 }

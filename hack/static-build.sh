@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # hack/static-build.sh: builds cce-upgrade-watch as a static binary for
 # x86_64-unknown-linux-musl in release mode (the same build as the Dockerfile's), then checks
-# that it is statically linked, carries none of the simulator, and runs with an empty
-# environment. `make static` runs it.
+# that it is statically linked, carries jemalloc and none of the simulator, and runs with an
+# empty environment. `make static` runs it.
 #
 # Needs the Rust target (installed with `rustup target add` when missing) and musl-gcc
 # (Debian's musl-tools, installed with apt-get when missing and running as root): ring,
@@ -57,6 +57,12 @@ for mark in 'cce-upgrade-watch simulator CA' simSK000000000000000000000000000000
 		exit 1
 	fi
 done
+# jemalloc is its allocator on musl as on glibc (Cargo.toml says why); its messages carry
+# this prefix, which stays in a stripped binary.
+if ! grep -qaF '<jemalloc>' "$bin"; then
+	log "ERROR: $bin does not contain jemalloc"
+	exit 1
+fi
 # It runs without any environment or library path (as in a scratch image): prints the CRD,
 # and completes a signed CCE call over TLS (ring and rustls on musl) to the simulator.
 env -i "$PWD/$bin" --version >&2

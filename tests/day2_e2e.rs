@@ -689,6 +689,15 @@ async fn the_alert_rules_and_dashboard_parse_as_promql_and_use_only_metrics_the_
         .expect("docs/operations.md");
     let file: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(&rules_file).expect("read")).expect("yaml");
+    let chart_values: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(common::repo_path("charts/cce-upgrade-watch/values.yaml"))
+            .expect("values.yaml"),
+    )
+    .expect("values YAML");
+    let runbook_base = chart_values["metrics"]["prometheusRule"]["runbookBaseURL"]
+        .as_str()
+        .expect("metrics.prometheusRule.runbookBaseURL");
+    assert!(runbook_base.starts_with("https://"), "{runbook_base}");
     let mut alerts = Vec::new();
     for group in file["groups"].as_sequence().expect("groups") {
         for rule in group["rules"].as_sequence().expect("rules") {
@@ -712,8 +721,8 @@ async fn the_alert_rules_and_dashboard_parse_as_promql_and_use_only_metrics_the_
             let anchor = alert.to_lowercase();
             assert_eq!(
                 rule["annotations"]["runbook_url"].as_str(),
-                Some(format!("docs/operations.md#{anchor}").as_str()),
-                "{alert}: runbook_url"
+                Some(format!("{runbook_base}#{anchor}").as_str()),
+                "{alert}: runbook_url, absolute, under the chart's default base"
             );
             assert!(
                 runbook.lines().any(|l| l.trim() == format!("### {alert}")),
@@ -832,6 +841,27 @@ async fn the_alert_rules_and_dashboard_parse_as_promql_and_use_only_metrics_the_
             && s.labels.get("task_type").map(String::as_str) == Some("Cluster")
     });
     assert_eq!(failed.map(|s| s.value), Some(1.0), "{}", scraped.text);
+    // The alerts' per-watch series name the watch and its cluster.
+    let of_watch = |name: &str| {
+        scraped
+            .samples
+            .iter()
+            .find(|s| {
+                s.name == name
+                    && s.labels.get("namespace") == Some(&ns)
+                    && s.labels.get("name").map(String::as_str) == Some("retry")
+            })
+            .unwrap_or_else(|| panic!("no {name} for the watch:\n{}", scraped.text))
+    };
+    let failures = of_watch("cce_upgrade_watch_watch_task_failures_total");
+    assert_eq!(failures.value, 1.0, "{}", scraped.text);
+    assert_eq!(failures.labels.get("cluster_id"), Some(&retry.cluster));
+    let phase = of_watch("cce_upgrade_watch_watch_phase");
+    assert_eq!(
+        phase.labels.get("phase").map(String::as_str),
+        Some("Pending")
+    );
+    assert_eq!(phase.labels.get("cluster_id"), Some(&retry.cluster));
     assert!(
         scraped.samples.iter().any(|s| {
             s.name == "cce_upgrade_watch_cce_requests_total"

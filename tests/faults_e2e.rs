@@ -18,6 +18,7 @@ use common::eventually::{KUBE_POLL, eventually};
 use common::operator::Operator;
 use common::plane::PrivatePlane;
 use common::sim::{CopyIds, Launch, Sim, SimTls, copy};
+use common::sockets::{api_server, connections_to};
 use common::{cond, events, reasons, wait_watch};
 
 /// The two copies of the success scenario (`--workflows 2`).
@@ -160,6 +161,14 @@ async fn survives_a_plane_fault(test: &str, fault: impl AsyncFnOnce(&PrivatePlan
     let client = plane.client().await;
     wait_all_converged(&client, &ns, &sim, 90).await;
     assert!(op.running(), "operator exited: {}", op.log_text());
+    // Reconnected, and still over one multiplexed connection.
+    let server = api_server(&plane.kubeconfig());
+    let pid = op.pid().expect("operator running");
+    assert_eq!(
+        connections_to(pid, server).expect("read the operator's sockets"),
+        1,
+        "connections to the API server after the fault"
+    );
     play_to_end(&client, &ns, &sim).await;
     assert_events_exact(&client, &ns, 0).await;
     drop(op);

@@ -17,10 +17,10 @@ use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, controller, pre
 use kube::{Client, ResourceExt};
 use tracing::{error, info, warn};
 
+use super::apply::EventPublisher;
 use super::book::StatusBook;
 use super::fetch::{Fetcher, per_endpoint_share};
 use super::reconcile::{Context, error_policy, reconcile};
-use super::recorder::EventPublisher;
 use super::schedule::PollPolicy;
 use super::secrets::SecretCredentials;
 use crate::cce::client::{CceClient, ClientConfig};
@@ -30,6 +30,7 @@ use crate::crd::UpgradeWorkflowWatch;
 use crate::duration;
 use crate::metrics::Metrics;
 use crate::runtime::admin::{self, Readiness};
+use crate::runtime::kube_client;
 use crate::runtime::leader::{self, Leadership, LeaseConfig};
 use crate::runtime::logging::{self, LogFormat};
 use crate::runtime::shutdown;
@@ -134,7 +135,7 @@ pub enum RunError {
 
 pub async fn run(args: RunArgs) -> Result<(), RunError> {
     logging::init(args.log_format);
-    let client = Client::try_default().await.map_err(RunError::Kube)?;
+    let client = kube_client::infer().await.map_err(RunError::Kube)?;
     check_crd(&client, args.namespaces.first().map(String::as_str)).await?;
 
     let metrics = Metrics::new();

@@ -1,8 +1,8 @@
 //! The test kit every end-to-end test, the simulator's tests and the benchmark use:
 //! the control plane ([`plane`]), a namespace per test ([`namespace`]), the simulator
 //! ([`sim`]), the operator with its log checked for secrets ([`operator`], [`secrets`]),
-//! watches and their Events ([`watch`], [`events`]), kubectl ([`kubectl`]) and the one
-//! poll-until loop ([`eventually`]). Built-in ids and keys come from
+//! watches and their Events ([`watch`], [`events`]), kubectl ([`kubectl`]), a process's
+//! connections to a server ([`sockets`]) and the one poll-until loop ([`eventually`]). Built-in ids and keys come from
 //! `cce_upgrade_watch::sim::builtin`, never copied.
 //!
 //! A test that needs the plane fails, with directions, when it cannot reach one.
@@ -13,12 +13,15 @@
 pub mod argocd;
 pub mod events;
 pub mod eventually;
+pub mod flux;
+pub mod gotool;
 pub mod kubectl;
 pub mod namespace;
 pub mod operator;
 pub mod plane;
 pub mod secrets;
 pub mod sim;
+pub mod sockets;
 pub mod watch;
 
 pub use events::{SUCCESS_EVENTS, count, events, raw_events, reasons, wait_events};

@@ -15,13 +15,18 @@ pub fn binary() -> &'static str {
 /// The operator (under `wrapper`, e.g. a profiler, when given) logging to `log`, with none
 /// of the CCE credentials a developer's shell may hold.
 pub fn command(wrapper: Option<&str>, log: &Path) -> Command {
+    command_for(Path::new(binary()), wrapper, log)
+}
+
+/// [`command`] for the operator binary at `binary` (the benchmark also runs the static one).
+pub fn command_for(binary: &Path, wrapper: Option<&str>, log: &Path) -> Command {
     let mut command = match wrapper.map(str::split_whitespace) {
         Some(mut words) => {
             let mut c = Command::new(words.next().expect("an empty wrapper"));
-            c.args(words).arg(binary());
+            c.args(words).arg(binary);
             c
         }
-        None => Command::new(binary()),
+        None => Command::new(binary),
     };
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -201,6 +206,11 @@ impl Operator {
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Whether the process is still running.

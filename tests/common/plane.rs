@@ -47,6 +47,28 @@ pub async fn client_for(kubeconfig: &Path) -> Client {
     client
 }
 
+/// A kubeconfig (as JSON) for the server and CA of the shared plane (KUBECONFIG's) with
+/// `user` as its credentials: a token, a token file, an exec plugin.
+pub fn kubeconfig_with_user(user: serde_json::Value) -> String {
+    let path = std::env::var("KUBECONFIG").expect("KUBECONFIG");
+    let admin: serde_json::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&path).expect("read kubeconfig"))
+            .expect("parse kubeconfig");
+    let cluster = &admin["clusters"][0]["cluster"];
+    serde_json::to_string_pretty(&serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "plane", "cluster": {
+            "server": cluster["server"],
+            "certificate-authority-data": cluster["certificate-authority-data"],
+        }}],
+        "users": [{"name": "user", "user": user}],
+        "contexts": [{"name": "user", "context": {"cluster": "plane", "user": "user"}}],
+        "current-context": "user",
+    }))
+    .expect("kubeconfig JSON")
+}
+
 /// The committed CRD, applied and Established (idempotent across tests).
 pub async fn install_crd(client: &Client) {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());

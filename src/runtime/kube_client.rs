@@ -1,0 +1,138 @@
+//! The operator's Kubernetes client: kube's own layers (base URI, retry, authentication,
+//! extra headers, tracing) and kube's own TLS configuration, over a connector that offers
+//! HTTP/2 in ALPN. Against an API server that accepts h2, every request and every watch
+//! of the process shares one multiplexed connection; one that offers only HTTP/1.1 gets
+//! HTTP/1.1, as from kube's default client.
+//!
+//! kube's `Client::try_from(Config)` builds the same stack with an HTTP/1.1-only
+//! connector and offers no way to swap it, so this module repeats its assembly from kube's
+//! public parts (`ConfigExt`, `RetryPolicy`, `ClientBuilder`). Authentication stays
+//! entirely kube's: kubeconfig and in-cluster config, bearer tokens and token files (re-read
+//! as they rotate), exec plugins, client certificates and custom CAs.
+
+use std::time::Duration;
+
+use hyper_timeout::TimeoutConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use kube::client::retry::RetryPolicy;
+use kube::client::{Body, ClientBuilder, ConfigExt};
+use kube::{Client, Config};
+use tower::retry::RetryLayer;
+use tower::{BoxError, ServiceBuilder};
+use tower_http::trace::TraceLayer;
+
+/// How often an idle HTTP/2 connection is pinged, and how long a ping may go unanswered
+/// before the connection counts as dead. With every watch on one connection, a peer that
+/// vanished without closing it must be noticed by the client, not by each watch's timeout.
+const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A client from the environment, as `kube::Client::try_default` finds it: the kubeconfig
+/// of KUBECONFIG or `~/.kube/config`, else the pod's service account.
+pub async fn infer() -> Result<Client, kube::Error> {
+    let config = Config::infer().await.map_err(kube::Error::InferConfig)?;
+    from_config(config)
+}
+
+/// A client for `config` that speaks HTTP/2 where the server offers it.
+pub fn from_config(config: Config) -> Result<Client, kube::Error> {
+    // The operator is built without kube's proxy support, as its default client was: a
+    // kubeconfig that names a proxy is refused rather than bypassed.
+    if let Some(proxy) = &config.proxy_url {
+        return Err(kube::Error::ProxyProtocolUnsupported {
+            proxy_url: Box::new(without_userinfo(proxy)),
+        });
+    }
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    // Many small frames of unrelated streams share the connection: none should wait for
+    // the acknowledgement of another.
+    tcp.set_nodelay(true);
+    let https = tls_connector(&config, tcp)?;
+    let mut connector = TimeoutConnector::new(https);
+    connector.set_connect_timeout(config.connect_timeout);
+    connector.set_read_timeout(config.read_timeout);
+    connector.set_write_timeout(config.write_timeout);
+    connector.set_reset_reader_on_write(config.reset_reader_on_write);
+
+    let http = hyper_util::client::legacy::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+        .http2_keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
+        .http2_keep_alive_while_idle(true)
+        .build::<_, Body>(connector);
+
+    let service = ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(
+            config
+                .default_retry
+                .then(|| RetryLayer::new(RetryPolicy::server_retry())),
+        )
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .layer(TraceLayer::new_for_http())
+        .map_err(BoxError::from)
+        .service(http);
+    Ok(ClientBuilder::new(service, config.default_namespace.clone()).build())
+}
+
+/// `uri` without the user and password it may carry, for an error message.
+fn without_userinfo(uri: &hyper::Uri) -> hyper::Uri {
+    let host = uri.host().unwrap_or_default();
+    let authority = match uri.port_u16() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
+    hyper::Uri::builder()
+        .scheme(uri.scheme_str().unwrap_or("http"))
+        .authority(authority)
+        .path_and_query("/")
+        .build()
+        .unwrap_or_default()
+}
+
+/// kube's TLS settings for `config` (its CA, client identity, server name and verifier,
+/// which re-reads an in-cluster CA as it rotates), with h2 and http/1.1 offered in ALPN.
+fn tls_connector(
+    config: &Config,
+    tcp: HttpConnector,
+) -> Result<hyper_rustls::HttpsConnector<HttpConnector>, kube::Error> {
+    let builder = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config.rustls_client_config()?)
+        .https_or_http();
+    let builder = match &config.tls_server_name {
+        Some(name) => {
+            let name = name.clone().try_into().map_err(|e| {
+                kube::Error::RustlsTls(kube::client::RustlsTlsError::InvalidServerName(e))
+            })?;
+            builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+        }
+        None => builder,
+    };
+    Ok(builder.enable_all_versions().wrap_connector(tcp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_proxy_is_refused_without_printing_its_password() {
+        let mut config = Config::new("https://127.0.0.1:6443".parse().expect("uri"));
+        config.proxy_url = Some("http://user:s3cr3t@proxy.example:3128".parse().expect("uri"));
+        let error = from_config(config).expect_err("proxy refused").to_string();
+        assert!(error.contains("proxy.example:3128"), "{error}");
+        assert!(!error.contains("s3cr3t") && !error.contains("user"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_client_is_built_for_https_and_http_servers() {
+        for url in ["https://127.0.0.1:6443", "http://127.0.0.1:8080"] {
+            let config = Config::new(url.parse().expect("uri"));
+            assert!(from_config(config).is_ok(), "{url}");
+        }
+    }
+}
