@@ -363,7 +363,7 @@ async fn a_diagnostic_read_can_be_denied_or_absent_while_the_workflow_reads_keep
     );
     client.show_cluster(&target).await.expect("count used up");
     let faults: Vec<String> = sim
-        .requests("route=show-precheck")
+        .requests(&format!("route=show-precheck&taskID={pre}"))
         .await
         .iter()
         .map(|r| r["fault"].as_str().unwrap_or_default().to_string())

@@ -198,13 +198,7 @@ async fn precheck_expires_before_the_cluster_task_starts() {
     let target = sim.builtin_target(b);
     let id = b.workflow_id(0);
     // Jump to the end instead of waiting the 5 s.
-    let (status, _) = sim
-        .admin_post(
-            &format!("/_sim/workflows/{id}/advance"),
-            json!({"toEnd": true}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    to_end(&sim, &id).await;
     let wf = show(&client, &target, &id).await;
     assert_eq!(phase(&wf), Phase::Pending);
     let pre = point(&wf, TaskType::PreCheck);
@@ -365,20 +359,32 @@ async fn advance(sim: &Sim, id: &str, seconds: f64) {
     assert_eq!(status, 200, "{body}");
 }
 
+/// Plays every step of a workflow's timeline that is still to come.
+async fn to_end(sim: &Sim, id: &str) {
+    let (status, body) = sim
+        .admin_post(
+            &format!("/_sim/workflows/{id}/advance"),
+            json!({"toEnd": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 fn task_id(wf: &Workflow, task: TaskType) -> String {
     point(wf, task).task_id.clone().expect("task id")
 }
 
+/// A simulator playing `b` on a frozen clock, with a client, the target and the workflow id.
+fn frozen(b: Builtin) -> (Sim, CceClient, Target, String) {
+    let sim = Sim::http().scenario(b).frozen().start();
+    let client = sim.client();
+    let target = sim.builtin_target(b);
+    (sim, client, target, b.workflow_id(0))
+}
+
 #[tokio::test]
 async fn precheck_fails_reports_a_blocking_node_and_a_risky_api_then_passes_when_run_again() {
-    let sim = Sim::http()
-        .scenario(Builtin::PrecheckFails)
-        .frozen()
-        .start();
-    let client = sim.client();
-    let b = Builtin::PrecheckFails;
-    let target = sim.builtin_target(b);
-    let id = b.workflow_id(0);
+    let (sim, client, target, id) = frozen(Builtin::PrecheckFails);
     advance(&sim, &id, 70.0).await;
     let failed = show(&client, &target, &id).await;
     assert_eq!(phase(&failed), Phase::Pending);
@@ -447,26 +453,13 @@ async fn precheck_fails_reports_a_blocking_node_and_a_risky_api_then_passes_when
     assert_eq!(list.items.len(), 2);
     assert_eq!(list.find(&first).map(|t| t.findings().len()), Some(2));
 
-    let (status, _) = sim
-        .admin_post(
-            &format!("/_sim/workflows/{id}/advance"),
-            json!({"toEnd": true}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    to_end(&sim, &id).await;
     assert_eq!(phase(&show(&client, &target, &id).await), Phase::Success);
 }
 
 #[tokio::test]
 async fn cluster_pauses_holds_its_progress_while_paused_and_continues_as_the_same_task() {
-    let sim = Sim::http()
-        .scenario(Builtin::ClusterPauses)
-        .frozen()
-        .start();
-    let client = sim.client();
-    let b = Builtin::ClusterPauses;
-    let target = sim.builtin_target(b);
-    let id = b.workflow_id(0);
+    let (sim, client, target, id) = frozen(Builtin::ClusterPauses);
     let progress = |task: &str| {
         let (client, target, task) = (client.clone(), target.clone(), task.to_string());
         async move {
@@ -518,13 +511,7 @@ async fn cluster_pauses_holds_its_progress_while_paused_and_continues_as_the_sam
         progress(&cluster_task).await,
         (Some(TaskState::Running), Some(70))
     );
-    let (status, _) = sim
-        .admin_post(
-            &format!("/_sim/workflows/{id}/advance"),
-            json!({"toEnd": true}),
-        )
-        .await;
-    assert_eq!(status, 200);
+    to_end(&sim, &id).await;
     let done = show(&client, &target, &id).await;
     assert_eq!(phase(&done), Phase::Success);
     assert_eq!(task_id(&done, TaskType::Cluster), cluster_task);

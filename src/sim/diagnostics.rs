@@ -14,16 +14,16 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::flow::{derived_uuid, plus};
-use crate::cce::diagnostics::TaskMetadata;
 use crate::cce::diagnostics::cluster::{ClusterPhase, ClusterStatus};
 use crate::cce::diagnostics::precheck::{
     AddonRisk, CheckGroup, CheckGroupStatus, CheckItem, CheckKind, CheckLevel, CheckPhase,
     DeprecatedApiRisk, NodeCheckStatus, NodeInfo, NodeRisk, NodeStageStatus, PreCheckPhase,
     PreCheckSpec, PreCheckStatus, PreCheckTask, RiskSource,
 };
-use crate::cce::diagnostics::snapshot::{SnapshotItem, SnapshotSpec, SnapshotStatus, SnapshotTask};
-use crate::cce::diagnostics::upgrade::{UpgradeTask, UpgradeTaskSpec, UpgradeTaskStatus};
-use crate::cce::model::{TaskState, TaskType};
+use crate::cce::diagnostics::snapshot::{SnapshotItem, SnapshotSpec, SnapshotTask};
+use crate::cce::diagnostics::upgrade::{UpgradeTask, UpgradeTaskSpec};
+use crate::cce::diagnostics::{TaskMetadata, TaskStatus};
+use crate::cce::model::{TaskState, TaskType, WorkflowSpec};
 
 /// The most copies one scripted check item may ask for: enough for an answer of several
 /// MiB, few enough that a typo cannot exhaust memory.
@@ -201,8 +201,8 @@ pub(super) struct TaskRun {
     pub task: TaskType,
     pub task_id: String,
     pub status: TaskState,
-    pub created: String,
-    pub updated: String,
+    pub created: Option<String>,
+    pub updated: Option<String>,
     pub start: Option<String>,
     pub end: Option<String>,
     pub expire: Option<String>,
@@ -217,6 +217,25 @@ pub(super) struct TaskRun {
 }
 
 impl TaskRun {
+    /// A run not started yet, created at `at` (`text` in CCE's format).
+    pub fn new(task: TaskType, task_id: String, at: Timestamp, text: &str) -> TaskRun {
+        TaskRun {
+            task,
+            task_id,
+            status: TaskState::Init,
+            created: Some(text.to_string()),
+            updated: Some(text.to_string()),
+            start: None,
+            end: None,
+            expire: None,
+            progress: 0.0,
+            changed: at,
+            heading: None,
+            message: None,
+            checks: None,
+        }
+    }
+
     /// Progress at `now`, for a flow whose timeline starts at `origin`.
     pub fn progress_at(&self, now: Timestamp, origin: Timestamp) -> f64 {
         let Some((offset, target)) = self.heading.filter(|_| self.status == TaskState::Running)
@@ -245,8 +264,8 @@ pub(super) struct RunContext<'a> {
 fn metadata(run: &TaskRun) -> Option<TaskMetadata> {
     Some(TaskMetadata {
         uid: Some(run.task_id.clone()),
-        creation_timestamp: Some(run.created.clone()),
-        update_timestamp: Some(run.updated.clone()),
+        creation_timestamp: run.created.clone(),
+        update_timestamp: run.updated.clone(),
     })
 }
 
@@ -310,9 +329,11 @@ pub(super) fn pre_check(run: &TaskRun, ctx: &RunContext<'_>) -> PreCheckTask {
         api_version: Some("v3".into()),
         metadata: metadata(run),
         spec: Some(PreCheckSpec {
-            cluster_id: Some(ctx.cluster_id.to_string()),
-            cluster_version: Some(ctx.from.to_string()),
-            target_version: Some(ctx.to.to_string()),
+            versions: WorkflowSpec {
+                cluster_id: Some(ctx.cluster_id.to_string()),
+                cluster_version: Some(ctx.from.to_string()),
+                target_version: Some(ctx.to.to_string()),
+            },
             skipped_check_item_list: None,
         }),
         status: Some(PreCheckStatus {
@@ -399,7 +420,7 @@ pub(super) fn upgrade_task(run: &TaskRun, ctx: &RunContext<'_>) -> UpgradeTask {
             target_version: Some(ctx.to.to_string()),
             items: None,
         }),
-        status: Some(UpgradeTaskStatus {
+        status: Some(TaskStatus {
             phase: Some(run.status.clone()),
             progress: Some(progress_text(run.progress_at(ctx.now, ctx.origin))),
             completion_time: run.end.clone(),
@@ -426,12 +447,12 @@ pub(super) fn snapshot_task(run: &TaskRun, ctx: &RunContext<'_>) -> SnapshotTask
                 id: Some(derived_uuid(&format!("{}/master-backup", run.task_id))),
                 item_type: Some("master-backup".into()),
                 status: Some(run.status.clone()),
-                creation_timestamp: Some(run.created.clone()),
-                update_timestamp: Some(run.updated.clone()),
+                creation_timestamp: run.created.clone(),
+                update_timestamp: run.updated.clone(),
                 message,
             }]),
         }),
-        status: Some(SnapshotStatus {
+        status: Some(TaskStatus {
             phase: Some(run.status.clone()),
             progress: Some(progress_text(run.progress_at(ctx.now, ctx.origin))),
             completion_time: run.end.clone(),
@@ -485,19 +506,10 @@ mod tests {
 
     fn run(status: TaskState, progress: f64) -> TaskRun {
         TaskRun {
-            task: TaskType::Cluster,
-            task_id: "t".into(),
             status,
-            created: String::new(),
-            updated: String::new(),
-            start: None,
-            end: None,
-            expire: None,
             progress,
-            changed: Timestamp::UNIX_EPOCH,
             heading: Some((SignedDuration::from_secs(100), 60.0)),
-            message: None,
-            checks: None,
+            ..TaskRun::new(TaskType::Cluster, "t".into(), Timestamp::UNIX_EPOCH, "")
         }
     }
 
@@ -516,6 +528,51 @@ mod tests {
         assert_eq!(
             run(TaskState::Pause, 10.0).progress_at(secs(50), origin),
             10.0
+        );
+    }
+
+    #[test]
+    fn an_unscripted_pre_check_reports_one_item_per_group_failing_only_when_it_failed() {
+        let ctx = RunContext {
+            cluster_id: "c1000000-0000",
+            from: "v1",
+            to: "v2",
+            now: Timestamp::UNIX_EPOCH,
+            origin: Timestamp::UNIX_EPOCH,
+        };
+        let answer = |status: TaskState| {
+            let run = TaskRun {
+                status,
+                ..TaskRun::new(TaskType::PreCheck, "p".into(), Timestamp::UNIX_EPOCH, "")
+            };
+            pre_check(&run, &ctx)
+        };
+        let passed = answer(TaskState::Success);
+        assert_eq!(passed.items().count(), 3);
+        assert!(passed.findings().is_empty());
+        let nodes = passed
+            .status
+            .as_ref()
+            .and_then(|s| s.node_check_status.as_ref())
+            .and_then(|n| n.node_stage_status.clone())
+            .unwrap_or_default();
+        assert_eq!(
+            nodes[0].node_info.as_ref().and_then(|n| n.name.as_deref()),
+            Some("c1000000-node-1")
+        );
+        let failed = answer(TaskState::Failed);
+        assert_eq!(failed.phase(), Some(&PreCheckPhase::Failed));
+        let findings = failed.findings();
+        assert_eq!(findings.len(), 1);
+        assert!(findings[0].1.is_blocking());
+        let odd = answer(TaskState::Unknown("Checking".into()));
+        assert_eq!(
+            odd.phase(),
+            Some(&PreCheckPhase::Unknown("Checking".into()))
+        );
+        assert_eq!(
+            answer(TaskState::Queuing).phase(),
+            Some(&PreCheckPhase::Init)
         );
     }
 

@@ -333,21 +333,8 @@ impl Flow {
         let index = match self.tasks.iter().rposition(|r| r.task_id == task_id) {
             Some(i) => i,
             None => {
-                self.tasks.push(TaskRun {
-                    task: change.task.clone(),
-                    task_id,
-                    status: TaskState::Init,
-                    created: text.to_string(),
-                    updated: text.to_string(),
-                    start: None,
-                    end: None,
-                    expire: None,
-                    progress: 0.0,
-                    changed: at,
-                    heading: None,
-                    message: None,
-                    checks: None,
-                });
+                self.tasks
+                    .push(TaskRun::new(change.task.clone(), task_id, at, text));
                 self.tasks.len() - 1
             }
         };
@@ -359,7 +346,7 @@ impl Flow {
         });
         run.status = change.status.clone();
         run.changed = at;
-        run.updated = text.to_string();
+        run.updated = Some(text.to_string());
         run.start = point.start_time_stamp.clone();
         run.end = point.end_time_stamp.clone();
         run.expire = point.expire_time_stamp.clone();
@@ -475,11 +462,8 @@ impl Flow {
             back(&mut meta.update_timestamp);
         }
         for run in &mut self.tasks {
-            for text in [&mut run.created, &mut run.updated] {
-                if let Some(t) = time::parse(text) {
-                    *text = format_go(plus(t, -by));
-                }
-            }
+            back(&mut run.created);
+            back(&mut run.updated);
             back(&mut run.start);
             back(&mut run.end);
             back(&mut run.expire);
@@ -510,30 +494,23 @@ fn runs_of_points(wire: &Workflow, created: Timestamp) -> Vec<TaskRun> {
     wire.points()
         .iter()
         .filter_map(|p| {
+            let run = TaskRun::new(p.task_type.clone()?, p.task_id.clone()?, created, &fallback);
             let status = p.status.clone().unwrap_or(TaskState::Init);
-            let start = p.start_time_stamp.clone();
             Some(TaskRun {
-                task: p.task_type.clone()?,
-                task_id: p.task_id.clone()?,
                 progress: if status.means(&TaskState::Success) {
                     100.0
                 } else {
                     0.0
                 },
                 status,
-                created: start.clone().unwrap_or_else(|| fallback.clone()),
-                updated: p
-                    .end_time_stamp
-                    .clone()
-                    .or_else(|| start.clone())
-                    .unwrap_or_else(|| fallback.clone()),
-                start,
+                created: p.start_time_stamp.clone().or(run.created.clone()),
+                updated: (p.end_time_stamp.clone())
+                    .or(p.start_time_stamp.clone())
+                    .or(run.updated.clone()),
+                start: p.start_time_stamp.clone(),
                 end: p.end_time_stamp.clone(),
                 expire: p.expire_time_stamp.clone(),
-                changed: created,
-                heading: None,
-                message: None,
-                checks: None,
+                ..run
             })
         })
         .collect()

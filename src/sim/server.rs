@@ -140,6 +140,14 @@ impl ApiPath {
         }
     }
 
+    /// The pre-check or upgrade task id in the path, if it names one.
+    pub fn task_id(&self) -> Option<&str> {
+        match &self.resource {
+            Resource::PreChecks(id) | Resource::UpgradeTasks(id) => id.as_deref(),
+            _ => None,
+        }
+    }
+
     pub fn route(&self, method: &Method) -> Option<Route> {
         let get = method == Method::GET;
         match &self.resource {
@@ -335,6 +343,7 @@ where
         project_id: api.as_ref().map(|a| a.project_id.clone()),
         cluster_id: api.as_ref().map(|a| a.cluster_id.clone()),
         workflow_id: seen.workflow_id,
+        task_id: api.as_ref().and_then(ApiPath::task_id).map(str::to_string),
         status: answer.as_ref().map_or(0, |a| a.status.as_u16()),
         error_code: answer.as_ref().and_then(|a| a.error_code.clone()),
         credential: seen.credential,
@@ -521,13 +530,8 @@ async fn operate(sim: &Sim, ctx: &Ctx<'_>, body: Body, seen: &mut Seen) -> Answe
     };
     let scope = api.scope();
     let mut world = sim.world.lock();
-    let id = match &api.resource {
-        Resource::Workflows(id) | Resource::PreChecks(id) | Resource::UpgradeTasks(id) => {
-            id.as_deref().unwrap_or_default()
-        }
-        Resource::Cluster | Resource::Snapshots => "",
-    };
-    let workflow_id = id;
+    let workflow_id = api.workflow_id().unwrap_or_default();
+    let id = api.task_id().unwrap_or_default();
     let result = match route {
         Route::Show => world
             .show(now, scope, workflow_id)
@@ -647,6 +651,10 @@ mod tests {
                 assert_eq!(&p.resource, resource, "{path}");
                 assert_eq!(p.route(&Method::GET), Some(*route), "{path}");
                 assert_eq!(p.workflow_id(), None);
+                assert_eq!(
+                    p.task_id().is_some(),
+                    below.ends_with("/t%2F1") || below.ends_with("/u1")
+                );
                 for method in [Method::POST, Method::PATCH, Method::DELETE, Method::PUT] {
                     assert_eq!(p.route(&method), None, "{method} {path}");
                 }

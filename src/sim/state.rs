@@ -18,8 +18,8 @@ use crate::cce::ApiFamily;
 use crate::cce::diagnostics::cluster::{
     Cluster as ClusterAnswer, ClusterMetadata, ClusterPhase, ClusterSpec, ClusterStatus,
 };
-use crate::cce::diagnostics::snapshot::{SnapshotListStatus, SnapshotTaskList};
-use crate::cce::diagnostics::{PreCheckTask, PreCheckTaskList, UpgradeTask, UpgradeTaskList};
+use crate::cce::diagnostics::snapshot::SnapshotTaskList;
+use crate::cce::diagnostics::{PreCheckTask, TaskList, TaskListStatus, UpgradeTask};
 use crate::cce::model::{Phase, TaskState, TaskType, Workflow, WorkflowStatus};
 use crate::cce::time::format_go;
 
@@ -455,16 +455,20 @@ impl World {
             .collect())
     }
 
-    /// What `build` says about each run of `task` on the addressed cluster (only the run
-    /// `only` names, when given), oldest first.
-    fn task_answers<T>(
+    /// The list of what `build` says about each run of `task` on the addressed cluster (only
+    /// the run `only` names, when given), oldest first.
+    fn task_list<T>(
         &mut self,
         now: Timestamp,
         scope: Scope<'_>,
         task: TaskType,
         only: Option<&str>,
         build: fn(&TaskRun, &RunContext<'_>) -> T,
-    ) -> Result<Vec<T>, SimError> {
+    ) -> Result<TaskList<T>, SimError> {
+        let api_version = match task {
+            TaskType::Snapshot => "v3.1",
+            _ => "v3",
+        };
         let flows = self.flows_of(now, scope)?;
         let mut answers = Vec::new();
         for flow in flows {
@@ -487,7 +491,12 @@ impl World {
                     .map(|r| build(r, &ctx)),
             );
         }
-        Ok(answers)
+        Ok(TaskList {
+            kind: Some("List".into()),
+            api_version: Some(api_version.into()),
+            items: answers,
+            status: None,
+        })
     }
 
     fn one_task<T>(
@@ -503,7 +512,8 @@ impl World {
             TaskType::Snapshot => "snapshot task",
             _ => "upgrade task",
         };
-        self.task_answers(now, scope, task, Some(id), build)?
+        self.task_list(now, scope, task, Some(id), build)?
+            .items
             .pop()
             .ok_or_else(|| SimError::TaskNotFound(format!("{what} {id} not found")))
     }
@@ -523,12 +533,8 @@ impl World {
         &mut self,
         now: Timestamp,
         scope: Scope<'_>,
-    ) -> Result<PreCheckTaskList, SimError> {
-        Ok(PreCheckTaskList {
-            kind: Some("List".into()),
-            api_version: Some("v3".into()),
-            items: self.task_answers(now, scope, TaskType::PreCheck, None, runs::pre_check)?,
-        })
+    ) -> Result<TaskList<PreCheckTask>, SimError> {
+        self.task_list(now, scope, TaskType::PreCheck, None, runs::pre_check)
     }
 
     /// ShowUpgradeClusterTask.
@@ -546,12 +552,8 @@ impl World {
         &mut self,
         now: Timestamp,
         scope: Scope<'_>,
-    ) -> Result<UpgradeTaskList, SimError> {
-        Ok(UpgradeTaskList {
-            kind: Some("List".into()),
-            api_version: Some("v3".into()),
-            items: self.task_answers(now, scope, TaskType::Cluster, None, runs::upgrade_task)?,
-        })
+    ) -> Result<TaskList<UpgradeTask>, SimError> {
+        self.task_list(now, scope, TaskType::Cluster, None, runs::upgrade_task)
     }
 
     /// ListClusterMasterSnapshotTasks.
@@ -560,18 +562,15 @@ impl World {
         now: Timestamp,
         scope: Scope<'_>,
     ) -> Result<SnapshotTaskList, SimError> {
-        let items = self.task_answers(now, scope, TaskType::Snapshot, None, runs::snapshot_task)?;
-        let latest_backup_time = items
+        let mut list = self.task_list(now, scope, TaskType::Snapshot, None, runs::snapshot_task)?;
+        let latest_backup_time = list
+            .items
             .iter()
             .filter(|t| t.phase().is_some_and(|p| p.means(&TaskState::Success)))
             .filter_map(|t| t.status.as_ref()?.completion_time.clone())
             .next_back();
-        Ok(SnapshotTaskList {
-            kind: Some("List".into()),
-            api_version: Some("v3.1".into()),
-            items,
-            status: Some(SnapshotListStatus { latest_backup_time }),
-        })
+        list.status = Some(TaskListStatus { latest_backup_time });
+        Ok(list)
     }
 
     /// ShowCluster: the state the newest workflow that touched the cluster left it in.

@@ -3,9 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::TaskMetadata;
-use crate::cce::lenient::null_as_empty;
-use crate::cce::model::open_enum;
+use super::{Task, TaskList};
+use crate::cce::model::{WorkflowSpec, open_enum};
 
 open_enum!(
     /// Phase of a whole pre-check: `Error` means the check itself could not run.
@@ -34,49 +33,16 @@ open_enum!(
 );
 
 /// ShowPreCheck's answer, and each item of ListPreCheckTasks.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct PreCheckTask {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<TaskMetadata>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spec: Option<PreCheckSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<PreCheckStatus>,
-}
+pub type PreCheckTask = Task<PreCheckSpec, PreCheckStatus>;
 
 /// ListPreCheckTasks' answer.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct PreCheckTaskList {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-    #[serde(default, deserialize_with = "null_as_empty")]
-    pub items: Vec<PreCheckTask>,
-}
+pub type PreCheckTaskList = TaskList<PreCheckTask>;
 
+/// The cluster and versions, as a workflow's spec names them, and the skipped items.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct PreCheckSpec {
-    #[serde(rename = "clusterID", default, skip_serializing_if = "Option::is_none")]
-    pub cluster_id: Option<String>,
-    #[serde(
-        rename = "clusterVersion",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub cluster_version: Option<String>,
-    #[serde(
-        rename = "targetVersion",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub target_version: Option<String>,
+    #[serde(flatten)]
+    pub versions: WorkflowSpec,
     #[serde(
         rename = "skippedCheckItemList",
         default,
@@ -272,10 +238,6 @@ pub enum CheckScope<'a> {
 }
 
 impl PreCheckTask {
-    pub fn uid(&self) -> Option<&str> {
-        self.metadata.as_ref()?.uid.as_deref()
-    }
-
     pub fn phase(&self) -> Option<&PreCheckPhase> {
         self.status.as_ref()?.phase.as_ref()
     }
@@ -327,13 +289,6 @@ impl PreCheckTask {
         let mut found: Vec<_> = self.items().filter(|(_, item)| item.is_finding()).collect();
         found.sort_by_key(|(_, item)| std::cmp::Reverse(item.severity()));
         found
-    }
-}
-
-impl PreCheckTaskList {
-    /// The pre-check a workflow point's `taskID` names.
-    pub fn find(&self, task_id: &str) -> Option<&PreCheckTask> {
-        super::by_uid(&self.items, task_id, |t| t.metadata.as_ref())
     }
 }
 
@@ -550,5 +505,64 @@ mod tests {
         .expect("parse");
         assert_eq!(list.find("pc-1").and_then(PreCheckTask::uid), Some("pc-1"));
         assert!(list.find("absent").is_none());
+    }
+}
+
+/// Whatever items a pre-check holds, findings are exactly the items that did not pass, in
+/// an order that never puts a less severe item first.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text(known: &'static [&'static str]) -> impl Strategy<Value = Option<String>> {
+        let mut choices: Vec<String> = known.iter().map(|s| s.to_string()).collect();
+        choices.extend(known.iter().map(|s| s.to_lowercase()));
+        choices.push("Other".into());
+        prop::option::of(prop::sample::select(choices))
+    }
+
+    fn item() -> impl Strategy<Value = serde_json::Value> {
+        (
+            text(&["Exception", "Risk"]),
+            text(&["Info", "Warning", "Fatal"]),
+            text(&["Init", "Running", "Success", "Failed"]),
+            prop::option::of("[a-z]{1,8}"),
+        )
+            .prop_map(|(kind, level, phase, node)| {
+                let mut item =
+                    serde_json::json!({"name": "x", "kind": kind, "level": level, "phase": phase});
+                if let Some(node) = node {
+                    item["riskSource"] = serde_json::json!({"nodeRisks": [{"NodeID": node}]});
+                }
+                item
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn findings_are_the_items_that_did_not_pass_most_severe_first(
+            cluster in prop::collection::vec(item(), 0..12),
+            nodes in prop::collection::vec(prop::collection::vec(item(), 0..6), 0..4),
+        ) {
+            let stages: Vec<_> = nodes
+                .iter()
+                .enumerate()
+                .map(|(n, items)| serde_json::json!({"nodeInfo": {"name": format!("n{n}")}, "itemsStatus": items}))
+                .collect();
+            let task: PreCheckTask = serde_json::from_value(serde_json::json!({"status": {
+                "clusterCheckStatus": {"itemsStatus": cluster},
+                "nodeCheckStatus": {"nodeStageStatus": stages},
+            }}))
+            .expect("any items parse");
+            let findings = task.findings();
+            let expected = task.items().filter(|(_, i)| i.is_finding()).count();
+            prop_assert_eq!(findings.len(), expected);
+            prop_assert!(findings.windows(2).all(|w| w[0].1.severity() >= w[1].1.severity()));
+            for (_, item) in &findings {
+                prop_assert!(!item.phase.as_ref().is_some_and(|p| p.means(&CheckPhase::Success)));
+                prop_assert!(item.subjects().len() <= 1);
+            }
+        }
     }
 }

@@ -4,45 +4,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::TaskMetadata;
-use crate::cce::lenient::{null_as_empty, string_or_number};
+use super::{Task, TaskList, TaskStatus};
 use crate::cce::model::TaskState;
 
-/// ListClusterMasterSnapshotTasks' answer.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct SnapshotTaskList {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-    #[serde(default, deserialize_with = "null_as_empty")]
-    pub items: Vec<SnapshotTask>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<SnapshotListStatus>,
-}
+/// One master snapshot task.
+pub type SnapshotTask = Task<SnapshotSpec, TaskStatus>;
 
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct SnapshotListStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latest_backup_time: Option<String>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct SnapshotTask {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<TaskMetadata>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spec: Option<SnapshotSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<SnapshotStatus>,
-}
+/// ListClusterMasterSnapshotTasks' answer; its `status` holds `latestBackupTime`.
+pub type SnapshotTaskList = TaskList<SnapshotTask>;
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct SnapshotSpec {
@@ -69,30 +38,7 @@ pub struct SnapshotItem {
     pub message: Option<String>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct SnapshotStatus {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<TaskState>,
-    #[serde(
-        default,
-        deserialize_with = "string_or_number",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub progress: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completion_time: Option<String>,
-}
-
 impl SnapshotTask {
-    pub fn uid(&self) -> Option<&str> {
-        self.metadata.as_ref()?.uid.as_deref()
-    }
-
-    pub fn phase(&self) -> Option<&TaskState> {
-        self.status.as_ref()?.phase.as_ref()
-    }
-
     pub fn items(&self) -> &[SnapshotItem] {
         self.spec
             .as_ref()
@@ -110,13 +56,6 @@ impl SnapshotTask {
             let message = item.message.as_deref().filter(|m| !m.trim().is_empty())?;
             failed.then_some((item, message))
         })
-    }
-}
-
-impl SnapshotTaskList {
-    /// The snapshot task a workflow point's `taskID` names.
-    pub fn find(&self, task_id: &str) -> Option<&SnapshotTask> {
-        super::by_uid(&self.items, task_id, |t| t.metadata.as_ref())
     }
 }
 

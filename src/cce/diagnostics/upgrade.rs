@@ -4,37 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::TaskMetadata;
-use crate::cce::lenient::{null_as_empty, string_or_number};
-use crate::cce::model::TaskState;
+use super::{Task, TaskList, TaskStatus};
 
 /// ShowUpgradeClusterTask's answer, and each item of ListUpgradeClusterTasks.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct UpgradeTask {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<TaskMetadata>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spec: Option<UpgradeTaskSpec>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<UpgradeTaskStatus>,
-}
+pub type UpgradeTask = Task<UpgradeTaskSpec, TaskStatus>;
 
 /// ListUpgradeClusterTasks' answer.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct UpgradeTaskList {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-    #[serde(default, deserialize_with = "null_as_empty")]
-    pub items: Vec<UpgradeTask>,
-}
+pub type UpgradeTaskList = TaskList<UpgradeTask>;
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -49,48 +25,10 @@ pub struct UpgradeTaskSpec {
     pub items: Option<serde_json::Value>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct UpgradeTaskStatus {
-    /// Init, Queuing, Running, Pause, Success or Failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<TaskState>,
-    /// A percentage as text, e.g. `"45.00"`; see [`UpgradeTask::progress_percent`].
-    #[serde(
-        default,
-        deserialize_with = "string_or_number",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub progress: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub completion_time: Option<String>,
-}
-
-impl UpgradeTask {
-    pub fn uid(&self) -> Option<&str> {
-        self.metadata.as_ref()?.uid.as_deref()
-    }
-
-    pub fn phase(&self) -> Option<&TaskState> {
-        self.status.as_ref()?.phase.as_ref()
-    }
-
-    /// The progress as a whole percentage (0–100, rounded down), when CCE sent a number.
-    pub fn progress_percent(&self) -> Option<u8> {
-        super::progress_percent(self.status.as_ref()?.progress.as_deref())
-    }
-}
-
-impl UpgradeTaskList {
-    /// The upgrade task a workflow point's `taskID` names.
-    pub fn find(&self, task_id: &str) -> Option<&UpgradeTask> {
-        super::by_uid(&self.items, task_id, |t| t.metadata.as_ref())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cce::model::TaskState;
 
     #[test]
     fn an_upgrade_task_reads_its_phase_and_progress_however_they_are_sent() {
