@@ -22,8 +22,7 @@ use kube::client::{Body, ClientBuilder, ConfigExt};
 use kube::{Client, Config};
 use tower::retry::RetryLayer;
 use tower::{BoxError, ServiceBuilder};
-use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
-use tower_http::trace::{DefaultOnRequest, TraceLayer};
+use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 /// How often an idle HTTP/2 connection is pinged, and how long a ping may go unanswered
@@ -77,34 +76,31 @@ pub fn from_config(config: Config) -> Result<Client, kube::Error> {
         )
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
-        .layer(traced())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(span_for)
+                .on_response(record_status),
+        )
         .map_err(BoxError::from)
         .service(http);
     Ok(ClientBuilder::new(service, config.default_namespace.clone()).build())
 }
 
-/// Each request as a debug span carrying its method, URL and, once answered, its status
-/// code: the fields kube's own client records, which the chart's tests read to prove that
-/// no request of the operator was refused.
-fn traced() -> TraceLayer<
-    SharedClassifier<ServerErrorsAsFailures>,
-    impl Fn(&Request<Body>) -> Span + Clone,
-    DefaultOnRequest,
-    impl Fn(&Response<Incoming>, Duration, &Span) + Clone,
-> {
-    TraceLayer::new_for_http()
-        .make_span_with(|request: &Request<Body>| {
-            tracing::debug_span!(
-                "HTTP",
-                http.method = %request.method(),
-                http.url = %request.uri(),
-                http.status_code = tracing::field::Empty,
-            )
-        })
-        .on_response(|response: &Response<Incoming>, _: Duration, span: &Span| {
-            span.record("http.status_code", response.status().as_u16());
-            tracing::debug!(parent: span, "answered");
-        })
+/// Each request's span carries its method, URL and, once answered, its status code: the
+/// fields kube's own client records, which the chart's tests read to prove that no request
+/// of the operator was refused.
+fn span_for(request: &Request<Body>) -> Span {
+    tracing::debug_span!(
+        "HTTP",
+        http.method = %request.method(),
+        http.url = %request.uri(),
+        http.status_code = tracing::field::Empty,
+    )
+}
+
+fn record_status(response: &Response<Incoming>, _: Duration, span: &Span) {
+    span.record("http.status_code", response.status().as_u16());
+    tracing::debug!(parent: span, "answered");
 }
 
 /// `uri` without the user and password it may carry, for an error message.
