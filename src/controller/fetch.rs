@@ -225,25 +225,7 @@ impl Fetcher {
         }
         let _permit = self.admit(&shared).await?;
         let started = Instant::now();
-        let client = &self.client;
-        let answer = match ask {
-            Ask::PreCheck(id) => client
-                .pre_check_for_task(target, id)
-                .await
-                .map(|r| Told::PreCheck(findings::precheck_report(&r.body))),
-            Ask::Progress(id) => client
-                .show_upgrade_cluster_task(target, id)
-                .await
-                .map(|r| findings::progress(&r.body)),
-            Ask::Cluster(_) => client
-                .show_cluster(target)
-                .await
-                .map(|r| Told::Cluster(findings::cluster_report(&r.body))),
-            Ask::Snapshot(_) => client
-                .list_snapshot_tasks(target)
-                .await
-                .map(|r| findings::snapshot_messages(&r.body, ask)),
-        };
+        let answer = read_diagnosis(&self.client, target, ask).await;
         let outcome = match &answer {
             Ok(_) => "ok",
             Err(e) => e.category(),
@@ -307,6 +289,28 @@ impl Fetcher {
             .lock()
             .retain(|_, requests| requests.available_permits() < per_endpoint);
     }
+}
+
+/// One diagnostic read, its answer bounded for status.
+pub async fn read_diagnosis(
+    client: &CceClient,
+    target: &Target,
+    ask: &Ask,
+) -> Result<Told, CceError> {
+    Ok(match ask {
+        Ask::PreCheck(id) => Told::PreCheck(findings::precheck_report(
+            &client.pre_check_for_task(target, id).await?.body,
+        )),
+        Ask::Progress(id) => {
+            findings::progress(&client.show_upgrade_cluster_task(target, id).await?.body)
+        }
+        Ask::Cluster(_) => Told::Cluster(findings::cluster_report(
+            &client.show_cluster(target).await?.body,
+        )),
+        Ask::Snapshot(_) => {
+            findings::snapshot_messages(&client.list_snapshot_tasks(target).await?.body, ask)
+        }
+    })
 }
 
 #[cfg(test)]

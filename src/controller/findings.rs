@@ -7,7 +7,10 @@
 //! the next poll nor a restarted operator asks again. Only a running Cluster task is read
 //! per poll, for its progress.
 
-use crate::cce::diagnostics::{CheckScope, Cluster, PreCheckTask, SnapshotTaskList, UpgradeTask};
+use crate::cce::diagnostics::{
+    CheckItem, CheckKind, CheckLevel, CheckScope, Cluster, PreCheckTask, SnapshotTaskList,
+    UpgradeTask,
+};
 use crate::cce::error::CceError;
 use crate::cce::model::{TaskState, TaskType, Workflow};
 use crate::crd::{
@@ -292,6 +295,16 @@ pub fn annotate(status: &mut UpgradeWorkflowWatchStatus, old: &[TaskStatus], tol
     if let Some(shown) = shown {
         status.current_task = Some(shown);
     }
+}
+
+/// Whether a finding blocks the upgrade, by the model's rule for check items.
+pub fn is_blocking(finding: &CheckFinding) -> bool {
+    CheckItem {
+        kind: finding.kind.as_deref().map(CheckKind::from),
+        level: finding.level.as_deref().map(CheckLevel::from),
+        ..CheckItem::default()
+    }
+    .is_blocking()
 }
 
 /// What CCE said about a task, in one line: the blocking items first, then the risks, or
