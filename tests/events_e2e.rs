@@ -30,6 +30,10 @@ use common::{cond, events, reasons};
 /// of the simulator gives every watch a transition at the same moment.
 const WATCHES: u64 = 40;
 
+/// A CCE timeout that a loaded machine does not reach: these tests count Events, and a
+/// timed-out read would add a true but unwanted SyncFailed/SyncRecovered pair.
+const PATIENT: &[&str] = &["--cce-request-timeout", "15s"];
+
 fn name(i: u64) -> String {
     format!("burst-{i}")
 }
@@ -115,7 +119,7 @@ async fn assert_each_transition_once(client: &Client, ns: &str) {
 async fn killing_the_operator_during_a_burst_loses_and_repeats_no_event() {
     let (client, ns) = common::setup("kill-burst").await;
     let sim = burst();
-    let mut op = Operator::start(&ns, &sim, &[]);
+    let mut op = Operator::start(&ns, &sim, PATIENT);
     create_watches(&client, &ns, &sim).await;
     wait_all_converged(&client, &ns, &sim).await;
     let mut kills = 0;
@@ -141,12 +145,12 @@ async fn killing_the_operator_during_a_burst_loses_and_repeats_no_event() {
 async fn two_operators_without_leader_election_publish_each_event_once() {
     let (client, ns) = common::setup("two-operators").await;
     let sim = burst();
-    let _first = Operator::start(&ns, &sim, &[]);
+    let _first = Operator::start(&ns, &sim, PATIENT);
     create_watches(&client, &ns, &sim).await;
     wait_all_converged(&client, &ns, &sim).await;
     // The second instance joins watches that already have a status, as when a second
     // replica is started without leader election.
-    let _second = Operator::start(&ns, &sim, &[]);
+    let _second = Operator::start(&ns, &sim, PATIENT);
     while step_all(&sim).await {
         wait_all_converged(&client, &ns, &sim).await;
     }
@@ -157,8 +161,8 @@ async fn two_operators_without_leader_election_publish_each_event_once() {
 async fn two_operators_started_together_on_new_watches_publish_each_event_once() {
     let (client, ns) = common::setup("two-new").await;
     let sim = burst();
-    let _first = Operator::start(&ns, &sim, &[]);
-    let _second = Operator::start(&ns, &sim, &[]);
+    let _first = Operator::start(&ns, &sim, PATIENT);
+    let _second = Operator::start(&ns, &sim, PATIENT);
     create_watches(&client, &ns, &sim).await;
     wait_all_converged(&client, &ns, &sim).await;
     while step_all(&sim).await {
