@@ -276,17 +276,16 @@ fn task_transitions(old: &[TaskStatus], new: &[TaskStatus], out: &mut Vec<Transi
             if let Some(t) = transition {
                 out.push(t.about(Subject::Task, &action).once(&occurrence));
             }
-        } else if let Some(summary) = task_summary(task)
+        } else if task.state() == Some(TaskState::Failed)
+            && let Some(summary) = task_summary(task)
             && before.is_some_and(|b| b.id == task.id && task_summary(b).is_none())
         {
-            // CCE told why only after the task's own transition was published.
-            let failed = task.state() == Some(TaskState::Failed);
-            let verb = if failed { "failed" } else { "ended" };
+            // CCE said why only after the failure itself was published: the one Warning
+            // that carries the reason.
             out.push(
-                Transition::new(
-                    failed,
+                Transition::warning(
                     "TaskDiagnosed",
-                    format!("{}: {summary}", task_note(task, verb)),
+                    format!("{}: {summary}", task_note(task, "failed")),
                 )
                 .about(Subject::Task, &action)
                 .once(format!("{occurrence} diagnosed")),
@@ -590,6 +589,41 @@ mod tests {
             reasons(&transitions(&s0, &s1)),
             vec!["TaskStarted", "PhaseChanged"]
         );
+    }
+
+    #[test]
+    fn a_reason_told_late_is_one_warning_for_a_failed_task_and_nothing_for_a_success() {
+        use crate::crd::{CheckFinding, CheckReport};
+        let checked = |s: &UpgradeWorkflowWatchStatus| {
+            let mut s = s.clone();
+            s.tasks[0].checks = Some(CheckReport {
+                phase: Some("Failed".into()),
+                items: vec![CheckFinding {
+                    name: Some("NodeReady".into()),
+                    kind: Some("Exception".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+            s
+        };
+        let failed = status_of(
+            &Default::default(),
+            wf("Pending", &[("PreCheck", Some("Failed"))]),
+        );
+        let told = checked(&failed);
+        let late = transitions(&failed, &told);
+        assert_eq!(reasons(&late), vec!["TaskDiagnosed"]);
+        assert!(late[0].warning && late[0].note.contains("must fix: NodeReady"));
+        assert!(
+            transitions(&told, &told).is_empty(),
+            "a replay says nothing"
+        );
+        let succeeded = status_of(
+            &Default::default(),
+            wf("Running", &[("PreCheck", Some("Success"))]),
+        );
+        assert!(transitions(&succeeded, &checked(&succeeded)).is_empty());
     }
 
     fn occurrences(t: &[Transition]) -> Vec<String> {

@@ -359,6 +359,7 @@ pub fn task_summary(task: &TaskStatus) -> Option<String> {
             parts.push(format!("{more} more items"));
         }
         if parts.is_empty()
+            && task.state() == Some(TaskState::Failed)
             && let Some(message) = &checks.message
         {
             parts.push(format!("pre-check: {message}"));
