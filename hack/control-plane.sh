@@ -23,6 +23,11 @@
 #                      the two halves of a restart, for fault tests
 #
 # Environment (all optional):
+#   CCE_UW_K8S_VERSION    the Kubernetes version of kube-apiserver and kubectl,
+#                         e.g. v1.29.15 (default: the version the state dir's
+#                         plane was started with, else the newest tested, see
+#                         "pinned versions" below). Each version is built
+#                         and cached on its own, side by side.
 #   CCE_UW_CACHE          build cache root. Default:
 #                         ${XDG_CACHE_HOME:-$HOME/.cache}/cce-upgrade-watch
 #                         Binaries go to $CCE_UW_CACHE/<component>-<version>/bin/
@@ -42,6 +47,7 @@
 #   CCE_UW_ETCD            absolute path of the cached etcd
 #   CCE_UW_KUBE_APISERVER  absolute path of the cached kube-apiserver
 #   CCE_UW_PLANE_DIR       the state dir
+#   CCE_UW_K8S_VERSION     the Kubernetes version of kube-apiserver and kubectl
 #
 # Notes:
 # - There is no kube-controller-manager, scheduler or kubelet. Pods never run,
@@ -61,6 +67,13 @@
 #   11 min, helm 5.5 min) and fills ~1.2 GB of Go module cache and ~3 GB of Go
 #   build cache. With the Go caches warm but no binaries it takes ~35 s;
 #   with the binaries cached, nothing is built. `up` takes 5-7 s.
+#   Another Kubernetes version (CCE_UW_K8S_VERSION) costs its own
+#   kube-apiserver+kubectl build: v1.29.15 took about 15 min with the Go
+#   module cache warm for what it shares with v1.36.5, 45 s with the Go build
+#   cache warm as well.
+# - Range: the oldest tested is v1.29.15, the first minor with CEL validation
+#   GA (the CRD's rules need it); it builds with Go 1.26 from the module proxy
+#   and runs with the same etcd v3.6.16. Older minors were not tried.
 # - Versions: the proxy's version list (`go list -m -versions`) lagged behind
 #   for k8s.io/kubernetes (it stopped at v1.36.3 while v1.36.5 was served), so
 #   newer patches were checked with .../@v/<version>.info as well.
@@ -68,7 +81,9 @@ set -euo pipefail
 
 # ---------------------------------------------------------------- pinned versions
 # The newest patches the Go module proxy served when this was written.
-K8S_VERSION=v1.36.5   # k8s.io/kubernetes: kube-apiserver, kubectl
+# CCE_UW_K8S_VERSION picks another Kubernetes version (README lists the tested
+# range; `make test-oldest` runs the oldest).
+DEFAULT_K8S_VERSION=v1.36.5 # k8s.io/kubernetes: kube-apiserver, kubectl
 ETCD_VERSION=v3.6.16  # go.etcd.io/etcd/server/v3
 HELM_VERSION=v3.22.0  # helm.sh/helm/v3
 
@@ -76,6 +91,16 @@ HELM_VERSION=v3.22.0  # helm.sh/helm/v3
 CACHE_ROOT=${CCE_UW_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cce-upgrade-watch}
 PLANE_DIR=${CCE_UW_PLANE_DIR:-/tmp/cce-uw-plane}
 READY_TIMEOUT=${CCE_UW_READY_TIMEOUT:-60}
+# A plane that is up keeps the version it was started with, so later commands
+# (env, restarts) find its binaries without being told again.
+K8S_VERSION_FILE=$PLANE_DIR/k8s-version
+if [[ -n ${CCE_UW_K8S_VERSION:-} ]]; then
+	K8S_VERSION=$CCE_UW_K8S_VERSION
+elif [[ -s $K8S_VERSION_FILE ]]; then
+	K8S_VERSION=$(<"$K8S_VERSION_FILE")
+else
+	K8S_VERSION=$DEFAULT_K8S_VERSION
+fi
 
 K8S_DIR=$CACHE_ROOT/kubernetes-$K8S_VERSION
 ETCD_DIR=$CACHE_ROOT/etcd-$ETCD_VERSION
@@ -87,6 +112,9 @@ HELM=$HELM_DIR/bin/helm
 
 export GOTOOLCHAIN=local
 export CGO_ENABLED=0
+
+[[ $K8S_VERSION =~ ^v1\.[0-9]+\.[0-9]+$ ]] ||
+	{ printf '[control-plane] ERROR: CCE_UW_K8S_VERSION=%s is not v1.<minor>.<patch>\n' "$K8S_VERSION" >&2; exit 2; }
 
 log() { printf '[control-plane] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -556,6 +584,9 @@ dump_logs() {
 print_export() { printf 'export KUBECONFIG=%q\n' "$KUBECONFIG_FILE"; }
 
 cmd_up() {
+	if [[ -s $K8S_VERSION_FILE && $(<"$K8S_VERSION_FILE") != "$K8S_VERSION" ]]; then
+		die "$PLANE_DIR holds a Kubernetes $(<"$K8S_VERSION_FILE") plane: run \`$0 down\` first, or use another CCE_UW_PLANE_DIR"
+	fi
 	if pid_of etcd >/dev/null && pid_of kube-apiserver >/dev/null && is_ready; then
 		log "already up in $PLANE_DIR"
 		print_export
@@ -571,6 +602,7 @@ cmd_up() {
 	chmod 700 "$PLANE_DIR"
 	local ports
 	read -r -a ports <<<"$(free_ports 3)"
+	printf '%s\n' "$K8S_VERSION" >"$K8S_VERSION_FILE"
 	cat >"$PORTS_FILE" <<EOF
 ETCD_PORT=${ports[0]}
 ETCD_PEER_PORT=${ports[1]}
@@ -596,7 +628,7 @@ EOF
 cmd_down() {
 	stop_component kube-apiserver
 	stop_component etcd
-	rm -rf "$ETCD_DATA" "$PLANE_DIR/apiserver-certs" "$PKI" "$KUBECONFIG_FILE" "$PORTS_FILE"
+	rm -rf "$ETCD_DATA" "$PLANE_DIR/apiserver-certs" "$PKI" "$KUBECONFIG_FILE" "$PORTS_FILE" "$K8S_VERSION_FILE"
 	log "down: $PLANE_DIR cleaned (logs kept)"
 }
 
@@ -640,6 +672,7 @@ cmd_env() {
 	printf 'export CCE_UW_ETCD=%q\n' "$ETCD"
 	printf 'export CCE_UW_KUBE_APISERVER=%q\n' "$KUBE_APISERVER"
 	printf 'export CCE_UW_PLANE_DIR=%q\n' "$PLANE_DIR"
+	printf 'export CCE_UW_K8S_VERSION=%q\n' "$K8S_VERSION"
 }
 
 restart_wait() {

@@ -6,8 +6,9 @@
 # conditions and events. Ctrl-C, an error or the end stops and removes everything it started.
 #
 # Environment (all optional):
-#   SCENARIO              success (default), cluster-fails-then-retry, cancel or
-#                         precheck-expires: a built-in simulator scenario
+#   SCENARIO              success (default), cluster-fails-then-retry, cancel,
+#                         precheck-expires, precheck-fails (the pre-check's findings in
+#                         status and events) or cluster-pauses: a built-in simulator scenario
 #   DEMO_SPEED            simulator clock factor (default 10: the success upgrade's
 #                         5 minutes take 30 s, cluster-fails-then-retry 45 s)
 #   USE_EXISTING_CLUSTER  1: use the cluster of the current kubeconfig instead of a local
@@ -31,8 +32,10 @@ success) n=1 ;;
 cluster-fails-then-retry) n=2 ;;
 cancel) n=3 ;;
 precheck-expires) n=4 ;;
+precheck-fails) n=7 ;;
+cluster-pauses) n=8 ;;
 *)
-	echo "demo: unknown SCENARIO=$SCENARIO (success, cluster-fails-then-retry, cancel, precheck-expires)" >&2
+	echo "demo: unknown SCENARIO=$SCENARIO (success, cluster-fails-then-retry, cancel, precheck-expires, precheck-fails, cluster-pauses)" >&2
 	exit 2
 	;;
 esac
@@ -185,7 +188,9 @@ while ((SECONDS < deadline)); do
 	if [[ $stalled == True && -z $told_stalled ]]; then
 		told_stalled=1
 		reason=$("$KUBECTL" -n "$NS" get uww "$WATCH" -o jsonpath='{.status.conditions[?(@.type=="Stalled")].reason}')
-		note "-- Stalled=True ($reason): the upgrade needs a person; a gate on"
+		message=$("$KUBECTL" -n "$NS" get uww "$WATCH" -o jsonpath='{.status.conditions[?(@.type=="Stalled")].message}')
+		note "-- Stalled=True ($reason): $message"
+		note "   the upgrade needs a person; a gate on"
 		note "   \`kubectl wait --for=condition=Stalled\` returns now, Argo CD shows Degraded"
 	fi
 	if [[ $stalled == True ]]; then

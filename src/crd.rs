@@ -280,6 +280,107 @@ pub struct TaskStatus {
     /// needs a new pre-check before the upgrade can go on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_expired: Option<bool>,
+
+    /// How far a Cluster task is, in percent, as CCE's upgrade task last reported it (read
+    /// at the poll interval while the task runs or is paused; kept once it ended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 100))]
+    pub progress: Option<u8>,
+
+    /// Phase of CCE's own task for a Cluster task (Init, Queuing, Running, Pause, Success,
+    /// Failed), as CCE sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_phase: Option<String>,
+
+    /// What a finished pre-check found (CCE's ShowPreCheck): the items that did not pass,
+    /// most severe first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<CheckReport>,
+
+    /// The cluster's own word when a Cluster or Rollback task failed (CCE's ShowCluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterReport>,
+
+    /// Messages of the failed items of a failed Snapshot task (CCE's snapshot task list).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 5))]
+    pub snapshot_messages: Vec<String>,
+
+    /// Set when CCE would not tell more about this task (the account may not use that API,
+    /// or CCE has no such record, or its answer was unreadable): the task is mirrored all
+    /// the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics_unavailable: Option<String>,
+}
+
+/// The findings of a pre-check, bounded: the most severe items, and how many more there were.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckReport {
+    /// Phase of the pre-check as CCE reports it: Init, Running, Success, Failed or Error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+
+    /// The pre-check's own message (often the log of an error while it ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+
+    /// Items that did not pass, most severe (blocking) first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub items: Vec<CheckFinding>,
+
+    /// Items that did not pass beyond those listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more_items: Option<u32>,
+}
+
+/// One check item that did not pass.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckFinding {
+    /// The item's name, as a skip (for example Terraform's `skipped_check_item_list`) names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+
+    /// `Exception`: it must be fixed before the upgrade goes on. `Risk`: it may be skipped
+    /// once someone has confirmed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+
+    /// LimitCheck, MasterCheck, NodeCheck, AddonCheck or ExecuteException.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+
+    /// Info, Warning or Fatal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+
+    /// What CCE says about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+
+    /// CCE's error codes for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 4))]
+    pub error_codes: Vec<String>,
+
+    /// What it is about: a node, an add-on, a deprecated API's URL, a configuration file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+/// The cluster's phase, reason and message as CCE's ShowCluster gave them.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterReport {
+    /// For example Available, Upgrading, RollingBack, RollbackFailed, Error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// An edge of the workflow graph.
@@ -299,18 +400,21 @@ pub struct TaskLine {
 
 /// The mirrored strings read back as CCE's values; unknown ones stay as they are.
 impl UpgradeWorkflowWatchStatus {
+    /// The phase as this operator acts on it: known values in any case are recognised.
     pub fn workflow_phase(&self) -> Option<Phase> {
-        self.phase.as_deref().map(Phase::from)
+        self.phase.as_deref().map(|p| Phase::from(p).canonical())
     }
 }
 
 impl TaskStatus {
     pub fn kind(&self) -> TaskType {
-        TaskType::from(self.task_type.as_str())
+        TaskType::from(self.task_type.as_str()).canonical()
     }
 
     pub fn state(&self) -> Option<TaskState> {
-        self.status.as_deref().map(TaskState::from)
+        self.status
+            .as_deref()
+            .map(|s| TaskState::from(s).canonical())
     }
 }
 

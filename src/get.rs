@@ -17,6 +17,8 @@ use crate::cce::endpoint::EndpointPolicy;
 use crate::cce::error::CceError;
 use crate::cce::model::{Phase, PointStatus, TaskState, Workflow, WorkflowList};
 use crate::cce::time;
+use crate::controller::fetch::read_diagnosis;
+use crate::controller::findings::{Ask, Told, unavailable, wanted};
 use crate::duration::{self, Precision};
 
 /// Exit codes by error category; the help text below must list the same.
@@ -157,9 +159,10 @@ pub async fn run(args: GetArgs) -> ExitCode {
     }
 }
 
-/// What `get` found.
+/// What `get` found: one workflow with what CCE's diagnostic APIs say about its tasks, or
+/// a cluster's workflows.
 pub enum Found {
-    One(Box<Workflow>),
+    One(Box<Workflow>, Vec<(Ask, Told)>),
     List {
         cluster_id: String,
         list: WorkflowList,
@@ -215,10 +218,21 @@ async fn fetch(args: &GetArgs) -> Result<Found, Failure> {
         credentials,
     };
     match &args.workflow_id {
-        Some(id) => client
-            .show_workflow(&target, id)
-            .await
-            .map(|r| Found::One(Box::new(r.body))),
+        Some(id) => match client.show_workflow(&target, id).await {
+            Ok(r) => {
+                let mut told = Vec::new();
+                for ask in wanted(&r.body, &Default::default()) {
+                    let answer = match read_diagnosis(&client, &target, &ask).await {
+                        Ok(answer) => Some(answer),
+                        Err(e) => unavailable(&ask, &e)
+                            .or_else(|| Some(Told::Unavailable(format!("{}: {e}", ask.api())))),
+                    };
+                    told.extend(answer.map(|a| (ask, a)));
+                }
+                Ok(Found::One(Box::new(r.body), told))
+            }
+            Err(e) => Err(e),
+        },
         None => client.list_workflows(&target).await.map(|r| {
             let mut list = r.body;
             list.sort_newest_first();
@@ -271,9 +285,9 @@ fn exit_code(category: &str) -> u8 {
 fn write_output(found: &Found, output: Output, now: Timestamp) -> std::io::Result<()> {
     let text = match (output, found) {
         (Output::Table, _) => render_table(found, now),
-        (Output::Json, Found::One(wf)) => to_json(wf)?,
+        (Output::Json, Found::One(wf, _)) => to_json(wf)?,
         (Output::Json, Found::List { list, .. }) => to_json(list)?,
-        (Output::Yaml, Found::One(wf)) => to_yaml(wf)?,
+        (Output::Yaml, Found::One(wf, _)) => to_yaml(wf)?,
         (Output::Yaml, Found::List { list, .. }) => to_yaml(list)?,
     };
     let mut stdout = std::io::stdout().lock();
@@ -294,7 +308,11 @@ fn to_yaml<T: serde::Serialize>(value: &T) -> std::io::Result<String> {
 /// The human view: one block per workflow, newest first.
 pub fn render_table(found: &Found, now: Timestamp) -> String {
     match found {
-        Found::One(wf) => render_workflow(wf, now),
+        Found::One(wf, told) => {
+            let mut out = render_workflow(wf, now);
+            out.push_str(&render_diagnoses(told));
+            out
+        }
         Found::List { cluster_id, list } if list.items.is_empty() => {
             format!("No upgrade workflows for cluster {cluster_id}.\n")
         }
@@ -364,6 +382,84 @@ fn render_workflow(wf: &Workflow, now: Timestamp) -> String {
         ]];
         rows.extend(points.iter().map(|p| task_row(p, now)));
         out.push_str(&table(&rows));
+    }
+    out
+}
+
+/// What CCE's diagnostic APIs said: each pre-check's findings as a table, most severe
+/// first; a Cluster task's progress; the cluster's reason; snapshot messages; what could
+/// not be read.
+fn render_diagnoses(told: &[(Ask, Told)]) -> String {
+    let dash = || "-".to_string();
+    let mut out = String::new();
+    for (ask, answer) in told {
+        out.push('\n');
+        let id = ask.task_id();
+        match answer {
+            Told::PreCheck(report) => {
+                out.push_str(&format!(
+                    "Pre-check {id}: {}{}\n",
+                    report.phase.as_deref().unwrap_or("-"),
+                    report
+                        .message
+                        .as_deref()
+                        .map(|m| format!(", {m}"))
+                        .unwrap_or_default()
+                ));
+                if report.items.is_empty() {
+                    out.push_str("No findings.\n");
+                    continue;
+                }
+                let mut rows = vec![vec![
+                    "KIND".to_string(),
+                    "LEVEL".into(),
+                    "GROUP".into(),
+                    "ITEM".into(),
+                    "SUBJECT".into(),
+                    "CODES".into(),
+                    "MESSAGE".into(),
+                ]];
+                rows.extend(report.items.iter().map(|f| {
+                    vec![
+                        f.kind.clone().unwrap_or_else(dash),
+                        f.level.clone().unwrap_or_else(dash),
+                        f.group.clone().unwrap_or_else(dash),
+                        f.name.clone().unwrap_or_else(dash),
+                        f.subject.clone().unwrap_or_else(dash),
+                        if f.error_codes.is_empty() {
+                            dash()
+                        } else {
+                            f.error_codes.join(",")
+                        },
+                        f.message.clone().unwrap_or_else(dash),
+                    ]
+                }));
+                out.push_str(&table(&rows));
+                if let Some(more) = report.more_items {
+                    out.push_str(&format!("... and {more} more items.\n"));
+                }
+                out.push_str("Exception: must be fixed. Risk: may be skipped once confirmed.\n");
+            }
+            Told::Progress { phase, percent } => out.push_str(&format!(
+                "Cluster task {id}: {}, {}\n",
+                phase.as_deref().unwrap_or("-"),
+                percent.map_or_else(|| "progress unknown".into(), |p| format!("{p}% done"))
+            )),
+            Told::Cluster(report) => {
+                let said: Vec<&str> = [&report.phase, &report.reason, &report.message]
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect();
+                out.push_str(&format!("Cluster after task {id}: {}\n", said.join(": ")));
+            }
+            Told::Snapshot(messages) => {
+                out.push_str(&format!("Snapshot {id}: {}\n", messages.join("; ")));
+            }
+            Told::Unavailable(said) => {
+                out.push_str(&format!("Diagnostics unavailable for task {id}: {said}\n"));
+            }
+        }
     }
     out
 }
@@ -517,7 +613,7 @@ mod tests {
 
     #[test]
     fn the_table_shows_phase_versions_and_each_task_with_duration() {
-        let text = squeezed(&Found::One(Box::new(seed())));
+        let text = squeezed(&Found::One(Box::new(seed()), Vec::new()));
         for expected in [
             "Phase Pending (a task failed; waiting for a retry or a decision)",
             "Version v1.17.17-r0 -> v1.19.16-r80",
@@ -543,7 +639,7 @@ mod tests {
                 {"taskType":"NodePool","status":"queue","startTimeStamp":"last tuesday"}]}}"#,
         )
         .expect("parses");
-        let text = squeezed(&Found::One(Box::new(wf)));
+        let text = squeezed(&Found::One(Box::new(wf), Vec::new()));
         assert!(
             text.contains("Cluster Running 5m0s ago - 5m0s so far"),
             "{text}"
@@ -557,6 +653,45 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("NodePool queue last tuesday - -"), "{text}");
+    }
+
+    #[test]
+    fn pre_check_findings_print_as_a_table_most_severe_first() {
+        use crate::crd::{CheckFinding, CheckReport};
+        let finding = |kind: &str, name: &str, subject: &str| CheckFinding {
+            name: Some(name.into()),
+            kind: Some(kind.into()),
+            group: Some("NodeCheck".into()),
+            level: Some("Fatal".into()),
+            message: Some("node worker-2 is NotReady".into()),
+            error_codes: vec!["Node.0022".into()],
+            subject: Some(subject.into()),
+        };
+        let told = vec![(
+            Ask::PreCheck("p1".into()),
+            Told::PreCheck(CheckReport {
+                phase: Some("Failed".into()),
+                message: None,
+                items: vec![
+                    finding("Exception", "NodeReady", "worker-2"),
+                    finding("Risk", "DeprecatedAPI", "/apis/x"),
+                ],
+                more_items: Some(3),
+            }),
+        )];
+        let text = squeezed(&Found::One(Box::new(seed()), told));
+        assert!(text.contains("Pre-check p1: Failed"), "{text}");
+        assert!(
+            text.contains("KIND LEVEL GROUP ITEM SUBJECT CODES MESSAGE"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "Exception Fatal NodeCheck NodeReady worker-2 Node.0022 node worker-2 is NotReady"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("... and 3 more items."), "{text}");
     }
 
     #[test]

@@ -1,22 +1,29 @@
 //! Prometheus metrics. Every label has a bounded set of values: results and error
 //! categories are fixed words, phases and task types fold unknown values into `Other`, and
-//! the per-watch sync age is one series per existing watch, removed with the watch.
+//! the per-watch series are a fixed few per existing watch, removed with the watch. Build
+//! information and the standard process metrics ([`process`]) come with every scrape.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, text::encode};
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use crate::cce::model::{Phase, TaskType};
+
+mod process;
+
+/// The source revision the binary was built from (build.rs).
+pub const REVISION: &str = env!("CCE_UW_REVISION");
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
@@ -49,6 +56,13 @@ struct WatchBook {
 #[derive(Debug)]
 struct WatchFacts {
     phase: &'static str,
+    /// spec.clusterID, a label of the per-watch series (at most 64 characters, as the CRD
+    /// allows).
+    cluster_id: String,
+    /// Wall-clock time of the last good answer from CCE; `None` until there was one.
+    last_answer_at: Option<SystemTime>,
+    /// Upgrade tasks this instance saw fail for the watch.
+    failed_tasks: u64,
     /// The last good answer from CCE, or when this instance began serving the watch if
     /// there was none yet: a watch that never syncs ages like one that stopped. `None`
     /// while suspended.
@@ -66,6 +80,9 @@ impl WatchBook {
                 key.to_string(),
                 WatchFacts {
                     phase: "None",
+                    cluster_id: String::new(),
+                    last_answer_at: None,
+                    failed_tasks: 0,
                     last_good_sync: None,
                     poll_interval: None,
                 },
@@ -106,7 +123,17 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("cce_upgrade_watch");
+        let mut root = Registry::default();
+        root.register_collector(Box::new(process::ProcessCollector));
+        let registry = root.sub_registry_with_prefix("cce_upgrade_watch");
+        registry.register(
+            "build",
+            "The operator's version and source revision",
+            Info::new(vec![
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("revision", REVISION),
+            ]),
+        );
         let reconciles = Family::<ResultLabels, Counter>::default();
         let cce_requests = Family::<RequestLabels, Counter>::default();
         let cce_request_seconds = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
@@ -160,7 +187,7 @@ impl Metrics {
         registry.register_collector(Box::new(WatchCollector { book: book.clone() }));
 
         Self {
-            registry: Arc::new(registry),
+            registry: Arc::new(root),
             reconciles,
             cce_requests,
             cce_request_seconds,
@@ -190,7 +217,11 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    pub fn observe_task(&self, task_type: &str, result: &'static str, took: Duration) {
+    /// A finished task of watch `key`; a failed one also counts for the watch.
+    pub fn observe_task(&self, key: &str, task_type: &str, result: &'static str, took: Duration) {
+        if result == "Failed" {
+            self.book.lock().facts(key).failed_tasks += 1;
+        }
         let labels = TaskLabels {
             task_type: task_label(task_type),
             result,
@@ -198,6 +229,15 @@ impl Metrics {
         self.task_seconds
             .get_or_create(&labels)
             .observe(took.as_secs_f64());
+    }
+
+    /// The cluster a watch follows, for the labels of its series.
+    pub fn identify_watch(&self, key: &str, cluster_id: &str) {
+        let mut book = self.book.lock();
+        let facts = book.facts(key);
+        if facts.cluster_id != cluster_id {
+            facts.cluster_id = cluster_id.chars().take(64).collect();
+        }
     }
 
     /// Records what a watch shows now; `synced` marks a good answer from CCE, and
@@ -215,6 +255,9 @@ impl Metrics {
         if synced || facts.last_good_sync.is_none() {
             facts.last_good_sync = Some(Instant::now());
         }
+        if synced {
+            facts.last_answer_at = Some(SystemTime::now());
+        }
         facts.poll_interval = Some(poll_interval);
     }
 
@@ -223,6 +266,7 @@ impl Metrics {
         let mut book = self.book.lock();
         let facts = book.facts(key);
         facts.last_good_sync = Some(Instant::now());
+        facts.last_answer_at = Some(SystemTime::now());
         facts.poll_interval = Some(poll_interval);
     }
 
@@ -282,68 +326,148 @@ struct WatchLabels {
     name: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClusterLabels {
+    namespace: String,
+    name: String,
+    cluster_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WatchPhaseLabels {
+    namespace: String,
+    name: String,
+    cluster_id: String,
+    phase: &'static str,
+}
+
+/// One watch's facts as a scrape reports them, copied out of the lock.
+struct WatchSample {
+    namespace: String,
+    name: String,
+    cluster_id: String,
+    phase: &'static str,
+    age: Option<f64>,
+    interval: Option<f64>,
+    answered_at: Option<f64>,
+    failed_tasks: u64,
+}
+
+impl WatchSample {
+    fn watch(&self) -> WatchLabels {
+        WatchLabels {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+
+    fn cluster(&self) -> ClusterLabels {
+        ClusterLabels {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            cluster_id: self.cluster_id.clone(),
+        }
+    }
+}
+
+fn gauge_family<'a>(
+    encoder: &'a mut DescriptorEncoder,
+    name: &'a str,
+    help: &str,
+) -> Result<prometheus_client::encoding::MetricEncoder<'a>, fmt::Error> {
+    encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        prometheus_client::metrics::MetricType::Gauge,
+    )
+}
+
 impl Collector for WatchCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
-        let (phases, ages, intervals) = {
+        let samples: Vec<WatchSample> = {
             let book = self.book.lock();
-            let mut counts: HashMap<&'static str, i64> = HashMap::new();
-            for facts in book.watches.values() {
-                *counts.entry(facts.phase).or_default() += 1;
-            }
             let now = Instant::now();
-            let ages: Vec<(String, f64)> = book
-                .watches
+            book.watches
                 .iter()
-                .filter_map(|(k, f)| {
-                    let at = f.last_good_sync?;
-                    Some((k.clone(), now.duration_since(at).as_secs_f64()))
+                .map(|(key, f)| {
+                    let (namespace, name) = key.split_once('/').unwrap_or(("", key.as_str()));
+                    WatchSample {
+                        namespace: namespace.to_string(),
+                        name: name.to_string(),
+                        cluster_id: f.cluster_id.clone(),
+                        phase: f.phase,
+                        age: f
+                            .last_good_sync
+                            .map(|at| now.duration_since(at).as_secs_f64()),
+                        interval: f.poll_interval.map(|d| d.as_secs_f64()),
+                        answered_at: f.last_answer_at.and_then(|at| {
+                            at.duration_since(SystemTime::UNIX_EPOCH)
+                                .ok()
+                                .map(|d| d.as_secs_f64())
+                        }),
+                        failed_tasks: f.failed_tasks,
+                    }
                 })
-                .collect();
-            let intervals: Vec<(String, f64)> = book
-                .watches
-                .iter()
-                .filter_map(|(k, f)| Some((k.clone(), f.poll_interval?.as_secs_f64())))
-                .collect();
-            (counts, ages, intervals)
+                .collect()
         };
         // Names without the registry's prefix: the encoder adds it, as for registered metrics.
-        let mut family = encoder.encode_descriptor(
+        let mut family = gauge_family(
+            &mut encoder,
             "watches",
             "Watches by the phase of their workflow",
-            None,
-            prometheus_client::metrics::MetricType::Gauge,
         )?;
         for phase in [
             "None", "Init", "Running", "Pending", "Success", "Cancel", "Other",
         ] {
-            let count = phases.get(phase).copied().unwrap_or(0);
+            let count = samples.iter().filter(|w| w.phase == phase).count() as i64;
             ConstGauge::new(count).encode(family.encode_family(&PhaseLabels { phase })?)?;
         }
-        for (metric, help, values) in [
+        let mut family = gauge_family(
+            &mut encoder,
+            "watch_phase",
+            "1 for the phase each watch's workflow is in, with the watch's cluster; one series per watch",
+        )?;
+        for w in &samples {
+            let labels = WatchPhaseLabels {
+                namespace: w.namespace.clone(),
+                name: w.name.clone(),
+                cluster_id: w.cluster_id.clone(),
+                phase: w.phase,
+            };
+            ConstGauge::new(1).encode(family.encode_family(&labels)?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "watch_task_failures",
+            "Upgrade tasks this instance saw fail, per watch, with the watch's cluster",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for w in &samples {
+            ConstCounter::new(w.failed_tasks).encode(family.encode_family(&w.cluster())?)?;
+        }
+        for (metric, help, value) in [
             (
                 "last_sync_age_seconds",
                 "Seconds since the last good answer from CCE (or since this instance began serving the watch, if none yet), per watch",
-                ages,
+                (|w: &WatchSample| w.age) as fn(&WatchSample) -> Option<f64>,
+            ),
+            (
+                "last_sync_timestamp_seconds",
+                "Unix time of the last good answer from CCE, per watch that had one",
+                |w| w.answered_at,
             ),
             (
                 "poll_interval_seconds",
                 "Seconds between polls of CCE while it answers (pollInterval, or the terminal resync once the upgrade ended), per watch",
-                intervals,
+                |w| w.interval,
             ),
         ] {
-            let mut family = encoder.encode_descriptor(
-                metric,
-                help,
-                None,
-                prometheus_client::metrics::MetricType::Gauge,
-            )?;
-            for (key, value) in values {
-                let (namespace, name) = key.split_once('/').unwrap_or(("", key.as_str()));
-                let labels = WatchLabels {
-                    namespace: namespace.to_string(),
-                    name: name.to_string(),
-                };
-                ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+            let mut family = gauge_family(&mut encoder, metric, help)?;
+            for w in &samples {
+                if let Some(v) = value(w) {
+                    ConstGauge::new(v).encode(family.encode_family(&w.watch())?)?;
+                }
             }
         }
         Ok(())
@@ -436,7 +560,15 @@ mod tests {
             has_line(&text, "cce_upgrade_watch_watches{phase=\"Running\"} 1"),
             "{text}"
         );
-        assert!(!text.contains("name=\"s\""), "{text}");
+        for series in ["last_sync_age_seconds", "poll_interval_seconds"] {
+            assert!(
+                !has_line(
+                    &text,
+                    &format!("cce_upgrade_watch_{series}{{namespace=\"ns\",name=\"s\"")
+                ),
+                "{text}"
+            );
+        }
     }
 
     /// The sample names of a rendering, each once, in order of appearance.
@@ -462,7 +594,7 @@ mod tests {
             .get_or_create(&ResultLabels { result: "synced" })
             .inc();
         m.observe_request("show", "ok", Duration::from_millis(20));
-        m.observe_task("Cluster", "Failed", Duration::from_secs(300));
+        m.observe_task("ns/a", "Cluster", "Failed", Duration::from_secs(300));
         m.status_writes.inc();
         m.events
             .get_or_create(&ReasonLabels {
@@ -475,12 +607,14 @@ mod tests {
         assert_eq!(
             names,
             [
+                "cce_upgrade_watch_build_info",
                 "cce_upgrade_watch_cce_request_duration_seconds_bucket",
                 "cce_upgrade_watch_cce_request_duration_seconds_count",
                 "cce_upgrade_watch_cce_request_duration_seconds_sum",
                 "cce_upgrade_watch_cce_requests_total",
                 "cce_upgrade_watch_events_total",
                 "cce_upgrade_watch_last_sync_age_seconds",
+                "cce_upgrade_watch_last_sync_timestamp_seconds",
                 "cce_upgrade_watch_leader",
                 "cce_upgrade_watch_poll_interval_seconds",
                 "cce_upgrade_watch_reconciles_total",
@@ -489,8 +623,135 @@ mod tests {
                 "cce_upgrade_watch_task_duration_seconds_bucket",
                 "cce_upgrade_watch_task_duration_seconds_count",
                 "cce_upgrade_watch_task_duration_seconds_sum",
+                "cce_upgrade_watch_watch_phase",
+                "cce_upgrade_watch_watch_task_failures_total",
                 "cce_upgrade_watch_watches",
+                "process_cpu_seconds_total",
+                "process_max_fds",
+                "process_open_fds",
+                "process_resident_memory_bytes",
+                "process_start_time_seconds",
+                "process_virtual_memory_bytes",
             ]
+        );
+    }
+
+    /// The value of the sample that starts with `start` (name and labels).
+    fn value(text: &str, start: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(start)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[test]
+    fn each_watch_has_one_phase_series_with_its_cluster_and_a_failure_count() {
+        let m = Metrics::new();
+        m.identify_watch("ns/a", "cluster-1");
+        m.record_watch("ns/a", Some("Running"), true, POLL);
+        let a = "{namespace=\"ns\",name=\"a\",cluster_id=\"cluster-1\"";
+        let text = m.render();
+        assert_eq!(
+            value(
+                &text,
+                &format!("cce_upgrade_watch_watch_phase{a},phase=\"Running\"}}")
+            ),
+            Some(1.0),
+            "{text}"
+        );
+        // Zero from the start, so that the first failure is an increase.
+        assert_eq!(
+            value(
+                &text,
+                &format!("cce_upgrade_watch_watch_task_failures_total{a}}}")
+            ),
+            Some(0.0),
+            "{text}"
+        );
+
+        m.observe_task("ns/a", "Cluster", "Failed", Duration::from_secs(60));
+        m.observe_task("ns/a", "PreCheck", "Success", Duration::from_secs(60));
+        m.record_watch("ns/a", Some("Pending"), true, POLL);
+        let text = m.render();
+        assert_eq!(
+            value(
+                &text,
+                &format!("cce_upgrade_watch_watch_task_failures_total{a}}}")
+            ),
+            Some(1.0),
+            "{text}"
+        );
+        let phases: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("cce_upgrade_watch_watch_phase{"))
+            .collect();
+        assert_eq!(
+            phases,
+            [format!(
+                "cce_upgrade_watch_watch_phase{a},phase=\"Pending\"}} 1"
+            )],
+            "one series per watch, for its current phase"
+        );
+
+        m.retain_watches(|_| false);
+        let text = m.render();
+        assert!(!text.contains("cluster-1"), "{text}");
+    }
+
+    #[test]
+    fn the_last_sync_timestamp_is_wall_clock_time_of_the_last_good_answer_only() {
+        let m = Metrics::new();
+        let series = "cce_upgrade_watch_last_sync_timestamp_seconds{namespace=\"ns\",name=\"t\"}";
+        m.record_watch("ns/t", None, false, POLL);
+        assert_eq!(value(&m.render(), series), None, "no good answer yet");
+        let before = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs_f64();
+        m.record_unchanged("ns/t", POLL);
+        let at = value(&m.render(), series).expect("a timestamp after a good answer");
+        assert!(
+            at >= before.floor() && at < before + 60.0,
+            "{at} vs {before}"
+        );
+        m.record_watch("ns/t", Some("Running"), false, POLL);
+        assert_eq!(value(&m.render(), series), Some(at), "a failure keeps it");
+    }
+
+    #[test]
+    fn build_info_and_process_metrics_come_with_every_scrape() {
+        let text = Metrics::new().render();
+        let info = format!(
+            "cce_upgrade_watch_build_info{{version=\"{}\",revision=\"{REVISION}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(has_line(&text, &info), "{text}");
+        assert!(!REVISION.is_empty());
+        let rss = value(&text, "process_resident_memory_bytes").expect("rss");
+        assert!(rss > 1_000_000.0, "{rss}");
+        let fds = value(&text, "process_open_fds").expect("open fds");
+        assert!(fds >= 3.0, "{fds}");
+        let max = value(&text, "process_max_fds").expect("max fds");
+        assert!(max >= fds, "{max}");
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs_f64();
+        let start = value(&text, "process_start_time_seconds").expect("start time");
+        assert!(
+            start <= now + 1.0 && start > now - 86_400.0,
+            "{start} vs {now}"
+        );
+        assert!(value(&text, "process_cpu_seconds_total").expect("cpu") >= 0.0);
+        // Work a little: the CPU counter follows.
+        let spin = std::time::Instant::now();
+        let mut x = 0u64;
+        while spin.elapsed() < Duration::from_millis(100) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let cpu = value(&Metrics::new().render(), "process_cpu_seconds_total").expect("cpu");
+        assert!(cpu > 0.0, "{cpu}");
+        assert!(
+            text.contains("# TYPE process_cpu_seconds counter"),
+            "{text}"
         );
     }
 }

@@ -916,3 +916,263 @@ async fn an_extra_ca_bundle_is_trusted_and_an_unknown_certificate_is_a_transport
     assert!(e.to_string().contains("certificate"), "{e}");
     let _ = std::fs::remove_file(bundle);
 }
+
+/// Each diagnostic read, called through the client, and the path Huawei's SDK gives it
+/// below `/{api|autopilot}`.
+#[derive(Clone, Copy, Debug)]
+enum Diagnostic {
+    ShowPreCheck,
+    ListPreCheckTasks,
+    ShowUpgradeClusterTask,
+    ListUpgradeClusterTasks,
+    ShowCluster,
+    ListSnapshotTasks,
+}
+
+const DIAGNOSTICS: [Diagnostic; 6] = [
+    Diagnostic::ShowPreCheck,
+    Diagnostic::ListPreCheckTasks,
+    Diagnostic::ShowUpgradeClusterTask,
+    Diagnostic::ListUpgradeClusterTasks,
+    Diagnostic::ShowCluster,
+    Diagnostic::ListSnapshotTasks,
+];
+
+const TASK: &str = "8f0c3b9e-task/1";
+
+impl Diagnostic {
+    fn path(self) -> String {
+        let task = "8f0c3b9e-task%2F1";
+        let cluster = format!("projects/{PROJECT}/clusters/{CLUSTER}");
+        match self {
+            Self::ShowPreCheck => format!("/v3/{cluster}/operation/precheck/tasks/{task}"),
+            Self::ListPreCheckTasks => format!("/v3/{cluster}/operation/precheck/tasks"),
+            Self::ShowUpgradeClusterTask => format!("/v3/{cluster}/operation/upgrade/tasks/{task}"),
+            Self::ListUpgradeClusterTasks => format!("/v3/{cluster}/operation/upgrade/tasks"),
+            Self::ShowCluster => format!("/v3/{cluster}"),
+            Self::ListSnapshotTasks => format!("/v3.1/{cluster}/operation/snapshot/tasks"),
+        }
+    }
+
+    /// Calls it; the answer's request id, or the error.
+    async fn call(self, client: &CceClient, target: &Target) -> Result<Option<String>, CceError> {
+        Ok(match self {
+            Self::ShowPreCheck => client.show_pre_check(target, TASK).await?.request_id,
+            Self::ListPreCheckTasks => client.list_pre_check_tasks(target).await?.request_id,
+            Self::ShowUpgradeClusterTask => {
+                client
+                    .show_upgrade_cluster_task(target, TASK)
+                    .await?
+                    .request_id
+            }
+            Self::ListUpgradeClusterTasks => {
+                client.list_upgrade_cluster_tasks(target).await?.request_id
+            }
+            Self::ShowCluster => client.show_cluster(target).await?.request_id,
+            Self::ListSnapshotTasks => client.list_snapshot_tasks(target).await?.request_id,
+        })
+    }
+}
+
+#[tokio::test]
+async fn every_diagnostic_read_is_a_signed_get_of_the_documented_path_in_both_families() {
+    let (url, log) = verifying_server(r#"{"kind":"Any","items":[]}"#, StatusCode::OK).await;
+    let client = client();
+    for family in [ApiFamily::Standard, ApiFamily::Autopilot] {
+        let mut target = target(&url, aksk(Some(SECURITY_TOKEN)));
+        target.family = family;
+        for diagnostic in DIAGNOSTICS {
+            let request_id = diagnostic
+                .call(&client, &target)
+                .await
+                .unwrap_or_else(|e| panic!("{diagnostic:?} {family:?}: {e}"));
+            assert_eq!(request_id.as_deref(), Some("req-42"));
+            let seen = log.lock().expect("log").pop().expect("a request");
+            assert_eq!(seen.method, "GET");
+            assert_eq!(
+                seen.path,
+                format!("/{}{}", family.path_root(), diagnostic.path()),
+                "{diagnostic:?}"
+            );
+            assert_eq!(seen.query, "");
+            assert!(seen.body.is_empty());
+            seen.check_signature(SK).expect("verifies");
+        }
+    }
+}
+
+#[tokio::test]
+async fn diagnostic_answers_decode_into_their_models() {
+    let (url, _) = serve(|seen: Seen| async move {
+        let body = if seen.path.contains("/precheck/") {
+            r#"{"kind":"PreCheckTask","metadata":{"uid":"pc"},"status":{"phase":"Failed",
+                "nodeCheckStatus":{"nodeStageStatus":[{"nodeInfo":{"name":"worker-1"},
+                "itemsStatus":[{"name":"NodeReady","kind":"Exception","phase":"Failed"}]}]}}}"#
+        } else if seen.path.contains("/upgrade/") {
+            r#"{"kind":"UpgradeTask","status":{"phase":"Running","progress":"45.00"}}"#
+        } else if seen.path.contains("/snapshot/") {
+            r#"{"items":[{"metadata":{"uid":"s1"},"spec":{"items":[{"status":"Failed","message":"quota"}]}}]}"#
+        } else {
+            r#"{"kind":"Cluster","status":{"phase":"RollbackFailed","reason":"UpgradeFailed","message":"etcd"}}"#
+        };
+        json(StatusCode::OK, body)
+    })
+    .await;
+    let client = client();
+    let target = target(&url, aksk(None));
+    let pre = client
+        .show_pre_check(&target, "pc")
+        .await
+        .expect("pre-check")
+        .body;
+    assert_eq!(pre.findings()[0].1.name.as_deref(), Some("NodeReady"));
+    let up = client
+        .show_upgrade_cluster_task(&target, "up")
+        .await
+        .expect("upgrade task")
+        .body;
+    assert_eq!(up.progress_percent(), Some(45));
+    let snapshots = client
+        .list_snapshot_tasks(&target)
+        .await
+        .expect("snapshots")
+        .body;
+    let task = snapshots.find("s1").expect("s1");
+    assert_eq!(
+        task.failure_messages().map(|(_, m)| m).collect::<Vec<_>>(),
+        ["quota"]
+    );
+    let cluster = client.show_cluster(&target).await.expect("cluster").body;
+    assert_eq!(cluster.reason(), Some("UpgradeFailed"));
+}
+
+#[tokio::test]
+async fn a_403_or_404_from_a_diagnostic_read_says_unavailable_and_nothing_else_does() {
+    let client = client();
+    for (status, unavailable) in [
+        (StatusCode::FORBIDDEN, true),
+        (StatusCode::NOT_FOUND, true),
+        (StatusCode::UNAUTHORIZED, false),
+        (StatusCode::TOO_MANY_REQUESTS, false),
+        (StatusCode::INTERNAL_SERVER_ERROR, false),
+        (StatusCode::BAD_REQUEST, false),
+    ] {
+        let (url, _) = serve(move |_| async move {
+            json(
+                status,
+                r#"{"errorCode":"CCE.01403000","errorMessage":"no"}"#,
+            )
+        })
+        .await;
+        let target = target(&url, aksk(None));
+        for diagnostic in DIAGNOSTICS {
+            let e = diagnostic
+                .call(&client, &target)
+                .await
+                .expect_err("an error");
+            assert_eq!(e.status(), Some(status.as_u16()));
+            assert_eq!(
+                e.is_denied_or_absent(),
+                unavailable,
+                "{status} {diagnostic:?}"
+            );
+        }
+    }
+    let (url, _) = serve(|_| async { json(StatusCode::OK, "<html>") }).await;
+    let e = client
+        .show_cluster(&target(&url, aksk(None)))
+        .await
+        .expect_err("not JSON");
+    assert_eq!(e.category(), "InvalidResponse");
+    assert!(!e.is_denied_or_absent());
+}
+
+#[tokio::test]
+async fn a_pre_check_show_cannot_find_falls_back_to_the_list_matched_by_uid() {
+    let (url, log) = serve(|seen: Seen| async move {
+        if seen.path.ends_with("/precheck/tasks") {
+            json(
+                StatusCode::OK,
+                r#"{"items":[{"metadata":{"uid":"other"}},{"metadata":{"uid":"pc-2"},"status":{"phase":"Success"}}]}"#,
+            )
+        } else {
+            json(StatusCode::NOT_FOUND, r#"{"errorCode":"CCE.01404001"}"#)
+        }
+    })
+    .await;
+    let client = client();
+    let target = target(&url, aksk(None));
+    let found = client
+        .pre_check_for_task(&target, "pc-2")
+        .await
+        .expect("from the list");
+    assert_eq!(found.body.uid(), Some("pc-2"));
+    assert_eq!(found.request_id.as_deref(), Some("req-42"));
+    let paths: Vec<_> = log.lock().expect("log").drain(..).map(|s| s.path).collect();
+    assert_eq!(paths.len(), 2);
+    assert!(paths[0].ends_with("/precheck/tasks/pc-2") && paths[1].ends_with("/precheck/tasks"));
+
+    let e = client
+        .pre_check_for_task(&target, "gone")
+        .await
+        .expect_err("in neither");
+    assert_eq!(e.category(), "NotFound");
+    assert!(e.is_denied_or_absent());
+}
+
+#[tokio::test]
+async fn a_pre_check_show_that_is_denied_does_not_try_the_list() {
+    let (url, log) =
+        serve(|_| async { json(StatusCode::FORBIDDEN, r#"{"error_code":"CCE.01403000"}"#) }).await;
+    let e = client()
+        .pre_check_for_task(&target(&url, aksk(None)), "pc")
+        .await
+        .expect_err("403");
+    assert_eq!(e.category(), "Forbidden");
+    assert_eq!(log.lock().expect("log").len(), 1);
+}
+
+#[tokio::test]
+async fn a_huge_diagnostic_answer_is_refused_at_the_body_limit_without_leaking_secrets() {
+    let client = client();
+    let (url, _) = serve(|seen: Seen| async move { echo_answer(Echo::Oversized, &seen) }).await;
+    let target = target(&url, aksk(Some(SECURITY_TOKEN)));
+    for diagnostic in DIAGNOSTICS {
+        let e = diagnostic
+            .call(&client, &target)
+            .await
+            .expect_err("too large");
+        assert_eq!(e.category(), "InvalidResponse", "{diagnostic:?}");
+        let text = format!("{e} {e:?}");
+        assert!(text.contains("larger than"), "{text}");
+        for secret in [SK, SECURITY_TOKEN] {
+            assert!(!text.contains(secret), "{secret} leaked in {text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_diagnostic_answer_of_the_wrong_shape_is_an_invalid_response() {
+    let (url, _) = serve(|_| async {
+        json(
+            StatusCode::OK,
+            r#"{"status":{"nodeCheckStatus":{"nodeStageStatus":"not a list"}},"items":7}"#,
+        )
+    })
+    .await;
+    let client = client();
+    let target = target(&url, aksk(None));
+    for diagnostic in [
+        Diagnostic::ShowPreCheck,
+        Diagnostic::ListPreCheckTasks,
+        Diagnostic::ListUpgradeClusterTasks,
+        Diagnostic::ListSnapshotTasks,
+    ] {
+        let e = diagnostic
+            .call(&client, &target)
+            .await
+            .expect_err("wrong shape");
+        assert_eq!(e.category(), "InvalidResponse", "{diagnostic:?}");
+        assert!(e.to_string().contains("expected shape"), "{e}");
+    }
+}

@@ -1045,6 +1045,15 @@ async fn in_namespaced_mode_the_operator_with_the_chart_service_account_reaches_
         ]),
         "the gate's check",
     );
+    // The troubleshooting recipe: one event per transition, in order.
+    let listed = ok(
+        kubectl(&["events", "-n", &team, "--for", "uww/up"]),
+        "kubectl events --for",
+    );
+    assert!(
+        listed.contains("WorkflowObserved") && listed.contains("TaskSucceeded"),
+        "{listed}"
+    );
 
     // ...and no more than that.
     let sa = format!("system:serviceaccount:{ns}:{full}");
@@ -1327,6 +1336,53 @@ async fn the_opt_in_alert_rules_and_dashboard_ship_the_checked_files_and_pass_a_
         rule["spec"], rules_file,
         "the PrometheusRule carries the checked rules file"
     );
+
+    // Groups turn off one by one, take extra labels (a group's over everyone's, a rule's
+    // own over both) and move their runbooks.
+    let tuned = objects(&render(
+        "mon",
+        &ns,
+        &[
+            "--set",
+            "metrics.prometheusRule.enabled=true",
+            "--set",
+            "metrics.prometheusRule.groups.operator.enabled=false",
+            "--set",
+            "metrics.prometheusRule.additionalRuleLabels.team=platform",
+            "--set",
+            "metrics.prometheusRule.additionalRuleLabels.env=prod",
+            "--set",
+            "metrics.prometheusRule.additionalRuleLabels.severity=info",
+            "--set",
+            "metrics.prometheusRule.groups.upgrades.additionalRuleLabels.team=upgrades",
+            "--set",
+            "metrics.prometheusRule.runbookBaseURL=https://docs.example.com/ops.html",
+        ],
+    ));
+    let tuned = find(&tuned, "PrometheusRule", Some(&ns), "mon-cce-upgrade-watch");
+    let groups = tuned["spec"]["groups"].as_array().expect("groups");
+    assert_eq!(groups.len(), 1, "{groups:#?}");
+    assert_eq!(groups[0]["name"], "cce-upgrade-watch.upgrades");
+    let shipped = &rules_file["groups"][0]["rules"];
+    for (rule, original) in groups[0]["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .zip(shipped.as_array().expect("file rules"))
+    {
+        let alert = rule["alert"].as_str().expect("alert");
+        assert_eq!(rule["labels"]["team"], "upgrades", "{alert}");
+        assert_eq!(rule["labels"]["env"], "prod", "{alert}");
+        assert_eq!(
+            rule["labels"]["severity"], original["labels"]["severity"],
+            "{alert}"
+        );
+        assert_eq!(
+            rule["annotations"]["runbook_url"],
+            format!("https://docs.example.com/ops.html#{}", alert.to_lowercase()).as_str()
+        );
+        assert_eq!(rule["expr"], original["expr"], "{alert}");
+    }
 
     let dashboard = find(
         &objs,

@@ -283,3 +283,89 @@ async fn kubectl_explain_shows_user_facing_docs() {
         text(&out.stdout)
     );
 }
+
+/// What Flux makes of a watch on a real API server before and after the operator's first
+/// status, with Flux's own packages (tests/flux-health). A status sent with the create is
+/// dropped (status subresource), so the watch starts without one: kstatus, Flux's
+/// default, calls that Current; the recipe docs/gitops.md recommends does not.
+#[tokio::test]
+async fn a_new_watch_has_no_status_and_only_the_documented_flux_recipe_waits_for_one() {
+    let client = common::client().await;
+    common::install_crd(&client).await;
+    let ns = common::namespace(&client, "flux-health").await;
+    let claimed = "status:\n  observedGeneration: 1\n  conditions:\n  - {type: Reconciling, status: \"True\", reason: Created, message: m, lastTransitionTime: \"2025-01-01T00:00:00Z\"}\n";
+    let out = kubectl_stdin(
+        &["create", "-o", "json", "-f", "-"],
+        &format!("{}{claimed}", watch_yaml(&ns, "fresh", &good_spec())),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("created watch");
+    assert!(
+        created.get("status").is_none(),
+        "the API server kept a status sent with the create: {created}"
+    );
+    let live = |name: &str| -> serde_json::Value {
+        let out = kubectl(&["get", "-n", &ns, "uww", name, "-o", "json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("watch JSON")
+    };
+    let fresh = live("fresh");
+    assert!(fresh.get("status").is_none(), "{fresh}");
+    let verdict = common::flux::flux(&fresh);
+    assert_eq!(
+        verdict.kstatus, "Current",
+        "kstatus on a watch without status"
+    );
+    assert_eq!(verdict.exprs, "Unknown", "{}", verdict.message);
+
+    // The operator's first status (it has not heard from CCE yet): in progress for both.
+    let first = serde_json::json!({
+        "apiVersion": "cce.upgradewatch.io/v1alpha1",
+        "kind": "UpgradeWorkflowWatch",
+        "status": {
+            "observedGeneration": 1,
+            "conditions": [
+                {"type": "Reconciling", "status": "True", "reason": "Observing",
+                 "message": "waiting for the first answer from CCE", "observedGeneration": 1,
+                 "lastTransitionTime": "2025-01-01T00:00:00Z"},
+                {"type": "Ready", "status": "False", "reason": "Observing", "message": "",
+                 "observedGeneration": 1, "lastTransitionTime": "2025-01-01T00:00:00Z"}
+            ]
+        }
+    });
+    let api: Api<UpgradeWorkflowWatch> = Api::namespaced(client.clone(), &ns);
+    api.patch_status(
+        "fresh",
+        &PatchParams::apply("e2e-tests").force(),
+        &Patch::Apply(&first),
+    )
+    .await
+    .expect("patch status");
+    let verdict = common::flux::flux(&live("fresh"));
+    assert_eq!(
+        (verdict.kstatus.as_str(), verdict.exprs.as_str()),
+        ("InProgress", "InProgress"),
+        "{}",
+        verdict.message
+    );
+}
+
+/// The plane is the Kubernetes version the run asked for (CCE_UW_K8S_VERSION, exported by
+/// `hack/control-plane.sh env`), server and kubectl alike: a matrix run that silently
+/// used the default binaries would prove nothing.
+#[tokio::test]
+async fn the_plane_runs_the_kubernetes_version_the_run_asked_for() {
+    let client = common::client().await;
+    let wanted = std::env::var("CCE_UW_K8S_VERSION")
+        .expect("CCE_UW_K8S_VERSION is set by `hack/control-plane.sh env`");
+    let server = client.apiserver_version().await.expect("/version");
+    assert_eq!(server.git_version, wanted);
+    let out = kubectl(&["version", "--client", "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let client_version: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("kubectl version JSON");
+    assert_eq!(
+        client_version["clientVersion"]["gitVersion"],
+        wanted.as_str()
+    );
+}

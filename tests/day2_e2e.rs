@@ -689,6 +689,15 @@ async fn the_alert_rules_and_dashboard_parse_as_promql_and_use_only_metrics_the_
         .expect("docs/operations.md");
     let file: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(&rules_file).expect("read")).expect("yaml");
+    let chart_values: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(common::repo_path("charts/cce-upgrade-watch/values.yaml"))
+            .expect("values.yaml"),
+    )
+    .expect("values YAML");
+    let runbook_base = chart_values["metrics"]["prometheusRule"]["runbookBaseURL"]
+        .as_str()
+        .expect("metrics.prometheusRule.runbookBaseURL");
+    assert!(runbook_base.starts_with("https://"), "{runbook_base}");
     let mut alerts = Vec::new();
     for group in file["groups"].as_sequence().expect("groups") {
         for rule in group["rules"].as_sequence().expect("rules") {
@@ -712,8 +721,8 @@ async fn the_alert_rules_and_dashboard_parse_as_promql_and_use_only_metrics_the_
             let anchor = alert.to_lowercase();
             assert_eq!(
                 rule["annotations"]["runbook_url"].as_str(),
-                Some(format!("docs/operations.md#{anchor}").as_str()),
-                "{alert}: runbook_url"
+                Some(format!("{runbook_base}#{anchor}").as_str()),
+                "{alert}: runbook_url, absolute, under the chart's default base"
             );
             assert!(
                 runbook.lines().any(|l| l.trim() == format!("### {alert}")),
@@ -832,6 +841,27 @@ async fn the_alert_rules_and_dashboard_parse_as_promql_and_use_only_metrics_the_
             && s.labels.get("task_type").map(String::as_str) == Some("Cluster")
     });
     assert_eq!(failed.map(|s| s.value), Some(1.0), "{}", scraped.text);
+    // The alerts' per-watch series name the watch and its cluster.
+    let of_watch = |name: &str| {
+        scraped
+            .samples
+            .iter()
+            .find(|s| {
+                s.name == name
+                    && s.labels.get("namespace") == Some(&ns)
+                    && s.labels.get("name").map(String::as_str) == Some("retry")
+            })
+            .unwrap_or_else(|| panic!("no {name} for the watch:\n{}", scraped.text))
+    };
+    let failures = of_watch("cce_upgrade_watch_watch_task_failures_total");
+    assert_eq!(failures.value, 1.0, "{}", scraped.text);
+    assert_eq!(failures.labels.get("cluster_id"), Some(&retry.cluster));
+    let phase = of_watch("cce_upgrade_watch_watch_phase");
+    assert_eq!(
+        phase.labels.get("phase").map(String::as_str),
+        Some("Pending")
+    );
+    assert_eq!(phase.labels.get("cluster_id"), Some(&retry.cluster));
     assert!(
         scraped.samples.iter().any(|s| {
             s.name == "cce_upgrade_watch_cce_requests_total"
@@ -927,10 +957,18 @@ async fn get_and_kubectl_show_each_task_duration_the_running_task_and_the_last_c
         json!({}),
     )
     .await;
+    // The current task shows the Cluster task's progress, as CCE's upgrade task reports it.
+    let cluster_with_progress = |current: &str| {
+        current
+            .strip_prefix("Cluster ")
+            .and_then(|p| p.strip_suffix('%'))
+            .is_some_and(|p| p.parse::<u8>().is_ok())
+    };
     let w = wait_watch(&client, &ns, "prod-upgrade", 30, "Cluster running", |w| {
         w.status
             .as_ref()
-            .is_some_and(|s| s.current_task.as_deref() == Some("Cluster"))
+            .and_then(|s| s.current_task.as_deref())
+            .is_some_and(cluster_with_progress)
     })
     .await;
     let status = w.status.as_ref().expect("status");
@@ -948,7 +986,7 @@ async fn get_and_kubectl_show_each_task_duration_the_running_task_and_the_last_c
     println!("$ kubectl get uww -o wide\n{wide}");
     let row = columns(&wide);
     assert_eq!(row["PHASE"], "Running", "{wide}");
-    assert_eq!(row["CURRENT TASK"], "Cluster", "{wide}");
+    assert!(cluster_with_progress(&row["CURRENT TASK"]), "{wide}");
     assert_eq!(row["DURATIONS"], "PreCheck 45s, Snapshot 30s", "{wide}");
     let running = age_secs(&row["RUNNING FOR"]).unwrap_or_else(|| panic!("{wide}"));
     assert!((30..120).contains(&running), "{wide}");
@@ -998,6 +1036,7 @@ async fn get_and_kubectl_show_each_task_duration_the_running_task_and_the_last_c
     assert!(line("PreCheck Success").contains(" 45s "), "{table}");
     assert!(line("Snapshot Success").contains(" 30s "), "{table}");
     assert!(line("Cluster Running").contains(" so far "), "{table}");
+    assert!(line("Cluster task").ends_with("% done"), "{table}");
     assert!(
         line("PostCheck").starts_with("PostCheck - - - - -"),
         "{table}"

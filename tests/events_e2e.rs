@@ -1,6 +1,7 @@
 //! Exactly one Event per transition, against the real API server, when the operator is
 //! killed at random points of a burst of transitions and when two operators run at once
-//! without leader election (a misconfiguration users make).
+//! without leader election (a misconfiguration users make), also from a watch's very first
+//! status on.
 
 mod common;
 
@@ -8,10 +9,17 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use kube::Client;
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::{Resource, ResourceExt};
 use rand::Rng;
 
-use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
+use cce_upgrade_watch::controller::apply::{FIELD_MANAGER, claim_first_sight};
+use cce_upgrade_watch::controller::book::StatusBook;
+use cce_upgrade_watch::controller::decide::{Rules, first_sight};
+use cce_upgrade_watch::controller::schedule::PollPolicy;
+use cce_upgrade_watch::controller::status::{Observation, next_status};
+use cce_upgrade_watch::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
+use cce_upgrade_watch::metrics::Metrics;
 use cce_upgrade_watch::sim::builtin::Builtin;
 use common::eventually::{KUBE_POLL, eventually};
 use common::operator::Operator;
@@ -21,6 +29,10 @@ use common::{cond, events, reasons};
 /// Watches in the burst: each follows its own copy of the success scenario, so every step
 /// of the simulator gives every watch a transition at the same moment.
 const WATCHES: u64 = 40;
+
+/// A CCE timeout that a loaded machine does not reach: these tests count Events, and a
+/// timed-out read would add a true but unwanted SyncFailed/SyncRecovered pair.
+const PATIENT: &[&str] = &["--cce-request-timeout", "15s"];
 
 fn name(i: u64) -> String {
     format!("burst-{i}")
@@ -107,7 +119,7 @@ async fn assert_each_transition_once(client: &Client, ns: &str) {
 async fn killing_the_operator_during_a_burst_loses_and_repeats_no_event() {
     let (client, ns) = common::setup("kill-burst").await;
     let sim = burst();
-    let mut op = Operator::start(&ns, &sim, &[]);
+    let mut op = Operator::start(&ns, &sim, PATIENT);
     create_watches(&client, &ns, &sim).await;
     wait_all_converged(&client, &ns, &sim).await;
     let mut kills = 0;
@@ -133,15 +145,129 @@ async fn killing_the_operator_during_a_burst_loses_and_repeats_no_event() {
 async fn two_operators_without_leader_election_publish_each_event_once() {
     let (client, ns) = common::setup("two-operators").await;
     let sim = burst();
-    let _first = Operator::start(&ns, &sim, &[]);
+    let _first = Operator::start(&ns, &sim, PATIENT);
     create_watches(&client, &ns, &sim).await;
     wait_all_converged(&client, &ns, &sim).await;
     // The second instance joins watches that already have a status, as when a second
-    // replica is started without leader election. (Two instances racing on a watch's very
-    // first status can still overwrite each other's first observation.)
-    let _second = Operator::start(&ns, &sim, &[]);
+    // replica is started without leader election.
+    let _second = Operator::start(&ns, &sim, PATIENT);
     while step_all(&sim).await {
         wait_all_converged(&client, &ns, &sim).await;
     }
     assert_each_transition_once(&client, &ns).await;
+}
+
+#[tokio::test]
+async fn two_operators_started_together_on_new_watches_publish_each_event_once() {
+    let (client, ns) = common::setup("two-new").await;
+    let sim = burst();
+    let _first = Operator::start(&ns, &sim, PATIENT);
+    let _second = Operator::start(&ns, &sim, PATIENT);
+    create_watches(&client, &ns, &sim).await;
+    wait_all_converged(&client, &ns, &sim).await;
+    while step_all(&sim).await {
+        wait_all_converged(&client, &ns, &sim).await;
+    }
+    assert_each_transition_once(&client, &ns).await;
+}
+
+fn bare_watch(ns: &str, name: &str) -> UpgradeWorkflowWatch {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "cce.upgradewatch.io/v1alpha1",
+        "kind": "UpgradeWorkflowWatch",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"region": "ap-southeast-1", "projectID": "p", "clusterID": "c"},
+    }))
+    .expect("watch")
+}
+
+/// Without leader election, a second instance may read a new watch (no status yet) just
+/// before the first one writes its first observation. Its first-sight status must then not
+/// replace that observation, or the next transitions would be diffed against an empty status
+/// and folded into a WorkflowObserved that was published already.
+#[tokio::test]
+async fn a_first_sight_status_never_replaces_one_another_instance_wrote() {
+    let (client, ns) = common::setup("first-sight").await;
+    let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), &ns);
+    let rules = Rules {
+        policy: PollPolicy::default(),
+        heartbeat: Duration::from_secs(300),
+    };
+    let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).expect("now");
+    let metrics = Metrics::new();
+
+    // The instance read the watch while it had no status...
+    let stale = api
+        .create(&PostParams::default(), &bare_watch(&ns, "raced"))
+        .await
+        .expect("create");
+    let book = StatusBook::new();
+    book.absorb(&mut stale.clone());
+    let generation = stale.meta().generation;
+    let first = first_sight(
+        &book.status_of(&stale.uid().expect("uid")),
+        generation,
+        now,
+        &rules,
+    )
+    .expect("an empty status gets a first sight");
+
+    // ...and the other instance wrote its first observation in the meantime.
+    let workflow = serde_json::from_value(serde_json::json!({
+        "metadata": {"uid": "w1"},
+        "status": {"phase": "Running", "pointStatuses": [
+            {"taskType": "PreCheck", "taskID": "p1", "status": "Running"}]}
+    }))
+    .expect("workflow");
+    let observed: UpgradeWorkflowWatchStatus = next_status(
+        &Default::default(),
+        &Observation::Workflow(&workflow),
+        generation,
+        now,
+        rules.heartbeat,
+    )
+    .status;
+    let patch = serde_json::json!({
+        "apiVersion": "cce.upgradewatch.io/v1alpha1",
+        "kind": "UpgradeWorkflowWatch",
+        "status": observed,
+    });
+    api.patch_status(
+        "raced",
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .expect("the other instance's write");
+
+    let uid = stale.uid().expect("uid");
+    let kept = claim_first_sight(&api, &stale, &uid, &book, &metrics, &first)
+        .await
+        .expect("claim");
+    assert_eq!(
+        kept, observed,
+        "the reconcile goes on from the other's observation"
+    );
+    assert_eq!(book.status_of(&uid), observed);
+    let stored = api.get_status("raced").await.expect("get");
+    assert_eq!(
+        stored.status.as_deref(),
+        Some(&observed),
+        "the first observation is still stored"
+    );
+
+    // A watch whose status is really empty gets its first sight.
+    let fresh = api
+        .create(&PostParams::default(), &bare_watch(&ns, "fresh"))
+        .await
+        .expect("create");
+    let book = StatusBook::new();
+    book.absorb(&mut fresh.clone());
+    let uid = fresh.uid().expect("uid");
+    let kept = claim_first_sight(&api, &fresh, &uid, &book, &metrics, &first)
+        .await
+        .expect("claim");
+    assert_eq!(kept, first);
+    let stored = api.get_status("fresh").await.expect("get");
+    assert_eq!(stored.status.as_deref(), Some(&first));
 }

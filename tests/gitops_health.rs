@@ -1,14 +1,13 @@
 //! The GitOps guide's health checks, run on watches whose status comes from the operator's
-//! own status logic: the Argo CD health check (docs/argocd/health.lua) by real Lua
-//! interpreters — Argo CD runs health checks in gopher-lua (Lua 5.1), so every case runs
-//! under Lua 5.1 and 5.4; `hack/test-deps.sh` installs both, and the tests fail without
-//! them — and the Flux `healthCheckExprs` of docs/gitops.md by cel-go, the CEL library Flux
-//! evaluates them with, set up as Flux sets it up (tests/flux-cel, built with Go).
+//! own status logic, each by the other project's own code: the Argo CD health check by
+//! Argo CD's Lua engine (tests/argocd-health: its util/lua package, with the libraries it
+//! opens for an argocd-cm customization and for a built-in check), also on the check's
+//! upstream-layout test cases; and Flux's two health checks by Flux's own Go packages
+//! (tests/flux-health): kstatus, its default, and the `healthCheckExprs` of
+//! docs/gitops.md. Both need Go; the tests fail without it.
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use cce_upgrade_watch::cce::model::{SEED_EXAMPLE, Workflow};
@@ -16,75 +15,12 @@ use cce_upgrade_watch::controller::status::{Observation, next_status};
 use cce_upgrade_watch::crd::UpgradeWorkflowWatchStatus;
 use serde_json::{Value, json};
 
-use common::argocd::{SCRIPT, health};
+use common::argocd::{CHECK_DIR, SCRIPT, engine, health, try_health_with};
+use common::flux::{Flux, flux};
 use common::repo_path as repo;
 
-/// The Flux `healthCheckExprs` entry of docs/gitops.md.
-fn flux_exprs() -> Value {
-    let guide = std::fs::read_to_string(repo("docs/gitops.md")).expect("read docs/gitops.md");
-    let block = guide
-        .split("```yaml\n")
-        .skip(1)
-        .map(|b| b.split("```").next().unwrap_or_default())
-        .find(|b| b.contains("healthCheckExprs:"))
-        .expect("a yaml block with healthCheckExprs in docs/gitops.md");
-    let doc: Value = serde_yaml::from_str(block).expect("parse the healthCheckExprs block");
-    let entry = doc["spec"]["healthCheckExprs"][0].clone();
-    assert_eq!(entry["kind"], "UpgradeWorkflowWatch");
-    assert_eq!(entry["apiVersion"], "cce.upgradewatch.io/v1alpha1");
-    entry
-}
-
-/// tests/flux-cel, built once per run into Cargo's temp dir.
-fn flux_cel() -> &'static std::path::Path {
-    static BIN: OnceLock<std::path::PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let out = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("flux-cel");
-        let status = Command::new("go")
-            .args(["build", "-o"])
-            .arg(&out)
-            .arg(".")
-            .current_dir(repo("tests/flux-cel"))
-            .env("GOTOOLCHAIN", "local")
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run go ({e}): the Flux check needs Go"));
-        assert!(status.success(), "go build tests/flux-cel failed");
-        out
-    })
-}
-
-/// What Flux's kustomize-controller makes of `obj` with the guide's expressions:
-/// Current, Failed, InProgress, or "error: ..." when they cannot be evaluated.
-fn flux(obj: &Value) -> String {
-    use std::io::Write;
-    let mut input = flux_exprs();
-    input["objects"] = json!([obj]);
-    let mut child = Command::new(flux_cel())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run flux-cel");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.to_string().as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("flux-cel output");
-    assert!(
-        out.status.success(),
-        "flux-cel: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_string()
-}
-
-/// (Argo CD health, its message, Flux status) of one object.
-fn judge(obj: &Value) -> (String, String, String) {
+/// (Argo CD health, its message, Flux's verdicts) of one object.
+fn judge(obj: &Value) -> (String, String, Flux) {
     let (hs, message) = health(obj);
     (hs, message, flux(obj))
 }
@@ -186,7 +122,10 @@ fn a_succeeded_upgrade_is_healthy_and_current() {
         message,
         "phase Success, 4/4 tasks done, target v1.19.16-r80"
     );
-    assert_eq!(flux, "Current");
+    assert_eq!(
+        (flux.kstatus.as_str(), flux.exprs.as_str()),
+        ("Current", "Current")
+    );
 }
 
 #[test]
@@ -202,7 +141,10 @@ fn a_running_upgrade_is_progressing_and_says_where_it_is() {
         message,
         "phase Running, 2/4 tasks done, current task Cluster, target v1.19.16-r80"
     );
-    assert_eq!(flux, "InProgress");
+    assert_eq!(
+        (flux.kstatus.as_str(), flux.exprs.as_str()),
+        ("InProgress", "InProgress")
+    );
 }
 
 #[test]
@@ -214,7 +156,10 @@ fn a_failed_task_is_degraded_with_the_reason_and_failed_for_flux() {
     assert_eq!(hs, "Degraded", "{message}");
     assert!(message.starts_with("TaskFailed: "), "{message}");
     assert!(message.contains("current task Cluster"), "{message}");
-    assert_eq!(flux, "Failed");
+    assert_eq!(
+        (flux.kstatus.as_str(), flux.exprs.as_str()),
+        ("Failed", "Failed")
+    );
 }
 
 #[test]
@@ -224,7 +169,10 @@ fn a_cancelled_upgrade_is_degraded() {
     let (hs, message, flux) = judge(&watch(1, json!({}), Some(&status)));
     assert_eq!(hs, "Degraded", "{message}");
     assert!(message.starts_with("Cancelled: "), "{message}");
-    assert_eq!(flux, "Failed");
+    assert_eq!(
+        (flux.kstatus.as_str(), flux.exprs.as_str()),
+        ("Failed", "Failed")
+    );
 }
 
 #[test]
@@ -243,7 +191,10 @@ fn a_permanent_error_such_as_missing_access_is_degraded() {
         message,
         "Forbidden: CCE refused access to the cluster (403)"
     );
-    assert_eq!(flux, "Failed");
+    assert_eq!(
+        (flux.kstatus.as_str(), flux.exprs.as_str()),
+        ("Failed", "Failed")
+    );
 }
 
 #[test]
@@ -265,7 +216,10 @@ fn a_transient_error_while_running_stays_progressing_and_names_it() {
         message.ends_with("CCE not in sync, retrying: CceUnavailable: CCE answered 503"),
         "{message}"
     );
-    assert_eq!(flux, "InProgress");
+    assert_eq!(
+        (flux.kstatus.as_str(), flux.exprs.as_str()),
+        ("InProgress", "InProgress")
+    );
 }
 
 #[test]
@@ -288,8 +242,17 @@ fn a_new_watch_without_status_or_first_answer_is_progressing() {
         message,
         "waiting for the operator to observe the current spec"
     );
-    // Flux cannot evaluate the expressions before there is a status (the guide says so).
-    assert!(flux(&watch(1, json!({}), None)).starts_with("error: "));
+    // Before the first status (right after apply, or while the operator is down) Flux's
+    // default kstatus check passes: the reason docs/gitops.md recommends healthCheckExprs,
+    // which cannot be evaluated yet and leave the watch Unknown, not healthy.
+    let flux = flux(&watch(1, json!({}), None));
+    assert_eq!(flux.kstatus, "Current", "kstatus on a watch without status");
+    assert_eq!(flux.exprs, "Unknown", "{}", flux.message);
+    assert!(
+        flux.message.contains("no such attribute"),
+        "{}",
+        flux.message
+    );
 
     let first = later(
         &UpgradeWorkflowWatchStatus::default(),
@@ -299,7 +262,10 @@ fn a_new_watch_without_status_or_first_answer_is_progressing() {
     let (hs, message, flux) = judge(&watch(1, json!({}), Some(&first)));
     assert_eq!(hs, "Progressing", "{message}");
     assert_eq!(message, "waiting for the first answer from CCE");
-    assert_eq!(flux, "InProgress");
+    assert_eq!(
+        (flux.kstatus.as_str(), flux.exprs.as_str()),
+        ("InProgress", "InProgress")
+    );
 }
 
 #[test]
@@ -309,32 +275,107 @@ fn a_ready_status_for_an_older_spec_generation_does_not_count() {
     // The spec changed (generation 2) and the operator has not written status for it yet.
     let (hs, message, flux) = judge(&watch(2, json!({}), Some(&done)));
     assert_eq!(hs, "Progressing", "{message}");
-    assert_eq!(flux, "InProgress");
+    assert_eq!(
+        (flux.kstatus.as_str(), flux.exprs.as_str()),
+        ("InProgress", "InProgress")
+    );
 
-    // status.observedGeneration is current but the conditions lag: they do not count.
+    // status.observedGeneration is current but the conditions lag: the recipe and Argo CD
+    // do not count them, kstatus reads only status.observedGeneration. The operator writes
+    // both in one patch, so this checks the recipe rather than a state the operator leaves.
     let mut mixed = done.clone();
     mixed.observed_generation = Some(2);
     let (hs, message, flux) = judge(&watch(2, json!({}), Some(&mixed)));
     assert_eq!(hs, "Progressing", "{message}");
-    assert_eq!(flux, "InProgress");
+    assert_eq!(flux.exprs, "InProgress");
+    assert_eq!(flux.kstatus, "Current");
 }
 
 #[test]
 fn the_gitops_guide_quotes_the_health_script_verbatim_in_a_valid_argocd_cm() {
     let script = std::fs::read_to_string(repo(SCRIPT)).expect("read health.lua");
-    let guide = std::fs::read_to_string(repo("docs/gitops.md")).expect("read docs/gitops.md");
-    let block = guide
-        .split("```yaml\n")
-        .skip(1)
-        .map(|b| b.split("```").next().unwrap_or_default())
+    let block = common::flux::guide_yaml_blocks()
+        .into_iter()
         .find(|b| b.contains("name: argocd-cm"))
         .expect("the argocd-cm example in docs/gitops.md");
-    let cm: Value = serde_yaml::from_str(block).expect("the argocd-cm example is valid YAML");
+    let cm: Value = serde_yaml::from_str(&block).expect("the argocd-cm example is valid YAML");
     let key = "resource.customizations.health.cce.upgradewatch.io_UpgradeWorkflowWatch";
     assert_eq!(
         cm["data"][key].as_str(),
         Some(script.as_str()),
-        "docs/gitops.md must quote docs/argocd/health.lua verbatim under {key}; update the \
+        "docs/gitops.md must quote {SCRIPT} verbatim under {key}; update the \
          guide after changing the script"
     );
+}
+
+#[test]
+fn the_argocd_check_passes_its_upstream_test_cases() {
+    let dir = repo(CHECK_DIR);
+    let suite: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(dir.join("health_test.yaml")).expect("health_test.yaml"),
+    )
+    .expect("health_test.yaml is YAML");
+    let cases = suite["tests"].as_array().expect("tests");
+    let mut inputs: Vec<String> = cases
+        .iter()
+        .map(|c| c["inputPath"].as_str().expect("inputPath").to_string())
+        .collect();
+    inputs.sort();
+    let mut files: Vec<String> = std::fs::read_dir(dir.join("testdata"))
+        .expect("testdata/")
+        .map(|e| {
+            format!(
+                "testdata/{}",
+                e.expect("entry").file_name().to_string_lossy()
+            )
+        })
+        .collect();
+    files.sort();
+    assert_eq!(
+        inputs, files,
+        "every testdata file is one case, and only those"
+    );
+    // The fixtures are watches the operator could have written.
+    for file in &files {
+        let obj: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(dir.join(file)).expect("read"))
+                .expect("fixture YAML");
+        if let Some(status) = obj.get("status") {
+            serde_json::from_value::<UpgradeWorkflowWatchStatus>(status.clone())
+                .unwrap_or_else(|e| panic!("{file}: not a watch status: {e}"));
+        }
+    }
+
+    let out = std::process::Command::new(engine())
+        .arg("cases")
+        .arg(&dir)
+        .output()
+        .expect("run argocd-health cases");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        report.lines().filter(|l| l.starts_with("ok ")).count(),
+        cases.len(),
+        "{report}"
+    );
+}
+
+#[test]
+fn an_argocd_cm_check_gets_only_the_libraries_argo_cd_opens_for_it() {
+    // Argo CD opens no string library for a customization in argocd-cm: a check that
+    // used one would fail there, whatever a full Lua says.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("health.lua");
+    std::fs::write(
+        &script,
+        "hs = {}\nhs.status = \"Healthy\"\nhs.message = string.format(\"%d\", 1)\nreturn hs\n",
+    )
+    .expect("write");
+    let err = try_health_with(&script, &watch(1, json!({}), None))
+        .expect_err("string.format is not available to an argocd-cm check");
+    assert!(err.contains("argocd-cm customization"), "{err}");
 }

@@ -1,5 +1,5 @@
-//! Property tests of the pure core: status mirroring and the events diffed from it, request
-//! canonicalisation, and the parsers that read what CCE sends.
+//! Property tests of the pure core: status mirroring and the events diffed from it, the
+//! bounds on diagnoses, request canonicalisation, and the parsers that read what CCE sends.
 //!
 //! What "the emitted events are exactly the transitions" means here. A watch sees a
 //! sequence of observations: CCE snapshots of one workflow (same uid, the same task types
@@ -22,10 +22,12 @@ use std::time::Duration;
 use jiff::Timestamp;
 use proptest::prelude::*;
 
+use cce_upgrade_watch::cce::diagnostics::PreCheckTask;
 use cce_upgrade_watch::cce::model::Workflow;
 use cce_upgrade_watch::cce::{sign, time as cce_time};
 use cce_upgrade_watch::controller::events::{Transition, transitions};
-use cce_upgrade_watch::controller::limits::MAX_EVENTS_PER_RECONCILE;
+use cce_upgrade_watch::controller::findings;
+use cce_upgrade_watch::controller::limits::{self, MAX_EVENTS_PER_RECONCILE};
 use cce_upgrade_watch::controller::status::{Observation, next_status};
 use cce_upgrade_watch::crd::UpgradeWorkflowWatchStatus;
 
@@ -476,5 +478,102 @@ proptest! {
         if let Ok(list) = serde_json::from_str::<cce_upgrade_watch::cce::model::WorkflowList>(&text) {
             let _ = list.newest();
         }
+    }
+}
+
+// ------------------------------------------------------------------ diagnoses are bounded
+
+/// A check item of any shape CCE could send: long or odd strings, many error codes.
+fn check_item() -> impl Strategy<Value = serde_json::Value> {
+    let text = prop_oneof![
+        "[ -~]{0,20}",
+        any::<String>(),
+        (1000usize..2000).prop_map(|n| "é".repeat(n)),
+    ];
+    (
+        text.clone(),
+        text.clone(),
+        prop::sample::select(vec!["Exception", "Risk", "exception", "Other"]),
+        prop::sample::select(vec!["Info", "Warning", "Fatal", "FATAL", ""]),
+        prop::sample::select(vec!["Failed", "Success", "failed", "Init", "Weird"]),
+        prop::collection::vec(text, 0..12),
+    )
+        .prop_map(|(name, message, kind, level, phase, codes)| {
+            serde_json::json!({
+                "name": name, "message": message, "kind": kind, "level": level,
+                "phase": phase, "group": "NodeCheck", "errorCodes": codes,
+                "riskSource": {"deprecatedAPIRisks": [{"url": "/apis/x/v1beta1/y"}]}
+            })
+        })
+}
+
+fn precheck_task(items: Vec<serde_json::Value>) -> PreCheckTask {
+    let half = items.len() / 2;
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"uid": "p1"},
+        "status": {
+            "phase": "Failed",
+            "message": "m".repeat(5000),
+            "clusterCheckStatus": {"itemsStatus": items[..half]},
+            "nodeCheckStatus": {"nodeStageStatus": [
+                {"nodeInfo": {"uid": "n1", "name": "worker-1"}, "itemsStatus": items[half..]}
+            ]}
+        }
+    }))
+    .expect("pre-check")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..config() })]
+
+    /// However many items and however long their strings, the findings stay within the
+    /// bounds, the most severe first, and every finding is either listed or counted.
+    #[test]
+    fn findings_of_any_item_list_stay_within_the_bounds(items in prop::collection::vec(check_item(), 0..30)) {
+        let task = precheck_task(items);
+        let findings = task.findings().len();
+        let report = findings::precheck_report(&task);
+        prop_assert!(report.items.len() <= limits::MAX_FINDINGS);
+        prop_assert_eq!(
+            report.items.len() + report.more_items.unwrap_or(0) as usize,
+            findings
+        );
+        prop_assert!(report.message.as_ref().is_none_or(|m| m.len() <= limits::FINDING_MESSAGE_BYTES));
+        for f in &report.items {
+            prop_assert!(f.error_codes.len() <= limits::MAX_ERROR_CODES);
+            prop_assert!(f.message.as_ref().is_none_or(|m| m.len() <= limits::FINDING_MESSAGE_BYTES));
+            for s in [&f.name, &f.kind, &f.level, &f.group, &f.subject].into_iter().flatten() {
+                prop_assert!(s.len() <= limits::MAX_FIELD_BYTES && !s.chars().any(char::is_control));
+            }
+        }
+        let blocking = findings::is_blocking;
+        let first_risk = report.items.iter().position(|f| !blocking(f)).unwrap_or(report.items.len());
+        prop_assert!(report.items[first_risk..].iter().all(|f| !blocking(f)), "blocking first");
+    }
+
+    /// A failed pre-check's findings reach status once: the status computed again from the
+    /// same answers (a replay, a restart) emits no Event, and the status stays far below
+    /// the API server's object size limit.
+    #[test]
+    fn a_replayed_diagnosis_emits_no_event(items in prop::collection::vec(check_item(), 0..30)) {
+        let wf: Workflow = serde_json::from_value(serde_json::json!({
+            "metadata": {"uid": "w1"},
+            "status": {"phase": "Pending", "pointStatuses": [
+                {"taskType": "PreCheck", "taskID": "p1", "status": "Failed"}]}
+        }))
+        .expect("workflow");
+        let told = vec![(
+            findings::Ask::PreCheck("p1".into()),
+            findings::Told::PreCheck(findings::precheck_report(&precheck_task(items))),
+        )];
+        let observation = Observation::Diagnosed { workflow: &wf, told: &told, cluster_id: "c" };
+        let first = next_status(&Default::default(), &observation, Some(1), at(0), HEARTBEAT).status;
+        let again = next_status(&first, &observation, Some(1), at(1), HEARTBEAT).status;
+        prop_assert!(transitions(&first, &again).is_empty());
+        let without = next_status(&first, &Observation::Workflow(&wf), Some(1), at(2), HEARTBEAT).status;
+        prop_assert!(transitions(&first, &without).is_empty(), "kept, not reported again");
+        prop_assert_eq!(&without.tasks, &first.tasks);
+        let size = serde_json::to_vec(&first).map(|v| v.len()).unwrap_or(usize::MAX);
+        prop_assert!(size < 64 * 1024, "{} bytes", size);
     }
 }

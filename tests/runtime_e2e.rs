@@ -209,9 +209,47 @@ async fn health_readiness_and_metrics_are_served() {
         "cce_upgrade_watch_leader 1",
         "cce_upgrade_watch_status_writes_total",
         &format!("cce_upgrade_watch_last_sync_age_seconds{{namespace=\"{ns}\",name=\"up\"}}"),
+        &format!(
+            "cce_upgrade_watch_watch_phase{{namespace=\"{ns}\",name=\"up\",cluster_id=\"{}\",phase=\"Init\"}} 1",
+            success.cluster
+        ),
+        &format!(
+            "cce_upgrade_watch_watch_task_failures_total{{namespace=\"{ns}\",name=\"up\",cluster_id=\"{}\"}} 0",
+            success.cluster
+        ),
+        &format!(
+            "cce_upgrade_watch_build_info{{version=\"{}\",revision=\"",
+            env!("CARGO_PKG_VERSION")
+        ),
     ] {
         assert!(metrics.contains(needle), "{needle} missing in:\n{metrics}");
     }
+    // What every scrape of any operator is expected to have, with values that make sense
+    // for a process started seconds ago.
+    let value = |start: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(start)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {start} in:\n{metrics}"))
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    let started = value("process_start_time_seconds");
+    assert!(
+        now - started < 600.0 && started <= now + 1.0,
+        "{started} vs {now}"
+    );
+    let synced = value(&format!(
+        "cce_upgrade_watch_last_sync_timestamp_seconds{{namespace=\"{ns}\",name=\"up\"}}"
+    ));
+    assert!(synced >= started.floor() && synced <= now + 1.0, "{synced}");
+    assert!(value("process_resident_memory_bytes") > 1e6);
+    assert!(value("process_virtual_memory_bytes") > 1e6);
+    assert!(value("process_open_fds") >= 3.0);
+    assert!(value("process_max_fds") >= value("process_open_fds"));
+    assert!(value("process_cpu_seconds_total") >= 0.0);
 }
 
 #[tokio::test]

@@ -307,10 +307,127 @@ async fn bad_fault_specs_are_refused_by_the_admin_api() {
         json!({"kind": "throttle", "route": "delete"}),
         json!({"kind": "reset", "count": 0}),
         json!([{"kind": "reset"}, {"kind": "latency"}]),
+        json!({"kind": "forbidden", "route": "precheck"}),
+        json!({"kind": "oversized", "bytes": 1u64 << 40}),
     ] {
         let (status, body) = sim.admin_post("/_sim/faults", bad.clone()).await;
         assert_eq!(status, 400, "{bad} → {body}");
         assert!(body["error"].is_string());
     }
     assert_eq!(sim.admin_get("/_sim/faults").await, json!([]));
+}
+
+#[tokio::test]
+async fn a_diagnostic_read_can_be_denied_or_absent_while_the_workflow_reads_keep_working() {
+    let sim = Sim::http()
+        .scenario(B)
+        .args(&["--fault", "forbidden:route=show-precheck"])
+        .frozen()
+        .start();
+    let client = sim.client();
+    let target = sim.builtin_target(B);
+    let id = B.workflow_id(0);
+    sim.step(&id, 2).await;
+    let wf = client.show_workflow(&target, &id).await.expect("show").body;
+    let pre = wf.points()[0].task_id.clone().expect("pre-check id");
+    for _ in 0..2 {
+        match client.show_pre_check(&target, &pre).await {
+            Err(e @ CceError::Forbidden(_)) => {
+                assert!(e.is_denied_or_absent());
+                assert_eq!(
+                    e.api_failure().and_then(|f| f.error_code.as_deref()),
+                    Some("CCE.01403000")
+                );
+            }
+            other => panic!("expected 403: {other:?}"),
+        }
+    }
+    client
+        .list_pre_check_tasks(&target)
+        .await
+        .expect("another diagnostic route is not hit");
+    client
+        .list_workflows(&target)
+        .await
+        .expect("workflow reads unaffected");
+
+    add_fault(
+        &sim,
+        json!({"kind": "404", "route": "show-cluster", "count": 1}),
+    )
+    .await;
+    let e = client.show_cluster(&target).await.expect_err("404");
+    assert!(
+        matches!(e, CceError::NotFound(_)) && e.is_denied_or_absent(),
+        "{e}"
+    );
+    client.show_cluster(&target).await.expect("count used up");
+    let faults: Vec<String> = sim
+        .requests(&format!("route=show-precheck&taskID={pre}"))
+        .await
+        .iter()
+        .map(|r| r["fault"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(faults, ["forbidden", "forbidden"]);
+    assert_eq!(
+        sim.admin_get("/_sim/stats").await["byRoute"]["show-precheck"],
+        json!(2)
+    );
+}
+
+#[tokio::test]
+async fn a_fault_without_a_route_leaves_the_diagnostic_reads_alone() {
+    let sim = Sim::http().scenario(B).args(&["--fault", "error"]).start();
+    let client = sim.client();
+    let target = sim.builtin_target(B);
+    assert!(matches!(
+        client.list_workflows(&target).await,
+        Err(CceError::Server(_))
+    ));
+    client.show_cluster(&target).await.expect("not hit");
+    client.list_snapshot_tasks(&target).await.expect("not hit");
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_diagnostic_answers_are_invalid_responses() {
+    let sim = Sim::start(&["--scenario", "success"]);
+    let client = sim.client();
+    let target = sim.builtin_target(B);
+    add_fault(
+        &sim,
+        json!({"kind": "oversized", "route": "list-upgrade-tasks", "count": 1}),
+    )
+    .await;
+    let e = client
+        .list_upgrade_cluster_tasks(&target)
+        .await
+        .expect_err("over the client's limit");
+    assert_eq!(e.category(), "InvalidResponse");
+    assert!(e.to_string().contains("larger than"), "{e}");
+
+    // Under the limit the padding is only whitespace: the answer still reads.
+    add_fault(
+        &sim,
+        json!({"kind": "oversized", "route": "show-cluster", "count": 1, "bytes": 3u64 << 20}),
+    )
+    .await;
+    let big = client
+        .show_cluster(&target)
+        .await
+        .expect("big but valid")
+        .body;
+    assert!(big.phase().is_some());
+    let logged = sim.requests("route=show-cluster").await;
+    assert_eq!(logged[0]["fault"], json!("oversized"));
+
+    add_fault(
+        &sim,
+        json!({"kind": "malformed", "route": "list-prechecks", "count": 1}),
+    )
+    .await;
+    let e = client
+        .list_pre_check_tasks(&target)
+        .await
+        .expect_err("half a body");
+    assert_eq!(e.category(), "InvalidResponse");
 }

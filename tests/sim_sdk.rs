@@ -1,7 +1,9 @@
 //! Conformance with Huawei's official Python SDK (huaweicloudsdkcce 3.1.219): the SDK,
-//! unchanged, calls Show and List (Standard and Autopilot) with AK/SK against the simulator over TLS and decodes the
-//! same data the project's client gets; a wrong secret key surfaces in the SDK as a 401
-//! with `APIGW.0301`.
+//! unchanged, calls Show and List (Standard and Autopilot) and every diagnostic read
+//! (ShowPreCheck, ListPreCheckTasks, ShowUpgradeClusterTask, ListUpgradeClusterTasks,
+//! ShowCluster, ListClusterMasterSnapshotTasks and their Autopilot twins) with AK/SK
+//! against the simulator over TLS and decodes the same data the project's client gets; a
+//! wrong secret key surfaces in the SDK as a 401 with `APIGW.0301`.
 //!
 //! Needs the virtualenv that `hack/python-sdk.sh` creates. Without it this test fails (it
 //! never skips): run `hack/python-sdk.sh` first.
@@ -12,7 +14,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use cce_upgrade_watch::cce::CceClient;
+use cce_upgrade_watch::cce::{CceClient, CceError, Response, Target};
 use cce_upgrade_watch::sim::builtin::{self, Builtin};
 use common::sim::Sim;
 use serde_json::{Value, json};
@@ -178,4 +180,171 @@ async fn huaweis_python_sdk_reads_the_same_workflows_and_sees_a_wrong_key_as_401
     );
     let logged = sim.requests("status=401").await;
     assert_eq!(e["requestID"], logged[0]["requestId"]);
+}
+
+/// The project's client making the call `op` (an op of the SDK script) on `target`.
+async fn our_read(client: &CceClient, target: &Target, op: &str, task: &str) -> Value {
+    fn body<T: serde::Serialize>(op: &str, answer: Result<Response<T>, CceError>) -> Value {
+        let answer = answer.unwrap_or_else(|e| panic!("{op}: {e}"));
+        serde_json::to_value(answer.body).expect("json")
+    }
+    match op.strip_prefix("autopilot-").unwrap_or(op) {
+        "show-precheck" => body(op, client.show_pre_check(target, task).await),
+        "list-prechecks" => body(op, client.list_pre_check_tasks(target).await),
+        "show-upgrade-task" => body(op, client.show_upgrade_cluster_task(target, task).await),
+        "list-upgrade-tasks" => body(op, client.list_upgrade_cluster_tasks(target).await),
+        "show-cluster" => body(op, client.show_cluster(target).await),
+        "list-snapshots" => body(op, client.list_snapshot_tasks(target).await),
+        other => panic!("no such op {other}"),
+    }
+}
+
+fn point_task(workflow: &Value, task: &str) -> String {
+    workflow["workflow"]["status"]["pointStatuses"]
+        .as_array()
+        .and_then(|points| points.iter().find(|p| p["taskType"] == json!(task)))
+        .and_then(|p| p["taskID"].as_str())
+        .unwrap_or_else(|| panic!("no {task} task id in {workflow}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn huaweis_python_sdk_reads_every_diagnostic_answer_as_the_project_does() {
+    let sim = Sim::https()
+        .scenario(Builtin::PrecheckFails)
+        .scenario(Builtin::ClusterPauses)
+        .scenario(Builtin::AutopilotSuccess)
+        .scenario(Builtin::SeedExample)
+        .frozen()
+        .start();
+    let ca = sim.ca_bundle().to_string_lossy().into_owned();
+    // Failed pre-check with findings; a paused Cluster task; an Autopilot upgrade done.
+    // Nothing runs, so both readers see the same progress.
+    let (pf, cp, ap) = (
+        Builtin::PrecheckFails,
+        Builtin::ClusterPauses,
+        Builtin::AutopilotSuccess,
+    );
+    for (b, body) in [
+        (pf, json!({"seconds": 70})),
+        (cp, json!({"seconds": 200})),
+        (ap, json!({"toEnd": true})),
+    ] {
+        let (status, _) = sim
+            .admin_post(
+                &format!("/_sim/workflows/{}/advance", b.workflow_id(0)),
+                body,
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let failed = sim.workflow(&pf.workflow_id(0)).await;
+    let paused = sim.workflow(&cp.workflow_id(0)).await;
+    let done = sim.workflow(&ap.workflow_id(0)).await;
+    let seed = sim.workflow(builtin::SEED_WORKFLOW_ID).await;
+    let (pf_cluster, cp_cluster, ap_cluster) =
+        (pf.cluster_id(0), cp.cluster_id(0), ap.cluster_id(0));
+    let mut calls: Vec<(Target, Value)> = Vec::new();
+    let mut call = |target: Target, op: &str, cluster: &str, task: Option<String>| {
+        let mut spec = json!({"op": op, "clusterID": cluster});
+        if let Some(task) = task {
+            spec["taskID"] = json!(task);
+        }
+        calls.push((target, spec));
+    };
+    let (pft, cpt, apt, seedt) = (
+        sim.builtin_target(pf),
+        sim.builtin_target(cp),
+        sim.builtin_target(ap),
+        sim.builtin_target(Builtin::SeedExample),
+    );
+    call(
+        pft.clone(),
+        "show-precheck",
+        &pf_cluster,
+        Some(point_task(&failed, "PreCheck")),
+    );
+    call(pft.clone(), "list-prechecks", &pf_cluster, None);
+    call(pft.clone(), "show-cluster", &pf_cluster, None);
+    call(pft.clone(), "list-snapshots", &pf_cluster, None);
+    call(
+        cpt.clone(),
+        "show-upgrade-task",
+        &cp_cluster,
+        Some(point_task(&paused, "Cluster")),
+    );
+    call(cpt.clone(), "list-upgrade-tasks", &cp_cluster, None);
+    call(cpt.clone(), "show-cluster", &cp_cluster, None);
+    call(cpt.clone(), "list-snapshots", &cp_cluster, None);
+    let seed_cluster = builtin::SEED_CLUSTER_ID;
+    call(
+        seedt.clone(),
+        "show-precheck",
+        seed_cluster,
+        Some(point_task(&seed, "PreCheck")),
+    );
+    call(seedt.clone(), "list-upgrade-tasks", seed_cluster, None);
+    for (op, task) in [
+        (
+            "autopilot-show-precheck",
+            Some(point_task(&done, "PreCheck")),
+        ),
+        ("autopilot-list-prechecks", None),
+        (
+            "autopilot-show-upgrade-task",
+            Some(point_task(&done, "Cluster")),
+        ),
+        ("autopilot-list-upgrade-tasks", None),
+        ("autopilot-show-cluster", None),
+        ("autopilot-list-snapshots", None),
+    ] {
+        call(apt.clone(), op, &ap_cluster, task);
+    }
+    let specs: Vec<Value> = calls.iter().map(|(_, spec)| spec.clone()).collect();
+    let sdk = run_sdk(&json!({
+        "endpoint": sim.url, "caBundle": ca,
+        "ak": builtin::ACCESS_KEY, "sk": builtin::SECRET_KEY, "projectID": builtin::PROJECT_ID,
+        "calls": specs,
+    }));
+    assert_eq!(sdk.len(), calls.len());
+    let client = sim.client();
+    for ((target, spec), theirs) in calls.iter().zip(&sdk) {
+        assert_eq!(theirs["ok"], json!(true), "{spec}: {theirs}");
+        assert_eq!(theirs["status"], json!(200), "{spec}");
+        let op = spec["op"].as_str().expect("op");
+        let task = spec["taskID"].as_str().unwrap_or_default();
+        let ours = our_read(&client, target, op, task).await;
+        assert_eq!(theirs["decoded"], ours, "{spec}");
+    }
+    // What the SDK decoded carries the findings, the pause and the cluster's word.
+    let items = &sdk[0]["decoded"]["status"]["nodeCheckStatus"]["nodeStageStatus"][0];
+    assert_eq!(items["nodeInfo"]["name"], json!("worker-2"));
+    assert_eq!(items["itemsStatus"][0]["kind"], json!("Exception"));
+    assert_eq!(
+        sdk[0]["decoded"]["status"]["clusterCheckStatus"]["itemsStatus"][0]["riskSource"]["deprecatedAPIRisks"]
+            [0]["url"],
+        json!("/apis/flowcontrol.apiserver.k8s.io/v1beta2/flowschemas")
+    );
+    assert_eq!(sdk[4]["decoded"]["status"]["phase"], json!("Pause"));
+    assert_eq!(sdk[4]["decoded"]["status"]["progress"], json!("40.00"));
+    assert_eq!(
+        sdk[6]["decoded"]["status"]["reason"],
+        json!("UpgradePaused")
+    );
+    let stats = sim.admin_get("/_sim/stats").await;
+    assert_eq!(
+        stats["byStatus"]["200"],
+        json!(2 * calls.len()),
+        "every read answered, by the SDK and by the project: {stats}"
+    );
+    let paths: Vec<String> = sim
+        .requests("route=list-snapshots")
+        .await
+        .iter()
+        .map(|r| r["path"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        paths.iter().any(|p| p.starts_with("/autopilot/v3.1/")),
+        "{paths:?}"
+    );
 }

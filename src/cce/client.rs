@@ -15,6 +15,9 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::credentials::Credentials;
+use super::diagnostics::{
+    Cluster, PreCheckTask, PreCheckTaskList, SnapshotTaskList, UpgradeTask, UpgradeTaskList,
+};
 use super::endpoint::EndpointPolicy;
 use super::error::{ApiFailure, CceError, Secrets, parse_error_body, parse_retry_after, sanitize};
 use super::family::ApiFamily;
@@ -24,7 +27,8 @@ use super::sign;
 /// `cce-upgrade-watch/<version>`.
 pub const USER_AGENT: &str = concat!("cce-upgrade-watch/", env!("CARGO_PKG_VERSION"));
 
-/// A workflow answer is a few KiB; anything this large is not CCE talking.
+/// A workflow answer is a few KiB and a pre-check of a large cluster a few hundred; anything
+/// this large is not CCE talking.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Long enough to recognise an HTML error page, short enough for a condition message.
 const EXCERPT_CHARS: usize = 120;
@@ -145,7 +149,7 @@ impl CceClient {
         target: &Target,
         workflow_id: &str,
     ) -> Result<Response<Workflow>, CceError> {
-        let path = workflows_path(target, Some(workflow_id))?;
+        let path = cluster_path(target, V3, WORKFLOWS, Some(("workflow id", workflow_id)))?;
         self.call(target, Method::GET, &path, Vec::new()).await
     }
 
@@ -154,7 +158,7 @@ impl CceClient {
         &self,
         target: &Target,
     ) -> Result<Response<WorkflowList>, CceError> {
-        let path = workflows_path(target, None)?;
+        let path = cluster_path(target, V3, WORKFLOWS, None)?;
         self.call(target, Method::GET, &path, Vec::new()).await
     }
 
@@ -164,7 +168,7 @@ impl CceClient {
         target: &Target,
         request: &CreateWorkflowRequest,
     ) -> Result<Response<Workflow>, CceError> {
-        let path = workflows_path(target, None)?;
+        let path = cluster_path(target, V3, WORKFLOWS, None)?;
         self.call(target, Method::POST, &path, to_json(request)?)
             .await
     }
@@ -175,9 +179,96 @@ impl CceClient {
         target: &Target,
         workflow_id: &str,
     ) -> Result<Response<Workflow>, CceError> {
-        let path = workflows_path(target, Some(workflow_id))?;
+        let path = cluster_path(target, V3, WORKFLOWS, Some(("workflow id", workflow_id)))?;
         let body = to_json(&UpdateWorkflowRequest::cancel())?;
         self.call(target, Method::PATCH, &path, body).await
+    }
+
+    /// ShowPreCheck: the findings of the pre-check a PreCheck point's `taskID` names.
+    /// Diagnostic reads (this and the five below) fail like the workflow reads;
+    /// [`CceError::is_denied_or_absent`] tells the 403/404 that mean "diagnostics unavailable".
+    pub async fn show_pre_check(
+        &self,
+        target: &Target,
+        task_id: &str,
+    ) -> Result<Response<PreCheckTask>, CceError> {
+        let path = cluster_path(target, V3, PRE_CHECKS, Some(("task id", task_id)))?;
+        self.get(target, &path).await
+    }
+
+    /// ListPreCheckTasks: every pre-check of the cluster (see [`PreCheckTaskList::find`]).
+    pub async fn list_pre_check_tasks(
+        &self,
+        target: &Target,
+    ) -> Result<Response<PreCheckTaskList>, CceError> {
+        let path = cluster_path(target, V3, PRE_CHECKS, None)?;
+        self.get(target, &path).await
+    }
+
+    /// The pre-check a PreCheck point's `taskID` names: ShowPreCheck, and when that answers
+    /// 404, ListPreCheckTasks matched by uid (two requests then). A list without the task
+    /// returns ShowPreCheck's 404.
+    pub async fn pre_check_for_task(
+        &self,
+        target: &Target,
+        task_id: &str,
+    ) -> Result<Response<PreCheckTask>, CceError> {
+        match self.show_pre_check(target, task_id).await {
+            Err(not_found @ CceError::NotFound(_)) => {
+                let list = self.list_pre_check_tasks(target).await?;
+                match list.body.find(task_id) {
+                    Some(task) => Ok(Response {
+                        body: task.clone(),
+                        request_id: list.request_id,
+                    }),
+                    None => Err(not_found),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// ShowUpgradeClusterTask: phase and progress of the task a Cluster point's `taskID` names.
+    pub async fn show_upgrade_cluster_task(
+        &self,
+        target: &Target,
+        task_id: &str,
+    ) -> Result<Response<UpgradeTask>, CceError> {
+        let path = cluster_path(target, V3, UPGRADE_TASKS, Some(("task id", task_id)))?;
+        self.get(target, &path).await
+    }
+
+    /// ListUpgradeClusterTasks: every upgrade task of the cluster.
+    pub async fn list_upgrade_cluster_tasks(
+        &self,
+        target: &Target,
+    ) -> Result<Response<UpgradeTaskList>, CceError> {
+        let path = cluster_path(target, V3, UPGRADE_TASKS, None)?;
+        self.get(target, &path).await
+    }
+
+    /// ShowCluster: the cluster's phase, reason and message.
+    pub async fn show_cluster(&self, target: &Target) -> Result<Response<Cluster>, CceError> {
+        let path = cluster_path(target, V3, "", None)?;
+        self.get(target, &path).await
+    }
+
+    /// ListClusterMasterSnapshotTasks (a `v3.1` path): the master snapshot tasks, the one a
+    /// Snapshot point's `taskID` names among them (see [`SnapshotTaskList::find`]).
+    pub async fn list_snapshot_tasks(
+        &self,
+        target: &Target,
+    ) -> Result<Response<SnapshotTaskList>, CceError> {
+        let path = cluster_path(target, V3_1, SNAPSHOT_TASKS, None)?;
+        self.get(target, &path).await
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        target: &Target,
+        path: &str,
+    ) -> Result<Response<T>, CceError> {
+        self.call(target, Method::GET, path, Vec::new()).await
     }
 
     async fn call<T: DeserializeOwned>(
@@ -361,9 +452,22 @@ impl CceClient {
     }
 }
 
-/// `/{api|autopilot}/v3/projects/{p}/clusters/{c}/operation/upgradeworkflows[/{id}]`, each
-/// id percent-encoded with nothing but unreserved characters left as is.
-fn workflows_path(target: &Target, workflow_id: Option<&str>) -> Result<String, CceError> {
+const V3: &str = "v3";
+const V3_1: &str = "v3.1";
+const WORKFLOWS: &str = "/operation/upgradeworkflows";
+const PRE_CHECKS: &str = "/operation/precheck/tasks";
+const UPGRADE_TASKS: &str = "/operation/upgrade/tasks";
+const SNAPSHOT_TASKS: &str = "/operation/snapshot/tasks";
+
+/// `/{api|autopilot}/{version}/projects/{p}/clusters/{c}{below}[/{id}]`, each id
+/// percent-encoded with nothing but unreserved characters left as is; `id` is (what it
+/// names, the id).
+fn cluster_path(
+    target: &Target,
+    version: &str,
+    below: &str,
+    id: Option<(&str, &str)>,
+) -> Result<String, CceError> {
     let prefix = target.family.path_root();
     let segment = |what: &str, id: &str| {
         if id.is_empty() {
@@ -375,13 +479,13 @@ fn workflows_path(target: &Target, workflow_id: Option<&str>) -> Result<String, 
         }
     };
     let mut path = format!(
-        "/{prefix}/v3/projects/{}/clusters/{}/operation/upgradeworkflows",
+        "/{prefix}/{version}/projects/{}/clusters/{}{below}",
         segment("project id", &target.project_id)?,
         segment("cluster id", &target.cluster_id)?,
     );
-    if let Some(id) = workflow_id {
+    if let Some((what, id)) = id {
         path.push('/');
-        path.push_str(&segment("workflow id", id)?);
+        path.push_str(&segment(what, id)?);
     }
     Ok(path)
 }
@@ -515,23 +619,37 @@ mod tests {
     fn paths_follow_the_cluster_type_and_encode_ids_like_the_sdk() {
         let standard = target(ApiFamily::Standard, "p1", "my cluster/x");
         assert_eq!(
-            workflows_path(&standard, Some("wf~测试")).expect("path"),
+            cluster_path(&standard, V3, WORKFLOWS, Some(("workflow id", "wf~测试"))).expect("path"),
             "/api/v3/projects/p1/clusters/my%20cluster%2Fx/operation/upgradeworkflows/wf~%E6%B5%8B%E8%AF%95"
         );
         let autopilot = target(ApiFamily::Autopilot, "p1", "c1");
         assert_eq!(
-            workflows_path(&autopilot, None).expect("path"),
+            cluster_path(&autopilot, V3, WORKFLOWS, None).expect("path"),
             "/autopilot/v3/projects/p1/clusters/c1/operation/upgradeworkflows"
+        );
+        assert_eq!(
+            cluster_path(&autopilot, V3_1, SNAPSHOT_TASKS, None).expect("path"),
+            "/autopilot/v3.1/projects/p1/clusters/c1/operation/snapshot/tasks"
+        );
+        assert_eq!(
+            cluster_path(&standard, V3, "", None).expect("path"),
+            "/api/v3/projects/p1/clusters/my%20cluster%2Fx"
         );
     }
 
     #[test]
     fn empty_ids_are_refused_before_anything_is_sent() {
-        let e = workflows_path(&target(ApiFamily::Standard, "", "c"), None).expect_err("empty");
+        let e = cluster_path(&target(ApiFamily::Standard, "", "c"), V3, WORKFLOWS, None)
+            .expect_err("empty");
         assert_eq!(e.category(), "InvalidConfig");
-        let e =
-            workflows_path(&target(ApiFamily::Standard, "p", "c"), Some("")).expect_err("empty");
-        assert!(e.to_string().contains("workflow id"));
+        let e = cluster_path(
+            &target(ApiFamily::Standard, "p", "c"),
+            V3,
+            PRE_CHECKS,
+            Some(("task id", "")),
+        )
+        .expect_err("empty");
+        assert!(e.to_string().contains("task id"));
     }
 
     #[test]

@@ -150,6 +150,13 @@ impl CceError {
         }
     }
 
+    /// 403 or 404: for a diagnostic read (pre-check, upgrade task, cluster, snapshots), CCE
+    /// saying the API is not granted to this account or knows no such task, which means
+    /// "diagnostics unavailable" rather than a failed sync.
+    pub fn is_denied_or_absent(&self) -> bool {
+        matches!(self, Self::Forbidden(_) | Self::NotFound(_))
+    }
+
     /// The HTTP error details, when CCE answered with an error status.
     pub fn api_failure(&self) -> Option<&ApiFailure> {
         match self {
@@ -338,6 +345,11 @@ mod tests {
             assert_eq!(e.category(), category, "{status}");
             assert_eq!(e.is_retryable(), retryable, "{status}");
             assert!(CceError::CATEGORIES.contains(&e.category()));
+            assert_eq!(
+                e.is_denied_or_absent(),
+                matches!(status, 403 | 404),
+                "{status}"
+            );
         }
     }
 

@@ -1,11 +1,13 @@
-//! Huawei Cloud CCE API: wire models, timestamps, request signing, credentials, endpoint
+//! Huawei Cloud CCE API: wire models (workflows and the diagnostic reads), timestamps, request signing, credentials, endpoint
 //! policy, errors and the HTTP client.
 
 pub mod client;
 pub mod credentials;
+pub mod diagnostics;
 pub mod endpoint;
 pub mod error;
 pub mod family;
+mod lenient;
 pub mod model;
 pub mod sign;
 pub mod time;

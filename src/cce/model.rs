@@ -3,10 +3,8 @@
 //! Every field is optional and unknown fields are ignored, as in Huawei's SDK. Enum-like
 //! strings keep values this build does not know verbatim instead of dropping them.
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Defines a string enum whose unknown values survive a round trip unchanged.
 macro_rules! open_enum {
@@ -26,6 +24,26 @@ macro_rules! open_enum {
                     Self::Unknown(raw) => raw,
                 }
             }
+
+            /// The known value this one means when CCE's casing or spacing differs (`success`,
+            /// ` Running`), for deciding what to do; mirror the original, not this.
+            pub fn canonical(&self) -> Self {
+                match self {
+                    Self::Unknown(raw) => {
+                        let raw = raw.trim();
+                        $(if raw.eq_ignore_ascii_case(stringify!($variant)) {
+                            return Self::$variant;
+                        })+
+                        Self::Unknown(raw.to_string())
+                    }
+                    known => known.clone(),
+                }
+            }
+
+            /// Whether this is `known`, ignoring CCE's casing and spacing.
+            pub fn means(&self, known: &Self) -> bool {
+                &self.canonical() == known
+            }
         }
 
         impl From<&str> for $name {
@@ -37,26 +55,28 @@ macro_rules! open_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 serializer.serialize_str(self.as_str())
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let raw = String::deserialize(deserializer)?;
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let raw = <String as ::serde::Deserialize>::deserialize(deserializer)?;
                 Ok(Self::from(raw.as_str()))
             }
         }
     };
 }
+
+pub(crate) use open_enum;
 
 open_enum!(
     /// Phase of a whole workflow.
@@ -69,8 +89,8 @@ open_enum!(
 );
 
 open_enum!(
-    /// Status of one task.
-    TaskState { Init, Queuing, Running, Success, Failed }
+    /// Status of one task: a workflow point, an upgrade task, a snapshot task or its items.
+    TaskState { Init, Queuing, Running, Pause, Success, Failed }
 );
 
 impl Phase {
@@ -178,7 +198,12 @@ pub struct LineStatus {
     pub start_point: Option<Point>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_point: Option<Point>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// A bool since SDK 3.1.192, a string before; other values read as absent.
+    #[serde(
+        default,
+        deserialize_with = "super::lenient::bool_or_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub critical: Option<bool>,
 }
 
@@ -260,19 +285,21 @@ impl Workflow {
             .unwrap_or_default()
     }
 
-    /// The task a person should look at now: the first running one, else queued, else
-    /// failed, else created; only tasks whose type CCE named count.
+    /// The task a person should look at now: the first running one, else paused, else
+    /// queued, else failed, else created; only tasks whose type CCE named count, and
+    /// statuses are recognised whatever their casing.
     pub fn current_task(&self) -> Option<&PointStatus> {
-        const BY_URGENCY: [TaskState; 4] = [
+        const BY_URGENCY: [TaskState; 5] = [
             TaskState::Running,
+            TaskState::Pause,
             TaskState::Queuing,
             TaskState::Failed,
             TaskState::Init,
         ];
         BY_URGENCY.iter().find_map(|state| {
-            self.points()
-                .iter()
-                .find(|p| p.task_type.is_some() && p.status.as_ref() == Some(state))
+            self.points().iter().find(|p| {
+                p.task_type.is_some() && p.status.as_ref().is_some_and(|s| s.means(state))
+            })
         })
     }
 }
@@ -380,6 +407,60 @@ mod tests {
     fn known_values_are_case_sensitive() {
         assert_eq!(Phase::from("success"), Phase::Unknown("success".into()));
         assert_eq!(Phase::from("Success"), Phase::Success);
+    }
+
+    #[test]
+    fn canonical_values_recognise_any_casing_and_keep_the_rest_raw() {
+        assert_eq!(Phase::from("success").canonical(), Phase::Success);
+        assert_eq!(TaskState::from(" pause ").canonical(), TaskState::Pause);
+        assert!(TaskState::from("QUEUING").means(&TaskState::Queuing));
+        assert_eq!(
+            TaskState::from("queue").canonical(),
+            TaskState::Unknown("queue".into())
+        );
+        assert_eq!(Phase::Running.canonical(), Phase::Running);
+    }
+
+    #[test]
+    fn critical_may_be_a_bool_or_a_string() {
+        let line = |critical: &str| -> LineStatus {
+            serde_json::from_str(&format!(r#"{{"critical":{critical}}}"#)).expect(critical)
+        };
+        assert_eq!(line("true").critical, Some(true));
+        assert_eq!(line(r#""false""#).critical, Some(false));
+        assert_eq!(line(r#""True""#).critical, Some(true));
+        assert_eq!(line(r#""maybe""#).critical, None);
+        assert_eq!(line("null").critical, None);
+        let wf: Workflow =
+            serde_json::from_str(r#"{"status":{"lineStatuses":[{"critical":"true"},{}]}}"#)
+                .expect("workflow with a string critical");
+        let lines = wf.status.and_then(|s| s.line_statuses).expect("lines");
+        assert_eq!(lines[0].critical, Some(true));
+        assert_eq!(lines[1].critical, None);
+    }
+
+    #[test]
+    fn paused_and_oddly_cased_tasks_are_current() {
+        let wf: Workflow = serde_json::from_value(serde_json::json!({"status": {"pointStatuses": [
+            {"taskType": "PreCheck", "status": "success"},
+            {"taskType": "Snapshot", "status": "init"},
+            {"taskType": "Cluster", "status": "Pause"},
+        ]}}))
+        .expect("parse");
+        assert_eq!(
+            wf.current_task().and_then(|p| p.task_type.as_ref()),
+            Some(&TaskType::Cluster)
+        );
+        let lower: Workflow =
+            serde_json::from_value(serde_json::json!({"status": {"pointStatuses": [
+                {"taskType": "PreCheck", "status": "Success"},
+                {"taskType": "Cluster", "status": "running"},
+            ]}}))
+            .expect("parse");
+        assert_eq!(
+            lower.current_task().and_then(|p| p.task_type.as_ref()),
+            Some(&TaskType::Cluster)
+        );
     }
 
     #[test]

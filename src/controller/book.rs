@@ -100,6 +100,11 @@ impl StatusBook {
         })
     }
 
+    /// The resourceVersion of the object the kept status came with.
+    pub fn resource_version(&self, uid: &str) -> Option<String> {
+        self.by_uid.lock().get(uid)?.resource_version.clone()
+    }
+
     /// Records that the kept status is current for an answer (see [`Settled`]).
     pub fn settle(&self, uid: &str, settled: Settled) {
         if let Some(entry) = self.by_uid.lock().get_mut(uid) {

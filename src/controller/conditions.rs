@@ -57,6 +57,10 @@ pub enum Reason {
     UnparsedTimestamp,
     /// Synced, but the answer exceeded a bound of what a status holds.
     Truncated,
+    /// Synced, but the workflow CCE sent belongs to another cluster than `spec.clusterID`.
+    ClusterMismatch,
+    /// Synced, but CCE would not say why a task failed or how far it is.
+    DiagnosticsUnavailable,
     /// `spec.suspend` is true; not an outage.
     Suspended,
     /// A failed read, named by its error category (`Forbidden`, `CceUnavailable`, ...),
@@ -92,6 +96,8 @@ impl Reason {
             Self::Synced => "Synced",
             Self::UnparsedTimestamp => "UnparsedTimestamp",
             Self::Truncated => "Truncated",
+            Self::ClusterMismatch => "ClusterMismatch",
+            Self::DiagnosticsUnavailable => "DiagnosticsUnavailable",
             Self::Suspended => "Suspended",
             Self::Failure(category) => category,
         }
@@ -208,6 +214,8 @@ mod tests {
             (Reason::Synced, "Synced"),
             (Reason::UnparsedTimestamp, "UnparsedTimestamp"),
             (Reason::Truncated, "Truncated"),
+            (Reason::ClusterMismatch, "ClusterMismatch"),
+            (Reason::DiagnosticsUnavailable, "DiagnosticsUnavailable"),
             (Reason::Suspended, "Suspended"),
             (Reason::WORKFLOW_NOT_FOUND, "WorkflowNotFound"),
             (Reason::CREDENTIALS_MISSING, "CredentialsMissing"),

@@ -1,10 +1,21 @@
-//! Events as the difference between the stored status and the new one. Nothing here
-//! remembers anything, so a restart replays nothing and an unchanged workflow says nothing.
+//! Events as the difference between the stored status and the new one, and the Kubernetes
+//! Event object each becomes. Nothing here remembers anything, so a restart replays nothing
+//! and an unchanged workflow says nothing. An Event's name is derived from the watch and
+//! the transition's occurrence, so a transition published twice (the operator stopped
+//! between publishing and writing status, or a second operator computed it too) is one
+//! Event: the API server answers the second create with AlreadyExists.
 
 use super::conditions::{ConditionType, is_true, sync_failure};
-use super::limits::MAX_EVENTS_PER_RECONCILE;
+use jiff::Timestamp;
+use k8s_openapi::api::events::v1::Event as KubeEvent;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::{Resource, ResourceExt};
+use sha2::{Digest, Sha256};
+
+use super::findings::{blocking_summary, task_summary};
+use super::limits::{EVENT_LABEL_BYTES, EVENT_NOTE_BYTES, MAX_EVENTS_PER_RECONCILE, clean};
 use crate::cce::model::{Phase, TaskState};
-use crate::crd::{TaskStatus, UpgradeWorkflowWatchStatus};
+use crate::crd::{TaskStatus, UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
 use crate::duration::{self, Precision};
 
 /// One Kubernetes Event to publish.
@@ -254,17 +265,31 @@ fn task_transitions(old: &[TaskStatus], new: &[TaskStatus], out: &mut Vec<Transi
                 )),
                 Some(TaskState::Success) => Some(Transition {
                     finished_task: ended("Success"),
-                    ..Transition::normal("TaskSucceeded", task_note(task, "succeeded"))
+                    ..Transition::normal("TaskSucceeded", ended_note(task, "succeeded"))
                 }),
                 Some(TaskState::Failed) => Some(Transition {
                     finished_task: ended("Failed"),
-                    ..Transition::warning("TaskFailed", task_note(task, "failed"))
+                    ..Transition::warning("TaskFailed", ended_note(task, "failed"))
                 }),
                 _ => None,
             };
             if let Some(t) = transition {
                 out.push(t.about(Subject::Task, &action).once(&occurrence));
             }
+        } else if task.state() == Some(TaskState::Failed)
+            && let Some(summary) = task_summary(task)
+            && before.is_some_and(|b| b.id == task.id && task_summary(b).is_none())
+        {
+            // CCE said why only after the failure itself was published: the one Warning
+            // that carries the reason.
+            out.push(
+                Transition::warning(
+                    "TaskDiagnosed",
+                    format!("{}: {summary}", task_note(task, "failed")),
+                )
+                .about(Subject::Task, &action)
+                .once(format!("{occurrence} diagnosed")),
+            );
         }
         let expired = task.result_expired == Some(true);
         let was_expired = before.is_some_and(|b| b.result_expired == Some(true));
@@ -296,6 +321,15 @@ fn matching_task<'a>(
     old.iter().filter(|t| &t.task_type == task_type).nth(nth)
 }
 
+/// The note of a task that ended: what happened, and what CCE said about it.
+fn ended_note(task: &TaskStatus, verb: &str) -> String {
+    let note = task_note(task, verb);
+    match task_summary(task) {
+        Some(summary) => format!("{note}: {summary}"),
+        None => note,
+    }
+}
+
 fn task_note(task: &TaskStatus, verb: &str) -> String {
     let mut note = format!("task {}", task.task_type);
     if let Some(id) = &task.id {
@@ -311,7 +345,7 @@ fn task_note(task: &TaskStatus, verb: &str) -> String {
 }
 
 fn summary(s: &UpgradeWorkflowWatchStatus) -> String {
-    format!(
+    let overview = format!(
         "watching workflow {} ({} -> {}): phase {}, {} tasks succeeded{}",
         s.workflow_id.as_deref().unwrap_or("?"),
         s.cluster_version.as_deref().unwrap_or("?"),
@@ -322,7 +356,73 @@ fn summary(s: &UpgradeWorkflowWatchStatus) -> String {
             .as_deref()
             .map(|t| format!(", current task {t}"))
             .unwrap_or_default(),
-    )
+    );
+    match blocking_summary(s) {
+        Some(blocking) => format!("{overview}; {blocking}"),
+        None => overview,
+    }
+}
+
+/// The longest name the API server accepts (a DNS subdomain).
+const MAX_NAME_BYTES: usize = 253;
+/// Hex digits of the digest that ends every Event name.
+const DIGEST_HEX: usize = 16;
+
+/// The Event for `transition` about `watch`, every field within what the API server
+/// accepts.
+pub fn event_for(
+    watch: &UpgradeWorkflowWatch,
+    transition: &Transition,
+    now: Timestamp,
+    controller: &str,
+    instance: &str,
+) -> KubeEvent {
+    KubeEvent {
+        metadata: ObjectMeta {
+            name: Some(event_name(
+                &watch.name_any(),
+                watch.uid().as_deref().unwrap_or_default(),
+                transition,
+            )),
+            namespace: watch.namespace(),
+            ..ObjectMeta::default()
+        },
+        action: Some(clean(&transition.action, EVENT_LABEL_BYTES).into_owned()),
+        reason: Some(transition.reason.to_string()),
+        note: Some(clean(&transition.note, EVENT_NOTE_BYTES).into_owned()),
+        type_: Some(
+            if transition.warning {
+                "Warning"
+            } else {
+                "Normal"
+            }
+            .to_string(),
+        ),
+        event_time: Some(MicroTime(now)),
+        regarding: Some(watch.object_ref(&())),
+        reporting_controller: Some(controller.to_string()),
+        reporting_instance: Some(instance.to_string()),
+        ..KubeEvent::default()
+    }
+}
+
+/// `<watch name>.<digest of uid, reason and occurrence>`: the same for the same transition
+/// of the same watch, a valid name for a watch name of any length.
+pub fn event_name(watch_name: &str, uid: &str, transition: &Transition) -> String {
+    let mut hash = Sha256::new();
+    for part in [uid, transition.reason, &transition.occurrence] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    let digest = hex::encode(hash.finalize());
+    let room = MAX_NAME_BYTES - DIGEST_HEX - 1;
+    let mut prefix = &watch_name[..watch_name.len().min(room)];
+    // A name ends in an alphanumeric character; the watch's name is already a DNS subdomain.
+    prefix = prefix.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    if prefix.is_empty() {
+        return digest[..DIGEST_HEX].to_string();
+    }
+    format!("{prefix}.{}", &digest[..DIGEST_HEX])
 }
 
 #[cfg(test)]
@@ -491,6 +591,41 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_reason_told_late_is_one_warning_for_a_failed_task_and_nothing_for_a_success() {
+        use crate::crd::{CheckFinding, CheckReport};
+        let checked = |s: &UpgradeWorkflowWatchStatus| {
+            let mut s = s.clone();
+            s.tasks[0].checks = Some(CheckReport {
+                phase: Some("Failed".into()),
+                items: vec![CheckFinding {
+                    name: Some("NodeReady".into()),
+                    kind: Some("Exception".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+            s
+        };
+        let failed = status_of(
+            &Default::default(),
+            wf("Pending", &[("PreCheck", Some("Failed"))]),
+        );
+        let told = checked(&failed);
+        let late = transitions(&failed, &told);
+        assert_eq!(reasons(&late), vec!["TaskDiagnosed"]);
+        assert!(late[0].warning && late[0].note.contains("must fix: NodeReady"));
+        assert!(
+            transitions(&told, &told).is_empty(),
+            "a replay says nothing"
+        );
+        let succeeded = status_of(
+            &Default::default(),
+            wf("Running", &[("PreCheck", Some("Success"))]),
+        );
+        assert!(transitions(&succeeded, &checked(&succeeded)).is_empty());
+    }
+
     fn occurrences(t: &[Transition]) -> Vec<String> {
         t.iter().map(|t| t.occurrence.clone()).collect()
     }
@@ -548,5 +683,92 @@ mod tests {
         );
         assert!(out.iter().any(|t| t.reason == "PhaseChanged"));
         assert_eq!(transitions(&s0, &s1), out, "folding is deterministic");
+    }
+
+    mod object {
+        use super::super::*;
+
+        fn transition(reason: &'static str, occurrence: &str) -> Transition {
+            Transition {
+                warning: false,
+                reason,
+                note: "n".into(),
+                action: "a".into(),
+                occurrence: occurrence.into(),
+                subject: Subject::Task,
+                finished_task: None,
+            }
+        }
+
+        fn watch(name: &str) -> UpgradeWorkflowWatch {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "cce.upgradewatch.io/v1alpha1",
+                "kind": "UpgradeWorkflowWatch",
+                "metadata": {"name": name, "namespace": "ns", "uid": "u-1"},
+                "spec": {"region": "r", "projectID": "p", "clusterID": "c"}
+            }))
+            .expect("watch")
+        }
+
+        fn is_dns_subdomain(name: &str) -> bool {
+            name.len() <= MAX_NAME_BYTES
+                && name.split('.').all(|label| {
+                    !label.is_empty()
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                })
+        }
+
+        #[test]
+        fn the_same_transition_has_the_same_name_and_another_one_another() {
+            let a = transition("TaskStarted", "Cluster/1 Running");
+            assert_eq!(event_name("w", "u", &a), event_name("w", "u", &a.clone()));
+            assert_ne!(
+                event_name("w", "u", &a),
+                event_name("w", "u", &transition("TaskStarted", "Cluster/2 Running"))
+            );
+            assert_ne!(
+                event_name("w", "u", &a),
+                event_name("w", "u", &transition("TaskFailed", "Cluster/1 Running"))
+            );
+            assert_ne!(event_name("w", "u", &a), event_name("w", "other-uid", &a));
+        }
+
+        #[test]
+        fn names_are_valid_for_any_watch_name() {
+            let t = transition("PhaseChanged", "x");
+            let long = format!("{}-{}", "a".repeat(200), "b.c".repeat(20));
+            for name in [
+                "w",
+                "a.b",
+                long.as_str(),
+                &"x".repeat(253),
+                &format!("{}-z", "y".repeat(235)),
+            ] {
+                let event = event_name(name, "u", &t);
+                assert!(is_dns_subdomain(&event), "{event} ({} bytes)", event.len());
+            }
+        }
+
+        #[test]
+        fn every_field_fits_what_the_api_server_accepts() {
+            let mut t = transition("TasksChanged", "x");
+            t.note = "é".repeat(5000);
+            t.action = "\u{1b}[2J".repeat(100);
+            let event = event_for(&watch("w"), &t, Timestamp::UNIX_EPOCH, "c", "i");
+            assert!(
+                event
+                    .note
+                    .as_deref()
+                    .is_some_and(|n| n.len() <= EVENT_NOTE_BYTES)
+            );
+            let action = event.action.unwrap_or_default();
+            assert!(action.len() <= EVENT_LABEL_BYTES && !action.contains('\u{1b}'));
+            assert_eq!(event.metadata.namespace.as_deref(), Some("ns"));
+            assert!(event.metadata.name.is_some_and(|n| n.starts_with("w.")));
+        }
     }
 }

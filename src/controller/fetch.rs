@@ -2,7 +2,8 @@
 //! workflow however many watches name it, answers shared while fresh, a token bucket per
 //! endpoint and project so a fleet of watches cannot flood CCE, and a limit on the requests
 //! one endpoint may have in flight, so a slow or hanging endpoint holds only part of the
-//! reconcilers and watches of other endpoints keep their poll interval.
+//! reconcilers and watches of other endpoints keep their poll interval. The diagnostic
+//! reads (`findings::Ask`) go through the same sharing, bucket and limit.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -14,6 +15,7 @@ use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
+use super::findings::{self, Ask, Told};
 use super::settled::AnswerId;
 
 use crate::cce::ApiFamily;
@@ -83,10 +85,15 @@ pub struct Answer {
 /// How long a failed read is reused: long enough for the watches waiting on the request.
 const FAILURE_SHARED_FOR: Duration = Duration::from_secs(1);
 
+/// A diagnostic read's last answer: `None` for a failure worth trying again.
+type Diagnosis = Option<(Instant, Option<Told>)>;
+type DiagnosisSlot = Arc<tokio::sync::Mutex<Diagnosis>>;
+
 /// Shared by all reconciles.
 pub struct Fetcher {
     client: CceClient,
     slots: Mutex<HashMap<FetchKey, Arc<tokio::sync::Mutex<Slot>>>>,
+    diagnoses: Mutex<HashMap<(FetchKey, Ask), DiagnosisSlot>>,
     limiter: DefaultKeyedRateLimiter<(String, String)>,
     /// Requests in flight per endpoint.
     in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -114,6 +121,7 @@ impl Fetcher {
         Self {
             client,
             slots: Mutex::new(HashMap::new()),
+            diagnoses: Mutex::new(HashMap::new()),
             limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
             in_flight: Mutex::new(HashMap::new()),
             per_endpoint: per_endpoint.max(1),
@@ -151,17 +159,7 @@ impl Fetcher {
                 return Some(last.clone());
             }
         }
-        let endpoint = {
-            let mut in_flight = self.in_flight.lock();
-            in_flight
-                .entry(key.endpoint.clone())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.per_endpoint)))
-                .clone()
-        };
-        let _permit = endpoint.try_acquire_owned().ok()?;
-        self.limiter
-            .until_key_ready(&(key.endpoint.clone(), key.project_id.clone()))
-            .await;
+        let _permit = self.admit(key).await?;
         let fetched = self.request(key, target).await;
         let previous = slot.last.as_ref();
         let same = matches!(
@@ -175,6 +173,71 @@ impl Fetcher {
         };
         slot.last = Some(answer.clone());
         Some(answer)
+    }
+
+    /// Waits for the endpoint's token bucket; `None` when the endpoint has as many
+    /// requests in flight as it may.
+    async fn admit(&self, key: &FetchKey) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let endpoint = {
+            let mut in_flight = self.in_flight.lock();
+            in_flight
+                .entry(key.endpoint.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_endpoint)))
+                .clone()
+        };
+        let permit = endpoint.try_acquire_owned().ok()?;
+        self.limiter
+            .until_key_ready(&(key.endpoint.clone(), key.project_id.clone()))
+            .await;
+        Some(permit)
+    }
+
+    /// Reads what `ask` names about the workflow `key` reads, sharing the answer among
+    /// every watch of it while younger than `fresh_for` (a finished task's diagnosis does
+    /// not change: the caller passes a long time). `None` when there is nothing to tell
+    /// yet: the endpoint is busy, or CCE failed in a way worth trying again.
+    pub async fn diagnose(
+        &self,
+        key: &FetchKey,
+        ask: &Ask,
+        target: &Target,
+        fresh_for: Duration,
+    ) -> Option<Told> {
+        let shared = FetchKey {
+            workflow_id: None,
+            ..key.clone()
+        };
+        let slot = self
+            .diagnoses
+            .lock()
+            .entry((shared.clone(), ask.clone()))
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some((at, told)) = &*slot {
+            let fresh_for = match told {
+                Some(_) => fresh_for,
+                None => fresh_for.min(FAILURE_SHARED_FOR),
+            };
+            if at.elapsed() < fresh_for {
+                return told.clone();
+            }
+        }
+        let _permit = self.admit(&shared).await?;
+        let started = Instant::now();
+        let answer = read_diagnosis(&self.client, target, ask).await;
+        let outcome = match &answer {
+            Ok(_) => "ok",
+            Err(e) => e.category(),
+        };
+        self.metrics
+            .observe_request(ask.api(), outcome, started.elapsed());
+        let told = match answer {
+            Ok(told) => Some(told),
+            Err(e) => findings::unavailable(ask, &e),
+        };
+        *slot = Some((Instant::now(), told));
+        slot.as_ref().and_then(|(_, told)| told.clone())
     }
 
     async fn request(&self, key: &FetchKey, target: &Target) -> Fetched {
@@ -214,12 +277,40 @@ impl Fetcher {
                 .is_some_and(|last| last.at.elapsed() < idle),
             Err(_) => true,
         });
+        self.diagnoses
+            .lock()
+            .retain(|_, slot| match slot.try_lock() {
+                Ok(slot) => slot.as_ref().is_some_and(|(at, _)| at.elapsed() < idle),
+                Err(_) => true,
+            });
         self.limiter.retain_recent();
         let per_endpoint = self.per_endpoint;
         self.in_flight
             .lock()
             .retain(|_, requests| requests.available_permits() < per_endpoint);
     }
+}
+
+/// One diagnostic read, its answer bounded for status.
+pub async fn read_diagnosis(
+    client: &CceClient,
+    target: &Target,
+    ask: &Ask,
+) -> Result<Told, CceError> {
+    Ok(match ask {
+        Ask::PreCheck(id) => Told::PreCheck(findings::precheck_report(
+            &client.pre_check_for_task(target, id).await?.body,
+        )),
+        Ask::Progress(id) => {
+            findings::progress(&client.show_upgrade_cluster_task(target, id).await?.body)
+        }
+        Ask::Cluster(_) => Told::Cluster(findings::cluster_report(
+            &client.show_cluster(target).await?.body,
+        )),
+        Ask::Snapshot(_) => {
+            findings::snapshot_messages(&client.list_snapshot_tasks(target).await?.body, ask)
+        }
+    })
 }
 
 #[cfg(test)]

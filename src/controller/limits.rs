@@ -16,6 +16,16 @@ pub const CONDITION_MESSAGE_BYTES: usize = 16 * 1024;
 pub const EVENT_NOTE_BYTES: usize = 1024;
 /// Bytes of an Event's action and reason: the most events.k8s.io/v1 accepts.
 pub const EVENT_LABEL_BYTES: usize = 128;
+/// Pre-check findings kept per task, the most severe first; the rest are counted.
+pub const MAX_FINDINGS: usize = 10;
+/// Bytes of a finding's message, a pre-check's or the cluster's message, a snapshot message.
+pub const FINDING_MESSAGE_BYTES: usize = 300;
+/// Error codes kept per finding.
+pub const MAX_ERROR_CODES: usize = 4;
+/// Failed snapshot items whose message is kept.
+pub const MAX_SNAPSHOT_MESSAGES: usize = 5;
+/// Finished tasks whose diagnosis one reconcile reads (each read is a CCE request).
+pub const MAX_DIAGNOSED_TASKS: usize = 4;
 /// Events one reconcile publishes; more transitions than this become one summary Event.
 pub const MAX_EVENTS_PER_RECONCILE: usize = 5;
 

@@ -112,7 +112,7 @@ pub fn mirror_into(
                 expire_time,
                 expire_time_raw,
                 task_type,
-                result_expired: None,
+                ..TaskStatus::default()
             }
         })
         .collect();
@@ -136,7 +136,11 @@ pub fn mirror_into(
 
     let succeeded = points
         .iter()
-        .filter(|p| p.status == Some(TaskState::Success))
+        .filter(|p| {
+            p.status
+                .as_ref()
+                .is_some_and(|s| s.means(&TaskState::Success))
+        })
         .count();
     status.progress = (!points.is_empty()).then(|| format!("{succeeded}/{}", points.len()));
     status.current_task = report.keep_opt(

@@ -1,17 +1,21 @@
 //! The reconciler: reads each watched workflow from CCE and mirrors it into status.
 //!
-//! `limits`, `mirror`, `conditions`, `status`, `settled`, `events` and `schedule` are pure;
-//! `book` keeps the statuses; `fetch`, `secrets` and `reconcile` talk to CCE and Kubernetes;
-//! `run` wires the process together.
+//! A reconcile observes (`observe`, through `fetch` and `secrets`), decides (`decide`, pure)
+//! and applies (`apply`: Events, then status); `reconcile` runs the three.
+//! `limits`, `mirror`, `findings`, `conditions`, `status`, `settled`, `events`, `decide` and
+//! `schedule` are pure; `book` keeps the statuses; `run` wires the process together.
 
+pub mod apply;
 pub mod book;
 pub mod conditions;
+pub mod decide;
 pub mod events;
 pub mod fetch;
+pub mod findings;
 pub mod limits;
 pub mod mirror;
+pub mod observe;
 pub mod reconcile;
-pub mod recorder;
 pub mod run;
 pub mod schedule;
 pub mod secrets;

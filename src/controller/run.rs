@@ -17,10 +17,10 @@ use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, controller, pre
 use kube::{Client, ResourceExt};
 use tracing::{error, info, warn};
 
+use super::apply::EventPublisher;
 use super::book::StatusBook;
 use super::fetch::{Fetcher, per_endpoint_share};
 use super::reconcile::{Context, error_policy, reconcile};
-use super::recorder::EventPublisher;
 use super::schedule::PollPolicy;
 use super::secrets::SecretCredentials;
 use crate::cce::client::{CceClient, ClientConfig};

@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::conditions::{ConditionType, Conditions, Reason};
+use super::findings::{Ask, Told, annotate, blocking_summary, unavailable_summary};
 use super::limits::{MAX_FIELD_BYTES, MAX_LINES, MAX_TASKS, clean};
 use super::mirror::{Mirrored, mirror_into};
 use crate::cce::model::{Phase, Workflow};
@@ -20,6 +21,13 @@ pub enum Observation<'a> {
     FirstSight,
     /// CCE answered with this workflow.
     Workflow(&'a Workflow),
+    /// CCE answered with this workflow, its diagnostic APIs with `told`, for a watch of the
+    /// cluster `cluster_id`.
+    Diagnosed {
+        workflow: &'a Workflow,
+        told: &'a [(Ask, Told)],
+        cluster_id: &'a str,
+    },
     /// Following a cluster that has no upgrade workflow yet.
     NoWorkflowYet,
     /// CCE (or the way to it) failed. `permanent` means a person must act.
@@ -57,7 +65,29 @@ pub fn next_status(
         Observation::FirstSight => None,
         Observation::Workflow(wf) => {
             mirrored = mirror_into(&mut status, wf, now);
-            Some(synced_ok(&mirrored))
+            annotate(&mut status, &old.tasks, &[]);
+            Some(synced_ok(&mirrored, &status, None))
+        }
+        Observation::Diagnosed {
+            workflow,
+            told,
+            cluster_id,
+        } => {
+            mirrored = mirror_into(&mut status, workflow, now);
+            annotate(&mut status, &old.tasks, told);
+            let mismatch = workflow
+                .spec
+                .as_ref()
+                .and_then(|s| s.cluster_id.as_deref())
+                .filter(|theirs| !theirs.is_empty() && theirs != cluster_id)
+                .map(|theirs| {
+                    format!(
+                        "the workflow belongs to cluster {:?}, not to spec.clusterID {cluster_id:?}: \
+                         check upgradeWorkflowID",
+                        clean(theirs, MAX_FIELD_BYTES)
+                    )
+                });
+            Some(synced_ok(&mirrored, &status, mismatch))
         }
         Observation::NoWorkflowYet => {
             status = UpgradeWorkflowWatchStatus {
@@ -93,6 +123,7 @@ pub fn next_status(
         &mut conditions,
         status.workflow_phase().as_ref(),
         observation,
+        blocking_summary(&status),
     );
     if let Some((reason, message, ok)) = synced {
         conditions.set(ConditionType::Synced, ok, reason, &message);
@@ -101,7 +132,7 @@ pub fn next_status(
 
     let synced_now = matches!(
         observation,
-        Observation::Workflow(_) | Observation::NoWorkflowYet
+        Observation::Workflow(_) | Observation::Diagnosed { .. } | Observation::NoWorkflowYet
     );
     if synced_now {
         let due = old
@@ -137,7 +168,11 @@ fn moved(old: &UpgradeWorkflowWatchStatus, new: &UpgradeWorkflowWatchStatus) -> 
 /// Synced is True whenever CCE answered; its reason and message say what of the answer
 /// status could not keep as sent: a bound hit (that is the more serious news, so it leads),
 /// timestamps kept raw.
-fn synced_ok(mirrored: &Mirrored) -> (Reason, String, bool) {
+fn synced_ok(
+    mirrored: &Mirrored,
+    status: &UpgradeWorkflowWatchStatus,
+    mismatch: Option<String>,
+) -> (Reason, String, bool) {
     let mut news = Vec::new();
     if mirrored.bounded() {
         let mut cut = Vec::new();
@@ -179,18 +214,30 @@ fn synced_ok(mirrored: &Mirrored) -> (Reason, String, bool) {
         Reason::Truncated
     } else if !mirrored.unparsed.is_empty() {
         Reason::UnparsedTimestamp
-    } else {
+    } else if let Some(mismatch) = mismatch {
+        return (Reason::ClusterMismatch, mismatch, true);
+    } else if let Some(unavailable) = unavailable_summary(status) {
         return (
-            Reason::Synced,
-            "status mirrors the workflow as CCE last reported it".into(),
+            Reason::DiagnosticsUnavailable,
+            format!("{MIRRORS}; diagnostics unavailable: {unavailable}"),
             true,
         );
+    } else {
+        return (Reason::Synced, MIRRORS.into(), true);
     };
     (reason, format!("synced, but {}", news.join("; ")), true)
 }
 
+const MIRRORS: &str = "status mirrors the workflow as CCE last reported it";
+
 /// Ready, Reconciling and Stalled from the workflow phase, or from a permanent failure.
-fn set_progress(conditions: &mut Conditions, phase: Option<&Phase>, observation: &Observation<'_>) {
+/// `blocking` says what CCE said about the failed tasks.
+fn set_progress(
+    conditions: &mut Conditions,
+    phase: Option<&Phase>,
+    observation: &Observation<'_>,
+    blocking: Option<String>,
+) {
     use Reason::{
         Cancelled, FirstSync, NoWorkflow, NotObserved, Succeeded, TaskFailed, UnknownPhase,
     };
@@ -237,10 +284,17 @@ fn set_progress(conditions: &mut Conditions, phase: Option<&Phase>, observation:
             [(false, reason), (true, reason), (false, reason)],
             &format!("the upgrade is in progress (phase {phase})"),
         ),
-        Phase::Pending => conditions.set_progress(
-            [(false, reason), (false, TaskFailed), (true, TaskFailed)],
-            "a task of the upgrade failed; CCE waits for a retry or a decision",
-        ),
+        Phase::Pending => {
+            let waits = "a task of the upgrade failed; CCE waits for a retry or a decision";
+            let message = match blocking {
+                Some(blocking) => format!("{blocking}; CCE waits for a retry or a decision"),
+                None => waits.to_string(),
+            };
+            conditions.set_progress(
+                [(false, reason), (false, TaskFailed), (true, TaskFailed)],
+                &message,
+            )
+        }
         Phase::Cancel => conditions.set_progress(
             [(false, reason), (false, Cancelled), (true, Cancelled)],
             "the upgrade was cancelled",

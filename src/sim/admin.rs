@@ -19,7 +19,7 @@
 //! | DELETE | `/_sim/faults` | | `{"removed": n}` |
 //! | DELETE | `/_sim/faults/{id}` | | 204, 404 if unknown |
 //! | GET | `/_sim/stats` | | `{total, byRoute, byStatus, byCredential, counts: [{route, status, credential, count}], logDropped}` |
-//! | GET | `/_sim/requests?route=&workflowID=&clusterID=&credential=&status=&since=&limit=` | | `{"requests": [{seq, time, unixMs, durationMs, method, path, route, projectID, clusterID, workflowID, status, errorCode, credential, requestId, fault}]}` |
+//! | GET | `/_sim/requests?route=&workflowID=&taskID=&clusterID=&credential=&status=&since=&limit=` | | `{"requests": [{seq, time, unixMs, durationMs, method, path, route, projectID, clusterID, workflowID, taskID, status, errorCode, credential, requestId, fault}]}` |
 //! | POST | `/_sim/reset` | | clears counters and the request log; `{"status":"ok"}` |
 //! | GET | `/_sim/credentials` | | `[{kind, id, projectIDs}]` (no secrets) |
 //! | PUT | `/_sim/credentials` | a credentials list (file format) | replaces all; the new list |
@@ -68,7 +68,9 @@ impl IntoResponse for AdminError {
 impl From<SimError> for AdminError {
     fn from(e: SimError) -> Self {
         let status = match e {
-            SimError::ClusterNotFound(_) | SimError::WorkflowNotFound(_) => StatusCode::NOT_FOUND,
+            SimError::ClusterNotFound(_)
+            | SimError::WorkflowNotFound(_)
+            | SimError::TaskNotFound(_) => StatusCode::NOT_FOUND,
             SimError::Conflict(_) => StatusCode::CONFLICT,
             _ => StatusCode::BAD_REQUEST,
         };

@@ -10,6 +10,8 @@
 //! | `precheck-expires` | `c4000000-…` | `f4000000-…` | PreCheck passes at 60 and expires at 180; Cluster starts at 240 and fails at 300 (Pending) |
 //! | `autopilot-success` | `c5000000-…` (Autopilot) | `f5000000-…` | `success` on an Autopilot cluster (`/autopilot/v3/`) |
 //! | `idle` | `c6000000-…` | none | a cluster without workflow, to create one through the API |
+//! | `precheck-fails` | `c7000000-…` | `f7000000-…` | PreCheck fails at 60 (Pending): an Exception (node `worker-2` NotReady) and a Risk (a deprecated API); run again 120, passes 165; Snapshot 180–210, Cluster 225–345, PostCheck 360–405 → Success |
+//! | `cluster-pauses` | `c8000000-…` | `f8000000-…` | as success until the Cluster task pauses at 170 (40%), continues at 230, succeeds at 320; PostCheck → Success at 380 |
 //! | `seed-example` | `b4b9e60f-8aa2-11ee-af09-0255ac10004f` | `c271e39e-1a6e-4d3d-8fa8-2a36329c68d1` | Huawei's §8 example, static (one copy only) |
 //!
 //! Clusters start at [`FROM_VERSION`] and upgrade to [`TO_VERSION`]. With `--speed 60`
@@ -50,10 +52,12 @@ pub enum Builtin {
     AutopilotSuccess,
     Idle,
     SeedExample,
+    PrecheckFails,
+    ClusterPauses,
 }
 
 impl Builtin {
-    pub const ALL: [Builtin; 7] = [
+    pub const ALL: [Builtin; 9] = [
         Builtin::Success,
         Builtin::ClusterFailsThenRetry,
         Builtin::Cancel,
@@ -61,6 +65,8 @@ impl Builtin {
         Builtin::AutopilotSuccess,
         Builtin::Idle,
         Builtin::SeedExample,
+        Builtin::PrecheckFails,
+        Builtin::ClusterPauses,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +78,8 @@ impl Builtin {
             Builtin::AutopilotSuccess => "autopilot-success",
             Builtin::Idle => "idle",
             Builtin::SeedExample => "seed-example",
+            Builtin::PrecheckFails => "precheck-fails",
+            Builtin::ClusterPauses => "cluster-pauses",
         }
     }
 
@@ -89,6 +97,8 @@ impl Builtin {
             Builtin::AutopilotSuccess => 5,
             Builtin::Idle => 6,
             Builtin::SeedExample => 0,
+            Builtin::PrecheckFails => 7,
+            Builtin::ClusterPauses => 8,
         }
     }
 
@@ -141,6 +151,8 @@ impl Builtin {
             Builtin::ClusterFailsThenRetry => (FROM_VERSION, Some("cluster-fails-then-retry")),
             Builtin::Cancel => (FROM_VERSION, Some("cancel")),
             Builtin::PrecheckExpires => (FROM_VERSION, Some("precheck-expires")),
+            Builtin::PrecheckFails => (FROM_VERSION, Some("precheck-fails")),
+            Builtin::ClusterPauses => (FROM_VERSION, Some("cluster-pauses")),
             Builtin::Idle => (FROM_VERSION, None),
             Builtin::SeedExample => ("v1.17.17-r0", None),
         };

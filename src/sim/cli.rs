@@ -69,7 +69,8 @@ pub struct SimArgs {
 
     /// A built-in scenario name or a scenario YAML file; repeat to combine. Default: every
     /// built-in (success, cluster-fails-then-retry, cancel, precheck-expires,
-    /// autopilot-success, idle, seed-example). The variable takes a comma-separated list.
+    /// autopilot-success, idle, seed-example, precheck-fails, cluster-pauses). The variable
+    /// takes a comma-separated list.
     #[arg(
         long = "scenario",
         value_name = "NAME|FILE",
@@ -101,9 +102,11 @@ pub struct SimArgs {
     pub admin_listen: Option<SocketAddr>,
 
     /// A fault active from the start: KIND[:key=value,...], KIND one of latency,
-    /// throttle (429), error (5xx), malformed, reset; keys route, count, after, for, ms,
-    /// retry-after, status. Example: throttle:route=show,count=2,retry-after=1. The variable
-    /// takes a semicolon-separated list.
+    /// throttle (429), error (5xx), malformed, reset, forbidden (403), notfound (404),
+    /// oversized; keys route, count, after, for, ms, retry-after, status, bytes. Routes: show,
+    /// list, create, cancel (the default: all four), show-precheck, list-prechecks,
+    /// show-upgrade-task, list-upgrade-tasks, show-cluster, list-snapshots. Example:
+    /// forbidden:route=show-precheck. The variable takes a semicolon-separated list.
     #[arg(long = "fault", value_name = "SPEC", env = "CCE_UW_SIM_FAULTS", value_delimiter = ';', value_parser = FaultSpec::parse_flag)]
     pub faults: Vec<FaultSpec>,
 

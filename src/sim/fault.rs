@@ -1,7 +1,8 @@
 //! Injected faults: their spec (shared by `--fault`, scenario files and the admin API) and
 //! the decision which of them hits a request. Pure: the caller passes the time.
 //!
-//! A fault applies to requests of one route (or all four) while it is *armed*: for its
+//! A fault applies to requests of one route (or, without one, to the four upgrade-workflow
+//! routes; a diagnostic read is hit only by a fault that names its route) while it is *armed*: for its
 //! next `count` matching requests, and/or inside a time window of wall-clock seconds
 //! counted from the moment it was set (`afterSeconds`, `forSeconds`). Fault windows are
 //! not scaled by `--speed`: they are about the transport, not the upgrade.
@@ -31,6 +32,14 @@ pub enum FaultKind {
     Malformed,
     /// Drop the TCP connection without an answer.
     Reset,
+    /// 403 with CCE's permission-denied body: an API not granted to the account.
+    #[serde(alias = "403")]
+    Forbidden,
+    /// 404 with CCE's not-found body.
+    #[serde(alias = "404")]
+    NotFound,
+    /// 200 with the real answer padded with trailing spaces (still valid JSON) to `bytes`.
+    Oversized,
 }
 
 impl FaultKind {
@@ -41,6 +50,9 @@ impl FaultKind {
             FaultKind::Error => "error",
             FaultKind::Malformed => "malformed",
             FaultKind::Reset => "reset",
+            FaultKind::Forbidden => "forbidden",
+            FaultKind::NotFound => "notfound",
+            FaultKind::Oversized => "oversized",
         }
     }
 
@@ -51,6 +63,9 @@ impl FaultKind {
             "error" | "5xx" => FaultKind::Error,
             "malformed" => FaultKind::Malformed,
             "reset" => FaultKind::Reset,
+            "forbidden" | "403" => FaultKind::Forbidden,
+            "notfound" | "404" => FaultKind::NotFound,
+            "oversized" => FaultKind::Oversized,
             _ => return None,
         })
     }
@@ -61,7 +76,7 @@ impl FaultKind {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FaultSpec {
     pub kind: FaultKind,
-    /// Only this route; all four when absent.
+    /// Only this route; the four upgrade-workflow routes when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<Route>,
     /// Only the next N matching requests.
@@ -81,7 +96,15 @@ pub struct FaultSpec {
     /// The 5xx status (default 503).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// The size of an oversized answer (default [`DEFAULT_OVERSIZED_BYTES`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
+
+/// More than the operator's client reads of one answer.
+pub const DEFAULT_OVERSIZED_BYTES: u64 = 5 << 20;
+/// The largest oversized answer a fault may ask for.
+pub const MAX_OVERSIZED_BYTES: u64 = 64 << 20;
 
 impl FaultSpec {
     pub fn new(kind: FaultKind) -> Self {
@@ -94,6 +117,7 @@ impl FaultSpec {
             latency_ms: None,
             retry_after: None,
             status: None,
+            bytes: None,
         }
     }
 
@@ -134,17 +158,27 @@ impl FaultSpec {
             (FaultKind::Throttle, _) | (_, None) => {}
             (_, Some(_)) => return Err(format!("{kind}: retryAfter is for throttle faults")),
         }
+        match (self.kind, self.bytes) {
+            (FaultKind::Oversized, Some(b)) if b > MAX_OVERSIZED_BYTES => {
+                return Err(format!(
+                    "oversized: bytes must be at most {MAX_OVERSIZED_BYTES}"
+                ));
+            }
+            (FaultKind::Oversized, _) | (_, None) => {}
+            (_, Some(_)) => return Err(format!("{kind}: bytes is for oversized faults")),
+        }
         Ok(())
     }
 
     /// Parses the `--fault` form: `KIND[:key=value,...]` with keys `route`, `count`,
-    /// `after`, `for` (seconds), `ms` (latency), `retry-after` (seconds), `status`.
-    /// Example: `throttle:route=show,count=2,retry-after=1`.
+    /// `after`, `for` (seconds), `ms` (latency), `retry-after` (seconds), `status`, `bytes`.
+    /// Examples: `throttle:route=show,count=2,retry-after=1`, `forbidden:route=show-precheck`.
     pub fn parse_flag(text: &str) -> Result<FaultSpec, String> {
         let (kind, rest) = text.split_once(':').unwrap_or((text, ""));
         let kind = FaultKind::parse(kind.trim()).ok_or_else(|| {
             format!(
-                "unknown fault kind {kind:?} (latency, throttle|429, error|5xx, malformed, reset)"
+                "unknown fault kind {kind:?} (latency, throttle|429, error|5xx, malformed, \
+                 reset, forbidden|403, notfound|404, oversized)"
             )
         })?;
         let mut spec = FaultSpec::new(kind);
@@ -164,7 +198,8 @@ impl FaultSpec {
             match key {
                 "route" => {
                     spec.route = Some(Route::parse(value).ok_or_else(|| {
-                        format!("route {value:?} is not show, list, create or cancel")
+                        let known: Vec<_> = Route::ALL.iter().map(|r| r.as_str()).collect();
+                        format!("route {value:?} is not one of {}", known.join(", "))
                     })?);
                 }
                 "count" => spec.count = Some(int(value)?),
@@ -172,6 +207,7 @@ impl FaultSpec {
                 "for" => spec.for_seconds = Some(secs(value)?),
                 "ms" => spec.latency_ms = Some(int(value)?),
                 "retry-after" => spec.retry_after = Some(int(value)?),
+                "bytes" => spec.bytes = Some(int(value)?),
                 "status" => {
                     spec.status = Some(
                         value
@@ -194,6 +230,9 @@ pub enum Action {
     Error { status: u16 },
     Malformed,
     Reset,
+    Forbidden,
+    NotFound,
+    Oversized { bytes: u64 },
 }
 
 /// The faults that hit one request.
@@ -241,7 +280,9 @@ impl ActiveFault {
 
     fn armed_for(&self, route: Route, now: Timestamp) -> bool {
         let (start, _) = self.window();
-        self.spec.route.is_none_or(|r| r == route) && now >= start && !self.used_up(now)
+        self.spec.route.map_or(route.is_workflow(), |r| r == route)
+            && now >= start
+            && !self.used_up(now)
     }
 }
 
@@ -311,6 +352,11 @@ impl FaultSet {
                 }),
                 FaultKind::Malformed => Some(Action::Malformed),
                 FaultKind::Reset => Some(Action::Reset),
+                FaultKind::Forbidden => Some(Action::Forbidden),
+                FaultKind::NotFound => Some(Action::NotFound),
+                FaultKind::Oversized => Some(Action::Oversized {
+                    bytes: fault.spec.bytes.unwrap_or(DEFAULT_OVERSIZED_BYTES),
+                }),
             };
             fault.fired += 1;
             decision.fired.push(fault.spec.kind);
@@ -346,6 +392,9 @@ impl fmt::Display for FaultSpec {
         }
         if let Some(s) = self.status {
             write!(f, " status={s}")?;
+        }
+        if let Some(b) = self.bytes {
+            write!(f, " bytes={b}")?;
         }
         Ok(())
     }
@@ -388,9 +437,50 @@ mod tests {
             "throttle:count",
             "malformed:for=-1",
             "throttle:color=red",
+            "forbidden:route=precheck",
+            "oversized:bytes=999999999999",
+            "notfound:bytes=10",
         ] {
             assert!(FaultSpec::parse_flag(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn diagnostic_routes_are_hit_only_by_faults_that_name_them() {
+        let mut set = FaultSet::default();
+        for f in [
+            "error",
+            "forbidden:route=show-precheck",
+            "404:route=show-upgrade-task,count=1",
+            "oversized:route=list-snapshots,bytes=1000",
+        ] {
+            set.add(FaultSpec::parse_flag(f).expect(f), t(0))
+                .expect("add");
+        }
+        assert_eq!(
+            set.decide(Route::Show, t(1)).action,
+            Some(Action::Error { status: 503 })
+        );
+        assert_eq!(set.decide(Route::ShowCluster, t(1)).action, None);
+        for _ in 0..2 {
+            assert_eq!(
+                set.decide(Route::ShowPrecheck, t(1)).action,
+                Some(Action::Forbidden)
+            );
+        }
+        assert_eq!(
+            set.decide(Route::ShowUpgradeTask, t(1)).action,
+            Some(Action::NotFound)
+        );
+        assert_eq!(set.decide(Route::ShowUpgradeTask, t(1)).action, None);
+        assert_eq!(
+            set.decide(Route::ListSnapshots, t(1)).action,
+            Some(Action::Oversized { bytes: 1000 })
+        );
+        assert_eq!(
+            FaultSpec::parse_flag("oversized").expect("ok").to_string(),
+            "oversized"
+        );
     }
 
     #[test]

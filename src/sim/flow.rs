@@ -19,9 +19,11 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::diagnostics::{self, TaskRun};
 use super::scenario::WorkflowPlan;
 use super::timeline::{Offset, Step, TaskChange};
 use crate::cce::ApiFamily;
+use crate::cce::diagnostics::cluster::ClusterStatus;
 use crate::cce::model::{
     LineStatus, Metadata, Phase, Point, PointStatus, TaskState, TaskType, Workflow, WorkflowSpec,
     WorkflowStatus,
@@ -78,6 +80,10 @@ pub(super) struct Flow {
     /// the workflow's appearance, never comes after a later step's stamp).
     pub(super) floor: Timestamp,
     pub(super) runs: u32,
+    /// Every run of a task, in the order they started, for the diagnostic APIs.
+    pub(super) tasks: Vec<TaskRun>,
+    /// What ShowCluster says since this workflow's last step that changed it.
+    pub(super) cluster_status: Option<ClusterStatus>,
 }
 
 pub(super) fn scaled(speed: f64, secs: f64) -> SignedDuration {
@@ -171,7 +177,7 @@ pub fn derive_phase(points: &[PointStatus]) -> Phase {
     } else if statuses.iter().any(|s| {
         matches!(
             s,
-            Some(TaskState::Running | TaskState::Queuing | TaskState::Init)
+            Some(TaskState::Running | TaskState::Pause | TaskState::Queuing | TaskState::Init)
         )
     }) {
         Phase::Running
@@ -207,6 +213,11 @@ impl Flow {
             .collect();
         // Stable: steps due at the same instant keep the order they were written in.
         schedule.sort_by_key(|(offset, _)| *offset);
+        let tasks = if plan.fixed.is_some() {
+            runs_of_points(&wire, created)
+        } else {
+            Vec::new()
+        };
         Flow {
             cluster_id: plan.cluster_id.clone(),
             wire,
@@ -219,6 +230,8 @@ impl Flow {
             next: 0,
             floor: created,
             runs: 0,
+            tasks,
+            cluster_status: None,
         }
     }
 
@@ -297,12 +310,80 @@ impl Flow {
             };
             let point = &mut points[index];
             apply_task(point, change, &id, run, &text, at, speed);
+            let point = point.clone();
+            self.record_run(&point, change, &text, at);
+        }
+        if let Some(cluster) = &step.cluster {
+            self.cluster_status = Some(cluster.clone());
         }
         let status = self.wire.status.get_or_insert_with(WorkflowStatus::default);
         status.phase = Some(match &step.phase {
             Some(p) => p.clone(),
             None => derive_phase(status.point_statuses.as_deref().unwrap_or_default()),
         });
+    }
+
+    /// Brings the run the point now names up to date with the change just applied.
+    fn record_run(&mut self, point: &PointStatus, change: &TaskChange, text: &str, at: Timestamp) {
+        let Some(task_id) = point.task_id.clone() else {
+            return;
+        };
+        let next = self.next_change_of(&change.task);
+        let origin = self.origin;
+        let index = match self.tasks.iter().rposition(|r| r.task_id == task_id) {
+            Some(i) => i,
+            None => {
+                self.tasks
+                    .push(TaskRun::new(change.task.clone(), task_id, at, text));
+                self.tasks.len() - 1
+            }
+        };
+        let run = &mut self.tasks[index];
+        let before = run.progress_at(at, origin);
+        run.progress = change.progress.unwrap_or(match change.status {
+            TaskState::Success => 100.0,
+            _ => before,
+        });
+        run.status = change.status.clone();
+        run.changed = at;
+        run.updated = Some(text.to_string());
+        run.start = point.start_time_stamp.clone();
+        run.end = point.end_time_stamp.clone();
+        run.expire = point.expire_time_stamp.clone();
+        run.heading = next.map(|(offset, next)| {
+            let target = next.progress.unwrap_or(match next.status {
+                TaskState::Success => 100.0,
+                _ => (run.progress + 100.0) / 2.0,
+            });
+            (offset, target)
+        });
+        if change.message.is_some() {
+            run.message = change.message.clone();
+        }
+        if change.checks.is_some() {
+            run.checks = change.checks.clone();
+        }
+        if matches!(change.task, TaskType::Cluster | TaskType::Rollback) {
+            let to = self
+                .wire
+                .spec
+                .as_ref()
+                .and_then(|s| s.target_version.as_deref())
+                .unwrap_or_default();
+            let run = &self.tasks[index];
+            self.cluster_status = diagnostics::cluster_after(run, run.progress, to);
+        }
+    }
+
+    /// The next step still to come that changes `task`, with when it is due.
+    fn next_change_of(&self, task: &TaskType) -> Option<(SignedDuration, TaskChange)> {
+        self.schedule
+            .iter()
+            .skip(self.next + 1)
+            .find_map(|(offset, index)| {
+                let change = self.steps[*index].task.as_ref()?;
+                (&change.task == task).then(|| (*offset, change.clone()))
+            })
     }
 
     pub(super) fn view(&self, project_id: &str, cluster_type: ApiFamily) -> FlowView {
@@ -380,6 +461,14 @@ impl Flow {
             back(&mut meta.creation_timestamp);
             back(&mut meta.update_timestamp);
         }
+        for run in &mut self.tasks {
+            back(&mut run.created);
+            back(&mut run.updated);
+            back(&mut run.start);
+            back(&mut run.end);
+            back(&mut run.expire);
+            run.changed = plus(run.changed, -by);
+        }
         if let Some(points) = self
             .wire
             .status
@@ -393,6 +482,38 @@ impl Flow {
             }
         }
     }
+}
+
+/// The runs a fixed workflow's points name: served as they are, never advancing.
+fn runs_of_points(wire: &Workflow, created: Timestamp) -> Vec<TaskRun> {
+    let fallback = wire
+        .metadata
+        .as_ref()
+        .and_then(|m| m.creation_timestamp.clone())
+        .unwrap_or_else(|| format_go(created));
+    wire.points()
+        .iter()
+        .filter_map(|p| {
+            let run = TaskRun::new(p.task_type.clone()?, p.task_id.clone()?, created, &fallback);
+            let status = p.status.clone().unwrap_or(TaskState::Init);
+            Some(TaskRun {
+                progress: if status.means(&TaskState::Success) {
+                    100.0
+                } else {
+                    0.0
+                },
+                status,
+                created: p.start_time_stamp.clone().or(run.created.clone()),
+                updated: (p.end_time_stamp.clone())
+                    .or(p.start_time_stamp.clone())
+                    .or(run.updated.clone()),
+                start: p.start_time_stamp.clone(),
+                end: p.end_time_stamp.clone(),
+                expire: p.expire_time_stamp.clone(),
+                ..run
+            })
+        })
+        .collect()
 }
 
 fn apply_task(

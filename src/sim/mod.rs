@@ -1,5 +1,6 @@
 //! The CCE simulator (`cce-sim`): an HTTP(S) server that speaks the CCE
-//! upgrade-workflow API of `cce-api.md` §5–§8, authenticates like Huawei's API gateway
+//! upgrade-workflow API of `cce-api.md` §5–§8 and the diagnostic reads of
+//! `cce-diagnostics.md` (pre-checks, upgrade tasks, snapshot tasks, the cluster), authenticates like Huawei's API gateway
 //! (§3.5), plays upgrade scenarios on a clock that can run faster than real time, injects
 //! faults, and reports what it served on a separate admin listener.
 //!
@@ -7,8 +8,9 @@
 //! - [`timeline`]: the steps a workflow plays and the built-in timelines; [`scenario`]: the
 //!   scenario YAML format and its expansion into a [`scenario::Plan`] (ids for N copies);
 //!   [`builtin`]: the built-in scenarios and credentials with their fixed ids;
-//! - [`state`]: the world of clusters and workflows and the CCE operations on it, and
-//!   [`flow`]: how a timeline moves one workflow (clock injected, no I/O);
+//! - [`state`]: the world of clusters and workflows and the CCE operations on it,
+//!   [`flow`]: how a timeline moves one workflow (clock injected, no I/O), and
+//!   [`diagnostics`]: the runs of its tasks and what the diagnostic APIs say about them;
 //! - [`fault`]: which injected fault, if any, hits a request;
 //! - [`auth`]: credentials and request authentication with the project's one signer;
 //! - [`observe`]: request counters and the request log;
@@ -21,6 +23,7 @@ pub mod admin;
 pub mod auth;
 pub mod builtin;
 pub mod cli;
+pub mod diagnostics;
 pub mod fault;
 pub mod flow;
 pub mod net;
@@ -49,20 +52,38 @@ impl Clock for SystemClock {
     }
 }
 
-/// The four CCE operations the simulator serves, as faults and counters name them.
+/// The CCE operations the simulator serves, as faults and counters name them: the four of
+/// the upgrade workflow, then the diagnostic reads.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Route {
     Show,
     List,
     Create,
     Cancel,
+    ShowPrecheck,
+    ListPrechecks,
+    ShowUpgradeTask,
+    ListUpgradeTasks,
+    ShowCluster,
+    ListSnapshots,
 }
 
 impl Route {
-    pub const ALL: [Route; 4] = [Route::Show, Route::List, Route::Create, Route::Cancel];
+    pub const ALL: [Route; 10] = [
+        Route::Show,
+        Route::List,
+        Route::Create,
+        Route::Cancel,
+        Route::ShowPrecheck,
+        Route::ListPrechecks,
+        Route::ShowUpgradeTask,
+        Route::ListUpgradeTasks,
+        Route::ShowCluster,
+        Route::ListSnapshots,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -70,10 +91,41 @@ impl Route {
             Route::List => "list",
             Route::Create => "create",
             Route::Cancel => "cancel",
+            Route::ShowPrecheck => "show-precheck",
+            Route::ListPrechecks => "list-prechecks",
+            Route::ShowUpgradeTask => "show-upgrade-task",
+            Route::ListUpgradeTasks => "list-upgrade-tasks",
+            Route::ShowCluster => "show-cluster",
+            Route::ListSnapshots => "list-snapshots",
         }
     }
 
     pub fn parse(name: &str) -> Option<Route> {
         Route::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// Show, List, Create and cancel of upgrade workflows: what a fault without a route hits.
+    pub fn is_workflow(self) -> bool {
+        matches!(
+            self,
+            Route::Show | Route::List | Route::Create | Route::Cancel
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_names_parse_back_and_match_their_serde_names() {
+        for route in Route::ALL {
+            assert_eq!(Route::parse(route.as_str()), Some(route));
+            assert_eq!(
+                serde_json::to_value(route).expect("json"),
+                serde_json::json!(route.as_str())
+            );
+        }
+        assert_eq!(Route::ALL.iter().filter(|r| r.is_workflow()).count(), 4);
     }
 }

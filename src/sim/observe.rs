@@ -30,7 +30,8 @@ pub struct RequestRecord {
     pub duration_ms: f64,
     pub method: String,
     pub path: String,
-    /// `show`, `list`, `create`, `cancel`, or `unknown` for other paths.
+    /// A [`Route`] name (`show`, `list`, `create`, `cancel`, `show-precheck`, ...), or
+    /// `unknown` for other paths.
     pub route: String,
     #[serde(rename = "projectID", skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
@@ -38,6 +39,9 @@ pub struct RequestRecord {
     pub cluster_id: Option<String>,
     #[serde(rename = "workflowID", skip_serializing_if = "Option::is_none")]
     pub workflow_id: Option<String>,
+    /// The pre-check or upgrade task a Show of one names.
+    #[serde(rename = "taskID", skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
     /// HTTP status; 0 when the connection was reset instead.
     pub status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -58,6 +62,8 @@ pub struct Filter {
     pub route: Option<String>,
     #[serde(rename = "workflowID", alias = "workflow")]
     pub workflow_id: Option<String>,
+    #[serde(rename = "taskID", alias = "task")]
+    pub task_id: Option<String>,
     #[serde(rename = "clusterID", alias = "cluster")]
     pub cluster_id: Option<String>,
     pub credential: Option<String>,
@@ -149,6 +155,9 @@ impl Observer {
                 && f.workflow_id
                     .as_ref()
                     .is_none_or(|x| r.workflow_id.as_ref() == Some(x))
+                && f.task_id
+                    .as_ref()
+                    .is_none_or(|x| r.task_id.as_ref() == Some(x))
                 && f.cluster_id
                     .as_ref()
                     .is_none_or(|x| r.cluster_id.as_ref() == Some(x))
@@ -218,6 +227,7 @@ mod tests {
             project_id: None,
             cluster_id: None,
             workflow_id: Some(format!("w{}", seq % 2)),
+            task_id: None,
             status,
             error_code: None,
             credential: cred.map(str::to_string),

@@ -29,10 +29,29 @@
 //!       - after: 15            # seconds after the workflow's creation, or
 //!         at: 15               # seconds after the simulator's start (one of the two)
 //!         task: PreCheck       # with `status`: the task's new status
-//!         status: Running      # Init | Queuing | Running | Success | Failed | any text
+//!         status: Running      # Init | Queuing | Running | Pause | Success | Failed | any text
 //!         taskID: …            # optional fixed task id (else derived from the ids)
 //!         expireAfter: 3600    # on Success: expireTimeStamp this many seconds later
 //!         phase: Pending       # optional explicit workflow phase (else derived)
+//!         progress: 40         # the task's progress (0–100) at this step (else: 100 on
+//!                              # Success, else where it had got to)
+//!         message: …           # the pre-check's status.message, the snapshot item's message
+//!         checks:              # PreCheck only: the items ShowPreCheck reports from now on
+//!           - name: NodeReady  # required; what a skip would name
+//!             kind: Exception  # Exception (default) | Risk
+//!             group: NodeCheck # default: NodeCheck with node, AddonCheck with addon, else LimitCheck
+//!             level: Fatal     # default: Fatal for Exception, else Warning
+//!             phase: Failed    # default Failed
+//!             message: …
+//!             errorCodes: [Node.0022]
+//!             node: worker-2   # reported under this node (and as its nodeRisks)
+//!             addon: coredns   # an add-on risk
+//!             deprecatedAPI: /apis/…   # a deprecated API risk
+//!             count: 1         # repeat the item (numbered), for answers of any size
+//!         cluster:             # what ShowCluster says from now on (else derived from the
+//!           phase: Error       # Cluster/Rollback tasks: Upgrading, Available, Error +
+//!           reason: …          # UpgradeFailed, RollingBack, RollbackFailed)
+//!           message: …
 //!     fixed: {…}               # a complete UpgradeWorkFlow object served as is (no steps);
 //!                              # its uid and clusterID are replaced by id and clusterID
 //! onCreate: success            # timeline of workflows created through the API
@@ -41,6 +60,11 @@
 //! ```
 //!
 //! All offsets are scenario seconds: the simulator divides them by `--speed`.
+//!
+//! Every PreCheck, Snapshot and Cluster task a workflow runs is served by the diagnostic
+//! APIs under the point's `taskID` (ShowPreCheck, ShowUpgradeClusterTask, the snapshot task
+//! list), with the point's times; a pre-check without `checks` reports one passing item per
+//! group (a failing cluster item if it failed). See [`super::diagnostics`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -65,17 +65,33 @@ impl Sim {
     }
 }
 
+/// What below a cluster a request addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource {
+    /// `operation/upgradeworkflows[/{id}]`.
+    Workflows(Option<String>),
+    /// `operation/precheck/tasks[/{id}]`.
+    PreChecks(Option<String>),
+    /// `operation/upgrade/tasks[/{id}]`.
+    UpgradeTasks(Option<String>),
+    /// The cluster itself.
+    Cluster,
+    /// `operation/snapshot/tasks`, under `v3.1`.
+    Snapshots,
+}
+
 /// A CCE request path, decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiPath {
     pub cluster_type: ApiFamily,
     pub project_id: String,
     pub cluster_id: String,
-    pub workflow_id: Option<String>,
+    pub resource: Resource,
 }
 
 impl ApiPath {
-    /// `/{api|autopilot}/v3/projects/{p}/clusters/{c}/operation/upgradeworkflows[/{w}]`.
+    /// `/{api|autopilot}/v3/projects/{p}/clusters/{c}[/...]` for the resources above, and
+    /// `/{api|autopilot}/v3.1/projects/{p}/clusters/{c}/operation/snapshot/tasks`.
     pub fn parse(path: &str) -> Option<ApiPath> {
         let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
         let decode = |s: &str| {
@@ -85,45 +101,69 @@ impl ApiPath {
                 .map(|c| c.into_owned())
                 .filter(|s| !s.is_empty())
         };
-        let (cluster_type, rest) = match segments.as_slice() {
-            ["api", "v3", rest @ ..] => (ApiFamily::Standard, rest),
-            ["autopilot", "v3", rest @ ..] => (ApiFamily::Autopilot, rest),
+        let (cluster_type, version, rest) = match segments.as_slice() {
+            ["api", version, rest @ ..] => (ApiFamily::Standard, *version, rest),
+            ["autopilot", version, rest @ ..] => (ApiFamily::Autopilot, *version, rest),
             _ => return None,
         };
-        let (project, cluster, workflow) = match rest {
-            [
-                "projects",
-                p,
-                "clusters",
-                c,
-                "operation",
-                "upgradeworkflows",
-            ] => (p, c, None),
-            [
-                "projects",
-                p,
-                "clusters",
-                c,
-                "operation",
-                "upgradeworkflows",
-                w,
-            ] => (p, c, Some(decode(w)?)),
+        let ["projects", project, "clusters", cluster, below @ ..] = rest else {
+            return None;
+        };
+        let resource = match (version, below) {
+            ("v3", []) => Resource::Cluster,
+            ("v3", ["operation", "upgradeworkflows"]) => Resource::Workflows(None),
+            ("v3", ["operation", "upgradeworkflows", id]) => Resource::Workflows(Some(decode(id)?)),
+            ("v3", ["operation", "precheck", "tasks"]) => Resource::PreChecks(None),
+            ("v3", ["operation", "precheck", "tasks", id]) => {
+                Resource::PreChecks(Some(decode(id)?))
+            }
+            ("v3", ["operation", "upgrade", "tasks"]) => Resource::UpgradeTasks(None),
+            ("v3", ["operation", "upgrade", "tasks", id]) => {
+                Resource::UpgradeTasks(Some(decode(id)?))
+            }
+            ("v3.1", ["operation", "snapshot", "tasks"]) => Resource::Snapshots,
             _ => return None,
         };
         Some(ApiPath {
             cluster_type,
             project_id: decode(project)?,
             cluster_id: decode(cluster)?,
-            workflow_id: workflow,
+            resource,
         })
     }
 
+    /// The workflow id in the path, if it names one.
+    pub fn workflow_id(&self) -> Option<&str> {
+        match &self.resource {
+            Resource::Workflows(id) => id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The pre-check or upgrade task id in the path, if it names one.
+    pub fn task_id(&self) -> Option<&str> {
+        match &self.resource {
+            Resource::PreChecks(id) | Resource::UpgradeTasks(id) => id.as_deref(),
+            _ => None,
+        }
+    }
+
     pub fn route(&self, method: &Method) -> Option<Route> {
-        match (method, self.workflow_id.is_some()) {
-            (&Method::GET, true) => Some(Route::Show),
-            (&Method::GET, false) => Some(Route::List),
-            (&Method::POST, false) => Some(Route::Create),
-            (&Method::PATCH, true) => Some(Route::Cancel),
+        let get = method == Method::GET;
+        match &self.resource {
+            Resource::Workflows(id) => match (method, id.is_some()) {
+                (&Method::GET, true) => Some(Route::Show),
+                (&Method::GET, false) => Some(Route::List),
+                (&Method::POST, false) => Some(Route::Create),
+                (&Method::PATCH, true) => Some(Route::Cancel),
+                _ => None,
+            },
+            Resource::PreChecks(Some(_)) if get => Some(Route::ShowPrecheck),
+            Resource::PreChecks(None) if get => Some(Route::ListPrechecks),
+            Resource::UpgradeTasks(Some(_)) if get => Some(Route::ShowUpgradeTask),
+            Resource::UpgradeTasks(None) if get => Some(Route::ListUpgradeTasks),
+            Resource::Cluster if get => Some(Route::ShowCluster),
+            Resource::Snapshots if get => Some(Route::ListSnapshots),
             _ => None,
         }
     }
@@ -183,9 +223,9 @@ impl Answer {
 
     fn from_sim_error(e: &SimError) -> Answer {
         let (status, code) = match e {
-            SimError::ClusterNotFound(_) | SimError::WorkflowNotFound(_) => {
-                (StatusCode::NOT_FOUND, "CCE.01404001")
-            }
+            SimError::ClusterNotFound(_)
+            | SimError::WorkflowNotFound(_)
+            | SimError::TaskNotFound(_) => (StatusCode::NOT_FOUND, "CCE.01404001"),
             SimError::InvalidRequest(_)
             | SimError::ActiveWorkflowExists(_)
             | SimError::NotCancellable(_) => (StatusCode::BAD_REQUEST, "CCE.01400001"),
@@ -265,7 +305,10 @@ where
     let api = ApiPath::parse(&path);
     let route = api.as_ref().and_then(|a| a.route(&parts.method));
     let mut seen = Seen {
-        workflow_id: api.as_ref().and_then(|a| a.workflow_id.clone()),
+        workflow_id: api
+            .as_ref()
+            .and_then(ApiPath::workflow_id)
+            .map(str::to_string),
         ..Seen::default()
     };
     let answer = match (&api, route) {
@@ -300,6 +343,7 @@ where
         project_id: api.as_ref().map(|a| a.project_id.clone()),
         cluster_id: api.as_ref().map(|a| a.cluster_id.clone()),
         workflow_id: seen.workflow_id,
+        task_id: api.as_ref().and_then(ApiPath::task_id).map(str::to_string),
         status: answer.as_ref().map_or(0, |a| a.status.as_u16()),
         error_code: answer.as_ref().and_then(|a| a.error_code.clone()),
         credential: seen.credential,
@@ -354,8 +398,27 @@ async fn pipeline(sim: &Sim, ctx: &Ctx<'_>, body: Body, seen: &mut Seen) -> Opti
                 ),
             }
         }
-        Some(Action::Malformed) | None => operate(sim, ctx, body, seen).await,
+        Some(Action::Forbidden) => Answer::cce_error(
+            StatusCode::FORBIDDEN,
+            "CCE.01403000",
+            "the account has not been granted this API (injected by the simulator)",
+        ),
+        Some(Action::NotFound) => Answer::cce_error(
+            StatusCode::NOT_FOUND,
+            "CCE.01404001",
+            "the resource does not exist (injected by the simulator)",
+        ),
+        Some(Action::Malformed | Action::Oversized { .. }) | None => {
+            operate(sim, ctx, body, seen).await
+        }
     };
+    if let Some(Action::Oversized { bytes }) = decision.action {
+        // Trailing whitespace keeps the answer valid JSON: only its size is wrong.
+        let mut body = answer.body;
+        let size = usize::try_from(bytes).unwrap_or(usize::MAX);
+        body.resize(size.max(body.len()), b' ');
+        return Some(Answer { body, ..answer });
+    }
     if decision.action == Some(Action::Malformed) {
         // A body cut in half, labelled a success: what a broken proxy or a dropped
         // connection mid-body looks like to a client.
@@ -463,11 +526,12 @@ async fn operate(sim: &Sim, ctx: &Ctx<'_>, body: Body, seen: &mut Seen) -> Answe
                 }
             }
         }
-        Route::Show | Route::List => serde_json::Value::Null,
+        _ => serde_json::Value::Null,
     };
     let scope = api.scope();
     let mut world = sim.world.lock();
-    let workflow_id = api.workflow_id.as_deref().unwrap_or_default();
+    let workflow_id = api.workflow_id().unwrap_or_default();
+    let id = api.task_id().unwrap_or_default();
     let result = match route {
         Route::Show => world
             .show(now, scope, workflow_id)
@@ -487,8 +551,18 @@ async fn operate(sim: &Sim, ctx: &Ctx<'_>, body: Body, seen: &mut Seen) -> Answe
         Route::Cancel => world
             .cancel(now, scope, workflow_id, &body_json)
             .map(|w| Answer::json(StatusCode::OK, &w)),
+        Route::ShowPrecheck => world.show_pre_check(now, scope, id).map(ok),
+        Route::ListPrechecks => world.list_pre_checks(now, scope).map(ok),
+        Route::ShowUpgradeTask => world.show_upgrade_task(now, scope, id).map(ok),
+        Route::ListUpgradeTasks => world.list_upgrade_tasks(now, scope).map(ok),
+        Route::ShowCluster => world.show_cluster(now, scope).map(ok),
+        Route::ListSnapshots => world.list_snapshots(now, scope).map(ok),
     };
     result.unwrap_or_else(|e| Answer::from_sim_error(&e))
+}
+
+fn ok(value: impl serde::Serialize) -> Answer {
+    Answer::json(StatusCode::OK, &value)
 }
 
 #[cfg(test)]
@@ -503,7 +577,7 @@ mod tests {
         assert_eq!(p.cluster_type, ApiFamily::Standard);
         assert_eq!(p.project_id, "p1");
         assert_eq!(p.cluster_id, "c 1");
-        assert_eq!(p.workflow_id.as_deref(), Some("w/1"));
+        assert_eq!(p.workflow_id(), Some("w/1"));
         assert_eq!(p.route(&Method::GET), Some(Route::Show));
         assert_eq!(p.route(&Method::PATCH), Some(Route::Cancel));
         assert_eq!(p.route(&Method::POST), None);
@@ -524,8 +598,67 @@ mod tests {
             "/api/v3/projects/p/clusters/c/upgradeworkflows",
             "/prefix/api/v3/projects/p/clusters/c/operation/upgradeworkflows",
             "/api/v3/projects/%FF/clusters/c/operation/upgradeworkflows",
+            "/api/v3/projects/p/clusters/c/",
+            "/api/v3/projects/p/clusters/c/operation/snapshot/tasks",
+            "/api/v3.1/projects/p/clusters/c/operation/precheck/tasks",
+            "/api/v3.1/projects/p/clusters/c",
+            "/api/v3/projects/p/clusters/c/operation/precheck/tasks/",
+            "/api/v3/projects/p/clusters/c/operation/upgrade/tasks/t/x",
         ] {
             assert_eq!(ApiPath::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn diagnostic_paths_parse_for_both_prefixes_and_are_read_only() {
+        let cases = [
+            ("v3", "", Resource::Cluster, Route::ShowCluster),
+            (
+                "v3",
+                "/operation/precheck/tasks/t%2F1",
+                Resource::PreChecks(Some("t/1".into())),
+                Route::ShowPrecheck,
+            ),
+            (
+                "v3",
+                "/operation/precheck/tasks",
+                Resource::PreChecks(None),
+                Route::ListPrechecks,
+            ),
+            (
+                "v3",
+                "/operation/upgrade/tasks/u1",
+                Resource::UpgradeTasks(Some("u1".into())),
+                Route::ShowUpgradeTask,
+            ),
+            (
+                "v3",
+                "/operation/upgrade/tasks",
+                Resource::UpgradeTasks(None),
+                Route::ListUpgradeTasks,
+            ),
+            (
+                "v3.1",
+                "/operation/snapshot/tasks",
+                Resource::Snapshots,
+                Route::ListSnapshots,
+            ),
+        ];
+        for root in ["api", "autopilot"] {
+            for (version, below, resource, route) in &cases {
+                let path = format!("/{root}/{version}/projects/p/clusters/c{below}");
+                let p = ApiPath::parse(&path).expect(&path);
+                assert_eq!(&p.resource, resource, "{path}");
+                assert_eq!(p.route(&Method::GET), Some(*route), "{path}");
+                assert_eq!(p.workflow_id(), None);
+                assert_eq!(
+                    p.task_id().is_some(),
+                    below.ends_with("/t%2F1") || below.ends_with("/u1")
+                );
+                for method in [Method::POST, Method::PATCH, Method::DELETE, Method::PUT] {
+                    assert_eq!(p.route(&method), None, "{method} {path}");
+                }
+            }
         }
     }
 }

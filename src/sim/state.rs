@@ -10,11 +10,18 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use super::diagnostics::{self as runs, RunContext, TaskRun};
 use super::flow::{Advance, Flow, FlowView, blocks_cancel, derived_uuid, new_wire, plus, scaled};
 use super::scenario::{ClusterPlan, Plan, WorkflowPlan};
 use super::timeline::{self, Timeline};
 use crate::cce::ApiFamily;
+use crate::cce::diagnostics::cluster::{
+    Cluster as ClusterAnswer, ClusterMetadata, ClusterPhase, ClusterSpec, ClusterStatus,
+};
+use crate::cce::diagnostics::snapshot::SnapshotTaskList;
+use crate::cce::diagnostics::{PreCheckTask, TaskList, TaskListStatus, UpgradeTask};
 use crate::cce::model::{Phase, TaskState, TaskType, Workflow, WorkflowStatus};
+use crate::cce::time::format_go;
 
 /// Why an operation was refused, in the simulator's terms; `server` maps these to CCE's
 /// status codes and error bodies.
@@ -22,6 +29,8 @@ use crate::cce::model::{Phase, TaskState, TaskType, Workflow, WorkflowStatus};
 pub enum SimError {
     ClusterNotFound(String),
     WorkflowNotFound(String),
+    /// No pre-check, upgrade task or snapshot task of the cluster has the id.
+    TaskNotFound(String),
     /// Body or parameters are wrong.
     InvalidRequest(String),
     /// A workflow that has not finished already exists for the cluster.
@@ -37,6 +46,7 @@ impl std::fmt::Display for SimError {
         match self {
             SimError::ClusterNotFound(m)
             | SimError::WorkflowNotFound(m)
+            | SimError::TaskNotFound(m)
             | SimError::InvalidRequest(m)
             | SimError::ActiveWorkflowExists(m)
             | SimError::NotCancellable(m)
@@ -429,6 +439,176 @@ impl World {
         Ok(flow.wire.clone())
     }
 
+    /// The visible workflows of the addressed cluster, in creation order, steps played.
+    fn flows_of(&mut self, now: Timestamp, scope: Scope<'_>) -> Result<Vec<&Flow>, SimError> {
+        let ids = self.cluster_in(scope)?.flows.clone();
+        let speed = self.speed;
+        for id in &ids {
+            if let Some(flow) = self.flows.get_mut(id) {
+                flow.materialize(now, speed);
+            }
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| self.flows.get(id))
+            .filter(|f| f.visible)
+            .collect())
+    }
+
+    /// The list of what `build` says about each run of `task` on the addressed cluster (only
+    /// the run `only` names, when given), oldest first.
+    fn task_list<T>(
+        &mut self,
+        now: Timestamp,
+        scope: Scope<'_>,
+        task: TaskType,
+        only: Option<&str>,
+        build: fn(&TaskRun, &RunContext<'_>) -> T,
+    ) -> Result<TaskList<T>, SimError> {
+        let api_version = match task {
+            TaskType::Snapshot => "v3.1",
+            _ => "v3",
+        };
+        let flows = self.flows_of(now, scope)?;
+        let mut answers = Vec::new();
+        for flow in flows {
+            let spec = flow.wire.spec.as_ref();
+            let ctx = RunContext {
+                cluster_id: scope.cluster_id,
+                from: spec
+                    .and_then(|s| s.cluster_version.as_deref())
+                    .unwrap_or_default(),
+                to: spec
+                    .and_then(|s| s.target_version.as_deref())
+                    .unwrap_or_default(),
+                now,
+                origin: flow.origin,
+            };
+            answers.extend(
+                flow.tasks
+                    .iter()
+                    .filter(|r| r.task == task && only.is_none_or(|id| id == r.task_id))
+                    .map(|r| build(r, &ctx)),
+            );
+        }
+        Ok(TaskList {
+            kind: Some("List".into()),
+            api_version: Some(api_version.into()),
+            items: answers,
+            status: None,
+        })
+    }
+
+    fn one_task<T>(
+        &mut self,
+        now: Timestamp,
+        scope: Scope<'_>,
+        task: TaskType,
+        id: &str,
+        build: fn(&TaskRun, &RunContext<'_>) -> T,
+    ) -> Result<T, SimError> {
+        let what = match task {
+            TaskType::PreCheck => "pre-check task",
+            TaskType::Snapshot => "snapshot task",
+            _ => "upgrade task",
+        };
+        self.task_list(now, scope, task, Some(id), build)?
+            .items
+            .pop()
+            .ok_or_else(|| SimError::TaskNotFound(format!("{what} {id} not found")))
+    }
+
+    /// ShowPreCheck.
+    pub fn show_pre_check(
+        &mut self,
+        now: Timestamp,
+        scope: Scope<'_>,
+        id: &str,
+    ) -> Result<PreCheckTask, SimError> {
+        self.one_task(now, scope, TaskType::PreCheck, id, runs::pre_check)
+    }
+
+    /// ListPreCheckTasks.
+    pub fn list_pre_checks(
+        &mut self,
+        now: Timestamp,
+        scope: Scope<'_>,
+    ) -> Result<TaskList<PreCheckTask>, SimError> {
+        self.task_list(now, scope, TaskType::PreCheck, None, runs::pre_check)
+    }
+
+    /// ShowUpgradeClusterTask.
+    pub fn show_upgrade_task(
+        &mut self,
+        now: Timestamp,
+        scope: Scope<'_>,
+        id: &str,
+    ) -> Result<UpgradeTask, SimError> {
+        self.one_task(now, scope, TaskType::Cluster, id, runs::upgrade_task)
+    }
+
+    /// ListUpgradeClusterTasks.
+    pub fn list_upgrade_tasks(
+        &mut self,
+        now: Timestamp,
+        scope: Scope<'_>,
+    ) -> Result<TaskList<UpgradeTask>, SimError> {
+        self.task_list(now, scope, TaskType::Cluster, None, runs::upgrade_task)
+    }
+
+    /// ListClusterMasterSnapshotTasks.
+    pub fn list_snapshots(
+        &mut self,
+        now: Timestamp,
+        scope: Scope<'_>,
+    ) -> Result<SnapshotTaskList, SimError> {
+        let mut list = self.task_list(now, scope, TaskType::Snapshot, None, runs::snapshot_task)?;
+        let latest_backup_time = list
+            .items
+            .iter()
+            .filter(|t| t.phase().is_some_and(|p| p.means(&TaskState::Success)))
+            .filter_map(|t| t.status.as_ref()?.completion_time.clone())
+            .next_back();
+        list.status = Some(TaskListStatus { latest_backup_time });
+        Ok(list)
+    }
+
+    /// ShowCluster: the state the newest workflow that touched the cluster left it in.
+    pub fn show_cluster(
+        &mut self,
+        now: Timestamp,
+        scope: Scope<'_>,
+    ) -> Result<ClusterAnswer, SimError> {
+        self.cluster_in(scope)?;
+        let version = self.current_version(now, scope.cluster_id);
+        let start = format_go(self.start);
+        let status = self
+            .flows_of(now, scope)?
+            .iter()
+            .rev()
+            .find_map(|f| f.cluster_status.clone())
+            .unwrap_or(ClusterStatus {
+                phase: Some(ClusterPhase::Available),
+                ..ClusterStatus::default()
+            });
+        Ok(ClusterAnswer {
+            kind: Some("Cluster".into()),
+            api_version: Some("v3".into()),
+            metadata: Some(ClusterMetadata {
+                name: Some(scope.cluster_id.to_string()),
+                uid: Some(scope.cluster_id.to_string()),
+                creation_timestamp: Some(start.clone()),
+                update_timestamp: Some(start),
+            }),
+            spec: Some(ClusterSpec {
+                cluster_type: Some("VirtualMachine".into()),
+                flavor: None,
+                version,
+            }),
+            status: Some(status),
+        })
+    }
+
     /// Every workflow (visible or not), ordered by id.
     pub fn dump(&mut self, now: Timestamp) -> Vec<FlowView> {
         let (speed, clusters) = (self.speed, &self.clusters);
@@ -507,7 +687,6 @@ impl World {
 mod tests {
     use super::*;
     use crate::cce::model::PointStatus;
-    use crate::cce::time::format_go;
     use crate::sim::builtin::{self, Builtin, PROJECT_ID, TO_VERSION};
     use jiff::SignedDuration;
     use serde_json::json;
@@ -866,5 +1045,265 @@ workflows:
         w.advance(at(2.0), Some("late"), Advance::Steps(0))
             .expect("advance");
         assert!(w.show(at(2.0), s, "late").is_ok());
+    }
+
+    fn scope_of(cluster: &str, ty: ApiFamily) -> Scope<'_> {
+        Scope {
+            cluster_type: ty,
+            project_id: PROJECT_ID,
+            cluster_id: cluster,
+        }
+    }
+
+    fn task_id(wf: &Workflow, task: TaskType) -> String {
+        wf.points()
+            .iter()
+            .find(|p| p.task_type.as_ref() == Some(&task))
+            .and_then(|p| p.task_id.clone())
+            .expect("task id")
+    }
+
+    #[test]
+    fn a_failed_pre_check_reports_its_findings_and_the_retry_is_a_clean_new_task() {
+        let b = Builtin::PrecheckFails;
+        let mut w = world(&[b], 1.0);
+        let cluster = b.cluster_id(0);
+        let s = scope_of(&cluster, ApiFamily::Standard);
+        let failed = show(&mut w, b, 70.0);
+        assert_eq!(failed.phase(), Some(&Phase::Pending));
+        let first = task_id(&failed, TaskType::PreCheck);
+        let pre = w.show_pre_check(at(70.0), s, &first).expect("show");
+        assert_eq!(pre.uid(), Some(first.as_str()));
+        assert_eq!(
+            pre.phase(),
+            Some(&crate::cce::diagnostics::precheck::PreCheckPhase::Failed)
+        );
+        let findings = pre.findings();
+        let names: Vec<_> = findings
+            .iter()
+            .map(|(_, i)| i.name.as_deref().unwrap_or_default())
+            .collect();
+        assert_eq!(names, ["NodeReady", "DeprecatedAPI"]);
+        assert!(findings[0].1.is_blocking() && !findings[1].1.is_blocking());
+        assert!(matches!(findings[0].0,
+            crate::cce::diagnostics::CheckScope::Node(Some(n)) if n.name.as_deref() == Some("worker-2")));
+        assert_eq!(
+            findings[1].1.subjects(),
+            ["/apis/flowcontrol.apiserver.k8s.io/v1beta2/flowschemas"]
+        );
+        let meta = pre.metadata.clone().expect("metadata");
+        assert_eq!(meta.creation_timestamp, failed.points()[0].start_time_stamp);
+        assert_eq!(meta.update_timestamp, failed.points()[0].end_time_stamp);
+
+        let passed = show(&mut w, b, 170.0);
+        let second = task_id(&passed, TaskType::PreCheck);
+        assert_ne!(first, second);
+        let retried = w.show_pre_check(at(170.0), s, &second).expect("second");
+        assert!(retried.findings().is_empty());
+        assert_eq!(
+            retried
+                .status
+                .as_ref()
+                .and_then(|s| s.expire_time_stamp.clone()),
+            passed.points()[0].expire_time_stamp
+        );
+        let list = w.list_pre_checks(at(170.0), s).expect("list");
+        assert_eq!(list.items.len(), 2);
+        assert_eq!(list.find(&first).map(|t| t.findings().len()), Some(2));
+        assert!(matches!(
+            w.show_pre_check(at(170.0), s, "nope"),
+            Err(SimError::TaskNotFound(_))
+        ));
+        assert_eq!(summary(&show(&mut w, b, 1000.0)).0, "Success");
+    }
+
+    #[test]
+    fn cluster_progress_advances_on_the_scenario_clock() {
+        let b = Builtin::Success;
+        let mut w = world(&[b], 1.0);
+        let cluster = b.cluster_id(0);
+        let s = scope_of(&cluster, ApiFamily::Standard);
+        let wf = show(&mut w, b, 130.0);
+        let id = task_id(&wf, TaskType::Cluster);
+        let progress = |w: &mut World, secs: f64| {
+            let task = w.show_upgrade_task(at(secs), s, &id).expect("task");
+            (task.phase().cloned(), task.progress_percent())
+        };
+        assert_eq!(progress(&mut w, 120.0), (Some(TaskState::Running), Some(0)));
+        assert_eq!(
+            progress(&mut w, 180.0),
+            (Some(TaskState::Running), Some(50))
+        );
+        assert_eq!(
+            progress(&mut w, 210.0),
+            (Some(TaskState::Running), Some(75))
+        );
+        assert_eq!(
+            progress(&mut w, 250.0),
+            (Some(TaskState::Success), Some(100))
+        );
+        let task = w.show_upgrade_task(at(250.0), s, &id).expect("task");
+        let done = show(&mut w, b, 250.0);
+        assert_eq!(
+            task.status.and_then(|s| s.completion_time),
+            done.points()[2].end_time_stamp
+        );
+        assert_eq!(
+            w.list_upgrade_tasks(at(250.0), s)
+                .expect("list")
+                .items
+                .len(),
+            1
+        );
+        let cluster_now = w.show_cluster(at(310.0), s).expect("cluster");
+        assert_eq!(cluster_now.phase(), Some(&ClusterPhase::Available));
+        assert_eq!(
+            cluster_now.spec.and_then(|s| s.version).as_deref(),
+            Some(TO_VERSION)
+        );
+    }
+
+    #[test]
+    fn a_paused_cluster_task_keeps_its_progress_until_it_continues() {
+        let b = Builtin::ClusterPauses;
+        let mut w = world(&[b], 1.0);
+        let cluster = b.cluster_id(0);
+        let s = scope_of(&cluster, ApiFamily::Standard);
+        let id = task_id(&show(&mut w, b, 145.0), TaskType::Cluster);
+        let at_secs = |w: &mut World, secs: f64| {
+            let t = w.show_upgrade_task(at(secs), s, &id).expect("task");
+            (t.phase().cloned(), t.progress_percent())
+        };
+        assert_eq!(at_secs(&mut w, 145.0), (Some(TaskState::Running), Some(20)));
+        let paused = show(&mut w, b, 200.0);
+        assert_eq!(paused.points()[2].status, Some(TaskState::Pause));
+        assert_eq!(paused.phase(), Some(&Phase::Running));
+        assert_eq!(
+            paused.current_task().and_then(|p| p.task_type.clone()),
+            Some(TaskType::Cluster)
+        );
+        assert_eq!(at_secs(&mut w, 200.0), (Some(TaskState::Pause), Some(40)));
+        assert_eq!(at_secs(&mut w, 229.0), (Some(TaskState::Pause), Some(40)));
+        let pausing = w.show_cluster(at(200.0), s).expect("cluster");
+        assert_eq!(pausing.phase(), Some(&ClusterPhase::Upgrading));
+        assert_eq!(pausing.reason(), Some("UpgradePaused"));
+        assert_eq!(at_secs(&mut w, 275.0), (Some(TaskState::Running), Some(70)));
+        assert_eq!(task_id(&show(&mut w, b, 400.0), TaskType::Cluster), id);
+        assert_eq!(
+            at_secs(&mut w, 400.0),
+            (Some(TaskState::Success), Some(100))
+        );
+    }
+
+    #[test]
+    fn a_failed_cluster_task_leaves_the_cluster_with_a_reason_until_the_retry() {
+        let b = Builtin::ClusterFailsThenRetry;
+        let mut w = world(&[b], 1.0);
+        let cluster = b.cluster_id(0);
+        let s = scope_of(&cluster, ApiFamily::Standard);
+        let failed = show(&mut w, b, 220.0);
+        let id = task_id(&failed, TaskType::Cluster);
+        let task = w.show_upgrade_task(at(220.0), s, &id).expect("task");
+        assert_eq!(task.phase(), Some(&TaskState::Failed));
+        assert_eq!(task.progress_percent(), Some(50));
+        let c = w.show_cluster(at(220.0), s).expect("cluster");
+        assert_eq!(c.phase(), Some(&ClusterPhase::Error));
+        assert_eq!(c.reason(), Some("UpgradeFailed"));
+        assert!(c.message().is_some_and(|m| m.contains("50%")), "{c:?}");
+        assert_eq!(
+            w.show_cluster(at(280.0), s).expect("cluster").phase(),
+            Some(&ClusterPhase::Upgrading)
+        );
+        assert_eq!(
+            w.list_upgrade_tasks(at(280.0), s)
+                .expect("list")
+                .items
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn snapshot_tasks_are_listed_under_the_snapshot_points_ids() {
+        let b = Builtin::Cancel;
+        let mut w = world(&[b, Builtin::AutopilotSuccess], 1.0);
+        let cluster = b.cluster_id(0);
+        let s = scope_of(&cluster, ApiFamily::Standard);
+        let wf = show(&mut w, b, 110.0);
+        let id = task_id(&wf, TaskType::Snapshot);
+        let list = w.list_snapshots(at(110.0), s).expect("list");
+        let task = list.find(&id).expect("listed");
+        assert_eq!(task.phase(), Some(&TaskState::Failed));
+        assert_eq!(task.failure_messages().count(), 1);
+        assert_eq!(list.status.and_then(|s| s.latest_backup_time), None);
+
+        let ap = Builtin::AutopilotSuccess;
+        let ap_cluster = ap.cluster_id(0);
+        let aps = scope_of(&ap_cluster, ApiFamily::Autopilot);
+        let done = show(&mut w, ap, 400.0);
+        let ap_list = w.list_snapshots(at(400.0), aps).expect("autopilot");
+        assert_eq!(
+            ap_list.status.and_then(|s| s.latest_backup_time),
+            done.points()[1].end_time_stamp
+        );
+        let pre = task_id(&done, TaskType::PreCheck);
+        assert!(w.show_pre_check(at(400.0), aps, &pre).is_ok());
+        // The other prefix does not know the cluster.
+        assert!(matches!(
+            w.show_pre_check(at(400.0), scope_of(&ap_cluster, ApiFamily::Standard), &pre),
+            Err(SimError::ClusterNotFound(_))
+        ));
+    }
+
+    #[test]
+    fn advancing_moves_diagnostic_times_with_the_workflow() {
+        let b = Builtin::Success;
+        let mut w = world(&[b], 1.0);
+        let cluster = b.cluster_id(0);
+        let s = scope_of(&cluster, ApiFamily::Standard);
+        let id = b.workflow_id(0);
+        w.advance(at(1.0), Some(&id), Advance::Steps(5))
+            .expect("advance");
+        let wf = show(&mut w, b, 1.0);
+        let task = w
+            .show_upgrade_task(at(1.0), s, &task_id(&wf, TaskType::Cluster))
+            .expect("task");
+        assert_eq!(task.progress_percent(), Some(0));
+        assert_eq!(
+            task.metadata.and_then(|m| m.creation_timestamp),
+            wf.points()[2].start_time_stamp
+        );
+        let later = w
+            .show_upgrade_task(at(61.0), s, &task_id(&wf, TaskType::Cluster))
+            .expect("task");
+        assert_eq!(later.progress_percent(), Some(50));
+    }
+
+    #[test]
+    fn a_fixed_workflow_serves_the_tasks_its_points_name() {
+        let mut w = world(&[Builtin::SeedExample], 60.0);
+        let wf = show(&mut w, Builtin::SeedExample, 500.0);
+        let s = scope_of(builtin::SEED_CLUSTER_ID, ApiFamily::Standard);
+        for p in wf.points() {
+            let (Some(kind), Some(id)) = (&p.task_type, &p.task_id) else {
+                continue;
+            };
+            let found = match kind {
+                TaskType::PreCheck => w
+                    .show_pre_check(at(500.0), s, id)
+                    .map(|t| t.uid().map(String::from)),
+                TaskType::Cluster => w
+                    .show_upgrade_task(at(500.0), s, id)
+                    .map(|t| t.uid().map(String::from)),
+                _ => continue,
+            };
+            assert_eq!(found.expect("served"), Some(id.clone()));
+        }
+        assert!(
+            !w.list_pre_checks(at(500.0), s)
+                .expect("list")
+                .items
+                .is_empty()
+        );
     }
 }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::diagnostics::{CheckDef, ClusterDef, PlacedCheck, parse_checks, parse_cluster};
+use crate::cce::diagnostics::cluster::ClusterStatus;
 use crate::cce::model::{Phase, TaskState, TaskType};
 
 /// One timeline step as written.
@@ -25,6 +27,18 @@ pub struct StepDef {
     pub expire_after: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
+    /// The task's progress (0–100) at this step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
+    /// The task's message from this step on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// PreCheck only: the check items ShowPreCheck reports from this step on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Vec<CheckDef>>,
+    /// What ShowCluster says from this step on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterDef>,
 }
 
 /// When a step happens, in scenario seconds.
@@ -42,6 +56,9 @@ pub struct TaskChange {
     pub task_id: Option<String>,
     /// Scenario seconds from the change to `expireTimeStamp`.
     pub expire_after: Option<f64>,
+    pub progress: Option<f64>,
+    pub message: Option<String>,
+    pub checks: Option<Arc<[PlacedCheck]>>,
 }
 
 /// One validated step.
@@ -50,6 +67,7 @@ pub struct Step {
     pub offset: Offset,
     pub task: Option<TaskChange>,
     pub phase: Option<Phase>,
+    pub cluster: Option<ClusterStatus>,
 }
 
 /// A named, validated list of steps, shared by every workflow that plays it.
@@ -90,40 +108,65 @@ fn parse_step(s: &StepDef) -> Result<Step, String> {
         (Some(_), Some(_)) => return Err("set after or at, not both".into()),
     };
     let task = match (&s.task, &s.status) {
-        (Some(task), Some(status)) => Some(TaskChange {
-            task: TaskType::from(task.as_str()),
-            status: TaskState::from(status.as_str()),
-            task_id: s.task_id.clone(),
-            expire_after: s
-                .expire_after
-                .map(|e| seconds("expireAfter", e))
-                .transpose()?,
-        }),
+        (Some(task), Some(status)) => {
+            let task = TaskType::from(task.as_str());
+            if s.checks.is_some() && task != TaskType::PreCheck {
+                return Err("checks are for PreCheck steps".into());
+            }
+            if let Some(p) = s.progress
+                && !(0.0..=100.0).contains(&p)
+            {
+                return Err("progress must be a number from 0 to 100".into());
+            }
+            Some(TaskChange {
+                task,
+                status: TaskState::from(status.as_str()),
+                task_id: s.task_id.clone(),
+                expire_after: s
+                    .expire_after
+                    .map(|e| seconds("expireAfter", e))
+                    .transpose()?,
+                progress: s.progress,
+                message: s.message.clone(),
+                checks: s.checks.as_deref().map(parse_checks).transpose()?,
+            })
+        }
         (None, None) => {
-            if s.task_id.is_some() || s.expire_after.is_some() {
-                return Err("taskID and expireAfter need task and status".into());
+            if s.task_id.is_some()
+                || s.expire_after.is_some()
+                || s.progress.is_some()
+                || s.message.is_some()
+                || s.checks.is_some()
+            {
+                return Err(
+                    "taskID, expireAfter, progress, message and checks need task and status".into(),
+                );
             }
             None
         }
         _ => return Err("task and status go together".into()),
     };
     let phase = s.phase.as_deref().map(Phase::from);
-    if task.is_none() && phase.is_none() {
-        return Err("a step changes a task (task + status), the phase, or both".into());
+    let cluster = s.cluster.as_ref().map(parse_cluster).transpose()?;
+    if task.is_none() && phase.is_none() && cluster.is_none() {
+        return Err("a step changes a task (task + status), the phase or the cluster".into());
     }
     Ok(Step {
         offset,
         task,
         phase,
+        cluster,
     })
 }
 
 /// Names of the built-in timelines (usable in scenario files and `--on-create`).
-pub const BUILTIN: [&str; 4] = [
+pub const BUILTIN: [&str; 6] = [
     "success",
     "cluster-fails-then-retry",
     "cancel",
     "precheck-expires",
+    "precheck-fails",
+    "cluster-pauses",
 ];
 
 fn task(after: f64, task: &str, status: &str) -> StepDef {
@@ -148,6 +191,35 @@ fn phase(after: f64, phase: &str) -> StepDef {
         phase: Some(phase.into()),
         ..StepDef::default()
     }
+}
+
+/// The findings of `precheck-fails`' first pre-check.
+fn precheck_findings() -> Vec<CheckDef> {
+    vec![
+        CheckDef {
+            name: "NodeReady".into(),
+            kind: Some("Exception".into()),
+            group: Some("NodeCheck".into()),
+            level: Some("Fatal".into()),
+            message: Some("node worker-2 is NotReady: kubelet stopped posting node status".into()),
+            error_codes: Some(vec!["Node.0022".into()]),
+            node: Some("worker-2".into()),
+            ..CheckDef::default()
+        },
+        CheckDef {
+            name: "DeprecatedAPI".into(),
+            kind: Some("Risk".into()),
+            group: Some("LimitCheck".into()),
+            level: Some("Warning".into()),
+            message: Some(
+                "flowcontrol.apiserver.k8s.io/v1beta2 FlowSchema is still called; v1.29 removes it"
+                    .into(),
+            ),
+            error_codes: Some(vec!["Cluster.0120".into()]),
+            deprecated_api: Some("/apis/flowcontrol.apiserver.k8s.io/v1beta2/flowschemas".into()),
+            ..CheckDef::default()
+        },
+    ]
 }
 
 /// A built-in timeline by name ([`BUILTIN`]). Offsets are scenario seconds after the workflow's
@@ -194,6 +266,39 @@ pub fn builtin(name: &str) -> Option<Timeline> {
             task(240.0, "Cluster", "Running"),
             task(300.0, "Cluster", "Failed"),
         ],
+        // A node that is not ready blocks the upgrade, a deprecated API is a risk; both
+        // are fixed and the pre-check, run again, passes.
+        "precheck-fails" => [
+            task(15.0, "PreCheck", "Running"),
+            StepDef {
+                message: Some("2 check items did not pass: fix NodeReady first".into()),
+                checks: Some(precheck_findings()),
+                ..task(60.0, "PreCheck", "Failed")
+            },
+            task(120.0, "PreCheck", "Running"),
+            passed_precheck(165.0, HOUR),
+            task(180.0, "Snapshot", "Running"),
+            task(210.0, "Snapshot", "Success"),
+            task(225.0, "Cluster", "Running"),
+            task(345.0, "Cluster", "Success"),
+            task(360.0, "PostCheck", "Running"),
+            task(405.0, "PostCheck", "Success"),
+        ]
+        .into(),
+        // The Cluster task pauses at 40% for a minute, then continues.
+        "cluster-pauses" => start
+            .into_iter()
+            .chain([
+                StepDef {
+                    progress: Some(40.0),
+                    ..task(170.0, "Cluster", "Pause")
+                },
+                task(230.0, "Cluster", "Running"),
+                task(320.0, "Cluster", "Success"),
+                task(335.0, "PostCheck", "Running"),
+                task(380.0, "PostCheck", "Success"),
+            ])
+            .collect(),
         _ => return None,
     };
     parse_timeline(name, &steps).ok()
@@ -210,5 +315,34 @@ mod tests {
             assert!(!tl.steps.is_empty());
         }
         assert!(builtin("nope").is_none());
+    }
+
+    #[test]
+    fn diagnostic_fields_are_checked_where_they_belong() {
+        let step = |yaml: &str| -> Result<Step, String> {
+            let def: StepDef = serde_yaml::from_str(yaml).map_err(|e| e.to_string())?;
+            parse_step(&def)
+        };
+        let ok = step(
+            "{after: 1, task: PreCheck, status: Failed, message: m, checks: [{name: A, node: n1}]}",
+        )
+        .expect("valid");
+        let change = ok.task.expect("task");
+        assert_eq!(change.message.as_deref(), Some("m"));
+        assert_eq!(change.checks.map(|c| c.len()), Some(1));
+        let cluster = step("{after: 1, cluster: {phase: Error, reason: R, message: M}}")
+            .expect("a step may change only the cluster");
+        assert_eq!(cluster.cluster.and_then(|c| c.reason).as_deref(), Some("R"));
+        assert!(step("{after: 1, task: Cluster, status: Pause, progress: 40}").is_ok());
+        for bad in [
+            "{after: 1, task: Cluster, status: Failed, checks: [{name: A}]}",
+            "{after: 1, task: Cluster, status: Running, progress: 101}",
+            "{after: 1, progress: 5, phase: Running}",
+            "{after: 1, message: m, phase: Running}",
+            "{after: 1, cluster: {phase: ''}}",
+            "{after: 1, task: PreCheck, status: Failed, checks: [{name: A, color: red}]}",
+        ] {
+            assert!(step(bad).is_err(), "{bad} accepted");
+        }
     }
 }

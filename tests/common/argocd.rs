@@ -1,82 +1,43 @@
-//! Runs the Argo CD health check (docs/argocd/health.lua) on an object with real Lua
-//! interpreters, the way Argo CD hands objects to health scripts.
+//! Runs the Argo CD health check on objects with Argo CD's own Lua engine
+//! (tests/argocd-health: github.com/argoproj/argo-cd/v3/util/lua), as an argocd-cm
+//! customization and as a built-in check, which must agree.
 
-use std::process::Command;
-
+use serde::Deserialize;
 use serde_json::Value;
 
-pub const SCRIPT: &str = "docs/argocd/health.lua";
-/// Argo CD's gopher-lua speaks Lua 5.1; Debian's current Lua is 5.4. Both must agree.
-pub const INTERPRETERS: [&str; 2] = ["lua5.1", "lua5.4"];
+use super::gotool::{go_tool, run_go_tool};
 
-/// A Lua literal for a JSON value.
-pub fn lua_literal(v: &Value) -> String {
-    match v {
-        Value::Null => "nil".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => {
-            let mut out = String::from("\"");
-            for c in s.chars() {
-                match c {
-                    '"' => out.push_str("\\\""),
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    c if (c as u32) < 0x20 => out.push_str(&format!("\\{:03}", c as u32)),
-                    c => out.push(c),
-                }
-            }
-            out.push('"');
-            out
-        }
-        Value::Array(items) => format!(
-            "{{{}}}",
-            items.iter().map(lua_literal).collect::<Vec<_>>().join(", ")
-        ),
-        Value::Object(map) => format!(
-            "{{{}}}",
-            map.iter()
-                .map(|(k, v)| format!(
-                    "[{}] = {}",
-                    lua_literal(&Value::String(k.clone())),
-                    lua_literal(v)
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
+/// The check in the layout of Argo CD's resource_customizations/<group>/<kind>.
+pub const CHECK_DIR: &str = "docs/argocd/cce.upgradewatch.io/UpgradeWorkflowWatch";
+pub const SCRIPT: &str = "docs/argocd/cce.upgradewatch.io/UpgradeWorkflowWatch/health.lua";
+
+#[derive(Deserialize)]
+struct Health {
+    status: String,
+    message: String,
 }
 
-/// Runs the health script on `obj` under every interpreter and returns its
-/// (status, message), which must be the same under all of them.
-pub fn health(obj: &Value) -> (String, String) {
-    let script = super::repo_path(SCRIPT);
-    let program = format!(
-        "obj = {}\nlocal hs = dofile({})\nio.write(tostring(hs.status), \"\\t\", tostring(hs.message))\n",
-        lua_literal(obj),
-        lua_literal(&Value::String(script.display().to_string()))
+/// The binary of tests/argocd-health.
+pub fn engine() -> std::path::PathBuf {
+    go_tool("argocd-health")
+}
+
+/// Runs the health check `script` (a path) on `obj`; the engine's stderr on failure.
+pub fn try_health_with(script: &std::path::Path, obj: &Value) -> Result<(String, String), String> {
+    let out = run_go_tool(
+        "argocd-health",
+        &["judge".as_ref(), script.as_os_str()],
+        &Value::Array(vec![obj.clone()]),
     );
-    let mut seen: Option<(String, String)> = None;
-    for lua in INTERPRETERS {
-        let out = Command::new(lua)
-            .arg("-e")
-            .arg(&program)
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("cannot run {lua} ({e}): run hack/test-deps.sh (installs lua5.1 and lua5.4)")
-            });
-        assert!(
-            out.status.success(),
-            "{lua} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).expect("utf-8");
-        let (status, message) = text.split_once('\t').expect("status\\tmessage");
-        let got = (status.to_string(), message.to_string());
-        if let Some(first) = &seen {
-            assert_eq!(first, &got, "{lua} disagrees with {}", INTERPRETERS[0]);
-        }
-        seen = Some(got);
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
-    seen.expect("ran")
+    let health: Health = serde_json::from_slice(&out.stdout).expect("a health line");
+    Ok((health.status, health.message))
+}
+
+/// The (status, message) Argo CD gives `obj` with the project's health check.
+pub fn health(obj: &Value) -> (String, String) {
+    try_health_with(&super::repo_path(SCRIPT), obj)
+        .unwrap_or_else(|e| panic!("Argo CD's Lua engine failed: {e}"))
 }

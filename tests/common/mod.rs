@@ -13,6 +13,8 @@
 pub mod argocd;
 pub mod events;
 pub mod eventually;
+pub mod flux;
+pub mod gotool;
 pub mod kubectl;
 pub mod namespace;
 pub mod operator;

@@ -126,12 +126,13 @@ impl Operator {
             "4s",
             "--permanent-retry",
             "5s",
-            "--cce-request-timeout",
-            "2s",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if !extra.contains(&"--cce-request-timeout") {
+            args.extend(["--cce-request-timeout".into(), "2s".into()]);
+        }
         if !extra.contains(&"--admin-listen") {
             args.extend(["--admin-listen".into(), "127.0.0.1:0".into()]);
         }

@@ -6,7 +6,10 @@ Run by tests/sim_sdk.rs with the venv from hack/python-sdk.sh. Reads a JSON job 
      "ak": "...", "sk": "...", "projectID": "...",
      "calls": [{"op": "show", "clusterID": "...", "workflowID": "..."},
                {"op": "list", "clusterID": "..."},
-               {"op": "autopilot-show" | "autopilot-list", ...}]}
+               {"op": "show-precheck" | "show-upgrade-task", "clusterID": "...", "taskID": "..."},
+               {"op": "list-prechecks" | "list-upgrade-tasks" | "show-cluster"
+                      | "list-snapshots", "clusterID": "..."},
+               {"op": "autopilot-<any of the above>", ...}]}
 
 and prints one JSON object: {"calls": [result, ...]} where a result is either
 {"ok": true, "status": 200, "decoded": <the SDK's model, JSON field names>} or
@@ -24,11 +27,60 @@ from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.utils.http_utils import sanitize_for_serialization
 from huaweicloudsdkcce.v3 import (
     CceClient,
+    ListAutopilotClusterMasterSnapshotTasksRequest,
+    ListAutopilotPreCheckTasksRequest,
+    ListAutopilotUpgradeClusterTasksRequest,
     ListAutopilotUpgradeWorkFlowsRequest,
+    ListClusterMasterSnapshotTasksRequest,
+    ListPreCheckTasksRequest,
+    ListUpgradeClusterTasksRequest,
     ListUpgradeWorkFlowsRequest,
+    ShowAutopilotClusterRequest,
+    ShowAutopilotPreCheckRequest,
+    ShowAutopilotUpgradeClusterTaskRequest,
     ShowAutopilotUpgradeWorkFlowRequest,
+    ShowClusterRequest,
+    ShowPreCheckRequest,
+    ShowUpgradeClusterTaskRequest,
     ShowUpgradeWorkFlowRequest,
 )
+
+# The diagnostic reads: op -> (SDK method, request class, whether it takes a task id), for
+# Standard clusters and their Autopilot twins.
+DIAGNOSTICS = {
+    "show-precheck": ("show_pre_check", ShowPreCheckRequest, True),
+    "list-prechecks": ("list_pre_check_tasks", ListPreCheckTasksRequest, False),
+    "show-upgrade-task": ("show_upgrade_cluster_task", ShowUpgradeClusterTaskRequest, True),
+    "list-upgrade-tasks": ("list_upgrade_cluster_tasks", ListUpgradeClusterTasksRequest, False),
+    "show-cluster": ("show_cluster", ShowClusterRequest, False),
+    "list-snapshots": (
+        "list_cluster_master_snapshot_tasks",
+        ListClusterMasterSnapshotTasksRequest,
+        False,
+    ),
+    "autopilot-show-precheck": ("show_autopilot_pre_check", ShowAutopilotPreCheckRequest, True),
+    "autopilot-list-prechecks": (
+        "list_autopilot_pre_check_tasks",
+        ListAutopilotPreCheckTasksRequest,
+        False,
+    ),
+    "autopilot-show-upgrade-task": (
+        "show_autopilot_upgrade_cluster_task",
+        ShowAutopilotUpgradeClusterTaskRequest,
+        True,
+    ),
+    "autopilot-list-upgrade-tasks": (
+        "list_autopilot_upgrade_cluster_tasks",
+        ListAutopilotUpgradeClusterTasksRequest,
+        False,
+    ),
+    "autopilot-show-cluster": ("show_autopilot_cluster", ShowAutopilotClusterRequest, False),
+    "autopilot-list-snapshots": (
+        "list_autopilot_cluster_master_snapshot_tasks",
+        ListAutopilotClusterMasterSnapshotTasksRequest,
+        False,
+    ),
+}
 
 
 def client(job):
@@ -64,6 +116,12 @@ def call(cce, spec):
         return cce.list_autopilot_upgrade_work_flows(
             ListAutopilotUpgradeWorkFlowsRequest(cluster_id=spec["clusterID"])
         )
+    if spec["op"] in DIAGNOSTICS:
+        method, request_class, with_task = DIAGNOSTICS[spec["op"]]
+        request = request_class(cluster_id=spec["clusterID"])
+        if with_task:
+            request.task_id = spec["taskID"]
+        return getattr(cce, method)(request)
     raise ValueError("unknown op " + spec["op"])
 
 

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# hack/chart.sh: the chart as a release artifact.
+#
+# Usage: hack/chart.sh docs              regenerate charts/cce-upgrade-watch/README.md
+#                                        from values.yaml (helm-docs)
+#        hack/chart.sh docs-print        print what `docs` would write (the drift test)
+#        hack/chart.sh package [REGISTRY]
+#                                        package the chart into target/chart/ and print the
+#                                        .tgz path. Chart.yaml gets home and sources (the
+#                                        project's address, hack/project-url.sh); with a
+#                                        REGISTRY, the default image becomes
+#                                        REGISTRY/cce-upgrade-watch (values.yaml and the
+#                                        artifacthub.io/images annotation)
+#        hack/chart.sh push REGISTRY [HELM_FLAGS...]
+#                                        package for REGISTRY, then `helm push` to
+#                                        oci://REGISTRY/charts (for example --plain-http
+#                                        for a registry on loopback)
+#
+# helm is the control plane's (hack/control-plane.sh build), helm-docs hack/image-tools.sh's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CHART=charts/cce-upgrade-watch
+NAME=cce-upgrade-watch
+helm=${CCE_UW_HELM:-$(hack/control-plane.sh env 2>/dev/null | sed -n 's/^export CCE_UW_HELM=//p')}
+helm=${helm//\'/}
+
+helm_docs() {
+	"$(hack/image-tools.sh build helm-docs | tail -n1)" --chart-search-root charts \
+		--sort-values-order file --skip-version-footer --log-level warning "$@"
+}
+
+package() {
+	local registry=${1:-} work out=target/chart
+	work=$(mktemp -d)
+	# shellcheck disable=SC2064 # the path is fixed now
+	trap "rm -rf '$work'" RETURN
+	cp -r "$CHART" "$work/$NAME"
+	{
+		echo "home: $(hack/project-url.sh)"
+		echo "sources:"
+		echo "  - $(hack/project-url.sh)"
+	} >>"$work/$NAME/Chart.yaml"
+	if [[ -n $registry ]]; then
+		sed -i "s|^  repository: $NAME\$|  repository: $registry/$NAME|" "$work/$NAME/values.yaml"
+		sed -i "s|^      image: $NAME:|      image: $registry/$NAME:|" "$work/$NAME/Chart.yaml"
+		grep -q "^  repository: $registry/$NAME\$" "$work/$NAME/values.yaml" ||
+			{ echo "chart.sh: values.yaml has no image.repository line to point at $registry" >&2; exit 1; }
+	fi
+	mkdir -p "$out"
+	"$helm" lint --strict "$work/$NAME" >&2
+	"$helm" package "$work/$NAME" --destination "$out" >&2
+	echo "$out/$NAME-$(sed -n 's/^version: //p' "$CHART/Chart.yaml").tgz"
+}
+
+case "${1:-}" in
+docs) helm_docs ;;
+docs-print) helm_docs --dry-run ;;
+package) package "${2:-}" ;;
+push)
+	registry=${2:?usage: $0 push REGISTRY [HELM_FLAGS...]}
+	tgz=$(package "$registry")
+	"$helm" push "$tgz" "oci://$registry/charts" "${@:3}"
+	;;
+*)
+	echo "usage: $0 docs | docs-print | package [REGISTRY] | push REGISTRY [HELM_FLAGS...]" >&2
+	exit 2
+	;;
+esac

@@ -1,0 +1,92 @@
+//! Readers for fields whose JSON type CCE has changed between releases or sends
+//! inconsistently: a value of an unexpected type reads as absent instead of failing the
+//! whole answer.
+
+use serde::{Deserialize, Deserializer};
+
+/// A bool sent as `true`/`false` or as a string of either (any case, surrounding spaces).
+pub(crate) fn bool_or_string<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<bool>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Bool(b) => Some(b),
+        serde_json::Value::String(s) => {
+            let s = s.trim();
+            if s.eq_ignore_ascii_case("true") {
+                Some(true)
+            } else if s.eq_ignore_ascii_case("false") {
+                Some(false)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    })
+}
+
+/// A text field that is sometimes sent as a number (`"45.00"` or `45`): kept as text.
+pub(crate) fn string_or_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// A list that may be `null`: read as empty.
+pub(crate) fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Probe {
+        #[serde(default, deserialize_with = "bool_or_string")]
+        flag: Option<bool>,
+        #[serde(default, deserialize_with = "string_or_number")]
+        text: Option<String>,
+        #[serde(default, deserialize_with = "null_as_empty")]
+        list: Vec<u8>,
+    }
+
+    fn probe(json: &str) -> Probe {
+        serde_json::from_str(json).expect(json)
+    }
+
+    #[test]
+    fn bools_come_as_bools_or_strings_and_anything_else_is_absent() {
+        for (json, want) in [
+            (r#"{"flag":true}"#, Some(true)),
+            (r#"{"flag":"false"}"#, Some(false)),
+            (r#"{"flag":" TRUE "}"#, Some(true)),
+            (r#"{"flag":"yes"}"#, None),
+            (r#"{"flag":1}"#, None),
+            (r#"{"flag":null}"#, None),
+            (r#"{}"#, None),
+        ] {
+            assert_eq!(probe(json).flag, want, "{json}");
+        }
+    }
+
+    #[test]
+    fn text_may_come_as_a_number() {
+        assert_eq!(probe(r#"{"text":"45.00"}"#).text.as_deref(), Some("45.00"));
+        assert_eq!(probe(r#"{"text":45}"#).text.as_deref(), Some("45"));
+        assert_eq!(probe(r#"{"text":[1]}"#).text, None);
+    }
+
+    #[test]
+    fn a_null_list_is_empty() {
+        assert!(probe(r#"{"list":null}"#).list.is_empty());
+        assert_eq!(probe(r#"{"list":[1,2]}"#).list, [1, 2]);
+    }
+}

@@ -1,0 +1,556 @@
+//! What a reconcile makes of what it observed, as a pure function of the kept status, the
+//! observation, what the last reconcile settled, the spec generation, the clock and the
+//! polling policy: the next status (if it changed), the Events its transitions deserve,
+//! and when to look again. `apply` carries it out; nothing here talks to a server.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::events::{Transition, transitions};
+use super::findings::reads_every_poll;
+use super::mirror::UnparsedTime;
+use super::observe::{Diagnosed, Observed, Seen};
+use super::schedule::PollPolicy;
+use super::settled::Settled;
+use super::status::{Observation, next_status};
+use crate::crd::UpgradeWorkflowWatchStatus;
+
+/// The operator-wide settings a decision follows.
+#[derive(Clone, Debug)]
+pub struct Rules {
+    pub policy: PollPolicy,
+    /// How often `lastSyncTime` is refreshed while nothing else changes.
+    pub heartbeat: Duration,
+}
+
+/// What one reconcile knows about its watch besides the observation.
+#[derive(Clone, Copy, Debug)]
+pub struct Watch<'a> {
+    pub generation: Option<i64>,
+    /// `spec.clusterID`: the cluster the workflow should belong to.
+    pub cluster_id: &'a str,
+    /// `spec.pollInterval`, resolved.
+    pub poll: Duration,
+    /// Failed reads in a row before this one.
+    pub failures: u32,
+    /// What the last reconcile settled, if it still holds for this generation.
+    pub settled: Option<Settled>,
+}
+
+/// How the reconcile ended, for the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// CCE answered (or the followed cluster has no workflow).
+    Synced,
+    /// CCE answered what the kept status already says: nothing computed.
+    Unchanged,
+    Failed,
+    Suspended,
+}
+
+/// When to reconcile again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requeue {
+    /// After `delay` stretched by jitter, never before `floor`.
+    After { delay: Duration, floor: Duration },
+    /// Only when the watch changes.
+    AwaitChange,
+}
+
+#[derive(Clone, Debug)]
+pub struct Decision {
+    /// The status to write, when it differs from the kept one.
+    pub write: Option<UpgradeWorkflowWatchStatus>,
+    /// The Events to publish before the write, in order.
+    pub transitions: Vec<Transition>,
+    pub requeue: Requeue,
+    /// Failed reads in a row after this one; `None` leaves the count as it is.
+    pub failures: Option<u32>,
+    /// To record once the status is written.
+    pub settle: Option<Settled>,
+    pub outcome: Outcome,
+    /// The phase the watch is left in, for the metrics.
+    pub phase: Option<String>,
+    /// How often the watch is polled while CCE answers, for the sync-age alert.
+    pub interval: Duration,
+    /// Timestamps CCE sent in no known format, to log.
+    pub unparsed: Vec<UnparsedTime>,
+}
+
+/// The status a watch gets before CCE is first asked, when the kept one is empty; `None`
+/// when it already has one.
+pub fn first_sight(
+    old: &UpgradeWorkflowWatchStatus,
+    generation: Option<i64>,
+    now: Timestamp,
+    rules: &Rules,
+) -> Option<UpgradeWorkflowWatchStatus> {
+    is_empty(old).then(|| {
+        next_status(
+            old,
+            &Observation::FirstSight,
+            generation,
+            now,
+            rules.heartbeat,
+        )
+        .status
+    })
+}
+
+/// Whether no reconcile has written this status yet.
+pub fn is_empty(status: &UpgradeWorkflowWatchStatus) -> bool {
+    status.observed_generation.is_none() && status.conditions.is_empty()
+}
+
+/// The decision when CCE sent the answer the last reconcile settled on and nothing in it
+/// changes by itself: nothing to compute, write or publish. `None` when there is work.
+pub fn unchanged(
+    observed: &Observed,
+    watch: &Watch<'_>,
+    now: Timestamp,
+    rules: &Rules,
+) -> Option<Decision> {
+    let (Some(settled), Seen::Workflow(wf, answer)) = (watch.settled, &observed.seen) else {
+        return None;
+    };
+    if !settled.covers(*answer, now) || reads_every_poll(wf) {
+        return None;
+    }
+    let interval = rules.policy.after_success(wf.phase(), watch.poll);
+    Some(Decision {
+        write: None,
+        transitions: Vec::new(),
+        requeue: Requeue::After {
+            delay: interval.saturating_sub(observed.age),
+            floor: observed.not_before,
+        },
+        failures: Some(0),
+        settle: None,
+        outcome: Outcome::Unchanged,
+        phase: None,
+        interval,
+        unparsed: Vec::new(),
+    })
+}
+
+/// Decides one reconcile from the kept status `old`, what CCE answered and what its
+/// diagnostic APIs told.
+pub fn decide(
+    old: &UpgradeWorkflowWatchStatus,
+    observed: &Observed,
+    diagnosed: &Diagnosed,
+    watch: &Watch<'_>,
+    now: Timestamp,
+    rules: &Rules,
+) -> Decision {
+    let policy = &rules.policy;
+    let compute = |observation: &Observation<'_>| {
+        next_status(old, observation, watch.generation, now, rules.heartbeat)
+    };
+    let mut interval = policy.after_success(old.workflow_phase().as_ref(), watch.poll);
+    let mut unparsed = Vec::new();
+    let mut settle = None;
+    let (next, requeue, failures, outcome) = match &observed.seen {
+        Seen::Workflow(wf, answer) => {
+            let next = compute(&Observation::Diagnosed {
+                workflow: wf,
+                told: &diagnosed.told,
+                cluster_id: watch.cluster_id,
+            });
+            unparsed = next.mirrored.unparsed;
+            interval = policy.after_success(wf.phase(), watch.poll);
+            if diagnosed.complete && !reads_every_poll(wf) {
+                settle = Settled::after(*answer, watch.generation, &next.status, rules.heartbeat);
+            }
+            let requeue = Requeue::After {
+                delay: interval.saturating_sub(observed.age),
+                floor: observed.not_before,
+            };
+            (next.status, requeue, Some(0), Outcome::Synced)
+        }
+        Seen::NoWorkflowYet => {
+            interval = policy
+                .terminal_resync
+                .min(watch.poll.max(Duration::from_secs(60)));
+            let requeue = Requeue::After {
+                delay: interval,
+                floor: observed.not_before,
+            };
+            (
+                compute(&Observation::NoWorkflowYet).status,
+                requeue,
+                Some(0),
+                Outcome::Synced,
+            )
+        }
+        Seen::Failed {
+            reason,
+            message,
+            permanent,
+            retry_after,
+        } => {
+            let failures = watch.failures.saturating_add(1);
+            let observation = Observation::Failed {
+                reason,
+                message: message.clone(),
+                permanent: *permanent,
+            };
+            let requeue = Requeue::After {
+                delay: policy.after_failure(failures, *permanent, *retry_after),
+                floor: observed.not_before,
+            };
+            (
+                compute(&observation).status,
+                requeue,
+                Some(failures),
+                Outcome::Failed,
+            )
+        }
+        Seen::Suspended => (
+            compute(&Observation::Suspended).status,
+            Requeue::AwaitChange,
+            None,
+            Outcome::Suspended,
+        ),
+    };
+    let (write, found) = if next == *old {
+        (None, Vec::new())
+    } else {
+        let found = transitions(old, &next);
+        (Some(next.clone()), found)
+    };
+    Decision {
+        write,
+        transitions: found,
+        requeue,
+        failures,
+        settle,
+        outcome,
+        phase: next.phase,
+        interval,
+        unparsed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cce::model::Workflow;
+    use crate::controller::conditions::{ConditionType, condition};
+    use crate::controller::findings::{Ask, Told};
+    use crate::controller::settled::AnswerId;
+
+    fn rules() -> Rules {
+        Rules {
+            policy: PollPolicy::default(),
+            heartbeat: Duration::from_secs(300),
+        }
+    }
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().expect("valid")
+    }
+
+    fn watch() -> Watch<'static> {
+        Watch {
+            generation: Some(1),
+            cluster_id: "c",
+            poll: Duration::from_secs(30),
+            failures: 0,
+            settled: None,
+        }
+    }
+
+    fn workflow(phase: &str, task: &str, state: &str) -> Arc<Workflow> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"uid": "w1"},
+                "spec": {"clusterID": "c"},
+                "status": {"phase": phase, "pointStatuses": [
+                    {"taskType": task, "taskID": "t1", "status": state}]}
+            }))
+            .expect("parse"),
+        )
+    }
+
+    fn seen(seen: Seen, age: Duration) -> Observed {
+        Observed {
+            seen,
+            not_before: Duration::ZERO,
+            age,
+            source: None,
+        }
+    }
+
+    fn nothing() -> Diagnosed {
+        Diagnosed {
+            told: Vec::new(),
+            complete: true,
+        }
+    }
+
+    fn reasons(d: &Decision) -> Vec<&'static str> {
+        d.transitions.iter().map(|t| t.reason).collect()
+    }
+
+    #[test]
+    fn first_sight_only_for_a_status_that_is_really_empty() {
+        let now = at("2024-01-01T00:00:00Z");
+        let first = first_sight(&Default::default(), Some(1), now, &rules()).expect("empty");
+        assert!(condition(&first, ConditionType::Reconciling).is_some());
+        assert!(first_sight(&first, Some(2), now, &rules()).is_none());
+    }
+
+    #[test]
+    fn a_new_answer_writes_the_status_publishes_its_transitions_and_settles() {
+        let now = at("2024-01-01T00:00:00Z");
+        let answer = AnswerId::following(None, false);
+        let observed = seen(
+            Seen::Workflow(workflow("Running", "PreCheck", "Running"), answer),
+            Duration::from_secs(10),
+        );
+        let d = decide(
+            &UpgradeWorkflowWatchStatus::default(),
+            &observed,
+            &nothing(),
+            &watch(),
+            now,
+            &rules(),
+        );
+        assert_eq!(d.outcome, Outcome::Synced);
+        assert_eq!(reasons(&d), vec!["WorkflowObserved"]);
+        let written = d.write.clone().expect("a status to write");
+        assert_eq!(written.phase.as_deref(), Some("Running"));
+        assert_eq!(
+            d.requeue,
+            Requeue::After {
+                delay: Duration::from_secs(20),
+                floor: Duration::ZERO
+            },
+            "the age of a shared answer comes off the next poll"
+        );
+        assert_eq!(d.failures, Some(0));
+        let settled = d.settle.expect("settled");
+
+        // The same answer again: nothing computed, written or published.
+        let again = unchanged(
+            &observed,
+            &Watch {
+                settled: Some(settled),
+                ..watch()
+            },
+            now,
+            &rules(),
+        )
+        .expect("the settled answer again changes nothing");
+        assert_eq!(again.outcome, Outcome::Unchanged);
+        assert!(again.write.is_none() && again.transitions.is_empty());
+
+        // A replay of the same status from an unsettled reconcile: no write, no Event.
+        let replay = decide(&written, &observed, &nothing(), &watch(), now, &rules());
+        assert!(replay.write.is_none() && replay.transitions.is_empty());
+    }
+
+    #[test]
+    fn failures_count_up_back_off_and_reset_on_the_next_answer() {
+        let now = at("2024-01-01T00:00:00Z");
+        let good = decide(
+            &UpgradeWorkflowWatchStatus::default(),
+            &seen(
+                Seen::Workflow(
+                    workflow("Running", "PreCheck", "Running"),
+                    AnswerId::following(None, false),
+                ),
+                Duration::ZERO,
+            ),
+            &nothing(),
+            &watch(),
+            now,
+            &rules(),
+        )
+        .write
+        .expect("status");
+        let failed = seen(
+            Seen::Failed {
+                reason: "CceUnavailable",
+                message: "CCE answered 503".into(),
+                permanent: false,
+                retry_after: None,
+            },
+            Duration::ZERO,
+        );
+        let first = decide(&good, &failed, &nothing(), &watch(), now, &rules());
+        assert_eq!(first.outcome, Outcome::Failed);
+        assert_eq!(first.failures, Some(1));
+        assert_eq!(reasons(&first), vec!["SyncFailed"]);
+        let third = decide(
+            first.write.as_ref().expect("status"),
+            &failed,
+            &nothing(),
+            &Watch {
+                failures: 2,
+                ..watch()
+            },
+            now,
+            &rules(),
+        );
+        assert_eq!(third.failures, Some(3));
+        assert!(third.transitions.is_empty(), "one SyncFailed per outage");
+        assert_eq!(
+            third.requeue,
+            Requeue::After {
+                delay: Duration::from_secs(20),
+                floor: Duration::ZERO
+            }
+        );
+        assert_eq!(third.interval, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_suspended_watch_waits_for_a_change_and_keeps_its_failure_count() {
+        let d = decide(
+            &UpgradeWorkflowWatchStatus::default(),
+            &seen(Seen::Suspended, Duration::ZERO),
+            &nothing(),
+            &Watch {
+                failures: 4,
+                ..watch()
+            },
+            at("2024-01-01T00:00:00Z"),
+            &rules(),
+        );
+        assert_eq!(d.outcome, Outcome::Suspended);
+        assert_eq!(d.requeue, Requeue::AwaitChange);
+        assert_eq!(d.failures, None);
+        let synced =
+            condition(d.write.as_ref().expect("status"), ConditionType::Synced).expect("synced");
+        assert_eq!(synced.reason, "Suspended");
+    }
+
+    #[test]
+    fn a_cluster_without_a_workflow_is_looked_at_again_within_a_minute_or_two() {
+        let d = decide(
+            &UpgradeWorkflowWatchStatus::default(),
+            &seen(Seen::NoWorkflowYet, Duration::from_secs(5)),
+            &nothing(),
+            &watch(),
+            at("2024-01-01T00:00:00Z"),
+            &rules(),
+        );
+        assert_eq!(d.outcome, Outcome::Synced);
+        assert_eq!(
+            d.requeue,
+            Requeue::After {
+                delay: Duration::from_secs(60),
+                floor: Duration::ZERO
+            }
+        );
+    }
+
+    #[test]
+    fn a_running_cluster_task_is_never_settled_and_its_progress_shows() {
+        let now = at("2024-01-01T00:00:00Z");
+        let answer = AnswerId::following(None, false);
+        let observed = seen(
+            Seen::Workflow(workflow("Running", "Cluster", "Running"), answer),
+            Duration::ZERO,
+        );
+        let told = Diagnosed {
+            told: vec![(
+                Ask::Progress("t1".into()),
+                Told::Progress {
+                    phase: Some("Running".into()),
+                    percent: Some(45),
+                },
+            )],
+            complete: true,
+        };
+        let d = decide(
+            &Default::default(),
+            &observed,
+            &told,
+            &watch(),
+            now,
+            &rules(),
+        );
+        let status = d.write.expect("status");
+        assert_eq!(status.current_task.as_deref(), Some("Cluster 45%"));
+        assert!(
+            d.settle.is_none(),
+            "progress moves while the workflow stays"
+        );
+        // The next percent is a status write and no Event.
+        let later = Diagnosed {
+            told: vec![(
+                Ask::Progress("t1".into()),
+                Told::Progress {
+                    phase: Some("Running".into()),
+                    percent: Some(50),
+                },
+            )],
+            complete: true,
+        };
+        let next = decide(&status, &observed, &later, &watch(), now, &rules());
+        assert_eq!(
+            next.write.expect("status").current_task.as_deref(),
+            Some("Cluster 50%")
+        );
+        assert!(next.transitions.is_empty());
+    }
+
+    #[test]
+    fn a_workflow_of_another_cluster_is_reported_in_synced() {
+        let observed = seen(
+            Seen::Workflow(
+                workflow("Running", "PreCheck", "Running"),
+                AnswerId::following(None, false),
+            ),
+            Duration::ZERO,
+        );
+        let d = decide(
+            &Default::default(),
+            &observed,
+            &nothing(),
+            &Watch {
+                cluster_id: "other",
+                ..watch()
+            },
+            at("2024-01-01T00:00:00Z"),
+            &rules(),
+        );
+        let synced =
+            condition(d.write.as_ref().expect("status"), ConditionType::Synced).expect("synced");
+        assert_eq!(
+            (synced.status.as_str(), synced.reason.as_str()),
+            ("True", "ClusterMismatch")
+        );
+        assert!(synced.message.contains("\"c\""), "{}", synced.message);
+    }
+
+    #[test]
+    fn an_unfinished_diagnosis_leaves_the_watch_unsettled() {
+        let observed = seen(
+            Seen::Workflow(
+                workflow("Pending", "PreCheck", "Failed"),
+                AnswerId::following(None, false),
+            ),
+            Duration::ZERO,
+        );
+        let unfinished = Diagnosed {
+            told: Vec::new(),
+            complete: false,
+        };
+        let d = decide(
+            &Default::default(),
+            &observed,
+            &unfinished,
+            &watch(),
+            at("2024-01-01T00:00:00Z"),
+            &rules(),
+        );
+        assert!(d.write.is_some() && d.settle.is_none());
+    }
+}

@@ -1,0 +1,280 @@
+//! What a reconcile learns from outside: the watch's credentials, then CCE's answer through
+//! the shared [`Fetcher`](super::fetch::Fetcher) (one request in flight per workflow, the
+//! token bucket), then what CCE's diagnostic APIs say about the tasks the answer calls for
+//! ([`diagnose`]). A failure on the way is an observation too, with the reason and message
+//! status will carry.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::debug;
+
+use super::conditions::Reason;
+use super::fetch::{FetchKey, fingerprint};
+use super::findings::{Ask, Told, wanted};
+use super::reconcile::Context;
+use super::settled::AnswerId;
+use crate::cce::client::Target;
+use crate::cce::error::CceError;
+use crate::cce::model::Workflow;
+use crate::crd::{
+    ClusterType, UpgradeWorkflowWatch, UpgradeWorkflowWatchSpec, UpgradeWorkflowWatchStatus,
+};
+
+/// What the CCE side of a reconcile produced.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    pub seen: Seen,
+    /// Floor for the next poll (a 429's Retry-After).
+    pub not_before: Duration,
+    /// Age of a shared answer: the next poll is due that much sooner, so every watch of a
+    /// workflow wakes just after the next fetch and shares it.
+    pub age: Duration,
+    /// Where the answer came from, for the diagnostic reads about it.
+    pub source: Option<Arc<(FetchKey, Target)>>,
+}
+
+/// What CCE's diagnostic APIs told one reconcile.
+#[derive(Clone, Debug, Default)]
+pub struct Diagnosed {
+    pub told: Vec<(Ask, Told)>,
+    /// Every read the workflow called for was answered: nothing is left to ask at the next
+    /// poll unless CCE's answer changes.
+    pub complete: bool,
+}
+
+/// How long a finished task's diagnosis is shared: it does not change, and the status keeps
+/// it, so this only spares the other watches of the workflow the same read.
+const FINISHED_TASK_SHARED_FOR: Duration = Duration::from_secs(3600);
+
+#[derive(Clone, Debug)]
+pub enum Seen {
+    /// CCE answered with this workflow; the id names the answer.
+    Workflow(Arc<Workflow>, AnswerId),
+    /// Following a cluster that has no upgrade workflow yet.
+    NoWorkflowYet,
+    /// CCE (or the way to it) failed.
+    Failed {
+        reason: &'static str,
+        message: String,
+        /// A person must act.
+        permanent: bool,
+        retry_after: Option<Duration>,
+    },
+    /// `spec.suspend` is true: CCE was not asked.
+    Suspended,
+}
+
+impl Observed {
+    fn now(seen: Seen) -> Self {
+        Self {
+            seen,
+            not_before: Duration::ZERO,
+            age: Duration::ZERO,
+            source: None,
+        }
+    }
+}
+
+/// Reads what the watch names. `None` when the endpoint has as many reads under way as it
+/// may: the reconcile comes back later rather than hold a reconciler that watches of other
+/// endpoints need.
+pub async fn observe(
+    watch: &UpgradeWorkflowWatch,
+    namespace: &str,
+    ctx: &Context,
+    poll: Duration,
+) -> Option<Observed> {
+    let spec = &watch.spec;
+    if spec.suspend == Some(true) {
+        return Some(Observed::now(Seen::Suspended));
+    }
+    let failed = |reason, message: String| {
+        Some(Observed::now(Seen::Failed {
+            reason,
+            message,
+            permanent: true,
+            retry_after: None,
+        }))
+    };
+    let secret = spec
+        .credentials_secret_ref
+        .as_ref()
+        .map(|r| r.name.as_str());
+    let credentials = match ctx.credentials.resolve(namespace, secret).await {
+        Ok(c) => c,
+        Err(e) => return failed(Reason::CREDENTIALS_MISSING.as_str(), e.to_string()),
+    };
+    let endpoint = match ctx
+        .fetcher
+        .client()
+        .resolve_endpoint(spec.region.as_deref(), spec.endpoint.as_deref())
+    {
+        Ok(url) => url,
+        Err(e) => return failed(e.category(), e.to_string()),
+    };
+    let key = FetchKey {
+        endpoint: endpoint.to_string(),
+        project_id: spec.project_id.clone(),
+        family: spec.cluster_type.into(),
+        cluster_id: spec.cluster_id.clone(),
+        workflow_id: spec.upgrade_workflow_id.clone(),
+        credentials: fingerprint(&credentials),
+    };
+    let target = Target {
+        endpoint,
+        project_id: spec.project_id.clone(),
+        cluster_id: spec.cluster_id.clone(),
+        family: spec.cluster_type.into(),
+        credentials,
+    };
+    // Any answer younger than the poll interval is shared. The first watch to wake after
+    // the interval asks CCE; the others reuse its answer and, because the next poll is
+    // timed from the answer's age, wake with it next time. A watch that first polled on
+    // its own schedule (created later, say) joins the workflow's schedule on its next wake,
+    // so each workflow converges to one request per interval. No watch sees a change later
+    // than before: CCE is still asked once per interval.
+    let answer = ctx.fetcher.fetch(&key, &target, poll).await?;
+    let age = answer.at.elapsed();
+    Some(match answer.fetched {
+        Ok(Some(wf)) => Observed {
+            seen: Seen::Workflow(wf, answer.id),
+            not_before: Duration::ZERO,
+            age,
+            source: Some(Arc::new((key, target))),
+        },
+        Ok(None) => Observed {
+            seen: Seen::NoWorkflowYet,
+            not_before: Duration::ZERO,
+            age,
+            source: None,
+        },
+        Err(e) => {
+            debug!(watch = %watch.metadata.name.as_deref().unwrap_or_default(), error = %e, "CCE call failed");
+            let retry_after = e.retry_after();
+            Observed {
+                seen: Seen::Failed {
+                    reason: failure_reason(&e),
+                    message: failure_message(&e, spec),
+                    permanent: is_permanent(&e),
+                    retry_after,
+                },
+                not_before: retry_after.unwrap_or_default(),
+                age: Duration::ZERO,
+                source: None,
+            }
+        }
+    })
+}
+
+/// The diagnostic reads the workflow in `observed` calls for, given the kept status `old`
+/// ([`wanted`]), each shared among the watches of the workflow. A running Cluster task's
+/// progress is read again once the last read is most of a poll interval old, so the read
+/// made with the workflow's own is not mistaken for a fresh one.
+pub async fn diagnose(
+    ctx: &Context,
+    observed: &Observed,
+    old: &UpgradeWorkflowWatchStatus,
+    poll: Duration,
+) -> Diagnosed {
+    let (Seen::Workflow(wf, _), Some(source)) = (&observed.seen, &observed.source) else {
+        return Diagnosed {
+            told: Vec::new(),
+            complete: true,
+        };
+    };
+    let (key, target) = &**source;
+    let mut diagnosed = Diagnosed {
+        told: Vec::new(),
+        complete: true,
+    };
+    for ask in wanted(wf, old) {
+        let fresh_for = match ask {
+            Ask::Progress(_) => poll.mul_f64(0.8),
+            _ => FINISHED_TASK_SHARED_FOR,
+        };
+        match ctx.fetcher.diagnose(key, &ask, target, fresh_for).await {
+            Some(told) => diagnosed.told.push((ask, told)),
+            None => diagnosed.complete = false,
+        }
+    }
+    diagnosed
+}
+
+fn failure_reason(e: &CceError) -> &'static str {
+    match e {
+        CceError::NotFound(_) => Reason::WORKFLOW_NOT_FOUND.as_str(),
+        _ => e.category(),
+    }
+}
+
+/// The condition message: the error, and for a 404 what to check. A Standard watch of an
+/// Autopilot cluster (or the reverse) gets a 404 too: the two kinds live under different
+/// API paths, so the message names the path this watch used.
+fn failure_message(e: &CceError, spec: &UpgradeWorkflowWatchSpec) -> String {
+    if !matches!(e, CceError::NotFound(_)) {
+        return e.to_string();
+    }
+    let (kind, prefix, other) = match spec.cluster_type {
+        ClusterType::Standard => ("Standard", "/api/v3/", "Autopilot"),
+        ClusterType::Autopilot => ("Autopilot", "/autopilot/v3/", "Standard"),
+    };
+    let workflow = if spec.upgrade_workflow_id.is_some() {
+        ", upgradeWorkflowID"
+    } else {
+        ""
+    };
+    format!(
+        "{e}; check projectID, clusterID{workflow} and clusterType: this watch reads the \
+         {kind} API ({prefix}), so a CCE {other} cluster needs clusterType: {other}"
+    )
+}
+
+/// Errors that need a person; an answer CCE garbled is not one of them.
+fn is_permanent(e: &CceError) -> bool {
+    !(e.is_retryable() || matches!(e, CceError::InvalidResponse { .. }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cce::error::ApiFailure;
+
+    fn spec(cluster_type: ClusterType) -> UpgradeWorkflowWatchSpec {
+        serde_json::from_value(serde_json::json!({
+            "region": "ap-southeast-1", "projectID": "p", "clusterID": "c",
+            "clusterType": cluster_type, "upgradeWorkflowID": "w"
+        }))
+        .expect("spec")
+    }
+
+    #[test]
+    fn a_not_found_names_the_api_the_watch_used_and_the_cluster_type_to_check() {
+        let e = CceError::NotFound(ApiFailure {
+            status: 404,
+            ..Default::default()
+        });
+        let standard = failure_message(&e, &spec(ClusterType::Standard));
+        assert!(standard.starts_with(&e.to_string()), "{standard}");
+        assert!(
+            standard.contains("Standard API (/api/v3/)")
+                && standard.contains("clusterType: Autopilot")
+                && standard.contains("upgradeWorkflowID"),
+            "{standard}"
+        );
+        let autopilot = failure_message(&e, &spec(ClusterType::Autopilot));
+        assert!(
+            autopilot.contains("Autopilot API (/autopilot/v3/)")
+                && autopilot.contains("clusterType: Standard"),
+            "{autopilot}"
+        );
+        let other = CceError::Server(ApiFailure {
+            status: 503,
+            ..Default::default()
+        });
+        assert_eq!(
+            failure_message(&other, &spec(ClusterType::Standard)),
+            other.to_string()
+        );
+    }
+}
