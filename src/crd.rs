@@ -36,6 +36,7 @@ pub const DEFAULT_POLL_INTERVAL: &str = "30s";
     printcolumn = r#"{"name":"Progress","type":"string","jsonPath":".status.progress"}"#,
     printcolumn = r#"{"name":"Current Task","type":"string","jsonPath":".status.currentTask"}"#,
     printcolumn = r#"{"name":"Target","type":"string","jsonPath":".status.targetVersion"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","description":"The Ready condition (kstatus): True once the upgrade has succeeded","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Synced","type":"string","jsonPath":".status.conditions[?(@.type==\"Synced\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     printcolumn = r#"{"name":"Current","type":"string","priority":1,"description":"Cluster version the upgrade starts from","jsonPath":".status.clusterVersion"}"#,
