@@ -54,12 +54,17 @@ ca_deb() {
 	echo "$deb"
 }
 
-# tar_layer DIR OUT: DIR's contents as a reproducible gzipped layer.
-tar_layer() {
+# reproducible_tar DIR: DIR's contents as a tar on stdout that depends on nothing but them
+# and SOURCE_DATE_EPOCH (sorted, owned by root, one date, no access or change times).
+reproducible_tar() {
 	tar --sort=name --format=posix --numeric-owner --owner=0 --group=0 \
 		--mtime="@$SOURCE_DATE_EPOCH" --mode='u+rwX,go+rX,go-w' \
 		--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
-		-C "$1" -cf - $(cd "$1" && LC_ALL=C ls -A) | gzip -n -9 >"$2"
+		-C "$1" -cf - $(cd "$1" && LC_ALL=C ls -A)
+}
+# tar_layer DIR OUT: DIR's contents as a reproducible gzipped layer.
+tar_layer() {
+	reproducible_tar "$1" | gzip -n -9 >"$2"
 }
 
 work=$(mktemp -d)
@@ -102,9 +107,7 @@ done
 rm -rf "$OUT/oci"
 mkdir -p "$OUT"
 "$crane" pull --format oci "$repo:$version" "$OUT/oci"
-tar --sort=name --format=posix --numeric-owner --owner=0 --group=0 --mtime="@$SOURCE_DATE_EPOCH" \
-	--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
-	-C "$OUT/oci" -cf "$OUT/$NAME-$version.oci.tar" .
+reproducible_tar "$OUT/oci" >"$OUT/$NAME-$version.oci.tar"
 log "index $("$crane" digest "$repo:$version") ($version, revision $revision)"
 log "wrote $OUT/oci and $OUT/$NAME-$version.oci.tar"
 echo "$OUT/oci"

@@ -209,7 +209,10 @@ fn the_values_schema_rejects_unknown_keys_and_malformed_settings() {
         ("podSecurityContext.seccompProfile.type=Permissive", "type"),
         ("livenessProbe.periodSecond=10", "periodSecond"),
         ("readinessProbe.timeoutSeconds=0", "timeoutSeconds"),
-        ("networkPolicy.apiServerCIDRs[0]=kubernetes.default", "apiServerCIDRs"),
+        (
+            "networkPolicy.apiServerCIDRs[0]=kubernetes.default",
+            "apiServerCIDRs",
+        ),
     ] {
         let out = helm(&["template", "t", &chart, "--set", set]);
         assert!(!out.status.success(), "--set {set} was accepted");
@@ -229,7 +232,10 @@ fn the_values_schema_rejects_unknown_keys_and_malformed_settings() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("needs leaderElection.enabled"));
     for (sets, expect) in [
-        (&["networkPolicy.enabled=true"][..], "needs networkPolicy.apiServerCIDRs"),
+        (
+            &["networkPolicy.enabled=true"][..],
+            "needs networkPolicy.apiServerCIDRs",
+        ),
         (
             &[
                 "networkPolicy.enabled=true",
@@ -639,7 +645,10 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
     assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
 
     let pod = &deployment["spec"]["template"]["spec"];
-    assert_eq!(pod["containers"][0]["args"], json!(["run", "--concurrency=6"]));
+    assert_eq!(
+        pod["containers"][0]["args"],
+        json!(["run", "--concurrency=6"])
+    );
     assert_eq!(
         pod["containers"][0]["volumeMounts"][1],
         json!({"name": "scratch", "mountPath": "/scratch"})
@@ -751,7 +760,14 @@ async fn helm_install_creates_the_operator_objects_and_the_crd_upgrade_path_work
     hack("chart.sh", &["push", &registry.addr, "--plain-http"]);
     let chart = format!("oci://{}/charts/cce-upgrade-watch", registry.addr);
     let meta: Value = serde_yaml::from_str(&ok(
-        helm(&["show", "chart", &chart, "--version", "0.1.0", "--plain-http"]),
+        helm(&[
+            "show",
+            "chart",
+            &chart,
+            "--version",
+            "0.1.0",
+            "--plain-http",
+        ]),
         "helm show chart",
     ))
     .expect("Chart.yaml");
@@ -789,7 +805,10 @@ async fn helm_install_creates_the_operator_objects_and_the_crd_upgrade_path_work
         ]),
         "deployment image",
     );
-    assert_eq!(deployed, image, "the packaged chart deploys the registry's image");
+    assert_eq!(
+        deployed, image,
+        "the packaged chart deploys the registry's image"
+    );
     let status = ok(
         helm(&["status", &release, "--namespace", &ns, "-o", "json"]),
         "helm status",
