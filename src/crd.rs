@@ -346,6 +346,7 @@ mod tests {
                 ("Progress", 0),
                 ("Current Task", 0),
                 ("Target", 0),
+                ("Ready", 0),
                 ("Synced", 0),
                 ("Age", 0),
                 ("Current", 1),
