@@ -7,7 +7,8 @@ CRD_FILE := crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
 CHART_CRD_FILE := charts/cce-upgrade-watch/crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
 
 .DEFAULT_GOAL := test
-.PHONY: demo static test lint fmt-check clippy test-all test-oldest unit crd build plane-up plane-down bench
+.PHONY: demo static test lint fmt-check clippy test-all test-oldest unit crd build plane-up plane-down bench \
+	image image-test image-push chart chart-push chart-docs
 
 ## The whole job on one machine in a few minutes: a local control plane, the CRD, the CCE
 ## simulator, the operator and a watch followed to the end of its upgrade. SCENARIO picks the
@@ -88,10 +89,46 @@ unit:
 build:
 	$(CARGO) build --locked --release
 
-## The release binary as a static x86_64-unknown-linux-musl executable, as the Dockerfile
-## builds it, checked to be statically linked (file, ldd).
+## The release binary as a static musl executable, as the image ships it, checked to be
+## statically linked, with jemalloc and without the simulator, and run (hack/static-build.sh).
+## TARGET=aarch64-unknown-linux-musl builds the arm64 one (zig as its C cross compiler).
+TARGET ?= x86_64-unknown-linux-musl
 static:
-	hack/static-build.sh
+	hack/static-build.sh $(TARGET)
+
+## The operator image for linux/amd64 and linux/arm64 as an OCI image index, built without a
+## container engine (hack/image.sh): target/image/oci/ (an OCI layout) and
+## target/image/cce-upgrade-watch-VERSION.oci.tar. Cold: two static release builds.
+image:
+	hack/image.sh
+
+## The registry test: pushes target/image/oci to a registry on loopback, pulls it back and
+## checks platforms, config, labels, layer contents, and runs each platform's binary as
+## user 65532 (arm64 under qemu-user-static). CI runs it after `make test`.
+image-test: image
+	hack/image-test.sh
+
+## Pushes the image index to REGISTRY (for example swr.<region>.myhuaweicloud.com/ORG, after
+## `docker login` or `crane auth login`) as REGISTRY/cce-upgrade-watch:VERSION.
+image-push: image
+	@test -n "$(REGISTRY)" || { echo "make image-push REGISTRY=host/namespace" >&2; exit 2; }
+	"$$(hack/image-tools.sh build crane | tail -n1)" push target/image/oci \
+		"$(REGISTRY)/cce-upgrade-watch:$$(sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n1)"
+
+## The chart packaged into target/chart/; with REGISTRY its default image is
+## REGISTRY/cce-upgrade-watch. PROJECT_URL sets home and sources (hack/project-url.sh).
+chart:
+	hack/chart.sh package $(REGISTRY)
+
+## The chart pushed as an OCI artifact to oci://REGISTRY/charts (after `helm registry login`).
+chart-push:
+	@test -n "$(REGISTRY)" || { echo "make chart-push REGISTRY=host/namespace" >&2; exit 2; }
+	hack/chart.sh push $(REGISTRY)
+
+## The chart's README.md regenerated from values.yaml (helm-docs); chart_e2e fails when the
+## committed one differs.
+chart-docs:
+	hack/chart.sh docs
 
 ## The CRD generated from src/crd.rs, written to crds/ and to the chart's crds/ (a test fails
 ## when either differs from the types).

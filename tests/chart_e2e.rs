@@ -202,6 +202,17 @@ fn the_values_schema_rejects_unknown_keys_and_malformed_settings() {
         ("watchNamespaces[0]=Not_A_Namespace", "watchNamespaces"),
         ("replicaCount=two", "replicaCount"),
         ("operatr.concurrency=4", "operatr"),
+        // The Kubernetes blocks are closed field by field, as the API server would be.
+        ("resources.limits.memroy=1Gi", "memroy"),
+        ("resources.requests.cpu=lots", "cpu"),
+        ("securityContext.runAsUsr=1000", "runAsUsr"),
+        ("podSecurityContext.seccompProfile.type=Permissive", "type"),
+        ("livenessProbe.periodSecond=10", "periodSecond"),
+        ("readinessProbe.timeoutSeconds=0", "timeoutSeconds"),
+        (
+            "networkPolicy.apiServerCIDRs[0]=kubernetes.default",
+            "apiServerCIDRs",
+        ),
     ] {
         let out = helm(&["template", "t", &chart, "--set", set]);
         assert!(!out.status.success(), "--set {set} was accepted");
@@ -220,6 +231,27 @@ fn the_values_schema_rejects_unknown_keys_and_malformed_settings() {
     ]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("needs leaderElection.enabled"));
+    for (sets, expect) in [
+        (
+            &["networkPolicy.enabled=true"][..],
+            "needs networkPolicy.apiServerCIDRs",
+        ),
+        (
+            &[
+                "networkPolicy.enabled=true",
+                "networkPolicy.apiServerCIDRs[0]=10.0.0.1/32",
+            ][..],
+            "needs networkPolicy.cloudCIDRs",
+        ),
+    ] {
+        let mut args = vec!["template", "t", chart.as_str()];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        let out = helm(&args);
+        assert!(!out.status.success(), "{sets:?} was accepted");
+        assert!(text(&out.stderr).contains(expect), "{}", text(&out.stderr));
+    }
     let out = helm(&[
         "template",
         "t",
@@ -612,10 +644,47 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
     assert_eq!(service["spec"]["ports"][0]["name"], "metrics");
     assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
 
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["containers"][0]["args"],
+        json!(["run", "--concurrency=6"])
+    );
+    assert_eq!(
+        pod["containers"][0]["volumeMounts"][1],
+        json!({"name": "scratch", "mountPath": "/scratch"})
+    );
+    assert_eq!(pod["volumes"][1]["name"], "scratch");
+
+    // Egress only, in three rules: the API server, cluster DNS, CCE and IAM.
+    let policy = &find(&objs, "NetworkPolicy", Some(&ns), "nsd-cce-upgrade-watch")["spec"];
+    assert_eq!(policy["policyTypes"], json!(["Egress"]));
+    assert_eq!(
+        policy["podSelector"]["matchLabels"],
+        deployment["spec"]["selector"]["matchLabels"]
+    );
+    assert_eq!(
+        policy["egress"],
+        json!([
+            {"to": [{"ipBlock": {"cidr": "192.168.0.10/32"}}, {"ipBlock": {"cidr": "192.168.0.11/32"}}],
+             "ports": [{"protocol": "TCP", "port": 5443}]},
+            {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                     "podSelector": {"matchLabels": {"k8s-app": "coredns"}}}],
+             "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+            {"to": [{"ipBlock": {"cidr": "100.125.0.0/16"}}],
+             "ports": [{"protocol": "TCP", "port": 443}]},
+        ])
+    );
+
     let applied = server_dry_run(&yaml);
     assert!(
         applied.contains(
             "servicemonitor.monitoring.coreos.com/nsd-cce-upgrade-watch created (server dry run)"
+        ),
+        "{applied}"
+    );
+    assert!(
+        applied.contains(
+            "networkpolicy.networking.k8s.io/nsd-cce-upgrade-watch created (server dry run)"
         ),
         "{applied}"
     );
@@ -628,15 +697,117 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
 
 // ------------------------------------------------------------------ helm install
 
+/// A script of hack/ that must succeed; its stdout.
+fn hack(script: &str, args: &[&str]) -> String {
+    let path = repo_path("hack").join(script);
+    let out = Command::new(&path)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", path.display()));
+    ok(out, script)
+}
+
+/// go-containerregistry's registry on loopback (hack/loopback-registry.sh), stopped on drop.
+struct LoopbackRegistry {
+    dir: tempfile::TempDir,
+    addr: String,
+}
+
+impl LoopbackRegistry {
+    fn start() -> LoopbackRegistry {
+        let dir = tempfile::tempdir().expect("registry dir");
+        let addr = hack(
+            "loopback-registry.sh",
+            &["start", &dir.path().display().to_string()],
+        )
+        .trim()
+        .to_string();
+        LoopbackRegistry { dir, addr }
+    }
+}
+
+impl Drop for LoopbackRegistry {
+    fn drop(&mut self) {
+        let _ = Command::new(repo_path("hack/loopback-registry.sh"))
+            .args(["stop", &self.dir.path().display().to_string()])
+            .status();
+    }
+}
+
+#[test]
+fn the_chart_readme_is_what_helm_docs_generates_from_values_yaml() {
+    let generated = hack("chart.sh", &["docs-print"]);
+    let committed = std::fs::read_to_string(repo_path(&format!("{CHART}/README.md")))
+        .expect("the chart's README.md");
+    pretty_assertions::assert_eq!(
+        committed.trim_end(),
+        generated.trim_end(),
+        "{CHART}/README.md is out of date: run `make chart-docs`"
+    );
+}
+
+/// Installs from an OCI registry on loopback (the name predates that: `make test-oldest`
+/// selects the test by it).
 #[tokio::test]
 async fn helm_install_creates_the_operator_objects_and_the_crd_upgrade_path_works() {
     let (_client, ns) = setup("chart-install").await;
     let release = ns.clone();
     let full = fullname(&release);
-    let chart = chart();
+
+    // The chart as users get it: packaged for a registry, pushed as an OCI artifact, and
+    // installed from there.
+    let registry = LoopbackRegistry::start();
+    hack("chart.sh", &["push", &registry.addr, "--plain-http"]);
+    let chart = format!("oci://{}/charts/cce-upgrade-watch", registry.addr);
+    let meta: Value = serde_yaml::from_str(&ok(
+        helm(&[
+            "show",
+            "chart",
+            &chart,
+            "--version",
+            "0.1.0",
+            "--plain-http",
+        ]),
+        "helm show chart",
+    ))
+    .expect("Chart.yaml");
+    assert_eq!(meta["home"], meta["sources"][0], "{meta:#}");
+    assert!(meta["home"].as_str().is_some_and(|h| h.contains("://")));
+    let images: Value = serde_yaml::from_str(
+        meta["annotations"]["artifacthub.io/images"]
+            .as_str()
+            .expect("artifacthub.io/images"),
+    )
+    .expect("images annotation");
+    let image = format!("{}/cce-upgrade-watch:0.1.0", registry.addr);
+    assert_eq!(images[0]["image"], image.as_str());
     ok(
-        helm(&["install", &release, &chart, "--namespace", &ns]),
-        "helm install",
+        helm(&[
+            "install",
+            &release,
+            &chart,
+            "--version",
+            "0.1.0",
+            "--plain-http",
+            "--namespace",
+            &ns,
+        ]),
+        "helm install from the registry",
+    );
+    let deployed = ok(
+        kubectl(&[
+            "get",
+            "-n",
+            &ns,
+            &format!("deployment/{full}"),
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ]),
+        "deployment image",
+    );
+    assert_eq!(
+        deployed, image,
+        "the packaged chart deploys the registry's image"
     );
     let status = ok(
         helm(&["status", &release, "--namespace", &ns, "-o", "json"]),
@@ -696,6 +867,9 @@ async fn helm_install_creates_the_operator_objects_and_the_crd_upgrade_path_work
             "upgrade",
             &release,
             &chart,
+            "--version",
+            "0.1.0",
+            "--plain-http",
             "--namespace",
             &ns,
             "--set",

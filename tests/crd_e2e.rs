@@ -69,7 +69,9 @@ async fn kubectl_get_prints_the_designed_columns() {
             "taskDurations": "PreCheck 1m1s, Cluster 9m5s (Failed)",
             "lastChangeTime": "2023-11-25T07:58:40Z",
             "lastSyncTime": "2023-11-25T07:58:40Z",
-            "conditions": [{"type": "Synced", "status": "True", "reason": "Synced", "message": "ok",
+            "conditions": [{"type": "Ready", "status": "False", "reason": "Pending", "message": "ok",
+                            "lastTransitionTime": "2023-11-25T07:58:40Z"},
+                           {"type": "Synced", "status": "True", "reason": "Synced", "message": "ok",
                             "lastTransitionTime": "2023-11-25T07:58:40Z"}]
         }
     });
@@ -102,6 +104,7 @@ async fn kubectl_get_prints_the_designed_columns() {
                 "PROGRESS",
                 "CURRENT TASK",
                 "TARGET",
+                "READY",
                 "SYNCED",
                 "AGE"
             ],
@@ -109,7 +112,7 @@ async fn kubectl_get_prints_the_designed_columns() {
         );
         let row: Vec<&str> = lines.next().expect("row").split_whitespace().collect();
         assert_eq!(
-            row[..7],
+            row[..8],
             [
                 "seed",
                 builtin::SEED_CLUSTER_ID,
@@ -117,6 +120,7 @@ async fn kubectl_get_prints_the_designed_columns() {
                 "1/4",
                 "Cluster",
                 "v1.19.16-r80",
+                "False",
                 "True"
             ],
             "{table}"
@@ -133,7 +137,7 @@ async fn kubectl_get_prints_the_designed_columns() {
         .filter(|s| !s.is_empty())
         .collect();
     assert_eq!(
-        header[8..],
+        header[9..],
         [
             "CURRENT",
             "WORKFLOW",
