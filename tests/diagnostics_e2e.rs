@@ -32,6 +32,25 @@ fn condition_message(w: &UpgradeWorkflowWatch, type_: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A watch of the `precheck-fails` workflow, stepped until its pre-check failed and the
+/// workflow waits (Pending); returns the workflow id.
+async fn watch_failing_precheck(client: &Client, ns: &str, name: &str, sim: &Sim) -> String {
+    let workflow = Builtin::PrecheckFails.workflow_id(0);
+    let cluster = Builtin::PrecheckFails.cluster_id(0);
+    common::sim_watch(
+        client,
+        ns,
+        name,
+        sim,
+        &cluster,
+        Some(&workflow),
+        Some("cce"),
+    )
+    .await;
+    step_until(client, ns, name, sim, &workflow, "Pending").await;
+    workflow
+}
+
 /// Steps the workflow until its phase is `phase`, waiting for the watch to follow.
 async fn step_until(client: &Client, ns: &str, name: &str, sim: &Sim, workflow: &str, phase: &str) {
     wait_converged(client, ns, name, sim, workflow, 30).await;
@@ -70,21 +89,7 @@ async fn a_failed_precheck_shows_its_findings_warns_once_and_recovers() {
         .frozen()
         .start();
     let mut operator = Operator::start(&ns, &sim, &[]);
-    let (cluster, workflow) = (
-        Builtin::PrecheckFails.cluster_id(0),
-        Builtin::PrecheckFails.workflow_id(0),
-    );
-    common::sim_watch(
-        &client,
-        &ns,
-        "pf",
-        &sim,
-        &cluster,
-        Some(&workflow),
-        Some("cce"),
-    )
-    .await;
-    step_until(&client, &ns, "pf", &sim, &workflow, "Pending").await;
+    let workflow = watch_failing_precheck(&client, &ns, "pf", &sim).await;
 
     let w = wait_watch(&client, &ns, "pf", 30, "the pre-check's findings", |w| {
         precheck(w).is_some_and(|t| t.checks.is_some())
@@ -217,21 +222,7 @@ async fn a_denied_precheck_api_leaves_the_watch_synced_with_diagnostics_unavaila
         .frozen()
         .start();
     let _operator = Operator::start(&ns, &sim, &[]);
-    let (cluster, workflow) = (
-        Builtin::PrecheckFails.cluster_id(0),
-        Builtin::PrecheckFails.workflow_id(0),
-    );
-    common::sim_watch(
-        &client,
-        &ns,
-        "denied",
-        &sim,
-        &cluster,
-        Some(&workflow),
-        Some("cce"),
-    )
-    .await;
-    step_until(&client, &ns, "denied", &sim, &workflow, "Pending").await;
+    watch_failing_precheck(&client, &ns, "denied", &sim).await;
     let w = wait_watch(&client, &ns, "denied", 30, "diagnostics unavailable", |w| {
         cond(w, "Synced").is_some_and(|c| c.1 == "DiagnosticsUnavailable")
     })
