@@ -47,6 +47,7 @@ pub const DEFAULT_POLL_INTERVAL: &str = "30s";
     printcolumn = r#"{"name":"Last Sync","type":"date","priority":1,"jsonPath":".status.lastSyncTime"}"#
 )]
 #[x_kube(validation = Rule::new("has(self.region) || has(self.endpoint)").message("set region (for example ap-southeast-1) or endpoint").field_path(".region"))]
+#[x_kube(validation = Rule::new("!(has(self.credentialsSecretRef) && has(self.workloadIdentity))").message("set credentialsSecretRef or workloadIdentity, not both").field_path(".workloadIdentity"))]
 #[serde(rename_all = "camelCase")]
 pub struct UpgradeWorkflowWatchSpec {
     /// Huawei Cloud region of the cluster, for example `ap-southeast-1`. The CCE endpoint
@@ -98,10 +99,17 @@ pub struct UpgradeWorkflowWatchSpec {
     pub upgrade_workflow_id: Option<String>,
 
     /// Secret in this namespace holding the credentials: `accessKey` and `secretKey`
-    /// (plus `securityToken` for temporary keys), or `token` for an IAM token. When absent,
-    /// the operator's default credentials are used.
+    /// (plus `securityToken` for temporary keys), or `token` for an IAM token. When neither
+    /// this nor workloadIdentity is set, the operator's default credentials are used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<SecretRef>,
+
+    /// Keyless credentials: a ServiceAccount in this namespace whose token IAM accepts
+    /// through an OpenID Connect identity provider. The operator requests a short-lived
+    /// token for it, exchanges it at IAM for temporary keys and renews them before they
+    /// expire. Instead of credentialsSecretRef, not with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_identity: Option<WorkloadIdentity>,
 
     /// How often to poll CCE while the upgrade is active, as a duration such as `30s` or
     /// `2m`. At least 5s, at most 24h; defaults to 30s. Finished upgrades are checked far less often.
@@ -143,6 +151,41 @@ pub struct SecretRef {
         regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
     )]
     pub name: String,
+}
+
+/// A ServiceAccount of the watch's namespace and the IAM identity provider that trusts
+/// its tokens (IAM > Identity Providers, protocol OpenID Connect).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WorkloadIdentity {
+    /// Name of the ServiceAccount, in this namespace. IAM sees it as the subject
+    /// `system:serviceaccount:<namespace>:<name>`, which the provider's identity
+    /// conversion rules map to a user group.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
+    pub service_account_name: String,
+
+    /// Name (ID) of the identity provider in IAM, sent as `X-Idp-Id`.
+    #[serde(rename = "identityProviderID")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"))]
+    pub identity_provider_id: String,
+
+    /// Audience of the requested token: the client ID registered with the identity
+    /// provider in IAM.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[!-~]+$"))]
+    pub audience: String,
+
+    /// IAM endpoint for the exchange, `https://host[:port]`. When absent: the operator's
+    /// IAM endpoint if its administrator set one, else the region's
+    /// (`https://iam.<region>.myhuaweicloud.com`), else `https://iam.myhuaweicloud.com`.
+    /// Only hosts the operator's administrator allowed are called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 9, max = 253))]
+    #[x_kube(validation = Rule::new("self.startsWith('https://')").message("iamEndpoint must be an https:// URL"))]
+    #[x_kube(validation = Rule::new("isURL(self)").message("iamEndpoint must be a valid URL"))]
+    pub iam_endpoint: Option<String>,
 }
 
 /// Observed state of the upgrade workflow, as last read from CCE.

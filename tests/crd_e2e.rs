@@ -229,6 +229,21 @@ async fn the_api_server_rejects_bad_specs_naming_the_field() {
             "  region: ap-southeast-1\n  projectID: p1\n  clusterID: c1\n  credentialsSecretRef: {name: s, namespace: other}\n",
             "namespace",
         ),
+        (
+            "secret-and-identity",
+            "  region: ap-southeast-1\n  projectID: p1\n  clusterID: c1\n  credentialsSecretRef: {name: s}\n  workloadIdentity: {serviceAccountName: sa, identityProviderID: idp, audience: aud}\n",
+            "set credentialsSecretRef or workloadIdentity, not both",
+        ),
+        (
+            "identity-namespace",
+            "  region: ap-southeast-1\n  projectID: p1\n  clusterID: c1\n  workloadIdentity: {serviceAccountName: sa, namespace: other, identityProviderID: idp, audience: aud}\n",
+            "namespace",
+        ),
+        (
+            "identity-without-audience",
+            "  region: ap-southeast-1\n  projectID: p1\n  clusterID: c1\n  workloadIdentity: {serviceAccountName: sa, identityProviderID: idp}\n",
+            "spec.workloadIdentity.audience",
+        ),
     ];
     for (name, spec, field) in cases {
         let out = kubectl_stdin(
@@ -257,6 +272,25 @@ async fn the_api_server_rejects_bad_specs_naming_the_field() {
         stored.spec.cluster_type,
         cce_upgrade_watch::crd::ClusterType::Standard
     );
+    let keyless = format!(
+        "{}  workloadIdentity: {{serviceAccountName: cce-reader, identityProviderID: cluster-idp, audience: cce-upgrade-watch}}\n",
+        good_spec()
+    );
+    let out = kubectl_stdin(
+        &["create", "--validate=strict", "-f", "-"],
+        &watch_yaml(&ns, "keyless", &keyless),
+    );
+    assert!(
+        out.status.success(),
+        "a workload identity spec was refused: {}",
+        text(&out.stderr)
+    );
+    let stored = api.get("keyless").await.expect("get");
+    let identity = stored.spec.workload_identity.expect("workloadIdentity kept");
+    assert_eq!(
+        (identity.service_account_name.as_str(), identity.audience.as_str()),
+        ("cce-reader", "cce-upgrade-watch")
+    );
 }
 
 #[tokio::test]
@@ -277,6 +311,19 @@ async fn kubectl_explain_shows_user_facing_docs() {
         "At least 5s",
         "upgradeWorkflowID",
         "follows the cluster's",
+    ] {
+        assert!(doc.contains(needle), "{needle} missing in: {doc}");
+    }
+    let out = kubectl(&["explain", "upgradeworkflowwatch.spec.workloadIdentity"]);
+    let doc = text(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for needle in [
+        "Keyless credentials",
+        "system:serviceaccount:<namespace>:<name>",
+        "X-Idp-Id",
+        "client ID registered with the identity provider",
     ] {
         assert!(doc.contains(needle), "{needle} missing in: {doc}");
     }
