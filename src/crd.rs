@@ -169,7 +169,10 @@ pub struct WorkloadIdentity {
 
     /// Name (ID) of the identity provider in IAM, sent as `X-Idp-Id`.
     #[serde(rename = "identityProviderID")]
-    #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"))]
+    #[schemars(
+        length(min = 1, max = 64),
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    )]
     pub identity_provider_id: String,
 
     /// Audience of the requested token: the client ID registered with the identity

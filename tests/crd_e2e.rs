@@ -286,9 +286,15 @@ async fn the_api_server_rejects_bad_specs_naming_the_field() {
         text(&out.stderr)
     );
     let stored = api.get("keyless").await.expect("get");
-    let identity = stored.spec.workload_identity.expect("workloadIdentity kept");
+    let identity = stored
+        .spec
+        .workload_identity
+        .expect("workloadIdentity kept");
     assert_eq!(
-        (identity.service_account_name.as_str(), identity.audience.as_str()),
+        (
+            identity.service_account_name.as_str(),
+            identity.audience.as_str()
+        ),
         ("cce-reader", "cce-upgrade-watch")
     );
 }

@@ -99,24 +99,7 @@ impl fmt::Debug for CceClient {
 
 impl CceClient {
     pub fn new(config: ClientConfig) -> Result<Self, CceError> {
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            // Like the SDK; and a redirect must never carry a signed request elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .https_only(!config.policy.allow_insecure);
-        if let Some(path) = &config.ca_bundle {
-            for cert in read_ca_bundle(path)? {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let http = builder.build().map_err(|e| CceError::InvalidConfig {
-            reason: format!(
-                "cannot build the HTTP client: {}",
-                error_chain(&e, &Secrets::default())
-            ),
-        })?;
+        let http = http_client(&config, !config.policy.allow_insecure)?;
         Ok(Self {
             http,
             config: Arc::new(config),
@@ -403,28 +386,12 @@ impl CceClient {
 
     async fn read_body(
         &self,
-        mut response: reqwest::Response,
+        response: reqwest::Response,
         status: StatusCode,
         request_id: &Option<String>,
         secrets: &Secrets<'_>,
     ) -> Result<Vec<u8>, CceError> {
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| self.transport_error(&e, "reading the answer", secrets))?
-        {
-            if bytes.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(CceError::InvalidResponse {
-                    status: status.as_u16(),
-                    request_id: request_id.clone(),
-                    reason: format!("the body is larger than {} MiB", MAX_BODY_BYTES >> 20),
-                    excerpt: excerpt(&bytes, secrets),
-                });
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok(bytes)
+        read_bounded(&self.config, response, status, request_id, secrets).await
     }
 
     fn transport_error(
@@ -433,22 +400,83 @@ impl CceClient {
         stage: &'static str,
         secrets: &Secrets<'_>,
     ) -> CceError {
-        if e.is_timeout() {
-            let (stage, after) = if e.is_connect() {
-                ("connecting", self.config.connect_timeout)
-            } else {
-                (stage, self.config.request_timeout)
-            };
-            return CceError::Timeout { stage, after };
+        transport_error(&self.config, e, stage, secrets)
+    }
+}
+
+/// The HTTP client of `config`: its timeouts and CA bundle, no redirects (like the SDK; and
+/// a redirect must never carry a signed request or a token elsewhere).
+pub(crate) fn http_client(
+    config: &ClientConfig,
+    https_only: bool,
+) -> Result<reqwest::Client, CceError> {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(config.connect_timeout)
+        .timeout(config.request_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .https_only(https_only);
+    if let Some(path) = &config.ca_bundle {
+        for cert in read_ca_bundle(path)? {
+            builder = builder.add_root_certificate(cert);
         }
-        let what = if e.is_connect() {
-            "connection failed"
+    }
+    builder.build().map_err(|e| CceError::InvalidConfig {
+        reason: format!(
+            "cannot build the HTTP client: {}",
+            error_chain(&e, &Secrets::default())
+        ),
+    })
+}
+
+/// The whole body, refused once it grows past the answer cap.
+pub(crate) async fn read_bounded(
+    config: &ClientConfig,
+    mut response: reqwest::Response,
+    status: StatusCode,
+    request_id: &Option<String>,
+    secrets: &Secrets<'_>,
+) -> Result<Vec<u8>, CceError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(config, &e, "reading the answer", secrets))?
+    {
+        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(CceError::InvalidResponse {
+                status: status.as_u16(),
+                request_id: request_id.clone(),
+                reason: format!("the body is larger than {} MiB", MAX_BODY_BYTES >> 20),
+                excerpt: excerpt(&bytes, secrets),
+            });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+pub(crate) fn transport_error(
+    config: &ClientConfig,
+    e: &reqwest::Error,
+    stage: &'static str,
+    secrets: &Secrets<'_>,
+) -> CceError {
+    if e.is_timeout() {
+        let (stage, after) = if e.is_connect() {
+            ("connecting", config.connect_timeout)
         } else {
-            "the exchange failed"
+            (stage, config.request_timeout)
         };
-        CceError::Transport {
-            detail: format!("{what}: {}", error_chain(e, secrets)),
-        }
+        return CceError::Timeout { stage, after };
+    }
+    let what = if e.is_connect() {
+        "connection failed"
+    } else {
+        "the exchange failed"
+    };
+    CceError::Transport {
+        detail: format!("{what}: {}", error_chain(e, secrets)),
     }
 }
 
@@ -526,7 +554,7 @@ fn decode<T: DeserializeOwned>(
     }
 }
 
-fn failure(
+pub(crate) fn failure(
     status: StatusCode,
     header_request_id: Option<String>,
     retry_after: Option<Duration>,
@@ -557,7 +585,7 @@ fn failure(
 
 /// The start of an answer for a message. Scrubbed before it is cut, over enough bytes that a
 /// secret starting inside the excerpt is replaced whole rather than leaving its first part.
-fn excerpt(bytes: &[u8], secrets: &Secrets<'_>) -> String {
+pub(crate) fn excerpt(bytes: &[u8], secrets: &Secrets<'_>) -> String {
     let head = &bytes[..bytes.len().min(EXCERPT_CHARS * 4 + secrets.longest())];
     sanitize(&String::from_utf8_lossy(head), EXCERPT_CHARS, secrets)
 }

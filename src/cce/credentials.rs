@@ -8,11 +8,15 @@ use std::fmt;
 use k8s_openapi::ByteString;
 use secrecy::{ExposeSecret, SecretString};
 
-/// Environment variables, named as in Huawei's SDK examples.
+/// Environment variables, named as in Huawei's API examples.
 pub const ENV_ACCESS_KEY: &str = "CLOUD_SDK_AK";
 pub const ENV_SECRET_KEY: &str = "CLOUD_SDK_SK";
 pub const ENV_SECURITY_TOKEN: &str = "CLOUD_SDK_SECURITY_TOKEN";
 pub const ENV_TOKEN: &str = "CLOUD_SDK_TOKEN";
+/// Environment variables of Huawei's SDK credential chain (it has no token variable).
+pub const SDK_ENV_ACCESS_KEY: &str = "HUAWEICLOUD_SDK_AK";
+pub const SDK_ENV_SECRET_KEY: &str = "HUAWEICLOUD_SDK_SK";
+pub const SDK_ENV_SECURITY_TOKEN: &str = "HUAWEICLOUD_SDK_SECURITY_TOKEN";
 
 /// Keys of a credentials Secret.
 pub const KEY_ACCESS_KEY: &str = "accessKey";
@@ -49,8 +53,42 @@ impl Credentials {
     /// Reads `CLOUD_SDK_AK` + `CLOUD_SDK_SK` (+ `CLOUD_SDK_SECURITY_TOKEN`), or
     /// `CLOUD_SDK_TOKEN`.
     pub fn from_env() -> Result<Self, CredentialsError> {
-        Self::from_lookup(&ENV_NAMES, |name| {
-            std::env::var(name).ok().map(String::into_bytes)
+        Self::from_env_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`Self::from_env`] over any source of variables.
+    pub fn from_env_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, CredentialsError> {
+        Self::from_lookup(&ENV_NAMES, |name| lookup(name).map(String::into_bytes))
+    }
+
+    /// `HUAWEICLOUD_SDK_AK` + `HUAWEICLOUD_SDK_SK` (+ `HUAWEICLOUD_SDK_SECURITY_TOKEN`), the
+    /// names Huawei's SDK chain reads.
+    pub fn from_sdk_env_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, CredentialsError> {
+        Self::from_lookup(&SDK_ENV_NAMES, |name| lookup(name).map(String::into_bytes))
+    }
+
+    /// A directory with one file per Secret key (`accessKey`, `secretKey`, `securityToken`,
+    /// `token`), as a Secret volume mounts it. A key without its file is absent.
+    pub fn from_dir(dir: &std::path::Path) -> Result<Self, CredentialsError> {
+        Self::from_lookup(&SECRET_KEYS, |key| std::fs::read(dir.join(key)).ok())
+    }
+
+    /// Temporary keys as a credential exchange returned them, checked like any others;
+    /// errors name the answer's fields.
+    pub(crate) fn temporary(
+        access: &str,
+        secret: &str,
+        security_token: Option<&str>,
+    ) -> Result<Self, CredentialsError> {
+        Self::from_lookup(&EXCHANGE_FIELDS, |field| match field {
+            "access" => Some(access.as_bytes().to_vec()),
+            "secret" => Some(secret.as_bytes().to_vec()),
+            "securitytoken" => security_token.map(|t| t.as_bytes().to_vec()),
+            _ => None,
         })
     }
 
@@ -81,13 +119,16 @@ impl Credentials {
         let access_key = read(names.access_key)?;
         let secret_key = read(names.secret_key)?;
         let security_token = read(names.security_token)?;
-        let token = read(names.token)?;
+        let token = match names.token {
+            Some(name) => read(name)?,
+            None => None,
+        };
 
         let any_aksk = access_key.is_some() || secret_key.is_some() || security_token.is_some();
         match (any_aksk, token) {
             (true, Some(_)) => Err(CredentialsError::Conflicting {
                 aksk: names.access_key,
-                token: names.token,
+                token: names.token.unwrap_or_default(),
             }),
             (false, Some(token)) => Ok(Self::Token(token.into())),
             (false, None) => Err(CredentialsError::Missing {
@@ -160,31 +201,46 @@ struct Names {
     access_key: &'static str,
     secret_key: &'static str,
     security_token: &'static str,
-    token: &'static str,
+    token: Option<&'static str>,
 }
 
 const ENV_NAMES: Names = Names {
     access_key: ENV_ACCESS_KEY,
     secret_key: ENV_SECRET_KEY,
     security_token: ENV_SECURITY_TOKEN,
-    token: ENV_TOKEN,
+    token: Some(ENV_TOKEN),
+};
+
+const SDK_ENV_NAMES: Names = Names {
+    access_key: SDK_ENV_ACCESS_KEY,
+    secret_key: SDK_ENV_SECRET_KEY,
+    security_token: SDK_ENV_SECURITY_TOKEN,
+    token: None,
 };
 
 const SECRET_KEYS: Names = Names {
     access_key: KEY_ACCESS_KEY,
     secret_key: KEY_SECRET_KEY,
     security_token: KEY_SECURITY_TOKEN,
-    token: KEY_TOKEN,
+    token: Some(KEY_TOKEN),
+};
+
+/// The fields of an exchange's answer (IAM's `credential` object).
+const EXCHANGE_FIELDS: Names = Names {
+    access_key: "access",
+    secret_key: "secret",
+    security_token: "securitytoken",
+    token: None,
 };
 
 /// Why credentials could not be read. Names the variable or Secret key, never a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialsError {
-    #[error("no credentials: set {access_key} and {secret_key}, or {token}")]
+    #[error("no credentials: set {access_key} and {secret_key}{}", token.map(|t| format!(", or {t}")).unwrap_or_default())]
     Missing {
         access_key: &'static str,
         secret_key: &'static str,
-        token: &'static str,
+        token: Option<&'static str>,
     },
     #[error("{key} is missing or empty")]
     MissingKey { key: &'static str },

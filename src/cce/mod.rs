@@ -7,6 +7,7 @@ pub mod diagnostics;
 pub mod endpoint;
 pub mod error;
 pub mod family;
+pub mod iam;
 mod lenient;
 pub mod model;
 pub mod sign;
