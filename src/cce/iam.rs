@@ -106,15 +106,6 @@ pub enum ExchangeError {
     /// The endpoint is not usable or not allowed.
     #[error("{service} endpoint: {reason}")]
     Endpoint { service: Service, reason: String },
-    /// The answer's keys had already expired when they arrived (a clock far off, or an
-    /// issuer handing out stale keys).
-    #[error(
-        "the temporary credentials {service} issued expired at {expires_at}, before they could be used; check the clocks"
-    )]
-    Expired {
-        service: Service,
-        expires_at: Timestamp,
-    },
 }
 
 impl ExchangeError {
@@ -125,7 +116,6 @@ impl ExchangeError {
             Self::Unavailable { .. } | Self::Unreachable { .. } => "IamUnavailable",
             Self::InvalidResponse { .. } => "InvalidIamResponse",
             Self::Endpoint { .. } => "IamEndpointNotAllowed",
-            Self::Expired { .. } => "CredentialsExpired",
         }
     }
 

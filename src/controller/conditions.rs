@@ -77,10 +77,16 @@ impl Reason {
     pub const WORKFLOW_NOT_FOUND: Reason = Reason::Failure("WorkflowNotFound");
     /// The API server refused the status computed from CCE's answer.
     pub const STATUS_REJECTED: Reason = Reason::Failure("StatusRejected");
+    /// The watch's `workloadIdentity.serviceAccountName` does not exist in its namespace.
+    pub const SERVICE_ACCOUNT_MISSING: Reason = Reason::Failure("ServiceAccountMissing");
+    /// The API server issued no token for the ServiceAccount (RBAC, or unreachable).
+    pub const TOKEN_REQUEST_FAILED: Reason = Reason::Failure("TokenRequestFailed");
+    /// Temporary credentials expired and could not be renewed, or arrived expired.
+    pub const CREDENTIALS_EXPIRED: Reason = Reason::Failure("CredentialsExpired");
 }
 
 impl Reason {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::NotObserved => "NotObserved",
             Self::FirstSync => "FirstSync",
@@ -220,6 +226,9 @@ mod tests {
             (Reason::WORKFLOW_NOT_FOUND, "WorkflowNotFound"),
             (Reason::CREDENTIALS_MISSING, "CredentialsMissing"),
             (Reason::STATUS_REJECTED, "StatusRejected"),
+            (Reason::SERVICE_ACCOUNT_MISSING, "ServiceAccountMissing"),
+            (Reason::TOKEN_REQUEST_FAILED, "TokenRequestFailed"),
+            (Reason::CREDENTIALS_EXPIRED, "CredentialsExpired"),
             (Reason::Failure("Forbidden"), "Forbidden"),
         ];
         for (reason, text) in all {
@@ -235,6 +244,53 @@ mod tests {
             types.map(ConditionType::as_str),
             ["Ready", "Reconciling", "Stalled", "Synced"]
         );
+    }
+
+    /// What the credential exchanges name their failures, as README's table lists them.
+    #[test]
+    fn exchange_failures_are_spelled_as_documented() {
+        use crate::cce::error::ApiFailure;
+        use crate::cce::iam::{ExchangeError, Service};
+        let service = Service::Iam;
+        let failure = ApiFailure::default();
+        let all = [
+            (
+                ExchangeError::Refused {
+                    service,
+                    failure: failure.clone(),
+                },
+                "Unauthorized",
+            ),
+            (
+                ExchangeError::Unavailable { service, failure },
+                "IamUnavailable",
+            ),
+            (
+                ExchangeError::Unreachable {
+                    service,
+                    detail: String::new(),
+                },
+                "IamUnavailable",
+            ),
+            (
+                ExchangeError::InvalidResponse {
+                    service,
+                    status: 200,
+                    reason: String::new(),
+                },
+                "InvalidIamResponse",
+            ),
+            (
+                ExchangeError::Endpoint {
+                    service,
+                    reason: String::new(),
+                },
+                "IamEndpointNotAllowed",
+            ),
+        ];
+        for (e, reason) in all {
+            assert_eq!(e.category(), reason);
+        }
     }
 
     #[test]

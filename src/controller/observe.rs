@@ -97,13 +97,16 @@ pub async fn observe(
             retry_after: None,
         }))
     };
-    let secret = spec
-        .credentials_secret_ref
-        .as_ref()
-        .map(|r| r.name.as_str());
-    let credentials = match ctx.credentials.resolve(namespace, secret).await {
+    let credentials = match ctx.credentials.resolve(namespace, spec).await {
         Ok(c) => c,
-        Err(e) => return failed(Reason::CREDENTIALS_MISSING.as_str(), e.to_string()),
+        Err(e) => {
+            return Some(Observed::now(Seen::Failed {
+                reason: e.reason,
+                message: e.message,
+                permanent: e.permanent,
+                retry_after: None,
+            }));
+        }
     };
     let endpoint = match ctx
         .fetcher

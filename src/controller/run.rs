@@ -20,12 +20,14 @@ use tracing::{error, info, warn};
 use super::apply::EventPublisher;
 use super::book::StatusBook;
 use super::fetch::{Fetcher, per_endpoint_share};
+use super::identity::{ExchangeSettings, WorkloadIdentities};
 use super::reconcile::{Context, error_policy, reconcile};
 use super::schedule::PollPolicy;
 use super::secrets::SecretCredentials;
+use super::{defaults, renewal};
 use crate::cce::client::{CceClient, ClientConfig};
-use crate::cce::credentials::Credentials;
 use crate::cce::endpoint::EndpointPolicy;
+use crate::cce::iam::Exchanger;
 use crate::crd::UpgradeWorkflowWatch;
 use crate::duration;
 use crate::metrics::Metrics;
@@ -109,6 +111,29 @@ pub struct RunArgs {
     /// (status write, events), so this bounds how many watches the operator keeps up with.
     #[arg(long, env = "CONCURRENCY", default_value_t = 64)]
     pub concurrency: u16,
+    /// IAM endpoint for token exchanges: workload identities without `iamEndpoint` and the
+    /// operator's own federated token. Empty means the watch's region's IAM, or
+    /// https://iam.myhuaweicloud.com. Held to the endpoint allow-list.
+    #[arg(long, env = "HUAWEICLOUD_SDK_IAM_ENDPOINT")]
+    pub iam_endpoint: Option<url::Url>,
+    /// Lifetime of the temporary keys asked of IAM (IAM accepts 15m to 24h); they are
+    /// renewed before they expire.
+    #[arg(long, env = "IAM_CREDENTIALS_DURATION", default_value = "1h", value_parser = iam_duration)]
+    pub iam_credentials_duration: Duration,
+    /// Directory holding the default-credentials Secret as a volume mounts it (files
+    /// accessKey, secretKey, securityToken, token); read again when it changes.
+    #[arg(long, env = "DEFAULT_CREDENTIALS_DIR")]
+    pub default_credentials_dir: Option<PathBuf>,
+}
+
+/// A duration IAM accepts for temporary keys.
+fn iam_duration(text: &str) -> Result<Duration, String> {
+    let d = duration::parse(text)?;
+    if (Duration::from_secs(900)..=Duration::from_secs(86_400)).contains(&d) {
+        Ok(d)
+    } else {
+        Err("IAM issues temporary keys for 15m to 24h".into())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +149,8 @@ pub enum RunError {
     CrdCheck(#[source] kube::Error),
     #[error("invalid CCE client settings: {0}")]
     Cce(#[source] Box<crate::cce::error::CceError>),
+    #[error("default credentials: {0}")]
+    Defaults(String),
     #[error("leader election failed: {0}")]
     Lease(#[source] kube_lease_manager::LeaseManagerError),
     #[error("admin server on {addr}: {source}")]
@@ -340,14 +367,42 @@ fn build_context(
         ..ClientConfig::default()
     })
     .map_err(|e| RunError::Cce(Box::new(e)))?;
-    let defaults = match Credentials::from_env() {
-        Ok(c) => {
-            info!(mode = c.mode(), "default credentials from the environment");
-            Some(c)
-        }
-        Err(_) => None,
-    };
-    let secrets = SecretCredentials::new(client.clone(), secrets, defaults, secrets_synced);
+    let exchanger = Exchanger::new(cce.config().clone()).map_err(|e| RunError::Cce(Box::new(e)))?;
+    let source = defaults::select(
+        &|name| std::env::var(name).ok(),
+        &defaults::ChainInputs {
+            iam_endpoint: args.iam_endpoint.as_ref(),
+            default_credentials_dir: args.default_credentials_dir.as_deref(),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+        },
+    )
+    .map_err(RunError::Defaults)?;
+    match &source {
+        Some(source) => info!(%source, "default credentials"),
+        None => info!("no default credentials: watches must name a Secret or a workload identity"),
+    }
+    let duration_seconds =
+        u32::try_from(args.iam_credentials_duration.as_secs()).unwrap_or(u32::MAX);
+    let clock: renewal::Clock = Arc::new(jiff::Timestamp::now);
+    let defaults =
+        defaults::Defaults::new(source, exchanger.clone(), duration_seconds, clock.clone());
+    let identities = WorkloadIdentities::new(
+        client.clone(),
+        exchanger,
+        cce.config().policy.clone(),
+        ExchangeSettings {
+            iam_endpoint: args.iam_endpoint.clone(),
+            duration_seconds,
+        },
+        clock,
+    );
+    let secrets = SecretCredentials::new(
+        client.clone(),
+        secrets,
+        defaults,
+        identities,
+        secrets_synced,
+    );
     let recorder = EventPublisher::new(client.clone(), "cce-upgrade-watch", identity);
     let fetcher = Fetcher::new(
         cce,

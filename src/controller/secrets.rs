@@ -1,7 +1,8 @@
-//! Credentials for a watch: the Secret it names in its own namespace, else the operator's
-//! defaults. Secrets are watched as metadata only; a Secret's data is read (one GET) only
-//! when a watch names it and its resourceVersion changed, and only the parsed credentials
-//! are kept.
+//! Credentials for a watch: the Secret it names in its own namespace, or the workload
+//! identity it names ([`identity`](super::identity)), else the operator's defaults
+//! ([`defaults`](super::defaults)). Secrets are watched as metadata only; a Secret's data is
+//! read (one GET) only when a watch names it and its resourceVersion changed, and only the
+//! parsed credentials are kept.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +13,11 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use parking_lot::Mutex;
 
+use super::defaults::Defaults;
+use super::identity::WorkloadIdentities;
+use super::renewal::Failure;
 use crate::cce::credentials::Credentials;
+use crate::crd::UpgradeWorkflowWatchSpec;
 
 /// Why no credentials could be had; the text names the Secret and key, never a value.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -27,7 +32,8 @@ pub struct SecretCredentials {
     /// Secret metadata per watched scope: one cluster-wide store, or one per namespace.
     metadata: Vec<Store<PartialObjectMeta<Secret>>>,
     parsed: Mutex<Parsed>,
-    defaults: Option<Credentials>,
+    defaults: Defaults,
+    identities: WorkloadIdentities,
     /// Turns true once every Secret store has listed. One task waits on the stores and
     /// publishes here, since a store's own readiness future does not wake many waiters.
     synced: tokio::sync::watch::Receiver<bool>,
@@ -37,7 +43,8 @@ impl SecretCredentials {
     pub fn new(
         client: Client,
         metadata: Vec<Store<PartialObjectMeta<Secret>>>,
-        defaults: Option<Credentials>,
+        defaults: Defaults,
+        identities: WorkloadIdentities,
         synced: tokio::sync::watch::Receiver<bool>,
     ) -> Self {
         Self {
@@ -45,23 +52,43 @@ impl SecretCredentials {
             metadata,
             parsed: Mutex::new(HashMap::new()),
             defaults,
+            identities,
             synced,
         }
     }
 
-    /// The credentials for a watch in `namespace` naming `secret` (or none).
+    /// The credentials for a watch in `namespace` with `spec`: its Secret, its workload
+    /// identity, or the operator's defaults.
     pub async fn resolve(
         &self,
         namespace: &str,
-        secret: Option<&str>,
+        spec: &UpgradeWorkflowWatchSpec,
+    ) -> Result<Credentials, Failure> {
+        if let Some(identity) = &spec.workload_identity {
+            return self
+                .identities
+                .resolve(namespace, spec.region.as_deref(), identity)
+                .await;
+        }
+        match &spec.credentials_secret_ref {
+            Some(secret) => self
+                .secret_credentials(namespace, &secret.name)
+                .await
+                .map_err(|e| Failure {
+                    reason: "CredentialsMissing",
+                    message: e.0,
+                    permanent: true,
+                }),
+            None => self.defaults.resolve().await,
+        }
+    }
+
+    /// The credentials in Secret `namespace/name`.
+    async fn secret_credentials(
+        &self,
+        namespace: &str,
+        name: &str,
     ) -> Result<Credentials, CredentialsMissing> {
-        let Some(name) = secret else {
-            return self.defaults.clone().ok_or_else(|| {
-                CredentialsMissing(
-                    "spec.credentialsSecretRef is not set and the operator has no default credentials".into(),
-                )
-            });
-        };
         let Some(meta) = self.find(namespace, name).await else {
             return Err(CredentialsMissing(format!(
                 "Secret {namespace}/{name} does not exist"
@@ -95,8 +122,10 @@ impl SecretCredentials {
         parsed
     }
 
-    /// Forgets Secrets that no longer exist.
+    /// Forgets Secrets that no longer exist and identities no longer used.
     pub fn sweep(&self) {
+        self.identities.sweep();
+        self.defaults.sweep();
         let stores = &self.metadata;
         self.parsed.lock().retain(|(ns, name), _| {
             let reference = ObjectRef::new(name).within(ns);
@@ -113,7 +142,7 @@ impl SecretCredentials {
 }
 
 /// A Kubernetes API error without any payload: status code and reason only.
-fn kube_reason(e: &kube::Error) -> String {
+pub(crate) fn kube_reason(e: &kube::Error) -> String {
     match e {
         kube::Error::Api(status) => format!("{} {}", status.code, status.reason),
         _ => "Kubernetes API unreachable".to_string(),

@@ -1,0 +1,210 @@
+//! Keyless credentials for a watch (`spec.workloadIdentity`): a short-lived token for a
+//! ServiceAccount of the watch's namespace (TokenRequest, with IAM's audience), exchanged at
+//! IAM for temporary keys, kept and renewed per identity by [`Renewing`]. The token lives
+//! only for the exchange; neither it nor the keys are ever logged.
+
+use std::fmt;
+
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::Client;
+use kube::api::{Api, PostParams};
+use secrecy::SecretString;
+use url::Url;
+
+use super::conditions::Reason;
+use super::renewal::{Clock, Failure, Renewing};
+use crate::cce::EndpointPolicy;
+use crate::cce::credentials::Credentials;
+use crate::cce::iam::{DEFAULT_IAM_ENDPOINT, Exchanger, region_iam_endpoint};
+use crate::crd::WorkloadIdentity;
+
+/// Lifetime asked of a ServiceAccount token: the API server's minimum. It is used once,
+/// right away.
+pub const TOKEN_EXPIRATION_SECONDS: i64 = 600;
+
+const SERVICE_ACCOUNT_MISSING: &str = Reason::SERVICE_ACCOUNT_MISSING.as_str();
+const TOKEN_REQUEST_FAILED: &str = Reason::TOKEN_REQUEST_FAILED.as_str();
+
+/// One identity: whose token, for which provider and audience, exchanged where.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IdentityKey {
+    pub namespace: String,
+    pub service_account: String,
+    pub identity_provider: String,
+    pub audience: String,
+    pub iam: Url,
+}
+
+impl fmt::Display for IdentityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ServiceAccount {}/{} (identity provider {}, IAM {})",
+            self.namespace,
+            self.service_account,
+            self.identity_provider,
+            self.iam.origin().ascii_serialization()
+        )
+    }
+}
+
+/// Settings of the exchange fixed for the operator.
+#[derive(Clone, Debug)]
+pub struct ExchangeSettings {
+    /// The IAM endpoint a watch without `iamEndpoint` uses, before its region's.
+    pub iam_endpoint: Option<Url>,
+    /// How long the temporary keys asked of IAM live.
+    pub duration_seconds: u32,
+}
+
+pub struct WorkloadIdentities {
+    client: Client,
+    exchanger: Exchanger,
+    policy: EndpointPolicy,
+    settings: ExchangeSettings,
+    cache: Renewing<IdentityKey>,
+}
+
+impl WorkloadIdentities {
+    pub fn new(
+        client: Client,
+        exchanger: Exchanger,
+        policy: EndpointPolicy,
+        settings: ExchangeSettings,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            client,
+            exchanger,
+            policy,
+            settings,
+            cache: Renewing::new(clock),
+        }
+    }
+
+    /// Temporary keys for `identity` of a watch in `namespace` whose CCE region is `region`.
+    pub async fn resolve(
+        &self,
+        namespace: &str,
+        region: Option<&str>,
+        identity: &WorkloadIdentity,
+    ) -> Result<Credentials, Failure> {
+        let iam = self.iam_endpoint(region, identity.iam_endpoint.as_deref())?;
+        let key = IdentityKey {
+            namespace: namespace.to_string(),
+            service_account: identity.service_account_name.clone(),
+            identity_provider: identity.identity_provider_id.clone(),
+            audience: identity.audience.clone(),
+            iam,
+        };
+        self.cache
+            .get(&key, || async {
+                let token = service_account_token(
+                    &self.client,
+                    &key.namespace,
+                    &key.service_account,
+                    &key.audience,
+                )
+                .await?;
+                self.exchanger
+                    .federate(
+                        &key.iam,
+                        &key.identity_provider,
+                        &token,
+                        self.settings.duration_seconds,
+                    )
+                    .await
+                    .map_err(|e| Failure {
+                        reason: e.category(),
+                        message: format!("{key}: {e}"),
+                        permanent: !e.is_retryable(),
+                    })
+            })
+            .await
+    }
+
+    /// Forgets identities no watch used for an hour.
+    pub fn sweep(&self) {
+        self.cache.sweep(std::time::Duration::from_secs(3600));
+    }
+
+    /// The watch's `iamEndpoint`, else the operator's, else its region's, else IAM's global
+    /// endpoint; held to the endpoint policy like CCE endpoints.
+    fn iam_endpoint(&self, region: Option<&str>, explicit: Option<&str>) -> Result<Url, Failure> {
+        let invalid = |e: crate::cce::CceError| Failure {
+            reason: e.category(),
+            message: format!("IAM endpoint: {e}"),
+            permanent: true,
+        };
+        let url = match (explicit, &self.settings.iam_endpoint, region) {
+            (Some(explicit), _, _) => self.policy.resolve(None, Some(explicit)).map_err(invalid)?,
+            (None, Some(operator), _) => operator.clone(),
+            (None, None, Some(region)) => region_iam_endpoint(region).map_err(invalid)?,
+            (None, None, None) => Url::parse(DEFAULT_IAM_ENDPOINT).map_err(|e| Failure {
+                reason: "InvalidEndpoint",
+                message: format!("IAM endpoint: {e}"),
+                permanent: true,
+            })?,
+        };
+        self.policy.check(&url).map_err(invalid)?;
+        Ok(url)
+    }
+}
+
+/// A token for `namespace/name` with `audience`, bound to nothing else.
+async fn service_account_token(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    audience: &str,
+) -> Result<SecretString, Failure> {
+    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    let request = TokenRequest {
+        spec: Some(TokenRequestSpec {
+            audiences: Some(vec![audience.to_string()]),
+            expiration_seconds: Some(TOKEN_EXPIRATION_SECONDS),
+            bound_object_ref: None,
+        }),
+        ..TokenRequest::default()
+    };
+    match api
+        .create_token_request(name, &PostParams::default(), &request)
+        .await
+    {
+        Ok(answer) => answer
+            .status
+            .and_then(|s| s.token)
+            .filter(|t| !t.is_empty())
+            .map(SecretString::from)
+            .ok_or_else(|| Failure {
+                reason: TOKEN_REQUEST_FAILED,
+                message: format!(
+                    "the API server answered the token request for ServiceAccount {namespace}/{name} without a token"
+                ),
+                permanent: false,
+            }),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(Failure {
+            reason: SERVICE_ACCOUNT_MISSING,
+            message: format!(
+                "ServiceAccount {namespace}/{name} (spec.workloadIdentity.serviceAccountName) does not exist"
+            ),
+            permanent: true,
+        }),
+        Err(kube::Error::Api(status)) if status.code == 403 => Err(Failure {
+            reason: TOKEN_REQUEST_FAILED,
+            message: format!(
+                "the operator may not request tokens for ServiceAccount {namespace}/{name}: grant it create on serviceaccounts/token in {namespace} (the chart's workloadIdentity.enabled)"
+            ),
+            permanent: true,
+        }),
+        Err(e) => Err(Failure {
+            reason: TOKEN_REQUEST_FAILED,
+            message: format!(
+                "cannot request a token for ServiceAccount {namespace}/{name}: {}",
+                super::secrets::kube_reason(&e)
+            ),
+            permanent: false,
+        }),
+    }
+}
