@@ -374,6 +374,11 @@ fn every_operator_flag_is_reachable_from_values_and_the_defaults_match_the_binar
         ("WATCH_NAMESPACES", "team-a,team-b"),
         ("LABEL_SELECTOR", "upgrade-watch=platform"),
         ("CONCURRENCY", "8"),
+        (
+            "HUAWEICLOUD_SDK_IAM_ENDPOINT",
+            "https://iam.ap-southeast-1.myhuaweicloud.com",
+        ),
+        ("IAM_CREDENTIALS_DURATION", "2h"),
         ("RUST_LOG", "info,cce_upgrade_watch=debug"),
         ("TZ", "UTC"),
     ] {
@@ -387,18 +392,56 @@ fn every_operator_flag_is_reachable_from_values_and_the_defaults_match_the_binar
         env["POD_NAMESPACE"],
         json!({"fieldRef": {"fieldPath": "metadata.namespace"}})
     );
-    for (name, key) in [
-        ("CLOUD_SDK_AK", "accessKey"),
-        ("CLOUD_SDK_SK", "secretKey"),
-        ("CLOUD_SDK_SECURITY_TOKEN", "securityToken"),
-        ("CLOUD_SDK_TOKEN", "token"),
-    ] {
-        assert_eq!(
-            env[name],
-            json!({"secretKeyRef": {"name": "cce-default-credentials", "key": key, "optional": true}}),
-            "{name}"
+    // The default-credentials Secret and the operator's own token are mounted, so their
+    // rotation reaches the operator without a restart.
+    let pod =
+        &find(&objs, "Deployment", Some("ops"), "t-cce-upgrade-watch")["spec"]["template"]["spec"];
+    let volume = |name: &str| {
+        pod["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no volume {name}: {pod:#}"))
+            .clone()
+    };
+    assert_eq!(
+        volume("default-credentials")["secret"],
+        json!({"secretName": "cce-default-credentials", "optional": true, "items": [
+            {"key": "accessKey", "path": "accessKey"},
+            {"key": "secretKey", "path": "secretKey"},
+            {"key": "securityToken", "path": "securityToken"},
+            {"key": "token", "path": "token"},
+        ]})
+    );
+    assert_eq!(
+        env["DEFAULT_CREDENTIALS_DIR"],
+        json!("/var/run/secrets/cce-upgrade-watch/default-credentials")
+    );
+    assert_eq!(
+        volume("identity-token")["projected"]["sources"],
+        json!([{"serviceAccountToken": {"path": "token", "audience": "cce-upgrade-watch", "expirationSeconds": 7200}}])
+    );
+    assert_eq!(env["HUAWEICLOUD_SDK_IDP_ID"], json!("cluster-idp"));
+    assert_eq!(
+        env["HUAWEICLOUD_SDK_ID_TOKEN_FILE"],
+        json!("/var/run/secrets/cce-upgrade-watch/identity/token")
+    );
+    let mounts = pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .expect("mounts");
+    for name in ["default-credentials", "identity-token"] {
+        assert!(
+            mounts
+                .iter()
+                .any(|m| m["name"] == name && m["readOnly"] == true),
+            "{name} not mounted read-only: {mounts:#?}"
         );
     }
+    assert!(
+        !env.contains_key("CLOUD_SDK_SK"),
+        "keys are files, not variables that need a restart to change"
+    );
 
     // Default values: the same defaults as the binary, but for the deliberate differences.
     let objs = objects(&render("t", "ops", &[]));
@@ -595,6 +638,13 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
             .flat_map(|r| r["resources"].as_array().expect("resources"))
             .collect();
         assert!(resources.contains(&&json!("secrets")), "{role:#}");
+        // workloadIdentity.enabled: tokens of the served namespaces' ServiceAccounts.
+        assert!(
+            role["rules"].as_array().expect("rules").contains(&json!(
+                {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]}
+            )),
+            "{role:#}"
+        );
         let binding = find(&objs, "RoleBinding", Some(team), "nsd-cce-upgrade-watch");
         assert_eq!(
             binding["subjects"],
@@ -649,11 +699,12 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
         pod["containers"][0]["args"],
         json!(["run", "--concurrency=6"])
     );
+    // Extra volumes come after the chart's own (CA bundle, default credentials, token).
     assert_eq!(
-        pod["containers"][0]["volumeMounts"][1],
+        pod["containers"][0]["volumeMounts"][3],
         json!({"name": "scratch", "mountPath": "/scratch"})
     );
-    assert_eq!(pod["volumes"][1]["name"], "scratch");
+    assert_eq!(pod["volumes"][3]["name"], "scratch");
 
     // Egress only, in three rules: the API server, cluster DNS, CCE and IAM.
     let policy = &find(&objs, "NetworkPolicy", Some(&ns), "nsd-cce-upgrade-watch")["spec"];
@@ -1267,6 +1318,14 @@ async fn in_namespaced_mode_the_operator_with_the_chart_service_account_reaches_
         vec!["watch", "secrets", "-n", &other],
         vec!["get", "secrets", "-n", &ns],
         vec!["list", "secrets", "--all-namespaces"],
+        // No ServiceAccount tokens unless workloadIdentity.enabled.
+        vec![
+            "create",
+            "serviceaccounts",
+            "--subresource=token",
+            "-n",
+            &team,
+        ],
         // Secrets are only read.
         vec!["create", "secrets", "-n", &team],
         vec!["update", "secrets", "-n", &team],

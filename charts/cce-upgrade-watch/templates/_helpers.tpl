@@ -81,4 +81,18 @@ per-namespace Roles (watchNamespaces). Each rule is exactly what the operator ca
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
+{{- if .Values.workloadIdentity.enabled }}
+# Workload identity: a short-lived token for the ServiceAccount a watch names, exchanged at IAM; create is the token subresource's only verb.
+- apiGroups: [""]
+  resources: ["serviceaccounts/token"]
+  verbs: ["create"]
+{{- end }}
+{{- end }}
+
+{{/* Where the default-credentials Secret and the operator's projected token are mounted. */}}
+{{- define "cce-upgrade-watch.defaultCredentialsDir" -}}
+/var/run/secrets/cce-upgrade-watch/default-credentials
+{{- end }}
+{{- define "cce-upgrade-watch.identityTokenDir" -}}
+/var/run/secrets/cce-upgrade-watch/identity
 {{- end }}
