@@ -1356,6 +1356,52 @@ async fn in_namespaced_mode_the_operator_with_the_chart_service_account_reaches_
     );
 }
 
+/// workloadIdentity.enabled adds one verb on one subresource, in the served namespaces only:
+/// tokens for their ServiceAccounts, and nothing else about ServiceAccounts.
+#[tokio::test]
+async fn with_workload_identity_the_chart_grants_service_account_tokens_only_in_served_namespaces()
+{
+    let (client, ns) = setup("chart-rbac-identity").await;
+    let team = common::namespace(&client, "chart-identity-team").await;
+    let other = common::namespace(&client, "chart-identity-other").await;
+    let release = ns.clone();
+    install_for_operator(
+        &release,
+        &ns,
+        &[
+            "--set-json",
+            &format!("watchNamespaces=[\"{team}\"]"),
+            "--set",
+            "workloadIdentity.enabled=true",
+        ],
+    );
+    let sa = format!("system:serviceaccount:{ns}:{}", fullname(&release));
+    let token = ["create", "serviceaccounts", "--subresource=token"];
+    let with_ns = |verb: &[&str], namespace: &str| {
+        let mut args: Vec<String> = verb.iter().map(|s| s.to_string()).collect();
+        args.extend(["-n".to_string(), namespace.to_string()]);
+        args
+    };
+    let can = |args: Vec<String>, expected: bool| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_can(&sa, expected, &args);
+    };
+    can(with_ns(&token, &team), true);
+    can(with_ns(&token, &other), false);
+    can(with_ns(&token, &ns), false);
+    for verb in ["get", "list", "create", "update", "delete"] {
+        can(with_ns(&[verb, "serviceaccounts"], &team), false);
+    }
+    can(
+        with_ns(&["create", "pods", "--subresource=exec"], &team),
+        false,
+    );
+    ok(
+        helm(&["uninstall", &release, "--namespace", &ns]),
+        "helm uninstall",
+    );
+}
+
 #[tokio::test]
 async fn cluster_wide_the_operator_with_the_chart_service_account_reports_a_failed_task_as_stalled()
 {

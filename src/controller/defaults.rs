@@ -673,30 +673,16 @@ mod tests {
             3600,
             Arc::new(jiff::Timestamp::now),
         );
-        let first = defaults.resolve().await.expect("keys");
-        assert!(first.to_string().contains("AK-OLD"));
+        let access_key = || async { defaults.resolve().await.expect("keys").to_string() };
+        assert!(access_key().await.contains("AK-OLD"));
         std::fs::write(dir.path().join("accessKey"), "AK-NEW").expect("write");
         // Within the re-read interval the kept keys serve; after it the new ones.
-        assert!(
-            defaults
-                .resolve()
-                .await
-                .expect("keys")
-                .to_string()
-                .contains("AK-OLD")
-        );
+        assert!(access_key().await.contains("AK-OLD"));
         if let Some((at, _)) = defaults.read.lock().as_mut()
             && let Some(earlier) = at.checked_sub(REREAD_AFTER)
         {
             *at = earlier;
         }
-        assert!(
-            defaults
-                .resolve()
-                .await
-                .expect("keys")
-                .to_string()
-                .contains("AK-NEW")
-        );
+        assert!(access_key().await.contains("AK-NEW"));
     }
 }

@@ -90,7 +90,12 @@ impl WorkloadIdentities {
         region: Option<&str>,
         identity: &WorkloadIdentity,
     ) -> Result<Credentials, Failure> {
-        let iam = self.iam_endpoint(region, identity.iam_endpoint.as_deref())?;
+        let iam = iam_endpoint(
+            &self.policy,
+            self.settings.iam_endpoint.as_ref(),
+            region,
+            identity.iam_endpoint.as_deref(),
+        )?;
         let key = IdentityKey {
             namespace: namespace.to_string(),
             service_account: identity.service_account_name.clone(),
@@ -128,28 +133,36 @@ impl WorkloadIdentities {
     pub fn sweep(&self) {
         self.cache.sweep(std::time::Duration::from_secs(3600));
     }
+}
 
-    /// The watch's `iamEndpoint`, else the operator's, else its region's, else IAM's global
-    /// endpoint; held to the endpoint policy like CCE endpoints.
-    fn iam_endpoint(&self, region: Option<&str>, explicit: Option<&str>) -> Result<Url, Failure> {
-        let invalid = |e: crate::cce::CceError| Failure {
-            reason: e.category(),
+/// The watch's `iamEndpoint`, else the operator's, else its region's, else IAM's global
+/// endpoint; held to the endpoint policy like CCE endpoints.
+fn iam_endpoint(
+    policy: &EndpointPolicy,
+    operator: Option<&Url>,
+    region: Option<&str>,
+    explicit: Option<&str>,
+) -> Result<Url, Failure> {
+    let invalid = |e: crate::cce::CceError| Failure {
+        reason: match e.category() {
+            "EndpointNotAllowed" => "IamEndpointNotAllowed",
+            other => other,
+        },
+        message: format!("IAM endpoint: {e}"),
+        permanent: true,
+    };
+    let url = match (explicit, operator, region) {
+        (Some(explicit), _, _) => policy.resolve(None, Some(explicit)).map_err(invalid)?,
+        (None, Some(operator), _) => operator.clone(),
+        (None, None, Some(region)) => region_iam_endpoint(region).map_err(invalid)?,
+        (None, None, None) => Url::parse(DEFAULT_IAM_ENDPOINT).map_err(|e| Failure {
+            reason: "InvalidEndpoint",
             message: format!("IAM endpoint: {e}"),
             permanent: true,
-        };
-        let url = match (explicit, &self.settings.iam_endpoint, region) {
-            (Some(explicit), _, _) => self.policy.resolve(None, Some(explicit)).map_err(invalid)?,
-            (None, Some(operator), _) => operator.clone(),
-            (None, None, Some(region)) => region_iam_endpoint(region).map_err(invalid)?,
-            (None, None, None) => Url::parse(DEFAULT_IAM_ENDPOINT).map_err(|e| Failure {
-                reason: "InvalidEndpoint",
-                message: format!("IAM endpoint: {e}"),
-                permanent: true,
-            })?,
-        };
-        self.policy.check(&url).map_err(invalid)?;
-        Ok(url)
-    }
+        })?,
+    };
+    policy.check(&url).map_err(invalid)?;
+    Ok(url)
 }
 
 /// A token for `namespace/name` with `audience`, bound to nothing else.
@@ -206,5 +219,42 @@ async fn service_account_token(
             ),
             permanent: false,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_iam_endpoint_is_the_watchs_then_the_operators_then_the_regions() {
+        let policy = EndpointPolicy::default().with_extra_suffixes(["iam.example.internal"]);
+        let operator = Url::parse("https://iam.example.internal").expect("url");
+        let pick = |operator: Option<&Url>, region: Option<&str>, explicit: Option<&str>| {
+            iam_endpoint(&policy, operator, region, explicit).map(|u| u.to_string())
+        };
+        assert_eq!(
+            pick(
+                Some(&operator),
+                Some("ap-southeast-1"),
+                Some("https://iam.cn-north-4.myhuaweicloud.com/ignored/path")
+            ),
+            Ok("https://iam.cn-north-4.myhuaweicloud.com/".into())
+        );
+        assert_eq!(
+            pick(Some(&operator), Some("ap-southeast-1"), None),
+            Ok("https://iam.example.internal/".into())
+        );
+        assert_eq!(
+            pick(None, Some("ap-southeast-1"), None),
+            Ok("https://iam.ap-southeast-1.myhuaweicloud.com/".into())
+        );
+        assert_eq!(
+            pick(None, None, None),
+            Ok("https://iam.myhuaweicloud.com/".into())
+        );
+        let refused = pick(None, None, Some("https://iam.attacker.example")).expect_err("refused");
+        assert_eq!(refused.reason, "IamEndpointNotAllowed");
+        assert!(refused.permanent);
     }
 }

@@ -199,8 +199,29 @@ mod tests {
         }
     }
 
-    fn access_key(c: &Credentials) -> String {
-        c.to_string()
+    /// A clock that stands where the test sets it.
+    fn clock_at(start: &str) -> (Arc<Mutex<Timestamp>>, Clock) {
+        let now = Arc::new(Mutex::new(t(start)));
+        let clock: Clock = {
+            let now = now.clone();
+            Arc::new(move || *now.lock())
+        };
+        (now, clock)
+    }
+
+    /// The access key `cache` gives for one identity, counting the exchanges it makes.
+    async fn ask(
+        cache: &Renewing<String>,
+        calls: &AtomicU32,
+        result: Result<Temporary, Failure>,
+    ) -> Result<String, Failure> {
+        cache
+            .get(&"ns/sa".to_string(), || {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async move { result }
+            })
+            .await
+            .map(|c| c.to_string())
     }
 
     #[test]
@@ -229,67 +250,38 @@ mod tests {
 
     #[tokio::test]
     async fn keys_are_reused_until_due_then_renewed_and_failures_back_off() {
-        let now = Arc::new(Mutex::new(t("2024-01-01T00:00:00Z")));
-        let clock: Clock = {
-            let now = now.clone();
-            Arc::new(move || *now.lock())
-        };
+        let (now, clock) = clock_at("2024-01-01T00:00:00Z");
         let cache: Renewing<String> = Renewing::new(clock);
-        let key = "ns/sa".to_string();
         let calls = AtomicU32::new(0);
-        let exchange = |result: Result<Temporary, Failure>| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async move { result }
-        };
-        let refused = Failure {
+        let unavailable = Failure {
             reason: "IamUnavailable",
             message: "IAM is unavailable".into(),
             permanent: false,
         };
-
-        let first = cache
-            .get(&key, || exchange(Ok(keys(1, "2024-01-01T01:00:00Z"))))
-            .await
-            .expect("first");
-        assert!(access_key(&first).contains("AK1"));
+        let first = ask(&cache, &calls, Ok(keys(1, "2024-01-01T01:00:00Z"))).await;
+        assert!(first.expect("first").contains("AK1"));
         *now.lock() = t("2024-01-01T00:29:00Z");
-        let reused = cache
-            .get(&key, || exchange(Ok(keys(2, "2024-01-01T02:00:00Z"))))
-            .await
-            .expect("reused");
-        assert!(access_key(&reused).contains("AK1"));
+        let reused = ask(&cache, &calls, Ok(keys(2, "2024-01-01T02:00:00Z"))).await;
+        assert!(reused.expect("reused").contains("AK1"));
         assert_eq!(calls.load(Ordering::SeqCst), 1, "not due: no exchange");
 
         // Due; the renewal fails: the old keys still work, and the next try waits.
         *now.lock() = t("2024-01-01T00:31:00Z");
-        let kept = cache
-            .get(&key, || exchange(Err(refused.clone())))
-            .await
-            .expect("old keys still valid");
-        assert!(access_key(&kept).contains("AK1"));
-        let during_backoff = cache
-            .get(&key, || exchange(Ok(keys(3, "2024-01-01T02:00:00Z"))))
-            .await
-            .expect("old keys");
-        assert!(access_key(&during_backoff).contains("AK1"));
+        let kept = ask(&cache, &calls, Err(unavailable)).await;
+        assert!(kept.expect("old keys still valid").contains("AK1"));
+        let waiting = ask(&cache, &calls, Ok(keys(3, "2024-01-01T02:00:00Z"))).await;
+        assert!(waiting.expect("old keys").contains("AK1"));
         assert_eq!(calls.load(Ordering::SeqCst), 2, "backing off: no exchange");
 
         // Past the backoff, the renewal works.
         *now.lock() = t("2024-01-01T00:31:06Z");
-        let renewed = cache
-            .get(&key, || exchange(Ok(keys(4, "2024-01-01T02:00:00Z"))))
-            .await
-            .expect("renewed");
-        assert!(access_key(&renewed).contains("AK4"));
+        let renewed = ask(&cache, &calls, Ok(keys(4, "2024-01-01T02:00:00Z"))).await;
+        assert!(renewed.expect("renewed").contains("AK4"));
     }
 
     #[tokio::test]
     async fn expired_keys_that_cannot_be_renewed_say_so() {
-        let now = Arc::new(Mutex::new(t("2024-01-01T00:00:00Z")));
-        let clock: Clock = {
-            let now = now.clone();
-            Arc::new(move || *now.lock())
-        };
+        let (now, clock) = clock_at("2024-01-01T00:00:00Z");
         let cache: Renewing<String> = Renewing::new(clock);
         let key = "ns/sa".to_string();
         cache
@@ -327,11 +319,7 @@ mod tests {
 
     #[tokio::test]
     async fn identities_left_unused_are_forgotten() {
-        let now = Arc::new(Mutex::new(t("2024-01-01T00:00:00Z")));
-        let clock: Clock = {
-            let now = now.clone();
-            Arc::new(move || *now.lock())
-        };
+        let (now, clock) = clock_at("2024-01-01T00:00:00Z");
         let cache: Renewing<String> = Renewing::new(clock);
         cache
             .get(&"a".to_string(), || async {
