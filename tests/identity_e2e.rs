@@ -1,0 +1,401 @@
+//! Keyless credentials end to end: watches naming a ServiceAccount (spec.workloadIdentity)
+//! whose tokens the real API server issues and the simulator's IAM verifies against the API
+//! server's own signing keys, and the operator's default credentials from the SDK's chain
+//! (its own federated token file, CCE pod identity, the mounted default-credentials Secret).
+//! No token, temporary key or security token may appear in the operator's log (at trace),
+//! in Events or in status.
+
+mod common;
+
+use std::time::Duration;
+
+use kube::Api;
+use kube::api::PostParams;
+use serde_json::{Value, json};
+
+use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
+use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use common::iam::{AUDIENCE, PROVIDER, PlaneIam, rule_for, sa_token, service_account};
+use common::operator::Operator;
+use common::sim::{Sim, copy};
+use common::{cond, events, raw_events, wait_watch};
+
+/// What the exchanged secrets look like: a JWT's header (`{"alg"`), the simulator's
+/// unscoped IAM tokens and its security tokens. Secret keys travel with security tokens.
+const SECRET_SHAPES: [&str; 3] = ["eyJhbGci", "MIIsim", "gQpjbi1ub3J0aC00"];
+
+fn leaks(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| SECRET_SHAPES.iter().any(|s| l.contains(s)))
+        .map(|l| l.chars().take(200).collect())
+        .collect()
+}
+
+/// Neither the operator's log, nor the watch's Events, nor its status holds a token or key.
+async fn assert_nothing_leaked(client: &kube::Client, ns: &str, name: &str, op: &Operator) {
+    let log = op.log_text();
+    assert!(
+        log.lines().count() > 50,
+        "the operator logged too little to judge"
+    );
+    let in_log = leaks(&log);
+    assert!(in_log.is_empty(), "the log holds secrets:\n{in_log:#?}");
+    let in_events: Vec<String> = raw_events(client, ns, name)
+        .await
+        .iter()
+        .flat_map(|e| leaks(&serde_json::to_string(e).expect("event JSON")))
+        .collect();
+    assert!(in_events.is_empty(), "Events hold secrets: {in_events:#?}");
+    let watch = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .expect("get watch");
+    let status = serde_json::to_string(&watch.status).expect("status JSON");
+    assert!(leaks(&status).is_empty(), "status holds secrets: {status}");
+}
+
+/// A watch of `workflow` on `sim` that names the ServiceAccount `account` of its namespace.
+async fn identity_watch(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    sim: &Sim,
+    ids: (&str, &str),
+    account: &str,
+) {
+    let mut watch = common::watch::sim_watch_object(ns, name, sim, ids.0, Some(ids.1), None);
+    watch.spec.workload_identity = Some(
+        serde_json::from_value(json!({
+            "serviceAccountName": account,
+            "identityProviderID": PROVIDER,
+            "audience": AUDIENCE,
+        }))
+        .expect("workload identity"),
+    );
+    Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &watch)
+        .await
+        .expect("create watch");
+}
+
+fn synced_reason(w: &UpgradeWorkflowWatch) -> Option<String> {
+    cond(w, "Synced").map(|c| c.1)
+}
+
+fn synced_message(w: &UpgradeWorkflowWatch) -> String {
+    w.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Synced"))
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
+/// The issued credentials IAM lists (access keys and expiries, no secrets).
+async fn issued(sim: &Sim) -> Vec<Value> {
+    sim.iam_issued().await["credentials"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_watch_with_workload_identity_reaches_success_renewing_its_keys_without_a_sync_failure()
+{
+    let success = copy(Builtin::Success, 0);
+    let (client, ns) = common::setup("identity-success").await;
+    let iam = PlaneIam::new(&client).await;
+    let sim = Sim::https()
+        .scenario(Builtin::Success)
+        .args(&["--speed", "10"])
+        .iam(&iam)
+        .start();
+    // Ten scenario minutes at speed 10: keys live a minute of real time, shorter than the
+    // upgrade, so the operator has to renew them on the way.
+    sim.iam_lifetimes(json!({"credentialCap": "10m"})).await;
+    service_account(&client, &ns, "watcher").await;
+    sim.add_iam_rule(&rule_for(&ns, "watcher")).await;
+    let op = Operator::start(&ns, &sim, &["--iam-endpoint", sim.iam_endpoint()]);
+    identity_watch(
+        &client,
+        &ns,
+        "keyless",
+        &sim,
+        (&success.cluster, &success.workflow),
+        "watcher",
+    )
+    .await;
+
+    let first = wait_watch(&client, &ns, "keyless", 60, "first sync", |w| {
+        synced_reason(w).as_deref() == Some("Synced")
+    })
+    .await;
+    assert_eq!(cond(&first, "Stalled").map(|c| c.0), Some("False".into()));
+    // Through at least one expiry of the first keys.
+    common::eventually::eventually(
+        "the first keys expire and new ones serve",
+        Duration::from_secs(150),
+        Duration::from_secs(2),
+        || async {
+            let all = issued(&sim).await;
+            let now = jiff::Timestamp::now();
+            let expired = all.iter().any(|c| {
+                c["expires_at"]
+                    .as_str()
+                    .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                    .is_some_and(|t| t < now)
+            });
+            if all.len() >= 2 && expired {
+                Ok(())
+            } else {
+                Err(format!("issued: {all:#?}"))
+            }
+        },
+    )
+    .await;
+    let done = wait_watch(&client, &ns, "keyless", 240, "Success", |w| {
+        w.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Success")
+    })
+    .await;
+    assert_eq!(cond(&done, "Ready").map(|c| c.0), Some("True".into()));
+    let reasons: Vec<String> = events(&client, &ns, "keyless")
+        .await
+        .into_iter()
+        .map(|(reason, _)| reason)
+        .collect();
+    assert!(
+        !reasons.iter().any(|r| r == "SyncFailed"),
+        "a sync failed on the way: {reasons:?}"
+    );
+    // Every CCE call was signed with keys IAM issued to this ServiceAccount.
+    let keys: Vec<String> = issued(&sim)
+        .await
+        .iter()
+        .filter_map(|c| c["accessKey"].as_str().map(str::to_string))
+        .collect();
+    let calls = sim.requests_for(&success.workflow).await;
+    assert!(!calls.is_empty());
+    for call in &calls {
+        let ak = call["credential"].as_str().unwrap_or_default();
+        assert!(
+            keys.iter().any(|k| k == ak),
+            "signed with {ak}, not an issued key: {call}"
+        );
+        assert_eq!(call["status"], 200, "a call was refused: {call}");
+    }
+    assert_nothing_leaked(&client, &ns, "keyless", &op).await;
+}
+
+#[tokio::test]
+async fn a_service_account_no_conversion_rule_maps_is_unauthorized_with_iams_message() {
+    let success = copy(Builtin::Success, 0);
+    let (client, ns) = common::setup("identity-no-rule").await;
+    let iam = PlaneIam::new(&client).await;
+    let sim = Sim::https().scenario(Builtin::Success).frozen().iam(&iam).start();
+    service_account(&client, &ns, "stranger").await;
+    let op = Operator::start(&ns, &sim, &["--iam-endpoint", sim.iam_endpoint()]);
+    identity_watch(
+        &client,
+        &ns,
+        "unmapped",
+        &sim,
+        (&success.cluster, &success.workflow),
+        "stranger",
+    )
+    .await;
+    let refused = wait_watch(&client, &ns, "unmapped", 60, "Unauthorized", |w| {
+        synced_reason(w).as_deref() == Some("Unauthorized")
+    })
+    .await;
+    assert_eq!(cond(&refused, "Stalled").map(|c| c.0), Some("True".into()));
+    let message = synced_message(&refused);
+    assert!(
+        message.contains("IAM refused the token")
+            && message.contains("no identity conversion rule")
+            && message.contains(&format!("system:serviceaccount:{ns}:stranger")),
+        "{message}"
+    );
+    // Refused tokens are not asked again in a tight loop: the operator retries slowly.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let tokens = sim.iam_issued().await;
+    assert!(
+        issued(&sim).await.is_empty(),
+        "IAM issued keys to an unmapped subject: {tokens}"
+    );
+    assert_nothing_leaked(&client, &ns, "unmapped", &op).await;
+}
+
+#[tokio::test]
+async fn a_missing_service_account_and_a_later_one_are_told_apart() {
+    let success = copy(Builtin::Success, 0);
+    let (client, ns) = common::setup("identity-missing").await;
+    let iam = PlaneIam::new(&client).await;
+    let sim = Sim::https().scenario(Builtin::Success).frozen().iam(&iam).start();
+    let op = Operator::start(&ns, &sim, &["--iam-endpoint", sim.iam_endpoint()]);
+    identity_watch(
+        &client,
+        &ns,
+        "ghost",
+        &sim,
+        (&success.cluster, &success.workflow),
+        "ghost",
+    )
+    .await;
+    let missing = wait_watch(&client, &ns, "ghost", 60, "ServiceAccountMissing", |w| {
+        synced_reason(w).as_deref() == Some("ServiceAccountMissing")
+    })
+    .await;
+    assert!(
+        synced_message(&missing).contains(&format!("ServiceAccount {ns}/ghost")),
+        "{}",
+        synced_message(&missing)
+    );
+    assert_eq!(cond(&missing, "Stalled").map(|c| c.0), Some("True".into()));
+    // Once it exists and IAM maps it, the watch syncs (after the slow retry).
+    service_account(&client, &ns, "ghost").await;
+    sim.add_iam_rule(&rule_for(&ns, "ghost")).await;
+    wait_watch(&client, &ns, "ghost", 60, "Synced", |w| {
+        synced_reason(w).as_deref() == Some("Synced")
+    })
+    .await;
+    assert_nothing_leaked(&client, &ns, "ghost", &op).await;
+}
+
+/// The operator's defaults from its own projected token: `HUAWEICLOUD_SDK_IDP_ID` and
+/// `HUAWEICLOUD_SDK_ID_TOKEN_FILE`, the source named in the log.
+#[tokio::test]
+async fn the_operators_own_token_file_is_its_default_credentials() {
+    let success = copy(Builtin::Success, 0);
+    let (client, ns) = common::setup("identity-operator").await;
+    let iam = PlaneIam::new(&client).await;
+    let sim = Sim::https().scenario(Builtin::Success).frozen().iam(&iam).start();
+    service_account(&client, &ns, "operator").await;
+    sim.add_iam_rule(&rule_for(&ns, "operator")).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let token_file = dir.path().join("token");
+    let token = sa_token(&client, &ns, "operator", AUDIENCE, 600).await;
+    std::fs::write(&token_file, &token).expect("write token");
+    let token_path = token_file.display().to_string();
+    let op = Operator::start_with_env(
+        &ns,
+        &sim,
+        &["--iam-endpoint", sim.iam_endpoint()],
+        &[
+            ("HUAWEICLOUD_SDK_IDP_ID", PROVIDER),
+            ("HUAWEICLOUD_SDK_ID_TOKEN_FILE", &token_path),
+        ],
+    );
+    common::sim_watch(
+        &client,
+        &ns,
+        "defaults",
+        &sim,
+        &success.cluster,
+        Some(&success.workflow),
+        None,
+    )
+    .await;
+    wait_watch(&client, &ns, "defaults", 60, "Synced", |w| {
+        synced_reason(w).as_deref() == Some("Synced")
+    })
+    .await;
+    let log = op.log_text();
+    assert!(
+        log.lines().any(|l| l.contains("default credentials")
+            && l.contains("federation of the token file")
+            && l.contains(&token_path)),
+        "the log does not name the source"
+    );
+    assert!(!log.contains(&token), "the token file's content is in the log");
+    assert_nothing_leaked(&client, &ns, "defaults", &op).await;
+}
+
+/// CCE pod identity as the default: `HC_CONTAINER_CREDENTIALS_FULL_URI` and the agent's
+/// token file.
+#[tokio::test]
+async fn cce_pod_identity_serves_as_default_credentials() {
+    let success = copy(Builtin::Success, 0);
+    let (client, ns) = common::setup("identity-pod").await;
+    let iam = PlaneIam::new(&client).await;
+    let sim = Sim::https().scenario(Builtin::Success).frozen().iam(&iam).start();
+    service_account(&client, &ns, "pod").await;
+    sim.add_iam_rule(&rule_for(&ns, "pod")).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let token_file = dir.path().join("agent-token");
+    std::fs::write(
+        &token_file,
+        sa_token(&client, &ns, "pod", AUDIENCE, 600).await,
+    )
+    .expect("write token");
+    let token_path = token_file.display().to_string();
+    let uri = sim.pod_identity_uri();
+    let op = Operator::start_with_env(
+        &ns,
+        &sim,
+        &[],
+        &[
+            ("HC_CONTAINER_CREDENTIALS_FULL_URI", &uri),
+            ("HC_CONTAINER_AUTHORIZATION_TOKEN_FILE", &token_path),
+        ],
+    );
+    common::sim_watch(
+        &client,
+        &ns,
+        "pod-identity",
+        &sim,
+        &success.cluster,
+        Some(&success.workflow),
+        None,
+    )
+    .await;
+    wait_watch(&client, &ns, "pod-identity", 60, "Synced", |w| {
+        synced_reason(w).as_deref() == Some("Synced")
+    })
+    .await;
+    assert!(op.log_text().contains("CCE pod identity"));
+    assert_nothing_leaked(&client, &ns, "pod-identity", &op).await;
+}
+
+/// The default-credentials Secret as the chart mounts it: rotating its files reaches the
+/// running operator.
+#[tokio::test]
+async fn a_rotated_default_credentials_secret_takes_effect_without_a_restart() {
+    let success = copy(Builtin::Success, 0);
+    let (client, ns) = common::setup("identity-rotation").await;
+    let sim = Sim::https().scenario(Builtin::Success).frozen().start();
+    let dir = tempfile::tempdir().expect("dir");
+    let write = |ak: &str, sk: &str| {
+        // As the kubelet does: the new files appear whole.
+        for (key, value) in [("accessKey", ak), ("secretKey", sk)] {
+            let part = dir.path().join(format!(".{key}.new"));
+            std::fs::write(&part, value).expect("write");
+            std::fs::rename(&part, dir.path().join(key)).expect("rename");
+        }
+    };
+    let wrong = "wrongSecretKey00000000000000000000000001";
+    common::secrets::forbid_in_logs(wrong);
+    write(builtin::ACCESS_KEY, wrong);
+    let dir_path = dir.path().display().to_string();
+    let mut op = Operator::start(&ns, &sim, &["--default-credentials-dir", &dir_path]);
+    common::sim_watch(
+        &client,
+        &ns,
+        "rotated",
+        &sim,
+        &success.cluster,
+        Some(&success.workflow),
+        None,
+    )
+    .await;
+    wait_watch(&client, &ns, "rotated", 60, "Unauthorized", |w| {
+        synced_reason(w).as_deref() == Some("Unauthorized")
+    })
+    .await;
+    let pid = op.pid();
+    write(builtin::ACCESS_KEY, builtin::SECRET_KEY);
+    wait_watch(&client, &ns, "rotated", 60, "Synced", |w| {
+        synced_reason(w).as_deref() == Some("Synced")
+    })
+    .await;
+    assert!(op.running() && op.pid() == pid, "the operator restarted");
+    assert!(op.log_text().contains("the default-credentials Secret mounted at"));
+}
