@@ -25,6 +25,8 @@
 //! | PUT | `/_sim/credentials` | a credentials list (file format) | replaces all; the new list |
 //! | POST | `/_sim/credentials` | a credentials list | adds or replaces those keys/tokens; the new list |
 //! | DELETE | `/_sim/credentials/{id}` | | 204, 404 if unknown (id: access key or token fingerprint) |
+//!
+//! IAM's routes (`/_sim/iam…`) are listed in [`super::iam::admin`].
 
 use std::sync::Arc;
 
@@ -55,9 +57,9 @@ pub struct Admin {
     pub summaries: Vec<Summary>,
 }
 
-type Shared = State<Arc<Admin>>;
+pub(super) type Shared = State<Arc<Admin>>;
 
-struct AdminError(StatusCode, String);
+pub(super) struct AdminError(pub(super) StatusCode, pub(super) String);
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
@@ -78,24 +80,24 @@ impl From<SimError> for AdminError {
     }
 }
 
-type Result<T> = std::result::Result<T, AdminError>;
+pub(super) type Result<T> = std::result::Result<T, AdminError>;
 
-fn bad(msg: impl Into<String>) -> AdminError {
+pub(super) fn bad(msg: impl Into<String>) -> AdminError {
     AdminError(StatusCode::BAD_REQUEST, msg.into())
 }
 
-fn not_found(msg: impl Into<String>) -> AdminError {
+pub(super) fn not_found(msg: impl Into<String>) -> AdminError {
     AdminError(StatusCode::NOT_FOUND, msg.into())
 }
 
 /// Parses a JSON or YAML body; an empty body reads as `{}`.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T> {
+pub(super) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T> {
     let text = std::str::from_utf8(bytes).map_err(|_| bad("body is not UTF-8"))?;
     let text = if text.trim().is_empty() { "{}" } else { text };
     serde_yaml::from_str(text).map_err(|e| bad(format!("invalid body: {e}")))
 }
 
-fn ok_json(value: impl serde::Serialize) -> Response {
+pub(super) fn ok_json(value: impl serde::Serialize) -> Response {
     axum::Json(value).into_response()
 }
 
@@ -126,6 +128,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
                 .post(upsert_credentials),
         )
         .route("/_sim/credentials/{id}", delete(remove_credential))
+        .merge(super::iam::admin::routes())
         .fallback(|| async { not_found("no such admin route") })
         .with_state(admin)
 }

@@ -5,6 +5,9 @@
 //! project's requests — with `X-Sdk-Date` within 15 minutes and temporary keys bound to
 //! their `X-Security-Token`.
 //!
+//! Temporary keys the simulator's IAM issues ([`CredentialStore::issue`]) carry an expiry
+//! and are refused from then on.
+//!
 //! Failures carry APIG's wording (`Incorrect IAM authentication information: …`); the
 //! server answers them 401 `APIGW.0301`. Secrets never leave this module: a credential is
 //! named by its access key or a token's fingerprint.
@@ -47,6 +50,12 @@ pub struct CredentialView {
     pub id: String,
     #[serde(rename = "projectIDs")]
     pub project_ids: Vec<String>,
+    /// When temporary keys issued by the simulator's IAM expire (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Who IAM issued them to: user, subject and how.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_to: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,7 +63,26 @@ struct KeyEntry {
     secret_key: String,
     security_token: Option<String>,
     projects: BTreeSet<String>,
+    /// Set on keys IAM issued: refused from this instant.
+    expires_at: Option<Timestamp>,
+    issued_to: Option<String>,
 }
+
+/// Temporary keys the simulator's IAM hands out, to be accepted until `expires_at`.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub access_key: String,
+    pub secret_key: String,
+    pub security_token: String,
+    pub projects: BTreeSet<String>,
+    pub expires_at: Timestamp,
+    pub issued_to: String,
+}
+
+/// How long expired issued keys are kept (and answered as expired rather than unknown).
+const EXPIRED_KEPT: SignedDuration = SignedDuration::from_hours(1);
+/// Most issued keys kept; the ones expiring first go beyond that.
+const MAX_ISSUED: usize = 10_000;
 
 #[derive(Debug, Clone)]
 struct TokenEntry {
@@ -149,6 +177,8 @@ impl CredentialStore {
                         secret_key: sk.clone(),
                         security_token: def.security_token.clone(),
                         projects: BTreeSet::new(),
+                        expires_at: None,
+                        issued_to: None,
                     });
                     if &entry.secret_key != sk || entry.security_token != def.security_token {
                         return Err(format!(
@@ -199,13 +229,80 @@ impl CredentialStore {
             },
             id: ak.clone(),
             project_ids: e.projects.iter().cloned().collect(),
+            expires_at: e.expires_at.map(|t| t.to_string()),
+            issued_to: e.issued_to.clone(),
         });
         let tokens = self.tokens.iter().map(|(fp, e)| CredentialView {
             kind: "token",
             id: fp.clone(),
             project_ids: e.projects.iter().cloned().collect(),
+            expires_at: None,
+            issued_to: None,
         });
         keys.chain(tokens).collect()
+    }
+
+    /// Adds temporary keys IAM issued at `now`, first dropping issued keys long expired
+    /// (and, past [`MAX_ISSUED`], those expiring first).
+    pub fn issue(&mut self, issued: Issued, now: Timestamp) {
+        self.keys.retain(|_, e| {
+            e.expires_at
+                .is_none_or(|t| now.duration_since(t) < EXPIRED_KEPT)
+        });
+        let mut expiries: Vec<(Timestamp, String)> = self
+            .keys
+            .iter()
+            .filter_map(|(ak, e)| e.expires_at.map(|t| (t, ak.clone())))
+            .collect();
+        if expiries.len() >= MAX_ISSUED {
+            expiries.sort();
+            for (_, ak) in &expiries[..=expiries.len() - MAX_ISSUED] {
+                self.keys.remove(ak);
+            }
+        }
+        self.keys.insert(
+            issued.access_key,
+            KeyEntry {
+                secret_key: issued.secret_key,
+                security_token: Some(issued.security_token),
+                projects: issued.projects,
+                expires_at: Some(issued.expires_at),
+                issued_to: Some(issued.issued_to),
+            },
+        );
+    }
+
+    /// Issued keys only: the views of [`CredentialStore::views`] with an expiry.
+    pub fn issued_views(&self) -> Vec<CredentialView> {
+        self.views()
+            .into_iter()
+            .filter(|v| v.expires_at.is_some())
+            .collect()
+    }
+
+    /// Makes issued keys expire at `at` at the latest: every one, or the one of
+    /// `access_key`. Returns how many were changed.
+    pub fn expire_issued(&mut self, access_key: Option<&str>, at: Timestamp) -> usize {
+        let mut changed = 0;
+        for (ak, e) in &mut self.keys {
+            if access_key.is_some_and(|wanted| wanted != ak) {
+                continue;
+            }
+            if let Some(t) = &mut e.expires_at {
+                *t = (*t).min(at);
+                changed += 1;
+            }
+        }
+        changed
+    }
+
+    /// Brings every issued key's expiry `by` closer (IAM's clock moved on).
+    pub fn shorten_issued(&mut self, by: SignedDuration) {
+        for e in self.keys.values_mut() {
+            if let Some(t) = &mut e.expires_at {
+                *t = t.checked_sub(by).unwrap_or(Timestamp::MIN);
+            }
+        }
     }
 
     /// Authenticates a request received at `now` (path as on the wire, query decoded with
@@ -251,6 +348,12 @@ impl CredentialStore {
                 &format!("Get secretKey failed,ak:{ak},err:ak not exist"),
             ));
         };
+        if let Some(expiry) = entry.expires_at.filter(|t| *t <= now) {
+            return Err(failure(
+                Some(ak),
+                &format!("security token expires, expires_at: {expiry}"),
+            ));
+        }
         let date = req
             .header(sign::SDK_DATE_HEADER)
             .ok_or_else(|| failure(Some(ak), "X-Sdk-Date is missing"))?;
@@ -476,5 +579,59 @@ mod tests {
         assert!(s.authenticate(&received(&new), now()).is_ok());
         assert!(s.remove("AK1"));
         assert!(s.authenticate(&received(&new), now()).is_err());
+    }
+
+    #[test]
+    fn issued_keys_are_accepted_until_they_expire_and_listed_without_secrets() {
+        let mut s = store();
+        s.issue(
+            Issued {
+                access_key: "ISSUEDAK".into(),
+                secret_key: "issued-secret".into(),
+                security_token: "issued-token".into(),
+                projects: BTreeSet::from([builtin::PROJECT_ID.to_string()]),
+                expires_at: now() + SignedDuration::from_secs(60),
+                issued_to: "u (s via p, federation)".into(),
+            },
+            now(),
+        );
+        let headers = signed("ISSUEDAK", "issued-secret", Some("issued-token"), now());
+        assert!(s.authenticate(&received(&headers), now()).is_ok());
+        let later = now() + SignedDuration::from_secs(60);
+        let e = s
+            .authenticate(&received(&headers), later)
+            .expect_err("expired");
+        assert!(
+            e.message.contains("security token expires"),
+            "{}",
+            e.message
+        );
+        let views = s.issued_views();
+        assert_eq!(views.len(), 1);
+        let text = serde_json::to_string(&views).expect("json");
+        assert!(!text.contains("issued-secret") && !text.contains("issued-token"));
+        assert!(text.contains("expiresAt"));
+        s.shorten_issued(SignedDuration::from_secs(30));
+        let halfway = now() + SignedDuration::from_secs(30);
+        assert!(s.authenticate(&received(&headers), halfway).is_err());
+        assert_eq!(s.expire_issued(Some("NOSUCH"), now()), 0);
+        assert_eq!(s.expire_issued(None, now()), 1);
+        // Built-in keys have no expiry and are never touched.
+        let permanent = signed(builtin::ACCESS_KEY, builtin::SECRET_KEY, None, later);
+        assert!(s.authenticate(&received(&permanent), later).is_ok());
+        // Long-expired issued keys are dropped when the next ones are issued.
+        let much_later = now() + SignedDuration::from_hours(2);
+        s.issue(
+            Issued {
+                access_key: "NEXTAK".into(),
+                secret_key: "x".into(),
+                security_token: "y".into(),
+                projects: BTreeSet::new(),
+                expires_at: much_later,
+                issued_to: "u".into(),
+            },
+            much_later,
+        );
+        assert_eq!(s.issued_views().len(), 1);
     }
 }

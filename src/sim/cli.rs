@@ -18,6 +18,8 @@ use super::admin::{self, Admin};
 use super::auth::CredentialStore;
 use super::builtin::{self, Builtin};
 use super::fault::{FaultSet, FaultSpec};
+use super::iam::Iam;
+use super::iam::config::{IamConfig, JwksSource};
 use super::scenario::{Plan, ScenarioFile, Summary};
 use super::server::Sim;
 use super::state::World;
@@ -113,6 +115,38 @@ pub struct SimArgs {
     /// Timeline that workflows created through the API play (default: success).
     #[arg(long, value_name = "TIMELINE", env = "CCE_UW_SIM_ON_CREATE")]
     pub on_create: Option<String>,
+
+    /// IAM configuration (YAML or JSON): identity providers {id, issuer, clientIds,
+    /// jwks?: {url, caFile?, tokenFile?}}, conversion rules {provider, sub, user,
+    /// projectIDs, agency?} and lifetimes {token, credentialCap?, podIdentity}. IAM, STS
+    /// and the pod-identity agent are served on the CCE listener; without this file they
+    /// know no identity provider.
+    #[arg(long, value_name = "FILE", env = "CCE_UW_SIM_IAM_CONFIG")]
+    pub iam_config: Option<PathBuf>,
+
+    /// Where providers without their own `jwks` read their signing keys, such as
+    /// https://127.0.0.1:6443/openid/v1/jwks of the API server.
+    #[arg(long, value_name = "URL", env = "CCE_UW_SIM_IAM_JWKS_URL")]
+    pub iam_jwks_url: Option<String>,
+
+    /// PEM CA bundle that makes --iam-jwks-url's certificate trusted.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "CCE_UW_SIM_IAM_JWKS_CA",
+        requires = "iam_jwks_url"
+    )]
+    pub iam_jwks_ca: Option<PathBuf>,
+
+    /// A file holding the bearer token for --iam-jwks-url, read at every read of the keys
+    /// (the API server serves them to ServiceAccounts).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "CCE_UW_SIM_IAM_JWKS_TOKEN_FILE",
+        requires = "iam_jwks_url"
+    )]
+    pub iam_jwks_token_file: Option<PathBuf>,
 }
 
 impl Default for SimArgs {
@@ -131,6 +165,10 @@ impl Default for SimArgs {
             admin_listen: None,
             faults: Vec::new(),
             on_create: None,
+            iam_config: None,
+            iam_jwks_url: None,
+            iam_jwks_ca: None,
+            iam_jwks_token_file: None,
         }
     }
 }
@@ -145,6 +183,7 @@ pub struct Running {
     pub ca_pem: Option<String>,
     summaries: Vec<Summary>,
     credential_note: String,
+    iam_note: String,
     speed: f64,
     on_create: String,
     tasks: Vec<JoinHandle<()>>,
@@ -247,7 +286,8 @@ pub async fn start_with_clock(args: &SimArgs, clock: Arc<dyn Clock>) -> Result<R
         faults.add(f.clone(), now)?;
     }
     let on_create = world.on_create().name.clone();
-    let sim = Arc::new(Sim::new(world, credentials, faults, clock));
+    let (iam, iam_note) = iam(args)?;
+    let sim = Arc::new(Sim::new(world, credentials, faults, iam, clock));
 
     let (tls, ca_pem) = if args.tls_self_signed {
         let generated = tls::self_signed()?;
@@ -304,10 +344,42 @@ pub async fn start_with_clock(args: &SimArgs, clock: Arc<dyn Clock>) -> Result<R
         ca_pem,
         summaries,
         credential_note,
+        iam_note,
         speed: args.speed,
         on_create,
         tasks,
     })
+}
+
+/// IAM from `--iam-config` and the `--iam-jwks-*` flags, and the line the banner shows.
+fn iam(args: &SimArgs) -> Result<(Iam, String), String> {
+    let config = match &args.iam_config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            IamConfig::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => IamConfig::default(),
+    };
+    let default_jwks = args.iam_jwks_url.as_ref().map(|url| JwksSource {
+        url: url.clone(),
+        ca_file: args.iam_jwks_ca.clone(),
+        token_file: args.iam_jwks_token_file.clone(),
+    });
+    if default_jwks.is_none()
+        && let Some(p) = config.providers.iter().find(|p| p.jwks.is_none())
+    {
+        return Err(format!(
+            "identity provider {} has no jwks and --iam-jwks-url is not given",
+            p.id
+        ));
+    }
+    let note = format!(
+        "iam: {} identity providers, {} conversion rules (IAM, STS and pod identity on the CCE URL)",
+        config.providers.len(),
+        config.rules.len()
+    );
+    Ok((Iam::new(config, default_jwks, args.speed), note))
 }
 
 fn builtin_credentials_note() -> String {
@@ -347,6 +419,7 @@ impl Running {
             _ => {}
         }
         let _ = writeln!(out, "{}", self.credential_note);
+        let _ = writeln!(out, "{}", self.iam_note);
         for s in &self.summaries {
             let _ = writeln!(out, "scenario {} x{}:", s.name, s.count);
             // With copies, the template says how every copy's id is made.

@@ -13,6 +13,8 @@
 //!   [`diagnostics`]: the runs of its tasks and what the diagnostic APIs say about them;
 //! - [`fault`]: which injected fault, if any, hits a request;
 //! - [`auth`]: credentials and request authentication with the project's one signer;
+//! - [`iam`]: IAM, STS and the pod-identity agent: ServiceAccount tokens verified against
+//!   the API server's keys and traded for temporary keys;
 //! - [`observe`]: request counters and the request log;
 //! - [`server`]: the CCE routes, error bodies and the request pipeline;
 //! - [`admin`]: the admin API (never on the CCE listener);
@@ -26,6 +28,7 @@ pub mod cli;
 pub mod diagnostics;
 pub mod fault;
 pub mod flow;
+pub mod iam;
 pub mod net;
 pub mod observe;
 pub mod scenario;
@@ -52,8 +55,8 @@ impl Clock for SystemClock {
     }
 }
 
-/// The CCE operations the simulator serves, as faults and counters name them: the four of
-/// the upgrade workflow, then the diagnostic reads.
+/// The operations the simulator serves, as faults and counters name them: the four of the
+/// upgrade workflow, the diagnostic reads, then IAM's.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -69,10 +72,14 @@ pub enum Route {
     ListUpgradeTasks,
     ShowCluster,
     ListSnapshots,
+    IamIdToken,
+    IamSecurityToken,
+    StsAssumeWithOidc,
+    PodIdentity,
 }
 
 impl Route {
-    pub const ALL: [Route; 10] = [
+    pub const ALL: [Route; 14] = [
         Route::Show,
         Route::List,
         Route::Create,
@@ -83,6 +90,10 @@ impl Route {
         Route::ListUpgradeTasks,
         Route::ShowCluster,
         Route::ListSnapshots,
+        Route::IamIdToken,
+        Route::IamSecurityToken,
+        Route::StsAssumeWithOidc,
+        Route::PodIdentity,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +108,10 @@ impl Route {
             Route::ListUpgradeTasks => "list-upgrade-tasks",
             Route::ShowCluster => "show-cluster",
             Route::ListSnapshots => "list-snapshots",
+            Route::IamIdToken => "iam-id-token",
+            Route::IamSecurityToken => "iam-security-token",
+            Route::StsAssumeWithOidc => "sts-assume-with-oidc",
+            Route::PodIdentity => "pod-identity",
         }
     }
 

@@ -21,6 +21,7 @@ use serde_json::json;
 
 use super::auth::{CredentialStore, claimed_credential};
 use super::fault::{Action, FaultSet};
+use super::iam::{self, Iam};
 use super::observe::{Observer, RequestRecord, route_name};
 use super::state::{Scope, SimError, World};
 use super::{Clock, Route};
@@ -37,6 +38,7 @@ pub struct Sim {
     pub credentials: RwLock<CredentialStore>,
     pub faults: Mutex<FaultSet>,
     pub observer: Mutex<Observer>,
+    pub iam: Iam,
     pub clock: Arc<dyn Clock>,
     /// Makes request ids differ between runs.
     request_salt: u64,
@@ -47,6 +49,7 @@ impl Sim {
         world: World,
         credentials: CredentialStore,
         faults: FaultSet,
+        iam: Iam,
         clock: Arc<dyn Clock>,
     ) -> Sim {
         let request_salt = clock.now().as_nanosecond() as u64;
@@ -55,6 +58,7 @@ impl Sim {
             credentials: RwLock::new(credentials),
             faults: Mutex::new(faults),
             observer: Mutex::new(Observer::default()),
+            iam,
             clock,
             request_salt,
         }
@@ -184,16 +188,19 @@ pub struct Answer {
     pub body: Vec<u8>,
     pub retry_after: Option<u64>,
     pub error_code: Option<String>,
+    /// Headers beyond the usual ones (IAM's `X-Subject-Token`).
+    pub extra_headers: Vec<(&'static str, String)>,
 }
 
 impl Answer {
-    fn json(status: StatusCode, value: &impl serde::Serialize) -> Answer {
+    pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Answer {
         Answer {
             status,
             // Serializing our own model types cannot fail; an empty body would show it.
             body: serde_json::to_vec(value).unwrap_or_default(),
             retry_after: None,
             error_code: None,
+            extra_headers: Vec::new(),
         }
     }
 
@@ -219,6 +226,16 @@ impl Answer {
                 &json!({"error_code": code, "error_msg": message, "request_id": request_id}),
             )
         }
+    }
+
+    /// What the gateway answers for a path or method it does not route.
+    fn unknown_api(request_id: &str) -> Answer {
+        Answer::gateway_error(
+            StatusCode::NOT_FOUND,
+            "APIGW.0101",
+            "The API does not exist or has not been published in the environment",
+            request_id,
+        )
     }
 
     fn from_sim_error(e: &SimError) -> Answer {
@@ -248,6 +265,12 @@ impl Answer {
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        for (name, value) in self.extra_headers {
+            if let Ok(mut v) = HeaderValue::from_str(&value) {
+                v.set_sensitive(true);
+                headers.insert(name, v);
+            }
+        }
         response
     }
 }
@@ -258,13 +281,14 @@ pub enum Reply {
     Reset,
 }
 
-/// A routed CCE request: its head, decoded once.
+/// A routed request: its head, decoded once.
 #[derive(Clone, Copy)]
 struct Ctx<'a> {
     parts: &'a axum::http::request::Parts,
     headers: &'a [(String, String)],
     query: &'a [(String, String)],
-    api: &'a ApiPath,
+    /// The CCE path; `None` for IAM's routes.
+    api: Option<&'a ApiPath>,
     route: Route,
     request_id: &'a str,
 }
@@ -303,7 +327,10 @@ where
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let api = ApiPath::parse(&path);
-    let route = api.as_ref().and_then(|a| a.route(&parts.method));
+    let route = match &api {
+        Some(a) => a.route(&parts.method),
+        None => iam::server::route(&parts.method, &path),
+    };
     let mut seen = Seen {
         workflow_id: api
             .as_ref()
@@ -311,26 +338,21 @@ where
             .map(str::to_string),
         ..Seen::default()
     };
-    let answer = match (&api, route) {
-        (Some(api), Some(route)) => {
+    let answer = match route {
+        Some(route) => {
             let headers = header_list(&parts);
             let query = sign::decode_query(parts.uri.query().unwrap_or_default());
             let ctx = Ctx {
                 parts: &parts,
                 headers: &headers,
                 query: &query,
-                api,
+                api: api.as_ref(),
                 route,
                 request_id: &request_id,
             };
             pipeline(sim, &ctx, Body::new(body), &mut seen).await
         }
-        _ => Some(Answer::gateway_error(
-            StatusCode::NOT_FOUND,
-            "APIGW.0101",
-            "The API does not exist or has not been published in the environment",
-            &request_id,
-        )),
+        None => Some(Answer::unknown_api(&request_id)),
     };
     let record = RequestRecord {
         seq,
@@ -428,6 +450,7 @@ async fn pipeline(sim: &Sim, ctx: &Ctx<'_>, body: Body, seen: &mut Seen) -> Opti
             body: answer.body[..half.max(1).min(answer.body.len())].to_vec(),
             retry_after: None,
             error_code: None,
+            extra_headers: Vec::new(),
         });
     }
     Some(answer)
@@ -446,15 +469,22 @@ fn header_list(parts: &axum::http::request::Parts) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Authentication, the project check and the operation itself.
+/// Authentication, the project check and the operation itself; IAM's routes go to IAM.
 async fn operate(sim: &Sim, ctx: &Ctx<'_>, body: Body, seen: &mut Seen) -> Answer {
     let Ctx {
         parts,
-        api,
         route,
         request_id,
         ..
     } = *ctx;
+    let Some(api) = ctx.api else {
+        return match axum::body::to_bytes(body, iam::server::MAX_IAM_BODY).await {
+            Ok(bytes) => {
+                iam::server::serve(sim, route, ctx.headers, &bytes, &mut seen.credential).await
+            }
+            Err(_) => iam::server::too_large(),
+        };
+    };
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
@@ -557,6 +587,11 @@ async fn operate(sim: &Sim, ctx: &Ctx<'_>, body: Body, seen: &mut Seen) -> Answe
         Route::ListUpgradeTasks => world.list_upgrade_tasks(now, scope).map(ok),
         Route::ShowCluster => world.show_cluster(now, scope).map(ok),
         Route::ListSnapshots => world.list_snapshots(now, scope).map(ok),
+        // A CCE path never routes to IAM (`ApiPath::route`); answered as an unknown API.
+        Route::IamIdToken
+        | Route::IamSecurityToken
+        | Route::StsAssumeWithOidc
+        | Route::PodIdentity => Ok(Answer::unknown_api(request_id)),
     };
     result.unwrap_or_else(|e| Answer::from_sim_error(&e))
 }

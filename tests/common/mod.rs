@@ -1,5 +1,5 @@
 //! The test kit every end-to-end test, the simulator's tests and the benchmark use:
-//! the control plane ([`plane`]), a namespace per test ([`namespace`]), the simulator
+//! the control plane ([`plane`]), the simulator's IAM wired to it ([`iam`]), a namespace per test ([`namespace`]), the simulator
 //! ([`sim`]), the operator with its log checked for secrets ([`operator`], [`secrets`]),
 //! watches and their Events ([`watch`], [`events`]), kubectl ([`kubectl`]), a process's
 //! connections to a server ([`sockets`]) and the one poll-until loop ([`eventually`]). Built-in ids and keys come from
@@ -15,6 +15,7 @@ pub mod events;
 pub mod eventually;
 pub mod flux;
 pub mod gotool;
+pub mod iam;
 pub mod kubectl;
 pub mod namespace;
 pub mod operator;

@@ -17,14 +17,19 @@ pub async fn namespace(client: &Client, test: &str) -> String {
     name
 }
 
-/// Creates the namespace `name`.
+/// Creates the namespace `name`; one that exists already (another test made a shared
+/// one first) is fine.
 pub async fn create_namespace(client: &Client, name: &str) {
     let ns: Namespace =
         serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).expect("namespace");
-    Api::<Namespace>::all(client.clone())
+    match Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &ns)
         .await
-        .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => panic!("create namespace {name}: {e}"),
+    }
 }
 
 /// The shared plane's client and a fresh namespace for `test`, prepared by [`setup_on`].
