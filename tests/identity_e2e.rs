@@ -268,12 +268,22 @@ async fn a_missing_service_account_and_a_later_one_are_told_apart() {
     assert_nothing_leaked(&client, &ns, "ghost", &op).await;
 }
 
-/// The operator's defaults from its own projected token: `HUAWEICLOUD_SDK_IDP_ID` and
-/// `HUAWEICLOUD_SDK_ID_TOKEN_FILE`, the source named in the log.
-#[tokio::test]
-async fn the_operators_own_token_file_is_its_default_credentials() {
+/// A source of default credentials the operator is given through its environment: a
+/// ServiceAccount token (of `account`, mapped by a rule with `agency` when given) is written
+/// to a file, `env` names the variables from the simulator and that file.
+struct DefaultSource {
+    test: &'static str,
+    agency: Option<&'static str>,
+    env: fn(&Sim, &str) -> Vec<(&'static str, String)>,
+    /// What the log says the source is.
+    logged: &'static str,
+}
+
+/// A watch without credentials syncs with `source` as the operator's defaults; the log
+/// names the source, never the token.
+async fn defaults_serve(source: DefaultSource) {
     let success = copy(Builtin::Success, 0);
-    let (client, ns) = common::setup("identity-operator").await;
+    let (client, ns) = common::setup(source.test).await;
     let iam = PlaneIam::new(&client).await;
     let sim = Sim::https()
         .scenario(Builtin::Success)
@@ -281,21 +291,19 @@ async fn the_operators_own_token_file_is_its_default_credentials() {
         .iam(&iam)
         .start();
     service_account(&client, &ns, "operator").await;
-    sim.add_iam_rule(&rule_for(&ns, "operator")).await;
+    let mut rule = rule_for(&ns, "operator");
+    if let Some(agency) = source.agency {
+        rule["agency"] = agency.into();
+    }
+    sim.add_iam_rule(&rule).await;
     let dir = tempfile::tempdir().expect("dir");
     let token_file = dir.path().join("token");
     let token = sa_token(&client, &ns, "operator", AUDIENCE, 600).await;
     std::fs::write(&token_file, &token).expect("write token");
     let token_path = token_file.display().to_string();
-    let op = Operator::start_with_env(
-        &ns,
-        &sim,
-        &["--iam-endpoint", sim.iam_endpoint()],
-        &[
-            ("HUAWEICLOUD_SDK_IDP_ID", PROVIDER),
-            ("HUAWEICLOUD_SDK_ID_TOKEN_FILE", &token_path),
-        ],
-    );
+    let env = (source.env)(&sim, &token_path);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let op = Operator::start_with_env(&ns, &sim, &[], &env);
     common::sim_watch(
         &client,
         &ns,
@@ -312,10 +320,10 @@ async fn the_operators_own_token_file_is_its_default_credentials() {
     .await;
     let log = op.log_text();
     assert!(
-        log.lines().any(|l| l.contains("default credentials")
-            && l.contains("federation of the token file")
-            && l.contains(&token_path)),
-        "the log does not name the source"
+        log.lines()
+            .any(|l| l.contains("default credentials") && l.contains(source.logged)),
+        "the log does not name the source {:?}",
+        source.logged
     );
     assert!(
         !log.contains(&token),
@@ -324,54 +332,71 @@ async fn the_operators_own_token_file_is_its_default_credentials() {
     assert_nothing_leaked(&client, &ns, "defaults", &op).await;
 }
 
-/// CCE pod identity as the default: `HC_CONTAINER_CREDENTIALS_FULL_URI` and the agent's
-/// token file.
+/// The operator's own projected token, federated at IAM: `HUAWEICLOUD_SDK_IDP_ID` and
+/// `HUAWEICLOUD_SDK_ID_TOKEN_FILE`.
 #[tokio::test]
-async fn cce_pod_identity_serves_as_default_credentials() {
-    let success = copy(Builtin::Success, 0);
-    let (client, ns) = common::setup("identity-pod").await;
-    let iam = PlaneIam::new(&client).await;
-    let sim = Sim::https()
-        .scenario(Builtin::Success)
-        .frozen()
-        .iam(&iam)
-        .start();
-    service_account(&client, &ns, "pod").await;
-    sim.add_iam_rule(&rule_for(&ns, "pod")).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let token_file = dir.path().join("agent-token");
-    std::fs::write(
-        &token_file,
-        sa_token(&client, &ns, "pod", AUDIENCE, 600).await,
-    )
-    .expect("write token");
-    let token_path = token_file.display().to_string();
-    let uri = sim.pod_identity_uri();
-    let op = Operator::start_with_env(
-        &ns,
-        &sim,
-        &[],
-        &[
-            ("HC_CONTAINER_CREDENTIALS_FULL_URI", &uri),
-            ("HC_CONTAINER_AUTHORIZATION_TOKEN_FILE", &token_path),
-        ],
-    );
-    common::sim_watch(
-        &client,
-        &ns,
-        "pod-identity",
-        &sim,
-        &success.cluster,
-        Some(&success.workflow),
-        None,
-    )
-    .await;
-    wait_watch(&client, &ns, "pod-identity", 60, "Synced", |w| {
-        synced_reason(w).as_deref() == Some("Synced")
+async fn the_operators_own_token_file_is_its_default_credentials() {
+    defaults_serve(DefaultSource {
+        test: "identity-operator",
+        agency: None,
+        env: |sim, token| {
+            vec![
+                ("HUAWEICLOUD_SDK_IDP_ID", PROVIDER.to_string()),
+                ("HUAWEICLOUD_SDK_ID_TOKEN_FILE", token.to_string()),
+                (
+                    "HUAWEICLOUD_SDK_IAM_ENDPOINT",
+                    sim.iam_endpoint().to_string(),
+                ),
+            ]
+        },
+        logged: "federation of the token file",
     })
     .await;
-    assert!(op.log_text().contains("CCE pod identity"));
-    assert_nothing_leaked(&client, &ns, "pod-identity", &op).await;
+}
+
+/// An agency assumed at STS with the token: the `HUAWEICLOUD_OIDC_*` variables.
+#[tokio::test]
+async fn an_agency_assumed_with_oidc_at_sts_is_the_default_credentials() {
+    defaults_serve(DefaultSource {
+        test: "identity-oidc-sts",
+        agency: Some("cce-reader"),
+        env: |sim, token| {
+            vec![
+                (
+                    "HUAWEICLOUD_OIDC_PROVIDER_URN",
+                    format!("iam::0970d7:identity-provider:{PROVIDER}"),
+                ),
+                (
+                    "HUAWEICLOUD_OIDC_AGENCY_URN",
+                    "iam::0970d7:agency:cce-reader".to_string(),
+                ),
+                ("HUAWEICLOUD_OIDC_TOKEN_FILE", token.to_string()),
+                (
+                    "HUAWEICLOUD_SDK_STS_ENDPOINT",
+                    sim.iam_endpoint().to_string(),
+                ),
+            ]
+        },
+        logged: "OIDC STS at",
+    })
+    .await;
+}
+
+/// CCE pod identity: `HC_CONTAINER_CREDENTIALS_FULL_URI` and the agent's token file.
+#[tokio::test]
+async fn cce_pod_identity_serves_as_default_credentials() {
+    defaults_serve(DefaultSource {
+        test: "identity-pod",
+        agency: None,
+        env: |sim, token| {
+            vec![
+                ("HC_CONTAINER_CREDENTIALS_FULL_URI", sim.pod_identity_uri()),
+                ("HC_CONTAINER_AUTHORIZATION_TOKEN_FILE", token.to_string()),
+            ]
+        },
+        logged: "CCE pod identity",
+    })
+    .await;
 }
 
 /// The default-credentials Secret as the chart mounts it: rotating its files reaches the
