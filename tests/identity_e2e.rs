@@ -268,6 +268,65 @@ async fn a_missing_service_account_and_a_later_one_are_told_apart() {
     assert_nothing_leaked(&client, &ns, "ghost", &op).await;
 }
 
+/// A broken IAM answer during a renewal: the kept keys serve until they expire, then the
+/// watch says why it cannot sync, keeps what it last mirrored, and recovers once IAM answers.
+#[tokio::test]
+async fn a_broken_iam_answer_keeps_the_last_good_status_and_says_why() {
+    let success = copy(Builtin::Success, 0);
+    let (client, ns) = common::setup("identity-broken-iam").await;
+    let iam = PlaneIam::new(&client).await;
+    let sim = Sim::https().scenario(Builtin::Success).iam(&iam).start();
+    sim.iam_lifetimes(json!({"credentialCap": "20s"})).await;
+    service_account(&client, &ns, "watcher").await;
+    sim.add_iam_rule(&rule_for(&ns, "watcher")).await;
+    let op = Operator::start(&ns, &sim, &["--iam-endpoint", sim.iam_endpoint()]);
+    identity_watch(
+        &client,
+        &ns,
+        "broken",
+        &sim,
+        (&success.cluster, &success.workflow),
+        "watcher",
+    )
+    .await;
+    let good = wait_watch(&client, &ns, "broken", 60, "Synced", |w| {
+        synced_reason(w).as_deref() == Some("Synced")
+    })
+    .await;
+    sim.post(
+        "/_sim/faults",
+        json!({"kind": "malformed", "route": "iam-security-token"}),
+    )
+    .await;
+    let expired = wait_watch(&client, &ns, "broken", 60, "CredentialsExpired", |w| {
+        synced_reason(w).as_deref() == Some("CredentialsExpired")
+    })
+    .await;
+    let message = synced_message(&expired);
+    assert!(
+        message.contains("could not be renewed")
+            && message.contains("IAM sent an invalid response"),
+        "{message}"
+    );
+    assert_eq!(cond(&expired, "Stalled").map(|c| c.0), Some("False".into()));
+    let (before, after) = (
+        good.status.expect("status"),
+        expired.status.expect("status"),
+    );
+    assert_eq!(
+        (before.workflow_id, before.cluster_version),
+        (after.workflow_id, after.cluster_version),
+        "the last good status is kept"
+    );
+    assert!(!after.tasks.is_empty(), "tasks kept");
+    sim.delete("/_sim/faults").await;
+    wait_watch(&client, &ns, "broken", 60, "Synced again", |w| {
+        synced_reason(w).as_deref() == Some("Synced")
+    })
+    .await;
+    assert_nothing_leaked(&client, &ns, "broken", &op).await;
+}
+
 /// A source of default credentials the operator is given through its environment: a
 /// ServiceAccount token (of `account`, mapped by a rule with `agency` when given) is written
 /// to a file, `env` names the variables from the simulator and that file.
