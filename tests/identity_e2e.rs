@@ -441,6 +441,27 @@ async fn an_agency_assumed_with_oidc_at_sts_is_the_default_credentials() {
     .await;
 }
 
+/// The SDK's credentials file (`HUAWEICLOUD_SDK_CREDENTIALS_FILE`), its `[basic]` profile
+/// naming the identity provider, the token file and IAM.
+#[tokio::test]
+async fn the_sdks_credentials_file_with_a_federation_is_the_default_credentials() {
+    defaults_serve(DefaultSource {
+        test: "identity-profile",
+        agency: None,
+        env: |sim, token| {
+            let path = format!("{token}.credentials");
+            let profile = format!(
+                "[basic]\nidp_id = {PROVIDER}\nid_token_file = {token}\niam_endpoint = {}\n",
+                sim.iam_endpoint()
+            );
+            std::fs::write(&path, profile).expect("write the credentials file");
+            vec![("HUAWEICLOUD_SDK_CREDENTIALS_FILE", path)]
+        },
+        logged: "the credentials file",
+    })
+    .await;
+}
+
 /// CCE pod identity: `HC_CONTAINER_CREDENTIALS_FULL_URI` and the agent's token file.
 #[tokio::test]
 async fn cce_pod_identity_serves_as_default_credentials() {

@@ -62,8 +62,8 @@ pub enum Source {
     /// A directory of Secret keys (`accessKey`, `secretKey`, …), as a Secret volume mounts it.
     Directory(PathBuf),
     /// Huawei's SDK credentials file (`[basic]`: `ak`, `sk`, `security_token`, or `idp_id`,
-    /// `id_token_file`, `iam_endpoint`).
-    Profile(PathBuf),
+    /// `id_token_file`, `iam_endpoint`); `iam` serves a federation without `iam_endpoint`.
+    Profile { path: PathBuf, iam: Url },
     /// CCE pod identity.
     PodIdentity { uri: Url, token_file: PathBuf },
 }
@@ -107,7 +107,7 @@ impl fmt::Display for Source {
                 "the default-credentials Secret mounted at {}",
                 dir.display()
             ),
-            Self::Profile(path) => write!(f, "the credentials file {}", path.display()),
+            Self::Profile { path, .. } => write!(f, "the credentials file {}", path.display()),
             Self::PodIdentity { token_file, .. } => write!(
                 f,
                 "CCE pod identity ({ENV_POD_IDENTITY_URI}, token file {})",
@@ -211,12 +211,15 @@ pub fn select(
         return Ok(Some(Source::Directory(dir.to_path_buf())));
     }
     if let Some(path) = var(ENV_CREDENTIALS_FILE) {
-        return Ok(Some(Source::Profile(path.into())));
+        return Ok(Some(Source::Profile {
+            path: path.into(),
+            iam,
+        }));
     }
     if let Some(home) = &inputs.home {
         let path = home.join(".huaweicloud").join("credentials");
         if path.is_file() {
-            return Ok(Some(Source::Profile(path)));
+            return Ok(Some(Source::Profile { path, iam }));
         }
     }
     match (var(ENV_POD_IDENTITY_URI), var(ENV_POD_IDENTITY_TOKEN_FILE)) {
@@ -353,21 +356,17 @@ impl Defaults {
                     permanent: true,
                 })
             }),
-            Source::Profile(path) => match self.reread_profile(path)? {
+            Source::Profile {
+                path,
+                iam: fallback,
+            } => match self.reread_profile(path)? {
                 Profile::Keys(credentials) => Ok(credentials),
                 Profile::Federation {
                     identity_provider,
                     token_file,
                     iam,
                 } => {
-                    let iam = match iam {
-                        Some(url) => url,
-                        None => Url::parse(DEFAULT_IAM_ENDPOINT).map_err(|e| Failure {
-                            reason: "InvalidEndpoint",
-                            message: e.to_string(),
-                            permanent: true,
-                        })?,
-                    };
+                    let iam = iam.unwrap_or_else(|| fallback.clone());
                     self.federate(source, &identity_provider, &token_file, &iam)
                         .await
                 }
@@ -515,7 +514,7 @@ mod tests {
             }
             Some(Source::Environment { .. }) => "cloud-sdk-env",
             Some(Source::Directory(_)) => "directory",
-            Some(Source::Profile(_)) => "profile",
+            Some(Source::Profile { .. }) => "profile",
             Some(Source::PodIdentity { .. }) => "pod-identity",
             None => "none",
         }

@@ -112,7 +112,7 @@ impl<K: Hash + Eq + Clone + std::fmt::Display> Renewing<K> {
                     ),
                     permanent: false,
                 };
-                self.failed(&mut entry, key, now, failure);
+                self.failed(&mut entry, now, failure);
                 still_valid(&entry, now)
             }
             Ok(temporary) => {
@@ -128,17 +128,18 @@ impl<K: Hash + Eq + Clone + std::fmt::Display> Renewing<K> {
                 still_valid(&entry, now)
             }
             Err(failure) => {
-                self.failed(&mut entry, key, now, failure);
+                self.failed(&mut entry, now, failure);
                 still_valid(&entry, now)
             }
         }
     }
 
-    fn failed(&self, entry: &mut Entry, key: &K, now: Timestamp, failure: Failure) {
+    fn failed(&self, entry: &mut Entry, now: Timestamp, failure: Failure) {
         entry.failures = entry.failures.saturating_add(1);
         let wait = backoff(entry.failures);
         entry.retry_at = now.checked_add(wait).ok();
-        warn!(identity = %key, reason = failure.reason, error = %failure.message, retry_in = ?wait, "cannot obtain temporary credentials");
+        // The message names the identity.
+        warn!(reason = failure.reason, error = %failure.message, retry_in = ?wait, "cannot obtain temporary credentials");
         entry.last_failure = Some(failure);
     }
 
