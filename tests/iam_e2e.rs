@@ -11,25 +11,10 @@ use std::time::Duration;
 use cce_upgrade_watch::cce::{CceError, Credentials};
 use cce_upgrade_watch::sim::builtin::Builtin;
 use common::iam::{
-    AUDIENCE, PROVIDER, PlaneIam, USER, rule_for, sa_token, service_account, subject,
+    AUDIENCE, IamSetup, PROVIDER, USER, WATCHER, sa_token, service_account, subject,
 };
 use common::sim::Sim;
 use serde_json::{Value, json};
-
-/// The simulator with IAM wired to the plane, a fresh namespace and a ServiceAccount
-/// `watcher` in it with a rule.
-async fn setup(
-    test: &str,
-    launch: impl FnOnce(common::sim::Launch) -> common::sim::Launch,
-) -> (kube::Client, String, PlaneIam, Sim) {
-    let client = common::client().await;
-    let ns = common::namespace(&client, test).await;
-    let iam = PlaneIam::new(&client).await;
-    let sim = launch(Sim::https().scenario(Builtin::Success).iam(&iam)).start();
-    service_account(&client, &ns, "watcher").await;
-    sim.add_iam_rule(&rule_for(&ns, "watcher")).await;
-    (client, ns, iam, sim)
-}
 
 async fn show(sim: &Sim, credentials: Credentials) -> Result<(), CceError> {
     let b = Builtin::Success;
@@ -41,16 +26,18 @@ async fn show(sim: &Sim, credentials: Credentials) -> Result<(), CceError> {
 }
 
 fn message(answer: &Value) -> String {
-    answer["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    answer["error_msg"].as_str().unwrap_or_default().to_string()
 }
 
 #[tokio::test]
 async fn a_service_account_token_becomes_temporary_keys_the_cce_api_accepts_until_they_expire() {
-    let (client, ns, _iam, sim) = setup("iam-accepts", |l| l).await;
-    let jwt = sa_token(&client, &ns, "watcher", AUDIENCE, 600).await;
+    let IamSetup {
+        client,
+        ns,
+        sim,
+        iam: _files,
+    } = IamSetup::start("iam-accepts", |l| l).await;
+    let jwt = sa_token(&client, &ns, WATCHER, AUDIENCE, 600).await;
     let unscoped = sim.federate_with(PROVIDER, &jwt).await;
     assert_eq!(unscoped.status, 201, "{:?}", unscoped.body);
     let token = &unscoped.body["token"];
@@ -82,7 +69,7 @@ async fn a_service_account_token_becomes_temporary_keys_the_cce_api_accepts_unti
     assert!(
         listed[0]["issuedTo"]
             .as_str()
-            .is_some_and(|t| t.contains(&subject(&ns, "watcher"))),
+            .is_some_and(|t| t.contains(&subject(&ns, WATCHER))),
         "{issued}"
     );
     for secret in [&jwt, &subject_token] {
@@ -148,10 +135,15 @@ fn claims_of(jwt: &str) -> Value {
 
 #[tokio::test]
 async fn tokens_iam_must_not_accept_are_refused_with_its_messages() {
-    let (client, ns, _iam, sim) = setup("iam-refuses", |l| l).await;
-    let good = sa_token(&client, &ns, "watcher", AUDIENCE, 600).await;
+    let IamSetup {
+        client,
+        ns,
+        sim,
+        iam: _files,
+    } = IamSetup::start("iam-refuses", |l| l).await;
+    let good = sa_token(&client, &ns, WATCHER, AUDIENCE, 600).await;
 
-    let wrong_audience = sa_token(&client, &ns, "watcher", "someone-else", 600).await;
+    let wrong_audience = sa_token(&client, &ns, WATCHER, "someone-else", 600).await;
     let a = sim.federate_with(PROVIDER, &wrong_audience).await;
     assert_eq!(a.status, 401, "{:?}", a.body);
     assert!(message(&a.body).contains("audience"), "{:?}", a.body);
@@ -237,9 +229,14 @@ async fn tokens_iam_must_not_accept_are_refused_with_its_messages() {
 async fn temporary_keys_expire_on_the_scenario_clock() {
     // At 60 scenario seconds per second, a 15-minute credential capped to 2 minutes lasts
     // two real seconds.
-    let (client, ns, _iam, sim) = setup("iam-scenario-clock", |l| l.args(&["--speed", "60"])).await;
+    let IamSetup {
+        client,
+        ns,
+        sim,
+        iam: _files,
+    } = IamSetup::start("iam-scenario-clock", |l| l.args(&["--speed", "60"])).await;
     sim.iam_lifetimes(json!({"credentialCap": "2m"})).await;
-    let jwt = sa_token(&client, &ns, "watcher", AUDIENCE, 600).await;
+    let jwt = sa_token(&client, &ns, WATCHER, AUDIENCE, 600).await;
     let (credentials, access) = sim.federated_keys(&jwt, 900).await;
     show(&sim, credentials.clone())
         .await

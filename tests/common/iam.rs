@@ -161,6 +161,38 @@ impl PlaneIam {
     }
 }
 
+/// What most IAM tests start from: the plane's client, a fresh namespace with the
+/// ServiceAccount [`WATCHER`] and a rule for it, and an HTTPS simulator playing the
+/// `success` scenario with IAM wired to the plane.
+pub struct IamSetup {
+    pub client: Client,
+    pub ns: String,
+    pub sim: Sim,
+    /// Kept for the simulator's sake (it reads the keys with these files).
+    pub iam: PlaneIam,
+}
+
+/// The ServiceAccount [`IamSetup`] makes and maps.
+pub const WATCHER: &str = "watcher";
+
+impl IamSetup {
+    /// Starts it for `test`; `launch` adds to the simulator's command line.
+    pub async fn start(test: &str, launch: impl FnOnce(Launch) -> Launch) -> IamSetup {
+        let client = super::client().await;
+        let ns = super::namespace(&client, test).await;
+        let iam = PlaneIam::new(&client).await;
+        let sim = launch(Sim::https().scenario(builtin::Builtin::Success).iam(&iam)).start();
+        service_account(&client, &ns, WATCHER).await;
+        sim.add_iam_rule(&rule_for(&ns, WATCHER)).await;
+        IamSetup {
+            client,
+            ns,
+            sim,
+            iam,
+        }
+    }
+}
+
 impl Launch {
     /// Serves IAM as `iam` configures it (`--iam-config`).
     pub fn iam(self, iam: &PlaneIam) -> Launch {
