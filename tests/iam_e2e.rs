@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use cce_upgrade_watch::cce::{CceError, Credentials};
 use cce_upgrade_watch::sim::builtin::Builtin;
+use cce_upgrade_watch::sim::iam::DOMAIN_ID;
 use common::iam::{
-    AUDIENCE, IamSetup, PROVIDER, USER, WATCHER, sa_token, service_account, subject,
+    AUDIENCE, IamSetup, PROVIDER, USER, WATCHER, rule_for, sa_token, service_account, subject,
 };
 use common::sim::Sim;
 use serde_json::{Value, json};
@@ -171,8 +172,8 @@ async fn tokens_iam_must_not_accept_are_refused_with_its_messages() {
         a.body
     );
 
-    // The kid of a key the API server never had: IAM reads the keys again (once) and
-    // still does not find it.
+    // The kid of a key the API server never had is not among its keys (the keys were read
+    // less than 10 s ago, so IAM does not read them again for it).
     let mut header = jsonwebtoken::decode_header(&good).expect("header");
     header.kid = Some("rotated-away".into());
     let unknown_kid = {
@@ -264,5 +265,90 @@ async fn temporary_keys_expire_on_the_scenario_clock() {
     assert_eq!(
         logged.last().map(|r| r["credential"].clone()),
         Some(json!(access))
+    );
+}
+
+#[tokio::test]
+async fn sts_and_the_pod_identity_agent_verify_the_token_like_iam_and_answer_temporary_keys() {
+    let IamSetup {
+        client,
+        ns,
+        sim,
+        iam: _files,
+    } = IamSetup::start("iam-sts-pod-identity", |l| l).await;
+    let mut rule = rule_for(&ns, WATCHER);
+    rule["agency"] = json!("ops");
+    sim.add_iam_rule(&rule).await;
+    let jwt = sa_token(&client, &ns, WATCHER, AUDIENCE, 600).await;
+    let assume = |agency: &str, provider: &str, duration: u64| {
+        json!({
+            "provider_urn": format!("iam::{DOMAIN_ID}:identity-provider:{provider}"),
+            "agency_urn": format!("iam::{DOMAIN_ID}:agency:{agency}"),
+            "agency_session_name": "e2e",
+            "id_token": jwt,
+            "duration_seconds": duration,
+        })
+    };
+    let path = "/v5/agencies/assume-with-oidc";
+    let a = sim.iam_post(path, &[], assume("ops", PROVIDER, 3600)).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    show(&sim, a.temporary_keys().0)
+        .await
+        .expect("CCE accepts STS keys");
+    for (body, status, says) in [
+        (
+            assume("elsewhere", PROVIDER, 3600),
+            401,
+            "no identity conversion rule",
+        ),
+        (
+            assume("ops", "no-such-provider", 3600),
+            404,
+            "no-such-provider",
+        ),
+        (assume("ops", PROVIDER, 60), 400, "between 900 and 43200"),
+        (
+            json!({"provider_urn": "plane", "agency_urn": "x", "id_token": jwt}),
+            400,
+            "URN",
+        ),
+    ] {
+        let a = sim.iam_post(path, &[], body).await;
+        assert_eq!(a.status, status, "{:?}", a.body);
+        assert!(message(&a.body).contains(says), "{:?}", a.body);
+    }
+
+    let agent = "/v1/pod-identity/credentials";
+    let a = sim
+        .iam_post(agent, &[("Authorization", &jwt)], json!({}))
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    show(&sim, a.temporary_keys().0)
+        .await
+        .expect("CCE accepts pod-identity keys");
+    let other = sa_token(&client, &ns, WATCHER, "not-the-client-id", 600).await;
+    let a = sim
+        .iam_post(agent, &[("Authorization", &other)], json!({}))
+        .await;
+    assert_eq!(a.status, 401, "{:?}", a.body);
+    assert!(message(&a.body).contains("audience"));
+    let a = sim.iam_post(agent, &[], json!({})).await;
+    assert_eq!(a.status, 400, "{:?}", a.body);
+
+    // IAM's routes take the simulator's faults like CCE's: a truncated answer.
+    sim.post(
+        "/_sim/faults",
+        json!({"kind": "malformed", "route": "iam-id-token", "count": 1}),
+    )
+    .await;
+    let a = sim.federate_with(PROVIDER, &jwt).await;
+    assert_eq!(a.status, 200);
+    assert!(a.body.is_string(), "not JSON any more: {:?}", a.body);
+    assert!(a.subject_token.is_none());
+    let issued = sim.iam_issued().await;
+    assert_eq!(
+        issued["credentials"].as_array().map(Vec::len),
+        Some(2),
+        "{issued}"
     );
 }

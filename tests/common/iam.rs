@@ -325,19 +325,34 @@ impl Sim {
         let token = unscoped.subject_token.expect("X-Subject-Token");
         let keys = self.security_token(&token, duration_seconds).await;
         assert_eq!(keys.status, 201, "securitytokens: {:?}", keys.body);
-        let c = &keys.body["credential"];
-        let text = |k: &str| {
-            c[k].as_str()
-                .unwrap_or_else(|| panic!("no {k}"))
-                .to_string()
+        keys.temporary_keys()
+    }
+}
+
+impl IamAnswer {
+    /// The temporary keys of an answer and their access key: IAM's `credential` object
+    /// (`securitytokens`) or STS's `credentials` (STS, the pod-identity agent).
+    pub fn temporary_keys(&self) -> (Credentials, String) {
+        let (object, names) = match self.body.get("credential") {
+            Some(c) => (c, ["access", "secret", "securitytoken"]),
+            None => (
+                &self.body["credentials"],
+                ["access_key_id", "secret_access_key", "security_token"],
+            ),
         };
+        let [access, secret, token] = names.map(|k| {
+            object[k]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {k} in {:?}", self.body))
+                .to_string()
+        });
         (
             Credentials::AkSk {
-                access_key: text("access"),
-                secret_key: SecretString::from(text("secret")),
-                security_token: Some(SecretString::from(text("securitytoken"))),
+                access_key: access.clone(),
+                secret_key: SecretString::from(secret),
+                security_token: Some(SecretString::from(token)),
             },
-            text("access"),
+            access,
         )
     }
 }
