@@ -261,6 +261,14 @@ lifetimes: {token: 2h, credentialCap: 10m}
     }
 
     #[test]
+    fn the_example_file_in_the_repository_is_valid() {
+        let text = include_str!("../../../examples/sim-iam.yaml");
+        let c = IamConfig::parse(text).expect("examples/sim-iam.yaml");
+        assert_eq!(c.rules.len(), 2);
+        assert_eq!(c.rules[1].agency.as_deref(), Some("cce-watch"));
+    }
+
+    #[test]
     fn bad_configurations_are_refused_naming_the_entry() {
         let provider = "providers: [{id: a, issuer: i, clientIds: [c]}]\n";
         for (bad, says) in [
