@@ -751,10 +751,10 @@ fn the_chart_readme_is_what_helm_docs_generates_from_values_yaml() {
 #[test]
 fn the_chart_passes_the_checks_of_ct_lint_and_each_check_can_fail() {
     hack("chart-lint.sh", &[]);
-    let chart_yaml = std::fs::read_to_string(repo_path(&format!("{CHART}/Chart.yaml")))
-        .expect("Chart.yaml");
-    let values_yaml = std::fs::read_to_string(repo_path(&format!("{CHART}/values.yaml")))
-        .expect("values.yaml");
+    let chart_yaml =
+        std::fs::read_to_string(repo_path(&format!("{CHART}/Chart.yaml"))).expect("Chart.yaml");
+    let values_yaml =
+        std::fs::read_to_string(repo_path(&format!("{CHART}/values.yaml"))).expect("values.yaml");
     let broken = [
         (
             "a version that is not SemVer (yamale)",
