@@ -13,7 +13,8 @@
 # - the unpacked binary runs as the non-root user 65532 (setpriv; arm64 under Debian's
 #   qemu-user-static): it prints the CRD and completes a signed call to the simulator over
 #   TLS (hack/binary-check.sh);
-# - assembling the image again from the same commit and binaries gives the same digests.
+# - assembling the image again from the same commit and binaries gives the same digests;
+# - the Dockerfile's build context compiles and its image matches (hack/dockerfile-check.sh).
 # `make image-test` runs it after `make image`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,8 @@ fail() {
 	exit 1
 }
 [[ -f $LAYOUT/index.json ]] || fail "$LAYOUT is missing: run make image first"
+# The Dockerfile builds the same thing for people with Docker; here it cannot run.
+hack/dockerfile-check.sh
 
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 revision=$(git rev-parse HEAD)
