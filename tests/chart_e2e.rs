@@ -1582,8 +1582,49 @@ async fn the_opt_in_alert_rules_and_dashboard_ship_the_checked_files_and_pass_a_
     .expect("rules YAML");
     assert_eq!(
         rule["spec"], rules_file,
-        "the PrometheusRule carries the checked rules file"
+        "the PrometheusRule carries the checked rules file, without runbook_url: the chart \
+         in the checkout has no home to find docs/operations.md under"
     );
+
+    // As packaged, the chart's home is the project's address, and the runbooks are there.
+    let home = "https://forge.example.org/acme/cce-upgrade-watch";
+    let out = Command::new(repo_path("hack/chart.sh"))
+        .arg("package")
+        .env("PROJECT_URL", home)
+        .output()
+        .expect("run chart.sh package");
+    let tgz = ok(out, "chart.sh package").trim().to_string();
+    let packaged = objects(&ok(
+        helm(&[
+            "template",
+            "mon",
+            &repo_path(&tgz).display().to_string(),
+            "-n",
+            &ns,
+            "--set",
+            "metrics.prometheusRule.enabled=true",
+        ]),
+        "helm template (packaged)",
+    ));
+    let packaged = find(
+        &packaged,
+        "PrometheusRule",
+        Some(&ns),
+        "mon-cce-upgrade-watch",
+    );
+    for group in packaged["spec"]["groups"].as_array().expect("groups") {
+        for rule in group["rules"].as_array().expect("rules") {
+            let alert = rule["alert"].as_str().expect("alert");
+            assert_eq!(
+                rule["annotations"]["runbook_url"],
+                format!(
+                    "{home}/blob/main/docs/operations.md#{}",
+                    alert.to_lowercase()
+                )
+                .as_str()
+            );
+        }
+    }
 
     // Groups turn off one by one, take extra labels (a group's over everyone's, a rule's
     // own over both) and move their runbooks.
