@@ -8,7 +8,7 @@ CHART_CRD_FILE := charts/cce-upgrade-watch/crds/upgradeworkflowwatches.cce.upgra
 
 .DEFAULT_GOAL := test
 .PHONY: demo static test lint fmt-check clippy test-all test-oldest unit crd build plane-up plane-down bench \
-	image image-test image-push chart chart-push chart-docs
+	image image-test image-push chart chart-push chart-docs chart-lint
 
 ## The whole job on one machine in a few minutes: a local control plane, the CRD, the CCE
 ## simulator, the operator and a watch followed to the end of its upgrade. SCENARIO picks the
@@ -124,6 +124,11 @@ chart:
 chart-push:
 	@test -n "$(REGISTRY)" || { echo "make chart-push REGISTRY=host/namespace" >&2; exit 2; }
 	hack/chart.sh push $(REGISTRY)
+
+## The checks of chart-testing's `ct lint` (yamale, yamllint, maintainers, helm lint) on the
+## chart as published; chart_e2e runs them too.
+chart-lint:
+	hack/chart-lint.sh
 
 ## The chart's README.md regenerated from values.yaml (helm-docs); chart_e2e fails when the
 ## committed one differs.
