@@ -19,7 +19,7 @@ use super::auth::CredentialStore;
 use super::builtin::{self, Builtin};
 use super::fault::{FaultSet, FaultSpec};
 use super::iam::Iam;
-use super::iam::config::{IamConfig, JwksSource};
+use super::iam::config::{IamConfig, JwksSource, check_jwks_url};
 use super::scenario::{Plan, ScenarioFile, Summary};
 use super::server::Sim;
 use super::state::World;
@@ -362,6 +362,9 @@ fn iam(args: &SimArgs) -> Result<(Iam, String), String> {
         }
         None => IamConfig::default(),
     };
+    if let Some(url) = &args.iam_jwks_url {
+        check_jwks_url(url).map_err(|e| format!("--iam-jwks-url: {e}"))?;
+    }
     let default_jwks = args.iam_jwks_url.as_ref().map(|url| JwksSource {
         url: url.clone(),
         ca_file: args.iam_jwks_ca.clone(),
