@@ -352,3 +352,32 @@ async fn sts_and_the_pod_identity_agent_verify_the_token_like_iam_and_answer_tem
         "{issued}"
     );
 }
+
+#[tokio::test]
+async fn signing_keys_iam_cannot_read_refuse_every_token_without_saying_more() {
+    let IamSetup {
+        client,
+        ns,
+        sim,
+        iam: files,
+    } = IamSetup::start("iam-jwks-unreadable", |l| l).await;
+    let jwt = sa_token(&client, &ns, WATCHER, AUDIENCE, 600).await;
+    // The same provider, its keys read without the reader's token: the API server says 401.
+    let mut config = sim.admin_get("/_sim/iam").await;
+    config["providers"][0]["jwks"]["tokenFile"] = json!("/nonexistent/reader.token");
+    let replaced = json!({"providers": config["providers"], "rules": config["rules"]});
+    sim.put("/_sim/iam", replaced).await;
+    let a = sim.federate_with(PROVIDER, &jwt).await;
+    assert_eq!(a.status, 401, "{:?}", a.body);
+    assert_eq!(
+        message(&a.body),
+        "The identity provider's signing keys could not be read."
+    );
+    // Pointed back at readable keys (a new configuration reads them again), it accepts.
+    let mut config = sim.admin_get("/_sim/iam").await;
+    config["providers"][0]["jwks"]["url"] = json!(files.jwks_url);
+    config["providers"][0]["jwks"]["tokenFile"] = json!(files.token_file);
+    let restored = json!({"providers": config["providers"], "rules": config["rules"]});
+    sim.put("/_sim/iam", restored).await;
+    assert_eq!(sim.federate_with(PROVIDER, &jwt).await.status, 201);
+}

@@ -114,8 +114,11 @@ fn plane_server() -> (String, Vec<u8>) {
 /// simulator runs (it re-reads the token file whenever it reads the keys).
 pub struct PlaneIam {
     pub config: PathBuf,
-    /// The JWKS URL of the plane's API server.
+    /// The JWKS URL of the plane's API server, the CA that makes it trusted and the token
+    /// file it is read with.
     pub jwks_url: String,
+    pub ca_file: PathBuf,
+    pub token_file: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -156,6 +159,8 @@ impl PlaneIam {
         PlaneIam {
             config: path,
             jwks_url,
+            ca_file,
+            token_file,
             _dir: dir,
         }
     }
