@@ -15,6 +15,8 @@ ARG RUST_VERSION=1.95
 
 FROM --platform=linux/amd64 docker.io/library/rust:${RUST_VERSION}-bookworm AS build
 ARG TARGETARCH
+# The build-info metric's revision (build.rs): the context has no git history to ask.
+ARG REVISION=unknown
 RUN apt-get update \
  && apt-get install -y --no-install-recommends musl-tools python3-venv binutils binutils-aarch64-linux-gnu \
  && rm -rf /var/lib/apt/lists/*
@@ -26,6 +28,7 @@ COPY benches ./benches
 RUN mkdir src && touch src/lib.rs && echo 'fn main() {}' > src/main.rs \
  && cargo fetch --locked \
  && rm -rf src
+COPY build.rs ./
 COPY hack ./hack
 COPY src ./src
 RUN --mount=type=cache,target=/src/target --mount=type=cache,target=/root/.cache/cce-upgrade-watch \
@@ -34,7 +37,7 @@ RUN --mount=type=cache,target=/src/target --mount=type=cache,target=/root/.cache
       arm64) target=aarch64-unknown-linux-musl strip=aarch64-linux-gnu-strip ;; \
       *) echo "unsupported architecture $TARGETARCH" >&2; exit 1 ;; \
     esac \
- && bin=$(hack/musl-build.sh "$target" | tail -n1) \
+ && bin=$(CCE_UW_REVISION="$REVISION" hack/musl-build.sh "$target" | tail -n1) \
  && "$strip" -o /cce-upgrade-watch "$bin"
 
 # The base files, from the pinned ca-certificates package (hack/image-base.env).

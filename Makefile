@@ -8,7 +8,7 @@ CHART_CRD_FILE := charts/cce-upgrade-watch/crds/upgradeworkflowwatches.cce.upgra
 
 .DEFAULT_GOAL := test
 .PHONY: demo static test lint fmt-check clippy test-all test-oldest unit crd build plane-up plane-down bench \
-	image image-test image-push chart chart-push chart-docs
+	image image-test image-push chart chart-push chart-docs chart-lint
 
 ## The whole job on one machine in a few minutes: a local control plane, the CRD, the CCE
 ## simulator, the operator and a watch followed to the end of its upgrade. SCENARIO picks the
@@ -81,8 +81,9 @@ test-oldest:
 ## Every test that needs no control plane: the unit tests, the property tests, the CCE client
 ## and `get` against in-process servers, the simulator's own tests, and the GitOps health
 ## checks (Flux's and Argo CD's own Go packages, built with Go). sim_sdk needs the Python SDK venv of
-## hack/python-sdk.sh and runs with `make test`, like the end-to-end suites.
-NO_PLANE_TESTS := properties cce_client get_command gitops_health sim_cli sim_auth sim_faults sim_scenarios
+## hack/python-sdk.sh and runs with `make test`, like the end-to-end suites; so do iam_e2e and
+## iam_sdk_e2e (the simulator's IAM with the plane's own keys; the SDK's federation).
+NO_PLANE_TESTS := properties cce_client get_command gitops_health sim_cli sim_auth sim_faults sim_scenarios sim_iam
 unit:
 	$(CARGO) test --locked --lib $(addprefix --test ,$(NO_PLANE_TESTS))
 
@@ -124,6 +125,11 @@ chart:
 chart-push:
 	@test -n "$(REGISTRY)" || { echo "make chart-push REGISTRY=host/namespace" >&2; exit 2; }
 	hack/chart.sh push $(REGISTRY)
+
+## The checks of chart-testing's `ct lint` (yamale, yamllint, maintainers, helm lint) on the
+## chart as published; chart_e2e runs them too.
+chart-lint:
+	hack/chart-lint.sh
 
 ## The chart's README.md regenerated from values.yaml (helm-docs); chart_e2e fails when the
 ## committed one differs.

@@ -20,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-CHART=charts/cce-upgrade-watch
+CHART=${CCE_UW_CHART_DIR:-charts/cce-upgrade-watch}
 NAME=cce-upgrade-watch
 helm=${CCE_UW_HELM:-$(hack/control-plane.sh env 2>/dev/null | sed -n 's/^export CCE_UW_HELM=//p')}
 helm=${helm//\'/}
@@ -49,8 +49,11 @@ package() {
 	fi
 	mkdir -p "$out"
 	"$helm" lint --strict "$work/$NAME" >&2
-	"$helm" package "$work/$NAME" --destination "$out" >&2
-	echo "$out/$NAME-$(sed -n 's/^version: //p' "$CHART/Chart.yaml").tgz"
+	local saved
+	saved=$("$helm" package "$work/$NAME" --destination "$out")
+	echo "$saved" >&2
+	# helm's own word for where it wrote the package: "... saved it to: PATH".
+	echo "${saved##*: }"
 }
 
 case "${1:-}" in

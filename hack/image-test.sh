@@ -12,7 +12,9 @@
 #   certificates as it has PEM blocks;
 # - the unpacked binary runs as the non-root user 65532 (setpriv; arm64 under Debian's
 #   qemu-user-static): it prints the CRD and completes a signed call to the simulator over
-#   TLS (hack/binary-check.sh).
+#   TLS (hack/binary-check.sh);
+# - assembling the image again from the same commit and binaries gives the same digests;
+# - the Dockerfile's build context compiles and its image matches (hack/dockerfile-check.sh).
 # `make image-test` runs it after `make image`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +27,8 @@ fail() {
 	exit 1
 }
 [[ -f $LAYOUT/index.json ]] || fail "$LAYOUT is missing: run make image first"
+# The Dockerfile builds the same thing for people with Docker; here it cannot run.
+hack/dockerfile-check.sh
 
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 revision=$(git rev-parse HEAD)
@@ -131,4 +135,17 @@ PY
 			python3 -c 'import json,sys; print(sum(l["size"] for l in json.load(sys.stdin)["layers"]) // 1024)'
 	) KiB compressed)"
 done
+
+# The same commit and binaries assemble into the same image: a second `make image` (its
+# builds are up to date, so only the layers, configs and index are made again) writes the
+# same index digest and the same tarball.
+digest_of_layout() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' "$LAYOUT/index.json"; }
+first=$(digest_of_layout)
+first_tar=$(sha256sum "target/image/$NAME-$version.oci.tar" | cut -d' ' -f1)
+hack/image.sh >/dev/null
+again=$(digest_of_layout)
+again_tar=$(sha256sum "target/image/$NAME-$version.oci.tar" | cut -d' ' -f1)
+[[ $first == "$again" && $first_tar == "$again_tar" ]] ||
+	fail "assembled twice, the image differs: index $first then $again, tarball $first_tar then $again_tar"
+log "reproducible: index $first, tarball sha256 $first_tar, both again on a second assembly"
 log "ok: $ref checked for linux/amd64 and linux/arm64"

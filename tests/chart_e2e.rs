@@ -797,6 +797,80 @@ fn the_chart_readme_is_what_helm_docs_generates_from_values_yaml() {
     );
 }
 
+/// The checks of chart-testing's `ct lint` (hack/chart-lint.sh): the chart passes them, and
+/// each of them refuses a chart broken its way.
+#[test]
+fn the_chart_passes_the_checks_of_ct_lint_and_each_check_can_fail() {
+    hack("chart-lint.sh", &[]);
+    let chart_yaml =
+        std::fs::read_to_string(repo_path(&format!("{CHART}/Chart.yaml"))).expect("Chart.yaml");
+    let values_yaml =
+        std::fs::read_to_string(repo_path(&format!("{CHART}/values.yaml"))).expect("values.yaml");
+    let broken = [
+        (
+            "a version that is not SemVer (yamale)",
+            chart_yaml.replace("\nversion: 0.1.0\n", "\nversion: \"0.1\"\n"),
+            values_yaml.clone(),
+            "version: '0.1' is not a regex match",
+        ),
+        (
+            "no maintainers (yamale)",
+            chart_yaml.replace(
+                "maintainers:\n  - name: cce-upgrade-watch maintainers\n",
+                "",
+            ),
+            values_yaml.clone(),
+            "maintainers: Required field missing",
+        ),
+        (
+            "trailing spaces in values.yaml (yamllint)",
+            chart_yaml.clone(),
+            values_yaml.replacen("\n", "   \n", 1),
+            "(trailing-spaces)",
+        ),
+        (
+            "a key twice in values.yaml (yamllint)",
+            chart_yaml.clone(),
+            format!("{values_yaml}\nreplicaCount: 1\nreplicaCount: 2\n"),
+            "(key-duplicates)",
+        ),
+        (
+            "an artifacthub.io/images annotation that is no list",
+            chart_yaml.replace(
+                "artifacthub.io/images: |\n",
+                "artifacthub.io/images: |\n    not: a list\n  unused: |\n",
+            ),
+            values_yaml.clone(),
+            "annotation artifacthub.io/images is not a YAML list",
+        ),
+    ];
+    for (what, broken_chart, values, says) in broken {
+        assert!(
+            broken_chart != chart_yaml || values != values_yaml,
+            "{what}: the fixture no longer breaks anything"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let copy = dir.path().join("cce-upgrade-watch");
+        let status = Command::new("cp")
+            .args(["-r", &chart(), &copy.display().to_string()])
+            .status()
+            .expect("cp");
+        assert!(status.success());
+        std::fs::write(copy.join("Chart.yaml"), broken_chart).expect("write Chart.yaml");
+        std::fs::write(copy.join("values.yaml"), values).expect("write values.yaml");
+        let out = Command::new(repo_path("hack/chart-lint.sh"))
+            .arg(&copy)
+            .output()
+            .expect("run chart-lint.sh");
+        let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(
+            !out.status.success() && said.contains(says),
+            "chart-lint on a chart with {what}: {}, without {says:?}:\n{said}",
+            out.status
+        );
+    }
+}
+
 /// Installs from an OCI registry on loopback (the name predates that: `make test-oldest`
 /// selects the test by it).
 #[tokio::test]
@@ -1613,8 +1687,49 @@ async fn the_opt_in_alert_rules_and_dashboard_ship_the_checked_files_and_pass_a_
     .expect("rules YAML");
     assert_eq!(
         rule["spec"], rules_file,
-        "the PrometheusRule carries the checked rules file"
+        "the PrometheusRule carries the checked rules file, without runbook_url: the chart \
+         in the checkout has no home to find docs/operations.md under"
     );
+
+    // As packaged, the chart's home is the project's address, and the runbooks are there.
+    let home = "https://forge.example.org/acme/cce-upgrade-watch";
+    let out = Command::new(repo_path("hack/chart.sh"))
+        .arg("package")
+        .env("PROJECT_URL", home)
+        .output()
+        .expect("run chart.sh package");
+    let tgz = ok(out, "chart.sh package").trim().to_string();
+    let packaged = objects(&ok(
+        helm(&[
+            "template",
+            "mon",
+            &repo_path(&tgz).display().to_string(),
+            "-n",
+            &ns,
+            "--set",
+            "metrics.prometheusRule.enabled=true",
+        ]),
+        "helm template (packaged)",
+    ));
+    let packaged = find(
+        &packaged,
+        "PrometheusRule",
+        Some(&ns),
+        "mon-cce-upgrade-watch",
+    );
+    for group in packaged["spec"]["groups"].as_array().expect("groups") {
+        for rule in group["rules"].as_array().expect("rules") {
+            let alert = rule["alert"].as_str().expect("alert");
+            assert_eq!(
+                rule["annotations"]["runbook_url"],
+                format!(
+                    "{home}/blob/main/docs/operations.md#{}",
+                    alert.to_lowercase()
+                )
+                .as_str()
+            );
+        }
+    }
 
     // Groups turn off one by one, take extra labels (a group's over everyone's, a rule's
     // own over both) and move their runbooks.

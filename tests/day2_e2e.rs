@@ -684,20 +684,12 @@ async fn the_alert_rules_and_dashboard_parse_as_promql_and_use_only_metrics_the_
     let rules = check(&bin, "rules", &rules_file);
     let dashboard = check(&bin, "dashboard", &dashboard_file);
 
-    // The rule file's shape: the agreed alerts, each with severity, text and a runbook.
+    // The rule file's shape: the agreed alerts, each with severity, text and a runbook in
+    // docs/operations.md under its own name.
     let runbook = std::fs::read_to_string(common::repo_path("docs/operations.md"))
         .expect("docs/operations.md");
     let file: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(&rules_file).expect("read")).expect("yaml");
-    let chart_values: serde_yaml::Value = serde_yaml::from_str(
-        &std::fs::read_to_string(common::repo_path("charts/cce-upgrade-watch/values.yaml"))
-            .expect("values.yaml"),
-    )
-    .expect("values YAML");
-    let runbook_base = chart_values["metrics"]["prometheusRule"]["runbookBaseURL"]
-        .as_str()
-        .expect("metrics.prometheusRule.runbookBaseURL");
-    assert!(runbook_base.starts_with("https://"), "{runbook_base}");
     let mut alerts = Vec::new();
     for group in file["groups"].as_sequence().expect("groups") {
         for rule in group["rules"].as_sequence().expect("rules") {
@@ -718,11 +710,10 @@ async fn the_alert_rules_and_dashboard_parse_as_promql_and_use_only_metrics_the_
                     "{alert}: {key}"
                 );
             }
-            let anchor = alert.to_lowercase();
-            assert_eq!(
-                rule["annotations"]["runbook_url"].as_str(),
-                Some(format!("{runbook_base}#{anchor}").as_str()),
-                "{alert}: runbook_url, absolute, under the chart's default base"
+            // The chart adds runbook_url, where it knows the page's address.
+            assert!(
+                rule["annotations"]["runbook_url"].is_null(),
+                "{alert}: runbook_url belongs to the chart"
             );
             assert!(
                 runbook.lines().any(|l| l.trim() == format!("### {alert}")),

@@ -10,26 +10,12 @@ use std::time::Duration;
 
 use cce_upgrade_watch::cce::{CceError, Credentials};
 use cce_upgrade_watch::sim::builtin::Builtin;
+use cce_upgrade_watch::sim::iam::DOMAIN_ID;
 use common::iam::{
-    AUDIENCE, PROVIDER, PlaneIam, USER, rule_for, sa_token, service_account, subject,
+    AUDIENCE, IamSetup, PROVIDER, USER, WATCHER, rule_for, sa_token, service_account, subject,
 };
 use common::sim::Sim;
 use serde_json::{Value, json};
-
-/// The simulator with IAM wired to the plane, a fresh namespace and a ServiceAccount
-/// `watcher` in it with a rule.
-async fn setup(
-    test: &str,
-    launch: impl FnOnce(common::sim::Launch) -> common::sim::Launch,
-) -> (kube::Client, String, PlaneIam, Sim) {
-    let client = common::client().await;
-    let ns = common::namespace(&client, test).await;
-    let iam = PlaneIam::new(&client).await;
-    let sim = launch(Sim::https().scenario(Builtin::Success).iam(&iam)).start();
-    service_account(&client, &ns, "watcher").await;
-    sim.add_iam_rule(&rule_for(&ns, "watcher")).await;
-    (client, ns, iam, sim)
-}
 
 async fn show(sim: &Sim, credentials: Credentials) -> Result<(), CceError> {
     let b = Builtin::Success;
@@ -41,16 +27,18 @@ async fn show(sim: &Sim, credentials: Credentials) -> Result<(), CceError> {
 }
 
 fn message(answer: &Value) -> String {
-    answer["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    answer["error_msg"].as_str().unwrap_or_default().to_string()
 }
 
 #[tokio::test]
 async fn a_service_account_token_becomes_temporary_keys_the_cce_api_accepts_until_they_expire() {
-    let (client, ns, _iam, sim) = setup("iam-accepts", |l| l).await;
-    let jwt = sa_token(&client, &ns, "watcher", AUDIENCE, 600).await;
+    let IamSetup {
+        client,
+        ns,
+        sim,
+        iam: _files,
+    } = IamSetup::start("iam-accepts", |l| l).await;
+    let jwt = sa_token(&client, &ns, WATCHER, AUDIENCE, 600).await;
     let unscoped = sim.federate_with(PROVIDER, &jwt).await;
     assert_eq!(unscoped.status, 201, "{:?}", unscoped.body);
     let token = &unscoped.body["token"];
@@ -82,7 +70,7 @@ async fn a_service_account_token_becomes_temporary_keys_the_cce_api_accepts_unti
     assert!(
         listed[0]["issuedTo"]
             .as_str()
-            .is_some_and(|t| t.contains(&subject(&ns, "watcher"))),
+            .is_some_and(|t| t.contains(&subject(&ns, WATCHER))),
         "{issued}"
     );
     for secret in [&jwt, &subject_token] {
@@ -148,10 +136,15 @@ fn claims_of(jwt: &str) -> Value {
 
 #[tokio::test]
 async fn tokens_iam_must_not_accept_are_refused_with_its_messages() {
-    let (client, ns, _iam, sim) = setup("iam-refuses", |l| l).await;
-    let good = sa_token(&client, &ns, "watcher", AUDIENCE, 600).await;
+    let IamSetup {
+        client,
+        ns,
+        sim,
+        iam: _files,
+    } = IamSetup::start("iam-refuses", |l| l).await;
+    let good = sa_token(&client, &ns, WATCHER, AUDIENCE, 600).await;
 
-    let wrong_audience = sa_token(&client, &ns, "watcher", "someone-else", 600).await;
+    let wrong_audience = sa_token(&client, &ns, WATCHER, "someone-else", 600).await;
     let a = sim.federate_with(PROVIDER, &wrong_audience).await;
     assert_eq!(a.status, 401, "{:?}", a.body);
     assert!(message(&a.body).contains("audience"), "{:?}", a.body);
@@ -179,8 +172,8 @@ async fn tokens_iam_must_not_accept_are_refused_with_its_messages() {
         a.body
     );
 
-    // The kid of a key the API server never had: IAM reads the keys again (once) and
-    // still does not find it.
+    // The kid of a key the API server never had is not among its keys (the keys were read
+    // less than 10 s ago, so IAM does not read them again for it).
     let mut header = jsonwebtoken::decode_header(&good).expect("header");
     header.kid = Some("rotated-away".into());
     let unknown_kid = {
@@ -237,9 +230,14 @@ async fn tokens_iam_must_not_accept_are_refused_with_its_messages() {
 async fn temporary_keys_expire_on_the_scenario_clock() {
     // At 60 scenario seconds per second, a 15-minute credential capped to 2 minutes lasts
     // two real seconds.
-    let (client, ns, _iam, sim) = setup("iam-scenario-clock", |l| l.args(&["--speed", "60"])).await;
+    let IamSetup {
+        client,
+        ns,
+        sim,
+        iam: _files,
+    } = IamSetup::start("iam-scenario-clock", |l| l.args(&["--speed", "60"])).await;
     sim.iam_lifetimes(json!({"credentialCap": "2m"})).await;
-    let jwt = sa_token(&client, &ns, "watcher", AUDIENCE, 600).await;
+    let jwt = sa_token(&client, &ns, WATCHER, AUDIENCE, 600).await;
     let (credentials, access) = sim.federated_keys(&jwt, 900).await;
     show(&sim, credentials.clone())
         .await
@@ -268,4 +266,118 @@ async fn temporary_keys_expire_on_the_scenario_clock() {
         logged.last().map(|r| r["credential"].clone()),
         Some(json!(access))
     );
+}
+
+#[tokio::test]
+async fn sts_and_the_pod_identity_agent_verify_the_token_like_iam_and_answer_temporary_keys() {
+    let IamSetup {
+        client,
+        ns,
+        sim,
+        iam: _files,
+    } = IamSetup::start("iam-sts-pod-identity", |l| l).await;
+    let mut rule = rule_for(&ns, WATCHER);
+    rule["agency"] = json!("ops");
+    sim.add_iam_rule(&rule).await;
+    let jwt = sa_token(&client, &ns, WATCHER, AUDIENCE, 600).await;
+    let assume = |agency: &str, provider: &str, duration: u64| {
+        json!({
+            "provider_urn": format!("iam::{DOMAIN_ID}:identity-provider:{provider}"),
+            "agency_urn": format!("iam::{DOMAIN_ID}:agency:{agency}"),
+            "agency_session_name": "e2e",
+            "id_token": jwt,
+            "duration_seconds": duration,
+        })
+    };
+    let path = "/v5/agencies/assume-with-oidc";
+    let a = sim.iam_post(path, &[], assume("ops", PROVIDER, 3600)).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    show(&sim, a.temporary_keys().0)
+        .await
+        .expect("CCE accepts STS keys");
+    for (body, status, says) in [
+        (
+            assume("elsewhere", PROVIDER, 3600),
+            401,
+            "no identity conversion rule",
+        ),
+        (
+            assume("ops", "no-such-provider", 3600),
+            404,
+            "no-such-provider",
+        ),
+        (assume("ops", PROVIDER, 60), 400, "between 900 and 43200"),
+        (
+            json!({"provider_urn": "plane", "agency_urn": "x", "id_token": jwt}),
+            400,
+            "URN",
+        ),
+    ] {
+        let a = sim.iam_post(path, &[], body).await;
+        assert_eq!(a.status, status, "{:?}", a.body);
+        assert!(message(&a.body).contains(says), "{:?}", a.body);
+    }
+
+    let agent = "/v1/pod-identity/credentials";
+    let a = sim
+        .iam_post(agent, &[("Authorization", &jwt)], json!({}))
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    show(&sim, a.temporary_keys().0)
+        .await
+        .expect("CCE accepts pod-identity keys");
+    let other = sa_token(&client, &ns, WATCHER, "not-the-client-id", 600).await;
+    let a = sim
+        .iam_post(agent, &[("Authorization", &other)], json!({}))
+        .await;
+    assert_eq!(a.status, 401, "{:?}", a.body);
+    assert!(message(&a.body).contains("audience"));
+    let a = sim.iam_post(agent, &[], json!({})).await;
+    assert_eq!(a.status, 400, "{:?}", a.body);
+
+    // IAM's routes take the simulator's faults like CCE's: a truncated answer.
+    sim.post(
+        "/_sim/faults",
+        json!({"kind": "malformed", "route": "iam-id-token", "count": 1}),
+    )
+    .await;
+    let a = sim.federate_with(PROVIDER, &jwt).await;
+    assert_eq!(a.status, 200);
+    assert!(a.body.is_string(), "not JSON any more: {:?}", a.body);
+    assert!(a.subject_token.is_none());
+    let issued = sim.iam_issued().await;
+    assert_eq!(
+        issued["credentials"].as_array().map(Vec::len),
+        Some(2),
+        "{issued}"
+    );
+}
+
+#[tokio::test]
+async fn signing_keys_iam_cannot_read_refuse_every_token_without_saying_more() {
+    let IamSetup {
+        client,
+        ns,
+        sim,
+        iam: files,
+    } = IamSetup::start("iam-jwks-unreadable", |l| l).await;
+    let jwt = sa_token(&client, &ns, WATCHER, AUDIENCE, 600).await;
+    // The same provider, its keys read without the reader's token: the API server says 401.
+    let mut config = sim.admin_get("/_sim/iam").await;
+    config["providers"][0]["jwks"]["tokenFile"] = json!("/nonexistent/reader.token");
+    let replaced = json!({"providers": config["providers"], "rules": config["rules"]});
+    sim.put("/_sim/iam", replaced).await;
+    let a = sim.federate_with(PROVIDER, &jwt).await;
+    assert_eq!(a.status, 401, "{:?}", a.body);
+    assert_eq!(
+        message(&a.body),
+        "The identity provider's signing keys could not be read."
+    );
+    // Pointed back at readable keys (a new configuration reads them again), it accepts.
+    let mut config = sim.admin_get("/_sim/iam").await;
+    config["providers"][0]["jwks"]["url"] = json!(files.jwks_url);
+    config["providers"][0]["jwks"]["tokenFile"] = json!(files.token_file);
+    let restored = json!({"providers": config["providers"], "rules": config["rules"]});
+    sim.put("/_sim/iam", restored).await;
+    assert_eq!(sim.federate_with(PROVIDER, &jwt).await.status, 201);
 }

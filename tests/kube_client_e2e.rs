@@ -17,7 +17,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use serde_json::{Value, json};
 
-use cce_upgrade_watch::runtime::kube_client;
+use cce_upgrade_watch::runtime::kube_client::{self, Protocols};
 use cce_upgrade_watch::sim::builtin::Builtin;
 use common::eventually::{KUBE_POLL, eventually};
 use common::operator::Operator;
@@ -30,7 +30,7 @@ async fn client_from(path: &Path) -> Client {
     let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .expect("kubeconfig");
-    kube_client::from_config(config).expect("client")
+    kube_client::from_config(config, Protocols::Http2AndHttp1).expect("client")
 }
 
 /// The HTTP version the server answered `GET /version` with.
@@ -98,6 +98,17 @@ async fn the_planes_client_certificate_gets_http2() {
     assert_eq!(version_of(&client).await, http::Version::HTTP_2);
     let who = username(&client).await.expect("review");
     assert!(!who.starts_with("system:serviceaccount:"), "{who}");
+}
+
+#[tokio::test]
+async fn with_http2_disabled_the_planes_server_gets_http1() {
+    let kc = Kubeconfig::read_from(shared_kubeconfig()).expect("read kubeconfig");
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig");
+    let client = kube_client::from_config(config, Protocols::Http1Only).expect("client");
+    assert_eq!(version_of(&client).await, http::Version::HTTP_11);
+    username(&client).await.expect("review over HTTP/1.1");
 }
 
 #[tokio::test]

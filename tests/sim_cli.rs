@@ -246,7 +246,25 @@ fn bad_flags_and_files_fail_with_a_message_and_no_url() {
     let bad_creds = dir.path().join("creds.yaml");
     std::fs::write(&bad_creds, "- {accessKey: A, projectID: p}").expect("write");
     let bad_creds = bad_creds.to_string_lossy().into_owned();
+    let iam = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path.to_string_lossy().into_owned()
+    };
+    let bad_iam = iam(
+        "iam.yaml",
+        "rules: [{provider: x, sub: s, user: u, projectIDs: [p]}]",
+    );
+    let keyless_iam = iam(
+        "keyless.yaml",
+        "providers: [{id: a, issuer: i, clientIds: [c]}]",
+    );
     let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--iam-config", &bad_iam], "rule 0: provider \"x\""),
+        (vec!["--iam-config", &keyless_iam], "--iam-jwks-url"),
+        (vec!["--iam-config", "/nonexistent/iam.yaml"], "cannot read"),
+        (vec!["--iam-jwks-ca", "ca.pem"], "--iam-jwks-url"),
+        (vec!["--iam-jwks-url", "not a url"], "--iam-jwks-url"),
         (vec!["--speed", "0"], "speed"),
         (vec!["--speed", "fast"], "speed"),
         (vec!["--scenario", "no-such-scenario"], "not a built-in"),

@@ -9,6 +9,10 @@
 //! public parts (`ConfigExt`, `RetryPolicy`, `ClientBuilder`). Authentication stays
 //! entirely kube's: kubeconfig and in-cluster config, bearer tokens and token files (re-read
 //! as they rotate), exec plugins, client certificates and custom CAs.
+//!
+//! `DISABLE_HTTP2` (any value but empty), the environment variable client-go reads for the
+//! same purpose, makes the client offer HTTP/1.1 only: for a proxy in front of the API
+//! server that mishandles h2, and to measure one protocol against the other.
 
 use std::time::Duration;
 
@@ -31,15 +35,46 @@ use tracing::Span;
 const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The environment variable that turns HTTP/2 off, named as in client-go.
+pub const DISABLE_HTTP2: &str = "DISABLE_HTTP2";
+
+/// The HTTP versions the client offers the API server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocols {
+    /// h2, and http/1.1 for a server that does not take h2.
+    Http2AndHttp1,
+    /// http/1.1 only.
+    Http1Only,
+}
+
+impl Protocols {
+    /// What the environment asks for: HTTP/1.1 only when `DISABLE_HTTP2` is set and not empty.
+    pub fn from_env() -> Protocols {
+        Protocols::from_disable_http2(std::env::var_os(DISABLE_HTTP2).as_deref())
+    }
+
+    fn from_disable_http2(value: Option<&std::ffi::OsStr>) -> Protocols {
+        match value {
+            Some(value) if !value.is_empty() => Protocols::Http1Only,
+            _ => Protocols::Http2AndHttp1,
+        }
+    }
+}
+
 /// A client from the environment, as `kube::Client::try_default` finds it: the kubeconfig
 /// of KUBECONFIG or `~/.kube/config`, else the pod's service account.
 pub async fn infer() -> Result<Client, kube::Error> {
     let config = Config::infer().await.map_err(kube::Error::InferConfig)?;
-    from_config(config)
+    let protocols = Protocols::from_env();
+    if protocols == Protocols::Http1Only {
+        tracing::info!("{DISABLE_HTTP2} is set: HTTP/1.1 only to the API server");
+    }
+    from_config(config, protocols)
 }
 
-/// A client for `config` that speaks HTTP/2 where the server offers it.
-pub fn from_config(config: Config) -> Result<Client, kube::Error> {
+/// A client for `config` that speaks HTTP/2 where the server offers it and `protocols`
+/// allows it.
+pub fn from_config(config: Config, protocols: Protocols) -> Result<Client, kube::Error> {
     // The operator is built without kube's proxy support, as its default client was: a
     // kubeconfig that names a proxy is refused rather than bypassed.
     if let Some(proxy) = &config.proxy_url {
@@ -52,7 +87,7 @@ pub fn from_config(config: Config) -> Result<Client, kube::Error> {
     // Many small frames of unrelated streams share the connection: none should wait for
     // the acknowledgement of another.
     tcp.set_nodelay(true);
-    let https = tls_connector(&config, tcp)?;
+    let https = tls_connector(&config, tcp, protocols)?;
     let mut connector = TimeoutConnector::new(https);
     connector.set_connect_timeout(config.connect_timeout);
     connector.set_read_timeout(config.read_timeout);
@@ -119,10 +154,11 @@ fn without_userinfo(uri: &hyper::Uri) -> hyper::Uri {
 }
 
 /// kube's TLS settings for `config` (its CA, client identity, server name and verifier,
-/// which re-reads an in-cluster CA as it rotates), with h2 and http/1.1 offered in ALPN.
+/// which re-reads an in-cluster CA as it rotates), offering `protocols` in ALPN.
 fn tls_connector(
     config: &Config,
     tcp: HttpConnector,
+    protocols: Protocols,
 ) -> Result<hyper_rustls::HttpsConnector<HttpConnector>, kube::Error> {
     let builder = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(config.rustls_client_config()?)
@@ -136,7 +172,10 @@ fn tls_connector(
         }
         None => builder,
     };
-    Ok(builder.enable_all_versions().wrap_connector(tcp))
+    Ok(match protocols {
+        Protocols::Http2AndHttp1 => builder.enable_all_versions().wrap_connector(tcp),
+        Protocols::Http1Only => builder.enable_http1().wrap_connector(tcp),
+    })
 }
 
 #[cfg(test)]
@@ -151,7 +190,7 @@ mod tests {
                 .parse()
                 .expect("uri"),
         );
-        let Err(error) = from_config(config) else {
+        let Err(error) = from_config(config, Protocols::Http2AndHttp1) else {
             panic!("a proxy must be refused");
         };
         let error = error.to_string();
@@ -165,8 +204,30 @@ mod tests {
     #[tokio::test]
     async fn a_client_is_built_for_https_and_http_servers() {
         for url in ["https://127.0.0.1:6443", "http://127.0.0.1:8080"] {
-            let config = Config::new(url.parse().expect("uri"));
-            assert!(from_config(config).is_ok(), "{url}");
+            for protocols in [Protocols::Http2AndHttp1, Protocols::Http1Only] {
+                let config = Config::new(url.parse().expect("uri"));
+                assert!(
+                    from_config(config, protocols).is_ok(),
+                    "{url} {protocols:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn disable_http2_set_to_anything_but_empty_means_http1_only() {
+        use std::ffi::OsStr;
+        for (value, want) in [
+            (None, Protocols::Http2AndHttp1),
+            (Some(""), Protocols::Http2AndHttp1),
+            (Some("1"), Protocols::Http1Only),
+            (Some("true"), Protocols::Http1Only),
+        ] {
+            assert_eq!(
+                Protocols::from_disable_http2(value.map(OsStr::new)),
+                want,
+                "{value:?}"
+            );
         }
     }
 }

@@ -19,7 +19,7 @@ use super::auth::CredentialStore;
 use super::builtin::{self, Builtin};
 use super::fault::{FaultSet, FaultSpec};
 use super::iam::Iam;
-use super::iam::config::{IamConfig, JwksSource};
+use super::iam::config::{IamConfig, JwksSource, check_jwks_url};
 use super::scenario::{Plan, ScenarioFile, Summary};
 use super::server::Sim;
 use super::state::World;
@@ -107,7 +107,8 @@ pub struct SimArgs {
     /// throttle (429), error (5xx), malformed, reset, forbidden (403), notfound (404),
     /// oversized; keys route, count, after, for, ms, retry-after, status, bytes. Routes: show,
     /// list, create, cancel (the default: all four), show-precheck, list-prechecks,
-    /// show-upgrade-task, list-upgrade-tasks, show-cluster, list-snapshots. Example:
+    /// show-upgrade-task, list-upgrade-tasks, show-cluster, list-snapshots, and IAM's
+    /// iam-id-token, iam-security-token, sts-assume-with-oidc, pod-identity. Example:
     /// forbidden:route=show-precheck. The variable takes a semicolon-separated list.
     #[arg(long = "fault", value_name = "SPEC", env = "CCE_UW_SIM_FAULTS", value_delimiter = ';', value_parser = FaultSpec::parse_flag)]
     pub faults: Vec<FaultSpec>,
@@ -361,6 +362,9 @@ fn iam(args: &SimArgs) -> Result<(Iam, String), String> {
         }
         None => IamConfig::default(),
     };
+    if let Some(url) = &args.iam_jwks_url {
+        check_jwks_url(url).map_err(|e| format!("--iam-jwks-url: {e}"))?;
+    }
     let default_jwks = args.iam_jwks_url.as_ref().map(|url| JwksSource {
         url: url.clone(),
         ca_file: args.iam_jwks_ca.clone(),

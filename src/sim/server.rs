@@ -480,9 +480,10 @@ async fn operate(sim: &Sim, ctx: &Ctx<'_>, body: Body, seen: &mut Seen) -> Answe
     let Some(api) = ctx.api else {
         return match axum::body::to_bytes(body, iam::server::MAX_IAM_BODY).await {
             Ok(bytes) => {
-                iam::server::serve(sim, route, ctx.headers, &bytes, &mut seen.credential).await
+                let credential = &mut seen.credential;
+                iam::server::serve(sim, route, ctx.headers, &bytes, request_id, credential).await
             }
-            Err(_) => iam::server::too_large(),
+            Err(_) => iam::server::too_large(request_id),
         };
     };
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {

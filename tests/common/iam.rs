@@ -114,8 +114,11 @@ fn plane_server() -> (String, Vec<u8>) {
 /// simulator runs (it re-reads the token file whenever it reads the keys).
 pub struct PlaneIam {
     pub config: PathBuf,
-    /// The JWKS URL of the plane's API server.
+    /// The JWKS URL of the plane's API server, the CA that makes it trusted and the token
+    /// file it is read with.
     pub jwks_url: String,
+    pub ca_file: PathBuf,
+    pub token_file: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -156,7 +159,41 @@ impl PlaneIam {
         PlaneIam {
             config: path,
             jwks_url,
+            ca_file,
+            token_file,
             _dir: dir,
+        }
+    }
+}
+
+/// What most IAM tests start from: the plane's client, a fresh namespace with the
+/// ServiceAccount [`WATCHER`] and a rule for it, and an HTTPS simulator playing the
+/// `success` scenario with IAM wired to the plane.
+pub struct IamSetup {
+    pub client: Client,
+    pub ns: String,
+    pub sim: Sim,
+    /// Kept for the simulator's sake (it reads the keys with these files).
+    pub iam: PlaneIam,
+}
+
+/// The ServiceAccount [`IamSetup`] makes and maps.
+pub const WATCHER: &str = "watcher";
+
+impl IamSetup {
+    /// Starts it for `test`; `launch` adds to the simulator's command line.
+    pub async fn start(test: &str, launch: impl FnOnce(Launch) -> Launch) -> IamSetup {
+        let client = super::client().await;
+        let ns = super::namespace(&client, test).await;
+        let iam = PlaneIam::new(&client).await;
+        let sim = launch(Sim::https().scenario(builtin::Builtin::Success).iam(&iam)).start();
+        service_account(&client, &ns, WATCHER).await;
+        sim.add_iam_rule(&rule_for(&ns, WATCHER)).await;
+        IamSetup {
+            client,
+            ns,
+            sim,
+            iam,
         }
     }
 }
@@ -293,19 +330,34 @@ impl Sim {
         let token = unscoped.subject_token.expect("X-Subject-Token");
         let keys = self.security_token(&token, duration_seconds).await;
         assert_eq!(keys.status, 201, "securitytokens: {:?}", keys.body);
-        let c = &keys.body["credential"];
-        let text = |k: &str| {
-            c[k].as_str()
-                .unwrap_or_else(|| panic!("no {k}"))
-                .to_string()
+        keys.temporary_keys()
+    }
+}
+
+impl IamAnswer {
+    /// The temporary keys of an answer and their access key: IAM's `credential` object
+    /// (`securitytokens`) or STS's `credentials` (STS, the pod-identity agent).
+    pub fn temporary_keys(&self) -> (Credentials, String) {
+        let (object, names) = match self.body.get("credential") {
+            Some(c) => (c, ["access", "secret", "securitytoken"]),
+            None => (
+                &self.body["credentials"],
+                ["access_key_id", "secret_access_key", "security_token"],
+            ),
         };
+        let [access, secret, token] = names.map(|k| {
+            object[k]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {k} in {:?}", self.body))
+                .to_string()
+        });
         (
             Credentials::AkSk {
-                access_key: text("access"),
-                secret_key: SecretString::from(text("secret")),
-                security_token: Some(SecretString::from(text("securitytoken"))),
+                access_key: access.clone(),
+                secret_key: SecretString::from(secret),
+                security_token: Some(SecretString::from(token)),
             },
-            text("access"),
+            access,
         )
     }
 }

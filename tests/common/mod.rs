@@ -20,6 +20,7 @@ pub mod kubectl;
 pub mod namespace;
 pub mod operator;
 pub mod plane;
+pub mod python_sdk;
 pub mod secrets;
 pub mod sim;
 pub mod sockets;

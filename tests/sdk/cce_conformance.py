@@ -4,12 +4,18 @@ Run by tests/sim_sdk.rs with the venv from hack/python-sdk.sh. Reads a JSON job 
 
     {"endpoint": "https://127.0.0.1:PORT", "caBundle": "/path/ca.pem" | null,
      "ak": "...", "sk": "...", "projectID": "...",
+     "provider": null | "chain" | "pod-identity", "env": {"NAME": "value", ...},
      "calls": [{"op": "show", "clusterID": "...", "workflowID": "..."},
                {"op": "list", "clusterID": "..."},
                {"op": "show-precheck" | "show-upgrade-task", "clusterID": "...", "taskID": "..."},
                {"op": "list-prechecks" | "list-upgrade-tasks" | "show-cluster"
                       | "list-snapshots", "clusterID": "..."},
                {"op": "autopilot-<any of the above>", ...}]}
+
+Without "provider" the SDK signs with the AK/SK given. With one, the variables of "env" are
+set and the SDK finds its credentials itself: "chain" is its default credential provider
+chain (OIDC STS, environment with federation, profile, ECS metadata, pod identity), and
+"pod-identity" its CCE pod-identity provider (which leaves the project id to the caller).
 
 and prints one JSON object: {"calls": [result, ...]} where a result is either
 {"ok": true, "status": 200, "decoded": <the SDK's model, JSON field names>} or
@@ -19,9 +25,14 @@ know would come back as {}), not the raw body.
 """
 
 import json
+import os
 import sys
 
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
+from huaweicloudsdkcore.auth.provider import (
+    CredentialProviderChain,
+    PodIdentityCredentialProvider,
+)
 from huaweicloudsdkcore.exceptions import exceptions
 from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.utils.http_utils import sanitize_for_serialization
@@ -83,15 +94,27 @@ DIAGNOSTICS = {
 }
 
 
+def credentials(job):
+    provider = job.get("provider")
+    if provider is None:
+        return BasicCredentials(job["ak"], job["sk"], job["projectID"])
+    os.environ.update(job.get("env", {}))
+    if provider == "chain":
+        return CredentialProviderChain.get_basic().get_credentials()
+    if provider == "pod-identity":
+        found = PodIdentityCredentialProvider.get_basic().get_credentials()
+        return found.with_project_id(job["projectID"])
+    raise ValueError("unknown provider " + provider)
+
+
 def client(job):
     config = HttpConfig.get_default_config()
     if job.get("caBundle"):
         config.ssl_ca_cert = job["caBundle"]
-    credentials = BasicCredentials(job["ak"], job["sk"], job["projectID"])
     return (
         CceClient.new_builder()
         .with_http_config(config)
-        .with_credentials(credentials)
+        .with_credentials(credentials(job))
         .with_endpoints([job["endpoint"]])
         .build()
     )

@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::duration;
-
 /// Where a provider's signing keys (a JWKS document) are read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -183,7 +181,7 @@ impl IamConfig {
                 field(&at("client id"), c)?;
             }
             if let Some(j) = &p.jwks {
-                field(&at("jwks.url"), &j.url)?;
+                check_jwks_url(&j.url).map_err(|e| at(&e))?;
             }
             if !ids.insert(p.id.as_str()) {
                 return Err(format!("provider {} is listed twice", p.id));
@@ -224,9 +222,15 @@ impl IamConfig {
     }
 }
 
-/// Parses a lifetime given on its own (admin API), with the same notation.
-pub fn parse_lifetime(text: &str) -> Result<Duration, String> {
-    duration::parse_positive(text)
+/// A JWKS URL must be an `https://` (or, on loopback tests, `http://`) URL.
+pub fn check_jwks_url(url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => Ok(()),
+        _ => Err(format!(
+            "jwks url {:?} is not an http(s) URL",
+            super::refusal::quoted(url)
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -261,6 +265,14 @@ lifetimes: {token: 2h, credentialCap: 10m}
     }
 
     #[test]
+    fn the_example_file_in_the_repository_is_valid() {
+        let text = include_str!("../../../examples/sim-iam.yaml");
+        let c = IamConfig::parse(text).expect("examples/sim-iam.yaml");
+        assert_eq!(c.rules.len(), 2);
+        assert_eq!(c.rules[1].agency.as_deref(), Some("cce-watch"));
+    }
+
+    #[test]
     fn bad_configurations_are_refused_naming_the_entry() {
         let provider = "providers: [{id: a, issuer: i, clientIds: [c]}]\n";
         for (bad, says) in [
@@ -285,6 +297,10 @@ lifetimes: {token: 2h, credentialCap: 10m}
             (
                 "providers: [{id: a, issuer: i, clientIds: [c], colour: red}]",
                 "colour",
+            ),
+            (
+                "providers: [{id: a, issuer: i, clientIds: [c], jwks: {url: 'file:///etc/keys'}}]",
+                "provider 0: jwks url",
             ),
         ] {
             let e = IamConfig::parse(bad).expect_err(bad);

@@ -77,21 +77,37 @@ impl KeyCache {
     /// The key `kid` of `source`, reading the document first when it is not known yet or
     /// does not have that key and the last read is old enough.
     pub async fn key(&self, source: &JwksSource, kid: &str) -> Result<VerifyKey, Missing> {
+        self.key_read_with(source, kid, Instant::now(), || read(source))
+            .await
+    }
+
+    /// [`KeyCache::key`] at `now`, reading the document with `read_document`.
+    async fn key_read_with<F, Fut>(
+        &self,
+        source: &JwksSource,
+        kid: &str,
+        now: Instant,
+        read_document: F,
+    ) -> Result<VerifyKey, Missing>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<u8>, String>>,
+    {
         let entry = Arc::clone(self.entries.lock().entry(source.url.clone()).or_default());
         // Held across the read: concurrent requests for a new key wait for one read.
         let mut entry = entry.lock().await;
         if let Some(k) = entry.keys.iter().find(|k| k.kid == kid) {
             return Ok(k.clone());
         }
-        if !refresh_due(entry.last_read, Instant::now()) {
+        if !refresh_due(entry.last_read, now) {
             return Err(if entry.keys.is_empty() {
                 Missing::Unreadable
             } else {
                 Missing::UnknownKid
             });
         }
-        entry.last_read = Some(Instant::now());
-        match read(source).await.and_then(|bytes| parse(&bytes)) {
+        entry.last_read = Some(now);
+        match read_document().await.and_then(|bytes| parse(&bytes)) {
             Ok(keys) => {
                 tracing::info!(url = %source.url, keys = keys.len(), "IAM read the signing keys");
                 entry.keys = keys;
@@ -202,6 +218,72 @@ mod tests {
         assert!(!refresh_due(Some(now), now));
         assert!(!refresh_due(Some(now), now + REFRESH_INTERVAL / 2));
         assert!(refresh_due(Some(now), now + REFRESH_INTERVAL));
+    }
+
+    #[tokio::test]
+    async fn keys_are_read_once_then_again_only_for_an_unknown_kid_and_not_too_often() {
+        let (old, new) = (TestKey::new("old"), TestKey::new("new"));
+        let source = JwksSource {
+            url: "https://plane.invalid/openid/v1/jwks".into(),
+            ca_file: None,
+            token_file: None,
+        };
+        let cache = KeyCache::default();
+        let reads = std::cell::Cell::new(0);
+        let serving = std::cell::RefCell::new(json!({"keys": [old.jwk]}));
+        let read = || {
+            reads.set(reads.get() + 1);
+            let doc = serving.borrow().to_string().into_bytes();
+            async move { Ok(doc) }
+        };
+        let t0 = Instant::now();
+        let got = |kid: &'static str, at: Duration| {
+            let (cache, source, read) = (&cache, &source, &read);
+            async move {
+                cache
+                    .key_read_with(source, kid, t0 + at, read)
+                    .await
+                    .map(|k| k.kid)
+            }
+        };
+        assert_eq!(got("old", Duration::ZERO).await, Ok("old".into()));
+        assert_eq!(got("old", Duration::from_secs(1)).await, Ok("old".into()));
+        assert_eq!(reads.get(), 1, "a known key is not read again");
+        // The API server rotates its key.
+        *serving.borrow_mut() = json!({"keys": [new.jwk]});
+        assert_eq!(
+            got("new", Duration::from_secs(2)).await,
+            Err(Missing::UnknownKid)
+        );
+        assert_eq!(
+            reads.get(),
+            1,
+            "rate-limited: read less than the interval ago"
+        );
+        assert_eq!(got("new", REFRESH_INTERVAL).await, Ok("new".into()));
+        assert_eq!(reads.get(), 2);
+        for forged in ["a", "b", "c"] {
+            assert_eq!(
+                got(forged, REFRESH_INTERVAL + Duration::from_secs(1)).await,
+                Err(Missing::UnknownKid)
+            );
+        }
+        assert_eq!(
+            reads.get(),
+            2,
+            "a stream of unknown kids reads nothing more"
+        );
+        // A failed read keeps the keys it had.
+        let failing = || async { Err::<Vec<u8>, _>("GET answered 503".to_string()) };
+        let after = t0 + REFRESH_INTERVAL * 3;
+        assert_eq!(
+            cache
+                .key_read_with(&source, "x", after, failing)
+                .await
+                .err(),
+            Some(Missing::UnknownKid)
+        );
+        assert_eq!(got("new", REFRESH_INTERVAL * 3).await, Ok("new".into()));
     }
 
     #[tokio::test]

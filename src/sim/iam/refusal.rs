@@ -1,7 +1,10 @@
-//! Why IAM refuses a request, and the answer it gives: IAM's v3 error body
-//! `{"error": {"code", "title", "message"}}` (the shape Huawei's SDK reads as `error_code`
-//! and `error_msg`). The wording follows IAM's and Keystone's where they are known and is
-//! marked inferred in docs/simulator.md otherwise. No message ever contains a token.
+//! Why IAM refuses a request, and the answer it gives: Huawei's API error body
+//! `{"error_code", "error_msg", "request_id"}`, the one shape both of the SDK's exception
+//! handlers read (the core's and CCE's, which IAM's answers pass through when the SDK
+//! federates for a CCE client). A malformed request has IAM's documented `IAM.0007`;
+//! other refusals carry their HTTP status as the code, as the SDK reports an IAM answer
+//! without one. The wording follows IAM's and Keystone's where known and is marked
+//! inferred in the simulator's docs otherwise. No message ever contains a token.
 
 use axum::http::StatusCode;
 use serde_json::json;
@@ -107,18 +110,15 @@ impl Refusal {
     }
 
     /// The answer body.
-    pub fn body(&self) -> serde_json::Value {
-        let status = self.status();
-        json!({"error": {
-            "code": status.as_u16(),
-            "title": status.canonical_reason().unwrap_or("Error"),
-            "message": self.message(),
-        }})
+    pub fn body(&self, request_id: &str) -> serde_json::Value {
+        json!({"error_code": self.code(), "error_msg": self.message(), "request_id": request_id})
     }
 
-    /// The code the request log records: the status, as the SDK reports it.
     pub fn code(&self) -> String {
-        self.status().as_u16().to_string()
+        match self {
+            Refusal::BadRequest(_) | Refusal::TooLarge => "IAM.0007".into(),
+            _ => self.status().as_u16().to_string(),
+        }
     }
 }
 
@@ -132,11 +132,11 @@ mod tests {
             provider: "plane".into(),
             subject: "system:serviceaccount:a:b".into(),
         };
-        let body = r.body();
-        assert_eq!(body["error"]["code"], json!(401));
-        assert_eq!(body["error"]["title"], json!("Unauthorized"));
+        let body = r.body("req-1");
+        assert_eq!(body["error_code"], json!("401"));
+        assert_eq!(body["request_id"], json!("req-1"));
         assert!(
-            body["error"]["message"]
+            body["error_msg"]
                 .as_str()
                 .is_some_and(|m| m.contains("system:serviceaccount:a:b")),
             "{body}"
@@ -144,6 +144,7 @@ mod tests {
         assert_eq!(Refusal::UnknownProvider("x".into()).status(), 404);
         assert_eq!(Refusal::TooLarge.status(), 413);
         assert_eq!(Refusal::Duration { min: 1, max: 2 }.code(), "400");
+        assert_eq!(Refusal::BadRequest("x".into()).code(), "IAM.0007");
         let long = "k".repeat(10_000) + "\n";
         let m = Refusal::UnknownKey(long).message();
         assert!(m.len() < 400, "{m}");

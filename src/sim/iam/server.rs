@@ -125,14 +125,14 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// The answer to a body larger than [`MAX_IAM_BODY`].
-pub fn too_large() -> Answer {
-    refused(&Refusal::TooLarge)
+pub fn too_large(request_id: &str) -> Answer {
+    refused(&Refusal::TooLarge, request_id)
 }
 
-fn refused(r: &Refusal) -> Answer {
+fn refused(r: &Refusal, request_id: &str) -> Answer {
     Answer {
         error_code: Some(r.code()),
-        ..Answer::json(r.status(), &r.body())
+        ..Answer::json(r.status(), &r.body(request_id))
     }
 }
 
@@ -143,6 +143,7 @@ pub async fn serve(
     route: Route,
     headers: &[(String, String)],
     body: &[u8],
+    request_id: &str,
     credential: &mut Option<String>,
 ) -> Answer {
     let now = sim.clock.now();
@@ -155,7 +156,7 @@ pub async fn serve(
     };
     result.unwrap_or_else(|r| {
         tracing::debug!(route = route.as_str(), status = r.status().as_u16(), reason = %r.message(), "IAM refused");
-        refused(&r)
+        refused(&r, request_id)
     })
 }
 
