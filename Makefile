@@ -81,8 +81,9 @@ test-oldest:
 ## Every test that needs no control plane: the unit tests, the property tests, the CCE client
 ## and `get` against in-process servers, the simulator's own tests, and the GitOps health
 ## checks (Flux's and Argo CD's own Go packages, built with Go). sim_sdk needs the Python SDK venv of
-## hack/python-sdk.sh and runs with `make test`, like the end-to-end suites; so do iam_e2e and
-## iam_sdk_e2e (the simulator's IAM with the plane's own keys; the SDK's federation).
+## hack/python-sdk.sh and runs with `make test`, like the end-to-end suites; so do iam_e2e,
+## iam_sdk_e2e (the simulator's IAM with the plane's own keys; the SDK's federation) and
+## identity_e2e (the operator's keyless credentials against them).
 NO_PLANE_TESTS := properties cce_client get_command gitops_health sim_cli sim_auth sim_faults sim_scenarios sim_iam
 unit:
 	$(CARGO) test --locked --lib $(addprefix --test ,$(NO_PLANE_TESTS))
