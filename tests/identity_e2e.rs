@@ -268,12 +268,21 @@ async fn a_missing_service_account_and_a_later_one_are_told_apart() {
     assert_nothing_leaked(&client, &ns, "ghost", &op).await;
 }
 
-/// A broken IAM answer during a renewal: the kept keys serve until they expire, then the
-/// watch says why it cannot sync, keeps what it last mirrored, and recovers once IAM answers.
-#[tokio::test]
-async fn a_broken_iam_answer_keeps_the_last_good_status_and_says_why() {
+/// What stands in the way of a renewal, and how it is undone.
+#[derive(Clone, Copy)]
+enum Disruption {
+    /// IAM's securitytokens answer is not JSON.
+    BrokenIamAnswer,
+    /// The ServiceAccount is deleted (and later created again).
+    ServiceAccountDeleted,
+}
+
+/// A renewal made impossible mid-run: the kept keys serve until they expire, then the watch
+/// says why it cannot sync (`because`), keeps what it last mirrored, and recovers once the
+/// disruption is undone.
+async fn renewal_fails_then_recovers(test: &str, disruption: Disruption, because: &str) {
     let success = copy(Builtin::Success, 0);
-    let (client, ns) = common::setup("identity-broken-iam").await;
+    let (client, ns) = common::setup(test).await;
     let iam = PlaneIam::new(&client).await;
     let sim = Sim::https().scenario(Builtin::Success).iam(&iam).start();
     sim.iam_lifetimes(json!({"credentialCap": "20s"})).await;
@@ -283,32 +292,42 @@ async fn a_broken_iam_answer_keeps_the_last_good_status_and_says_why() {
     identity_watch(
         &client,
         &ns,
-        "broken",
+        "disrupted",
         &sim,
         (&success.cluster, &success.workflow),
         "watcher",
     )
     .await;
-    let good = wait_watch(&client, &ns, "broken", 60, "Synced", |w| {
+    let good = wait_watch(&client, &ns, "disrupted", 60, "Synced", |w| {
         synced_reason(w).as_deref() == Some("Synced")
     })
     .await;
-    sim.post(
-        "/_sim/faults",
-        json!({"kind": "malformed", "route": "iam-security-token"}),
-    )
-    .await;
-    let expired = wait_watch(&client, &ns, "broken", 60, "CredentialsExpired", |w| {
+    let accounts =
+        Api::<k8s_openapi::api::core::v1::ServiceAccount>::namespaced(client.clone(), &ns);
+    match disruption {
+        Disruption::BrokenIamAnswer => {
+            sim.post(
+                "/_sim/faults",
+                json!({"kind": "malformed", "route": "iam-security-token"}),
+            )
+            .await;
+        }
+        Disruption::ServiceAccountDeleted => {
+            accounts
+                .delete("watcher", &Default::default())
+                .await
+                .expect("delete ServiceAccount");
+        }
+    }
+    let expired = wait_watch(&client, &ns, "disrupted", 60, "CredentialsExpired", |w| {
         synced_reason(w).as_deref() == Some("CredentialsExpired")
     })
     .await;
     let message = synced_message(&expired);
     assert!(
-        message.contains("could not be renewed")
-            && message.contains("IAM sent an invalid response"),
+        message.contains("could not be renewed") && message.contains(because),
         "{message}"
     );
-    assert_eq!(cond(&expired, "Stalled").map(|c| c.0), Some("False".into()));
     let (before, after) = (
         good.status.expect("status"),
         expired.status.expect("status"),
@@ -319,12 +338,35 @@ async fn a_broken_iam_answer_keeps_the_last_good_status_and_says_why() {
         "the last good status is kept"
     );
     assert!(!after.tasks.is_empty(), "tasks kept");
-    sim.delete("/_sim/faults").await;
-    wait_watch(&client, &ns, "broken", 60, "Synced again", |w| {
+    match disruption {
+        Disruption::BrokenIamAnswer => sim.delete("/_sim/faults").await,
+        Disruption::ServiceAccountDeleted => service_account(&client, &ns, "watcher").await,
+    }
+    wait_watch(&client, &ns, "disrupted", 60, "Synced again", |w| {
         synced_reason(w).as_deref() == Some("Synced")
     })
     .await;
-    assert_nothing_leaked(&client, &ns, "broken", &op).await;
+    assert_nothing_leaked(&client, &ns, "disrupted", &op).await;
+}
+
+#[tokio::test]
+async fn a_broken_iam_answer_keeps_the_last_good_status_and_says_why() {
+    renewal_fails_then_recovers(
+        "identity-broken-iam",
+        Disruption::BrokenIamAnswer,
+        "IAM sent an invalid response",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_service_account_deleted_mid_run_keeps_the_last_good_status_and_says_why() {
+    renewal_fails_then_recovers(
+        "identity-sa-deleted",
+        Disruption::ServiceAccountDeleted,
+        "does not exist",
+    )
+    .await;
 }
 
 /// A source of default credentials the operator is given through its environment: a
