@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -15,8 +16,10 @@ use crate::cce::client::{CceClient, ClientConfig, Target};
 use crate::cce::credentials::Credentials;
 use crate::cce::endpoint::EndpointPolicy;
 use crate::cce::error::CceError;
+use crate::cce::iam::Exchanger;
 use crate::cce::model::{Phase, PointStatus, TaskState, Workflow, WorkflowList};
 use crate::cce::time;
+use crate::controller::defaults;
 use crate::controller::fetch::read_diagnosis;
 use crate::controller::findings::{Ask, Told, unavailable, wanted};
 use crate::duration::{self, Precision};
@@ -27,7 +30,14 @@ const EXIT_CODES: &[(u8, &[&str])] = &[
         3,
         &["InvalidConfig", "CredentialsMissing", "CredentialsInvalid"],
     ),
-    (4, &["InvalidEndpoint", "EndpointNotAllowed"]),
+    (
+        4,
+        &[
+            "InvalidEndpoint",
+            "EndpointNotAllowed",
+            "IamEndpointNotAllowed",
+        ],
+    ),
     (5, &["Unauthorized"]),
     (6, &["Forbidden"]),
     (7, &["NotFound"]),
@@ -37,11 +47,19 @@ const EXIT_CODES: &[(u8, &[&str])] = &[
     (11, &["Timeout"]),
     (12, &["Transport"]),
     (13, &["InvalidResponse"]),
+    (
+        14,
+        &["IamUnavailable", "InvalidIamResponse", "CredentialsExpired"],
+    ),
 ];
 
 const EXIT_CODES_HELP: &str = "\
-Credentials come from CLOUD_SDK_AK + CLOUD_SDK_SK (+ CLOUD_SDK_SECURITY_TOKEN for temporary
-keys), or CLOUD_SDK_TOKEN for an IAM token.
+Credentials come from the operator's default chain, as Huawei's SDK finds them: a token file
+federated at IAM (HUAWEICLOUD_SDK_IDP_ID + HUAWEICLOUD_SDK_ID_TOKEN_FILE), OIDC STS
+(HUAWEICLOUD_OIDC_*), HUAWEICLOUD_SDK_AK + HUAWEICLOUD_SDK_SK, CLOUD_SDK_AK + CLOUD_SDK_SK
+(+ CLOUD_SDK_SECURITY_TOKEN for temporary keys) or CLOUD_SDK_TOKEN for an IAM token, the
+SDK's credentials file (HUAWEICLOUD_SDK_CREDENTIALS_FILE), CCE pod identity
+(HC_CONTAINER_CREDENTIALS_FULL_URI); the first one set wins.
 
 Exit codes:
    0  success
@@ -49,8 +67,8 @@ Exit codes:
    2  invalid command line
    3  CredentialsMissing, CredentialsInvalid, InvalidConfig: local setup (credentials,
       CA bundle, empty id)
-   4  InvalidEndpoint, EndpointNotAllowed: bad endpoint or region, or refused by the
-      endpoint policy (https and Huawei Cloud domains only)
+   4  InvalidEndpoint, EndpointNotAllowed, IamEndpointNotAllowed: bad endpoint or region,
+      or refused by the endpoint policy (https and Huawei Cloud domains only)
    5  Unauthorized (401): signature or token rejected
    6  Forbidden (403): no permission for this project or cluster
    7  NotFound (404): no such project, cluster or workflow
@@ -59,7 +77,9 @@ Exit codes:
   10  CceUnavailable (5xx): CCE server error
   11  Timeout: no complete answer in time
   12  Transport: cannot connect (DNS, TCP, TLS)
-  13  InvalidResponse: the answer is not CCE's JSON";
+  13  InvalidResponse: the answer is not CCE's JSON
+  14  IamUnavailable, InvalidIamResponse, CredentialsExpired: no temporary keys from IAM,
+      STS or the pod identity agent";
 
 /// Flags of `cce-upgrade-watch get`.
 #[derive(Args, Debug)]
@@ -189,24 +209,20 @@ impl std::fmt::Display for Failure {
 }
 
 async fn fetch(args: &GetArgs) -> Result<Found, Failure> {
-    let credentials = Credentials::from_env().map_err(|e| Failure {
-        category: e.category(),
-        message: e.to_string(),
-        hint: "export CLOUD_SDK_AK and CLOUD_SDK_SK (plus CLOUD_SDK_SECURITY_TOKEN for temporary keys), or CLOUD_SDK_TOKEN".into(),
-    })?;
     let policy = EndpointPolicy {
         allow_insecure: args.allow_insecure_endpoint,
         ..EndpointPolicy::default()
     }
     .with_extra_suffixes(&args.allowed_endpoint_suffixes);
-    let client = CceClient::new(ClientConfig {
+    let config = ClientConfig {
         connect_timeout: args.connect_timeout,
         request_timeout: args.timeout,
         ca_bundle: args.ca_bundle.clone(),
         policy,
         ..ClientConfig::default()
-    })
-    .map_err(|e| cce_failure(&e))?;
+    };
+    let credentials = default_credentials(&config).await?;
+    let client = CceClient::new(config).map_err(|e| cce_failure(&e))?;
     let endpoint = client
         .resolve_endpoint(args.region.as_deref(), args.endpoint.as_deref())
         .map_err(|e| cce_failure(&e))?;
@@ -272,6 +288,54 @@ fn hint(e: &CceError) -> String {
         CceError::EndpointNotAllowed { .. } => "use an https endpoint under Huawei Cloud's domains, or deliberately pass --allowed-endpoint-suffix or --allow-insecure-endpoint".into(),
         CceError::InvalidConfig { .. } => "fix the setting named above".into(),
     }
+}
+
+/// Temporary keys `get` asks for: IAM's shortest lifetime, as they serve one call.
+const ONE_CALLS_KEYS_SECONDS: u32 = 900;
+
+/// The operator's default credentials ([`defaults`]), from this process's environment.
+async fn default_credentials(config: &ClientConfig) -> Result<Credentials, Failure> {
+    const HINT: &str = "export CLOUD_SDK_AK and CLOUD_SDK_SK (plus CLOUD_SDK_SECURITY_TOKEN for temporary keys), or CLOUD_SDK_TOKEN, or another source of the chain `get --help` lists";
+    let env = |name: &str| std::env::var(name).ok();
+    let iam = env("HUAWEICLOUD_SDK_IAM_ENDPOINT")
+        .map(|u| url::Url::parse(&u))
+        .transpose()
+        .map_err(|e| Failure {
+            category: "InvalidEndpoint",
+            message: format!("HUAWEICLOUD_SDK_IAM_ENDPOINT is not a URL: {e}"),
+            hint: HINT.into(),
+        })?;
+    let inputs = defaults::ChainInputs {
+        iam_endpoint: iam.as_ref(),
+        default_credentials_dir: None,
+        home: std::env::var_os("HOME").map(PathBuf::from),
+    };
+    let invalid = |message: String| Failure {
+        category: "CredentialsInvalid",
+        message,
+        hint: HINT.into(),
+    };
+    let Some(source) = defaults::select(&env, &inputs).map_err(invalid)? else {
+        return Err(Failure {
+            category: "CredentialsMissing",
+            message: "no credentials: set CLOUD_SDK_AK and CLOUD_SDK_SK, or CLOUD_SDK_TOKEN".into(),
+            hint: HINT.into(),
+        });
+    };
+    let exchanger = Exchanger::new(config.clone()).map_err(|e| cce_failure(&e))?;
+    defaults::Defaults::new(
+        Some(source),
+        exchanger,
+        ONE_CALLS_KEYS_SECONDS,
+        Arc::new(Timestamp::now),
+    )
+    .resolve()
+    .await
+    .map_err(|f| Failure {
+        category: f.reason,
+        message: f.message,
+        hint: HINT.into(),
+    })
 }
 
 fn exit_code(category: &str) -> u8 {
@@ -747,7 +811,14 @@ mod tests {
     #[test]
     fn every_error_category_has_a_documented_exit_code() {
         let mut categories: Vec<&str> = CceError::CATEGORIES.to_vec();
-        categories.extend(["CredentialsMissing", "CredentialsInvalid"]);
+        categories.extend([
+            "CredentialsMissing",
+            "CredentialsInvalid",
+            "IamEndpointNotAllowed",
+            "IamUnavailable",
+            "InvalidIamResponse",
+            "CredentialsExpired",
+        ]);
         for category in categories {
             let code = exit_code(category);
             assert!(code >= 3, "{category} has no exit code");

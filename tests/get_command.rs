@@ -113,6 +113,48 @@ async fn get_prints_the_workflow_table_from_flags() {
     assert!(stdout.contains("v1.17.17-r0 -> v1.19.16-r80"), "{stdout}");
 }
 
+/// `get` finds credentials as the operator does: the SDK's `HUAWEICLOUD_SDK_*` names, or
+/// its credentials file, win over nothing and sign the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_takes_credentials_from_the_sdks_chain() {
+    let endpoint = start_server().await;
+    let args = [
+        "get",
+        "--endpoint",
+        endpoint.as_str(),
+        "--allow-insecure-endpoint",
+        "--project-id",
+        "p1",
+        "--cluster-id",
+        "c1",
+        "--workflow-id",
+        "w1",
+    ];
+    let sdk_env = run(
+        &args,
+        &[("HUAWEICLOUD_SDK_AK", "AK-CLI"), ("HUAWEICLOUD_SDK_SK", SK)],
+    )
+    .await;
+    assert_eq!(sdk_env.status.code(), Some(0), "{}", stderr(&sdk_env));
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("credentials");
+    std::fs::write(&file, format!("[basic]\nak = AK-CLI\nsk = {SK}\n")).expect("write");
+    let path = file.display().to_string();
+    let profile = run(
+        &args,
+        &[("HUAWEICLOUD_SDK_CREDENTIALS_FILE", path.as_str())],
+    )
+    .await;
+    assert_eq!(profile.status.code(), Some(0), "{}", stderr(&profile));
+    let half = run(&args, &[("HUAWEICLOUD_SDK_IDP_ID", "idp")]).await;
+    assert_eq!(half.status.code(), Some(3), "{}", stderr(&half));
+    assert!(
+        stderr(&half).contains("HUAWEICLOUD_SDK_ID_TOKEN_FILE"),
+        "{}",
+        stderr(&half)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_reads_every_flag_from_the_environment_and_lists_as_json() {
     let endpoint = start_server().await;

@@ -50,13 +50,8 @@ impl Credentials {
         }
     }
 
-    /// Reads `CLOUD_SDK_AK` + `CLOUD_SDK_SK` (+ `CLOUD_SDK_SECURITY_TOKEN`), or
-    /// `CLOUD_SDK_TOKEN`.
-    pub fn from_env() -> Result<Self, CredentialsError> {
-        Self::from_env_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// [`Self::from_env`] over any source of variables.
+    /// `CLOUD_SDK_AK` + `CLOUD_SDK_SK` (+ `CLOUD_SDK_SECURITY_TOKEN`), or `CLOUD_SDK_TOKEN`,
+    /// from `lookup` (the environment, in the operator).
     pub fn from_env_lookup(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, CredentialsError> {
