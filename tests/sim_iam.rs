@@ -8,11 +8,10 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use base64::Engine;
 use cce_upgrade_watch::cce::{CceError, Credentials};
 use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use cce_upgrade_watch::sim::iam::testkey::TestKey;
 use common::sim::Sim;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 const ISSUER: &str = "https://issuer.test";
@@ -22,8 +21,7 @@ const SUBJECT: &str = "system:serviceaccount:team:app";
 
 /// A key, the JWKS server that publishes it, and how often that was read.
 struct Issuer {
-    key: EncodingKey,
-    kid: String,
+    key: TestKey,
     url: String,
     reads: Arc<AtomicUsize>,
     _server: tokio::task::JoinHandle<()>,
@@ -31,13 +29,8 @@ struct Issuer {
 
 impl Issuer {
     async fn start() -> Issuer {
-        let pair = rcgen::KeyPair::generate().expect("P-256 key");
-        let raw = pair.public_key_raw();
-        let (x, y) = raw[1..].split_at(32);
-        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-        let kid = "test-key".to_string();
-        let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256",
-            "kid": kid, "x": b64(x), "y": b64(y)}]});
+        let key = TestKey::new("test-key").expect("key");
+        let jwks = key.jwks();
         let reads = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&reads);
         let app = axum::Router::new().route(
@@ -58,8 +51,7 @@ impl Issuer {
             let _ = axum::serve(listener, app).await;
         });
         Issuer {
-            key: EncodingKey::from_ec_der(&pair.serialize_der()),
-            kid,
+            key,
             url,
             reads,
             _server: server,
@@ -68,15 +60,13 @@ impl Issuer {
 
     fn token(&self, kid: &str, exp_in: i64) -> String {
         let now = jiff::Timestamp::now().as_second();
-        let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some(kid.into());
         let claims = json!({"iss": ISSUER, "aud": [CLIENT], "sub": SUBJECT,
             "iat": now, "exp": now + exp_in});
-        jsonwebtoken::encode(&header, &claims, &self.key).expect("sign")
+        self.key.sign_as(kid, &claims).expect("sign")
     }
 
     fn good(&self) -> String {
-        self.token(&self.kid, 600)
+        self.token(&self.key.kid, 600)
     }
 
     fn reads(&self) -> usize {
@@ -185,7 +175,7 @@ async fn keys_are_read_when_needed_and_a_forged_kid_reads_nothing_more() {
     assert_eq!(sim.admin_delete("/_sim/iam/keys").await, 204);
     assert_eq!(sim.federate_with(IDP, &issuer.good()).await.status, 201);
     assert_eq!(issuer.reads(), 2, "forgotten keys are read again");
-    let expired = issuer.token(&issuer.kid, -120);
+    let expired = issuer.token(&issuer.key.kid, -120);
     let a = sim.federate_with(IDP, &expired).await;
     assert_eq!(a.body["error_msg"], json!("The id_token has expired."));
 }

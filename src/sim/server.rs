@@ -1,7 +1,9 @@
 //! The CCE API as the simulator serves it (cce-api.md §5–§9): path and method routing,
 //! the request pipeline (faults → authentication → project check → operation), and
 //! answers in CCE's shapes — `errorCode`/`errorMessage` bodies from "CCE", `error_code`/
-//! `error_msg` bodies from "the gateway", and an `X-Request-Id` on every answer.
+//! `error_msg` bodies from "the gateway", and an `X-Request-Id` on every answer. IAM's
+//! routes (`super::iam::server`) share the listener and the pipeline up to the faults, then
+//! go to IAM instead of authentication.
 //!
 //! Status codes follow the real service where the docs say (§5, §9) and are marked
 //! inferred otherwise: unknown path or method → 404 `APIGW.0101`; authentication → 401

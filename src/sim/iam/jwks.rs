@@ -178,14 +178,14 @@ async fn read(source: &JwksSource) -> Result<Vec<u8>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::jwt::testkey::TestKey;
+    use super::super::testkey::TestKey;
     use super::*;
     use serde_json::json;
 
     #[test]
     fn a_jwks_keeps_its_signing_keys_and_skips_the_rest() {
-        let a = TestKey::new("a");
-        let b = TestKey::new("b");
+        let a = TestKey::new("a").expect("key");
+        let b = TestKey::new("b").expect("key");
         let doc = json!({"keys": [a.jwk, {"kty": "oct", "kid": "s", "k": "c2VjcmV0"}, b.jwk]});
         let keys = parse(doc.to_string().as_bytes()).expect("parse");
         let kids: Vec<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
@@ -222,7 +222,10 @@ mod tests {
 
     #[tokio::test]
     async fn keys_are_read_once_then_again_only_for_an_unknown_kid_and_not_too_often() {
-        let (old, new) = (TestKey::new("old"), TestKey::new("new"));
+        let (old, new) = (
+            TestKey::new("old").expect("key"),
+            TestKey::new("new").expect("key"),
+        );
         let source = JwksSource {
             url: "https://plane.invalid/openid/v1/jwks".into(),
             ca_file: None,

@@ -196,54 +196,8 @@ pub fn check_claims(
 }
 
 #[cfg(test)]
-pub(crate) mod testkey {
-    //! A P-256 key made at test time (ring generates EC keys, not RSA ones) and tokens
-    //! signed with it, for the tests of this module and its neighbours.
-
-    use jsonwebtoken::jwk::Jwk;
-    use jsonwebtoken::{Algorithm, EncodingKey, Header};
-    use serde_json::{Value, json};
-
-    pub struct TestKey {
-        pub kid: String,
-        encoding: EncodingKey,
-        pub jwk: Value,
-    }
-
-    fn b64url(bytes: &[u8]) -> String {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    }
-
-    impl TestKey {
-        pub fn new(kid: &str) -> TestKey {
-            let pair = rcgen::KeyPair::generate().expect("P-256 key");
-            let raw = pair.public_key_raw();
-            // An uncompressed point: 0x04, then x and y.
-            let (x, y) = raw[1..].split_at(32);
-            TestKey {
-                kid: kid.into(),
-                encoding: EncodingKey::from_ec_der(&pair.serialize_der()),
-                jwk: json!({"kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256",
-                    "kid": kid, "x": b64url(x), "y": b64url(y)}),
-            }
-        }
-
-        pub fn jwk(&self) -> Jwk {
-            serde_json::from_value(self.jwk.clone()).expect("jwk")
-        }
-
-        pub fn sign(&self, claims: &Value) -> String {
-            let mut header = Header::new(Algorithm::ES256);
-            header.kid = Some(self.kid.clone());
-            jsonwebtoken::encode(&header, claims, &self.encoding).expect("sign")
-        }
-    }
-}
-
-#[cfg(test)]
 mod tests {
-    use super::testkey::TestKey;
+    use super::super::testkey::TestKey;
     use super::*;
     use serde_json::json;
 
@@ -271,9 +225,11 @@ mod tests {
 
     #[test]
     fn a_good_token_verifies_and_yields_its_subject() {
-        let key = TestKey::new("k1");
-        let vk = VerifyKey::from_jwk(&key.jwk()).expect("key");
-        let token = key.sign(&claims(json!(["other", "cce"]), 600));
+        let key = TestKey::new("k1").expect("key");
+        let vk = VerifyKey::from_jwk(&key.parsed_jwk().expect("jwk")).expect("key");
+        let token = key
+            .sign(&claims(json!(["other", "cce"]), 600))
+            .expect("sign");
         let seen = peek(&token).expect("peek");
         assert_eq!(seen.kid.as_deref(), Some("k1"));
         let c = verify_signature(&token, &vk).expect("signature");
@@ -281,21 +237,21 @@ mod tests {
             check_claims(&c, &provider(), now()),
             Ok("system:serviceaccount:a:b".to_string())
         );
-        let single = key.sign(&claims(json!("cce"), 600));
+        let single = key.sign(&claims(json!("cce"), 600)).expect("sign");
         let c = verify_signature(&single, &vk).expect("signature");
         assert!(check_claims(&c, &provider(), now()).is_ok());
     }
 
     #[test]
     fn another_key_a_tampered_token_or_garbage_is_refused() {
-        let key = TestKey::new("k1");
-        let other = TestKey::new("k1");
-        let vk = VerifyKey::from_jwk(&key.jwk()).expect("key");
-        let forged = other.sign(&claims(json!("cce"), 600));
+        let key = TestKey::new("k1").expect("key");
+        let other = TestKey::new("k1").expect("key");
+        let vk = VerifyKey::from_jwk(&key.parsed_jwk().expect("jwk")).expect("key");
+        let forged = other.sign(&claims(json!("cce"), 600)).expect("sign");
         assert_eq!(verify_signature(&forged, &vk), Err(Refusal::BadSignature));
-        let good = key.sign(&claims(json!("cce"), 600));
+        let good = key.sign(&claims(json!("cce"), 600)).expect("sign");
         let mut parts: Vec<&str> = good.split('.').collect();
-        let evil = key.sign(&claims(json!("cce"), 99_999));
+        let evil = key.sign(&claims(json!("cce"), 99_999)).expect("sign");
         let evil_payload = evil.split('.').nth(1).expect("payload");
         parts[1] = evil_payload;
         assert_eq!(
@@ -317,8 +273,8 @@ mod tests {
 
     #[test]
     fn the_header_cannot_pick_an_algorithm_the_key_does_not_have() {
-        let key = TestKey::new("k1");
-        let vk = VerifyKey::from_jwk(&key.jwk()).expect("key");
+        let key = TestKey::new("k1").expect("key");
+        let vk = VerifyKey::from_jwk(&key.parsed_jwk().expect("jwk")).expect("key");
         // An HS256 token "signed" with the public key's bytes: the classic confusion.
         let mut header = jsonwebtoken::Header::new(Algorithm::HS256);
         header.kid = Some("k1".into());

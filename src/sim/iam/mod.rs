@@ -9,7 +9,8 @@
 //! - [`server`]: the routes on the CCE listener — `POST /v3.0/OS-AUTH/id-token/tokens`,
 //!   `POST /v3.0/OS-CREDENTIAL/securitytokens`, STS `POST /v5/agencies/assume-with-oidc` and
 //!   the CCE pod-identity agent `POST /v1/pod-identity/credentials`;
-//! - [`admin`]: `/_sim/iam/...` on the admin listener.
+//! - [`admin`]: `/_sim/iam/...` on the admin listener; [`testkey`]: a key and tokens of
+//!   an identity provider of a test's own.
 //!
 //! Temporary keys go into the simulator's [`CredentialStore`](super::auth::CredentialStore)
 //! with their expiry, so its CCE API accepts them until then. Lifetimes are scenario time
@@ -23,6 +24,7 @@ pub mod jwt;
 pub mod refusal;
 pub mod rules;
 pub mod server;
+pub mod testkey;
 pub mod tokens;
 
 use std::collections::BTreeSet;
