@@ -7,7 +7,7 @@
 # function, by own allocations (flat) and with what they call (cumulative). jemalloc samples
 # one allocation per 2^LG_SAMPLE bytes on average and writes a profile each time the process
 # maps more memory than ever before (prof_gdump); the last one is the peak. jeprof is the one
-# jemalloc's own build generates.
+# jemalloc's own build generates (a perl script).
 #
 # Usage: hack/heap-profile.sh [W [D]]   watches and workflows, as `make bench W= D=`
 #                                       (default 1000 200). Profiles and the summary are
@@ -28,7 +28,7 @@ CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
 	cargo build --release --locked --features heap-profile --target-dir "$dir" >&2
 binary=$PWD/$dir/release/cce-upgrade-watch
 jeprof=$(find "$dir/release/build" -path '*tikv-jemalloc-sys-*/out/build/bin/jeprof' | head -n1)
-[[ -x $jeprof ]] || { echo "heap-profile: jemalloc's build made no jeprof" >&2; exit 1; }
+[[ -f $jeprof ]] || { echo "heap-profile: jemalloc's build made no jeprof" >&2; exit 1; }
 
 rm -rf "$run"
 mkdir -p "$run"
@@ -42,7 +42,7 @@ last=$(ls -t "$run"/heap.*.heap 2>/dev/null | head -n1)
 {
 	echo "# heap at the peak: $(basename "$last") ($watches watches, $workflows workflows)"
 	echo "## by own allocations (flat)"
-	"$jeprof" --text --show_bytes --nodecount="$top" "$binary" "$last" 2>/dev/null
+	perl "$jeprof" --text --show_bytes --nodecount="$top" "$binary" "$last" 2>/dev/null
 	echo "## with what they call (cumulative)"
-	"$jeprof" --text --show_bytes --cum --nodecount="$top" "$binary" "$last" 2>/dev/null
+	perl "$jeprof" --text --show_bytes --cum --nodecount="$top" "$binary" "$last" 2>/dev/null
 } | tee "$run/summary.txt"
