@@ -3,8 +3,8 @@
 #
 # Builds the release binary with jemalloc's heap profiler (cargo feature heap-profile, into
 # target/heap-profile so the release binary stays as it is), runs `make bench` with it, and
-# prints jeprof's account of the live heap at the operator's peak: bytes by allocating
-# function, by own allocations (flat) and with what they call (cumulative). jemalloc samples
+# prints jeprof's account of the live heap at the operator's peak: bytes by function,
+# with what they call (cumulative). jemalloc samples
 # one allocation per 2^LG_SAMPLE bytes on average and writes a profile each time the process
 # maps more memory than ever before (prof_gdump); the last one is the peak. jeprof is the one
 # jemalloc's own build generates (a perl script).
@@ -12,13 +12,13 @@
 # Usage: hack/heap-profile.sh [W [D]]   watches and workflows, as `make bench W= D=`
 #                                       (default 1000 200). Profiles and the summary are
 #                                       left in target/heap-profile/run/.
-# Environment: LG_SAMPLE (default 16), TOP (lines per table, default 30).
+# Environment: LG_SAMPLE (default 16), TOP (lines of the table, default 80).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 watches=${1:-1000}
 workflows=${2:-200}
-top=${TOP:-30}
+top=${TOP:-80}
 dir=target/heap-profile
 run=$dir/run
 
@@ -36,13 +36,14 @@ mkdir -p "$run"
 _RJEM_MALLOC_CONF="prof:true,prof_active:true,lg_prof_sample:${LG_SAMPLE:-16},prof_gdump:true,prof_prefix:$PWD/$run/heap" \
 	make bench W="$watches" D="$workflows" BINARY="$binary" >&2
 
-# The profiles of the operator (the simulator's jemalloc has no profiler and writes none).
-last=$(ls -t "$run"/heap.*.heap 2>/dev/null | head -n1)
-[[ -n $last ]] || { echo "heap-profile: the operator wrote no profile" >&2; exit 1; }
+# The profiles of the operator (the simulator's jemalloc has no profiler and writes none),
+# numbered in the order written: the last is the peak, the others are dropped.
+mapfile -t profiles < <(find "$run" -name 'heap.*.heap' | sort -t. -k3,3n)
+((${#profiles[@]} > 0)) || { echo "heap-profile: the operator wrote no profile" >&2; exit 1; }
+last=${profiles[-1]}
+for p in "${profiles[@]:0:${#profiles[@]}-1}"; do rm -f "$p"; done
+# Cumulative: the flat column names jemalloc's own backtrace function for every sample.
 {
-	echo "# heap at the peak: $(basename "$last") ($watches watches, $workflows workflows)"
-	echo "## by own allocations (flat)"
-	perl "$jeprof" --text --show_bytes --nodecount="$top" "$binary" "$last" 2>/dev/null
-	echo "## with what they call (cumulative)"
+	echo "# live heap at the peak: $(basename "$last") ($watches watches, $workflows workflows)"
 	perl "$jeprof" --text --show_bytes --cum --nodecount="$top" "$binary" "$last" 2>/dev/null
 } | tee "$run/summary.txt"
