@@ -37,9 +37,8 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-tgz=$(CCE_UW_CHART_DIR=$chart hack/chart.sh package)
+tgz=$(CCE_UW_CHART_DIR=$chart CCE_UW_CHART_OUT=$work/out hack/chart.sh package)
 tar -xzmf "$tgz" -C "$work"
-rm -f "$tgz"
 packaged=$work/cce-upgrade-watch
 
 "$venv/bin/yamale" --schema hack/chart-lint/chart-schema.yaml "$packaged/Chart.yaml" >&2

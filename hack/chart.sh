@@ -16,6 +16,7 @@
 #                                        oci://REGISTRY/charts (for example --plain-http
 #                                        for a registry on loopback)
 #
+# CCE_UW_CHART_OUT: where package writes the .tgz (default target/chart).
 # helm is the control plane's (hack/control-plane.sh build), helm-docs hack/image-tools.sh's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,8 @@ helm_docs() {
 }
 
 package() {
-	local registry=${1:-} work out=target/chart
+	# A directory of its own per caller (CCE_UW_CHART_OUT): tests package in parallel.
+	local registry=${1:-} work out=${CCE_UW_CHART_OUT:-target/chart}
 	work=$(mktemp -d)
 	# shellcheck disable=SC2064 # the path is fixed now
 	trap "rm -rf '$work'" RETURN

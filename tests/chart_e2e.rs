@@ -1693,9 +1693,11 @@ async fn the_opt_in_alert_rules_and_dashboard_ship_the_checked_files_and_pass_a_
 
     // As packaged, the chart's home is the project's address, and the runbooks are there.
     let home = "https://forge.example.org/acme/cce-upgrade-watch";
+    let out_dir = tempfile::tempdir().expect("tempdir");
     let out = Command::new(repo_path("hack/chart.sh"))
         .arg("package")
         .env("PROJECT_URL", home)
+        .env("CCE_UW_CHART_OUT", out_dir.path())
         .output()
         .expect("run chart.sh package");
     let tgz = ok(out, "chart.sh package").trim().to_string();
