@@ -8,23 +8,11 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use cce_upgrade_watch::cce::{CceError, Credentials};
-use cce_upgrade_watch::sim::builtin::Builtin;
 use cce_upgrade_watch::sim::iam::DOMAIN_ID;
 use common::iam::{
     AUDIENCE, IamSetup, PROVIDER, USER, WATCHER, rule_for, sa_token, service_account, subject,
 };
-use common::sim::Sim;
 use serde_json::{Value, json};
-
-async fn show(sim: &Sim, credentials: Credentials) -> Result<(), CceError> {
-    let b = Builtin::Success;
-    let target = sim.target(b.cluster_type(), &b.cluster_id(0), credentials);
-    sim.client()
-        .show_workflow(&target, &b.workflow_id(0))
-        .await
-        .map(|_| ())
-}
 
 fn message(answer: &Value) -> String {
     answer["error_msg"].as_str().unwrap_or_default().to_string()
@@ -59,7 +47,7 @@ async fn a_service_account_token_becomes_temporary_keys_the_cce_api_accepts_unti
         .expect("access")
         .to_string();
     let (credentials, _) = sim.federated_keys(&jwt, 900).await;
-    show(&sim, credentials.clone())
+    sim.show_with(credentials.clone())
         .await
         .expect("CCE accepts the temporary keys");
 
@@ -82,7 +70,7 @@ async fn a_service_account_token_becomes_temporary_keys_the_cce_api_accepts_unti
 
     // 900 scenario seconds later (IAM's clock moved on), the keys are refused.
     sim.iam_advance(901.0).await;
-    let e = show(&sim, credentials).await.expect_err("expired keys");
+    let e = sim.show_with(credentials).await.expect_err("expired keys");
     let text = e.to_string();
     assert!(
         text.contains("401") && text.contains("security token expires"),
@@ -239,7 +227,7 @@ async fn temporary_keys_expire_on_the_scenario_clock() {
     sim.iam_lifetimes(json!({"credentialCap": "2m"})).await;
     let jwt = sa_token(&client, &ns, WATCHER, AUDIENCE, 600).await;
     let (credentials, access) = sim.federated_keys(&jwt, 900).await;
-    show(&sim, credentials.clone())
+    sim.show_with(credentials.clone())
         .await
         .expect("accepted while valid");
     let issued = sim.iam_issued().await;
@@ -259,7 +247,7 @@ async fn temporary_keys_expire_on_the_scenario_clock() {
         "{left:?}"
     );
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let e = show(&sim, credentials).await.expect_err("expired");
+    let e = sim.show_with(credentials).await.expect_err("expired");
     assert!(e.to_string().contains("security token expires"), "{e}");
     let logged = sim.requests("status=401").await;
     assert_eq!(
@@ -292,7 +280,7 @@ async fn sts_and_the_pod_identity_agent_verify_the_token_like_iam_and_answer_tem
     let path = "/v5/agencies/assume-with-oidc";
     let a = sim.iam_post(path, &[], assume("ops", PROVIDER, 3600)).await;
     assert_eq!(a.status, 200, "{:?}", a.body);
-    show(&sim, a.temporary_keys().0)
+    sim.show_with(a.temporary_keys().0)
         .await
         .expect("CCE accepts STS keys");
     for (body, status, says) in [
@@ -323,7 +311,7 @@ async fn sts_and_the_pod_identity_agent_verify_the_token_like_iam_and_answer_tem
         .iam_post(agent, &[("Authorization", &jwt)], json!({}))
         .await;
     assert_eq!(a.status, 200, "{:?}", a.body);
-    show(&sim, a.temporary_keys().0)
+    sim.show_with(a.temporary_keys().0)
         .await
         .expect("CCE accepts pod-identity keys");
     let other = sa_token(&client, &ns, WATCHER, "not-the-client-id", 600).await;

@@ -8,7 +8,6 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cce_upgrade_watch::cce::{CceError, Credentials};
 use cce_upgrade_watch::sim::builtin::{self, Builtin};
 use cce_upgrade_watch::sim::iam::testkey::TestKey;
 use common::sim::Sim;
@@ -91,15 +90,6 @@ fn start(issuer: &Issuer, dir: &tempfile::TempDir, lifetimes: Value) -> Sim {
         .start()
 }
 
-async fn show(sim: &Sim, credentials: Credentials) -> Result<(), CceError> {
-    let b = Builtin::Success;
-    let target = sim.target(b.cluster_type(), &b.cluster_id(0), credentials);
-    sim.client()
-        .show_workflow(&target, &b.workflow_id(0))
-        .await
-        .map(|_| ())
-}
-
 fn iam_time(v: &Value) -> jiff::Timestamp {
     v.as_str()
         .and_then(|s| s.parse().ok())
@@ -132,11 +122,11 @@ async fn the_unscoped_token_lives_its_lifetime_and_keys_never_outlive_it() {
         token_expiry
     );
     let (credentials, access) = keys.temporary_keys();
-    show(&sim, credentials.clone()).await.expect("accepted");
+    sim.show_with(credentials.clone()).await.expect("accepted");
 
     // Expiring one key by its access key: refused at once, the token still good.
     sim.iam_expire(Some(&access)).await;
-    assert!(show(&sim, credentials).await.is_err());
+    assert!(sim.show_with(credentials).await.is_err());
     assert_eq!(sim.security_token(&token, 900).await.status, 201);
     let (status, _) = sim
         .admin_post("/_sim/iam/expire", json!({"accessKey": "NOSUCHKEY"}))

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cce_upgrade_watch::cce::{
-    ApiFamily, CceClient, ClientConfig, Credentials, EndpointPolicy, Target,
+    ApiFamily, CceClient, CceError, ClientConfig, Credentials, EndpointPolicy, Target,
 };
 use cce_upgrade_watch::sim::builtin::{self, Builtin};
 use secrecy::SecretString;
@@ -296,6 +296,17 @@ impl Sim {
     /// The first copy of a built-in scenario's cluster, with the built-in AK/SK.
     pub fn builtin_target(&self, b: Builtin) -> Target {
         self.target(b.cluster_type(), &b.cluster_id(0), aksk())
+    }
+
+    /// Reads the first workflow of the success scenario with `credentials`: whether CCE
+    /// accepts them.
+    pub async fn show_with(&self, credentials: Credentials) -> Result<(), CceError> {
+        let b = Builtin::Success;
+        let target = self.target(b.cluster_type(), &b.cluster_id(0), credentials);
+        self.client()
+            .show_workflow(&target, &b.workflow_id(0))
+            .await
+            .map(|_| ())
     }
 
     // ------------------------------------------------------------ the admin API
