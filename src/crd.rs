@@ -109,7 +109,8 @@ pub struct UpgradeWorkflowWatchSpec {
     /// token for it, exchanges it at IAM for temporary keys and renews them before they
     /// expire. Instead of credentialsSecretRef, not with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workload_identity: Option<WorkloadIdentity>,
+    // Boxed: the operator's cache holds every watch, most of which have none.
+    pub workload_identity: Option<Box<WorkloadIdentity>>,
 
     /// How often to poll CCE while the upgrade is active, as a duration such as `30s` or
     /// `2m`. At least 5s, at most 24h; defaults to 30s. Finished upgrades are checked far less often.

@@ -65,14 +65,14 @@ async fn identity_watch(
     account: &str,
 ) {
     let mut watch = common::watch::sim_watch_object(ns, name, sim, ids.0, Some(ids.1), None);
-    watch.spec.workload_identity = Some(
+    watch.spec.workload_identity = Some(Box::new(
         serde_json::from_value(json!({
             "serviceAccountName": account,
             "identityProviderID": PROVIDER,
             "audience": AUDIENCE,
         }))
         .expect("workload identity"),
-    );
+    ));
     Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &watch)
         .await

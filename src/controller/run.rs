@@ -473,6 +473,14 @@ fn secret_metadata_stream(
 
 type WatchStore = reflector::Store<UpgradeWorkflowWatch>;
 
+/// Watches listed per request when the watch is (re)listed. Each page is decoded whole, with
+/// the managedFields and status the cache then drops, while the reflector holds the old cache
+/// and the new one side by side, so a re-list after an expired watch is the operator's
+/// largest moment; small pages keep it small. The most-recent list semantic is the one the
+/// API server paginates on every version (a list at resourceVersion 0 is answered whole by
+/// older ones).
+const RELIST_PAGE: u32 = 100;
+
 /// The cache holds every watch for the life of the process, so it keeps only what the
 /// operator reads. managedFields are most of an object's size once its status is written;
 /// labels and annotations (a GitOps tool's last-applied copy of the whole object, say) are
@@ -507,7 +515,7 @@ fn scoped_controller(
         Some(ns) => Api::namespaced(client, ns),
         None => Api::all(client),
     };
-    let mut config = watcher::Config::default().any_semantic();
+    let mut config = watcher::Config::default().page_size(RELIST_PAGE);
     if let Some(selector) = &args.label_selector {
         config = config.labels(selector);
     }
