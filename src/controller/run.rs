@@ -481,6 +481,16 @@ type WatchStore = reflector::Store<UpgradeWorkflowWatch>;
 /// older ones).
 const RELIST_PAGE: u32 = 100;
 
+/// How the watches are listed and watched: pages of [`RELIST_PAGE`], most recent, filtered
+/// on the user's label selector.
+fn watch_config(label_selector: Option<&str>) -> watcher::Config {
+    let config = watcher::Config::default().page_size(RELIST_PAGE);
+    match label_selector {
+        Some(selector) => config.labels(selector),
+        None => config,
+    }
+}
+
 /// The cache holds every watch for the life of the process, so it keeps only what the
 /// operator reads. managedFields are most of an object's size once its status is written;
 /// labels and annotations (a GitOps tool's last-applied copy of the whole object, say) are
@@ -515,10 +525,7 @@ fn scoped_controller(
         Some(ns) => Api::namespaced(client, ns),
         None => Api::all(client),
     };
-    let mut config = watcher::Config::default().page_size(RELIST_PAGE);
-    if let Some(selector) = &args.label_selector {
-        config = config.labels(selector);
-    }
+    let config = watch_config(args.label_selector.as_deref());
     let (reader, writer) = reflector::store();
     let (flag, listed) = tokio::sync::watch::channel(false);
     let stream = watcher(api, config)
@@ -562,6 +569,15 @@ fn scoped_controller(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn watches_are_listed_in_small_pages_that_every_api_server_paginates() {
+        let config = watch_config(Some("team=a"));
+        assert_eq!(config.page_size, Some(RELIST_PAGE));
+        assert_eq!(config.list_semantic, watcher::ListSemantic::MostRecent);
+        assert_eq!(config.label_selector.as_deref(), Some("team=a"));
+        assert_eq!(watch_config(None).label_selector, None);
+    }
 
     #[test]
     fn the_cache_keeps_what_reconciles_read_and_drops_the_rest_of_the_metadata() {
