@@ -18,6 +18,7 @@ pub mod limits;
 pub mod mirror;
 pub mod observe;
 pub mod reconcile;
+pub mod relist;
 pub mod renewal;
 pub mod run;
 pub mod schedule;

@@ -24,7 +24,7 @@ use super::identity::{ExchangeSettings, WorkloadIdentities};
 use super::reconcile::{Context, error_policy, reconcile};
 use super::schedule::PollPolicy;
 use super::secrets::SecretCredentials;
-use super::{defaults, renewal};
+use super::{defaults, relist, renewal};
 use crate::cce::client::{CceClient, ClientConfig};
 use crate::cce::endpoint::EndpointPolicy;
 use crate::cce::iam::Exchanger;
@@ -462,8 +462,8 @@ fn secret_metadata_stream(
     };
     let (reader, writer) = reflector::store();
     let (flag, listed) = tokio::sync::watch::channel(false);
-    let stream = watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
+    let events = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
+    let stream = relist::in_place(events, reader.clone())
         .modify(|s| s.managed_fields_mut().clear())
         .reflect(writer)
         .inspect(listed_flag(flag))
@@ -474,9 +474,8 @@ fn secret_metadata_stream(
 type WatchStore = reflector::Store<UpgradeWorkflowWatch>;
 
 /// Watches listed per request when the watch is (re)listed. Each page is decoded whole, with
-/// the managedFields and status the cache then drops, while the reflector holds the old cache
-/// and the new one side by side, so a re-list after an expired watch is the operator's
-/// largest moment; small pages keep it small. The most-recent list semantic is the one the
+/// the managedFields and status the cache then drops; small pages keep a re-list after an
+/// expired watch small (and [`relist::in_place`] keeps it from copying the cache). The most-recent list semantic is the one the
 /// API server paginates on every version (a list at resourceVersion 0 is answered whole by
 /// older ones).
 const RELIST_PAGE: u32 = 100;
@@ -528,8 +527,8 @@ fn scoped_controller(
     let config = watch_config(args.label_selector.as_deref());
     let (reader, writer) = reflector::store();
     let (flag, listed) = tokio::sync::watch::channel(false);
-    let stream = watcher(api, config)
-        .default_backoff()
+    let events = watcher(api, config).default_backoff();
+    let stream = relist::in_place(events, reader.clone())
         .map_ok(move |mut event| {
             statuses.follow(&mut event);
             event
