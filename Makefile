@@ -7,7 +7,7 @@ CRD_FILE := crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
 CHART_CRD_FILE := charts/cce-upgrade-watch/crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
 
 .DEFAULT_GOAL := test
-.PHONY: demo static test lint fmt-check clippy test-all test-oldest unit crd build plane-up plane-down bench \
+.PHONY: demo static test lint fmt-check clippy test-all test-oldest unit crd build plane-up plane-down bench bench-writes \
 	image image-test image-push chart chart-push chart-docs chart-lint
 
 ## The whole job on one machine in a few minutes: a local control plane, the CRD, the CCE
@@ -150,6 +150,12 @@ crd:
 ## step gap (default max(10, W × 12 ms)). BINARY picks the operator binary: release (this
 ## build's), static (the musl binary of hack/static-build.sh, built first) or a path;
 ## BINARY="release static" runs both, one after the other, and prints them side by side.
+## bench-writes: what one status write and one Event cost kube-apiserver and etcd, and how
+## many per second the plane takes (benches/writes.rs), against a private control plane.
+bench-writes:
+	$(PLANE) build
+	$(CARGO) bench --locked --bench writes
+
 W ?= 1000
 D ?= 200
 BINARY ?= release

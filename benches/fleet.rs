@@ -58,6 +58,7 @@ use cce_upgrade_watch::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
 use cce_upgrade_watch::sim::{Route, builtin};
 use kit::eventually::within;
 use kit::plane::PrivatePlane;
+use kit::procfs::{ProcStat, clock_ticks, proc_stat};
 use kit::sim::Sim;
 const LABEL: &str = "cce-uw-bench";
 const TASKS: [&str; 4] = ["PreCheck", "Snapshot", "Cluster", "PostCheck"];
@@ -284,48 +285,6 @@ fn start_operator(
     Ok(Operator {
         child,
         metrics_url: format!("http://127.0.0.1:{port}/metrics"),
-    })
-}
-
-// ------------------------------------------------------------------ /proc
-
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-struct ProcStat {
-    cpu_seconds: f64,
-    rss_mib: f64,
-    peak_rss_mib: f64,
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-fn proc_stat(pid: u32, ticks: f64) -> Option<ProcStat> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib = |key: &str| -> f64 {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
-    };
-    Some(ProcStat {
-        cpu_seconds: (utime + stime) / ticks,
-        rss_mib: kib("VmRSS:") / 1024.0,
-        peak_rss_mib: kib("VmHWM:") / 1024.0,
     })
 }
 

@@ -1,11 +1,10 @@
-//! The test kit every end-to-end test, the simulator's tests and the benchmark use:
-//! the control plane ([`plane`]), the simulator's IAM wired to it ([`iam`]), a namespace per test ([`namespace`]), the simulator
-//! ([`sim`]), the operator with its log checked for secrets ([`operator`], [`secrets`]),
-//! watches and their Events ([`watch`], [`events`]), kubectl ([`kubectl`]), a process's
-//! connections to a server ([`sockets`]) and the one poll-until loop ([`eventually`]). Built-in ids and keys come from
-//! `cce_upgrade_watch::sim::builtin`, never copied.
-//!
-//! A test that needs the plane fails, with directions, when it cannot reach one.
+//! The test kit every end-to-end test, the simulator's tests and the benchmarks use: the
+//! control plane ([`plane`]), the simulator's IAM wired to it ([`iam`]), a namespace per
+//! test ([`namespace`]), the simulator ([`sim`]), the operator with its log checked for
+//! secrets ([`operator`], [`secrets`]), watches and their Events ([`watch`], [`events`]),
+//! kubectl ([`kubectl`]), a process's connections to a server ([`sockets`]), its CPU and
+//! memory ([`procfs`]) and the one poll-until loop ([`eventually`]). Built-in ids and keys
+//! come from `cce_upgrade_watch::sim::builtin`, never copied.
 
 // Each test binary uses its own part of the kit.
 #![allow(dead_code, unused_imports)]
@@ -20,6 +19,7 @@ pub mod kubectl;
 pub mod namespace;
 pub mod operator;
 pub mod plane;
+pub mod procfs;
 pub mod python_sdk;
 pub mod secrets;
 pub mod sim;
