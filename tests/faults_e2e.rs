@@ -146,7 +146,10 @@ fn two_successes() -> Launch {
 
 /// A control-plane fault run against a private plane: `fault` breaks and heals it while
 /// both workflows move on.
-async fn survives_a_plane_fault(test: &str, fault: impl AsyncFnOnce(&PrivatePlane, &Sim)) {
+async fn survives_a_plane_fault(
+    test: &str,
+    fault: impl AsyncFnOnce(&PrivatePlane, &Sim, &Operator),
+) {
     let plane = PrivatePlane::up("cce-uw-fault-plane-");
     let client = plane.client().await;
     let ns = common::setup_on(&client, test).await;
@@ -156,7 +159,7 @@ async fn survives_a_plane_fault(test: &str, fault: impl AsyncFnOnce(&PrivatePlan
     wait_all_converged(&client, &ns, &sim, 60).await;
     step_both(&client, &ns, &sim, 3).await;
 
-    fault(&plane, &sim).await;
+    fault(&plane, &sim, &op).await;
 
     let client = plane.client().await;
     wait_all_converged(&client, &ns, &sim, 90).await;
@@ -178,7 +181,7 @@ async fn survives_a_plane_fault(test: &str, fault: impl AsyncFnOnce(&PrivatePlan
 async fn a_kube_apiserver_restart_mid_upgrade_loses_and_repeats_nothing() {
     let success = copy(Builtin::Success, 0);
     let second = copy(Builtin::Success, 1);
-    survives_a_plane_fault("apiserver-restart", async |plane, sim| {
+    survives_a_plane_fault("apiserver-restart", async |plane, sim, _| {
         plane.run("stop-apiserver");
         // CCE moves on while the operator cannot write.
         sim.step(&success.workflow, 1).await;
@@ -194,7 +197,7 @@ async fn a_kube_apiserver_restart_mid_upgrade_loses_and_repeats_nothing() {
 async fn an_etcd_restart_mid_upgrade_loses_and_repeats_nothing() {
     let success = copy(Builtin::Success, 0);
     let second = copy(Builtin::Success, 1);
-    survives_a_plane_fault("etcd-restart", async |plane, sim| {
+    survives_a_plane_fault("etcd-restart", async |plane, sim, _| {
         plane.run("stop-etcd");
         sim.step(&success.workflow, 1).await;
         sim.step(&second.workflow, 1).await;
@@ -203,6 +206,48 @@ async fn an_etcd_restart_mid_upgrade_loses_and_repeats_nothing() {
         plane.run("start-etcd");
     })
     .await;
+}
+
+/// The watch cache expires the operator's watch: the operator, frozen, misses the writes
+/// of a kube-apiserver restart with etcd's history compacted away, so its watch resumes
+/// from a resourceVersion the API server no longer has and it lists every watch again,
+/// updating its cache in place. Every watch goes on being served, with no Event lost or
+/// repeated.
+#[tokio::test]
+async fn a_watch_expired_by_compaction_is_listed_again_and_every_watch_is_still_served() {
+    let success = copy(Builtin::Success, 0);
+    survives_a_plane_fault("relist", async |plane, sim, op| {
+        let pid = op.pid().expect("operator running").to_string();
+        signal("-STOP", &pid);
+        let client = plane.client().await;
+        common::namespace::create_namespace(&client, "relist-moves-on").await;
+        plane.run("stop-apiserver");
+        plane.compact_etcd().await;
+        sim.step(&success.workflow, 1).await;
+        plane.run("start-apiserver");
+        signal("-CONT", &pid);
+        eventually(
+            "the operator's watch expired (too old resource version)",
+            Duration::from_secs(60),
+            KUBE_POLL,
+            || async {
+                let log = op.log_text();
+                log.contains("too old resource version")
+                    .then_some(())
+                    .ok_or("not yet")
+            },
+        )
+        .await;
+    })
+    .await;
+}
+
+fn signal(which: &str, pid: &str) {
+    let status = std::process::Command::new("kill")
+        .args([which, pid])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill {which} {pid}");
 }
 
 #[tokio::test]

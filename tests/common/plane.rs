@@ -148,6 +148,37 @@ impl PrivatePlane {
             .ok()
     }
 
+    /// Compacts etcd's history up to its current revision (through etcd's HTTP gateway), so
+    /// the API server answers a watch resumed from before now with "too old resource
+    /// version" and the watcher has to list again.
+    pub async fn compact_etcd(&self) {
+        let ports = std::fs::read_to_string(self.dir().join("ports.env")).expect("ports.env");
+        let port = ports
+            .lines()
+            .find_map(|l| l.strip_prefix("ETCD_PORT="))
+            .expect("ETCD_PORT in ports.env");
+        let http = reqwest::Client::new();
+        let url = |path: &str| format!("http://127.0.0.1:{port}/v3/kv/{path}");
+        let range: serde_json::Value = http
+            .post(url("range"))
+            .json(&serde_json::json!({"key": "AA==", "limit": 1, "keys_only": true}))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .expect("etcd range")
+            .json()
+            .await
+            .expect("etcd range answer");
+        let revision = range["header"]["revision"].clone();
+        assert!(revision.is_string(), "etcd gave no revision: {range}");
+        http.post(url("compaction"))
+            .json(&serde_json::json!({"revision": revision, "physical": true}))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .expect("etcd compaction");
+    }
+
     /// Takes the plane down now; panics when that fails.
     pub fn down(mut self) {
         self.run("down");
