@@ -148,9 +148,10 @@ impl PrivatePlane {
             .ok()
     }
 
-    /// Compacts etcd's history up to its current revision (through etcd's HTTP gateway), so
-    /// the API server answers a watch resumed from before now with "too old resource
-    /// version" and the watcher has to list again.
+    /// Moves etcd past every revision the API server has served and compacts its history
+    /// up to there (through etcd's HTTP gateway, with a key outside the API server's
+    /// prefix), so a watch resumed from any resourceVersion seen so far is answered with
+    /// "too old resource version" and the watcher has to list again.
     pub async fn compact_etcd(&self) {
         let ports = std::fs::read_to_string(self.dir().join("ports.env")).expect("ports.env");
         let port = ports
@@ -159,18 +160,19 @@ impl PrivatePlane {
             .expect("ETCD_PORT in ports.env");
         let http = reqwest::Client::new();
         let url = |path: &str| format!("http://127.0.0.1:{port}/v3/kv/{path}");
-        let range: serde_json::Value = http
-            .post(url("range"))
-            .json(&serde_json::json!({"key": "AA==", "limit": 1, "keys_only": true}))
+        // "cce-uw-tests/compaction", base64 as the gateway wants keys and values.
+        let put: serde_json::Value = http
+            .post(url("put"))
+            .json(&serde_json::json!({"key": "Y2NlLXV3LXRlc3RzL2NvbXBhY3Rpb24=", "value": "MQ=="}))
             .send()
             .await
             .and_then(|r| r.error_for_status())
-            .expect("etcd range")
+            .expect("etcd put")
             .json()
             .await
-            .expect("etcd range answer");
-        let revision = range["header"]["revision"].clone();
-        assert!(revision.is_string(), "etcd gave no revision: {range}");
+            .expect("etcd put answer");
+        let revision = put["header"]["revision"].clone();
+        assert!(revision.is_string(), "etcd gave no revision: {put}");
         http.post(url("compaction"))
             .json(&serde_json::json!({"revision": revision, "physical": true}))
             .send()
