@@ -28,9 +28,9 @@ use kube::{Client, Resource};
 use serde_json::json;
 
 use cce_upgrade_watch::cce::model::{SEED_EXAMPLE, Workflow};
-use cce_upgrade_watch::controller::events::{event_for, transitions};
-use cce_upgrade_watch::controller::status::{Observation, next_status};
 use cce_upgrade_watch::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
+use cce_upgrade_watch::reconciler::core::events::{event_for, transitions};
+use cce_upgrade_watch::reconciler::core::status::{Observation, next_status};
 use kit::plane::PrivatePlane;
 use kit::procfs::{ProcStat, clock_ticks, proc_stat};
 

@@ -23,7 +23,7 @@ pub enum Command {
     /// Fetch an upgrade workflow (or list a cluster's) from the CCE API, to check access.
     Get(Box<crate::get::GetArgs>),
     /// Run the operator: mirror every UpgradeWorkflowWatch's workflow into its status.
-    Run(Box<crate::controller::run::RunArgs>),
+    Run(Box<crate::run::RunArgs>),
 }
 
 impl Cli {
@@ -40,7 +40,7 @@ impl Cli {
                 }
             },
             Command::Get(args) => crate::get::run(*args).await,
-            Command::Run(args) => match crate::controller::run::run(*args).await {
+            Command::Run(args) => match crate::run::run(*args).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!(error = %e, "operator stopped");

@@ -4,11 +4,18 @@
 
 pub mod cce;
 pub mod cli;
-pub mod controller;
 pub mod crd;
+pub mod credentials;
+pub mod diagnosis;
 pub mod duration;
+pub mod failure;
 pub mod get;
+#[cfg(test)]
+mod layers;
+pub mod limits;
 pub mod metrics;
+pub mod reconciler;
+pub mod run;
 pub mod runtime;
 /// The CCE simulator behind the `cce-sim` binary; only tests, the demo and the benchmark
 /// build it, so the shipped operator carries none of it.

@@ -13,13 +13,13 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use rand::Rng;
 
-use cce_upgrade_watch::controller::apply::{FIELD_MANAGER, claim_first_sight};
-use cce_upgrade_watch::controller::book::StatusBook;
-use cce_upgrade_watch::controller::decide::{Rules, first_sight};
-use cce_upgrade_watch::controller::schedule::PollPolicy;
-use cce_upgrade_watch::controller::status::{Observation, next_status};
 use cce_upgrade_watch::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
 use cce_upgrade_watch::metrics::Metrics;
+use cce_upgrade_watch::reconciler::apply::{FIELD_MANAGER, claim_first_sight};
+use cce_upgrade_watch::reconciler::book::StatusBook;
+use cce_upgrade_watch::reconciler::core::decide::{Rules, first_sight};
+use cce_upgrade_watch::reconciler::core::schedule::PollPolicy;
+use cce_upgrade_watch::reconciler::core::status::{Observation, next_status};
 use cce_upgrade_watch::sim::builtin::Builtin;
 use common::eventually::{KUBE_POLL, eventually};
 use common::operator::Operator;

@@ -11,8 +11,9 @@ mod common;
 use std::time::Duration;
 
 use cce_upgrade_watch::cce::model::{SEED_EXAMPLE, Workflow};
-use cce_upgrade_watch::controller::status::{Observation, next_status};
 use cce_upgrade_watch::crd::UpgradeWorkflowWatchStatus;
+use cce_upgrade_watch::failure::{Category, Failure};
+use cce_upgrade_watch::reconciler::core::status::{Observation, next_status};
 use serde_json::{Value, json};
 
 use common::argocd::{CHECK_DIR, SCRIPT, engine, health, try_health_with};
@@ -178,11 +179,11 @@ fn a_cancelled_upgrade_is_degraded() {
 #[test]
 fn a_permanent_error_such_as_missing_access_is_degraded() {
     let status = status_after(
-        &Observation::Failed {
-            reason: "Forbidden",
+        &Observation::Failed(Failure {
+            category: Category::Forbidden,
             message: "CCE refused access to the cluster (403)".into(),
             permanent: true,
-        },
+        }),
         1,
     );
     let (hs, message, flux) = judge(&watch(1, json!({}), Some(&status)));
@@ -203,11 +204,11 @@ fn a_transient_error_while_running_stays_progressing_and_names_it() {
     let running = status_after(&Observation::Workflow(&wf), 1);
     let failing = later(
         &running,
-        &Observation::Failed {
-            reason: "CceUnavailable",
+        &Observation::Failed(Failure {
+            category: Category::CceUnavailable,
             message: "CCE answered 503".into(),
             permanent: false,
-        },
+        }),
         1,
     );
     let (hs, message, flux) = judge(&watch(1, json!({}), Some(&failing)));

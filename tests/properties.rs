@@ -25,11 +25,12 @@ use proptest::prelude::*;
 use cce_upgrade_watch::cce::diagnostics::PreCheckTask;
 use cce_upgrade_watch::cce::model::Workflow;
 use cce_upgrade_watch::cce::{sign, time as cce_time};
-use cce_upgrade_watch::controller::events::{Transition, transitions};
-use cce_upgrade_watch::controller::findings;
-use cce_upgrade_watch::controller::limits::{self, MAX_EVENTS_PER_RECONCILE};
-use cce_upgrade_watch::controller::status::{Observation, next_status};
 use cce_upgrade_watch::crd::UpgradeWorkflowWatchStatus;
+use cce_upgrade_watch::diagnosis::findings;
+use cce_upgrade_watch::failure::{Category, Failure};
+use cce_upgrade_watch::limits::{self, MAX_EVENTS_PER_RECONCILE};
+use cce_upgrade_watch::reconciler::core::events::{Transition, transitions};
+use cce_upgrade_watch::reconciler::core::status::{Observation, next_status};
 
 const HEARTBEAT: Duration = Duration::from_secs(300);
 
@@ -166,15 +167,15 @@ fn observe(
             next_status(old, &Observation::Workflow(&wf), Some(1), now, HEARTBEAT).status
         }
         Obs::Fail { permanent } => {
-            let o = Observation::Failed {
-                reason: if *permanent {
-                    "Forbidden"
+            let o = Observation::Failed(Failure {
+                category: if *permanent {
+                    Category::Forbidden
                 } else {
-                    "CceUnavailable"
+                    Category::CceUnavailable
                 },
                 message: "boom".into(),
                 permanent: *permanent,
-            };
+            });
             next_status(old, &o, Some(1), now, HEARTBEAT).status
         }
     }
@@ -253,7 +254,7 @@ fn folded(here: Vec<(&'static str, bool)>) -> Vec<(&'static str, bool)> {
 }
 
 fn shape(t: &[Transition]) -> Vec<(&'static str, bool)> {
-    t.iter().map(|t| (t.reason, t.warning)).collect()
+    t.iter().map(|t| (t.reason.as_str(), t.warning)).collect()
 }
 
 // ------------------------------------------------------------------ events and status

@@ -8,6 +8,8 @@ use std::fmt;
 use k8s_openapi::ByteString;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::failure::Category;
+
 /// Environment variables, named as in Huawei's API examples.
 pub const ENV_ACCESS_KEY: &str = "CLOUD_SDK_AK";
 pub const ENV_SECRET_KEY: &str = "CLOUD_SDK_SK";
@@ -252,11 +254,11 @@ pub enum CredentialsError {
 
 impl CredentialsError {
     /// A bounded reason for conditions and metrics.
-    pub fn category(&self) -> &'static str {
+    pub fn category(&self) -> Category {
         match self {
-            Self::Missing { .. } | Self::MissingKey { .. } => "CredentialsMissing",
+            Self::Missing { .. } | Self::MissingKey { .. } => Category::CredentialsMissing,
             Self::Conflicting { .. } | Self::NotText { .. } | Self::InvalidCharacters { .. } => {
-                "CredentialsInvalid"
+                Category::CredentialsInvalid
             }
         }
     }

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
+use crate::failure::Category;
+
 /// Details of an HTTP error answer (cce-api.md §9).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApiFailure {
@@ -98,37 +100,21 @@ pub enum CceError {
 }
 
 impl CceError {
-    /// Every value `category()` can return.
-    pub const CATEGORIES: &'static [&'static str] = &[
-        "InvalidEndpoint",
-        "EndpointNotAllowed",
-        "InvalidConfig",
-        "Unauthorized",
-        "Forbidden",
-        "NotFound",
-        "RateLimited",
-        "CceUnavailable",
-        "BadRequest",
-        "Timeout",
-        "Transport",
-        "InvalidResponse",
-    ];
-
     /// A bounded CamelCase name: usable as a condition reason, event reason or metric label.
-    pub fn category(&self) -> &'static str {
+    pub fn category(&self) -> Category {
         match self {
-            Self::InvalidEndpoint { .. } => "InvalidEndpoint",
-            Self::EndpointNotAllowed { .. } => "EndpointNotAllowed",
-            Self::InvalidConfig { .. } => "InvalidConfig",
-            Self::Unauthorized(_) => "Unauthorized",
-            Self::Forbidden(_) => "Forbidden",
-            Self::NotFound(_) => "NotFound",
-            Self::RateLimited(_) => "RateLimited",
-            Self::Server(_) => "CceUnavailable",
-            Self::Client(_) => "BadRequest",
-            Self::Timeout { .. } => "Timeout",
-            Self::Transport { .. } => "Transport",
-            Self::InvalidResponse { .. } => "InvalidResponse",
+            Self::InvalidEndpoint { .. } => Category::InvalidEndpoint,
+            Self::EndpointNotAllowed { .. } => Category::EndpointNotAllowed,
+            Self::InvalidConfig { .. } => Category::InvalidConfig,
+            Self::Unauthorized(_) => Category::Unauthorized,
+            Self::Forbidden(_) => Category::Forbidden,
+            Self::NotFound(_) => Category::NotFound,
+            Self::RateLimited(_) => Category::RateLimited,
+            Self::Server(_) => Category::CceUnavailable,
+            Self::Client(_) => Category::BadRequest,
+            Self::Timeout { .. } => Category::Timeout,
+            Self::Transport { .. } => Category::Transport,
+            Self::InvalidResponse { .. } => Category::InvalidResponse,
         }
     }
 
@@ -342,9 +328,8 @@ mod tests {
         ];
         for (status, category, retryable) in cases {
             let e = CceError::from_failure(failure(status));
-            assert_eq!(e.category(), category, "{status}");
+            assert_eq!(e.category().as_str(), category, "{status}");
             assert_eq!(e.is_retryable(), retryable, "{status}");
-            assert!(CceError::CATEGORIES.contains(&e.category()));
             assert_eq!(
                 e.is_denied_or_absent(),
                 matches!(status, 403 | 404),

@@ -19,6 +19,7 @@ use url::Url;
 use super::client::{ClientConfig, excerpt, failure, http_client, read_bounded};
 use super::credentials::Credentials;
 use super::error::{ApiFailure, CceError, Secrets};
+use crate::failure::Category;
 
 /// IAM's global endpoint, Huawei's SDK's default.
 pub const DEFAULT_IAM_ENDPOINT: &str = "https://iam.myhuaweicloud.com";
@@ -110,12 +111,12 @@ pub enum ExchangeError {
 
 impl ExchangeError {
     /// A bounded reason for conditions and metrics.
-    pub fn category(&self) -> &'static str {
+    pub fn category(&self) -> Category {
         match self {
-            Self::Refused { .. } => "Unauthorized",
-            Self::Unavailable { .. } | Self::Unreachable { .. } => "IamUnavailable",
-            Self::InvalidResponse { .. } => "InvalidIamResponse",
-            Self::Endpoint { .. } => "IamEndpointNotAllowed",
+            Self::Refused { .. } => Category::Unauthorized,
+            Self::Unavailable { .. } | Self::Unreachable { .. } => Category::IamUnavailable,
+            Self::InvalidResponse { .. } => Category::InvalidIamResponse,
+            Self::Endpoint { .. } => Category::IamEndpointNotAllowed,
         }
     }
 

@@ -5,4 +5,5 @@ pub mod admin;
 pub mod kube_client;
 pub mod leader;
 pub mod logging;
+pub mod relist;
 pub mod shutdown;

@@ -13,9 +13,9 @@ use jiff::{SignedDuration, Timestamp};
 use parking_lot::Mutex;
 use tracing::{info, warn};
 
-use super::conditions::Reason;
 use crate::cce::credentials::Credentials;
 use crate::cce::iam::Temporary;
+use crate::failure::{Category, Failure};
 
 /// Huawei's SDK renews temporary keys this long before they expire.
 pub const SDK_RENEWAL_MARGIN: Duration = Duration::from_secs(40 * 60);
@@ -25,15 +25,6 @@ pub const BACKOFF_CAP: Duration = Duration::from_secs(5 * 60);
 
 /// The current time; injectable so renewal and backoff are testable.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
-
-/// Why an identity has no usable keys: a bounded reason and a message without secrets.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure {
-    pub reason: &'static str,
-    pub message: String,
-    /// A person must act (a refused token, a missing ServiceAccount).
-    pub permanent: bool,
-}
 
 /// When keys obtained at `obtained` and expiring at `expires` are renewed: the SDK's margin
 /// before expiry, or half their life when they live shorter than twice that margin.
@@ -105,7 +96,7 @@ impl<K: Hash + Eq + Clone + std::fmt::Display> Renewing<K> {
         match result {
             Ok(temporary) if temporary.expires_at <= now => {
                 let failure = Failure {
-                    reason: EXPIRED,
+                    category: Category::CredentialsExpired,
                     message: format!(
                         "the temporary credentials issued for {key} expired at {}, before they could be used; check the clocks",
                         temporary.expires_at
@@ -139,7 +130,7 @@ impl<K: Hash + Eq + Clone + std::fmt::Display> Renewing<K> {
         let wait = backoff(entry.failures);
         entry.retry_at = now.checked_add(wait).ok();
         // The message names the identity.
-        warn!(reason = failure.reason, error = %failure.message, retry_in = ?wait, "cannot obtain temporary credentials");
+        warn!(reason = %failure.category, error = %failure.message, retry_in = ?wait, "cannot obtain temporary credentials");
         entry.last_failure = Some(failure);
     }
 
@@ -157,14 +148,12 @@ impl<K: Hash + Eq + Clone + std::fmt::Display> Renewing<K> {
     }
 }
 
-const EXPIRED: &str = Reason::CREDENTIALS_EXPIRED.as_str();
-
 /// The kept keys while they have not expired, else why there are none.
 fn still_valid(entry: &Entry, now: Timestamp) -> Result<Credentials, Failure> {
     match &entry.current {
         Some(k) if now < k.temporary.expires_at => Ok(k.temporary.credentials.clone()),
         Some(k) => Err(Failure {
-            reason: EXPIRED,
+            category: Category::CredentialsExpired,
             message: format!(
                 "the temporary credentials expired at {} and could not be renewed: {}",
                 k.temporary.expires_at,
@@ -176,7 +165,7 @@ fn still_valid(entry: &Entry, now: Timestamp) -> Result<Credentials, Failure> {
             permanent: entry.last_failure.as_ref().is_some_and(|f| f.permanent),
         }),
         None => Err(entry.last_failure.clone().unwrap_or(Failure {
-            reason: EXPIRED,
+            category: Category::CredentialsExpired,
             message: "no temporary credentials yet".into(),
             permanent: false,
         })),
@@ -255,7 +244,7 @@ mod tests {
         let cache: Renewing<String> = Renewing::new(clock);
         let calls = AtomicU32::new(0);
         let unavailable = Failure {
-            reason: "IamUnavailable",
+            category: Category::IamUnavailable,
             message: "IAM is unavailable".into(),
             permanent: false,
         };
@@ -293,14 +282,14 @@ mod tests {
         let e = cache
             .get(&key, || async {
                 Err(Failure {
-                    reason: "Unauthorized",
+                    category: Category::Unauthorized,
                     message: "IAM refused the token (HTTP 400: no rule)".into(),
                     permanent: true,
                 })
             })
             .await
             .expect_err("expired");
-        assert_eq!(e.reason, EXPIRED);
+        assert_eq!(e.category, Category::CredentialsExpired);
         assert!(e.message.contains("no rule"), "{}", e.message);
         assert!(e.permanent);
 
@@ -310,7 +299,7 @@ mod tests {
             })
             .await
             .expect_err("stale on arrival");
-        assert_eq!(stale.reason, EXPIRED);
+        assert_eq!(stale.category, Category::CredentialsExpired);
         assert!(
             stale.message.contains("check the clocks"),
             "{}",

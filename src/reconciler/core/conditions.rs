@@ -6,9 +6,10 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use super::limits::{CONDITION_MESSAGE_BYTES, clean};
 use crate::cce::model::Phase;
 use crate::crd::UpgradeWorkflowWatchStatus;
+use crate::failure::Category;
+use crate::limits::{CONDITION_MESSAGE_BYTES, clean};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConditionType {
@@ -63,29 +64,41 @@ pub enum Reason {
     DiagnosticsUnavailable,
     /// `spec.suspend` is true; not an outage.
     Suspended,
-    /// A failed read, named by its error category (`Forbidden`, `CceUnavailable`, ...),
-    /// `WorkflowNotFound` or `CredentialsMissing`.
-    Failure(&'static str),
-}
-
-/// The failure reasons the controller names itself; CCE's own failures take their
-/// error category.
-impl Reason {
-    /// No Secret, or none usable, and no default credentials.
-    pub const CREDENTIALS_MISSING: Reason = Reason::Failure("CredentialsMissing");
-    /// CCE answered 404: wrong ids, region or cluster type.
-    pub const WORKFLOW_NOT_FOUND: Reason = Reason::Failure("WorkflowNotFound");
-    /// The API server refused the status computed from CCE's answer.
-    pub const STATUS_REJECTED: Reason = Reason::Failure("StatusRejected");
-    /// The watch's `workloadIdentity.serviceAccountName` does not exist in its namespace.
-    pub const SERVICE_ACCOUNT_MISSING: Reason = Reason::Failure("ServiceAccountMissing");
-    /// The API server issued no token for the ServiceAccount (RBAC, or unreachable).
-    pub const TOKEN_REQUEST_FAILED: Reason = Reason::Failure("TokenRequestFailed");
-    /// Temporary credentials expired and could not be renewed, or arrived expired.
-    pub const CREDENTIALS_EXPIRED: Reason = Reason::Failure("CredentialsExpired");
+    /// A failed read, named by its category (`Forbidden`, `CceUnavailable`,
+    /// `WorkflowNotFound`, `CredentialsMissing`, ...).
+    Failure(Category),
 }
 
 impl Reason {
+    /// Every reason that is not a failure; with [`Category::ALL`], every reason a condition
+    /// can carry.
+    pub const STATES: [Reason; 17] = [
+        Self::NotObserved,
+        Self::FirstSync,
+        Self::NoWorkflow,
+        Self::Init,
+        Self::Running,
+        Self::Pending,
+        Self::Cancel,
+        Self::Succeeded,
+        Self::TaskFailed,
+        Self::Cancelled,
+        Self::UnknownPhase,
+        Self::Synced,
+        Self::UnparsedTimestamp,
+        Self::Truncated,
+        Self::ClusterMismatch,
+        Self::DiagnosticsUnavailable,
+        Self::Suspended,
+    ];
+
+    /// Every reason a condition can carry.
+    pub fn all() -> impl Iterator<Item = Reason> {
+        Self::STATES
+            .into_iter()
+            .chain(Category::ALL.into_iter().map(Self::Failure))
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::NotObserved => "NotObserved",
@@ -105,7 +118,7 @@ impl Reason {
             Self::ClusterMismatch => "ClusterMismatch",
             Self::DiagnosticsUnavailable => "DiagnosticsUnavailable",
             Self::Suspended => "Suspended",
-            Self::Failure(category) => category,
+            Self::Failure(category) => category.as_str(),
         }
     }
 
@@ -223,13 +236,28 @@ mod tests {
             (Reason::ClusterMismatch, "ClusterMismatch"),
             (Reason::DiagnosticsUnavailable, "DiagnosticsUnavailable"),
             (Reason::Suspended, "Suspended"),
-            (Reason::WORKFLOW_NOT_FOUND, "WorkflowNotFound"),
-            (Reason::CREDENTIALS_MISSING, "CredentialsMissing"),
-            (Reason::STATUS_REJECTED, "StatusRejected"),
-            (Reason::SERVICE_ACCOUNT_MISSING, "ServiceAccountMissing"),
-            (Reason::TOKEN_REQUEST_FAILED, "TokenRequestFailed"),
-            (Reason::CREDENTIALS_EXPIRED, "CredentialsExpired"),
-            (Reason::Failure("Forbidden"), "Forbidden"),
+            (
+                Reason::Failure(Category::WorkflowNotFound),
+                "WorkflowNotFound",
+            ),
+            (
+                Reason::Failure(Category::CredentialsMissing),
+                "CredentialsMissing",
+            ),
+            (Reason::Failure(Category::StatusRejected), "StatusRejected"),
+            (
+                Reason::Failure(Category::ServiceAccountMissing),
+                "ServiceAccountMissing",
+            ),
+            (
+                Reason::Failure(Category::TokenRequestFailed),
+                "TokenRequestFailed",
+            ),
+            (
+                Reason::Failure(Category::CredentialsExpired),
+                "CredentialsExpired",
+            ),
+            (Reason::Failure(Category::Forbidden), "Forbidden"),
         ];
         for (reason, text) in all {
             assert_eq!(reason.as_str(), text);
@@ -322,7 +350,7 @@ mod tests {
         c.set(
             ConditionType::Synced,
             false,
-            Reason::Failure("Timeout"),
+            Reason::Failure(Category::Timeout),
             "no answer",
         );
         let status = UpgradeWorkflowWatchStatus {

@@ -17,24 +17,27 @@ use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, controller, pre
 use kube::{Client, ResourceExt};
 use tracing::{error, info, warn};
 
-use super::apply::EventPublisher;
-use super::book::StatusBook;
-use super::fetch::{Fetcher, per_endpoint_share};
-use super::identity::{ExchangeSettings, WorkloadIdentities};
-use super::reconcile::{Context, error_policy, reconcile};
-use super::schedule::PollPolicy;
-use super::secrets::SecretCredentials;
-use super::{defaults, relist, renewal};
 use crate::cce::client::{CceClient, ClientConfig};
 use crate::cce::endpoint::EndpointPolicy;
 use crate::cce::iam::Exchanger;
 use crate::crd::UpgradeWorkflowWatch;
+use crate::credentials::defaults;
+use crate::credentials::identity::{ExchangeSettings, WorkloadIdentities};
+use crate::credentials::renewal;
+use crate::credentials::secrets::SecretCredentials;
 use crate::duration;
 use crate::metrics::Metrics;
+use crate::reconciler::book::StatusBook;
+use crate::reconciler::context::Context;
+use crate::reconciler::core::schedule::PollPolicy;
+use crate::reconciler::fetch::{Fetcher, per_endpoint_share};
+use crate::reconciler::publisher::EventPublisher;
+use crate::reconciler::reconcile::{error_policy, reconcile};
 use crate::runtime::admin::{self, Readiness};
 use crate::runtime::kube_client;
 use crate::runtime::leader::{self, Leadership, LeaseConfig};
 use crate::runtime::logging::{self, LogFormat};
+use crate::runtime::relist;
 use crate::runtime::shutdown;
 
 #[derive(Args, Debug, Clone)]

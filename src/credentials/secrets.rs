@@ -1,6 +1,6 @@
 //! Credentials for a watch: the Secret it names in its own namespace, or the workload
-//! identity it names ([`identity`](super::identity)), else the operator's defaults
-//! ([`defaults`](super::defaults)). Secrets are watched as metadata only; a Secret's data is
+//! identity it names ([`identity`](crate::credentials::identity)), else the operator's defaults
+//! ([`defaults`](crate::credentials::defaults)). Secrets are watched as metadata only; a Secret's data is
 //! read (one GET) only when a watch names it and its resourceVersion changed, and only the
 //! parsed credentials are kept.
 
@@ -13,19 +13,14 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use parking_lot::Mutex;
 
-use super::defaults::Defaults;
-use super::identity::WorkloadIdentities;
-use super::renewal::Failure;
 use crate::cce::credentials::Credentials;
 use crate::crd::UpgradeWorkflowWatchSpec;
-
-/// Why no credentials could be had; the text names the Secret and key, never a value.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[error("{0}")]
-pub struct CredentialsMissing(pub String);
+use crate::credentials::defaults::Defaults;
+use crate::credentials::identity::WorkloadIdentities;
+use crate::failure::{Category, Failure};
 
 /// Parsed credentials per Secret (namespace, name), with the resourceVersion they came from.
-type Parsed = HashMap<(String, String), (String, Result<Credentials, CredentialsMissing>)>;
+type Parsed = HashMap<(String, String), (String, Result<Credentials, Failure>)>;
 
 pub struct SecretCredentials {
     client: Client,
@@ -71,14 +66,7 @@ impl SecretCredentials {
                 .await;
         }
         match &spec.credentials_secret_ref {
-            Some(secret) => self
-                .secret_credentials(namespace, &secret.name)
-                .await
-                .map_err(|e| Failure {
-                    reason: "CredentialsMissing",
-                    message: e.0,
-                    permanent: true,
-                }),
+            Some(secret) => self.secret_credentials(namespace, &secret.name).await,
             None => self.defaults.resolve().await,
         }
     }
@@ -88,11 +76,9 @@ impl SecretCredentials {
         &self,
         namespace: &str,
         name: &str,
-    ) -> Result<Credentials, CredentialsMissing> {
+    ) -> Result<Credentials, Failure> {
         let Some(meta) = self.find(namespace, name).await else {
-            return Err(CredentialsMissing(format!(
-                "Secret {namespace}/{name} does not exist"
-            )));
+            return Err(missing(format!("Secret {namespace}/{name} does not exist")));
         };
         let version = meta.resource_version().unwrap_or_default();
         let key = (namespace.to_string(), name.to_string());
@@ -106,15 +92,13 @@ impl SecretCredentials {
             .await
         {
             Ok(Some(secret)) => Credentials::from_secret_data(&secret.data.unwrap_or_default())
-                .map_err(|e| CredentialsMissing(format!("Secret {namespace}/{name}: {e}"))),
-            Ok(None) => Err(CredentialsMissing(format!(
-                "Secret {namespace}/{name} does not exist"
-            ))),
+                .map_err(|e| missing(format!("Secret {namespace}/{name}: {e}"))),
+            Ok(None) => Err(missing(format!("Secret {namespace}/{name} does not exist"))),
             // Not cached: a failed read is retried on the next reconcile.
             Err(e) => {
-                return Err(CredentialsMissing(format!(
+                return Err(missing(format!(
                     "cannot read Secret {namespace}/{name}: {}",
-                    kube_reason(&e)
+                    crate::credentials::kube_reason(&e)
                 )));
             }
         };
@@ -141,10 +125,7 @@ impl SecretCredentials {
     }
 }
 
-/// A Kubernetes API error without any payload: status code and reason only.
-pub(crate) fn kube_reason(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(status) => format!("{} {}", status.code, status.reason),
-        _ => "Kubernetes API unreachable".to_string(),
-    }
+/// A Secret that cannot serve as credentials: a person must fix it.
+fn missing(message: String) -> Failure {
+    Failure::permanent(Category::CredentialsMissing, message)
 }

@@ -25,10 +25,10 @@ use kube::runtime::watcher;
 use parking_lot::Mutex;
 use tracing::error;
 
-use super::settled::Settled;
-use super::status::{Observation, next_status};
 use crate::cce::model::SEED_EXAMPLE;
 use crate::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
+use crate::reconciler::core::settled::Settled;
+use crate::reconciler::core::status::{Observation, next_status};
 use jiff::Timestamp;
 
 #[derive(Debug)]
@@ -328,7 +328,7 @@ mod tests {
             )),
             ..Default::default()
         };
-        let answer = crate::controller::settled::AnswerId::following(None, false);
+        let answer = crate::reconciler::core::settled::AnswerId::following(None, false);
         let settled =
             Settled::after(answer, Some(1), &synced, Duration::from_secs(300)).expect("settles");
         book.settle("u1", settled);

@@ -1,5 +1,5 @@
 //! What a reconcile learns from outside: the watch's credentials, then CCE's answer through
-//! the shared [`Fetcher`](super::fetch::Fetcher) (one request in flight per workflow, the
+//! the shared [`Fetcher`](crate::reconciler::fetch::Fetcher) (one request in flight per workflow, the
 //! token bucket), then what CCE's diagnostic APIs say about the tasks the answer calls for
 //! ([`diagnose`]). A failure on the way is an observation too, with the reason and message
 //! status will carry.
@@ -9,72 +9,37 @@ use std::time::Duration;
 
 use tracing::debug;
 
-use super::conditions::Reason;
-use super::fetch::{FetchKey, fingerprint};
-use super::findings::{Ask, Told, wanted};
-use super::reconcile::Context;
-use super::settled::AnswerId;
 use crate::cce::client::Target;
 use crate::cce::error::CceError;
-use crate::cce::model::Workflow;
 use crate::crd::{
     ClusterType, UpgradeWorkflowWatch, UpgradeWorkflowWatchSpec, UpgradeWorkflowWatchStatus,
 };
+use crate::diagnosis::findings::{Ask, wanted};
+use crate::failure::{Category, Failure};
+use crate::reconciler::context::Context;
+use crate::reconciler::core::observation::{Diagnosed, Observed, Seen};
+use crate::reconciler::fetch::{FetchKey, fingerprint};
 
-/// What the CCE side of a reconcile produced.
-#[derive(Clone, Debug)]
-pub struct Observed {
-    pub seen: Seen,
-    /// Floor for the next poll (a 429's Retry-After).
-    pub not_before: Duration,
-    /// Age of a shared answer: the next poll is due that much sooner, so every watch of a
-    /// workflow wakes just after the next fetch and shares it.
-    pub age: Duration,
-    /// Where the answer came from, for the diagnostic reads about it.
+/// What `observe` produced: the observation for the core, and where the answer came from,
+/// which the diagnostic reads about it need (it carries the credentials, so the core never
+/// sees it).
+pub struct Reading {
+    pub observed: Observed,
     pub source: Option<Arc<(FetchKey, Target)>>,
 }
 
-/// What CCE's diagnostic APIs told one reconcile.
-#[derive(Clone, Debug, Default)]
-pub struct Diagnosed {
-    pub told: Vec<(Ask, Told)>,
-    /// Every read the workflow called for was answered: nothing is left to ask at the next
-    /// poll unless CCE's answer changes.
-    pub complete: bool,
+impl Reading {
+    fn now(seen: Seen) -> Self {
+        Self {
+            observed: Observed::now(seen),
+            source: None,
+        }
+    }
 }
 
 /// How long a finished task's diagnosis is shared: it does not change, and the status keeps
 /// it, so this only spares the other watches of the workflow the same read.
 const FINISHED_TASK_SHARED_FOR: Duration = Duration::from_secs(3600);
-
-#[derive(Clone, Debug)]
-pub enum Seen {
-    /// CCE answered with this workflow; the id names the answer.
-    Workflow(Arc<Workflow>, AnswerId),
-    /// Following a cluster that has no upgrade workflow yet.
-    NoWorkflowYet,
-    /// CCE (or the way to it) failed.
-    Failed {
-        reason: &'static str,
-        message: String,
-        /// A person must act.
-        permanent: bool,
-        retry_after: Option<Duration>,
-    },
-    /// `spec.suspend` is true: CCE was not asked.
-    Suspended,
-}
-
-impl Observed {
-    fn now(seen: Seen) -> Self {
-        Self {
-            seen,
-            not_before: Duration::ZERO,
-            age: Duration::ZERO,
-            source: None,
-        }
-    }
-}
 
 /// Reads what the watch names. `None` when the endpoint has as many reads under way as it
 /// may: the reconcile comes back later rather than hold a reconciler that watches of other
@@ -84,29 +49,20 @@ pub async fn observe(
     namespace: &str,
     ctx: &Context,
     poll: Duration,
-) -> Option<Observed> {
+) -> Option<Reading> {
     let spec = &watch.spec;
     if spec.suspend == Some(true) {
-        return Some(Observed::now(Seen::Suspended));
+        return Some(Reading::now(Seen::Suspended));
     }
-    let failed = |reason, message: String| {
-        Some(Observed::now(Seen::Failed {
-            reason,
-            message,
-            permanent: true,
+    let failed = |failure| {
+        Some(Reading::now(Seen::Failed {
+            failure,
             retry_after: None,
         }))
     };
     let credentials = match ctx.credentials.resolve(namespace, spec).await {
         Ok(c) => c,
-        Err(e) => {
-            return Some(Observed::now(Seen::Failed {
-                reason: e.reason,
-                message: e.message,
-                permanent: e.permanent,
-                retry_after: None,
-            }));
-        }
+        Err(failure) => return failed(failure),
     };
     let endpoint = match ctx
         .fetcher
@@ -114,7 +70,7 @@ pub async fn observe(
         .resolve_endpoint(spec.region.as_deref(), spec.endpoint.as_deref())
     {
         Ok(url) => url,
-        Err(e) => return failed(e.category(), e.to_string()),
+        Err(e) => return failed(Failure::permanent(e.category(), e.to_string())),
     };
     let key = FetchKey {
         endpoint: endpoint.to_string(),
@@ -140,30 +96,38 @@ pub async fn observe(
     let answer = ctx.fetcher.fetch(&key, &target, poll).await?;
     let age = answer.at.elapsed();
     Some(match answer.fetched {
-        Ok(Some(wf)) => Observed {
-            seen: Seen::Workflow(wf, answer.id),
-            not_before: Duration::ZERO,
-            age,
+        Ok(Some(wf)) => Reading {
+            observed: Observed {
+                seen: Seen::Workflow(wf, answer.id),
+                not_before: Duration::ZERO,
+                age,
+            },
             source: Some(Arc::new((key, target))),
         },
-        Ok(None) => Observed {
-            seen: Seen::NoWorkflowYet,
-            not_before: Duration::ZERO,
-            age,
+        Ok(None) => Reading {
+            observed: Observed {
+                seen: Seen::NoWorkflowYet,
+                not_before: Duration::ZERO,
+                age,
+            },
             source: None,
         },
         Err(e) => {
             debug!(watch = %watch.metadata.name.as_deref().unwrap_or_default(), error = %e, "CCE call failed");
             let retry_after = e.retry_after();
-            Observed {
-                seen: Seen::Failed {
-                    reason: failure_reason(&e),
-                    message: failure_message(&e, spec),
-                    permanent: is_permanent(&e),
-                    retry_after,
+            Reading {
+                observed: Observed {
+                    seen: Seen::Failed {
+                        failure: Failure {
+                            category: failure_category(&e),
+                            message: failure_message(&e, spec),
+                            permanent: is_permanent(&e),
+                        },
+                        retry_after,
+                    },
+                    not_before: retry_after.unwrap_or_default(),
+                    age: Duration::ZERO,
                 },
-                not_before: retry_after.unwrap_or_default(),
-                age: Duration::ZERO,
                 source: None,
             }
         }
@@ -176,11 +140,11 @@ pub async fn observe(
 /// made with the workflow's own is not mistaken for a fresh one.
 pub async fn diagnose(
     ctx: &Context,
-    observed: &Observed,
+    reading: &Reading,
     old: &UpgradeWorkflowWatchStatus,
     poll: Duration,
 ) -> Diagnosed {
-    let (Seen::Workflow(wf, _), Some(source)) = (&observed.seen, &observed.source) else {
+    let (Seen::Workflow(wf, _), Some(source)) = (&reading.observed.seen, &reading.source) else {
         return Diagnosed {
             told: Vec::new(),
             complete: true,
@@ -204,9 +168,9 @@ pub async fn diagnose(
     diagnosed
 }
 
-fn failure_reason(e: &CceError) -> &'static str {
+fn failure_category(e: &CceError) -> Category {
     match e {
-        CceError::NotFound(_) => Reason::WORKFLOW_NOT_FOUND.as_str(),
+        CceError::NotFound(_) => Category::WorkflowNotFound,
         _ => e.category(),
     }
 }

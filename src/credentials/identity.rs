@@ -12,19 +12,16 @@ use kube::api::{Api, PostParams};
 use secrecy::SecretString;
 use url::Url;
 
-use super::conditions::Reason;
-use super::renewal::{Clock, Failure, Renewing};
 use crate::cce::EndpointPolicy;
 use crate::cce::credentials::Credentials;
 use crate::cce::iam::{DEFAULT_IAM_ENDPOINT, Exchanger, region_iam_endpoint};
 use crate::crd::WorkloadIdentity;
+use crate::credentials::renewal::{Clock, Renewing};
+use crate::failure::{Category, Failure};
 
 /// Lifetime asked of a ServiceAccount token: the API server's minimum. It is used once,
 /// right away.
 pub const TOKEN_EXPIRATION_SECONDS: i64 = 600;
-
-const SERVICE_ACCOUNT_MISSING: &str = Reason::SERVICE_ACCOUNT_MISSING.as_str();
-const TOKEN_REQUEST_FAILED: &str = Reason::TOKEN_REQUEST_FAILED.as_str();
 
 /// One identity: whose token, for which provider and audience, exchanged where.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -121,7 +118,7 @@ impl WorkloadIdentities {
                     )
                     .await
                     .map_err(|e| Failure {
-                        reason: e.category(),
+                        category: e.category(),
                         message: format!("{key}: {e}"),
                         permanent: !e.is_retryable(),
                     })
@@ -144,8 +141,8 @@ fn iam_endpoint(
     explicit: Option<&str>,
 ) -> Result<Url, Failure> {
     let invalid = |e: crate::cce::CceError| Failure {
-        reason: match e.category() {
-            "EndpointNotAllowed" => "IamEndpointNotAllowed",
+        category: match e.category() {
+            Category::EndpointNotAllowed => Category::IamEndpointNotAllowed,
             other => other,
         },
         message: format!("IAM endpoint: {e}"),
@@ -156,7 +153,7 @@ fn iam_endpoint(
         (None, Some(operator), _) => operator.clone(),
         (None, None, Some(region)) => region_iam_endpoint(region).map_err(invalid)?,
         (None, None, None) => Url::parse(DEFAULT_IAM_ENDPOINT).map_err(|e| Failure {
-            reason: "InvalidEndpoint",
+            category: Category::InvalidEndpoint,
             message: format!("IAM endpoint: {e}"),
             permanent: true,
         })?,
@@ -191,31 +188,31 @@ async fn service_account_token(
             .filter(|t| !t.is_empty())
             .map(SecretString::from)
             .ok_or_else(|| Failure {
-                reason: TOKEN_REQUEST_FAILED,
+                category: Category::TokenRequestFailed,
                 message: format!(
                     "the API server answered the token request for ServiceAccount {namespace}/{name} without a token"
                 ),
                 permanent: false,
             }),
         Err(kube::Error::Api(status)) if status.code == 404 => Err(Failure {
-            reason: SERVICE_ACCOUNT_MISSING,
+            category: Category::ServiceAccountMissing,
             message: format!(
                 "ServiceAccount {namespace}/{name} (spec.workloadIdentity.serviceAccountName) does not exist"
             ),
             permanent: true,
         }),
         Err(kube::Error::Api(status)) if status.code == 403 => Err(Failure {
-            reason: TOKEN_REQUEST_FAILED,
+            category: Category::TokenRequestFailed,
             message: format!(
                 "the operator may not request tokens for ServiceAccount {namespace}/{name}: grant it create on serviceaccounts/token in {namespace} (the chart's workloadIdentity.enabled)"
             ),
             permanent: true,
         }),
         Err(e) => Err(Failure {
-            reason: TOKEN_REQUEST_FAILED,
+            category: Category::TokenRequestFailed,
             message: format!(
                 "cannot request a token for ServiceAccount {namespace}/{name}: {}",
-                super::secrets::kube_reason(&e)
+                crate::credentials::kube_reason(&e)
             ),
             permanent: false,
         }),
@@ -254,7 +251,7 @@ mod tests {
             Ok("https://iam.myhuaweicloud.com/".into())
         );
         let refused = pick(None, None, Some("https://iam.attacker.example")).expect_err("refused");
-        assert_eq!(refused.reason, "IamEndpointNotAllowed");
+        assert_eq!(refused.category, "IamEndpointNotAllowed");
         assert!(refused.permanent);
     }
 }

@@ -19,39 +19,11 @@ use crate::cce::error::CceError;
 use crate::cce::iam::Exchanger;
 use crate::cce::model::{Phase, PointStatus, TaskState, Workflow, WorkflowList};
 use crate::cce::time;
-use crate::controller::defaults;
-use crate::controller::fetch::read_diagnosis;
-use crate::controller::findings::{Ask, Told, unavailable, wanted};
+use crate::credentials::defaults;
+use crate::diagnosis::findings::{Ask, Told};
+use crate::diagnosis::read;
 use crate::duration::{self, Precision};
-
-/// Exit codes by error category; the help text below must list the same.
-const EXIT_CODES: &[(u8, &[&str])] = &[
-    (
-        3,
-        &["InvalidConfig", "CredentialsMissing", "CredentialsInvalid"],
-    ),
-    (
-        4,
-        &[
-            "InvalidEndpoint",
-            "EndpointNotAllowed",
-            "IamEndpointNotAllowed",
-        ],
-    ),
-    (5, &["Unauthorized"]),
-    (6, &["Forbidden"]),
-    (7, &["NotFound"]),
-    (8, &["BadRequest"]),
-    (9, &["RateLimited"]),
-    (10, &["CceUnavailable"]),
-    (11, &["Timeout"]),
-    (12, &["Transport"]),
-    (13, &["InvalidResponse"]),
-    (
-        14,
-        &["IamUnavailable", "InvalidIamResponse", "CredentialsExpired"],
-    ),
-];
+use crate::failure::{Category, Failure};
 
 const EXIT_CODES_HELP: &str = "\
 Credentials come from the operator's default chain, as Huawei's SDK finds them: a token file
@@ -190,25 +162,31 @@ pub enum Found {
 }
 
 /// A failure with the category that picks the exit code and the advice that goes with it.
-pub struct Failure {
-    category: &'static str,
-    message: String,
+pub struct Advised {
+    failure: Failure,
     hint: String,
 }
 
-impl Failure {
+impl Advised {
+    fn new(category: Category, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self {
+            failure: Failure::permanent(category, message),
+            hint: hint.into(),
+        }
+    }
+
     pub fn exit_code(&self) -> u8 {
-        exit_code(self.category)
+        exit_code(self.failure.category)
     }
 }
 
-impl std::fmt::Display for Failure {
+impl std::fmt::Display for Advised {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} — {}", self.message, self.hint)
+        write!(f, "{} — {}", self.failure.message, self.hint)
     }
 }
 
-async fn fetch(args: &GetArgs) -> Result<Found, Failure> {
+async fn fetch(args: &GetArgs) -> Result<Found, Advised> {
     let policy = EndpointPolicy {
         allow_insecure: args.allow_insecure_endpoint,
         ..EndpointPolicy::default()
@@ -236,15 +214,7 @@ async fn fetch(args: &GetArgs) -> Result<Found, Failure> {
     match &args.workflow_id {
         Some(id) => match client.show_workflow(&target, id).await {
             Ok(r) => {
-                let mut told = Vec::new();
-                for ask in wanted(&r.body, &Default::default()) {
-                    let answer = match read_diagnosis(&client, &target, &ask).await {
-                        Ok(answer) => Some(answer),
-                        Err(e) => unavailable(&ask, &e)
-                            .or_else(|| Some(Told::Unavailable(format!("{}: {e}", ask.api())))),
-                    };
-                    told.extend(answer.map(|a| (ask, a)));
-                }
+                let told = read::read_all(&client, &target, &r.body, &Default::default()).await;
                 Ok(Found::One(Box::new(r.body), told))
             }
             Err(e) => Err(e),
@@ -261,12 +231,8 @@ async fn fetch(args: &GetArgs) -> Result<Found, Failure> {
     .map_err(|e| cce_failure(&e))
 }
 
-fn cce_failure(e: &CceError) -> Failure {
-    Failure {
-        category: e.category(),
-        message: e.to_string(),
-        hint: hint(e),
-    }
+fn cce_failure(e: &CceError) -> Advised {
+    Advised::new(e.category(), e.to_string(), hint(e))
 }
 
 /// What the person at the terminal should do about an error.
@@ -294,33 +260,31 @@ fn hint(e: &CceError) -> String {
 const ONE_CALLS_KEYS_SECONDS: u32 = 900;
 
 /// The operator's default credentials ([`defaults`]), from this process's environment.
-async fn default_credentials(config: &ClientConfig) -> Result<Credentials, Failure> {
+async fn default_credentials(config: &ClientConfig) -> Result<Credentials, Advised> {
     const HINT: &str = "export CLOUD_SDK_AK and CLOUD_SDK_SK (plus CLOUD_SDK_SECURITY_TOKEN for temporary keys), or CLOUD_SDK_TOKEN, or another source of the chain `get --help` lists";
     let env = |name: &str| std::env::var(name).ok();
     let iam = env("HUAWEICLOUD_SDK_IAM_ENDPOINT")
         .map(|u| url::Url::parse(&u))
         .transpose()
-        .map_err(|e| Failure {
-            category: "InvalidEndpoint",
-            message: format!("HUAWEICLOUD_SDK_IAM_ENDPOINT is not a URL: {e}"),
-            hint: HINT.into(),
+        .map_err(|e| {
+            Advised::new(
+                Category::InvalidEndpoint,
+                format!("HUAWEICLOUD_SDK_IAM_ENDPOINT is not a URL: {e}"),
+                HINT,
+            )
         })?;
     let inputs = defaults::ChainInputs {
         iam_endpoint: iam.as_ref(),
         default_credentials_dir: None,
         home: std::env::var_os("HOME").map(PathBuf::from),
     };
-    let invalid = |message: String| Failure {
-        category: "CredentialsInvalid",
-        message,
-        hint: HINT.into(),
-    };
+    let invalid = |message: String| Advised::new(Category::CredentialsInvalid, message, HINT);
     let Some(source) = defaults::select(&env, &inputs).map_err(invalid)? else {
-        return Err(Failure {
-            category: "CredentialsMissing",
-            message: "no credentials: set CLOUD_SDK_AK and CLOUD_SDK_SK, or CLOUD_SDK_TOKEN".into(),
-            hint: HINT.into(),
-        });
+        return Err(Advised::new(
+            Category::CredentialsMissing,
+            "no credentials: set CLOUD_SDK_AK and CLOUD_SDK_SK, or CLOUD_SDK_TOKEN",
+            HINT,
+        ));
     };
     let exchanger = Exchanger::new(config.clone()).map_err(|e| cce_failure(&e))?;
     defaults::Defaults::new(
@@ -331,19 +295,31 @@ async fn default_credentials(config: &ClientConfig) -> Result<Credentials, Failu
     )
     .resolve()
     .await
-    .map_err(|f| Failure {
-        category: f.reason,
-        message: f.message,
+    .map_err(|failure| Advised {
+        failure,
         hint: HINT.into(),
     })
 }
 
-fn exit_code(category: &str) -> u8 {
-    EXIT_CODES
-        .iter()
-        .find(|(_, categories)| categories.contains(&category))
-        .map(|(code, _)| *code)
-        .unwrap_or(1)
+/// The exit code for a category; the help text above must list the same.
+fn exit_code(category: Category) -> u8 {
+    use Category::*;
+    match category {
+        InvalidConfig | CredentialsMissing | CredentialsInvalid => 3,
+        InvalidEndpoint | EndpointNotAllowed | IamEndpointNotAllowed => 4,
+        Unauthorized => 5,
+        Forbidden => 6,
+        NotFound | WorkflowNotFound => 7,
+        BadRequest => 8,
+        RateLimited => 9,
+        CceUnavailable => 10,
+        Timeout => 11,
+        Transport => 12,
+        InvalidResponse => 13,
+        IamUnavailable | InvalidIamResponse | CredentialsExpired => 14,
+        // Only the operator meets these (a watch's ServiceAccount, its status write).
+        ServiceAccountMissing | TokenRequestFailed | StatusRejected => 1,
+    }
 }
 
 fn write_output(found: &Found, output: Output, now: Timestamp) -> std::io::Result<()> {
@@ -810,17 +786,19 @@ mod tests {
 
     #[test]
     fn every_error_category_has_a_documented_exit_code() {
-        let mut categories: Vec<&str> = CceError::CATEGORIES.to_vec();
-        categories.extend([
-            "CredentialsMissing",
-            "CredentialsInvalid",
-            "IamEndpointNotAllowed",
-            "IamUnavailable",
-            "InvalidIamResponse",
-            "CredentialsExpired",
-        ]);
-        for category in categories {
+        let operator_only = [
+            Category::ServiceAccountMissing,
+            Category::TokenRequestFailed,
+            Category::StatusRejected,
+            // `get` names a 404 NotFound; the operator's WorkflowNotFound shares its code.
+            Category::WorkflowNotFound,
+        ];
+        for category in Category::ALL
+            .into_iter()
+            .filter(|c| !operator_only.contains(c))
+        {
             let code = exit_code(category);
+            let category = category.as_str();
             assert!(code >= 3, "{category} has no exit code");
             let line = EXIT_CODES_HELP
                 .lines()

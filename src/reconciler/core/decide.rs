@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::events::{Transition, transitions};
-use super::findings::reads_every_poll;
-use super::mirror::UnparsedTime;
-use super::observe::{Diagnosed, Observed, Seen};
-use super::schedule::PollPolicy;
-use super::settled::Settled;
-use super::status::{Observation, next_status};
 use crate::crd::UpgradeWorkflowWatchStatus;
+use crate::diagnosis::findings::reads_every_poll;
+use crate::reconciler::core::events::{Transition, transitions};
+use crate::reconciler::core::mirror::UnparsedTime;
+use crate::reconciler::core::observation::{Diagnosed, Observed, Seen};
+use crate::reconciler::core::schedule::PollPolicy;
+use crate::reconciler::core::settled::Settled;
+use crate::reconciler::core::status::{Observation, next_status};
 
 /// The operator-wide settings a decision follows.
 #[derive(Clone, Debug)]
@@ -185,19 +185,13 @@ pub fn decide(
             )
         }
         Seen::Failed {
-            reason,
-            message,
-            permanent,
+            failure,
             retry_after,
         } => {
             let failures = watch.failures.saturating_add(1);
-            let observation = Observation::Failed {
-                reason,
-                message: message.clone(),
-                permanent: *permanent,
-            };
+            let observation = Observation::Failed(failure.clone());
             let requeue = Requeue::After {
-                delay: policy.after_failure(failures, *permanent, *retry_after),
+                delay: policy.after_failure(failures, failure.permanent, *retry_after),
                 floor: observed.not_before,
             };
             (
@@ -239,9 +233,10 @@ mod tests {
 
     use super::*;
     use crate::cce::model::Workflow;
-    use crate::controller::conditions::{ConditionType, condition};
-    use crate::controller::findings::{Ask, Told};
-    use crate::controller::settled::AnswerId;
+    use crate::diagnosis::findings::{Ask, Told};
+    use crate::failure::{Category, Failure};
+    use crate::reconciler::core::conditions::{ConditionType, condition};
+    use crate::reconciler::core::settled::AnswerId;
 
     fn rules() -> Rules {
         Rules {
@@ -281,7 +276,6 @@ mod tests {
             seen,
             not_before: Duration::ZERO,
             age,
-            source: None,
         }
     }
 
@@ -293,7 +287,7 @@ mod tests {
     }
 
     fn reasons(d: &Decision) -> Vec<&'static str> {
-        d.transitions.iter().map(|t| t.reason).collect()
+        d.transitions.iter().map(|t| t.reason.as_str()).collect()
     }
 
     #[test]
@@ -375,9 +369,11 @@ mod tests {
         .expect("status");
         let failed = seen(
             Seen::Failed {
-                reason: "CceUnavailable",
-                message: "CCE answered 503".into(),
-                permanent: false,
+                failure: Failure {
+                    category: Category::CceUnavailable,
+                    message: "CCE answered 503".into(),
+                    permanent: false,
+                },
                 retry_after: None,
             },
             Duration::ZERO,

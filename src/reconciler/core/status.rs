@@ -7,12 +7,13 @@ use std::time::Duration;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::conditions::{ConditionType, Conditions, Reason};
-use super::findings::{Ask, Told, annotate, blocking_summary, unavailable_summary};
-use super::limits::{MAX_FIELD_BYTES, MAX_LINES, MAX_TASKS, clean};
-use super::mirror::{Mirrored, mirror_into};
 use crate::cce::model::{Phase, Workflow};
 use crate::crd::UpgradeWorkflowWatchStatus;
+use crate::diagnosis::findings::{Ask, Told, annotate, blocking_summary, unavailable_summary};
+use crate::failure::Failure;
+use crate::limits::{MAX_FIELD_BYTES, MAX_LINES, MAX_TASKS, clean};
+use crate::reconciler::core::conditions::{ConditionType, Conditions, Reason};
+use crate::reconciler::core::mirror::{Mirrored, mirror_into};
 
 /// What one reconcile learned.
 #[derive(Debug)]
@@ -30,12 +31,8 @@ pub enum Observation<'a> {
     },
     /// Following a cluster that has no upgrade workflow yet.
     NoWorkflowYet,
-    /// CCE (or the way to it) failed. `permanent` means a person must act.
-    Failed {
-        reason: &'static str,
-        message: String,
-        permanent: bool,
-    },
+    /// CCE (or the way to it) failed; a permanent failure needs a person.
+    Failed(Failure),
     /// `spec.suspend` is true.
     Suspended,
 }
@@ -102,9 +99,11 @@ pub fn next_status(
                 true,
             ))
         }
-        Observation::Failed {
-            reason, message, ..
-        } => Some((Reason::Failure(reason), message.clone(), false)),
+        Observation::Failed(failure) => Some((
+            Reason::Failure(failure.category),
+            failure.message.clone(),
+            false,
+        )),
         Observation::Suspended => Some((
             Reason::Suspended,
             "polling is suspended (spec.suspend is true)".to_string(),
@@ -241,13 +240,13 @@ fn set_progress(
     use Reason::{
         Cancelled, FirstSync, NoWorkflow, NotObserved, Succeeded, TaskFailed, UnknownPhase,
     };
-    if let Observation::Failed {
-        reason,
+    if let Observation::Failed(Failure {
+        category,
         message,
         permanent: true,
-    } = observation
+    }) = observation
     {
-        let reason = Reason::Failure(reason);
+        let reason = Reason::Failure(*category);
         conditions.set_progress([(false, reason), (false, reason), (true, reason)], message);
         return;
     }
@@ -316,7 +315,8 @@ fn set_progress(
 mod tests {
     use super::*;
     use crate::cce::model::SEED_EXAMPLE;
-    use crate::controller::conditions::condition;
+    use crate::failure::Category;
+    use crate::reconciler::core::conditions::condition;
 
     const HEARTBEAT: Duration = Duration::from_secs(300);
 
@@ -429,11 +429,11 @@ mod tests {
             HEARTBEAT,
         )
         .status;
-        let failed = Observation::Failed {
-            reason: "CceUnavailable",
+        let failed = Observation::Failed(Failure {
+            category: Category::CceUnavailable,
             message: "CCE answered 503".into(),
             permanent: false,
-        };
+        });
         let later = at("2024-01-01T00:01:00Z");
         let s = next_status(&good, &failed, Some(1), later, HEARTBEAT).status;
         assert_eq!(s.tasks, good.tasks);
@@ -456,11 +456,11 @@ mod tests {
 
     #[test]
     fn a_permanent_failure_stalls() {
-        let failed = Observation::Failed {
-            reason: "WorkflowNotFound",
+        let failed = Observation::Failed(Failure {
+            category: Category::WorkflowNotFound,
             message: "CCE has no such workflow".into(),
             permanent: true,
-        };
+        });
         let s = next_status(
             &Default::default(),
             &failed,
@@ -539,11 +539,11 @@ mod tests {
         .status;
         assert_ne!(same.last_sync_time, first.last_sync_time, "heartbeat moved");
         assert_eq!(same.last_change_time, Some(Time(t0)), "an unchanged poll");
-        let failed = Observation::Failed {
-            reason: "CceUnavailable",
+        let failed = Observation::Failed(Failure {
+            category: Category::CceUnavailable,
             message: "CCE answered 503".into(),
             permanent: false,
-        };
+        });
         let outage = next_status(&same, &failed, Some(1), t1, HEARTBEAT).status;
         assert_eq!(outage.last_change_time, Some(Time(t0)), "a failed poll");
 

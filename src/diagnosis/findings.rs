@@ -17,7 +17,7 @@ use crate::crd::{
     CheckFinding, CheckReport, ClusterReport, TaskStatus, UpgradeWorkflowWatchStatus,
 };
 
-use super::limits::{
+use crate::limits::{
     FINDING_MESSAGE_BYTES, MAX_DIAGNOSED_TASKS, MAX_ERROR_CODES, MAX_FIELD_BYTES, MAX_FINDINGS,
     MAX_SNAPSHOT_MESSAGES, MAX_TASKS, clean,
 };

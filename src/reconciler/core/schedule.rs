@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use rand::Rng;
-
 use crate::cce::model::Phase;
 use crate::crd::{DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL, MIN_POLL_INTERVAL};
 
@@ -84,14 +82,10 @@ impl PollPolicy {
     /// the earliest of them, and with it the request period, come early every time (about
     /// 7 % more requests than one per poll period with five watches per workflow). The floor
     /// is capped like a `Retry-After` in [`Self::after_failure`]; any delay saturates rather
-    /// than overflow.
-    pub fn jittered(&self, delay: Duration, floor: Duration) -> Duration {
-        let spread = delay.as_secs_f64() * self.jitter;
-        let offset = if spread > 0.0 {
-            rand::rng().random_range(0.0..=spread)
-        } else {
-            0.0
-        };
+    /// than overflow. `draw` is a number in `0.0..=1.0` the caller drew at random, so the
+    /// schedule itself stays a function of its inputs.
+    pub fn jittered(&self, delay: Duration, floor: Duration, draw: f64) -> Duration {
+        let offset = delay.as_secs_f64() * self.jitter * draw.clamp(0.0, 1.0);
         let stretched = Duration::try_from_secs_f64(delay.as_secs_f64() + offset).unwrap_or(delay);
         stretched.max(floor.min(self.backoff_cap))
     }
@@ -159,21 +153,31 @@ mod tests {
         let p = PollPolicy::default();
         for huge in [Duration::from_secs(3600), Duration::MAX] {
             assert_eq!(p.after_failure(1, false, Some(huge)), p.backoff_cap);
-            assert_eq!(p.jittered(Duration::from_secs(5), huge), p.backoff_cap);
+            assert_eq!(
+                p.jittered(Duration::from_secs(5), huge, rand::random()),
+                p.backoff_cap
+            );
         }
-        assert_eq!(p.jittered(Duration::MAX, Duration::ZERO), Duration::MAX);
+        assert_eq!(
+            p.jittered(Duration::MAX, Duration::ZERO, rand::random()),
+            Duration::MAX
+        );
     }
 
     #[test]
     fn jitter_only_stretches_within_bounds_and_stays_above_the_floor() {
         let p = PollPolicy::default();
         for _ in 0..1000 {
-            let d = p.jittered(Duration::from_secs(100), Duration::ZERO);
+            let d = p.jittered(Duration::from_secs(100), Duration::ZERO, rand::random());
             assert!(
                 d >= Duration::from_secs(100) && d <= Duration::from_secs(110),
                 "{d:?}"
             );
-            let floored = p.jittered(Duration::from_secs(10), Duration::from_secs(10));
+            let floored = p.jittered(
+                Duration::from_secs(10),
+                Duration::from_secs(10),
+                rand::random(),
+            );
             assert!(floored >= Duration::from_secs(10));
         }
     }

@@ -3,76 +3,23 @@
 //! the unchanged stored status, under the same names, and the API server's AlreadyExists
 //! makes that a no-op: every transition has exactly one Event.
 
-use jiff::Timestamp;
-use k8s_openapi::api::events::v1::Event as KubeEvent;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use tracing::{debug, info, warn};
 
-use super::book::StatusBook;
-use super::conditions::{ConditionType, Conditions, Reason};
-use super::decide::Decision;
-use super::events::{Transition, event_for};
-use super::limits::{EVENT_LABEL_BYTES, clean};
-use super::reconcile::{Context, Error, now_whole_seconds};
 use crate::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
+use crate::failure::Category;
+
 use crate::metrics::Metrics;
+use crate::reconciler::book::StatusBook;
+use crate::reconciler::context::{Context, Error, now_whole_seconds};
+use crate::reconciler::core::conditions::{ConditionType, Conditions, Reason};
+use crate::reconciler::core::decide::Decision;
+use crate::reconciler::core::events::Transition;
+use crate::reconciler::publisher::Published;
 
 /// Field manager of every status write.
 pub const FIELD_MANAGER: &str = "cce-upgrade-watch";
-
-/// How a publish ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Published {
-    Created,
-    /// Published before, by this operator before a restart or by another one.
-    AlreadyThere,
-}
-
-/// Creates Events as this operator instance. Every transition is its own Event, so unlike
-/// kube's `Recorder` nothing is cached to fold repeats into series (that cache held every
-/// event of the last minutes and was scanned on each publish, under one lock for all
-/// reconciles).
-pub struct EventPublisher {
-    client: kube::Client,
-    controller: String,
-    instance: String,
-}
-
-impl EventPublisher {
-    pub fn new(client: kube::Client, controller: &str, instance: &str) -> Self {
-        Self {
-            client,
-            controller: clean(controller, EVENT_LABEL_BYTES).into_owned(),
-            instance: clean(instance, EVENT_LABEL_BYTES).into_owned(),
-        }
-    }
-
-    pub async fn publish(
-        &self,
-        watch: &UpgradeWorkflowWatch,
-        transition: &Transition,
-    ) -> Result<Published, kube::Error> {
-        let event = event_for(
-            watch,
-            transition,
-            Timestamp::now(),
-            &self.controller,
-            &self.instance,
-        );
-        let namespace = watch.namespace().unwrap_or_default();
-        match Api::<KubeEvent>::namespaced(self.client.clone(), &namespace)
-            .create(&PostParams::default(), &event)
-            .await
-        {
-            Ok(_) => Ok(Published::Created),
-            Err(kube::Error::Api(status)) if status.is_already_exists() => {
-                Ok(Published::AlreadyThere)
-            }
-            Err(e) => Err(e),
-        }
-    }
-}
 
 /// Whether a failed publish may succeed when tried again soon: then the status write waits
 /// for it, so the transition is published again rather than lost. Anything else (a
@@ -150,7 +97,7 @@ pub async fn claim_first_sight(
                 read_at = current.resource_version();
                 statuses.absorb(&mut current);
                 let found = statuses.status_of(uid);
-                if super::decide::is_empty(&found) {
+                if crate::reconciler::core::decide::is_empty(&found) {
                     continue;
                 }
                 debug!(watch = %watch.name_any(), "another writer's status came first");
@@ -231,7 +178,7 @@ fn rejected_status(
     conditions.set(
         ConditionType::Synced,
         false,
-        Reason::STATUS_REJECTED,
+        Reason::Failure(Category::StatusRejected),
         &format!(
             "the API server refused the status computed from CCE's answer ({why}); the last \
              status written is kept"
@@ -270,17 +217,17 @@ async fn publish(
             ctx.metrics
                 .events
                 .get_or_create(&crate::metrics::ReasonLabels {
-                    reason: transition.reason,
+                    reason: transition.reason.as_str(),
                 })
                 .inc();
-            info!(watch = %watch.name_any(), reason = transition.reason, note = %transition.note, "event");
+            info!(watch = %watch.name_any(), reason = %transition.reason, note = %transition.note, "event");
         }
         Ok(Published::AlreadyThere) => {
-            debug!(watch = %watch.name_any(), reason = transition.reason, "event published before");
+            debug!(watch = %watch.name_any(), reason = %transition.reason, "event published before");
         }
         Err(e) if worth_retrying(&e) => return Err(Error::PublishEvent(e)),
         Err(e) => {
-            warn!(watch = %watch.name_any(), reason = transition.reason, error = %e, "publishing an event failed")
+            warn!(watch = %watch.name_any(), reason = %transition.reason, error = %e, "publishing an event failed")
         }
     }
     Ok(())

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::mirror::next_precheck_expiry;
 use crate::crd::UpgradeWorkflowWatchStatus;
+use crate::reconciler::core::mirror::next_precheck_expiry;
 
 /// Names a CCE answer, so reconciles compare ids instead of workflows. Successive equal
 /// answers for one fetch key share an id; every other answer gets a new one. Ids are
@@ -90,7 +90,7 @@ impl Settled {
 mod tests {
     use super::*;
     use crate::cce::model::{SEED_EXAMPLE, Workflow};
-    use crate::controller::status::{Observation, next_status};
+    use crate::reconciler::core::status::{Observation, next_status};
 
     const HEARTBEAT: Duration = Duration::from_secs(300);
 

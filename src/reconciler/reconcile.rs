@@ -4,115 +4,25 @@
 //! Events and then writes the status, only when it changed. A new watch first gets a
 //! status saying the operator saw it, written only over a status that is still empty.
 
-use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt as _;
-use jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
-use parking_lot::Mutex;
 use tracing::{error, warn};
 
-use super::apply::{EventPublisher, apply, claim_first_sight};
-use super::book::StatusBook;
-use super::decide::{
-    Outcome, Requeue, Rules, Watch as DecideWatch, decide, first_sight, unchanged,
-};
-use super::fetch::Fetcher;
-use super::observe::{diagnose, observe};
-use super::schedule::{PollPolicy, poll_interval};
-use super::secrets::SecretCredentials;
 use crate::crd::UpgradeWorkflowWatch;
-use crate::metrics::{Metrics, ResultLabels};
-use crate::runtime::leader::Leadership;
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("writing status failed: {0}")]
-    WriteStatus(#[source] kube::Error),
-    #[error("publishing an event failed: {0}")]
-    PublishEvent(#[source] kube::Error),
-    #[error("the watch's status kept changing while the operator tried to write its first one")]
-    Contended,
-    #[error("the reconcile panicked: {0}")]
-    Panicked(String),
-    #[error("the watch has no namespace")]
-    NoNamespace,
-}
-
-/// Everything a reconcile needs, shared by all of them.
-pub struct Context {
-    pub kube: kube::Client,
-    pub recorder: EventPublisher,
-    pub fetcher: Fetcher,
-    pub credentials: SecretCredentials,
-    pub rules: Rules,
-    pub metrics: Metrics,
-    pub leadership: Leadership,
-    /// The newest status of every watch: the cached objects carry none.
-    pub statuses: Arc<StatusBook>,
-    /// Consecutive failures per watch uid, for backoff.
-    pub(super) failures: Mutex<HashMap<String, u32>>,
-    /// Per watch uid, the digest of the last status the API server refused, so the same
-    /// patch is not sent again.
-    pub(super) rejected: Mutex<HashMap<String, u64>>,
-}
-
-impl Context {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        kube: kube::Client,
-        recorder: EventPublisher,
-        fetcher: Fetcher,
-        credentials: SecretCredentials,
-        policy: PollPolicy,
-        heartbeat: Duration,
-        metrics: Metrics,
-        leadership: Leadership,
-    ) -> Self {
-        Self {
-            kube,
-            recorder,
-            fetcher,
-            credentials,
-            rules: Rules { policy, heartbeat },
-            metrics,
-            leadership,
-            statuses: Arc::new(StatusBook::new()),
-            failures: Mutex::new(HashMap::new()),
-            rejected: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Forgets failure counts and settled statuses, e.g. after losing and regaining
-    /// leadership. The statuses stay: the book follows the API server whoever writes.
-    pub fn forget_all(&self) {
-        self.failures.lock().clear();
-        self.statuses.unsettle_all();
-    }
-
-    /// Drops memory of watches for which `keep` is false.
-    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
-        self.statuses.sweep(&keep);
-        self.failures.lock().retain(|uid, _| keep(uid));
-        self.rejected.lock().retain(|uid, _| keep(uid));
-    }
-
-    pub fn policy(&self) -> &PollPolicy {
-        &self.rules.policy
-    }
-}
-
-/// The clock at the precision Kubernetes stores (metav1.Time has whole seconds), so a
-/// status read back from the API server equals the one written.
-pub(super) fn now_whole_seconds() -> Timestamp {
-    let now = Timestamp::now();
-    Timestamp::from_second(now.as_second()).unwrap_or(now)
-}
+use crate::metrics::ResultLabels;
+use crate::reconciler::apply::{apply, claim_first_sight};
+use crate::reconciler::context::{Context, Error, now_whole_seconds};
+use crate::reconciler::core::decide::{
+    Outcome, Requeue, Watch as DecideWatch, decide, first_sight, unchanged,
+};
+use crate::reconciler::core::schedule::poll_interval;
+use crate::reconciler::observe::{diagnose, observe};
 
 /// One reconcile, with a panic in it caught: it fails this watch's reconcile (retried with
 /// backoff, counted as `result="panic"`) and the process goes on serving every other watch.
@@ -174,15 +84,16 @@ async fn reconcile_once(
     }
 
     let poll = poll_interval(watch.spec.poll_interval.as_deref());
-    let Some(observed) = observe(&watch, &namespace, &ctx, poll).await else {
+    let Some(reading) = observe(&watch, &namespace, &ctx, poll).await else {
         ctx.metrics
             .reconciles
             .get_or_create(&ResultLabels { result: "deferred" })
             .inc();
-        return Ok(Action::requeue(
-            ctx.policy()
-                .jittered(ctx.policy().backoff_base, Duration::ZERO),
-        ));
+        return Ok(Action::requeue(ctx.policy().jittered(
+            ctx.policy().backoff_base,
+            Duration::ZERO,
+            rand::random(),
+        )));
     };
     let failures = ctx.failures.lock().get(&uid).copied().unwrap_or_default();
     let about = DecideWatch {
@@ -192,14 +103,14 @@ async fn reconcile_once(
         failures,
         settled,
     };
-    let decision = match unchanged(&observed, &about, now_whole_seconds(), &ctx.rules) {
+    let decision = match unchanged(&reading.observed, &about, now_whole_seconds(), &ctx.rules) {
         Some(nothing_to_do) => nothing_to_do,
         None => {
             let old = known.unwrap_or_else(|| ctx.statuses.status_of(&uid));
-            let diagnosed = diagnose(&ctx, &observed, &old, poll).await;
+            let diagnosed = diagnose(&ctx, &reading, &old, poll).await;
             decide(
                 &old,
-                &observed,
+                &reading.observed,
                 &diagnosed,
                 &about,
                 now_whole_seconds(),
@@ -247,7 +158,9 @@ async fn reconcile_once(
         .get_or_create(&ResultLabels { result })
         .inc();
     Ok(match decision.requeue {
-        Requeue::After { delay, floor } => Action::requeue(ctx.policy().jittered(delay, floor)),
+        Requeue::After { delay, floor } => {
+            Action::requeue(ctx.policy().jittered(delay, floor, rand::random()))
+        }
         Requeue::AwaitChange => Action::await_change(),
     })
 }
@@ -265,10 +178,11 @@ pub fn error_policy(watch: Arc<UpgradeWorkflowWatch>, error: &Error, ctx: Arc<Co
             },
         })
         .inc();
-    Action::requeue(
-        ctx.policy()
-            .jittered(ctx.policy().backoff_base, Duration::ZERO),
-    )
+    Action::requeue(ctx.policy().jittered(
+        ctx.policy().backoff_base,
+        Duration::ZERO,
+        rand::random(),
+    ))
 }
 
 #[cfg(test)]

@@ -15,9 +15,10 @@ use parking_lot::Mutex;
 use secrecy::SecretString;
 use url::Url;
 
-use super::renewal::{Clock, Failure, Renewing};
 use crate::cce::credentials::Credentials;
 use crate::cce::iam::{AgencyRequest, DEFAULT_IAM_ENDPOINT, DEFAULT_STS_ENDPOINT, Exchanger};
+use crate::credentials::renewal::{Clock, Renewing};
+use crate::failure::{Category, Failure};
 
 /// Huawei's SDK's variable names.
 pub const ENV_IDP_ID: &str = "HUAWEICLOUD_SDK_IDP_ID";
@@ -284,7 +285,7 @@ fn read_profile(path: &Path) -> Result<Profile, String> {
 /// A token file's content: the SDK trims it; an empty one is an error.
 fn read_token(path: &Path) -> Result<SecretString, Failure> {
     let missing = |detail: String| Failure {
-        reason: "CredentialsMissing",
+        category: Category::CredentialsMissing,
         message: format!("the token file {}: {detail}", path.display()),
         permanent: false,
     };
@@ -339,7 +340,7 @@ impl Defaults {
     pub async fn resolve(&self) -> Result<Credentials, Failure> {
         let Some(source) = &self.source else {
             return Err(Failure {
-                reason: "CredentialsMissing",
+                category: Category::CredentialsMissing,
                 message: "spec.credentialsSecretRef and spec.workloadIdentity are not set and the operator has no default credentials".into(),
                 permanent: true,
             });
@@ -348,7 +349,7 @@ impl Defaults {
             Source::Environment { credentials, .. } => Ok(credentials.clone()),
             Source::Directory(dir) => self.reread(|| {
                 Credentials::from_dir(dir).map_err(|e| Failure {
-                    reason: e.category(),
+                    category: e.category(),
                     message: format!(
                         "the default-credentials Secret mounted at {}: {e}",
                         dir.display()
@@ -448,7 +449,7 @@ impl Defaults {
 
     fn reread_profile(&self, path: &Path) -> Result<Profile, Failure> {
         let failure = |message: String| Failure {
-            reason: "CredentialsInvalid",
+            category: Category::CredentialsInvalid,
             message,
             permanent: true,
         };
@@ -476,7 +477,7 @@ impl Defaults {
 
 fn exchange_failure(source: &Source, e: &crate::cce::iam::ExchangeError) -> Failure {
     Failure {
-        reason: e.category(),
+        category: e.category(),
         message: format!("default credentials from {source}: {e}"),
         permanent: !e.is_retryable(),
     }

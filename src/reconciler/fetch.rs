@@ -15,8 +15,9 @@ use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use super::findings::{self, Ask, Told};
-use super::settled::AnswerId;
+use crate::diagnosis::findings::{self, Ask, Told};
+use crate::diagnosis::read;
+use crate::reconciler::core::settled::AnswerId;
 
 use crate::cce::ApiFamily;
 use crate::cce::client::{CceClient, Target};
@@ -225,10 +226,10 @@ impl Fetcher {
         }
         let _permit = self.admit(&shared).await?;
         let started = Instant::now();
-        let answer = read_diagnosis(&self.client, target, ask).await;
+        let answer = read::read(&self.client, target, ask).await;
         let outcome = match &answer {
             Ok(_) => "ok",
-            Err(e) => e.category(),
+            Err(e) => e.category().as_str(),
         };
         self.metrics
             .observe_request(ask.api(), outcome, started.elapsed());
@@ -260,7 +261,7 @@ impl Fetcher {
         };
         let outcome = match &result {
             Ok(_) => "ok",
-            Err(e) => e.category(),
+            Err(e) => e.category().as_str(),
         };
         self.metrics
             .observe_request(operation, outcome, started.elapsed());
@@ -289,28 +290,6 @@ impl Fetcher {
             .lock()
             .retain(|_, requests| requests.available_permits() < per_endpoint);
     }
-}
-
-/// One diagnostic read, its answer bounded for status.
-pub async fn read_diagnosis(
-    client: &CceClient,
-    target: &Target,
-    ask: &Ask,
-) -> Result<Told, CceError> {
-    Ok(match ask {
-        Ask::PreCheck(id) => Told::PreCheck(findings::precheck_report(
-            &client.pre_check_for_task(target, id).await?.body,
-        )),
-        Ask::Progress(id) => {
-            findings::progress(&client.show_upgrade_cluster_task(target, id).await?.body)
-        }
-        Ask::Cluster(_) => Told::Cluster(findings::cluster_report(
-            &client.show_cluster(target).await?.body,
-        )),
-        Ask::Snapshot(_) => {
-            findings::snapshot_messages(&client.list_snapshot_tasks(target).await?.body, ask)
-        }
-    })
 }
 
 #[cfg(test)]

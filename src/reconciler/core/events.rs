@@ -5,24 +5,114 @@
 //! between publishing and writing status, or a second operator computed it too) is one
 //! Event: the API server answers the second create with AlreadyExists.
 
-use super::conditions::{ConditionType, is_true, sync_failure};
+use crate::reconciler::core::conditions::{ConditionType, is_true, sync_failure};
 use jiff::Timestamp;
 use k8s_openapi::api::events::v1::Event as KubeEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 
-use super::findings::{blocking_summary, task_summary};
-use super::limits::{EVENT_LABEL_BYTES, EVENT_NOTE_BYTES, MAX_EVENTS_PER_RECONCILE, clean};
 use crate::cce::model::{Phase, TaskState};
 use crate::crd::{TaskStatus, UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
+use crate::diagnosis::findings::{blocking_summary, task_summary};
 use crate::duration::{self, Precision};
+use crate::limits::{EVENT_LABEL_BYTES, EVENT_NOTE_BYTES, MAX_EVENTS_PER_RECONCILE, clean};
+
+/// Why an Event was published: its `reason`, spelled once. The strings are API (event
+/// exporters, `kubectl events --for`, alert rules) and part of each Event's name, so a
+/// test pins them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventReason {
+    /// The first answer about a workflow (Normal).
+    WorkflowObserved,
+    /// The workflow's phase changed (Warning for Pending and Cancel).
+    PhaseChanged,
+    /// The workflow succeeded (Normal).
+    UpgradeSucceeded,
+    /// A task started running (Normal).
+    TaskStarted,
+    /// A task succeeded (Normal).
+    TaskSucceeded,
+    /// A task failed (Warning).
+    TaskFailed,
+    /// CCE said why a failed task failed, after the failure was published (Warning).
+    TaskDiagnosed,
+    /// A finished pre-check is too old for CCE to accept the upgrade (Warning).
+    PreCheckExpired,
+    /// More task transitions than one reconcile publishes, in one summary (Normal).
+    TasksChanged,
+    /// CCE could not be read after it could (Warning).
+    SyncFailed,
+    /// CCE can be read again (Normal).
+    SyncRecovered,
+}
+
+impl EventReason {
+    pub const ALL: [EventReason; 11] = [
+        Self::WorkflowObserved,
+        Self::PhaseChanged,
+        Self::UpgradeSucceeded,
+        Self::TaskStarted,
+        Self::TaskSucceeded,
+        Self::TaskFailed,
+        Self::TaskDiagnosed,
+        Self::PreCheckExpired,
+        Self::TasksChanged,
+        Self::SyncFailed,
+        Self::SyncRecovered,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::WorkflowObserved => "WorkflowObserved",
+            Self::PhaseChanged => "PhaseChanged",
+            Self::UpgradeSucceeded => "UpgradeSucceeded",
+            Self::TaskStarted => "TaskStarted",
+            Self::TaskSucceeded => "TaskSucceeded",
+            Self::TaskFailed => "TaskFailed",
+            Self::TaskDiagnosed => "TaskDiagnosed",
+            Self::PreCheckExpired => "PreCheckExpired",
+            Self::TasksChanged => "TasksChanged",
+            Self::SyncFailed => "SyncFailed",
+            Self::SyncRecovered => "SyncRecovered",
+        }
+    }
+
+    /// When it is published, for the printed list of reasons.
+    pub const fn when(self) -> &'static str {
+        match self {
+            Self::WorkflowObserved => "Normal: the first answer about a workflow",
+            Self::PhaseChanged => "Normal, Warning for Pending and Cancel: the phase changed",
+            Self::UpgradeSucceeded => "Normal: the workflow succeeded",
+            Self::TaskStarted => "Normal: a task started",
+            Self::TaskSucceeded => "Normal: a task succeeded",
+            Self::TaskFailed => "Warning: a task failed",
+            Self::TaskDiagnosed => "Warning: CCE said why a task failed, after the failure",
+            Self::PreCheckExpired => "Warning: the finished pre-check expired",
+            Self::TasksChanged => "Normal: task transitions beyond one reconcile's, summarised",
+            Self::SyncFailed => "Warning: CCE could not be read",
+            Self::SyncRecovered => "Normal: CCE can be read again",
+        }
+    }
+}
+
+impl PartialEq<&str> for EventReason {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for EventReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One Kubernetes Event to publish.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transition {
     pub warning: bool,
-    pub reason: &'static str,
+    pub reason: EventReason,
     pub note: String,
     /// What the event is about (a task, a phase, the sync). Kubernetes folds events with the
     /// same reason and action into one series, so distinct transitions need distinct actions.
@@ -56,7 +146,7 @@ pub struct FinishedTask {
 }
 
 impl Transition {
-    fn new(warning: bool, reason: &'static str, note: String) -> Self {
+    fn new(warning: bool, reason: EventReason, note: String) -> Self {
         Self {
             warning,
             reason,
@@ -68,11 +158,11 @@ impl Transition {
         }
     }
 
-    fn normal(reason: &'static str, note: String) -> Self {
+    fn normal(reason: EventReason, note: String) -> Self {
         Self::new(false, reason, note)
     }
 
-    fn warning(reason: &'static str, note: String) -> Self {
+    fn warning(reason: EventReason, note: String) -> Self {
         Self::new(true, reason, note)
     }
 
@@ -99,7 +189,7 @@ pub fn transitions(
     if new.workflow_id.is_some() && new.workflow_id != old.workflow_id {
         let workflow = new.workflow_id.clone().unwrap_or_default();
         out.push(
-            Transition::normal("WorkflowObserved", summary(new))
+            Transition::normal(EventReason::WorkflowObserved, summary(new))
                 .about(Subject::Workflow, &workflow)
                 .once(workflow),
         );
@@ -114,7 +204,7 @@ pub fn transitions(
         let from = old.phase.as_deref().unwrap_or("none");
         let transition = match new.workflow_phase() {
             Some(Phase::Success) => Transition::normal(
-                "UpgradeSucceeded",
+                EventReason::UpgradeSucceeded,
                 format!(
                     "upgrade to {} succeeded",
                     new.target_version
@@ -122,10 +212,14 @@ pub fn transitions(
                         .unwrap_or("the target version")
                 ),
             ),
-            Some(Phase::Pending | Phase::Cancel) => {
-                Transition::warning("PhaseChanged", format!("phase {from} -> {phase}"))
-            }
-            _ => Transition::normal("PhaseChanged", format!("phase {from} -> {phase}")),
+            Some(Phase::Pending | Phase::Cancel) => Transition::warning(
+                EventReason::PhaseChanged,
+                format!("phase {from} -> {phase}"),
+            ),
+            _ => Transition::normal(
+                EventReason::PhaseChanged,
+                format!("phase {from} -> {phase}"),
+            ),
         };
         // A phase can return (Running again after a retry), but CCE updates the workflow
         // each time; the tasks tell returns apart should it send no update time.
@@ -172,7 +266,7 @@ fn fold_task_transitions(mut out: Vec<Transition>) -> Vec<Transition> {
         folded.push(t.clone());
         false
     });
-    let mut by_reason: Vec<(&str, usize)> = Vec::new();
+    let mut by_reason: Vec<(EventReason, usize)> = Vec::new();
     for t in &folded {
         match by_reason.iter_mut().find(|(r, _)| *r == t.reason) {
             Some((_, n)) => *n += 1,
@@ -186,7 +280,7 @@ fn fold_task_transitions(mut out: Vec<Transition>) -> Vec<Transition> {
     let subjects: Vec<&str> = folded.iter().map(|t| t.action.as_str()).collect();
     let summary = Transition::new(
         folded.iter().any(|t| t.warning),
-        "TasksChanged",
+        EventReason::TasksChanged,
         format!(
             "{} more task transitions: {}; tasks {}",
             folded.len(),
@@ -217,12 +311,15 @@ fn sync_transitions(
         .unwrap_or_default();
     match (sync_failure(old), sync_failure(new)) {
         (None, Some(c)) => out.push(
-            Transition::warning("SyncFailed", format!("{}: {}", c.reason, c.message))
-                .once(format!("failed after {since}")),
+            Transition::warning(
+                EventReason::SyncFailed,
+                format!("{}: {}", c.reason, c.message),
+            )
+            .once(format!("failed after {since}")),
         ),
         (Some(_), None) if is_true(new, ConditionType::Synced) => out.push(
             Transition::normal(
-                "SyncRecovered",
+                EventReason::SyncRecovered,
                 "CCE answers again; status is current".into(),
             )
             .once(format!("recovered after {since}")),
@@ -260,16 +357,16 @@ fn task_transitions(old: &[TaskStatus], new: &[TaskStatus], out: &mut Vec<Transi
             };
             let transition = match task.state() {
                 Some(TaskState::Running) => Some(Transition::normal(
-                    "TaskStarted",
+                    EventReason::TaskStarted,
                     task_note(task, "started"),
                 )),
                 Some(TaskState::Success) => Some(Transition {
                     finished_task: ended("Success"),
-                    ..Transition::normal("TaskSucceeded", ended_note(task, "succeeded"))
+                    ..Transition::normal(EventReason::TaskSucceeded, ended_note(task, "succeeded"))
                 }),
                 Some(TaskState::Failed) => Some(Transition {
                     finished_task: ended("Failed"),
-                    ..Transition::warning("TaskFailed", ended_note(task, "failed"))
+                    ..Transition::warning(EventReason::TaskFailed, ended_note(task, "failed"))
                 }),
                 _ => None,
             };
@@ -284,7 +381,7 @@ fn task_transitions(old: &[TaskStatus], new: &[TaskStatus], out: &mut Vec<Transi
             // that carries the reason.
             out.push(
                 Transition::warning(
-                    "TaskDiagnosed",
+                    EventReason::TaskDiagnosed,
                     format!("{}: {summary}", task_note(task, "failed")),
                 )
                 .about(Subject::Task, &action)
@@ -295,7 +392,7 @@ fn task_transitions(old: &[TaskStatus], new: &[TaskStatus], out: &mut Vec<Transi
         let was_expired = before.is_some_and(|b| b.result_expired == Some(true));
         if expired && !was_expired {
             out.push(Transition::warning(
-                "PreCheckExpired",
+                EventReason::PreCheckExpired,
                 format!(
                     "the pre-check result{} expired at {} before the Cluster task started; CCE needs a new pre-check",
                     task.id.as_deref().map(|id| format!(" ({id})")).unwrap_or_default(),
@@ -388,7 +485,7 @@ pub fn event_for(
             ..ObjectMeta::default()
         },
         action: Some(clean(&transition.action, EVENT_LABEL_BYTES).into_owned()),
-        reason: Some(transition.reason.to_string()),
+        reason: Some(transition.reason.as_str().to_string()),
         note: Some(clean(&transition.note, EVENT_NOTE_BYTES).into_owned()),
         type_: Some(
             if transition.warning {
@@ -410,7 +507,7 @@ pub fn event_for(
 /// of the same watch, a valid name for a watch name of any length.
 pub fn event_name(watch_name: &str, uid: &str, transition: &Transition) -> String {
     let mut hash = Sha256::new();
-    for part in [uid, transition.reason, &transition.occurrence] {
+    for part in [uid, transition.reason.as_str(), &transition.occurrence] {
         hash.update(part.as_bytes());
         hash.update([0]);
     }
@@ -429,7 +526,8 @@ pub fn event_name(watch_name: &str, uid: &str, transition: &Transition) -> Strin
 mod tests {
     use super::*;
     use crate::cce::model::Workflow;
-    use crate::controller::status::{Observation, next_status};
+    use crate::failure::{Category, Failure};
+    use crate::reconciler::core::status::{Observation, next_status};
     use jiff::Timestamp;
     use std::time::Duration;
 
@@ -464,7 +562,7 @@ mod tests {
     }
 
     fn reasons(t: &[Transition]) -> Vec<&'static str> {
-        t.iter().map(|t| t.reason).collect()
+        t.iter().map(|t| t.reason.as_str()).collect()
     }
 
     #[test]
@@ -548,17 +646,13 @@ mod tests {
             wf("Running", &[("Cluster", Some("Running"))]),
         );
         let now: Timestamp = "2024-01-01T00:01:00Z".parse().expect("valid");
-        let fail = |prev: &UpgradeWorkflowWatchStatus, reason| {
-            let obs = Observation::Failed {
-                reason,
-                message: "boom".into(),
-                permanent: false,
-            };
+        let fail = |prev: &UpgradeWorkflowWatchStatus, category| {
+            let obs = Observation::Failed(Failure::transient(category, "boom"));
             next_status(prev, &obs, Some(1), now, Duration::from_secs(300)).status
         };
-        let f1 = fail(&good, "CceUnavailable");
+        let f1 = fail(&good, Category::CceUnavailable);
         assert_eq!(reasons(&transitions(&good, &f1)), vec!["SyncFailed"]);
-        let f2 = fail(&f1, "Timeout");
+        let f2 = fail(&f1, Category::Timeout);
         assert!(transitions(&f1, &f2).is_empty());
         let back = status_of(&f2, wf("Running", &[("Cluster", Some("Running"))]));
         assert_eq!(reasons(&transitions(&f2, &back)), vec!["SyncRecovered"]);
@@ -688,7 +782,7 @@ mod tests {
     mod object {
         use super::super::*;
 
-        fn transition(reason: &'static str, occurrence: &str) -> Transition {
+        fn transition(reason: EventReason, occurrence: &str) -> Transition {
             Transition {
                 warning: false,
                 reason,
@@ -724,22 +818,30 @@ mod tests {
 
         #[test]
         fn the_same_transition_has_the_same_name_and_another_one_another() {
-            let a = transition("TaskStarted", "Cluster/1 Running");
+            let a = transition(EventReason::TaskStarted, "Cluster/1 Running");
             assert_eq!(event_name("w", "u", &a), event_name("w", "u", &a.clone()));
             assert_ne!(
                 event_name("w", "u", &a),
-                event_name("w", "u", &transition("TaskStarted", "Cluster/2 Running"))
+                event_name(
+                    "w",
+                    "u",
+                    &transition(EventReason::TaskStarted, "Cluster/2 Running")
+                )
             );
             assert_ne!(
                 event_name("w", "u", &a),
-                event_name("w", "u", &transition("TaskFailed", "Cluster/1 Running"))
+                event_name(
+                    "w",
+                    "u",
+                    &transition(EventReason::TaskFailed, "Cluster/1 Running")
+                )
             );
             assert_ne!(event_name("w", "u", &a), event_name("w", "other-uid", &a));
         }
 
         #[test]
         fn names_are_valid_for_any_watch_name() {
-            let t = transition("PhaseChanged", "x");
+            let t = transition(EventReason::PhaseChanged, "x");
             let long = format!("{}-{}", "a".repeat(200), "b.c".repeat(20));
             for name in [
                 "w",
@@ -755,7 +857,7 @@ mod tests {
 
         #[test]
         fn every_field_fits_what_the_api_server_accepts() {
-            let mut t = transition("TasksChanged", "x");
+            let mut t = transition(EventReason::TasksChanged, "x");
             t.note = "é".repeat(5000);
             t.action = "\u{1b}[2J".repeat(100);
             let event = event_for(&watch("w"), &t, Timestamp::UNIX_EPOCH, "c", "i");
@@ -769,6 +871,29 @@ mod tests {
             assert!(action.len() <= EVENT_LABEL_BYTES && !action.contains('\u{1b}'));
             assert_eq!(event.metadata.namespace.as_deref(), Some("ns"));
             assert!(event.metadata.name.is_some_and(|n| n.starts_with("w.")));
+        }
+    }
+
+    #[test]
+    fn every_event_reason_is_listed_once_and_its_string_is_pinned() {
+        assert_eq!(
+            EventReason::ALL.map(EventReason::as_str),
+            [
+                "WorkflowObserved",
+                "PhaseChanged",
+                "UpgradeSucceeded",
+                "TaskStarted",
+                "TaskSucceeded",
+                "TaskFailed",
+                "TaskDiagnosed",
+                "PreCheckExpired",
+                "TasksChanged",
+                "SyncFailed",
+                "SyncRecovered",
+            ]
+        );
+        for reason in EventReason::ALL {
+            assert_eq!(format!("{reason:?}"), reason.as_str());
         }
     }
 }

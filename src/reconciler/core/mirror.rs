@@ -3,11 +3,11 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::limits::{MAX_FIELD_BYTES, MAX_LINES, MAX_TASKS, clean, needs_cleaning};
 use crate::cce::model::{Point, TaskState, TaskType, Workflow};
 use crate::cce::time;
 use crate::crd::{TaskLine, TaskStatus, UpgradeWorkflowWatchStatus};
 use crate::duration::{self, Precision};
+use crate::limits::{MAX_FIELD_BYTES, MAX_LINES, MAX_TASKS, clean, needs_cleaning};
 
 /// A timestamp CCE sent that parses in no known layout; kept raw in status and reported.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,16 @@
+//! The reconciler's pure core: from the kept status, what CCE answered and the clock it is
+//! handed, the next status, its Events and the next poll. Nothing here does I/O, reads the
+//! clock, draws a random number or touches the async runtime; the layer test in `layers`
+//! keeps it so.
+//!
+//! `observation` is what the shell hands in; `mirror`, `conditions`, `status`, `settled`,
+//! `events`, `schedule` and `decide` compute the rest.
+
+pub mod conditions;
+pub mod decide;
+pub mod events;
+pub mod mirror;
+pub mod observation;
+pub mod schedule;
+pub mod settled;
+pub mod status;

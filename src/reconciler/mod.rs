@@ -1,0 +1,15 @@
+//! The reconciler: reads each watched workflow from CCE and mirrors it into status.
+//!
+//! `core` decides (pure: no client, clock, RNG or runtime); this folder is the I/O shell
+//! around it. A reconcile observes (`observe`, through `fetch` and the `credentials`
+//! library), decides (`core::decide`) and applies (`apply`: Events, then status);
+//! `reconcile` runs the three with the shared `context`; `book` keeps the statuses.
+
+pub mod apply;
+pub mod book;
+pub mod context;
+pub mod core;
+pub mod fetch;
+pub mod observe;
+pub mod publisher;
+pub mod reconcile;
