@@ -20,6 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the UpgradeWorkflowWatch CustomResourceDefinition as YAML.
     Crd,
+    /// Print every condition reason, failure category and Event reason the operator writes.
+    Reasons,
     /// Fetch an upgrade workflow (or list a cluster's) from the CCE API, to check access.
     Get(Box<crate::get::GetArgs>),
     /// Run the operator: mirror every UpgradeWorkflowWatch's workflow into its status.
@@ -39,6 +41,10 @@ impl Cli {
                     ExitCode::FAILURE
                 }
             },
+            Command::Reasons => {
+                print!("{}", reasons());
+                ExitCode::SUCCESS
+            }
             Command::Get(args) => crate::get::run(*args).await,
             Command::Run(args) => match crate::run::run(*args).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -48,6 +54,48 @@ impl Cli {
                     ExitCode::FAILURE
                 }
             },
+        }
+    }
+}
+
+/// The reasons a user meets, as a Markdown list the docs can publish.
+pub fn reasons() -> String {
+    use crate::failure::Category;
+    use crate::reconciler::core::conditions::Reason;
+    use crate::reconciler::core::events::EventReason;
+    let mut out = String::from("# Condition reasons\n\n");
+    for reason in Reason::STATES {
+        out.push_str(&format!("- `{}`: {}\n", reason.as_str(), reason.meaning()));
+    }
+    out.push_str(
+        "\n# Failure categories (Synced, Stalled and Ready reasons when CCE cannot be read)\n\n",
+    );
+    for category in Category::ALL {
+        out.push_str(&format!("- `{category}`: {}\n", category.meaning()));
+    }
+    out.push_str("\n# Event reasons\n\n");
+    for reason in EventReason::ALL {
+        out.push_str(&format!("- `{reason}`: {}\n", reason.when()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_reasons_name_every_reason_once() {
+        let text = reasons();
+        let named = text.lines().filter(|l| l.starts_with("- `")).count();
+        assert_eq!(named, 17 + 22 + 11);
+        for reason in [
+            "NoWorkflow",
+            "WorkflowNotFound",
+            "TaskDiagnosed",
+            "StatusRejected",
+        ] {
+            assert!(text.contains(&format!("- `{reason}`")), "{reason}");
         }
     }
 }

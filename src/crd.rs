@@ -6,7 +6,6 @@ use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::cce::ApiFamily;
 use crate::cce::model::{Phase, TaskState, TaskType};
 
 /// Group of the custom resource.
@@ -125,22 +124,8 @@ pub struct UpgradeWorkflowWatchSpec {
     pub suspend: Option<bool>,
 }
 
-/// Kind of CCE cluster; Autopilot clusters are served under `/autopilot/v3/`.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum ClusterType {
-    #[default]
-    Standard,
-    Autopilot,
-}
-
-impl From<ClusterType> for ApiFamily {
-    fn from(cluster_type: ClusterType) -> Self {
-        match cluster_type {
-            ClusterType::Standard => ApiFamily::Standard,
-            ClusterType::Autopilot => ApiFamily::Autopilot,
-        }
-    }
-}
+/// Kind of CCE cluster: the CCE client's API family, spelled once.
+pub use crate::cce::ApiFamily as ClusterType;
 
 /// Reference to a Secret in the watch's own namespace.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]

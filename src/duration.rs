@@ -65,6 +65,34 @@ pub fn elapsed(from: Timestamp, to: Timestamp) -> Duration {
     Duration::try_from(to.duration_since(from)).unwrap_or_default()
 }
 
+/// Waits that double after each failure in a row, from `base` up to `cap`: the one backoff
+/// of CCE reads and credential exchanges alike (`--backoff-base`, `--backoff-cap`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Backoff {
+    /// The flags' defaults.
+    pub const DEFAULT: Backoff = Backoff {
+        base: Duration::from_secs(5),
+        cap: Duration::from_secs(5 * 60),
+    };
+
+    /// The wait after the `failures`-th failure in a row (1 for the first).
+    pub fn after(&self, failures: u32) -> Duration {
+        let exponent = failures.saturating_sub(1).min(20);
+        self.base.saturating_mul(1u32 << exponent).min(self.cap)
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +145,14 @@ mod tests {
         let (a, b) = (t("2024-01-01T00:00:00Z"), t("2024-01-01T01:02:03Z"));
         assert_eq!(elapsed(a, b), Duration::from_secs(3723));
         assert_eq!(elapsed(b, a), Duration::ZERO);
+    }
+
+    #[test]
+    fn backoff_doubles_from_its_base_to_its_cap() {
+        let b = Backoff::DEFAULT;
+        assert_eq!(b.after(1), b.base);
+        assert_eq!(b.after(2), b.base * 2);
+        assert_eq!(b.after(40), b.cap);
+        assert_eq!(b.after(u32::MAX), b.cap);
     }
 }

@@ -287,7 +287,7 @@ impl Metrics {
 }
 
 fn phase_label(phase: Option<&str>) -> &'static str {
-    match phase.map(Phase::from) {
+    match phase.map(|p| Phase::from(p).canonical()) {
         None => "None",
         Some(Phase::Init) => "Init",
         Some(Phase::Running) => "Running",

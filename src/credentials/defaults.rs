@@ -18,6 +18,7 @@ use url::Url;
 use crate::cce::credentials::Credentials;
 use crate::cce::iam::{AgencyRequest, DEFAULT_IAM_ENDPOINT, DEFAULT_STS_ENDPOINT, Exchanger};
 use crate::credentials::renewal::{Clock, Renewing};
+use crate::duration::Backoff;
 use crate::failure::{Category, Failure};
 
 /// Huawei's SDK's variable names.
@@ -33,6 +34,32 @@ pub const ENV_OIDC_SESSION_NAME: &str = "HUAWEICLOUD_OIDC_SESSION_NAME";
 pub const ENV_OIDC_DURATION_SECONDS: &str = "HUAWEICLOUD_OIDC_DURATION_SECONDS";
 pub const ENV_POD_IDENTITY_URI: &str = "HC_CONTAINER_CREDENTIALS_FULL_URI";
 pub const ENV_POD_IDENTITY_TOKEN_FILE: &str = "HC_CONTAINER_AUTHORIZATION_TOKEN_FILE";
+pub const ENV_IAM_ENDPOINT: &str = "HUAWEICLOUD_SDK_IAM_ENDPOINT";
+
+/// Every environment variable the chain reads: a test that means one source clears the
+/// others with this list.
+pub const CHAIN_VARIABLES: &[&str] = &[
+    crate::cce::credentials::ENV_ACCESS_KEY,
+    crate::cce::credentials::ENV_SECRET_KEY,
+    crate::cce::credentials::ENV_SECURITY_TOKEN,
+    crate::cce::credentials::ENV_TOKEN,
+    crate::cce::credentials::SDK_ENV_ACCESS_KEY,
+    crate::cce::credentials::SDK_ENV_SECRET_KEY,
+    crate::cce::credentials::SDK_ENV_SECURITY_TOKEN,
+    ENV_IDP_ID,
+    ENV_ID_TOKEN_FILE,
+    ENV_CREDENTIALS_FILE,
+    ENV_IAM_ENDPOINT,
+    ENV_STS_ENDPOINT,
+    ENV_OIDC_PROVIDER_URN,
+    ENV_OIDC_AGENCY_URN,
+    ENV_OIDC_TOKEN_FILE,
+    ENV_OIDC_ID_TOKEN,
+    ENV_OIDC_SESSION_NAME,
+    ENV_OIDC_DURATION_SECONDS,
+    ENV_POD_IDENTITY_URI,
+    ENV_POD_IDENTITY_TOKEN_FILE,
+];
 /// The profile of the credentials file the operator reads (the SDK's regional one).
 pub const PROFILE_SECTION: &str = "basic";
 const OIDC_DEFAULT_SESSION_NAME: &str = "oidc-sts-session";
@@ -323,12 +350,13 @@ impl Defaults {
         exchanger: Exchanger,
         duration_seconds: u32,
         clock: Clock,
+        backoff: Backoff,
     ) -> Self {
         Self {
             source,
             exchanger,
             duration_seconds,
-            renewing: Renewing::new(clock),
+            renewing: Renewing::new(clock, backoff),
             read: Mutex::new(None),
         }
     }
@@ -672,6 +700,7 @@ mod tests {
             exchanger,
             3600,
             Arc::new(jiff::Timestamp::now),
+            Backoff::DEFAULT,
         );
         let access_key = || async { defaults.resolve().await.expect("keys").to_string() };
         assert!(access_key().await.contains("AK-OLD"));

@@ -17,6 +17,7 @@ use crate::cce::credentials::Credentials;
 use crate::cce::iam::{DEFAULT_IAM_ENDPOINT, Exchanger, region_iam_endpoint};
 use crate::crd::WorkloadIdentity;
 use crate::credentials::renewal::{Clock, Renewing};
+use crate::duration::Backoff;
 use crate::failure::{Category, Failure};
 
 /// Lifetime asked of a ServiceAccount token: the API server's minimum. It is used once,
@@ -53,6 +54,8 @@ pub struct ExchangeSettings {
     pub iam_endpoint: Option<Url>,
     /// How long the temporary keys asked of IAM live.
     pub duration_seconds: u32,
+    /// The wait after failed exchanges.
+    pub backoff: Backoff,
 }
 
 pub struct WorkloadIdentities {
@@ -75,8 +78,8 @@ impl WorkloadIdentities {
             client,
             exchanger,
             policy,
+            cache: Renewing::new(clock, settings.backoff),
             settings,
-            cache: Renewing::new(clock),
         }
     }
 

@@ -15,13 +15,11 @@ use tracing::{info, warn};
 
 use crate::cce::credentials::Credentials;
 use crate::cce::iam::Temporary;
+use crate::duration::Backoff;
 use crate::failure::{Category, Failure};
 
 /// Huawei's SDK renews temporary keys this long before they expire.
 pub const SDK_RENEWAL_MARGIN: Duration = Duration::from_secs(40 * 60);
-/// First wait after a failed exchange; doubles up to [`BACKOFF_CAP`].
-pub const BACKOFF_BASE: Duration = Duration::from_secs(5);
-pub const BACKOFF_CAP: Duration = Duration::from_secs(5 * 60);
 
 /// The current time; injectable so renewal and backoff are testable.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
@@ -34,12 +32,6 @@ pub fn renew_at(obtained: Timestamp, expires: Timestamp) -> Timestamp {
         .unwrap_or(SignedDuration::MAX)
         .min(life / 2);
     expires.checked_sub(margin).unwrap_or(obtained)
-}
-
-/// The wait after the `failures`-th failure in a row.
-pub fn backoff(failures: u32) -> Duration {
-    let factor = 2u32.saturating_pow(failures.saturating_sub(1));
-    BACKOFF_BASE.saturating_mul(factor).min(BACKOFF_CAP)
 }
 
 #[derive(Default)]
@@ -67,13 +59,15 @@ fn exchange_due(entry: &Entry, now: Timestamp) -> bool {
 pub struct Renewing<K> {
     entries: Mutex<HashMap<K, Arc<tokio::sync::Mutex<Entry>>>>,
     clock: Clock,
+    backoff: Backoff,
 }
 
 impl<K: Hash + Eq + Clone + std::fmt::Display> Renewing<K> {
-    pub fn new(clock: Clock) -> Self {
+    pub fn new(clock: Clock, backoff: Backoff) -> Self {
         Self {
             entries: Mutex::new(HashMap::new()),
             clock,
+            backoff,
         }
     }
 
@@ -127,7 +121,7 @@ impl<K: Hash + Eq + Clone + std::fmt::Display> Renewing<K> {
 
     fn failed(&self, entry: &mut Entry, now: Timestamp, failure: Failure) {
         entry.failures = entry.failures.saturating_add(1);
-        let wait = backoff(entry.failures);
+        let wait = self.backoff.after(entry.failures);
         entry.retry_at = now.checked_add(wait).ok();
         // The message names the identity.
         warn!(reason = %failure.category, error = %failure.message, retry_in = ?wait, "cannot obtain temporary credentials");
@@ -233,15 +227,16 @@ mod tests {
 
     #[test]
     fn backoff_doubles_to_its_cap() {
-        assert_eq!(backoff(1), BACKOFF_BASE);
-        assert_eq!(backoff(2), BACKOFF_BASE * 2);
-        assert_eq!(backoff(40), BACKOFF_CAP);
+        let backoff = Backoff::DEFAULT;
+        assert_eq!(backoff.after(1), backoff.base);
+        assert_eq!(backoff.after(2), backoff.base * 2);
+        assert_eq!(backoff.after(40), backoff.cap);
     }
 
     #[tokio::test]
     async fn keys_are_reused_until_due_then_renewed_and_failures_back_off() {
         let (now, clock) = clock_at("2024-01-01T00:00:00Z");
-        let cache: Renewing<String> = Renewing::new(clock);
+        let cache: Renewing<String> = Renewing::new(clock, Backoff::DEFAULT);
         let calls = AtomicU32::new(0);
         let unavailable = Failure {
             category: Category::IamUnavailable,
@@ -272,7 +267,7 @@ mod tests {
     #[tokio::test]
     async fn expired_keys_that_cannot_be_renewed_say_so() {
         let (now, clock) = clock_at("2024-01-01T00:00:00Z");
-        let cache: Renewing<String> = Renewing::new(clock);
+        let cache: Renewing<String> = Renewing::new(clock, Backoff::DEFAULT);
         let key = "ns/sa".to_string();
         cache
             .get(&key, || async { Ok(keys(1, "2024-01-01T00:10:00Z")) })
@@ -310,7 +305,7 @@ mod tests {
     #[tokio::test]
     async fn identities_left_unused_are_forgotten() {
         let (now, clock) = clock_at("2024-01-01T00:00:00Z");
-        let cache: Renewing<String> = Renewing::new(clock);
+        let cache: Renewing<String> = Renewing::new(clock, Backoff::DEFAULT);
         cache
             .get(&"a".to_string(), || async {
                 Ok(keys(1, "2024-01-01T06:00:00Z"))

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, ValueEnum};
 use jiff::Timestamp;
 
@@ -74,8 +75,11 @@ pub struct GetArgs {
     pub cluster_id: String,
 
     /// Standard CCE cluster, or CCE Autopilot.
-    #[arg(long, env = "CCE_CLUSTER_TYPE", value_enum, ignore_case = true, default_value_t = ClusterTypeArg::Standard)]
-    pub cluster_type: ClusterTypeArg,
+    #[arg(long, env = "CCE_CLUSTER_TYPE", default_value_t = ApiFamily::Standard,
+          value_parser = clap::builder::PossibleValuesParser::new(["Standard", "Autopilot"])
+              .map(|s| s.parse::<ApiFamily>().unwrap_or_default()),
+          ignore_case = true)]
+    pub cluster_type: ApiFamily,
 
     /// Upgrade workflow ID; without it, all of the cluster's workflows, newest first.
     #[arg(long, env = "CCE_WORKFLOW_ID")]
@@ -108,23 +112,6 @@ pub struct GetArgs {
     /// Time allowed for the whole request, e.g. 30s.
     #[arg(long, env = "CCE_REQUEST_TIMEOUT", default_value = "30s", value_parser = duration::parse_positive)]
     pub timeout: Duration,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClusterTypeArg {
-    #[value(name = "Standard")]
-    Standard,
-    #[value(name = "Autopilot")]
-    Autopilot,
-}
-
-impl From<ClusterTypeArg> for ApiFamily {
-    fn from(arg: ClusterTypeArg) -> Self {
-        match arg {
-            ClusterTypeArg::Standard => ApiFamily::Standard,
-            ClusterTypeArg::Autopilot => ApiFamily::Autopilot,
-        }
-    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -263,13 +250,13 @@ const ONE_CALLS_KEYS_SECONDS: u32 = 900;
 async fn default_credentials(config: &ClientConfig) -> Result<Credentials, Advised> {
     const HINT: &str = "export CLOUD_SDK_AK and CLOUD_SDK_SK (plus CLOUD_SDK_SECURITY_TOKEN for temporary keys), or CLOUD_SDK_TOKEN, or another source of the chain `get --help` lists";
     let env = |name: &str| std::env::var(name).ok();
-    let iam = env("HUAWEICLOUD_SDK_IAM_ENDPOINT")
+    let iam = env(defaults::ENV_IAM_ENDPOINT)
         .map(|u| url::Url::parse(&u))
         .transpose()
         .map_err(|e| {
             Advised::new(
                 Category::InvalidEndpoint,
-                format!("HUAWEICLOUD_SDK_IAM_ENDPOINT is not a URL: {e}"),
+                format!("{} is not a URL: {e}", defaults::ENV_IAM_ENDPOINT),
                 HINT,
             )
         })?;
@@ -292,6 +279,7 @@ async fn default_credentials(config: &ClientConfig) -> Result<Credentials, Advis
         exchanger,
         ONE_CALLS_KEYS_SECONDS,
         Arc::new(Timestamp::now),
+        duration::Backoff::DEFAULT,
     )
     .resolve()
     .await
@@ -833,7 +821,7 @@ mod tests {
         let crate::cli::Command::Get(args) = cli.command else {
             panic!("expected get");
         };
-        assert_eq!(args.cluster_type, ClusterTypeArg::Autopilot);
+        assert_eq!(args.cluster_type, ApiFamily::Autopilot);
         assert_eq!(args.output, Output::Yaml);
         assert_eq!(args.allowed_endpoint_suffixes, ["a.example", "b.example"]);
         assert_eq!(args.timeout, Duration::from_secs(90));

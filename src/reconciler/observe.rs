@@ -11,9 +11,7 @@ use tracing::debug;
 
 use crate::cce::client::Target;
 use crate::cce::error::CceError;
-use crate::crd::{
-    ClusterType, UpgradeWorkflowWatch, UpgradeWorkflowWatchSpec, UpgradeWorkflowWatchStatus,
-};
+use crate::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchSpec, UpgradeWorkflowWatchStatus};
 use crate::diagnosis::findings::{Ask, wanted};
 use crate::failure::{Category, Failure};
 use crate::reconciler::context::Context;
@@ -182,10 +180,8 @@ fn failure_message(e: &CceError, spec: &UpgradeWorkflowWatchSpec) -> String {
     if !matches!(e, CceError::NotFound(_)) {
         return e.to_string();
     }
-    let (kind, prefix, other) = match spec.cluster_type {
-        ClusterType::Standard => ("Standard", "/api/v3/", "Autopilot"),
-        ClusterType::Autopilot => ("Autopilot", "/autopilot/v3/", "Standard"),
-    };
+    let family = spec.cluster_type;
+    let (kind, prefix, other) = (family, family.path_prefix(), family.other());
     let workflow = if spec.upgrade_workflow_id.is_some() {
         ", upgradeWorkflowID"
     } else {
@@ -206,6 +202,7 @@ fn is_permanent(e: &CceError) -> bool {
 mod tests {
     use super::*;
     use crate::cce::error::ApiFailure;
+    use crate::crd::ClusterType;
 
     fn spec(cluster_type: ClusterType) -> UpgradeWorkflowWatchSpec {
         serde_json::from_value(serde_json::json!({

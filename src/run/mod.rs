@@ -387,8 +387,17 @@ fn build_context(
     let duration_seconds =
         u32::try_from(args.iam_credentials_duration.as_secs()).unwrap_or(u32::MAX);
     let clock: renewal::Clock = Arc::new(jiff::Timestamp::now);
-    let defaults =
-        defaults::Defaults::new(source, exchanger.clone(), duration_seconds, clock.clone());
+    let backoff = duration::Backoff {
+        base: args.backoff_base,
+        cap: args.backoff_cap,
+    };
+    let defaults = defaults::Defaults::new(
+        source,
+        exchanger.clone(),
+        duration_seconds,
+        clock.clone(),
+        backoff,
+    );
     let identities = WorkloadIdentities::new(
         client.clone(),
         exchanger,
@@ -396,6 +405,7 @@ fn build_context(
         ExchangeSettings {
             iam_endpoint: args.iam_endpoint.clone(),
             duration_seconds,
+            backoff,
         },
         clock,
     );

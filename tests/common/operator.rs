@@ -34,24 +34,8 @@ pub fn command_for(binary: &Path, wrapper: Option<&str>, log: &Path) -> Command 
         .open(log)
         .unwrap_or_else(|e| panic!("log file {}: {e}", log.display()));
     // Nor any other source of the SDK's credential chain: a test names the one it means.
-    for name in [
-        "CLOUD_SDK_AK",
-        "CLOUD_SDK_SK",
-        "CLOUD_SDK_SECURITY_TOKEN",
-        "CLOUD_SDK_TOKEN",
-        "HUAWEICLOUD_SDK_AK",
-        "HUAWEICLOUD_SDK_SK",
-        "HUAWEICLOUD_SDK_SECURITY_TOKEN",
-        "HUAWEICLOUD_SDK_IDP_ID",
-        "HUAWEICLOUD_SDK_ID_TOKEN_FILE",
-        "HUAWEICLOUD_SDK_CREDENTIALS_FILE",
-        "HUAWEICLOUD_SDK_IAM_ENDPOINT",
-        "HUAWEICLOUD_OIDC_PROVIDER_URN",
-        "HUAWEICLOUD_OIDC_AGENCY_URN",
-        "HC_CONTAINER_CREDENTIALS_FULL_URI",
-        "HC_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-        "DEFAULT_CREDENTIALS_DIR",
-    ] {
+    let chain = cce_upgrade_watch::credentials::defaults::CHAIN_VARIABLES.iter();
+    for name in chain.chain(&["DEFAULT_CREDENTIALS_DIR"]) {
         command.env_remove(name);
     }
     command.stdout(Stdio::null()).stderr(log);

@@ -122,6 +122,30 @@ impl Reason {
         }
     }
 
+    /// What the reason means, for the printed list of reasons.
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            Self::NotObserved => "CCE has not answered yet",
+            Self::FirstSync => "Reconciling while waiting for CCE's first answer",
+            Self::NoWorkflow => "the cluster has no upgrade workflow yet: an idle, healthy watch",
+            Self::Init => "the workflow was created and has not started",
+            Self::Running => "the upgrade is running",
+            Self::Pending => "Ready: a task failed and CCE waits for a retry or a decision",
+            Self::Cancel => "Ready: the workflow was cancelled",
+            Self::Succeeded => "the upgrade succeeded",
+            Self::TaskFailed => "Stalled: a task failed",
+            Self::Cancelled => "Stalled: the workflow was cancelled",
+            Self::UnknownPhase => "CCE sent a phase this version does not know",
+            Self::Synced => "the last read of CCE succeeded",
+            Self::UnparsedTimestamp => "synced, but some timestamps are kept as CCE sent them",
+            Self::Truncated => "synced, but CCE's answer exceeded a bound of the status",
+            Self::ClusterMismatch => "the workflow CCE sent belongs to another cluster",
+            Self::DiagnosticsUnavailable => "synced, but CCE would not say why a task failed",
+            Self::Suspended => "spec.suspend is true: CCE is not asked",
+            Self::Failure(category) => category.meaning(),
+        }
+    }
+
     /// Ready's reason for a workflow in `phase`.
     pub fn of_phase(phase: &Phase) -> Self {
         match phase {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::cce::model::Phase;
 use crate::crd::{DEFAULT_POLL_INTERVAL, MAX_POLL_INTERVAL, MIN_POLL_INTERVAL};
+use crate::duration::Backoff;
 
 /// Operator-wide polling settings (flags).
 #[derive(Clone, Debug)]
@@ -47,6 +48,14 @@ pub fn poll_interval(spec_value: Option<&str>) -> Duration {
 }
 
 impl PollPolicy {
+    /// The backoff after failed reads, as `--backoff-base` and `--backoff-cap` set it.
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            base: self.backoff_base,
+            cap: self.backoff_cap,
+        }
+    }
+
     /// Delay before the next poll after a good answer. `following` watches keep looking
     /// for a newer workflow at the terminal pace.
     pub fn after_success(&self, phase: Option<&Phase>, poll: Duration) -> Duration {
@@ -68,11 +77,7 @@ impl PollPolicy {
         if permanent {
             return self.permanent_retry;
         }
-        let exponent = failures.saturating_sub(1).min(20);
-        let backoff = self
-            .backoff_base
-            .saturating_mul(1u32 << exponent)
-            .min(self.backoff_cap);
+        let backoff = self.backoff().after(failures);
         backoff.max(retry_after.unwrap_or_default().min(self.backoff_cap))
     }
 
