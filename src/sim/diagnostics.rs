@@ -13,7 +13,8 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::flow::{derived_uuid, plus};
+use super::clock::plus;
+use super::ids::derived_uuid;
 use crate::cce::diagnostics::cluster::{ClusterPhase, ClusterStatus};
 use crate::cce::diagnostics::precheck::{
     AddonRisk, CheckGroup, CheckGroupStatus, CheckItem, CheckKind, CheckLevel, CheckPhase,
