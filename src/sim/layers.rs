@@ -322,22 +322,14 @@ fn scan(module: &[String], src: &str, modules: &BTreeSet<ModPath>) -> Scan {
                 }
                 i += 2;
             }
-            Tok::Ident(first) if i == 0 || toks[i - 1] != Tok::Sep => {
-                let mut path = vec![first.clone()];
-                let mut k = i + 1;
-                while toks.get(k) == Some(&Tok::Sep) {
-                    match toks.get(k + 1) {
-                        Some(Tok::Ident(next)) => path.push(next.clone()),
-                        _ => break,
-                    }
-                    k += 2;
-                }
+            Tok::Ident(_) => {
+                let (path, next) = path_at(&toks, i);
                 if path.len() > 1
                     && let Some(full) = resolve(&here, &path, &names, modules)
                 {
                     out.paths.push(full);
                 }
-                i = k;
+                i = next;
             }
             Tok::Str(text) if is_path(text) => {
                 let path: Vec<String> = text.split("::").map(String::from).collect();
@@ -361,6 +353,23 @@ fn scan(module: &[String], src: &str, modules: &BTreeSet<ModPath>) -> Scan {
         }
     }
     out
+}
+
+/// The path in code that starts at `toks[i]` (`a::b::c`), and where it ends.
+fn path_at(toks: &[Tok], i: usize) -> (Vec<String>, usize) {
+    let mut path = Vec::new();
+    if let Some(Tok::Ident(first)) = toks.get(i) {
+        path.push(first.clone());
+    }
+    let mut k = i + 1;
+    while toks.get(k) == Some(&Tok::Sep) {
+        match toks.get(k + 1) {
+            Some(Tok::Ident(next)) => path.push(next.clone()),
+            _ => break,
+        }
+        k += 2;
+    }
+    (path, k)
 }
 
 /// Whether a string is a Rust path with at least two segments.
