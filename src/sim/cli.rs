@@ -153,7 +153,7 @@ pub struct SimArgs {
 fn scenario_help() -> String {
     format!(
         "A built-in scenario name or a scenario YAML file; repeat to combine. Default: every \
-         built-in ({}). The variable takes a comma-separated list.",
+         built-in ({}). The variable takes a comma-separated list",
         builtin_names().join(", ")
     )
 }
