@@ -1,7 +1,8 @@
 //! The admin API, served on its own listener (never next to the CCE paths), for tests,
 //! benchmarks and demos: inspect and move workflows, add clusters and workflows, set
 //! faults, rotate credentials, and read counters and the request log. Bodies are JSON
-//! (YAML is accepted too); errors are `{"error": "..."}`.
+//! (YAML is accepted too); errors are `{"error": "..."}`. I/O: HTTP handlers over the
+//! shared [`Sim`]; what they do to it is in the pure modules.
 //!
 //! | method | path | body | answer |
 //! | --- | --- | --- | --- |
@@ -37,18 +38,18 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::auth::{CredentialDef, CredentialStore};
 use super::builtin;
 use super::fault::FaultSpec;
 use super::flow::Advance;
+use super::http::{AdminError, AdminResult as Result, bad, body, not_found, ok_json};
+use super::iam;
 use super::observe::Filter;
-use super::scenario::{ClusterPlan, Summary};
+use super::plan::{ClusterPlan, Summary};
 use super::server::Sim;
 use super::state::{NewWorkflow, SimError};
-use super::timeline;
 use crate::cce::ApiFamily;
 
 /// What the admin API knows beyond the shared state.
@@ -57,15 +58,7 @@ pub struct Admin {
     pub summaries: Vec<Summary>,
 }
 
-pub(super) type Shared = State<Arc<Admin>>;
-
-pub(super) struct AdminError(pub(super) StatusCode, pub(super) String);
-
-impl IntoResponse for AdminError {
-    fn into_response(self) -> Response {
-        (self.0, axum::Json(json!({"error": self.1}))).into_response()
-    }
-}
+type Shared = State<Arc<Admin>>;
 
 impl From<SimError> for AdminError {
     fn from(e: SimError) -> Self {
@@ -78,27 +71,6 @@ impl From<SimError> for AdminError {
         };
         AdminError(status, e.to_string())
     }
-}
-
-pub(super) type Result<T> = std::result::Result<T, AdminError>;
-
-pub(super) fn bad(msg: impl Into<String>) -> AdminError {
-    AdminError(StatusCode::BAD_REQUEST, msg.into())
-}
-
-pub(super) fn not_found(msg: impl Into<String>) -> AdminError {
-    AdminError(StatusCode::NOT_FOUND, msg.into())
-}
-
-/// Parses a JSON or YAML body; an empty body reads as `{}`.
-pub(super) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T> {
-    let text = std::str::from_utf8(bytes).map_err(|_| bad("body is not UTF-8"))?;
-    let text = if text.trim().is_empty() { "{}" } else { text };
-    serde_yaml::from_str(text).map_err(|e| bad(format!("invalid body: {e}")))
-}
-
-pub(super) fn ok_json(value: impl serde::Serialize) -> Response {
-    axum::Json(value).into_response()
 }
 
 pub fn router(admin: Arc<Admin>) -> Router {
@@ -128,7 +100,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
                 .post(upsert_credentials),
         )
         .route("/_sim/credentials/{id}", delete(remove_credential))
-        .merge(super::iam::admin::routes())
+        .merge(iam::admin::routes(Arc::clone(&admin.sim)))
         .fallback(|| async { not_found("no such admin route") })
         .with_state(admin)
 }
@@ -176,7 +148,7 @@ async fn create_workflow(State(a): Shared, bytes: Bytes) -> Result<Response> {
     let timeline = match req.timeline.as_deref() {
         None => None,
         Some(name) => {
-            Some(timeline::builtin(name).ok_or_else(|| bad(format!("unknown timeline {name}")))?)
+            Some(builtin::timeline(name).ok_or_else(|| bad(format!("unknown timeline {name}")))?)
         }
     };
     if req.id.as_deref().is_some_and(str::is_empty) {

@@ -10,7 +10,7 @@
 //!
 //! Failures carry APIG's wording (`Incorrect IAM authentication information: …`); the
 //! server answers them 401 `APIGW.0301`. Secrets never leave this module: a credential is
-//! named by its access key or a token's fingerprint.
+//! named by its access key or a token's fingerprint. Pure: the time is passed in.
 
 use std::collections::{BTreeMap, BTreeSet};
 

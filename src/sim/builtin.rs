@@ -1,6 +1,13 @@
 //! The built-in scenarios, timelines and credentials, with the fixed ids tests, scripts and
-//! the demo name. Every built-in scenario lives in [`PROJECT_ID`] and uses its own id
-//! prefix, so any set of them can run together.
+//! the demo name. Each built-in scenario is one file of the scenario format
+//! ([`super::scenario`]) in `src/sim/scenarios/`, embedded in the binary and listed once in
+//! the table below: the set `cce-sim` starts by default, the names it accepts and lists, and
+//! the typed handle tests use ([`Builtin`]) all come from that table. The timelines those
+//! files define are the built-in timelines every scenario, `--on-create` and the admin API
+//! may name. Pure: the files are parsed once, on first use.
+//!
+//! Every built-in scenario lives in [`PROJECT_ID`] and uses its own id prefix, so any set of
+//! them can run together:
 //!
 //! | scenario | cluster (copy `i`) | workflow (copy `i`) | what happens (scenario seconds) |
 //! | --- | --- | --- | --- |
@@ -16,11 +23,17 @@
 //!
 //! Clusters start at [`FROM_VERSION`] and upgrade to [`TO_VERSION`]. With `--speed 60`
 //! the longest timeline ends in 7.5 s.
+//!
+//! A new built-in scenario is its file `scenarios/<name>.yaml`, its line in the table, and
+//! its line in the test of documented ids below (plus a test of what it plays, in `state`).
+
+use std::sync::LazyLock;
 
 use super::auth::CredentialDef;
-use super::scenario::{ClusterDef, DEFAULT_PROJECT_ID, ScenarioFile, WorkflowDef};
+use super::ids::{expand_id, is_template};
+use super::scenario::{DEFAULT_PROJECT_ID, ScenarioFile};
+use super::timeline::{Timeline, parse_timeline};
 use crate::cce::ApiFamily;
-use crate::cce::model::{SEED_EXAMPLE, Workflow};
 
 /// The project every built-in scenario lives in (and the built-in credentials belong to).
 pub const PROJECT_ID: &str = DEFAULT_PROJECT_ID;
@@ -28,6 +41,10 @@ pub const PROJECT_ID: &str = DEFAULT_PROJECT_ID;
 pub const FROM_VERSION: &str = "v1.28.15-r10";
 /// Version the built-in workflows upgrade to.
 pub const TO_VERSION: &str = "v1.29.13-r0";
+
+/// The timeline of a scenario's workflow that names none, and of workflows created through
+/// the API unless `onCreate` says otherwise.
+pub const DEFAULT_TIMELINE: &str = "success";
 
 /// Permanent AK/SK of the built-in credentials.
 pub const ACCESS_KEY: &str = "SIMAK0000000000000001";
@@ -43,152 +60,134 @@ pub const TOKEN: &str = "MIIsimToken-0001";
 pub const SEED_CLUSTER_ID: &str = "b4b9e60f-8aa2-11ee-af09-0255ac10004f";
 pub const SEED_WORKFLOW_ID: &str = "c271e39e-1a6e-4d3d-8fa8-2a36329c68d1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Builtin {
-    Success,
-    ClusterFailsThenRetry,
-    Cancel,
-    PrecheckExpires,
-    AutopilotSuccess,
-    Idle,
-    SeedExample,
-    PrecheckFails,
-    ClusterPauses,
+/// Declares [`Builtin`] from the table: one variant per line, its name, and its file
+/// `scenarios/<name>.yaml` embedded.
+macro_rules! builtins {
+    ($($variant:ident => $name:literal,)+) => {
+        /// A built-in scenario.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Builtin {
+            $($variant,)+
+        }
+
+        impl Builtin {
+            /// Every built-in scenario, in table order: what `cce-sim` starts by default.
+            pub const ALL: [Builtin; [$($name),+].len()] = [$(Builtin::$variant),+];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Builtin::$variant => $name,)+
+                }
+            }
+
+            /// The scenario file as written.
+            fn text(self) -> &'static str {
+                match self {
+                    $(Builtin::$variant => include_str!(concat!("scenarios/", $name, ".yaml")),)+
+                }
+            }
+        }
+    };
 }
 
+builtins! {
+    Success => "success",
+    ClusterFailsThenRetry => "cluster-fails-then-retry",
+    Cancel => "cancel",
+    PrecheckExpires => "precheck-expires",
+    AutopilotSuccess => "autopilot-success",
+    Idle => "idle",
+    SeedExample => "seed-example",
+    PrecheckFails => "precheck-fails",
+    ClusterPauses => "cluster-pauses",
+}
+
+/// Every built-in scenario's file, parsed, in table order; named after its table entry.
+static FILES: LazyLock<Vec<ScenarioFile>> =
+    LazyLock::new(|| Builtin::ALL.iter().map(|b| b.parse()).collect());
+
+/// The timelines the built-in files define, in table order.
+static TIMELINES: LazyLock<Vec<Timeline>> = LazyLock::new(|| {
+    FILES
+        .iter()
+        .flat_map(|file| &file.timelines)
+        .map(|(name, steps)| {
+            parse_timeline(name, steps).unwrap_or_else(|e| panic!("built-in timeline: {e}"))
+        })
+        .collect()
+});
+
 impl Builtin {
-    pub const ALL: [Builtin; 9] = [
-        Builtin::Success,
-        Builtin::ClusterFailsThenRetry,
-        Builtin::Cancel,
-        Builtin::PrecheckExpires,
-        Builtin::AutopilotSuccess,
-        Builtin::Idle,
-        Builtin::SeedExample,
-        Builtin::PrecheckFails,
-        Builtin::ClusterPauses,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Builtin::Success => "success",
-            Builtin::ClusterFailsThenRetry => "cluster-fails-then-retry",
-            Builtin::Cancel => "cancel",
-            Builtin::PrecheckExpires => "precheck-expires",
-            Builtin::AutopilotSuccess => "autopilot-success",
-            Builtin::Idle => "idle",
-            Builtin::SeedExample => "seed-example",
-            Builtin::PrecheckFails => "precheck-fails",
-            Builtin::ClusterPauses => "cluster-pauses",
-        }
-    }
-
     pub fn from_name(name: &str) -> Option<Builtin> {
         Builtin::ALL.into_iter().find(|b| b.name() == name)
     }
 
-    /// The digit in this scenario's id prefix.
-    fn number(self) -> u8 {
-        match self {
-            Builtin::Success => 1,
-            Builtin::ClusterFailsThenRetry => 2,
-            Builtin::Cancel => 3,
-            Builtin::PrecheckExpires => 4,
-            Builtin::AutopilotSuccess => 5,
-            Builtin::Idle => 6,
-            Builtin::SeedExample => 0,
-            Builtin::PrecheckFails => 7,
-            Builtin::ClusterPauses => 8,
-        }
+    // The files are part of the binary and a unit test parses each one, so a failure here
+    // is a build that was never tested.
+    fn parse(self) -> ScenarioFile {
+        let mut file = ScenarioFile::from_yaml(self.text())
+            .unwrap_or_else(|e| panic!("built-in scenario {}: {e}", self.name()));
+        file.name.get_or_insert_with(|| self.name().to_string());
+        file
+    }
+
+    fn file(self) -> &'static ScenarioFile {
+        &FILES[self as usize]
+    }
+
+    /// The scenario as its file says it.
+    pub fn scenario(self) -> ScenarioFile {
+        self.file().clone()
     }
 
     /// Whether `--workflows N` can copy it (the seed example has Huawei's fixed ids).
     pub fn copyable(self) -> bool {
-        self != Builtin::SeedExample
-    }
-
-    fn cluster_template(self) -> String {
-        match self {
-            Builtin::SeedExample => SEED_CLUSTER_ID.into(),
-            b => format!("c{}000000-0000-4000-8000-{{i:12}}", b.number()),
-        }
-    }
-
-    fn workflow_template(self) -> String {
-        match self {
-            Builtin::SeedExample => SEED_WORKFLOW_ID.into(),
-            b => format!("f{}000000-0000-4000-8000-{{i:12}}", b.number()),
-        }
+        let file = self.file();
+        let clusters = file.clusters.iter().map(|c| &c.id);
+        clusters
+            .chain(file.workflows.iter().map(|w| &w.id))
+            .all(|id| is_template(id))
     }
 
     /// Cluster id of copy `i`.
     pub fn cluster_id(self, i: u64) -> String {
-        match self {
-            Builtin::SeedExample => SEED_CLUSTER_ID.into(),
-            b => format!("c{}000000-0000-4000-8000-{i:012}", b.number()),
-        }
+        self.file()
+            .clusters
+            .first()
+            .map(|c| copy_id(&c.id, i))
+            .unwrap_or_default()
     }
 
-    /// Workflow id of copy `i` (`idle` has none; its id is still reserved).
+    /// Workflow id of copy `i`; empty for a scenario without workflow (`idle`).
     pub fn workflow_id(self, i: u64) -> String {
-        match self {
-            Builtin::SeedExample => SEED_WORKFLOW_ID.into(),
-            b => format!("f{}000000-0000-4000-8000-{i:012}", b.number()),
-        }
+        self.file()
+            .workflows
+            .first()
+            .map(|w| copy_id(&w.id, i))
+            .unwrap_or_default()
     }
 
     pub fn cluster_type(self) -> ApiFamily {
-        match self {
-            Builtin::AutopilotSuccess => ApiFamily::Autopilot,
-            _ => ApiFamily::Standard,
-        }
+        self.file()
+            .clusters
+            .first()
+            .map(|c| c.cluster_type)
+            .unwrap_or_default()
     }
+}
 
-    /// The scenario as a file would say it.
-    pub fn scenario(self) -> ScenarioFile {
-        let (cluster_version, timeline) = match self {
-            Builtin::Success | Builtin::AutopilotSuccess => (FROM_VERSION, Some("success")),
-            Builtin::ClusterFailsThenRetry => (FROM_VERSION, Some("cluster-fails-then-retry")),
-            Builtin::Cancel => (FROM_VERSION, Some("cancel")),
-            Builtin::PrecheckExpires => (FROM_VERSION, Some("precheck-expires")),
-            Builtin::PrecheckFails => (FROM_VERSION, Some("precheck-fails")),
-            Builtin::ClusterPauses => (FROM_VERSION, Some("cluster-pauses")),
-            Builtin::Idle => (FROM_VERSION, None),
-            Builtin::SeedExample => ("v1.17.17-r0", None),
-        };
-        let mut workflows = Vec::new();
-        if let Some(timeline) = timeline {
-            workflows.push(WorkflowDef {
-                id: self.workflow_template(),
-                cluster_id: self.cluster_template(),
-                target_version: Some(TO_VERSION.into()),
-                timeline: Some(timeline.into()),
-                ..WorkflowDef::default()
-            });
-        }
-        if self == Builtin::SeedExample {
-            // The example is part of the binary; it always parses (tested in cce::model).
-            let fixed = serde_json::from_str::<Workflow>(SEED_EXAMPLE).ok();
-            workflows.push(WorkflowDef {
-                id: self.workflow_template(),
-                cluster_id: self.cluster_template(),
-                fixed,
-                ..WorkflowDef::default()
-            });
-        }
-        ScenarioFile {
-            name: Some(self.name().into()),
-            project_id: Some(PROJECT_ID.into()),
-            clusters: vec![ClusterDef {
-                id: self.cluster_template(),
-                cluster_type: self.cluster_type(),
-                project_id: None,
-                version: cluster_version.into(),
-            }],
-            workflows,
-            ..ScenarioFile::default()
-        }
-    }
+fn copy_id(template: &str, i: u64) -> String {
+    expand_id(template, i).unwrap_or_else(|e| panic!("built-in id: {e}"))
+}
+
+/// A built-in timeline by name: one a built-in scenario's file defines.
+pub fn timeline(name: &str) -> Option<Timeline> {
+    TIMELINES.iter().find(|t| t.name == name).cloned()
+}
+
+/// The names of the built-in timelines, in table order.
+pub fn timeline_names() -> Vec<&'static str> {
+    TIMELINES.iter().map(|t| t.name.as_str()).collect()
 }
 
 /// Credentials used when no `--credentials` file is given, all for [`PROJECT_ID`].
@@ -218,6 +217,7 @@ pub fn credentials() -> Vec<CredentialDef> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cce::model::{SEED_EXAMPLE, Workflow};
 
     #[test]
     fn every_builtin_scenario_instantiates_with_its_documented_ids() {
@@ -242,6 +242,79 @@ mod tests {
         let fixed = seed.workflows[0].fixed.clone().expect("fixed");
         let original: Workflow = serde_json::from_str(SEED_EXAMPLE).expect("parse");
         assert_eq!(fixed, original);
+    }
+
+    /// One line per built-in: the id prefix scripts, tests and the demo rely on, the
+    /// cluster type, and whether it has a workflow.
+    #[test]
+    fn ids_follow_the_documented_prefixes() {
+        use ApiFamily::{Autopilot, Standard};
+        let table = [
+            (Builtin::Success, 1, Standard, true),
+            (Builtin::ClusterFailsThenRetry, 2, Standard, true),
+            (Builtin::Cancel, 3, Standard, true),
+            (Builtin::PrecheckExpires, 4, Standard, true),
+            (Builtin::AutopilotSuccess, 5, Autopilot, true),
+            (Builtin::Idle, 6, Standard, false),
+            (Builtin::PrecheckFails, 7, Standard, true),
+            (Builtin::ClusterPauses, 8, Standard, true),
+        ];
+        for (b, n, family, has_workflow) in table {
+            assert!(b.copyable(), "{}", b.name());
+            assert_eq!(b.cluster_type(), family, "{}", b.name());
+            assert_eq!(
+                b.cluster_id(42),
+                format!("c{n}000000-0000-4000-8000-000000000042")
+            );
+            let workflow = if has_workflow {
+                format!("f{n}000000-0000-4000-8000-000000000042")
+            } else {
+                String::new()
+            };
+            assert_eq!(b.workflow_id(42), workflow);
+        }
+        let seed = Builtin::SeedExample;
+        assert!(!seed.copyable());
+        assert_eq!(seed.cluster_id(0), SEED_CLUSTER_ID);
+        assert_eq!(seed.workflow_id(0), SEED_WORKFLOW_ID);
+        assert_eq!(table.len() + 1, Builtin::ALL.len());
+    }
+
+    #[test]
+    fn builtins_upgrade_from_and_to_the_documented_versions() {
+        for b in Builtin::ALL
+            .into_iter()
+            .filter(|b| *b != Builtin::SeedExample)
+        {
+            let plan = b.scenario().instantiate(None).expect("plan");
+            assert!(plan.clusters.iter().all(|c| c.version == FROM_VERSION));
+            for w in &plan.workflows {
+                assert_eq!(w.cluster_version, FROM_VERSION);
+                assert_eq!(w.target_version, TO_VERSION);
+            }
+        }
+    }
+
+    #[test]
+    fn every_builtin_timeline_parses_and_names_are_unique() {
+        // Scenario files, `--on-create` and error messages name them in this order.
+        assert_eq!(
+            timeline_names(),
+            [
+                "success",
+                "cluster-fails-then-retry",
+                "cancel",
+                "precheck-expires",
+                "precheck-fails",
+                "cluster-pauses",
+            ]
+        );
+        for name in timeline_names() {
+            let tl = timeline(name).expect(name);
+            assert!(!tl.steps.is_empty());
+        }
+        assert!(timeline(DEFAULT_TIMELINE).is_some());
+        assert!(timeline("nope").is_none());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The `cce-sim` command line: flags (each also from a `CCE_UW_SIM_*` variable), start-up
 //! (scenarios, credentials, TLS, listeners) and the banner. The first line on stdout is
-//! the CCE URL, flushed at once, so scripts and tests can read it and go.
+//! the CCE URL, flushed at once, so scripts and tests can read it and go. I/O: files,
+//! listeners, stdout and signals.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -17,14 +18,15 @@ use tokio_rustls::TlsAcceptor;
 use super::admin::{self, Admin};
 use super::auth::CredentialStore;
 use super::builtin::{self, Builtin};
+use super::clock::{Clock, SystemClock};
 use super::fault::{FaultSet, FaultSpec};
 use super::iam::Iam;
 use super::iam::config::{IamConfig, JwksSource, check_jwks_url};
-use super::scenario::{Plan, ScenarioFile, Summary};
+use super::plan::{Plan, Summary};
+use super::scenario::ScenarioFile;
 use super::server::Sim;
 use super::state::World;
-use super::timeline;
-use super::{Clock, SystemClock, net, tls};
+use super::{net, tls};
 
 #[derive(Args, Debug, Clone)]
 pub struct SimArgs {
@@ -69,12 +71,9 @@ pub struct SimArgs {
     )]
     pub tls_key: Option<PathBuf>,
 
-    /// A built-in scenario name or a scenario YAML file; repeat to combine. Default: every
-    /// built-in (success, cluster-fails-then-retry, cancel, precheck-expires,
-    /// autopilot-success, idle, seed-example, precheck-fails, cluster-pauses). The variable
-    /// takes a comma-separated list.
     #[arg(
         long = "scenario",
+        help = scenario_help(),
         value_name = "NAME|FILE",
         env = "CCE_UW_SIM_SCENARIO",
         value_delimiter = ','
@@ -150,6 +149,19 @@ pub struct SimArgs {
     pub iam_jwks_token_file: Option<PathBuf>,
 }
 
+/// `--scenario`'s help, listing the built-ins from their table.
+fn scenario_help() -> String {
+    format!(
+        "A built-in scenario name or a scenario YAML file; repeat to combine. Default: every \
+         built-in ({}). The variable takes a comma-separated list",
+        builtin_names().join(", ")
+    )
+}
+
+fn builtin_names() -> Vec<&'static str> {
+    Builtin::ALL.iter().map(|b| b.name()).collect()
+}
+
 impl Default for SimArgs {
     /// What the command line gives without flags (for in-process use).
     fn default() -> Self {
@@ -201,7 +213,7 @@ impl Drop for Running {
 /// Builds the start-up plan: scenarios (built-in or files), copies, faults, onCreate.
 pub fn plan(args: &SimArgs) -> Result<Plan, String> {
     let names: Vec<String> = if args.scenarios.is_empty() {
-        Builtin::ALL.iter().map(|b| b.name().to_string()).collect()
+        builtin_names().into_iter().map(String::from).collect()
     } else {
         args.scenarios.clone()
     };
@@ -214,10 +226,9 @@ pub fn plan(args: &SimArgs) -> Result<Plan, String> {
             }
             None => {
                 let text = std::fs::read_to_string(name).map_err(|e| {
-                    let known: Vec<_> = Builtin::ALL.iter().map(|b| b.name()).collect();
                     format!(
                         "scenario {name:?} is not a built-in ({}) nor a readable file: {e}",
-                        known.join(", ")
+                        builtin_names().join(", ")
                     )
                 })?;
                 ScenarioFile::from_yaml(&text).and_then(|f| f.instantiate(args.workflows))
@@ -227,10 +238,10 @@ pub fn plan(args: &SimArgs) -> Result<Plan, String> {
         plan.merge(part).map_err(|e| e.to_string())?;
     }
     if let Some(name) = &args.on_create {
-        plan.on_create = Some(timeline::builtin(name).ok_or_else(|| {
+        plan.on_create = Some(builtin::timeline(name).ok_or_else(|| {
             format!(
                 "--on-create {name:?} is not a built-in timeline ({})",
-                timeline::BUILTIN.join(", ")
+                builtin::timeline_names().join(", ")
             )
         })?);
     }
@@ -262,24 +273,7 @@ pub async fn start_with_clock(args: &SimArgs, clock: Arc<dyn Clock>) -> Result<R
         ));
     }
     let plan = plan(args)?;
-    let (credentials, credential_note) = match &args.credentials {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let defs = CredentialStore::parse_yaml(&text)?;
-            let store = CredentialStore::from_defs(&defs)?;
-            let note = format!(
-                "credentials: {} entries from {}",
-                defs.len(),
-                path.display()
-            );
-            (store, note)
-        }
-        None => (
-            CredentialStore::from_defs(&builtin::credentials())?,
-            builtin_credentials_note(),
-        ),
-    };
+    let (credentials, credential_note) = credentials(args)?;
     let now = clock.now();
     let world = World::new(&plan, args.speed, now).map_err(|e| e.to_string())?;
     let mut faults = FaultSet::default();
@@ -290,20 +284,8 @@ pub async fn start_with_clock(args: &SimArgs, clock: Arc<dyn Clock>) -> Result<R
     let (iam, iam_note) = iam(args)?;
     let sim = Arc::new(Sim::new(world, credentials, faults, iam, clock));
 
-    let (tls, ca_pem) = if args.tls_self_signed {
-        let generated = tls::self_signed()?;
-        if let Some(path) = &args.tls_cert_out {
-            std::fs::write(path, &generated.ca_pem)
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        }
-        (Some(generated.config), Some(generated.ca_pem))
-    } else if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        (Some(tls::from_files(cert, key)?), None)
-    } else {
-        (None, None)
-    };
+    let (tls, ca_pem) = tls_config(args)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-
     let listen = args
         .listen
         .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
@@ -322,20 +304,13 @@ pub async fn start_with_clock(args: &SimArgs, clock: Arc<dyn Clock>) -> Result<R
     let admin_url = match args.admin_listen {
         None => None,
         Some(addr) => {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| format!("cannot listen on {addr} (admin): {e}"))?;
-            let bound = listener.local_addr().map_err(|e| e.to_string())?;
-            let router = admin::router(Arc::new(Admin {
+            let admin = Admin {
                 sim: Arc::clone(&sim),
                 summaries: summaries.clone(),
-            }));
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, router).await {
-                    tracing::error!(error = %e, "admin listener failed");
-                }
-            }));
-            Some(format!("http://{}", url_host(bound)))
+            };
+            let (url, task) = serve_admin(addr, admin).await?;
+            tasks.push(task);
+            Some(url)
         }
     };
     Ok(Running {
@@ -350,6 +325,66 @@ pub async fn start_with_clock(args: &SimArgs, clock: Arc<dyn Clock>) -> Result<R
         on_create,
         tasks,
     })
+}
+
+/// The credentials from `--credentials`, else the built-in ones, and the line the banner
+/// shows.
+fn credentials(args: &SimArgs) -> Result<(CredentialStore, String), String> {
+    let Some(path) = &args.credentials else {
+        return Ok((
+            CredentialStore::from_defs(&builtin::credentials())?,
+            builtin_credentials_note(),
+        ));
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let defs = CredentialStore::parse_yaml(&text)?;
+    let store = CredentialStore::from_defs(&defs)?;
+    let note = format!(
+        "credentials: {} entries from {}",
+        defs.len(),
+        path.display()
+    );
+    Ok((store, note))
+}
+
+/// The CCE listener's TLS from the flags, and the generated CA's PEM if one was made.
+fn tls_config(
+    args: &SimArgs,
+) -> Result<
+    (
+        Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+        Option<String>,
+    ),
+    String,
+> {
+    if args.tls_self_signed {
+        let generated = tls::self_signed()?;
+        if let Some(path) = &args.tls_cert_out {
+            std::fs::write(path, &generated.ca_pem)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        Ok((Some(generated.config), Some(generated.ca_pem)))
+    } else if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        Ok((Some(tls::from_files(cert, key)?), None))
+    } else {
+        Ok((None, None))
+    }
+}
+
+/// Binds the admin listener and serves the admin API on it; its URL and task.
+async fn serve_admin(addr: SocketAddr, admin: Admin) -> Result<(String, JoinHandle<()>), String> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr} (admin): {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let router = admin::router(Arc::new(admin));
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "admin listener failed");
+        }
+    });
+    Ok((format!("http://{}", url_host(bound)), task))
 }
 
 /// IAM from `--iam-config` and the `--iam-jwks-*` flags, and the line the banner shows.

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::flow::{derived_uuid, plus};
+use super::clock::plus;
+use super::ids::derived_uuid;
 use crate::cce::diagnostics::cluster::{ClusterPhase, ClusterStatus};
 use crate::cce::diagnostics::precheck::{
     AddonRisk, CheckGroup, CheckGroupStatus, CheckItem, CheckKind, CheckLevel, CheckPhase,
@@ -108,51 +109,7 @@ pub fn parse_checks(defs: &[CheckDef]) -> Result<Arc<[PlacedCheck]>, String> {
                 def.name
             ));
         }
-        let place = match (&def.node, &def.addon) {
-            (Some(node), _) => Place::Node(node.clone()),
-            (None, Some(_)) => Place::Addon,
-            (None, None) => Place::Cluster,
-        };
-        let kind = CheckKind::from(def.kind.as_deref().unwrap_or("Exception"));
-        let group = def
-            .group
-            .as_deref()
-            .map(CheckGroup::from)
-            .unwrap_or(match place {
-                Place::Node(_) => CheckGroup::NodeCheck,
-                Place::Addon => CheckGroup::AddonCheck,
-                Place::Cluster => CheckGroup::LimitCheck,
-            });
-        let level =
-            def.level
-                .as_deref()
-                .map(CheckLevel::from)
-                .unwrap_or(if kind == CheckKind::Exception {
-                    CheckLevel::Fatal
-                } else {
-                    CheckLevel::Warning
-                });
-        let risk_source = RiskSource {
-            node_risks: def.node.as_ref().map(|n| {
-                vec![NodeRisk {
-                    node_id: Some(node_uid(n)),
-                }]
-            }),
-            addon_risks: def.addon.as_ref().map(|a| {
-                vec![AddonRisk {
-                    addon_template_name: Some(a.clone()),
-                    alias: None,
-                }]
-            }),
-            deprecated_api_risks: def.deprecated_api.as_ref().map(|url| {
-                vec![DeprecatedApiRisk {
-                    url: Some(url.clone()),
-                    user_agent: Some("kubectl/v1.28.15".into()),
-                }]
-            }),
-            configuration_risks: None,
-        };
-        let any_risk = def.node.is_some() || def.addon.is_some() || def.deprecated_api.is_some();
+        let (place, item) = check_item(def);
         for n in 0..copies {
             let name = if copies == 1 {
                 def.name.clone()
@@ -163,18 +120,77 @@ pub fn parse_checks(defs: &[CheckDef]) -> Result<Arc<[PlacedCheck]>, String> {
                 place: place.clone(),
                 item: CheckItem {
                     name: Some(name),
-                    kind: Some(kind.clone()),
-                    group: Some(group.clone()),
-                    level: Some(level.clone()),
-                    phase: Some(CheckPhase::from(def.phase.as_deref().unwrap_or("Failed"))),
-                    message: def.message.clone(),
-                    risk_source: any_risk.then(|| risk_source.clone()),
-                    error_codes: def.error_codes.clone(),
+                    ..item.clone()
                 },
             });
         }
     }
     Ok(Arc::from(out))
+}
+
+/// Where a check item goes and what it says (its name left to the copies), defaults
+/// filled in.
+fn check_item(def: &CheckDef) -> (Place, CheckItem) {
+    let place = match (&def.node, &def.addon) {
+        (Some(node), _) => Place::Node(node.clone()),
+        (None, Some(_)) => Place::Addon,
+        (None, None) => Place::Cluster,
+    };
+    let kind = CheckKind::from(def.kind.as_deref().unwrap_or("Exception"));
+    let group = def
+        .group
+        .as_deref()
+        .map(CheckGroup::from)
+        .unwrap_or(match place {
+            Place::Node(_) => CheckGroup::NodeCheck,
+            Place::Addon => CheckGroup::AddonCheck,
+            Place::Cluster => CheckGroup::LimitCheck,
+        });
+    let level =
+        def.level
+            .as_deref()
+            .map(CheckLevel::from)
+            .unwrap_or(if kind == CheckKind::Exception {
+                CheckLevel::Fatal
+            } else {
+                CheckLevel::Warning
+            });
+    let any_risk = def.node.is_some() || def.addon.is_some() || def.deprecated_api.is_some();
+    let item = CheckItem {
+        name: None,
+        kind: Some(kind),
+        group: Some(group),
+        level: Some(level),
+        phase: Some(CheckPhase::from(def.phase.as_deref().unwrap_or("Failed"))),
+        message: def.message.clone(),
+        risk_source: any_risk.then(|| risk_source(def)),
+        error_codes: def.error_codes.clone(),
+    };
+    (place, item)
+}
+
+/// The risks a check item names: its node, add-on or deprecated API.
+fn risk_source(def: &CheckDef) -> RiskSource {
+    RiskSource {
+        node_risks: def.node.as_ref().map(|n| {
+            vec![NodeRisk {
+                node_id: Some(node_uid(n)),
+            }]
+        }),
+        addon_risks: def.addon.as_ref().map(|a| {
+            vec![AddonRisk {
+                addon_template_name: Some(a.clone()),
+                alias: None,
+            }]
+        }),
+        deprecated_api_risks: def.deprecated_api.as_ref().map(|url| {
+            vec![DeprecatedApiRisk {
+                url: Some(url.clone()),
+                user_agent: Some("kubectl/v1.28.15".into()),
+            }]
+        }),
+        configuration_risks: None,
+    }
 }
 
 /// Validates a step's cluster state.

@@ -15,7 +15,8 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::Route;
+use super::clock::ser_rfc3339;
+use super::route::Route;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -260,7 +261,7 @@ pub struct ActiveFault {
     pub id: u64,
     #[serde(flatten)]
     pub spec: FaultSpec,
-    #[serde(serialize_with = "crate::sim::observe::ser_rfc3339")]
+    #[serde(serialize_with = "ser_rfc3339")]
     pub set_at: Timestamp,
     pub fired: u64,
 }

@@ -17,10 +17,11 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
+use super::clock::{plus, scaled};
 use super::diagnostics::{self, TaskRun};
-use super::scenario::WorkflowPlan;
+use super::ids::derived_uuid;
+use super::plan::WorkflowPlan;
 use super::timeline::{Offset, Step, TaskChange};
 use crate::cce::ApiFamily;
 use crate::cce::diagnostics::cluster::ClusterStatus;
@@ -84,36 +85,6 @@ pub(super) struct Flow {
     pub(super) tasks: Vec<TaskRun>,
     /// What ShowCluster says since this workflow's last step that changed it.
     pub(super) cluster_status: Option<ClusterStatus>,
-}
-
-pub(super) fn scaled(speed: f64, secs: f64) -> SignedDuration {
-    SignedDuration::try_from_secs_f64(secs / speed).unwrap_or(SignedDuration::MAX)
-}
-
-pub(super) fn plus(t: Timestamp, d: SignedDuration) -> Timestamp {
-    t.checked_add(d).unwrap_or(if d.is_negative() {
-        Timestamp::MIN
-    } else {
-        Timestamp::MAX
-    })
-}
-
-/// A UUID-shaped id derived from `seed`: deterministic, so runs are repeatable.
-pub fn derived_uuid(seed: &str) -> String {
-    let h = Sha256::digest(seed.as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&h[..16]);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
 }
 
 fn lines_for(tasks: &[TaskType]) -> Vec<LineStatus> {

@@ -2,7 +2,7 @@
 //! connection-reset fault. A plain `axum::serve` cannot drop one connection on purpose,
 //! so this loop keeps a duplicate handle on each socket: to reset, it sets `SO_LINGER` to
 //! zero and fails the connection, and the kernel then answers with a TCP RST instead of
-//! a FIN — what a crashed proxy looks like to the client.
+//! a FIN — what a crashed proxy looks like to the client. I/O.
 
 use std::sync::Arc;
 use std::time::Duration;

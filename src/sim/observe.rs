@@ -1,19 +1,15 @@
 //! What the simulator served, for tests and benchmarks: a bounded log of requests (when,
 //! which route and workflow, which credential, what status, which fault) and counters per
 //! route × status × credential. Credentials appear as their access key or a token's
-//! fingerprint, never a secret.
+//! fingerprint, never a secret. Pure: the records arrive with their times.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-use super::Route;
-
-/// Serializes a timestamp as RFC 3339 with microseconds.
-pub fn ser_rfc3339<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string())
-}
+use super::clock::ser_rfc3339;
+use super::route::Route;
 
 /// One request as served.
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -11,22 +11,27 @@
 //! unknown cluster or workflow, or a cluster under the other API prefix → 404
 //! `CCE.01404001`; bad body or precondition → 400 `CCE.01400001`; throttling → 429
 //! `APIGW.0308` with `Retry-After`.
+//!
+//! I/O: it reads request bodies and sleeps for injected latency; the decisions are in the
+//! pure modules ([`super::fault`], [`super::auth`], [`super::state`]) and the answers'
+//! shapes in [`super::http`].
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use axum::http::{Method, Request, Response, StatusCode, header};
 use parking_lot::{Mutex, RwLock};
 use percent_encoding::percent_decode_str;
-use serde_json::json;
 
 use super::auth::{CredentialStore, claimed_credential};
+use super::clock::Clock;
 use super::fault::{Action, FaultSet};
+use super::http::Answer;
 use super::iam::{self, Iam};
 use super::observe::{Observer, RequestRecord, route_name};
+use super::route::Route;
 use super::state::{Scope, SimError, World};
-use super::{Clock, Route};
 use crate::cce::ApiFamily;
 use crate::cce::model::WorkflowList;
 use crate::cce::sign::{self, SignableRequest};
@@ -183,98 +188,18 @@ impl ApiPath {
     }
 }
 
-/// What the pipeline decided, before it becomes an HTTP response.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    pub status: StatusCode,
-    pub body: Vec<u8>,
-    pub retry_after: Option<u64>,
-    pub error_code: Option<String>,
-    /// Headers beyond the usual ones (IAM's `X-Subject-Token`).
-    pub extra_headers: Vec<(&'static str, String)>,
-}
-
-impl Answer {
-    pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Answer {
-        Answer {
-            status,
-            // Serializing our own model types cannot fail; an empty body would show it.
-            body: serde_json::to_vec(value).unwrap_or_default(),
-            retry_after: None,
-            error_code: None,
-            extra_headers: Vec::new(),
-        }
-    }
-
-    /// CCE's own error body (§9.1).
-    pub fn cce_error(status: StatusCode, code: &str, message: &str) -> Answer {
-        Answer {
-            error_code: Some(code.into()),
-            ..Answer::json(status, &json!({"errorCode": code, "errorMessage": message}))
-        }
-    }
-
-    /// The API gateway's error body (§9.1).
-    pub fn gateway_error(
-        status: StatusCode,
-        code: &str,
-        message: &str,
-        request_id: &str,
-    ) -> Answer {
-        Answer {
-            error_code: Some(code.into()),
-            ..Answer::json(
-                status,
-                &json!({"error_code": code, "error_msg": message, "request_id": request_id}),
-            )
-        }
-    }
-
-    /// What the gateway answers for a path or method it does not route.
-    fn unknown_api(request_id: &str) -> Answer {
-        Answer::gateway_error(
-            StatusCode::NOT_FOUND,
-            "APIGW.0101",
-            "The API does not exist or has not been published in the environment",
-            request_id,
-        )
-    }
-
-    fn from_sim_error(e: &SimError) -> Answer {
-        let (status, code) = match e {
-            SimError::ClusterNotFound(_)
-            | SimError::WorkflowNotFound(_)
-            | SimError::TaskNotFound(_) => (StatusCode::NOT_FOUND, "CCE.01404001"),
-            SimError::InvalidRequest(_)
-            | SimError::ActiveWorkflowExists(_)
-            | SimError::NotCancellable(_) => (StatusCode::BAD_REQUEST, "CCE.01400001"),
-            SimError::Conflict(_) => (StatusCode::CONFLICT, "CCE.01409001"),
-        };
-        Answer::cce_error(status, code, &e.to_string())
-    }
-
-    fn into_response(self, request_id: &str) -> Response<Body> {
-        let mut response = Response::new(Body::from(self.body));
-        *response.status_mut() = self.status;
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        if let Ok(v) = HeaderValue::from_str(request_id) {
-            headers.insert("x-request-id", v);
-        }
-        if let Some(secs) = self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        for (name, value) in self.extra_headers {
-            if let Ok(mut v) = HeaderValue::from_str(&value) {
-                v.set_sensitive(true);
-                headers.insert(name, v);
-            }
-        }
-        response
-    }
+/// CCE's answer to a refused operation.
+fn sim_error_answer(e: &SimError) -> Answer {
+    let (status, code) = match e {
+        SimError::ClusterNotFound(_)
+        | SimError::WorkflowNotFound(_)
+        | SimError::TaskNotFound(_) => (StatusCode::NOT_FOUND, "CCE.01404001"),
+        SimError::InvalidRequest(_)
+        | SimError::ActiveWorkflowExists(_)
+        | SimError::NotCancellable(_) => (StatusCode::BAD_REQUEST, "CCE.01400001"),
+        SimError::Conflict(_) => (StatusCode::CONFLICT, "CCE.01409001"),
+    };
+    Answer::cce_error(status, code, &e.to_string())
 }
 
 /// The outcome of one request: an answer, or a connection to drop.
@@ -473,33 +398,60 @@ fn header_list(parts: &axum::http::request::Parts) -> Vec<(String, String)> {
 
 /// Authentication, the project check and the operation itself; IAM's routes go to IAM.
 async fn operate(sim: &Sim, ctx: &Ctx<'_>, body: Body, seen: &mut Seen) -> Answer {
-    let Ctx {
-        parts,
-        route,
-        request_id,
-        ..
-    } = *ctx;
     let Some(api) = ctx.api else {
-        return match axum::body::to_bytes(body, iam::server::MAX_IAM_BODY).await {
-            Ok(bytes) => {
-                let credential = &mut seen.credential;
-                iam::server::serve(sim, route, ctx.headers, &bytes, request_id, credential).await
-            }
-            Err(_) => iam::server::too_large(request_id),
-        };
+        return to_iam(sim, ctx, body, seen).await;
     };
-    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => {
-            return Answer::cce_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "CCE.01400001",
-                "request body is too large or could not be read",
-            );
-        }
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return Answer::cce_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "CCE.01400001",
+            "request body is too large or could not be read",
+        );
     };
-    let received = ctx.signable(&bytes);
     let now = sim.clock.now();
+    if let Err(refused) = admit(sim, ctx, api, &bytes, now, seen) {
+        return refused;
+    }
+    let body_json = match request_json(ctx, &bytes) {
+        Ok(v) => v,
+        Err(refused) => return refused,
+    };
+    let mut world = sim.world.lock();
+    serve_cce(&mut world, now, ctx, api, &body_json, seen).unwrap_or_else(|e| sim_error_answer(&e))
+}
+
+/// An IAM route: its body, then IAM, which issues into the simulator's credentials.
+async fn to_iam(sim: &Sim, ctx: &Ctx<'_>, body: Body, seen: &mut Seen) -> Answer {
+    match axum::body::to_bytes(body, iam::server::MAX_IAM_BODY).await {
+        Ok(bytes) => {
+            let issuer = iam::server::Issuer {
+                iam: &sim.iam,
+                store: &sim.credentials,
+            };
+            let call = iam::server::Call {
+                route: ctx.route,
+                headers: ctx.headers,
+                body: &bytes,
+                request_id: ctx.request_id,
+                now: sim.clock.now(),
+            };
+            iam::server::serve(&issuer, &call, &mut seen.credential).await
+        }
+        Err(_) => iam::server::too_large(ctx.request_id),
+    }
+}
+
+/// Authentication, then whether the credential may act in the path's project; the refusal
+/// as the gateway or CCE gives it.
+fn admit(
+    sim: &Sim,
+    ctx: &Ctx<'_>,
+    api: &ApiPath,
+    bytes: &[u8],
+    now: jiff::Timestamp,
+    seen: &mut Seen,
+) -> Result<(), Answer> {
+    let received = ctx.signable(bytes);
     let identity = {
         let store = sim.credentials.read();
         store.authenticate(&received, now)
@@ -508,12 +460,12 @@ async fn operate(sim: &Sim, ctx: &Ctx<'_>, body: Body, seen: &mut Seen) -> Answe
         Ok(id) => id,
         Err(failure) => {
             seen.credential = failure.label.or(seen.credential.take());
-            return Answer::gateway_error(
+            return Err(Answer::gateway_error(
                 StatusCode::UNAUTHORIZED,
                 "APIGW.0301",
                 &failure.message,
-                request_id,
-            );
+                ctx.request_id,
+            ));
         }
     };
     seen.credential = Some(identity.label.clone());
@@ -521,51 +473,62 @@ async fn operate(sim: &Sim, ctx: &Ctx<'_>, body: Body, seen: &mut Seen) -> Answe
     if !identity.projects.contains(&api.project_id)
         || header_project.is_some_and(|p| p != api.project_id)
     {
-        return Answer::cce_error(
+        return Err(Answer::cce_error(
             StatusCode::FORBIDDEN,
             "CCE.01403001",
             &format!(
                 "the credential is not authorized for project {}",
                 api.project_id
             ),
-        );
+        ));
     }
-    let body_json = match route {
-        Route::Create | Route::Cancel => {
-            let json_type = parts
-                .headers
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| {
-                    v.trim()
-                        .to_ascii_lowercase()
-                        .starts_with("application/json")
-                });
-            if !json_type {
-                return Answer::cce_error(
-                    StatusCode::BAD_REQUEST,
-                    "CCE.01400001",
-                    "Content-Type must be application/json",
-                );
-            }
-            match serde_json::from_slice::<serde_json::Value>(&bytes) {
-                Ok(v) => v,
-                Err(e) => {
-                    return Answer::cce_error(
-                        StatusCode::BAD_REQUEST,
-                        "CCE.01400001",
-                        &format!("request body is not valid JSON: {e}"),
-                    );
-                }
-            }
-        }
-        _ => serde_json::Value::Null,
-    };
+    Ok(())
+}
+
+/// The JSON body of Create and cancel (`Null` for the reads), or CCE's refusal.
+fn request_json(ctx: &Ctx<'_>, bytes: &[u8]) -> Result<serde_json::Value, Answer> {
+    if !matches!(ctx.route, Route::Create | Route::Cancel) {
+        return Ok(serde_json::Value::Null);
+    }
+    let json_type = ctx
+        .parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if !json_type {
+        return Err(Answer::cce_error(
+            StatusCode::BAD_REQUEST,
+            "CCE.01400001",
+            "Content-Type must be application/json",
+        ));
+    }
+    serde_json::from_slice::<serde_json::Value>(bytes).map_err(|e| {
+        Answer::cce_error(
+            StatusCode::BAD_REQUEST,
+            "CCE.01400001",
+            &format!("request body is not valid JSON: {e}"),
+        )
+    })
+}
+
+/// The CCE operation the route names, on the world.
+fn serve_cce(
+    world: &mut World,
+    now: jiff::Timestamp,
+    ctx: &Ctx<'_>,
+    api: &ApiPath,
+    body_json: &serde_json::Value,
+    seen: &mut Seen,
+) -> Result<Answer, SimError> {
     let scope = api.scope();
-    let mut world = sim.world.lock();
     let workflow_id = api.workflow_id().unwrap_or_default();
     let id = api.task_id().unwrap_or_default();
-    let result = match route {
+    match ctx.route {
         Route::Show => world
             .show(now, scope, workflow_id)
             .map(|w| Answer::json(StatusCode::OK, &w)),
@@ -577,30 +540,25 @@ async fn operate(sim: &Sim, ctx: &Ctx<'_>, body: Body, seen: &mut Seen) -> Answe
             };
             Answer::json(StatusCode::OK, &list)
         }),
-        Route::Create => world.create(now, scope, &body_json).map(|w| {
+        Route::Create => world.create(now, scope, body_json).map(|w| {
             seen.workflow_id = w.uid().map(str::to_string);
             Answer::json(StatusCode::CREATED, &w)
         }),
         Route::Cancel => world
-            .cancel(now, scope, workflow_id, &body_json)
+            .cancel(now, scope, workflow_id, body_json)
             .map(|w| Answer::json(StatusCode::OK, &w)),
-        Route::ShowPrecheck => world.show_pre_check(now, scope, id).map(ok),
-        Route::ListPrechecks => world.list_pre_checks(now, scope).map(ok),
-        Route::ShowUpgradeTask => world.show_upgrade_task(now, scope, id).map(ok),
-        Route::ListUpgradeTasks => world.list_upgrade_tasks(now, scope).map(ok),
-        Route::ShowCluster => world.show_cluster(now, scope).map(ok),
-        Route::ListSnapshots => world.list_snapshots(now, scope).map(ok),
+        Route::ShowPrecheck => world.show_pre_check(now, scope, id).map(Answer::ok),
+        Route::ListPrechecks => world.list_pre_checks(now, scope).map(Answer::ok),
+        Route::ShowUpgradeTask => world.show_upgrade_task(now, scope, id).map(Answer::ok),
+        Route::ListUpgradeTasks => world.list_upgrade_tasks(now, scope).map(Answer::ok),
+        Route::ShowCluster => world.show_cluster(now, scope).map(Answer::ok),
+        Route::ListSnapshots => world.list_snapshots(now, scope).map(Answer::ok),
         // A CCE path never routes to IAM (`ApiPath::route`); answered as an unknown API.
         Route::IamIdToken
         | Route::IamSecurityToken
         | Route::StsAssumeWithOidc
-        | Route::PodIdentity => Ok(Answer::unknown_api(request_id)),
-    };
-    result.unwrap_or_else(|e| Answer::from_sim_error(&e))
-}
-
-fn ok(value: impl serde::Serialize) -> Answer {
-    Answer::json(StatusCode::OK, &value)
+        | Route::PodIdentity => Ok(Answer::unknown_api(ctx.request_id)),
+    }
 }
 
 #[cfg(test)]

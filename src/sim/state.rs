@@ -10,10 +10,14 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use super::builtin;
+use super::clock::{plus, scaled};
 use super::diagnostics::{self as runs, RunContext, TaskRun};
-use super::flow::{Advance, Flow, FlowView, blocks_cancel, derived_uuid, new_wire, plus, scaled};
-use super::scenario::{ClusterPlan, Plan, WorkflowPlan};
-use super::timeline::{self, Timeline};
+use super::flow::{Advance, Flow, FlowView, blocks_cancel, new_wire};
+use super::ids::derived_uuid;
+use super::plan::{ClusterPlan, Plan, WorkflowPlan};
+use super::scenario::DEFAULT_TASKS;
+use super::timeline::Timeline;
 use crate::cce::ApiFamily;
 use crate::cce::diagnostics::cluster::{
     Cluster as ClusterAnswer, ClusterMetadata, ClusterPhase, ClusterSpec, ClusterStatus,
@@ -126,7 +130,7 @@ impl World {
             on_create: plan
                 .on_create
                 .clone()
-                .or_else(|| timeline::builtin("success"))
+                .or_else(|| builtin::timeline(builtin::DEFAULT_TIMELINE))
                 .unwrap_or(Timeline {
                     name: "none".into(),
                     steps: Arc::from(Vec::new()),
@@ -370,7 +374,7 @@ impl World {
             cluster_version: from,
             target_version: request.target_version,
             created_at: 0.0,
-            tasks: super::scenario::DEFAULT_TASKS.to_vec(),
+            tasks: DEFAULT_TASKS.to_vec(),
             timeline,
             fixed: None,
         };
@@ -1024,7 +1028,7 @@ workflows:
   - {id: early, clusterID: c, targetVersion: v2, timeline: cancel}
   - {id: late, clusterID: c, targetVersion: v3, createdAt: 600}
 "#;
-        let plan = super::super::scenario::ScenarioFile::from_yaml(yaml)
+        let plan = crate::sim::scenario::ScenarioFile::from_yaml(yaml)
             .and_then(|f| f.instantiate(None))
             .expect("plan");
         let mut w = World::new(&plan, 10.0, t0()).expect("world");

@@ -4,7 +4,8 @@
 //!
 //! Why a CA and a leaf rather than one self-signed leaf: verifiers differ on a leaf that is
 //! its own trust anchor (OpenSSL's strict mode, webpki's CA-as-end-entity check); a CA
-//! with a separate server certificate is accepted by all of them.
+//! with a separate server certificate is accepted by all of them. I/O: reads PEM files;
+//! generating keys is random.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! IAM's part of the admin API (same listener, same conventions as
 //! [`crate::sim::admin`]): what IAM is configured with, what it issued (never a secret),
-//! and the hooks tests use to age or expire what it issued.
+//! and the hooks tests use to age or expire what it issued. I/O: HTTP handlers over the
+//! shared [`Sim`].
 //!
 //! | method | path | body | answer |
 //! | --- | --- | --- | --- |
@@ -13,6 +14,8 @@
 //! | POST | `/_sim/iam/expire` | `{accessKey?}` | expires that issued key now, or every issued key and token; `{"expired": n}` |
 //! | DELETE | `/_sim/iam/keys` | | forgets the signing keys read, so the next token reads them again; 204 |
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -23,10 +26,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::config::{IamConfig, Lifetimes, RuleDef};
-use crate::sim::admin::{Admin, Result, Shared, bad, body, ok_json};
-use std::sync::Arc;
+use crate::sim::http::{AdminResult as Result, bad, body, not_found, ok_json};
+use crate::sim::server::Sim;
 
-pub fn routes() -> Router<Arc<Admin>> {
+type Shared = State<Arc<Sim>>;
+
+/// IAM's admin routes over `sim`, to merge into the admin router whatever its state.
+pub fn routes<S>(sim: Arc<Sim>) -> Router<S> {
     Router::new()
         .route("/_sim/iam", get(show).put(replace))
         .route("/_sim/iam/rules", post(add_rules))
@@ -35,15 +41,16 @@ pub fn routes() -> Router<Arc<Admin>> {
         .route("/_sim/iam/advance", post(advance))
         .route("/_sim/iam/expire", post(expire))
         .route("/_sim/iam/keys", delete(forget_keys))
+        .with_state(sim)
 }
 
-fn view(a: &Admin) -> Response {
-    let config = a.sim.iam.config();
+fn view(sim: &Sim) -> Response {
+    let config = sim.iam.config();
     ok_json(json!({
         "providers": config.providers,
         "rules": config.rules,
         "lifetimes": config.lifetimes,
-        "aheadSeconds": a.sim.iam.ahead().as_secs_f64(),
+        "aheadSeconds": sim.iam.ahead().as_secs_f64(),
     }))
 }
 
@@ -53,7 +60,7 @@ async fn show(State(a): Shared) -> Response {
 
 async fn replace(State(a): Shared, bytes: Bytes) -> Result<Response> {
     let config: IamConfig = body(&bytes)?;
-    a.sim.iam.replace(config).map_err(bad)?;
+    a.iam.replace(config).map_err(bad)?;
     Ok(view(&a))
 }
 
@@ -66,19 +73,19 @@ async fn add_rules(State(a): Shared, bytes: Bytes) -> Result<Response> {
         one => serde_json::from_value(one).map(|r| vec![r]),
     }
     .map_err(|e| bad(format!("invalid rule: {e}")))?;
-    a.sim.iam.add_rules(rules).map_err(bad)?;
+    a.iam.add_rules(rules).map_err(bad)?;
     Ok(view(&a))
 }
 
 async fn lifetimes(State(a): Shared, bytes: Bytes) -> Result<Response> {
     let lifetimes: Lifetimes = body(&bytes)?;
-    a.sim.iam.set_lifetimes(lifetimes);
+    a.iam.set_lifetimes(lifetimes);
     Ok(view(&a))
 }
 
 async fn issued(State(a): Shared) -> Response {
-    let credentials = a.sim.credentials.read().issued_views();
-    ok_json(json!({"credentials": credentials, "tokens": a.sim.iam.token_views()}))
+    let credentials = a.credentials.read().issued_views();
+    ok_json(json!({"credentials": credentials, "tokens": a.iam.token_views()}))
 }
 
 #[derive(Deserialize)]
@@ -92,10 +99,10 @@ async fn advance(State(a): Shared, bytes: Bytes) -> Result<Response> {
     if !(seconds.is_finite() && seconds >= 0.0) {
         return Err(bad("seconds must be a number, zero or more"));
     }
-    let by = a.sim.iam.advance(seconds);
-    a.sim.credentials.write().shorten_issued(by);
+    let by = a.iam.advance(seconds);
+    a.credentials.write().shorten_issued(by);
     Ok(ok_json(
-        json!({"aheadSeconds": a.sim.iam.ahead().as_secs_f64()}),
+        json!({"aheadSeconds": a.iam.ahead().as_secs_f64()}),
     ))
 }
 
@@ -108,23 +115,20 @@ struct ExpireBody {
 
 async fn expire(State(a): Shared, bytes: Bytes) -> Result<Response> {
     let ExpireBody { access_key } = body(&bytes)?;
-    let now = a.sim.clock.now();
+    let now = a.clock.now();
     let expired = a
-        .sim
         .credentials
         .write()
         .expire_issued(access_key.as_deref(), now);
     if access_key.is_none() {
-        a.sim.iam.expire_tokens(now);
+        a.iam.expire_tokens(now);
     } else if expired == 0 {
-        return Err(crate::sim::admin::not_found(
-            "no issued key with that access key",
-        ));
+        return Err(not_found("no issued key with that access key"));
     }
     Ok(ok_json(json!({"expired": expired})))
 }
 
 async fn forget_keys(State(a): Shared) -> StatusCode {
-    a.sim.iam.forget_keys();
+    a.iam.forget_keys();
     StatusCode::NO_CONTENT
 }

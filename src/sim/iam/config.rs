@@ -1,7 +1,8 @@
 //! The IAM configuration the simulator plays: identity providers (an issuer, the client ids
 //! it accepts as audience, where its signing keys are read), identity conversion rules and
 //! the lifetimes of what it issues. Read from `--iam-config` (YAML or JSON) and replaced or
-//! extended through the admin API; validated here, before anything uses it.
+//! extended through the admin API; validated here, before anything uses it. Pure: the
+//! file is read by the caller.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

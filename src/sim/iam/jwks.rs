@@ -2,7 +2,8 @@
 //! as IAM holds them for a registered identity provider: read when first needed, kept,
 //! and read again when a token names a key id not among them (the API server rotated its
 //! key), at most once per [`REFRESH_INTERVAL`] per URL so a stream of forged key ids cannot
-//! make IAM hammer the API server. Reads are bounded in time and size.
+//! make IAM hammer the API server. Reads are bounded in time and size. I/O: HTTP(S) reads
+//! of the JWKS URL and of its CA and token files.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -16,6 +16,8 @@
 //! with their expiry, so its CCE API accepts them until then. Lifetimes are scenario time
 //! (divided by the speed, like the timelines); IAM's clock can be moved ahead of the
 //! simulator's (admin `advance`), which ages ID tokens and brings every issued expiry closer.
+//! This file owns [`Iam`]: state behind locks, random keys, and the key reads of [`jwks`]
+//! (I/O); the time is passed in.
 
 pub mod admin;
 pub mod config;
@@ -41,7 +43,7 @@ use self::refusal::Refusal;
 use self::rules::Converted;
 use self::tokens::{Grant, TokenError, Tokens};
 use super::auth::Issued;
-use super::flow::scaled;
+use super::clock::scaled;
 
 /// The account (domain) every simulated identity belongs to.
 pub const DOMAIN_ID: &str = "0970d7b7d400f2470fbec00316a03560";

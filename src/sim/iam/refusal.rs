@@ -4,7 +4,7 @@
 //! federates for a CCE client). A malformed request has IAM's documented `IAM.0007`;
 //! other refusals carry their HTTP status as the code, as the SDK reports an IAM answer
 //! without one. The wording follows IAM's and Keystone's where known and is marked
-//! inferred in the simulator's docs otherwise. No message ever contains a token.
+//! inferred in the simulator's docs otherwise. No message ever contains a token. Pure.
 
 use axum::http::StatusCode;
 use serde_json::json;

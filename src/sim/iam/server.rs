@@ -1,16 +1,21 @@
 //! IAM's routes on the CCE listener, as Huawei's SDK calls them (`auth/internal.py` of
 //! huaweicloudsdkcore): paths, headers, bodies and answers. The simulator's request
-//! pipeline (faults, the request log) runs before these as before any CCE route.
+//! pipeline (faults, the request log) runs before these as before any CCE route. It knows
+//! IAM and the credential store it issues into ([`Issuer`]), not the server around it.
+//! Pure but for IAM's key reads (I/O, in [`super::jwks`]); the time is passed in.
 
 use axum::http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use parking_lot::RwLock;
+
 use super::refusal::Refusal;
-use super::{DOMAIN_ID, DOMAIN_NAME, Unscoped};
-use crate::sim::Route;
-use crate::sim::auth::{Issued, token_fingerprint};
-use crate::sim::server::{Answer, Sim};
+use super::{DOMAIN_ID, DOMAIN_NAME, Iam, Unscoped};
+use crate::sim::auth::{CredentialStore, Issued, token_fingerprint};
+use crate::sim::http::Answer;
+use crate::sim::ids::derived_uuid;
+use crate::sim::route::Route;
 
 pub const ID_TOKEN_PATH: &str = "/v3.0/OS-AUTH/id-token/tokens";
 pub const SECURITY_TOKENS_PATH: &str = "/v3.0/OS-CREDENTIAL/securitytokens";
@@ -136,22 +141,42 @@ fn refused(r: &Refusal, request_id: &str) -> Answer {
     }
 }
 
+/// What IAM's routes work on: IAM itself, and the credentials the CCE API accepts, where
+/// the temporary keys IAM issues go.
+pub struct Issuer<'a> {
+    pub iam: &'a Iam,
+    pub store: &'a RwLock<CredentialStore>,
+}
+
+/// One IAM request, routed and read.
+#[derive(Clone, Copy)]
+pub struct Call<'a> {
+    pub route: Route,
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+    pub request_id: &'a str,
+    pub now: jiff::Timestamp,
+}
+
 /// Serves one IAM request; `credential` is set to what names the caller in the request log
 /// (the issued access key, or the fingerprint of the token presented).
 pub async fn serve(
-    sim: &Sim,
-    route: Route,
-    headers: &[(String, String)],
-    body: &[u8],
-    request_id: &str,
+    issuer: &Issuer<'_>,
+    call: &Call<'_>,
     credential: &mut Option<String>,
 ) -> Answer {
-    let now = sim.clock.now();
+    let Call {
+        route,
+        headers,
+        body,
+        request_id,
+        now,
+    } = *call;
     let result = match route {
-        Route::IamIdToken => id_token(sim, headers, body, now, credential).await,
-        Route::IamSecurityToken => security_token(sim, headers, body, now, credential),
-        Route::StsAssumeWithOidc => assume(sim, body, now, credential).await,
-        Route::PodIdentity => pod_identity(sim, headers, now, credential).await,
+        Route::IamIdToken => id_token(issuer, headers, body, now, credential).await,
+        Route::IamSecurityToken => security_token(issuer, headers, body, now, credential),
+        Route::StsAssumeWithOidc => assume(issuer, body, now, credential).await,
+        Route::PodIdentity => pod_identity(issuer, headers, now, credential).await,
         _ => Err(Refusal::BadRequest("not an IAM route".into())),
     };
     result.unwrap_or_else(|r| {
@@ -161,7 +186,7 @@ pub async fn serve(
 }
 
 async fn id_token(
-    sim: &Sim,
+    issuer: &Issuer<'_>,
     headers: &[(String, String)],
     body: &[u8],
     now: jiff::Timestamp,
@@ -182,7 +207,7 @@ async fn id_token(
         federated,
         issued_at,
         expires_at,
-    } = sim
+    } = issuer
         .iam
         .federate(idp, &request.auth.id_token.id, now)
         .await?;
@@ -194,12 +219,12 @@ async fn id_token(
         "methods": ["mapped"],
         "user": {
             "domain": {"id": DOMAIN_ID, "name": DOMAIN_NAME},
-            "id": crate::sim::flow::derived_uuid(&format!("iam-user/{user}")).replace('-', ""),
+            "id": derived_uuid(&format!("iam-user/{user}")).replace('-', ""),
             "name": user,
             "OS-FEDERATION": {
                 "identity_provider": {"id": federated.provider},
                 "protocol": {"id": "oidc"},
-                "groups": [{"id": crate::sim::flow::derived_uuid(&format!("iam-group/{user}")).replace('-', ""), "name": user}],
+                "groups": [{"id": derived_uuid(&format!("iam-group/{user}")).replace('-', ""), "name": user}],
             },
         },
     }});
@@ -210,7 +235,7 @@ async fn id_token(
 }
 
 fn security_token(
-    sim: &Sim,
+    issuer: &Issuer<'_>,
     headers: &[(String, String)],
     body: &[u8],
     now: jiff::Timestamp,
@@ -231,7 +256,7 @@ fn security_token(
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Refusal::BadRequest("give auth.identity.token.id or X-Auth-Token".into()))?;
     *credential = Some(token_fingerprint(&token));
-    let issued = sim.iam.exchange(&token, duration, now)?;
+    let issued = issuer.iam.exchange(&token, duration, now)?;
     let answer = Answer::json(
         StatusCode::CREATED,
         &json!({"credential": {
@@ -241,12 +266,12 @@ fn security_token(
             "expires_at": iam_time(issued.expires_at),
         }}),
     );
-    accept(sim, issued, now, credential);
+    accept(issuer, issued, now, credential);
     Ok(answer)
 }
 
 async fn assume(
-    sim: &Sim,
+    issuer: &Issuer<'_>,
     body: &[u8],
     now: jiff::Timestamp,
     credential: &mut Option<String>,
@@ -254,7 +279,7 @@ async fn assume(
     let r: AssumeRequest = parse(body)?;
     *credential = Some(token_fingerprint(&r.id_token));
     let session = r.agency_session_name.unwrap_or_default();
-    let issued = sim
+    let issued = issuer
         .iam
         .assume(
             &r.provider_urn,
@@ -266,12 +291,12 @@ async fn assume(
         )
         .await?;
     let answer = Answer::json(StatusCode::OK, &sts_credentials(&issued));
-    accept(sim, issued, now, credential);
+    accept(issuer, issued, now, credential);
     Ok(answer)
 }
 
 async fn pod_identity(
-    sim: &Sim,
+    issuer: &Issuer<'_>,
     headers: &[(String, String)],
     now: jiff::Timestamp,
     credential: &mut Option<String>,
@@ -281,9 +306,9 @@ async fn pod_identity(
         .filter(|v| !v.is_empty())
         .ok_or_else(|| Refusal::BadRequest("the Authorization header is missing".into()))?;
     *credential = Some(token_fingerprint(token));
-    let issued = sim.iam.pod_identity(token, now).await?;
+    let issued = issuer.iam.pod_identity(token, now).await?;
     let answer = Answer::json(StatusCode::OK, &sts_credentials(&issued));
-    accept(sim, issued, now, credential);
+    accept(issuer, issued, now, credential);
     Ok(answer)
 }
 
@@ -298,9 +323,14 @@ fn sts_credentials(issued: &Issued) -> Value {
 }
 
 /// Makes `issued` accepted by the CCE API.
-fn accept(sim: &Sim, issued: Issued, now: jiff::Timestamp, credential: &mut Option<String>) {
+fn accept(
+    issuer: &Issuer<'_>,
+    issued: Issued,
+    now: jiff::Timestamp,
+    credential: &mut Option<String>,
+) {
     *credential = Some(issued.access_key.clone());
-    sim.credentials.write().issue(issued, now);
+    issuer.store.write().issue(issued, now);
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! A P-256 signing key made on the spot, its JWK, and tokens signed with it: an identity
 //! provider of its own for tests of IAM that need no API server (ring generates EC keys,
-//! not RSA ones). Test support, like the rest of the simulator.
+//! not RSA ones). Test support, like the rest of the simulator. Pure but for the random
+//! key.
 
 use base64::Engine;
 use jsonwebtoken::jwk::Jwk;

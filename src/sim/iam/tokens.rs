@@ -1,5 +1,6 @@
 //! The unscoped tokens IAM issued from ID tokens, kept by their hash (the token itself is
-//! never stored) until they expire: `securitytokens` turns one into temporary keys.
+//! never stored) until they expire: `securitytokens` turns one into temporary keys. Pure:
+//! the time and the tokens are passed in.
 
 use std::collections::{BTreeMap, BTreeSet};
 
