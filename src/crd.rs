@@ -124,6 +124,17 @@ pub struct UpgradeWorkflowWatchSpec {
     pub suspend: Option<bool>,
 }
 
+impl UpgradeWorkflowWatch {
+    /// `namespace/name`: the one key of a watch in logs and per-watch metrics.
+    pub fn key(&self) -> String {
+        format!(
+            "{}/{}",
+            self.metadata.namespace.as_deref().unwrap_or_default(),
+            self.metadata.name.as_deref().unwrap_or_default()
+        )
+    }
+}
+
 /// Kind of CCE cluster: the CCE client's API family, spelled once.
 pub use crate::cce::ApiFamily as ClusterType;
 

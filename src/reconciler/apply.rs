@@ -48,13 +48,8 @@ pub async fn apply(
         write_status(ctx, api, watch, uid, next).await?;
         for transition in &decision.transitions {
             if let Some(task) = &transition.finished_task {
-                let key = format!(
-                    "{}/{}",
-                    watch.namespace().unwrap_or_default(),
-                    watch.name_any()
-                );
                 ctx.metrics
-                    .observe_task(&key, &task.task_type, task.result, task.took);
+                    .observe_task(&watch.key(), &task.task_type, task.result, task.took);
             }
         }
     }

@@ -62,7 +62,7 @@ async fn reconcile_once(
     }
     let namespace = watch.namespace().ok_or(Error::NoNamespace)?;
     let uid = watch.uid().unwrap_or_default();
-    let key = format!("{namespace}/{}", watch.name_any());
+    let key = watch.key();
     ctx.metrics.identify_watch(&key, &watch.spec.cluster_id);
     let generation = watch.meta().generation;
     let api: Api<UpgradeWorkflowWatch> = Api::namespaced(ctx.kube.clone(), &namespace);

@@ -1,0 +1,121 @@
+//! The reconcilers' shared context built from the command line: the CCE client and its
+//! endpoint policy, the credential sources, the fetcher, the Event publisher.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::runtime::reflector;
+use tracing::info;
+
+use crate::cce::client::{CceClient, ClientConfig};
+use crate::cce::endpoint::EndpointPolicy;
+use crate::cce::iam::Exchanger;
+use crate::credentials::defaults;
+use crate::credentials::identity::{ExchangeSettings, WorkloadIdentities};
+use crate::credentials::renewal;
+use crate::credentials::secrets::SecretCredentials;
+use crate::duration;
+use crate::metrics::Metrics;
+use crate::reconciler::context::Context;
+use crate::reconciler::core::schedule::PollPolicy;
+use crate::reconciler::fetch::{Fetcher, per_endpoint_share};
+use crate::reconciler::publisher::EventPublisher;
+use crate::run::{RunArgs, RunError};
+use crate::runtime::leader::Leadership;
+
+pub(super) fn build_context(
+    args: &RunArgs,
+    client: Client,
+    identity: &str,
+    metrics: Metrics,
+    leadership: Leadership,
+    secrets: Vec<reflector::Store<kube::api::PartialObjectMeta<Secret>>>,
+    secrets_synced: tokio::sync::watch::Receiver<bool>,
+) -> Result<Context, RunError> {
+    let policy = EndpointPolicy {
+        allow_insecure: args.allow_insecure_endpoints,
+        ..EndpointPolicy::default()
+    }
+    .with_extra_suffixes(&args.allowed_endpoint_hosts);
+    let cce = CceClient::new(ClientConfig {
+        connect_timeout: args.cce_connect_timeout,
+        request_timeout: args.cce_request_timeout,
+        ca_bundle: args.ca_bundle.clone(),
+        policy,
+        ..ClientConfig::default()
+    })
+    .map_err(|e| RunError::Cce(Box::new(e)))?;
+    let exchanger = Exchanger::new(cce.config().clone()).map_err(|e| RunError::Cce(Box::new(e)))?;
+    let source = defaults::select(
+        &|name| std::env::var(name).ok(),
+        &defaults::ChainInputs {
+            iam_endpoint: args.iam_endpoint.as_ref(),
+            default_credentials_dir: args.default_credentials_dir.as_deref(),
+            home: std::env::var_os("HOME").map(PathBuf::from),
+        },
+    )
+    .map_err(RunError::Defaults)?;
+    match &source {
+        Some(source) => info!(%source, "default credentials"),
+        None => info!("no default credentials: watches must name a Secret or a workload identity"),
+    }
+    let duration_seconds =
+        u32::try_from(args.iam_credentials_duration.as_secs()).unwrap_or(u32::MAX);
+    let clock: renewal::Clock = Arc::new(jiff::Timestamp::now);
+    let backoff = duration::Backoff {
+        base: args.backoff_base,
+        cap: args.backoff_cap,
+    };
+    let defaults = defaults::Defaults::new(
+        source,
+        exchanger.clone(),
+        duration_seconds,
+        clock.clone(),
+        backoff,
+    );
+    let identities = WorkloadIdentities::new(
+        client.clone(),
+        exchanger,
+        cce.config().policy.clone(),
+        ExchangeSettings {
+            iam_endpoint: args.iam_endpoint.clone(),
+            duration_seconds,
+            backoff,
+        },
+        clock,
+    );
+    let secrets = SecretCredentials::new(
+        client.clone(),
+        secrets,
+        defaults,
+        identities,
+        secrets_synced,
+    );
+    let recorder = EventPublisher::new(client.clone(), "cce-upgrade-watch", identity);
+    let fetcher = Fetcher::new(
+        cce,
+        args.cce_rate_limit,
+        args.cce_rate_burst,
+        per_endpoint_share(usize::from(args.concurrency)),
+        metrics.clone(),
+    );
+    let poll_policy = PollPolicy {
+        terminal_resync: args.terminal_resync,
+        backoff_base: args.backoff_base,
+        backoff_cap: args.backoff_cap,
+        permanent_retry: args.permanent_retry,
+        ..PollPolicy::default()
+    };
+    Ok(Context::new(
+        client,
+        recorder,
+        fetcher,
+        secrets,
+        poll_policy,
+        args.sync_heartbeat,
+        metrics,
+        leadership,
+    ))
+}
