@@ -10,13 +10,14 @@ use std::time::Duration;
 use tracing::debug;
 
 use crate::cce::client::Target;
+use crate::cce::credentials::Credentials;
 use crate::cce::error::CceError;
 use crate::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchSpec, UpgradeWorkflowWatchStatus};
 use crate::diagnosis::findings::{Ask, wanted};
 use crate::failure::{Category, Failure};
 use crate::reconciler::context::Context;
 use crate::reconciler::core::observation::{Diagnosed, Observed, Seen};
-use crate::reconciler::fetch::{FetchKey, fingerprint};
+use crate::reconciler::fetch::{Answer, FetchKey, fingerprint};
 
 /// What `observe` produced: the observation for the core, and where the answer came from,
 /// which the diagnostic reads about it need (it carries the credentials, so the core never
@@ -70,10 +71,28 @@ pub async fn observe(
         Ok(url) => url,
         Err(e) => return failed(Failure::permanent(e.category(), e.to_string())),
     };
+    let (key, target) = key_and_target(spec, endpoint, credentials);
+    // Any answer younger than the poll interval is shared. The first watch to wake after
+    // the interval asks CCE; the others reuse its answer and, because the next poll is
+    // timed from the answer's age, wake with it next time. A watch that first polled on
+    // its own schedule (created later, say) joins the workflow's schedule on its next wake,
+    // so each workflow converges to one request per interval. No watch sees a change later
+    // than before: CCE is still asked once per interval.
+    let answer = ctx.fetcher.fetch(&key, &target, poll).await?;
+    Some(reading_of(answer, key, target, watch))
+}
+
+/// What the shared fetch is keyed by (the credentials by fingerprint only), and the target
+/// its request goes to.
+fn key_and_target(
+    spec: &UpgradeWorkflowWatchSpec,
+    endpoint: url::Url,
+    credentials: Credentials,
+) -> (FetchKey, Target) {
     let key = FetchKey {
         endpoint: endpoint.to_string(),
         project_id: spec.project_id.clone(),
-        family: spec.cluster_type.into(),
+        family: spec.cluster_type,
         cluster_id: spec.cluster_id.clone(),
         workflow_id: spec.upgrade_workflow_id.clone(),
         credentials: fingerprint(&credentials),
@@ -82,32 +101,33 @@ pub async fn observe(
         endpoint,
         project_id: spec.project_id.clone(),
         cluster_id: spec.cluster_id.clone(),
-        family: spec.cluster_type.into(),
+        family: spec.cluster_type,
         credentials,
     };
-    // Any answer younger than the poll interval is shared. The first watch to wake after
-    // the interval asks CCE; the others reuse its answer and, because the next poll is
-    // timed from the answer's age, wake with it next time. A watch that first polled on
-    // its own schedule (created later, say) joins the workflow's schedule on its next wake,
-    // so each workflow converges to one request per interval. No watch sees a change later
-    // than before: CCE is still asked once per interval.
-    let answer = ctx.fetcher.fetch(&key, &target, poll).await?;
+    (key, target)
+}
+
+/// The observation an answer makes, and where it came from when the diagnostic reads need
+/// it.
+fn reading_of(
+    answer: Answer,
+    key: FetchKey,
+    target: Target,
+    watch: &UpgradeWorkflowWatch,
+) -> Reading {
     let age = answer.at.elapsed();
-    Some(match answer.fetched {
+    let observed = |seen| Observed {
+        seen,
+        not_before: Duration::ZERO,
+        age,
+    };
+    match answer.fetched {
         Ok(Some(wf)) => Reading {
-            observed: Observed {
-                seen: Seen::Workflow(wf, answer.id),
-                not_before: Duration::ZERO,
-                age,
-            },
+            observed: observed(Seen::Workflow(wf, answer.id)),
             source: Some(Arc::new((key, target))),
         },
         Ok(None) => Reading {
-            observed: Observed {
-                seen: Seen::NoWorkflowYet,
-                not_before: Duration::ZERO,
-                age,
-            },
+            observed: observed(Seen::NoWorkflowYet),
             source: None,
         },
         Err(e) => {
@@ -118,7 +138,7 @@ pub async fn observe(
                     seen: Seen::Failed {
                         failure: Failure {
                             category: failure_category(&e),
-                            message: failure_message(&e, spec),
+                            message: failure_message(&e, &watch.spec),
                             permanent: is_permanent(&e),
                         },
                         retry_after,
@@ -129,7 +149,7 @@ pub async fn observe(
                 source: None,
             }
         }
-    })
+    }
 }
 
 /// The diagnostic reads the workflow in `observed` calls for, given the kept status `old`

@@ -14,12 +14,12 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use tracing::{error, warn};
 
-use crate::crd::UpgradeWorkflowWatch;
+use crate::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
 use crate::metrics::ResultLabels;
 use crate::reconciler::apply::{apply, claim_first_sight};
 use crate::reconciler::context::{Context, Error, now_whole_seconds};
 use crate::reconciler::core::decide::{
-    Outcome, Requeue, Watch as DecideWatch, decide, first_sight, unchanged,
+    Decision, Outcome, Requeue, Watch as DecideWatch, decide, first_sight, unchanged,
 };
 use crate::reconciler::core::schedule::poll_interval;
 use crate::reconciler::observe::{diagnose, observe};
@@ -73,15 +73,10 @@ async fn reconcile_once(
         .statuses
         .settled(&uid)
         .filter(|s| s.holds_for(generation));
-    let mut known = None;
-    if settled.is_none() {
-        let mut old = ctx.statuses.status_of(&uid);
-        if let Some(first) = first_sight(&old, generation, now_whole_seconds(), &ctx.rules) {
-            old =
-                claim_first_sight(&api, &watch, &uid, &ctx.statuses, &ctx.metrics, &first).await?;
-        }
-        known = Some(old);
-    }
+    let known = match settled {
+        Some(_) => None,
+        None => Some(kept_status(&ctx, &api, &watch, &uid, generation).await?),
+    };
 
     let poll = poll_interval(watch.spec.poll_interval.as_deref());
     let Some(reading) = observe(&watch, &namespace, &ctx, poll).await else {
@@ -121,35 +116,68 @@ async fn reconcile_once(
     for u in &decision.unparsed {
         warn!(watch = %key, field = %u.field, value = %u.value, "CCE sent a timestamp in an unknown format");
     }
-    match decision.failures {
+    count_failures(&ctx, &uid, decision.failures);
+    apply(&ctx, &api, &watch, &uid, &decision).await?;
+    record_outcome(&ctx, &key, &decision);
+    Ok(match decision.requeue {
+        Requeue::After { delay, floor } => {
+            Action::requeue(ctx.policy().jittered(delay, floor, rand::random()))
+        }
+        Requeue::AwaitChange => Action::await_change(),
+    })
+}
+
+/// The kept status of a watch whose last reconcile settled nothing for this generation; a
+/// new watch first gets the status saying the operator saw it.
+async fn kept_status(
+    ctx: &Context,
+    api: &Api<UpgradeWorkflowWatch>,
+    watch: &UpgradeWorkflowWatch,
+    uid: &str,
+    generation: Option<i64>,
+) -> Result<UpgradeWorkflowWatchStatus, Error> {
+    let old = ctx.statuses.status_of(uid);
+    match first_sight(&old, generation, now_whole_seconds(), &ctx.rules) {
+        Some(first) => {
+            claim_first_sight(api, watch, uid, &ctx.statuses, &ctx.metrics, &first).await
+        }
+        None => Ok(old),
+    }
+}
+
+/// Keeps the count of failed reads in a row the decision left.
+fn count_failures(ctx: &Context, uid: &str, failures: Option<u32>) {
+    match failures {
         Some(0) => {
-            ctx.failures.lock().remove(&uid);
+            ctx.failures.lock().remove(uid);
         }
         Some(n) => {
-            ctx.failures.lock().insert(uid.clone(), n);
+            ctx.failures.lock().insert(uid.to_string(), n);
         }
         None => {}
     }
-    apply(&ctx, &api, &watch, &uid, &decision).await?;
+}
 
+/// The watch's series and the reconcile's result, as the decision left them.
+fn record_outcome(ctx: &Context, key: &str, decision: &Decision) {
     let phase = decision.phase.as_deref();
     let result = match decision.outcome {
         Outcome::Unchanged => {
-            ctx.metrics.record_unchanged(&key, decision.interval);
+            ctx.metrics.record_unchanged(key, decision.interval);
             "synced"
         }
         Outcome::Suspended => {
-            ctx.metrics.suspend_watch(&key, phase);
+            ctx.metrics.suspend_watch(key, phase);
             "suspended"
         }
         Outcome::Synced => {
             ctx.metrics
-                .record_watch(&key, phase, true, decision.interval);
+                .record_watch(key, phase, true, decision.interval);
             "synced"
         }
         Outcome::Failed => {
             ctx.metrics
-                .record_watch(&key, phase, false, decision.interval);
+                .record_watch(key, phase, false, decision.interval);
             "failed"
         }
     };
@@ -157,12 +185,6 @@ async fn reconcile_once(
         .reconciles
         .get_or_create(&ResultLabels { result })
         .inc();
-    Ok(match decision.requeue {
-        Requeue::After { delay, floor } => {
-            Action::requeue(ctx.policy().jittered(delay, floor, rand::random()))
-        }
-        Requeue::AwaitChange => Action::await_change(),
-    })
 }
 
 /// Kubernetes API failures (CCE failures never get here): retry with a short backoff.

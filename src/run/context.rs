@@ -47,6 +47,43 @@ pub(super) fn build_context(
         ..ClientConfig::default()
     })
     .map_err(|e| RunError::Cce(Box::new(e)))?;
+    let secrets = credentials(args, &client, &cce, secrets, secrets_synced)?;
+    let recorder = EventPublisher::new(client.clone(), "cce-upgrade-watch", identity);
+    let fetcher = Fetcher::new(
+        cce,
+        args.cce_rate_limit,
+        args.cce_rate_burst,
+        per_endpoint_share(usize::from(args.concurrency)),
+        metrics.clone(),
+    );
+    let poll_policy = PollPolicy {
+        terminal_resync: args.terminal_resync,
+        backoff_base: args.backoff_base,
+        backoff_cap: args.backoff_cap,
+        permanent_retry: args.permanent_retry,
+        ..PollPolicy::default()
+    };
+    Ok(Context::new(
+        client,
+        recorder,
+        fetcher,
+        secrets,
+        poll_policy,
+        args.sync_heartbeat,
+        metrics,
+        leadership,
+    ))
+}
+
+/// Where a watch's credentials come from: its Secret, its workload identity, or the
+/// operator's default chain as this process's environment and flags configure it.
+fn credentials(
+    args: &RunArgs,
+    client: &Client,
+    cce: &CceClient,
+    secrets: Vec<reflector::Store<kube::api::PartialObjectMeta<Secret>>>,
+    secrets_synced: tokio::sync::watch::Receiver<bool>,
+) -> Result<SecretCredentials, RunError> {
     let exchanger = Exchanger::new(cce.config().clone()).map_err(|e| RunError::Cce(Box::new(e)))?;
     let source = defaults::select(
         &|name| std::env::var(name).ok(),
@@ -86,36 +123,11 @@ pub(super) fn build_context(
         },
         clock,
     );
-    let secrets = SecretCredentials::new(
+    Ok(SecretCredentials::new(
         client.clone(),
         secrets,
         defaults,
         identities,
         secrets_synced,
-    );
-    let recorder = EventPublisher::new(client.clone(), "cce-upgrade-watch", identity);
-    let fetcher = Fetcher::new(
-        cce,
-        args.cce_rate_limit,
-        args.cce_rate_burst,
-        per_endpoint_share(usize::from(args.concurrency)),
-        metrics.clone(),
-    );
-    let poll_policy = PollPolicy {
-        terminal_resync: args.terminal_resync,
-        backoff_base: args.backoff_base,
-        backoff_cap: args.backoff_cap,
-        permanent_retry: args.permanent_retry,
-        ..PollPolicy::default()
-    };
-    Ok(Context::new(
-        client,
-        recorder,
-        fetcher,
-        secrets,
-        poll_policy,
-        args.sync_heartbeat,
-        metrics,
-        leadership,
     ))
 }
