@@ -195,7 +195,7 @@ async fn fetch(args: &GetArgs) -> Result<Found, Advised> {
         endpoint,
         project_id: args.project_id.clone(),
         cluster_id: args.cluster_id.clone(),
-        family: args.cluster_type.into(),
+        family: args.cluster_type,
         credentials,
     };
     match &args.workflow_id {

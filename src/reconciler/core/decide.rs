@@ -144,70 +144,8 @@ pub fn decide(
     now: Timestamp,
     rules: &Rules,
 ) -> Decision {
-    let policy = &rules.policy;
-    let compute = |observation: &Observation<'_>| {
-        next_status(old, observation, watch.generation, now, rules.heartbeat)
-    };
-    let mut interval = policy.after_success(old.workflow_phase().as_ref(), watch.poll);
-    let mut unparsed = Vec::new();
-    let mut settle = None;
-    let (next, requeue, failures, outcome) = match &observed.seen {
-        Seen::Workflow(wf, answer) => {
-            let next = compute(&Observation::Diagnosed {
-                workflow: wf,
-                told: &diagnosed.told,
-                cluster_id: watch.cluster_id,
-            });
-            unparsed = next.mirrored.unparsed;
-            interval = policy.after_success(wf.phase(), watch.poll);
-            if diagnosed.complete && !reads_every_poll(wf) {
-                settle = Settled::after(*answer, watch.generation, &next.status, rules.heartbeat);
-            }
-            let requeue = Requeue::After {
-                delay: interval.saturating_sub(observed.age),
-                floor: observed.not_before,
-            };
-            (next.status, requeue, Some(0), Outcome::Synced)
-        }
-        Seen::NoWorkflowYet => {
-            interval = policy
-                .terminal_resync
-                .min(watch.poll.max(Duration::from_secs(60)));
-            let requeue = Requeue::After {
-                delay: interval,
-                floor: observed.not_before,
-            };
-            (
-                compute(&Observation::NoWorkflowYet).status,
-                requeue,
-                Some(0),
-                Outcome::Synced,
-            )
-        }
-        Seen::Failed {
-            failure,
-            retry_after,
-        } => {
-            let failures = watch.failures.saturating_add(1);
-            let observation = Observation::Failed(failure.clone());
-            let requeue = Requeue::After {
-                delay: policy.after_failure(failures, failure.permanent, *retry_after),
-                floor: observed.not_before,
-            };
-            (
-                compute(&observation).status,
-                requeue,
-                Some(failures),
-                Outcome::Failed,
-            )
-        }
-        Seen::Suspended => (
-            compute(&Observation::Suspended).status,
-            Requeue::AwaitChange,
-            None,
-            Outcome::Suspended,
-        ),
-    };
+    let step = step(old, observed, diagnosed, watch, now, rules);
+    let next = step.status;
     let (write, found) = if next == *old {
         (None, Vec::new())
     } else {
@@ -217,14 +155,93 @@ pub fn decide(
     Decision {
         write,
         transitions: found,
-        requeue,
-        failures,
-        settle,
-        outcome,
+        requeue: step.requeue,
+        failures: step.failures,
+        settle: step.settle,
+        outcome: step.outcome,
         phase: next.phase,
-        interval,
-        unparsed,
+        interval: step.interval,
+        unparsed: step.unparsed,
     }
+}
+
+/// What one observation makes of the kept status, before it is compared with it.
+struct Step {
+    status: UpgradeWorkflowWatchStatus,
+    requeue: Requeue,
+    failures: Option<u32>,
+    outcome: Outcome,
+    interval: Duration,
+    unparsed: Vec<UnparsedTime>,
+    settle: Option<Settled>,
+}
+
+fn step(
+    old: &UpgradeWorkflowWatchStatus,
+    observed: &Observed,
+    diagnosed: &Diagnosed,
+    watch: &Watch<'_>,
+    now: Timestamp,
+    rules: &Rules,
+) -> Step {
+    let policy = &rules.policy;
+    let compute = |observation: &Observation<'_>| {
+        next_status(old, observation, watch.generation, now, rules.heartbeat)
+    };
+    let mut step = Step {
+        status: UpgradeWorkflowWatchStatus::default(),
+        requeue: Requeue::AwaitChange,
+        failures: None,
+        outcome: Outcome::Suspended,
+        interval: policy.after_success(old.workflow_phase().as_ref(), watch.poll),
+        unparsed: Vec::new(),
+        settle: None,
+    };
+    match &observed.seen {
+        Seen::Workflow(wf, answer) => {
+            let next = compute(&Observation::Diagnosed {
+                workflow: wf,
+                told: &diagnosed.told,
+                cluster_id: watch.cluster_id,
+            });
+            step.unparsed = next.mirrored.unparsed;
+            step.interval = policy.after_success(wf.phase(), watch.poll);
+            if diagnosed.complete && !reads_every_poll(wf) {
+                step.settle =
+                    Settled::after(*answer, watch.generation, &next.status, rules.heartbeat);
+            }
+            step.requeue = Requeue::After {
+                delay: step.interval.saturating_sub(observed.age),
+                floor: observed.not_before,
+            };
+            (step.status, step.failures, step.outcome) = (next.status, Some(0), Outcome::Synced);
+        }
+        Seen::NoWorkflowYet => {
+            step.interval = policy
+                .terminal_resync
+                .min(watch.poll.max(Duration::from_secs(60)));
+            step.requeue = Requeue::After {
+                delay: step.interval,
+                floor: observed.not_before,
+            };
+            step.status = compute(&Observation::NoWorkflowYet).status;
+            (step.failures, step.outcome) = (Some(0), Outcome::Synced);
+        }
+        Seen::Failed {
+            failure,
+            retry_after,
+        } => {
+            let failures = watch.failures.saturating_add(1);
+            step.requeue = Requeue::After {
+                delay: policy.after_failure(failures, failure.permanent, *retry_after),
+                floor: observed.not_before,
+            };
+            step.status = compute(&Observation::Failed(failure.clone())).status;
+            (step.failures, step.outcome) = (Some(failures), Outcome::Failed);
+        }
+        Seen::Suspended => step.status = compute(&Observation::Suspended).status,
+    }
+    step
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::cce::model::{Point, TaskState, TaskType, Workflow};
+use crate::cce::model::{Point, PointStatus, TaskState, TaskType, Workflow};
 use crate::cce::time;
 use crate::crd::{TaskLine, TaskStatus, UpgradeWorkflowWatchStatus};
 use crate::duration::{self, Precision};
@@ -77,63 +77,11 @@ pub fn mirror_into(
     status.tasks = points
         .iter()
         .take(MAX_TASKS)
-        .map(|p| {
-            let task_type = report.keep(
-                p.task_type
-                    .as_ref()
-                    .map(|t| t.to_string())
-                    .unwrap_or_default(),
-            );
-            let mut field = |name: &str, raw: &Option<String>| {
-                parse_time(
-                    raw.clone(),
-                    &format!("tasks[{task_type}].{name}"),
-                    &mut unparsed,
-                )
-            };
-            let (start_time, start_time_raw) = field("startTime", &p.start_time_stamp);
-            let (end_time, end_time_raw) = field("endTime", &p.end_time_stamp);
-            let (expire_time, expire_time_raw) = field("expireTime", &p.expire_time_stamp);
-            let duration = match (&start_time, &end_time) {
-                (Some(start), Some(end)) => Some(duration::format(
-                    duration::elapsed(start.0, end.0),
-                    Precision::Seconds,
-                )),
-                _ => None,
-            };
-            TaskStatus {
-                duration,
-                id: report.keep_opt(p.task_id.clone()),
-                status: report.keep_opt(p.status.as_ref().map(|s| s.to_string())),
-                start_time,
-                start_time_raw,
-                end_time,
-                end_time_raw,
-                expire_time,
-                expire_time_raw,
-                task_type,
-                ..TaskStatus::default()
-            }
-        })
+        .map(|p| mirror_task(p, &mut report, &mut unparsed))
         .collect();
     mark_expired_prechecks(&mut status.tasks, now);
 
-    let lines = wf
-        .status
-        .as_ref()
-        .and_then(|s| s.line_statuses.as_deref())
-        .unwrap_or_default();
-    report.omitted_lines = lines.len().saturating_sub(MAX_LINES);
-    status.lines = lines
-        .iter()
-        .take(MAX_LINES)
-        .map(|l| TaskLine {
-            from: report.keep_opt(task_type_of(l.start_point.as_ref())),
-            to: report.keep_opt(task_type_of(l.end_point.as_ref())),
-            critical: l.critical,
-        })
-        .collect();
-
+    status.lines = mirror_lines(wf, &mut report);
     let succeeded = points
         .iter()
         .filter(|p| {
@@ -149,6 +97,79 @@ pub fn mirror_into(
             .map(TaskType::to_string),
     );
     status.task_durations = task_durations(&status.tasks);
+    bound_raw_times(status, &mut report);
+    // Kept raw, reported in Synced and logged: bounded and cleaned like every other string.
+    report.unparsed = unparsed
+        .into_iter()
+        .map(|u| UnparsedTime {
+            value: clean(&u.value, MAX_FIELD_BYTES).into_owned(),
+            ..u
+        })
+        .collect();
+    report
+}
+
+/// One task of the workflow as status holds it, its times parsed (or kept raw).
+fn mirror_task(
+    p: &PointStatus,
+    report: &mut Mirrored,
+    unparsed: &mut Vec<UnparsedTime>,
+) -> TaskStatus {
+    let task_type = report.keep(
+        p.task_type
+            .as_ref()
+            .map(|t| t.to_string())
+            .unwrap_or_default(),
+    );
+    let mut field = |name: &str, raw: &Option<String>| {
+        parse_time(raw.clone(), &format!("tasks[{task_type}].{name}"), unparsed)
+    };
+    let (start_time, start_time_raw) = field("startTime", &p.start_time_stamp);
+    let (end_time, end_time_raw) = field("endTime", &p.end_time_stamp);
+    let (expire_time, expire_time_raw) = field("expireTime", &p.expire_time_stamp);
+    let duration = match (&start_time, &end_time) {
+        (Some(start), Some(end)) => Some(duration::format(
+            duration::elapsed(start.0, end.0),
+            Precision::Seconds,
+        )),
+        _ => None,
+    };
+    TaskStatus {
+        duration,
+        id: report.keep_opt(p.task_id.clone()),
+        status: report.keep_opt(p.status.as_ref().map(|s| s.to_string())),
+        start_time,
+        start_time_raw,
+        end_time,
+        end_time_raw,
+        expire_time,
+        expire_time_raw,
+        task_type,
+        ..TaskStatus::default()
+    }
+}
+
+/// The order of the tasks, at most [`MAX_LINES`] of it.
+fn mirror_lines(wf: &Workflow, report: &mut Mirrored) -> Vec<TaskLine> {
+    let lines = wf
+        .status
+        .as_ref()
+        .and_then(|s| s.line_statuses.as_deref())
+        .unwrap_or_default();
+    report.omitted_lines = lines.len().saturating_sub(MAX_LINES);
+    lines
+        .iter()
+        .take(MAX_LINES)
+        .map(|l| TaskLine {
+            from: report.keep_opt(task_type_of(l.start_point.as_ref())),
+            to: report.keep_opt(task_type_of(l.end_point.as_ref())),
+            critical: l.critical,
+        })
+        .collect()
+}
+
+/// Times kept as CCE sent them are bounded like every other string from CCE.
+fn bound_raw_times(status: &mut UpgradeWorkflowWatchStatus, report: &mut Mirrored) {
     for raw in [
         &mut status.workflow_created_raw,
         &mut status.workflow_updated_raw,
@@ -164,15 +185,6 @@ pub fn mirror_into(
             *raw = report.keep_opt(raw.take());
         }
     }
-    // Kept raw, reported in Synced and logged: bounded and cleaned like every other string.
-    report.unparsed = unparsed
-        .into_iter()
-        .map(|u| UnparsedTime {
-            value: clean(&u.value, MAX_FIELD_BYTES).into_owned(),
-            ..u
-        })
-        .collect();
-    report
 }
 
 fn task_type_of(point: Option<&Point>) -> Option<String> {

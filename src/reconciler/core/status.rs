@@ -72,18 +72,7 @@ pub fn next_status(
         } => {
             mirrored = mirror_into(&mut status, workflow, now);
             annotate(&mut status, &old.tasks, told);
-            let mismatch = workflow
-                .spec
-                .as_ref()
-                .and_then(|s| s.cluster_id.as_deref())
-                .filter(|theirs| !theirs.is_empty() && theirs != cluster_id)
-                .map(|theirs| {
-                    format!(
-                        "the workflow belongs to cluster {:?}, not to spec.clusterID {cluster_id:?}: \
-                         check upgradeWorkflowID",
-                        clean(theirs, MAX_FIELD_BYTES)
-                    )
-                });
+            let mismatch = cluster_mismatch(workflow, cluster_id);
             Some(synced_ok(&mirrored, &status, mismatch))
         }
         Observation::NoWorkflowYet => {
@@ -129,27 +118,52 @@ pub fn next_status(
     }
     status.conditions = conditions.into_list();
 
-    let synced_now = matches!(
+    if matches!(
         observation,
         Observation::Workflow(_) | Observation::Diagnosed { .. } | Observation::NoWorkflowYet
-    );
-    if synced_now {
-        let due = old
-            .last_sync_time
-            .as_ref()
-            .is_none_or(|last| now.duration_since(last.0).as_secs_f64() >= heartbeat.as_secs_f64());
-        let changed = UpgradeWorkflowWatchStatus {
-            last_sync_time: None,
-            ..status.clone()
-        } != UpgradeWorkflowWatchStatus {
-            last_sync_time: None,
-            ..old.clone()
-        };
-        if due || changed {
-            status.last_sync_time = Some(Time(now));
-        }
+    ) && sync_time_due(old, &status, now, heartbeat)
+    {
+        status.last_sync_time = Some(Time(now));
     }
     Next { status, mirrored }
+}
+
+/// Why the workflow CCE sent is not the watched cluster's, if it is not.
+fn cluster_mismatch(workflow: &Workflow, cluster_id: &str) -> Option<String> {
+    workflow
+        .spec
+        .as_ref()
+        .and_then(|s| s.cluster_id.as_deref())
+        .filter(|theirs| !theirs.is_empty() && *theirs != cluster_id)
+        .map(|theirs| {
+            format!(
+                "the workflow belongs to cluster {:?}, not to spec.clusterID {cluster_id:?}: \
+                 check upgradeWorkflowID",
+                clean(theirs, MAX_FIELD_BYTES)
+            )
+        })
+}
+
+/// After a successful read, `lastSyncTime` moves when something else changed or the
+/// heartbeat is due.
+fn sync_time_due(
+    old: &UpgradeWorkflowWatchStatus,
+    status: &UpgradeWorkflowWatchStatus,
+    now: Timestamp,
+    heartbeat: Duration,
+) -> bool {
+    let due = old
+        .last_sync_time
+        .as_ref()
+        .is_none_or(|last| now.duration_since(last.0).as_secs_f64() >= heartbeat.as_secs_f64());
+    let changed = UpgradeWorkflowWatchStatus {
+        last_sync_time: None,
+        ..status.clone()
+    } != UpgradeWorkflowWatchStatus {
+        last_sync_time: None,
+        ..old.clone()
+    };
+    due || changed
 }
 
 /// Whether the upgrade itself moved between two statuses: another workflow, another phase,
