@@ -70,11 +70,6 @@ pub fn fingerprint(credentials: &Credentials) -> [u8; 32] {
 /// The outcome of a read: the workflow (`None` when a followed cluster has none yet).
 pub type Fetched = Result<Option<Arc<Workflow>>, CceError>;
 
-#[derive(Default)]
-struct Slot {
-    last: Option<Answer>,
-}
-
 /// One read: when it completed, what it gave, and its id.
 #[derive(Clone)]
 pub struct Answer {
@@ -86,15 +81,83 @@ pub struct Answer {
 /// How long a failed read is reused: long enough for the watches waiting on the request.
 const FAILURE_SHARED_FOR: Duration = Duration::from_secs(1);
 
-/// A diagnostic read's last answer: `None` for a failure worth trying again.
-type Diagnosis = Option<(Instant, Option<Told>)>;
-type DiagnosisSlot = Arc<tokio::sync::Mutex<Diagnosis>>;
+/// A diagnostic read's last answer: `told` is `None` for a failure worth trying again.
+#[derive(Clone)]
+struct Diagnosis {
+    at: Instant,
+    told: Option<Told>,
+}
+
+/// An answer kept for the callers that come after it.
+trait Kept: Clone {
+    fn at(&self) -> Instant;
+    fn failed(&self) -> bool;
+}
+
+impl Kept for Answer {
+    fn at(&self) -> Instant {
+        self.at
+    }
+    fn failed(&self) -> bool {
+        self.fetched.is_err()
+    }
+}
+
+impl Kept for Diagnosis {
+    fn at(&self) -> Instant {
+        self.at
+    }
+    fn failed(&self) -> bool {
+        self.told.is_none()
+    }
+}
+
+/// The newest answer per key. Callers for the same key wait for the request in flight
+/// instead of sending their own, then share its answer while it is fresh.
+struct Shared<K, A> {
+    slots: Mutex<HashMap<K, Arc<tokio::sync::Mutex<Option<A>>>>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone, A: Kept> Shared<K, A> {
+    fn new() -> Self {
+        Self {
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The slot of `key`, held until the caller has asked and stored an answer.
+    async fn slot(&self, key: &K) -> tokio::sync::OwnedMutexGuard<Option<A>> {
+        let slot = self.slots.lock().entry(key.clone()).or_default().clone();
+        slot.lock_owned().await
+    }
+
+    /// Drops answers nobody asked for in `idle`.
+    fn sweep(&self, idle: Duration) {
+        self.slots.lock().retain(|_, slot| match slot.try_lock() {
+            Ok(kept) => kept.as_ref().is_some_and(|k| k.at().elapsed() < idle),
+            Err(_) => true,
+        });
+    }
+}
+
+/// The kept answer if younger than `fresh_for`. A failure is shared only with the
+/// callers that queued behind its request: each watch's retry backoff asks CCE again,
+/// so recovery shows at once.
+fn fresh<A: Kept>(kept: &Option<A>, fresh_for: Duration) -> Option<A> {
+    let kept = kept.as_ref()?;
+    let fresh_for = if kept.failed() {
+        fresh_for.min(FAILURE_SHARED_FOR)
+    } else {
+        fresh_for
+    };
+    (kept.at().elapsed() < fresh_for).then(|| kept.clone())
+}
 
 /// Shared by all reconciles.
 pub struct Fetcher {
     client: CceClient,
-    slots: Mutex<HashMap<FetchKey, Arc<tokio::sync::Mutex<Slot>>>>,
-    diagnoses: Mutex<HashMap<(FetchKey, Ask), DiagnosisSlot>>,
+    workflows: Shared<FetchKey, Answer>,
+    diagnoses: Shared<(FetchKey, Ask), Diagnosis>,
     limiter: DefaultKeyedRateLimiter<(String, String)>,
     /// Requests in flight per endpoint.
     in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -121,8 +184,8 @@ impl Fetcher {
     ) -> Self {
         Self {
             client,
-            slots: Mutex::new(HashMap::new()),
-            diagnoses: Mutex::new(HashMap::new()),
+            workflows: Shared::new(),
+            diagnoses: Shared::new(),
             limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
             in_flight: Mutex::new(HashMap::new()),
             per_endpoint: per_endpoint.max(1),
@@ -144,25 +207,13 @@ impl Fetcher {
         target: &Target,
         fresh_for: Duration,
     ) -> Option<Answer> {
-        let slot = {
-            let mut slots = self.slots.lock();
-            slots.entry(key.clone()).or_default().clone()
-        };
-        let mut slot = slot.lock().await;
-        if let Some(last) = &slot.last {
-            // A failure is shared only with the callers that queued behind its request:
-            // each watch's retry backoff asks CCE again, so recovery shows at once.
-            let fresh_for = match last.fetched {
-                Ok(_) => fresh_for,
-                Err(_) => fresh_for.min(FAILURE_SHARED_FOR),
-            };
-            if last.at.elapsed() < fresh_for {
-                return Some(last.clone());
-            }
+        let mut slot = self.workflows.slot(key).await;
+        if let Some(answer) = fresh(&slot, fresh_for) {
+            return Some(answer);
         }
         let _permit = self.admit(key).await?;
         let fetched = self.request(key, target).await;
-        let previous = slot.last.as_ref();
+        let previous = slot.as_ref();
         let same = matches!(
             (previous.map(|last| &last.fetched), &fetched),
             (Some(Ok(Some(before))), Ok(Some(now))) if before == now
@@ -172,7 +223,7 @@ impl Fetcher {
             id: AnswerId::following(previous.map(|last| last.id), same),
             fetched,
         };
-        slot.last = Some(answer.clone());
+        *slot = Some(answer.clone());
         Some(answer)
     }
 
@@ -208,21 +259,9 @@ impl Fetcher {
             workflow_id: None,
             ..key.clone()
         };
-        let slot = self
-            .diagnoses
-            .lock()
-            .entry((shared.clone(), ask.clone()))
-            .or_default()
-            .clone();
-        let mut slot = slot.lock().await;
-        if let Some((at, told)) = &*slot {
-            let fresh_for = match told {
-                Some(_) => fresh_for,
-                None => fresh_for.min(FAILURE_SHARED_FOR),
-            };
-            if at.elapsed() < fresh_for {
-                return told.clone();
-            }
+        let mut slot = self.diagnoses.slot(&(shared.clone(), ask.clone())).await;
+        if let Some(kept) = fresh(&slot, fresh_for) {
+            return kept.told;
         }
         let _permit = self.admit(&shared).await?;
         let started = Instant::now();
@@ -237,8 +276,11 @@ impl Fetcher {
             Ok(told) => Some(told),
             Err(e) => findings::unavailable(ask, &e),
         };
-        *slot = Some((Instant::now(), told));
-        slot.as_ref().and_then(|(_, told)| told.clone())
+        *slot = Some(Diagnosis {
+            at: Instant::now(),
+            told: told.clone(),
+        });
+        told
     }
 
     async fn request(&self, key: &FetchKey, target: &Target) -> Fetched {
@@ -270,20 +312,8 @@ impl Fetcher {
 
     /// Drops cached answers nobody asked for in `idle`.
     pub fn sweep(&self, idle: Duration) {
-        let mut slots = self.slots.lock();
-        slots.retain(|_, slot| match slot.try_lock() {
-            Ok(slot) => slot
-                .last
-                .as_ref()
-                .is_some_and(|last| last.at.elapsed() < idle),
-            Err(_) => true,
-        });
-        self.diagnoses
-            .lock()
-            .retain(|_, slot| match slot.try_lock() {
-                Ok(slot) => slot.as_ref().is_some_and(|(at, _)| at.elapsed() < idle),
-                Err(_) => true,
-            });
+        self.workflows.sweep(idle);
+        self.diagnoses.sweep(idle);
         self.limiter.retain_recent();
         let per_endpoint = self.per_endpoint;
         self.in_flight
