@@ -79,7 +79,7 @@ pub async fn claim_first_sight(
     for _ in 0..2 {
         match patch_status(api, watch, first, read_at.as_deref()).await {
             Ok(written) => {
-                metrics.status_writes.inc();
+                metrics.status_written();
                 let version = written.metadata.resource_version.as_deref();
                 statuses.wrote(uid, version, first);
                 return Ok(first.clone());
@@ -138,13 +138,13 @@ async fn write_status(
     }
     match patch_status(api, watch, status, None).await {
         Ok(written) => {
-            ctx.metrics.status_writes.inc();
+            ctx.metrics.status_written();
             ctx.statuses
                 .wrote(uid, written.metadata.resource_version.as_deref(), status);
             Ok(())
         }
         Err(kube::Error::Api(refusal)) if refused_for_its_content(&refusal) => {
-            ctx.metrics.status_rejections.inc();
+            ctx.metrics.status_rejected();
             warn!(watch = %watch.name_any(), error = %refusal, "the API server refused the status");
             ctx.rejected.lock().insert(uid.to_string(), digest);
             let kept = ctx.statuses.status_of(uid);
@@ -209,12 +209,7 @@ async fn publish(
 ) -> Result<(), Error> {
     match ctx.recorder.publish(watch, transition).await {
         Ok(Published::Created) => {
-            ctx.metrics
-                .events
-                .get_or_create(&crate::metrics::ReasonLabels {
-                    reason: transition.reason.as_str(),
-                })
-                .inc();
+            ctx.metrics.event_published(transition.reason.as_str());
             info!(watch = %watch.name_any(), reason = %transition.reason, note = %transition.note, "event");
         }
         Ok(Published::AlreadyThere) => {

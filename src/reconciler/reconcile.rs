@@ -15,7 +15,6 @@ use kube::{Resource, ResourceExt};
 use tracing::{error, warn};
 
 use crate::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
-use crate::metrics::ResultLabels;
 use crate::reconciler::apply::{apply, claim_first_sight};
 use crate::reconciler::context::{Context, Error, now_whole_seconds};
 use crate::reconciler::core::decide::{
@@ -80,10 +79,7 @@ async fn reconcile_once(
 
     let poll = poll_interval(watch.spec.poll_interval.as_deref());
     let Some(reading) = observe(&watch, &namespace, &ctx, poll).await else {
-        ctx.metrics
-            .reconciles
-            .get_or_create(&ResultLabels { result: "deferred" })
-            .inc();
+        ctx.metrics.reconcile_deferred();
         return Ok(Action::requeue(ctx.policy().jittered(
             ctx.policy().backoff_base,
             Duration::ZERO,
@@ -161,45 +157,36 @@ fn count_failures(ctx: &Context, uid: &str, failures: Option<u32>) {
 /// The watch's series and the reconcile's result, as the decision left them.
 fn record_outcome(ctx: &Context, key: &str, decision: &Decision) {
     let phase = decision.phase.as_deref();
-    let result = match decision.outcome {
+    match decision.outcome {
         Outcome::Unchanged => {
             ctx.metrics.record_unchanged(key, decision.interval);
-            "synced"
+            ctx.metrics.reconcile_synced();
         }
         Outcome::Suspended => {
             ctx.metrics.suspend_watch(key, phase);
-            "suspended"
+            ctx.metrics.reconcile_suspended();
         }
         Outcome::Synced => {
             ctx.metrics
                 .record_watch(key, phase, true, decision.interval);
-            "synced"
+            ctx.metrics.reconcile_synced();
         }
         Outcome::Failed => {
             ctx.metrics
                 .record_watch(key, phase, false, decision.interval);
-            "failed"
+            ctx.metrics.reconcile_failed();
         }
-    };
-    ctx.metrics
-        .reconciles
-        .get_or_create(&ResultLabels { result })
-        .inc();
+    }
 }
 
 /// Kubernetes API failures (CCE failures never get here): retry with a short backoff.
 pub fn error_policy(watch: Arc<UpgradeWorkflowWatch>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(watch = %watch.name_any(), %error, "reconcile failed");
-    ctx.metrics
-        .reconciles
-        .get_or_create(&ResultLabels {
-            result: if matches!(error, Error::Panicked(_)) {
-                "panic"
-            } else {
-                "error"
-            },
-        })
-        .inc();
+    if matches!(error, Error::Panicked(_)) {
+        ctx.metrics.reconcile_panicked();
+    } else {
+        ctx.metrics.reconcile_errored();
+    }
     Action::requeue(ctx.policy().jittered(
         ctx.policy().backoff_base,
         Duration::ZERO,

@@ -167,7 +167,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| format!("cce-upgrade-watch-{}", std::process::id()));
     let (leadership, election) = elect(&args, &client, &identity).await?;
-    metrics.leader.set(i64::from(leadership.is_leader()));
+    metrics.record_leadership(leadership.is_leader());
 
     // One controller per scope: the whole cluster, or each namespace the operator serves.
     let scopes: Vec<Option<String>> = if args.namespaces.is_empty() {
@@ -320,7 +320,7 @@ fn follow_leadership(
 ) -> tokio::task::JoinHandle<()> {
     let (ctx, metrics) = (ctx.clone(), metrics.clone());
     let on_change = move |leader: bool| {
-        metrics.leader.set(i64::from(leader));
+        metrics.record_leadership(leader);
         ctx.forget_all();
         if !leader {
             // A standby serves no watch: its per-watch series would double-count

@@ -1,111 +1,68 @@
-//! Prometheus metrics. Every label has a bounded set of values: results and error
-//! categories are fixed words, phases and task types fold unknown values into `Other`, and
-//! the per-watch series are a fixed few per existing watch, removed with the watch. Build
-//! information and the standard process metrics ([`process`]) come with every scrape.
+//! Prometheus metrics, recorded only through [`Metrics`]' methods, one per thing that
+//! happened (a reconcile deferred, a status refused, an Event published): the families are
+//! private, so every label value comes from a fixed word here or from a caller's
+//! `&'static str` (an operation, a failure category, an Event reason), and phases and task
+//! types fold unknown values into `Other`. The per-watch series ([`watches`]) are a fixed few
+//! per existing watch, removed with the watch. Build information and the standard process
+//! metrics ([`process`]) come with every scrape. State, no I/O.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use parking_lot::Mutex;
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, text::encode};
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::encoding::{EncodeLabelSet, text::encode};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
-use crate::cce::model::{Phase, TaskType};
+use crate::cce::model::TaskType;
 
 mod process;
+mod watches;
+
+use watches::{WatchBook, WatchCollector};
 
 /// The source revision the binary was built from (build.rs).
 pub const REVISION: &str = env!("CCE_UW_REVISION");
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabels {
-    pub result: &'static str,
+struct ResultLabels {
+    result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
-    pub operation: &'static str,
-    pub outcome: &'static str,
+struct RequestLabels {
+    operation: &'static str,
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TaskLabels {
-    pub task_type: &'static str,
-    pub result: &'static str,
+struct TaskLabels {
+    task_type: &'static str,
+    result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabels {
-    pub reason: &'static str,
-}
-
-/// Per-watch facts kept for scrape-time gauges, keyed by `namespace/name`.
-#[derive(Default, Debug)]
-struct WatchBook {
-    watches: HashMap<String, WatchFacts>,
-}
-
-#[derive(Debug)]
-struct WatchFacts {
-    phase: &'static str,
-    /// spec.clusterID, a label of the per-watch series (at most 64 characters, as the CRD
-    /// allows).
-    cluster_id: String,
-    /// Wall-clock time of the last good answer from CCE; `None` until there was one.
-    last_answer_at: Option<SystemTime>,
-    /// Upgrade tasks this instance saw fail for the watch.
-    failed_tasks: u64,
-    /// The last good answer from CCE, or when this instance began serving the watch if
-    /// there was none yet: a watch that never syncs ages like one that stopped. `None`
-    /// while suspended.
-    last_good_sync: Option<Instant>,
-    /// How often the watch is polled while CCE answers (pollInterval, or the terminal
-    /// resync); `None` while suspended.
-    poll_interval: Option<Duration>,
-}
-
-impl WatchBook {
-    /// The facts of a watch, looked up without allocating a key when it is known.
-    fn facts(&mut self, key: &str) -> &mut WatchFacts {
-        if !self.watches.contains_key(key) {
-            self.watches.insert(
-                key.to_string(),
-                WatchFacts {
-                    phase: "None",
-                    cluster_id: String::new(),
-                    last_answer_at: None,
-                    failed_tasks: 0,
-                    last_good_sync: None,
-                    poll_interval: None,
-                },
-            );
-        }
-        self.watches
-            .get_mut(key)
-            .expect("inserted above when missing")
-    }
+struct ReasonLabels {
+    reason: &'static str,
 }
 
 /// All metrics of the operator, cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
-    pub reconciles: Family<ResultLabels, Counter>,
-    pub cce_requests: Family<RequestLabels, Counter>,
-    pub cce_request_seconds: Family<RequestLabels, Histogram>,
-    pub task_seconds: Family<TaskLabels, Histogram>,
-    pub status_writes: Counter,
-    pub status_rejections: Counter,
-    pub events: Family<ReasonLabels, Counter>,
-    pub leader: Gauge,
+    reconciles: Family<ResultLabels, Counter>,
+    cce_requests: Family<RequestLabels, Counter>,
+    cce_request_seconds: Family<RequestLabels, Histogram>,
+    task_seconds: Family<TaskLabels, Histogram>,
+    status_writes: Counter,
+    status_rejections: Counter,
+    events: Family<ReasonLabels, Counter>,
+    leader: Gauge,
     book: Arc<Mutex<WatchBook>>,
 }
 
@@ -125,7 +82,30 @@ impl Metrics {
     pub fn new() -> Self {
         let mut root = Registry::default();
         root.register_collector(Box::new(process::ProcessCollector));
-        let registry = root.sub_registry_with_prefix("cce_upgrade_watch");
+        let mut metrics = Self {
+            registry: Arc::default(),
+            reconciles: Family::default(),
+            cce_requests: Family::default(),
+            cce_request_seconds: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.01, 2.0, 12))
+            }),
+            task_seconds: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(15.0, 2.0, 12))
+            }),
+            status_writes: Counter::default(),
+            status_rejections: Counter::default(),
+            events: Family::default(),
+            leader: Gauge::default(),
+            book: Arc::default(),
+        };
+        metrics.register(root.sub_registry_with_prefix("cce_upgrade_watch"));
+        metrics.registry = Arc::new(root);
+        metrics
+    }
+
+    /// Registers every family under its exported name (the registry adds the prefix and,
+    /// for counters, `_total`).
+    fn register(&self, registry: &mut Registry) {
         registry.register(
             "build",
             "The operator's version and source revision",
@@ -134,70 +114,49 @@ impl Metrics {
                 ("revision", REVISION),
             ]),
         );
-        let reconciles = Family::<ResultLabels, Counter>::default();
-        let cce_requests = Family::<RequestLabels, Counter>::default();
-        let cce_request_seconds = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.01, 2.0, 12))
-        });
-        let task_seconds = Family::<TaskLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(15.0, 2.0, 12))
-        });
-        let status_writes = Counter::default();
-        let status_rejections = Counter::default();
-        let events = Family::<ReasonLabels, Counter>::default();
-        let leader = Gauge::default();
-        let book = Arc::new(Mutex::new(WatchBook::default()));
-
-        registry.register("reconciles", "Reconciles by result", reconciles.clone());
+        registry.register(
+            "reconciles",
+            "Reconciles by result",
+            self.reconciles.clone(),
+        );
         registry.register(
             "cce_requests",
             "CCE API requests by operation and outcome",
-            cce_requests.clone(),
+            self.cce_requests.clone(),
         );
         registry.register(
             "cce_request_duration_seconds",
             "CCE API request latency by operation and outcome",
-            cce_request_seconds.clone(),
+            self.cce_request_seconds.clone(),
         );
         registry.register(
             "task_duration_seconds",
             "Duration of finished upgrade tasks by task type and result",
-            task_seconds.clone(),
+            self.task_seconds.clone(),
         );
         registry.register(
             "status_writes",
             "Status patches written to Kubernetes",
-            status_writes.clone(),
+            self.status_writes.clone(),
         );
         registry.register(
             "status_rejections",
             "Status patches the API server refused; the watch keeps the last status written",
-            status_rejections.clone(),
+            self.status_rejections.clone(),
         );
         registry.register(
             "events",
             "Kubernetes Events published, by reason",
-            events.clone(),
+            self.events.clone(),
         );
         registry.register(
             "leader",
             "1 while this instance holds the leader lease",
-            leader.clone(),
+            self.leader.clone(),
         );
-        registry.register_collector(Box::new(WatchCollector { book: book.clone() }));
-
-        Self {
-            registry: Arc::new(root),
-            reconciles,
-            cce_requests,
-            cce_request_seconds,
-            task_seconds,
-            status_writes,
-            status_rejections,
-            events,
-            leader,
-            book,
-        }
+        registry.register_collector(Box::new(WatchCollector {
+            book: self.book.clone(),
+        }));
     }
 
     /// The Prometheus text exposition of every metric.
@@ -209,6 +168,45 @@ impl Metrics {
         out
     }
 
+    fn reconciled(&self, result: &'static str) {
+        self.reconciles
+            .get_or_create(&ResultLabels { result })
+            .inc();
+    }
+
+    /// A reconcile that got a good answer from CCE (changed or not): `result="synced"`.
+    pub fn reconcile_synced(&self) {
+        self.reconciled("synced");
+    }
+
+    /// A reconcile of a suspended watch, which asks CCE nothing: `result="suspended"`.
+    pub fn reconcile_suspended(&self) {
+        self.reconciled("suspended");
+    }
+
+    /// A reconcile that got no good answer from CCE: `result="failed"`.
+    pub fn reconcile_failed(&self) {
+        self.reconciled("failed");
+    }
+
+    /// A reconcile put off before asking CCE, its endpoint having as many reads under way
+    /// as it may: `result="deferred"`.
+    pub fn reconcile_deferred(&self) {
+        self.reconciled("deferred");
+    }
+
+    /// A reconcile that panicked, caught: `result="panic"`.
+    pub fn reconcile_panicked(&self) {
+        self.reconciled("panic");
+    }
+
+    /// A reconcile that failed on the Kubernetes API: `result="error"`.
+    pub fn reconcile_errored(&self) {
+        self.reconciled("error");
+    }
+
+    /// One CCE request (`operation`: the API read) and its `outcome`: `ok`, or the failure
+    /// category's name.
     pub fn observe_request(&self, operation: &'static str, outcome: &'static str, took: Duration) {
         let labels = RequestLabels { operation, outcome };
         self.cce_requests.get_or_create(&labels).inc();
@@ -220,7 +218,7 @@ impl Metrics {
     /// A finished task of watch `key`; a failed one also counts for the watch.
     pub fn observe_task(&self, key: &str, task_type: &str, result: &'static str, took: Duration) {
         if result == "Failed" {
-            self.book.lock().facts(key).failed_tasks += 1;
+            self.book.lock().task_failed(key);
         }
         let labels = TaskLabels {
             task_type: task_label(task_type),
@@ -231,13 +229,29 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
+    /// A status patch the API server accepted.
+    pub fn status_written(&self) {
+        self.status_writes.inc();
+    }
+
+    /// A status patch the API server refused for its content.
+    pub fn status_rejected(&self) {
+        self.status_rejections.inc();
+    }
+
+    /// An Event created (not one found already there), by its reason's name.
+    pub fn event_published(&self, reason: &'static str) {
+        self.events.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// Whether this instance holds the leader lease, at start and on every change.
+    pub fn record_leadership(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
     /// The cluster a watch follows, for the labels of its series.
     pub fn identify_watch(&self, key: &str, cluster_id: &str) {
-        let mut book = self.book.lock();
-        let facts = book.facts(key);
-        if facts.cluster_id != cluster_id {
-            facts.cluster_id = cluster_id.chars().take(64).collect();
-        }
+        self.book.lock().identify(key, cluster_id);
     }
 
     /// Records what a watch shows now; `synced` marks a good answer from CCE, and
@@ -249,52 +263,22 @@ impl Metrics {
         synced: bool,
         poll_interval: Duration,
     ) {
-        let mut book = self.book.lock();
-        let facts = book.facts(key);
-        facts.phase = phase_label(phase);
-        if synced || facts.last_good_sync.is_none() {
-            facts.last_good_sync = Some(Instant::now());
-        }
-        if synced {
-            facts.last_answer_at = Some(SystemTime::now());
-        }
-        facts.poll_interval = Some(poll_interval);
+        self.book.lock().record(key, phase, synced, poll_interval);
     }
 
     /// Records a good answer that changed nothing: the phase stays as it was.
     pub fn record_unchanged(&self, key: &str, poll_interval: Duration) {
-        let mut book = self.book.lock();
-        let facts = book.facts(key);
-        facts.last_good_sync = Some(Instant::now());
-        facts.last_answer_at = Some(SystemTime::now());
-        facts.poll_interval = Some(poll_interval);
+        self.book.lock().record_unchanged(key, poll_interval);
     }
 
     /// A suspended watch is not polled: it keeps its phase but has no sync age to alert on.
     pub fn suspend_watch(&self, key: &str, phase: Option<&str>) {
-        let mut book = self.book.lock();
-        let facts = book.facts(key);
-        facts.phase = phase_label(phase);
-        facts.last_good_sync = None;
-        facts.poll_interval = None;
+        self.book.lock().suspend(key, phase);
     }
 
     /// Keeps only the watches for which `keep` is true.
     pub fn retain_watches(&self, keep: impl Fn(&str) -> bool) {
-        let mut book = self.book.lock();
-        book.watches.retain(|k, _| keep(k));
-    }
-}
-
-fn phase_label(phase: Option<&str>) -> &'static str {
-    match phase.map(|p| Phase::from(p).canonical()) {
-        None => "None",
-        Some(Phase::Init) => "Init",
-        Some(Phase::Running) => "Running",
-        Some(Phase::Pending) => "Pending",
-        Some(Phase::Success) => "Success",
-        Some(Phase::Cancel) => "Cancel",
-        Some(Phase::Unknown(_)) => "Other",
+        self.book.lock().retain(keep);
     }
 }
 
@@ -309,174 +293,10 @@ fn task_label(task_type: &str) -> &'static str {
     }
 }
 
-/// Computes watch gauges at scrape time, so ages are exact without a timer.
-#[derive(Debug)]
-struct WatchCollector {
-    book: Arc<Mutex<WatchBook>>,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct PhaseLabels {
-    phase: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct WatchLabels {
-    namespace: String,
-    name: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ClusterLabels {
-    namespace: String,
-    name: String,
-    cluster_id: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct WatchPhaseLabels {
-    namespace: String,
-    name: String,
-    cluster_id: String,
-    phase: &'static str,
-}
-
-/// One watch's facts as a scrape reports them, copied out of the lock.
-struct WatchSample {
-    namespace: String,
-    name: String,
-    cluster_id: String,
-    phase: &'static str,
-    age: Option<f64>,
-    interval: Option<f64>,
-    answered_at: Option<f64>,
-    failed_tasks: u64,
-}
-
-impl WatchSample {
-    fn watch(&self) -> WatchLabels {
-        WatchLabels {
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-        }
-    }
-
-    fn cluster(&self) -> ClusterLabels {
-        ClusterLabels {
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-            cluster_id: self.cluster_id.clone(),
-        }
-    }
-}
-
-fn gauge_family<'a>(
-    encoder: &'a mut DescriptorEncoder,
-    name: &'a str,
-    help: &str,
-) -> Result<prometheus_client::encoding::MetricEncoder<'a>, fmt::Error> {
-    encoder.encode_descriptor(
-        name,
-        help,
-        None,
-        prometheus_client::metrics::MetricType::Gauge,
-    )
-}
-
-impl Collector for WatchCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
-        let samples: Vec<WatchSample> = {
-            let book = self.book.lock();
-            let now = Instant::now();
-            book.watches
-                .iter()
-                .map(|(key, f)| {
-                    let (namespace, name) = key.split_once('/').unwrap_or(("", key.as_str()));
-                    WatchSample {
-                        namespace: namespace.to_string(),
-                        name: name.to_string(),
-                        cluster_id: f.cluster_id.clone(),
-                        phase: f.phase,
-                        age: f
-                            .last_good_sync
-                            .map(|at| now.duration_since(at).as_secs_f64()),
-                        interval: f.poll_interval.map(|d| d.as_secs_f64()),
-                        answered_at: f.last_answer_at.and_then(|at| {
-                            at.duration_since(SystemTime::UNIX_EPOCH)
-                                .ok()
-                                .map(|d| d.as_secs_f64())
-                        }),
-                        failed_tasks: f.failed_tasks,
-                    }
-                })
-                .collect()
-        };
-        // Names without the registry's prefix: the encoder adds it, as for registered metrics.
-        let mut family = gauge_family(
-            &mut encoder,
-            "watches",
-            "Watches by the phase of their workflow",
-        )?;
-        for phase in [
-            "None", "Init", "Running", "Pending", "Success", "Cancel", "Other",
-        ] {
-            let count = samples.iter().filter(|w| w.phase == phase).count() as i64;
-            ConstGauge::new(count).encode(family.encode_family(&PhaseLabels { phase })?)?;
-        }
-        let mut family = gauge_family(
-            &mut encoder,
-            "watch_phase",
-            "1 for the phase each watch's workflow is in, with the watch's cluster; one series per watch",
-        )?;
-        for w in &samples {
-            let labels = WatchPhaseLabels {
-                namespace: w.namespace.clone(),
-                name: w.name.clone(),
-                cluster_id: w.cluster_id.clone(),
-                phase: w.phase,
-            };
-            ConstGauge::new(1).encode(family.encode_family(&labels)?)?;
-        }
-        let mut family = encoder.encode_descriptor(
-            "watch_task_failures",
-            "Upgrade tasks this instance saw fail, per watch, with the watch's cluster",
-            None,
-            prometheus_client::metrics::MetricType::Counter,
-        )?;
-        for w in &samples {
-            ConstCounter::new(w.failed_tasks).encode(family.encode_family(&w.cluster())?)?;
-        }
-        for (metric, help, value) in [
-            (
-                "last_sync_age_seconds",
-                "Seconds since the last good answer from CCE (or since this instance began serving the watch, if none yet), per watch",
-                (|w: &WatchSample| w.age) as fn(&WatchSample) -> Option<f64>,
-            ),
-            (
-                "last_sync_timestamp_seconds",
-                "Unix time of the last good answer from CCE, per watch that had one",
-                |w| w.answered_at,
-            ),
-            (
-                "poll_interval_seconds",
-                "Seconds between polls of CCE while it answers (pollInterval, or the terminal resync once the upgrade ended), per watch",
-                |w| w.interval,
-            ),
-        ] {
-            let mut family = gauge_family(&mut encoder, metric, help)?;
-            for w in &samples {
-                if let Some(v) = value(w) {
-                    ConstGauge::new(v).encode(family.encode_family(&w.watch())?)?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::SystemTime;
 
     const POLL: Duration = Duration::from_secs(30);
 
@@ -590,17 +410,11 @@ mod tests {
     #[test]
     fn every_metric_is_exported_under_its_documented_name() {
         let m = Metrics::new();
-        m.reconciles
-            .get_or_create(&ResultLabels { result: "synced" })
-            .inc();
+        m.reconcile_synced();
         m.observe_request("show", "ok", Duration::from_millis(20));
         m.observe_task("ns/a", "Cluster", "Failed", Duration::from_secs(300));
-        m.status_writes.inc();
-        m.events
-            .get_or_create(&ReasonLabels {
-                reason: "TaskFailed",
-            })
-            .inc();
+        m.status_written();
+        m.event_published("TaskFailed");
         m.record_watch("ns/a", Some("Pending"), true, POLL);
         let mut names = sample_names(&m.render());
         names.sort();
