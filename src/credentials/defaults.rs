@@ -160,65 +160,98 @@ pub fn select(
     env: &dyn Fn(&str) -> Option<String>,
     inputs: &ChainInputs<'_>,
 ) -> Result<Option<Source>, String> {
-    let var = |name: &str| {
-        env(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
+    let vars = Vars(env);
     let iam = match inputs.iam_endpoint {
         Some(url) => url.clone(),
         None => parse_url(DEFAULT_IAM_ENDPOINT, "the IAM endpoint")?,
     };
-    match (var(ENV_IDP_ID), var(ENV_ID_TOKEN_FILE)) {
-        (Some(identity_provider), Some(token_file)) => {
-            return Ok(Some(Source::Federation {
-                identity_provider,
-                token_file: token_file.into(),
-                iam,
-            }));
+    // The SDK's order: a half-configured source stops the chain rather than fall through to
+    // one the user did not mean.
+    let chain: [&dyn Fn() -> Result<Option<Source>, String>; 5] = [
+        &|| federation(&vars, &iam),
+        &|| oidc_sts(&vars),
+        &|| environment_keys(&vars),
+        &|| mounted_or_file(&vars, inputs, &iam),
+        &|| pod_identity(&vars),
+    ];
+    for source in chain {
+        if let Some(found) = source()? {
+            return Ok(Some(found));
         }
-        (Some(_), None) | (None, Some(_)) => {
+    }
+    Ok(None)
+}
+
+/// The environment as the chain reads it: blank values count as unset.
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// A token file federated at IAM: both variables, or neither.
+fn federation(vars: &Vars<'_>, iam: &Url) -> Result<Option<Source>, String> {
+    match (vars.get(ENV_IDP_ID), vars.get(ENV_ID_TOKEN_FILE)) {
+        (Some(identity_provider), Some(token_file)) => Ok(Some(Source::Federation {
+            identity_provider,
+            token_file: token_file.into(),
+            iam: iam.clone(),
+        })),
+        (Some(_), None) | (None, Some(_)) => Err(format!(
+            "set both {ENV_IDP_ID} and {ENV_ID_TOKEN_FILE}, or neither"
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+/// An agency assumed at STS, when both URNs are set; then a token is required.
+fn oidc_sts(vars: &Vars<'_>) -> Result<Option<Source>, String> {
+    let (Some(provider_urn), Some(agency_urn)) = (
+        vars.get(ENV_OIDC_PROVIDER_URN),
+        vars.get(ENV_OIDC_AGENCY_URN),
+    ) else {
+        return Ok(None);
+    };
+    let token = match (vars.get(ENV_OIDC_ID_TOKEN), vars.get(ENV_OIDC_TOKEN_FILE)) {
+        (Some(inline), _) => TokenInput::Inline(inline.into()),
+        (None, Some(file)) => TokenInput::File(file.into()),
+        (None, None) => {
             return Err(format!(
-                "set both {ENV_IDP_ID} and {ENV_ID_TOKEN_FILE}, or neither"
+                "{ENV_OIDC_PROVIDER_URN} is set: set {ENV_OIDC_TOKEN_FILE} (or {ENV_OIDC_ID_TOKEN}) too"
             ));
         }
-        (None, None) => {}
-    }
-    if let (Some(provider_urn), Some(agency_urn)) =
-        (var(ENV_OIDC_PROVIDER_URN), var(ENV_OIDC_AGENCY_URN))
-    {
-        let token = match (var(ENV_OIDC_ID_TOKEN), var(ENV_OIDC_TOKEN_FILE)) {
-            (Some(inline), _) => TokenInput::Inline(inline.into()),
-            (None, Some(file)) => TokenInput::File(file.into()),
-            (None, None) => {
-                return Err(format!(
-                    "{ENV_OIDC_PROVIDER_URN} is set: set {ENV_OIDC_TOKEN_FILE} (or {ENV_OIDC_ID_TOKEN}) too"
-                ));
-            }
-        };
-        let duration_seconds = match var(ENV_OIDC_DURATION_SECONDS) {
-            Some(text) => text
-                .parse()
-                .map_err(|_| format!("{ENV_OIDC_DURATION_SECONDS} is not a number of seconds"))?,
-            None => OIDC_DEFAULT_DURATION_SECONDS,
-        };
-        let sts = match var(ENV_STS_ENDPOINT) {
-            Some(url) => parse_url(&url, ENV_STS_ENDPOINT)?,
-            None => parse_url(DEFAULT_STS_ENDPOINT, "the STS endpoint")?,
-        };
-        return Ok(Some(Source::OidcSts {
-            request: AgencyRequest {
-                provider_urn,
-                agency_urn,
-                session_name: var(ENV_OIDC_SESSION_NAME)
-                    .unwrap_or_else(|| OIDC_DEFAULT_SESSION_NAME.into()),
-                duration_seconds,
-            },
-            token,
-            sts,
-        }));
-    }
-    let lookup = |name: &str| var(name);
+    };
+    let duration_seconds = match vars.get(ENV_OIDC_DURATION_SECONDS) {
+        Some(text) => text
+            .parse()
+            .map_err(|_| format!("{ENV_OIDC_DURATION_SECONDS} is not a number of seconds"))?,
+        None => OIDC_DEFAULT_DURATION_SECONDS,
+    };
+    let sts = match vars.get(ENV_STS_ENDPOINT) {
+        Some(url) => parse_url(&url, ENV_STS_ENDPOINT)?,
+        None => parse_url(DEFAULT_STS_ENDPOINT, "the STS endpoint")?,
+    };
+    Ok(Some(Source::OidcSts {
+        request: AgencyRequest {
+            provider_urn,
+            agency_urn,
+            session_name: vars
+                .get(ENV_OIDC_SESSION_NAME)
+                .unwrap_or_else(|| OIDC_DEFAULT_SESSION_NAME.into()),
+            duration_seconds,
+        },
+        token,
+        sts,
+    }))
+}
+
+/// Access keys in the environment, the SDK's names before the operator's.
+fn environment_keys(vars: &Vars<'_>) -> Result<Option<Source>, String> {
+    let lookup = |name: &str| vars.get(name);
     for (read, names) in [
         (
             Credentials::from_sdk_env_lookup(lookup),
@@ -235,22 +268,42 @@ pub fn select(
             Err(e) => return Err(e.to_string()),
         }
     }
+    Ok(None)
+}
+
+/// The mounted default-credentials Secret, then the credentials file the environment names,
+/// then the SDK's `~/.huaweicloud/credentials` if it exists.
+fn mounted_or_file(
+    vars: &Vars<'_>,
+    inputs: &ChainInputs<'_>,
+    iam: &Url,
+) -> Result<Option<Source>, String> {
     if let Some(dir) = inputs.default_credentials_dir {
         return Ok(Some(Source::Directory(dir.to_path_buf())));
     }
-    if let Some(path) = var(ENV_CREDENTIALS_FILE) {
+    if let Some(path) = vars.get(ENV_CREDENTIALS_FILE) {
         return Ok(Some(Source::Profile {
             path: path.into(),
-            iam,
+            iam: iam.clone(),
         }));
     }
-    if let Some(home) = &inputs.home {
-        let path = home.join(".huaweicloud").join("credentials");
-        if path.is_file() {
-            return Ok(Some(Source::Profile { path, iam }));
-        }
-    }
-    match (var(ENV_POD_IDENTITY_URI), var(ENV_POD_IDENTITY_TOKEN_FILE)) {
+    Ok(inputs
+        .home
+        .as_ref()
+        .map(|home| home.join(".huaweicloud").join("credentials"))
+        .filter(|path| path.is_file())
+        .map(|path| Source::Profile {
+            path,
+            iam: iam.clone(),
+        }))
+}
+
+/// CCE pod identity: both variables, or neither.
+fn pod_identity(vars: &Vars<'_>) -> Result<Option<Source>, String> {
+    match (
+        vars.get(ENV_POD_IDENTITY_URI),
+        vars.get(ENV_POD_IDENTITY_TOKEN_FILE),
+    ) {
         (Some(uri), Some(token_file)) => Ok(Some(Source::PodIdentity {
             uri: parse_url(&uri, ENV_POD_IDENTITY_URI)?,
             token_file: token_file.into(),
