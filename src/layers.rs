@@ -21,6 +21,7 @@ const LAYER_OF: &[(&str, &str)] = &[
     ("credentials", "credentials"),
     ("metrics", "metrics"),
     ("runtime", "runtime"),
+    ("get::render", "render"),
     ("get", "get"),
     ("run", "run"),
     ("cli", "cli"),
@@ -62,8 +63,21 @@ const MAY_USE: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "render",
+        &[
+            "cce",
+            "diagnosis",
+            "findings",
+            "crd",
+            "duration",
+            "failure",
+            "limits",
+        ],
+    ),
+    (
         "get",
         &[
+            "render",
             "cce",
             "credentials",
             "diagnosis",
@@ -98,7 +112,9 @@ const MAY_USE: &[(&str, &[&str])] = &[
 ];
 
 /// Layers that must stay pure, and what they may not name outside their tests.
-const PURE: &[&str] = &["core", "findings", "failure", "limits", "duration"];
+const PURE: &[&str] = &[
+    "core", "findings", "render", "failure", "limits", "duration",
+];
 const IMPURE_NAMES: &[&str] = &[
     "tokio::",
     "reqwest::",
