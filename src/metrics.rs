@@ -106,6 +106,7 @@ pub struct Metrics {
     pub status_rejections: Counter,
     pub events: Family<ReasonLabels, Counter>,
     pub leader: Gauge,
+    insecure_endpoints: Gauge,
     book: Arc<Mutex<WatchBook>>,
 }
 
@@ -146,6 +147,7 @@ impl Metrics {
         let status_rejections = Counter::default();
         let events = Family::<ReasonLabels, Counter>::default();
         let leader = Gauge::default();
+        let insecure_endpoints = Gauge::default();
         let book = Arc::new(Mutex::new(WatchBook::default()));
 
         registry.register("reconciles", "Reconciles by result", reconciles.clone());
@@ -184,6 +186,11 @@ impl Metrics {
             "1 while this instance holds the leader lease",
             leader.clone(),
         );
+        registry.register(
+            "insecure_endpoints_allowed",
+            "1 when the endpoint allow-lists are lifted (--allow-insecure-endpoints): plain http and any host may receive credentials",
+            insecure_endpoints.clone(),
+        );
         registry.register_collector(Box::new(WatchCollector { book: book.clone() }));
 
         Self {
@@ -196,8 +203,14 @@ impl Metrics {
             status_rejections,
             events,
             leader,
+            insecure_endpoints,
             book,
         }
+    }
+
+    /// Says whether this instance runs with the endpoint allow-lists lifted.
+    pub fn set_insecure_endpoints(&self, allowed: bool) {
+        self.insecure_endpoints.set(i64::from(allowed));
     }
 
     /// The Prometheus text exposition of every metric.
@@ -613,6 +626,7 @@ mod tests {
                 "cce_upgrade_watch_cce_request_duration_seconds_sum",
                 "cce_upgrade_watch_cce_requests_total",
                 "cce_upgrade_watch_events_total",
+                "cce_upgrade_watch_insecure_endpoints_allowed",
                 "cce_upgrade_watch_last_sync_age_seconds",
                 "cce_upgrade_watch_last_sync_timestamp_seconds",
                 "cce_upgrade_watch_leader",

@@ -47,7 +47,10 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// Extra PEM CA certificates trusted on top of the built-in roots.
     pub ca_bundle: Option<PathBuf>,
+    /// Where CCE calls may go.
     pub policy: EndpointPolicy,
+    /// Where credentials may be exchanged (IAM and STS; see [`super::iam::Exchanger`]).
+    pub iam_policy: EndpointPolicy,
     pub user_agent: String,
 }
 
@@ -57,9 +60,36 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             ca_bundle: None,
-            policy: EndpointPolicy::default(),
+            policy: EndpointPolicy::cce(),
+            iam_policy: EndpointPolicy::iam(),
             user_agent: USER_AGENT.to_string(),
         }
+    }
+}
+
+impl ClientConfig {
+    /// The default allow-lists plus `cce` and `iam` entries, with insecure endpoints
+    /// allowed for both services or for neither.
+    pub fn with_endpoints<S: AsRef<str>>(
+        mut self,
+        cce: &[S],
+        iam: &[S],
+        allow_insecure: bool,
+    ) -> Result<Self, CceError> {
+        self.policy = EndpointPolicy {
+            allow_insecure,
+            ..EndpointPolicy::cce().with_extra(cce)?
+        };
+        self.iam_policy = EndpointPolicy {
+            allow_insecure,
+            ..EndpointPolicy::iam().with_extra(iam)?
+        };
+        Ok(self)
+    }
+
+    /// Whether either service's checks are lifted (the metric and the start-up warning).
+    pub fn allows_insecure_endpoints(&self) -> bool {
+        self.policy.allow_insecure || self.iam_policy.allow_insecure
     }
 }
 
@@ -266,7 +296,8 @@ impl CceClient {
         url.set_path(path);
         url.set_query(None);
         let headers = self.headers(target, &method, &url, &body)?;
-        let secrets = Secrets::new(target.credentials.secrets());
+        let carried = carried_secrets(&target.credentials, &headers);
+        let secrets = Secrets::new(carried.iter().map(String::as_str));
 
         let sent = self
             .http
@@ -539,7 +570,7 @@ fn decode<T: DeserializeOwned>(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(invalid("the body is empty".into()));
     }
-    match serde_json::from_slice::<T>(bytes) {
+    match scrubbed::<T>(bytes, secrets) {
         Ok(body) => Ok(Response { body, request_id }),
         Err(e) => Err(invalid(match e.classify() {
             serde_json::error::Category::Eof => "the JSON is truncated".into(),
@@ -552,6 +583,44 @@ fn decode<T: DeserializeOwned>(
             ),
         })),
     }
+}
+
+/// A successful answer decoded with none of the request's secrets in any of its strings:
+/// everything decoded from it ends up in a status, an Event or a log line. The strings are
+/// scrubbed after JSON unescaping, since a hostile server can spell a secret with `\u`
+/// escapes that no search of the raw text finds; answers that cannot hold one (no escape,
+/// no secret verbatim: the usual case) skip the detour through a `Value`.
+fn scrubbed<T: DeserializeOwned>(bytes: &[u8], secrets: &Secrets<'_>) -> serde_json::Result<T> {
+    if !secrets.may_be_in(bytes) {
+        return serde_json::from_slice(bytes);
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)?;
+    secrets.scrub_json(&mut value);
+    serde_json::from_value(value)
+}
+
+/// Every secret a request carried, as an answer could echo it: the credentials' secret
+/// parts, the access key, and the signed headers as sent (the signature differs with each
+/// request, so only the headers know it).
+fn carried_secrets(credentials: &Credentials, headers: &HeaderMap) -> Vec<String> {
+    let mut carried: Vec<String> = credentials
+        .secrets()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    if let Credentials::AkSk { access_key, .. } = credentials {
+        carried.push(access_key.clone());
+    }
+    for name in ["x-auth-token", "x-security-token", "authorization"] {
+        let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) else {
+            continue;
+        };
+        carried.push(value.to_string());
+        if let Some((_, signature)) = value.split_once("Signature=") {
+            carried.extend(signature.split(',').next().map(|s| s.trim().to_string()));
+        }
+    }
+    carried
 }
 
 pub(crate) fn failure(

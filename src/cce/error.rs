@@ -289,6 +289,42 @@ impl<'a> Secrets<'a> {
         self.forms.first().map_or(0, |f| f.len())
     }
 
+    /// Whether a string decoded from `body` could hold a secret: the body has one in some
+    /// form, or a JSON escape that could spell one. Without either, every decoded string is
+    /// a piece of the raw text, which holds none.
+    pub(crate) fn may_be_in(&self, body: &[u8]) -> bool {
+        if self.forms.is_empty() {
+            return false;
+        }
+        match std::str::from_utf8(body) {
+            Ok(text) => text.contains('\\') || self.forms.iter().any(|f| text.contains(f.as_ref())),
+            Err(_) => true,
+        }
+    }
+
+    /// Scrubs every string of a decoded answer, object keys included.
+    pub(crate) fn scrub_json(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        match value {
+            Value::String(text) => {
+                if self.forms.iter().any(|f| text.contains(f.as_ref())) {
+                    *text = self.scrub(text);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| self.scrub_json(item)),
+            Value::Object(map) => {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(key, mut item)| {
+                        self.scrub_json(&mut item);
+                        (self.scrub(&key), item)
+                    })
+                    .collect();
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+
     fn scrub(&self, text: &str) -> String {
         let mut text = text.to_string();
         for form in &self.forms {

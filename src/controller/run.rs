@@ -26,7 +26,7 @@ use super::schedule::PollPolicy;
 use super::secrets::SecretCredentials;
 use super::{defaults, relist, renewal};
 use crate::cce::client::{CceClient, ClientConfig};
-use crate::cce::endpoint::EndpointPolicy;
+use crate::cce::endpoint::{EndpointArgs, INSECURE_WARNING};
 use crate::cce::iam::Exchanger;
 use crate::crd::UpgradeWorkflowWatch;
 use crate::duration;
@@ -88,17 +88,8 @@ pub struct RunArgs {
     /// Extra PEM CA certificates to trust for CCE endpoints.
     #[arg(long, env = "CA_BUNDLE")]
     pub ca_bundle: Option<PathBuf>,
-    /// Extra host (or host suffix) that watches may name as endpoint, besides Huawei
-    /// Cloud's public domains. Repeatable or comma-separated.
-    #[arg(
-        long = "allowed-endpoint-host",
-        env = "ALLOWED_ENDPOINT_HOSTS",
-        value_delimiter = ','
-    )]
-    pub allowed_endpoint_hosts: Vec<String>,
-    /// Allow plain http:// and any host. For tests only.
-    #[arg(long, env = "ALLOW_INSECURE_ENDPOINTS")]
-    pub allow_insecure_endpoints: bool,
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
     /// Serve only watches in these namespaces (and read Secrets only there).
     /// Repeatable or comma-separated; empty means every namespace.
     #[arg(long = "namespaces", env = "WATCH_NAMESPACES", value_delimiter = ',')]
@@ -113,7 +104,7 @@ pub struct RunArgs {
     pub concurrency: u16,
     /// IAM endpoint for token exchanges: workload identities without `iamEndpoint` and the
     /// operator's own federated token. Empty means the watch's region's IAM, or
-    /// https://iam.myhuaweicloud.com. Held to the endpoint allow-list.
+    /// https://iam.myhuaweicloud.com. Held to the IAM allow-list (--allowed-iam-endpoint).
     #[arg(long, env = "HUAWEICLOUD_SDK_IAM_ENDPOINT")]
     pub iam_endpoint: Option<url::Url>,
     /// Lifetime of the temporary keys asked of IAM (IAM accepts 15m to 24h); they are
@@ -354,19 +345,20 @@ fn build_context(
     secrets: Vec<reflector::Store<kube::api::PartialObjectMeta<Secret>>>,
     secrets_synced: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Context, RunError> {
-    let policy = EndpointPolicy {
-        allow_insecure: args.allow_insecure_endpoints,
-        ..EndpointPolicy::default()
+    let config = args
+        .endpoints
+        .apply(ClientConfig {
+            connect_timeout: args.cce_connect_timeout,
+            request_timeout: args.cce_request_timeout,
+            ca_bundle: args.ca_bundle.clone(),
+            ..ClientConfig::default()
+        })
+        .map_err(|e| RunError::Cce(Box::new(e)))?;
+    if config.allows_insecure_endpoints() {
+        warn!("{INSECURE_WARNING}");
     }
-    .with_extra_suffixes(&args.allowed_endpoint_hosts);
-    let cce = CceClient::new(ClientConfig {
-        connect_timeout: args.cce_connect_timeout,
-        request_timeout: args.cce_request_timeout,
-        ca_bundle: args.ca_bundle.clone(),
-        policy,
-        ..ClientConfig::default()
-    })
-    .map_err(|e| RunError::Cce(Box::new(e)))?;
+    metrics.set_insecure_endpoints(config.allows_insecure_endpoints());
+    let cce = CceClient::new(config).map_err(|e| RunError::Cce(Box::new(e)))?;
     let exchanger = Exchanger::new(cce.config().clone()).map_err(|e| RunError::Cce(Box::new(e)))?;
     let source = defaults::select(
         &|name| std::env::var(name).ok(),
@@ -389,7 +381,7 @@ fn build_context(
     let identities = WorkloadIdentities::new(
         client.clone(),
         exchanger,
-        cce.config().policy.clone(),
+        cce.config().iam_policy.clone(),
         ExchangeSettings {
             iam_endpoint: args.iam_endpoint.clone(),
             duration_seconds,
