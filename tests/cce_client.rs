@@ -891,7 +891,9 @@ async fn an_extra_ca_bundle_is_trusted_and_an_unknown_certificate_is_a_transport
     ));
     std::fs::write(&bundle, pem).expect("write bundle");
     // https with an explicitly allowed host: no insecure switch involved.
-    let policy = EndpointPolicy::default().with_extra_suffixes(["127.0.0.1"]);
+    let policy = EndpointPolicy::default()
+        .with_extra(["127.0.0.1:*"])
+        .expect("entry");
     let config = |ca_bundle| ClientConfig {
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(2),

@@ -96,7 +96,7 @@ async fn get_prints_the_workflow_table_from_flags() {
             "get",
             "--endpoint",
             &endpoint,
-            "--allow-insecure-endpoint",
+            "--allow-insecure-endpoints",
             "--project-id",
             "p1",
             "--cluster-id",
@@ -111,6 +111,13 @@ async fn get_prints_the_workflow_table_from_flags() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("Pending"), "{stdout}");
     assert!(stdout.contains("v1.17.17-r0 -> v1.19.16-r80"), "{stdout}");
+    // Insecure mode never goes unsaid, and never into the output a script reads.
+    assert!(
+        stderr(&output).contains("warning: insecure endpoints are allowed"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stdout.contains("insecure"), "{stdout}");
 }
 
 /// `get` finds credentials as the operator does: the SDK's `HUAWEICLOUD_SDK_*` names, or
@@ -122,7 +129,7 @@ async fn get_takes_credentials_from_the_sdks_chain() {
         "get",
         "--endpoint",
         endpoint.as_str(),
-        "--allow-insecure-endpoint",
+        "--allow-insecure-endpoints",
         "--project-id",
         "p1",
         "--cluster-id",
@@ -161,7 +168,7 @@ async fn get_reads_every_flag_from_the_environment_and_lists_as_json() {
     let mut env = AKSK.to_vec();
     env.extend([
         ("CCE_ENDPOINT", endpoint.as_str()),
-        ("CCE_ALLOW_INSECURE_ENDPOINT", "true"),
+        ("ALLOW_INSECURE_ENDPOINTS", "true"),
         ("CCE_PROJECT_ID", "p1"),
         ("CCE_CLUSTER_ID", "c1"),
         ("CCE_OUTPUT", "json"),
@@ -179,7 +186,7 @@ async fn errors_are_one_line_with_a_fix_and_an_exit_code_per_category() {
         "get",
         "--endpoint",
         endpoint.as_str(),
-        "--allow-insecure-endpoint",
+        "--allow-insecure-endpoints",
         "--project-id",
         "p1",
         "--cluster-id",
@@ -213,7 +220,7 @@ async fn errors_are_one_line_with_a_fix_and_an_exit_code_per_category() {
     assert!(stderr(&no_credentials).contains("CLOUD_SDK_AK"));
 
     let mut strict = with("w1");
-    strict.retain(|a| *a != "--allow-insecure-endpoint");
+    strict.retain(|a| *a != "--allow-insecure-endpoints");
     let refused = run(&strict, AKSK).await;
     assert_eq!(refused.status.code(), Some(4));
     assert!(
