@@ -54,7 +54,7 @@ pub enum CceError {
     #[error("invalid CCE endpoint: {reason}")]
     InvalidEndpoint { reason: String },
     /// The endpoint is a valid URL the endpoint policy refuses.
-    #[error("CCE endpoint {origin} is not allowed: {reason}")]
+    #[error("endpoint {origin} is not allowed: {reason}")]
     EndpointNotAllowed { origin: String, reason: String },
     /// A local setting is unusable (CA bundle, ids, credentials).
     #[error("invalid CCE client configuration: {reason}")]
