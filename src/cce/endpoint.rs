@@ -836,53 +836,6 @@ mod tests {
         );
     }
 
-    /// The endpoint flags of `run` and `get`, parsed from the same words.
-    fn endpoint_flags(command: &str, flags: &[&str]) -> EndpointArgs {
-        use clap::Parser;
-        let mut words = vec!["cce-upgrade-watch", command];
-        if command == "get" {
-            words.extend(["--region", "r", "--project-id", "p", "--cluster-id", "c"]);
-        }
-        words.extend(flags);
-        match crate::cli::Cli::try_parse_from(words)
-            .expect("parses")
-            .command
-        {
-            crate::cli::Command::Run(args) => args.endpoints,
-            crate::cli::Command::Get(args) => args.endpoints,
-            crate::cli::Command::Crd => unreachable!("not asked for"),
-        }
-    }
-
-    #[test]
-    fn run_and_get_take_the_same_endpoint_flags_and_the_old_names() {
-        let want = EndpointArgs {
-            allowed_cce_endpoints: vec!["cce.example:8443".into(), "*.example.org".into()],
-            allowed_iam_endpoints: vec!["iam.example".into()],
-            allow_insecure_endpoints: true,
-        };
-        for command in ["run", "get"] {
-            let flags = [
-                "--allowed-cce-endpoint",
-                "cce.example:8443,*.example.org",
-                "--allowed-iam-endpoint",
-                "iam.example",
-                "--allow-insecure-endpoints",
-            ];
-            assert_eq!(endpoint_flags(command, &flags), want, "{command}");
-            let old = [
-                "--allowed-endpoint-host",
-                "cce.example:8443",
-                "--allowed-endpoint-suffix",
-                "*.example.org",
-                "--allowed-iam-endpoint",
-                "iam.example",
-                "--allow-insecure-endpoint",
-            ];
-            assert_eq!(endpoint_flags(command, &old), want, "{command}, old names");
-        }
-    }
-
     #[test]
     fn the_flags_make_a_client_config_with_both_lists() {
         let args = EndpointArgs {
