@@ -265,8 +265,8 @@ fn start_operator(
         .args([
             "run",
             "--leader-elect=false",
-            "--allowed-endpoint-host",
-            "127.0.0.1",
+            "--allowed-cce-endpoint",
+            "127.0.0.1:*",
         ])
         .arg("--admin-listen")
         .arg(format!("127.0.0.1:{port}"))

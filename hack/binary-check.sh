@@ -32,7 +32,7 @@ for _ in $(seq 50); do
 done
 chmod 644 "$tmp/ca.pem"
 env -i CLOUD_SDK_AK=SIMAK0000000000000001 CLOUD_SDK_SK=simSK0000000000000000000000000000000000001 \
-	"$@" "$bin" get --endpoint "$(head -n1 "$tmp/sim.out")" --allowed-endpoint-suffix 127.0.0.1 \
+	"$@" "$bin" get --endpoint "$(head -n1 "$tmp/sim.out")" --allowed-cce-endpoint "127.0.0.1:*" \
 	--ca-bundle "$tmp/ca.pem" --project-id 0aa1c0de5e1f4c0e8a5d5a5e00000001 \
 	--cluster-id b4b9e60f-8aa2-11ee-af09-0255ac10004f --workflow-id c271e39e-1a6e-4d3d-8fa8-2a36329c68d1 \
 	-o json >"$tmp/get.json"

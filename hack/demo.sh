@@ -141,7 +141,7 @@ SIM_ADMIN=$(sed -n 2p "$work/sim.out" | sed 's/^admin //')
 sed 's/^/    /' "$work/sim.out"
 
 step "Starting the operator"
-"$BIN" run --namespaces "$NS" --ca-bundle "$work/sim-ca.pem" --allowed-endpoint-host 127.0.0.1 \
+"$BIN" run --namespaces "$NS" --ca-bundle "$work/sim-ca.pem" --allowed-cce-endpoint "127.0.0.1:*" \
 	--leader-elect=false --admin-listen 127.0.0.1:0 --terminal-resync 1m >"$work/operator.log" 2>&1 &
 pids+=($!)
 admin=

@@ -729,6 +729,95 @@ async fn no_error_path_lets_an_echoed_secret_through() {
     }
 }
 
+/// A hostile endpoint answering 200 with what the request carried (its credential headers,
+/// whole and the signature alone) in the strings a watch mirrors: a pre-check item's message,
+/// a workflow's fields, a snapshot task's message.
+fn echoing_success(seen: &Seen) -> Response {
+    let mut carried: Vec<String> = ["x-auth-token", "x-security-token", "authorization"]
+        .iter()
+        .filter_map(|name| seen.header(name).map(str::to_string))
+        .collect();
+    if let Some(authorization) = seen.header("authorization") {
+        carried.extend(authorization.split("Signature=").nth(1).map(str::to_string));
+        carried.extend(
+            authorization
+                .split("Access=")
+                .nth(1)
+                .and_then(|rest| rest.split(',').next())
+                .map(str::to_string),
+        );
+    }
+    let said = format!("node not ready; request said {}", carried.join(" and "));
+    let body = if seen.path.contains("/precheck/") {
+        serde_json::json!({"metadata": {"uid": "pc-1"}, "status": {"phase": "Failed",
+            "message": said, "clusterCheckStatus": {"phase": "Failed", "itemsStatus": [
+                {"name": "NodeReady", "kind": "Exception", "level": "Fatal", "phase": "Failed",
+                 "message": said}]}}})
+    } else if seen.path.contains("/snapshot/") {
+        serde_json::json!({"items": [{"metadata": {"uid": "snap-1"}, "spec": {"items": [
+            {"id": "i1", "type": "master-backup", "status": "Failed", "message": said}]},
+            "status": {"phase": "Failed"}}]})
+    } else {
+        serde_json::json!({"metadata": {"uid": WORKFLOW}, "spec": {"clusterID": CLUSTER,
+            "targetVersion": said}, "status": {"phase": said, "pointStatuses": [
+                {"taskType": "PreCheck", "taskID": said, "status": "Failed"}]}})
+    };
+    json(StatusCode::OK, &body.to_string())
+}
+
+#[tokio::test]
+async fn a_successful_answer_echoing_the_requests_secrets_is_decoded_without_them() {
+    let (url, log) = serve(|seen: Seen| async move { echoing_success(&seen) }).await;
+    let client = client();
+    for credentials in [
+        aksk(Some(SECURITY_TOKEN)),
+        Credentials::Token(TOKEN.to_string().into()),
+    ] {
+        let target = target(&url, credentials);
+        let decoded = [
+            format!(
+                "{:?}",
+                client
+                    .show_workflow(&target, WORKFLOW)
+                    .await
+                    .expect("workflow")
+            ),
+            format!(
+                "{:?}",
+                client
+                    .show_pre_check(&target, "pc-1")
+                    .await
+                    .expect("pre-check")
+            ),
+            format!(
+                "{:?}",
+                client
+                    .list_snapshot_tasks(&target)
+                    .await
+                    .expect("snapshots")
+            ),
+        ];
+        let sent = log.lock().expect("log").clone();
+        let signatures: Vec<String> = sent
+            .iter()
+            .filter_map(|s| s.header("authorization"))
+            .filter_map(|a| a.split("Signature=").nth(1).map(str::to_string))
+            .collect();
+        for text in &decoded {
+            assert!(
+                text.contains("node not ready; request said [REDACTED]"),
+                "{text}"
+            );
+            for secret in [AK, SK, SECURITY_TOKEN, TOKEN] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+            for signature in &signatures {
+                assert!(!text.contains(signature.as_str()), "a signature in {text}");
+            }
+        }
+    }
+}
+
 /// One answer a server may send: any status, any `Retry-After` and `X-Request-Id` bytes,
 /// any body (raw bytes, or JSON in CCE's error shape holding arbitrary values).
 #[derive(Clone, Debug)]
@@ -891,7 +980,9 @@ async fn an_extra_ca_bundle_is_trusted_and_an_unknown_certificate_is_a_transport
     ));
     std::fs::write(&bundle, pem).expect("write bundle");
     // https with an explicitly allowed host: no insecure switch involved.
-    let policy = EndpointPolicy::default().with_extra_suffixes(["127.0.0.1"]);
+    let policy = EndpointPolicy::default()
+        .with_extra(["127.0.0.1:*"])
+        .expect("entry");
     let config = |ca_bundle| ClientConfig {
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(2),

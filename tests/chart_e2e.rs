@@ -262,6 +262,36 @@ fn the_values_schema_rejects_unknown_keys_and_malformed_settings() {
         "metrics.service.enabled=false",
     ]);
     assert!(!out.status.success());
+    // Insecure endpoints take two values: one alone is refused, both render it.
+    let insecure = [
+        "template",
+        "t",
+        chart.as_str(),
+        "--namespace",
+        "ops",
+        "--set",
+        "operator.allowInsecureEndpoints=true",
+    ];
+    let out = helm(&insecure);
+    assert!(
+        !out.status.success(),
+        "one value turned insecure endpoints on"
+    );
+    assert!(
+        text(&out.stderr).contains("operator.iUnderstandInsecureEndpoints=true"),
+        "{}",
+        text(&out.stderr)
+    );
+    let mut consented = insecure.to_vec();
+    consented.extend(["--set", "operator.iUnderstandInsecureEndpoints=true"]);
+    let objs = objects(&ok(helm(&consented), "helm template, both values"));
+    let env = env_of(find(
+        &objs,
+        "Deployment",
+        Some("ops"),
+        "t-cce-upgrade-watch",
+    ));
+    assert_eq!(env.get("ALLOW_INSECURE_ENDPOINTS"), Some(&json!("true")));
 }
 
 #[test]
@@ -369,7 +399,11 @@ fn every_operator_flag_is_reachable_from_values_and_the_defaults_match_the_binar
         ("CCE_REQUEST_TIMEOUT", "20s"),
         ("CCE_CONNECT_TIMEOUT", "5s"),
         ("CA_BUNDLE", "/etc/cce-upgrade-watch/ca/bundle.pem"),
-        ("ALLOWED_ENDPOINT_HOSTS", "cce.example.internal,127.0.0.1"),
+        (
+            "ALLOWED_CCE_ENDPOINTS",
+            "cce.example.internal,*.cce.example.org:8443",
+        ),
+        ("ALLOWED_IAM_ENDPOINTS", "iam.example.internal"),
         ("ALLOW_INSECURE_ENDPOINTS", "false"),
         ("WATCH_NAMESPACES", "team-a,team-b"),
         ("LABEL_SELECTOR", "upgrade-watch=platform"),
@@ -1157,7 +1191,9 @@ fn install_for_operator(release: &str, ns: &str, extra: &[&str]) {
         "--namespace",
         ns,
         "--set-json",
-        "operator.allowedEndpointHosts=[\"127.0.0.1\"]",
+        "operator.allowedCceEndpoints=[\"127.0.0.1:*\"]",
+        "--set-json",
+        "operator.allowedIamEndpoints=[\"127.0.0.1:*\"]",
         "--set",
         "operator.logLevel=debug",
         "--set",

@@ -998,7 +998,7 @@ async fn get_and_kubectl_show_each_task_duration_the_running_task_and_the_last_c
             "--workflow-id",
             &success.workflow,
         ])
-        .args(["--allowed-endpoint-suffix", "127.0.0.1", "-o", "table"])
+        .args(["--allowed-cce-endpoint", "127.0.0.1:*", "-o", "table"])
         .arg("--ca-bundle")
         .arg(sim.ca_bundle())
         .env("CLOUD_SDK_AK", builtin::ACCESS_KEY)

@@ -96,7 +96,7 @@ async fn get_prints_the_workflow_table_from_flags() {
             "get",
             "--endpoint",
             &endpoint,
-            "--allow-insecure-endpoint",
+            "--allow-insecure-endpoints",
             "--project-id",
             "p1",
             "--cluster-id",
@@ -111,6 +111,13 @@ async fn get_prints_the_workflow_table_from_flags() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("Pending"), "{stdout}");
     assert!(stdout.contains("v1.17.17-r0 -> v1.19.16-r80"), "{stdout}");
+    // Insecure mode never goes unsaid, and never into the output a script reads.
+    assert!(
+        stderr(&output).contains("warning: insecure endpoints are allowed"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stdout.contains("insecure"), "{stdout}");
 }
 
 /// `get` finds credentials as the operator does: the SDK's `HUAWEICLOUD_SDK_*` names, or
@@ -122,7 +129,7 @@ async fn get_takes_credentials_from_the_sdks_chain() {
         "get",
         "--endpoint",
         endpoint.as_str(),
-        "--allow-insecure-endpoint",
+        "--allow-insecure-endpoints",
         "--project-id",
         "p1",
         "--cluster-id",
@@ -161,7 +168,7 @@ async fn get_reads_every_flag_from_the_environment_and_lists_as_json() {
     let mut env = AKSK.to_vec();
     env.extend([
         ("CCE_ENDPOINT", endpoint.as_str()),
-        ("CCE_ALLOW_INSECURE_ENDPOINT", "true"),
+        ("ALLOW_INSECURE_ENDPOINTS", "true"),
         ("CCE_PROJECT_ID", "p1"),
         ("CCE_CLUSTER_ID", "c1"),
         ("CCE_OUTPUT", "json"),
@@ -179,7 +186,7 @@ async fn errors_are_one_line_with_a_fix_and_an_exit_code_per_category() {
         "get",
         "--endpoint",
         endpoint.as_str(),
-        "--allow-insecure-endpoint",
+        "--allow-insecure-endpoints",
         "--project-id",
         "p1",
         "--cluster-id",
@@ -199,7 +206,12 @@ async fn errors_are_one_line_with_a_fix_and_an_exit_code_per_category() {
     .await;
     assert_eq!(wrong_key.status.code(), Some(5));
     let text = stderr(&wrong_key);
-    assert_eq!(text.lines().count(), 1, "{text}");
+    // One line for the error, besides insecure mode's warning.
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("warning: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
     assert!(text.contains("check CLOUD_SDK_AK/CLOUD_SDK_SK"), "{text}");
     assert!(text.contains("system clock"), "{text}");
     assert!(!text.contains("not-the-key"), "{text}");
@@ -213,7 +225,7 @@ async fn errors_are_one_line_with_a_fix_and_an_exit_code_per_category() {
     assert!(stderr(&no_credentials).contains("CLOUD_SDK_AK"));
 
     let mut strict = with("w1");
-    strict.retain(|a| *a != "--allow-insecure-endpoint");
+    strict.retain(|a| *a != "--allow-insecure-endpoints");
     let refused = run(&strict, AKSK).await;
     assert_eq!(refused.status.code(), Some(4));
     assert!(
@@ -235,5 +247,52 @@ async fn help_documents_the_exit_codes() {
         "[env: CCE_PROJECT_ID",
     ] {
         assert!(help.contains(needle), "{needle} missing in\n{help}");
+    }
+}
+
+/// The endpoint flags of `run` and `get`, parsed from the same words.
+fn endpoint_flags(command: &str, flags: &[&str]) -> cce_upgrade_watch::cce::endpoint::EndpointArgs {
+    use clap::Parser;
+    let mut words = vec!["cce-upgrade-watch", command];
+    if command == "get" {
+        words.extend(["--region", "r", "--project-id", "p", "--cluster-id", "c"]);
+    }
+    words.extend(flags);
+    match cce_upgrade_watch::cli::Cli::try_parse_from(words)
+        .expect("parses")
+        .command
+    {
+        cce_upgrade_watch::cli::Command::Run(args) => args.endpoints,
+        cce_upgrade_watch::cli::Command::Get(args) => args.endpoints,
+        _ => unreachable!("only run and get are asked for"),
+    }
+}
+
+#[test]
+fn run_and_get_take_the_same_endpoint_flags_and_the_old_names() {
+    let want = cce_upgrade_watch::cce::endpoint::EndpointArgs {
+        allowed_cce_endpoints: vec!["cce.example:8443".into(), "*.example.org".into()],
+        allowed_iam_endpoints: vec!["iam.example".into()],
+        allow_insecure_endpoints: true,
+    };
+    for command in ["run", "get"] {
+        let flags = [
+            "--allowed-cce-endpoint",
+            "cce.example:8443,*.example.org",
+            "--allowed-iam-endpoint",
+            "iam.example",
+            "--allow-insecure-endpoints",
+        ];
+        assert_eq!(endpoint_flags(command, &flags), want, "{command}");
+        let old = [
+            "--allowed-endpoint-host",
+            "cce.example:8443",
+            "--allowed-endpoint-suffix",
+            "*.example.org",
+            "--allowed-iam-endpoint",
+            "iam.example",
+            "--allow-insecure-endpoint",
+        ];
+        assert_eq!(endpoint_flags(command, &old), want, "{command}, old names");
     }
 }

@@ -188,3 +188,86 @@ async fn a_watch_cannot_use_a_secret_of_another_namespace() {
     assert!(!sim.requests_for(&second.workflow).await.is_empty());
     drop(op);
 }
+
+/// A hostile CCE that answers a pre-check with HTTP 200 and the request's `X-Auth-Token` in
+/// its messages: the token reaches neither the watch's status, nor its Events, nor the
+/// operator's log (checked at trace level, as every e2e operator's log is when dropped).
+#[tokio::test]
+async fn a_token_echoed_in_a_successful_answer_reaches_no_status_event_or_log() {
+    let (client, ns) = common::setup("echoed-token").await;
+    let token = builtin::TOKEN;
+    let scenario = format!(
+        r#"
+name: echoed-token
+clusters: [{{id: c-echo, version: v1.28.15-r10}}]
+workflows:
+  - id: f-echo
+    clusterID: c-echo
+    targetVersion: v1.29.13-r0
+    steps:
+      - {{after: 1, task: PreCheck, status: Running}}
+      - after: 2
+        task: PreCheck
+        status: Failed
+        message: "checked for X-Auth-Token {token}"
+        checks:
+          - {{name: NodeReady, node: worker-2, message: "worker-2 was asked with {token}"}}
+"#
+    );
+    let sim = Sim::https().scenario_yaml(&scenario).start();
+    let op = Operator::start(&ns, &sim, &[]);
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "cce-token", "namespace": ns},
+        "stringData": {"token": token}
+    }))
+    .expect("secret");
+    kube::Api::namespaced(client.clone(), &ns)
+        .create(&Default::default(), &secret)
+        .await
+        .expect("create secret");
+    common::sim_watch(
+        &client,
+        &ns,
+        "echo",
+        &sim,
+        "c-echo",
+        Some("f-echo"),
+        Some("cce-token"),
+    )
+    .await;
+
+    let status_of = |w: &cce_upgrade_watch::crd::UpgradeWorkflowWatch| {
+        serde_json::to_string(&w.status).expect("status JSON")
+    };
+    let failed = wait_watch(&client, &ns, "echo", 60, "the pre-check's findings", |w| {
+        status_of(w).contains("worker-2 was asked with")
+    })
+    .await;
+    let status = status_of(&failed);
+    assert!(
+        !status.contains(token),
+        "the token is in the status: {status}"
+    );
+    assert!(
+        status.contains("worker-2 was asked with [REDACTED]"),
+        "{status}"
+    );
+    common::wait_events(&client, &ns, "echo", 30, |e| {
+        e.iter().any(|(reason, _)| reason == "TaskFailed")
+    })
+    .await;
+    let events = common::raw_events(&client, &ns, "echo").await;
+    let events = serde_json::to_string(&events).expect("events JSON");
+    assert!(
+        events.contains("[REDACTED]"),
+        "the Warning names no finding: {events}"
+    );
+    assert!(
+        !events.contains(token),
+        "the token is in an Event: {events}"
+    );
+    let log = op.log_text();
+    assert!(log.contains("[REDACTED]"), "the log never saw the finding");
+    assert!(!log.contains(token), "the token is in the operator's log");
+}

@@ -63,7 +63,9 @@ async fn tls_self_signed_writes_a_ca_bundle_the_project_client_trusts() {
     assert_eq!(wf.body.phase(), Some(&Phase::Pending));
     // Without the CA bundle the certificate is not trusted.
     let untrusting = CceClient::new(ClientConfig {
-        policy: EndpointPolicy::default().with_extra_suffixes(["127.0.0.1"]),
+        policy: EndpointPolicy::default()
+            .with_extra(["127.0.0.1:*"])
+            .expect("entry"),
         ..ClientConfig::default()
     })
     .expect("client");

@@ -47,7 +47,10 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// Extra PEM CA certificates trusted on top of the built-in roots.
     pub ca_bundle: Option<PathBuf>,
+    /// Where CCE calls may go.
     pub policy: EndpointPolicy,
+    /// Where credentials may be exchanged (IAM and STS; see [`super::iam::Exchanger`]).
+    pub iam_policy: EndpointPolicy,
     pub user_agent: String,
 }
 
@@ -57,9 +60,36 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             ca_bundle: None,
-            policy: EndpointPolicy::default(),
+            policy: EndpointPolicy::cce(),
+            iam_policy: EndpointPolicy::iam(),
             user_agent: USER_AGENT.to_string(),
         }
+    }
+}
+
+impl ClientConfig {
+    /// The default allow-lists plus `cce` and `iam` entries, with insecure endpoints
+    /// allowed for both services or for neither.
+    pub fn with_endpoints<S: AsRef<str>>(
+        mut self,
+        cce: &[S],
+        iam: &[S],
+        allow_insecure: bool,
+    ) -> Result<Self, CceError> {
+        self.policy = EndpointPolicy {
+            allow_insecure,
+            ..EndpointPolicy::cce().with_extra(cce)?
+        };
+        self.iam_policy = EndpointPolicy {
+            allow_insecure,
+            ..EndpointPolicy::iam().with_extra(iam)?
+        };
+        Ok(self)
+    }
+
+    /// Whether either service's checks are lifted (the metric and the start-up warning).
+    pub fn allows_insecure_endpoints(&self) -> bool {
+        self.policy.allow_insecure || self.iam_policy.allow_insecure
     }
 }
 
@@ -266,7 +296,8 @@ impl CceClient {
         url.set_path(path);
         url.set_query(None);
         let headers = self.headers(target, &method, &url, &body)?;
-        let secrets = Secrets::new(target.credentials.secrets());
+        let carried = carried_secrets(&target.credentials, &headers);
+        let secrets = Secrets::new(carried.iter().map(String::as_str));
 
         let sent = self
             .http
@@ -539,7 +570,7 @@ fn decode<T: DeserializeOwned>(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(invalid("the body is empty".into()));
     }
-    match serde_json::from_slice::<T>(bytes) {
+    match scrubbed::<T>(bytes, secrets) {
         Ok(body) => Ok(Response { body, request_id }),
         Err(e) => Err(invalid(match e.classify() {
             serde_json::error::Category::Eof => "the JSON is truncated".into(),
@@ -552,6 +583,44 @@ fn decode<T: DeserializeOwned>(
             ),
         })),
     }
+}
+
+/// A successful answer decoded with none of the request's secrets in any of its strings:
+/// everything decoded from it ends up in a status, an Event or a log line. The strings are
+/// scrubbed after JSON unescaping, since a hostile server can spell a secret with `\u`
+/// escapes that no search of the raw text finds; answers that cannot hold one (no escape,
+/// no secret verbatim: the usual case) skip the detour through a `Value`.
+fn scrubbed<T: DeserializeOwned>(bytes: &[u8], secrets: &Secrets<'_>) -> serde_json::Result<T> {
+    if !secrets.may_be_in(bytes) {
+        return serde_json::from_slice(bytes);
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(bytes)?;
+    secrets.scrub_json(&mut value);
+    serde_json::from_value(value)
+}
+
+/// Every secret a request carried, as an answer could echo it: the credentials' secret
+/// parts, the access key, and the signed headers as sent (the signature differs with each
+/// request, so only the headers know it).
+fn carried_secrets(credentials: &Credentials, headers: &HeaderMap) -> Vec<String> {
+    let mut carried: Vec<String> = credentials
+        .secrets()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    if let Credentials::AkSk { access_key, .. } = credentials {
+        carried.push(access_key.clone());
+    }
+    for name in ["x-auth-token", "x-security-token", "authorization"] {
+        let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) else {
+            continue;
+        };
+        carried.push(value.to_string());
+        if let Some((_, signature)) = value.split_once("Signature=") {
+            carried.extend(signature.split(',').next().map(|s| s.trim().to_string()));
+        }
+    }
+    carried
 }
 
 pub(crate) fn failure(
@@ -699,5 +768,172 @@ mod tests {
         })
         .expect_err("empty");
         assert!(e.to_string().contains("no certificate"), "{e}");
+    }
+
+    mod echoed {
+        use super::*;
+
+        const AK: &str = "HPUAECHOEDAK000001";
+        const SK: &str = "sk-ECHOED-secret/key+1";
+        const SECURITY_TOKEN: &str = "st-ECHOED-security/token+2";
+        const TOKEN: &str = "tok-ECHOED-iam/token+3";
+
+        fn aksk() -> Credentials {
+            Credentials::AkSk {
+                access_key: AK.into(),
+                secret_key: SK.to_string().into(),
+                security_token: Some(SECURITY_TOKEN.to_string().into()),
+            }
+        }
+
+        /// The headers a request of `credentials` carries, signed as sent.
+        fn sent(credentials: Credentials) -> (Credentials, HeaderMap) {
+            let client = CceClient::new(ClientConfig::default()).expect("client");
+            let mut target = target(ApiFamily::Standard, "p1", "c1");
+            target.credentials = credentials;
+            let url = target.endpoint.join("/api/v3/x").expect("url");
+            let headers = client
+                .headers(&target, &Method::GET, &url, &[])
+                .expect("headers");
+            (target.credentials, headers)
+        }
+
+        /// What a request of `credentials` with `headers` sent that a hostile server could
+        /// echo (written out here rather than taken from [`carried_secrets`], which is
+        /// under test).
+        fn echoes(credentials: &Credentials, headers: &HeaderMap) -> Vec<String> {
+            let mut values: Vec<String> = match credentials {
+                Credentials::AkSk { .. } => vec![AK.into(), SK.into(), SECURITY_TOKEN.into()],
+                Credentials::Token(_) => vec![TOKEN.into()],
+            };
+            values.extend(
+                headers
+                    .iter()
+                    .filter(|(_, v)| v.is_sensitive())
+                    .filter_map(|(_, v)| v.to_str().ok().map(str::to_string)),
+            );
+            values
+        }
+
+        fn unicode_escaped(text: &str) -> String {
+            text.chars()
+                .map(|c| format!("\\u{:04x}", c as u32))
+                .collect()
+        }
+
+        fn percent(text: &str) -> String {
+            percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+        }
+
+        /// `template` with every echo put where `{}` is, in every form (verbatim, JSON `\u`
+        /// escapes that no search of the raw text finds, percent-encoded), one answer each.
+        fn answers(template: &str, echoes: &[String]) -> Vec<String> {
+            echoes
+                .iter()
+                .flat_map(|e| {
+                    let json = serde_json::to_string(e).expect("json");
+                    [
+                        json.clone(),
+                        json.replace('/', "\\/"),
+                        format!("\"{}\"", unicode_escaped(e)),
+                        format!("\"said {} twice {}\"", percent(e), unicode_escaped(e)),
+                    ]
+                })
+                .map(|value| template.replace("{}", &value))
+                .collect()
+        }
+
+        fn assert_clean(text: &str, echoes: &[String]) {
+            for secret in echoes {
+                assert!(!text.contains(secret), "{secret} in {text}");
+                assert!(!text.contains(&percent(secret)), "{secret} in {text}");
+            }
+            assert!(text.contains("[REDACTED]"), "{text}");
+        }
+
+        /// Decodes each answer as CCE's client does and returns its Debug text.
+        fn decoded<T: DeserializeOwned + fmt::Debug>(
+            template: &str,
+            credentials: Credentials,
+        ) -> Vec<(String, Vec<String>)> {
+            let (credentials, headers) = sent(credentials);
+            let echoes = echoes(&credentials, &headers);
+            let carried = carried_secrets(&credentials, &headers);
+            let secrets = Secrets::new(carried.iter().map(String::as_str));
+            answers(template, &echoes)
+                .into_iter()
+                .map(|body| {
+                    let answer = decode::<T>(StatusCode::OK, None, body.as_bytes(), &secrets)
+                        .unwrap_or_else(|e| panic!("{body}: {e}"));
+                    (format!("{:?}", answer.body), echoes.clone())
+                })
+                .collect()
+        }
+
+        fn check<T: DeserializeOwned + fmt::Debug>(template: &str) {
+            for credentials in [aksk(), Credentials::Token(TOKEN.to_string().into())] {
+                for (text, echoes) in decoded::<T>(template, credentials) {
+                    assert_clean(&text, &echoes);
+                }
+            }
+        }
+
+        #[test]
+        fn a_pre_check_item_message_echoing_the_request_is_scrubbed() {
+            check::<PreCheckTask>(
+                r#"{"metadata":{"uid":"pc-1"},"status":{"phase":"Failed","message":{},
+                    "clusterCheckStatus":{"phase":"Failed","itemsStatus":[
+                      {"name":"NodeReady","kind":"Exception","level":"Fatal","phase":"Failed",
+                       "message":{}}]}}}"#,
+            );
+        }
+
+        #[test]
+        fn a_workflow_field_echoing_the_request_is_scrubbed() {
+            check::<Workflow>(
+                r#"{"metadata":{"uid":"wf-1"},"spec":{"clusterID":"c1","targetVersion":{}},
+                    "status":{"phase":{},"pointStatuses":[{"taskType":"PreCheck","taskID":{}}]}}"#,
+            );
+            check::<WorkflowList>(r#"{"items":[{"metadata":{"uid":{}}}]}"#);
+        }
+
+        #[test]
+        fn a_task_message_echoing_the_request_is_scrubbed() {
+            check::<SnapshotTaskList>(
+                r#"{"items":[{"metadata":{"uid":"snap-1"},"spec":{"items":[
+                    {"id":"i1","type":"master-backup","status":"Failed","message":{}}]},
+                    "status":{"phase":"Failed"}}]}"#,
+            );
+            check::<Cluster>(r#"{"status":{"phase":"Unavailable","reason":{},"message":{}}}"#);
+            check::<UpgradeTask>(r#"{"metadata":{"uid":"up-1"},"spec":{"items":{{}:{}}}}"#);
+        }
+
+        #[test]
+        fn the_signature_and_access_key_count_among_the_carried_secrets() {
+            let (credentials, headers) = sent(aksk());
+            let carried = carried_secrets(&credentials, &headers);
+            let authorization = headers["authorization"].to_str().expect("ascii");
+            let signature = authorization.split("Signature=").nth(1).expect("signed");
+            for want in [AK, SK, SECURITY_TOKEN, authorization, signature] {
+                assert!(carried.iter().any(|c| c == want), "{want} not carried");
+            }
+        }
+
+        #[test]
+        fn an_answer_that_cannot_hold_a_secret_is_decoded_as_it_is() {
+            let secrets = Secrets::new([TOKEN]);
+            assert!(!secrets.may_be_in(br#"{"metadata":{"uid":"wf-1"}}"#));
+            assert!(secrets.may_be_in(br#"{"metadata":{"uid":"wf\u002d1"}}"#));
+            assert!(secrets.may_be_in(format!(r#"{{"x":"{TOKEN}"}}"#).as_bytes()));
+            let plain: Response<Workflow> = decode(
+                StatusCode::OK,
+                None,
+                br#"{"metadata":{"uid":"wf-1"},"spec":{"targetVersion":"v1.29"}}"#,
+                &secrets,
+            )
+            .expect("decoded");
+            assert_eq!(plain.body.uid(), Some("wf-1"));
+        }
     }
 }

@@ -56,7 +56,7 @@ pub enum CceError {
     #[error("invalid CCE endpoint: {reason}")]
     InvalidEndpoint { reason: String },
     /// The endpoint is a valid URL the endpoint policy refuses.
-    #[error("CCE endpoint {origin} is not allowed: {reason}")]
+    #[error("endpoint {origin} is not allowed: {reason}")]
     EndpointNotAllowed { origin: String, reason: String },
     /// A local setting is unusable (CA bundle, ids, credentials).
     #[error("invalid CCE client configuration: {reason}")]
@@ -273,6 +273,42 @@ impl<'a> Secrets<'a> {
     /// Bytes of the longest form: how far past a cut a secret may reach.
     pub(crate) fn longest(&self) -> usize {
         self.forms.first().map_or(0, |f| f.len())
+    }
+
+    /// Whether a string decoded from `body` could hold a secret: the body has one in some
+    /// form, or a JSON escape that could spell one. Without either, every decoded string is
+    /// a piece of the raw text, which holds none.
+    pub(crate) fn may_be_in(&self, body: &[u8]) -> bool {
+        if self.forms.is_empty() {
+            return false;
+        }
+        match std::str::from_utf8(body) {
+            Ok(text) => text.contains('\\') || self.forms.iter().any(|f| text.contains(f.as_ref())),
+            Err(_) => true,
+        }
+    }
+
+    /// Scrubs every string of a decoded answer, object keys included.
+    pub(crate) fn scrub_json(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        match value {
+            Value::String(text) => {
+                if self.forms.iter().any(|f| text.contains(f.as_ref())) {
+                    *text = self.scrub(text);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|item| self.scrub_json(item)),
+            Value::Object(map) => {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(key, mut item)| {
+                        self.scrub_json(&mut item);
+                        (self.scrub(&key), item)
+                    })
+                    .collect();
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
     }
 
     fn scrub(&self, text: &str) -> String {

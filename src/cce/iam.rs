@@ -151,8 +151,8 @@ impl ExchangeError {
     }
 }
 
-/// The exchange client: the CCE client's settings (timeouts, CA bundle, endpoint policy,
-/// answer cap), one connection pool.
+/// The exchange client: the CCE client's settings (timeouts, CA bundle, answer cap) with
+/// the IAM endpoint allow-list, one connection pool.
 #[derive(Clone)]
 pub struct Exchanger {
     http: reqwest::Client,
@@ -169,7 +169,7 @@ impl fmt::Debug for Exchanger {
 
 impl Exchanger {
     /// Plain http is possible at all only because the pod identity agent listens on a
-    /// node-local address; IAM and STS endpoints still go through the endpoint policy.
+    /// node-local address; IAM and STS endpoints still go through the IAM allow-list.
     pub fn new(config: ClientConfig) -> Result<Self, CceError> {
         Ok(Self {
             http: http_client(&config, false)?,
@@ -279,7 +279,7 @@ impl Exchanger {
 
     fn check(&self, service: Service, url: &Url) -> Result<(), ExchangeError> {
         self.config
-            .policy
+            .iam_policy
             .check(url)
             .map_err(|e| ExchangeError::from_transport(service, e))
     }
@@ -650,9 +650,9 @@ mod tests {
 
         fn exchanger() -> Exchanger {
             Exchanger::new(ClientConfig {
-                policy: EndpointPolicy {
+                iam_policy: EndpointPolicy {
                     allow_insecure: true,
-                    ..EndpointPolicy::default()
+                    ..EndpointPolicy::iam()
                 },
                 ..ClientConfig::default()
             })

@@ -228,7 +228,9 @@ mod tests {
 
     #[test]
     fn the_iam_endpoint_is_the_watchs_then_the_operators_then_the_regions() {
-        let policy = EndpointPolicy::default().with_extra_suffixes(["iam.example.internal"]);
+        let policy = EndpointPolicy::iam()
+            .with_extra(["iam.example.internal"])
+            .expect("entry");
         let operator = Url::parse("https://iam.example.internal").expect("url");
         let pick = |operator: Option<&Url>, region: Option<&str>, explicit: Option<&str>| {
             iam_endpoint(&policy, operator, region, explicit).map(|u| u.to_string())

@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use crate::cce::ApiFamily;
 use crate::cce::client::{CceClient, ClientConfig, Target};
 use crate::cce::credentials::Credentials;
-use crate::cce::endpoint::EndpointPolicy;
+use crate::cce::endpoint::{EndpointArgs, INSECURE_WARNING};
 use crate::cce::error::CceError;
 use crate::cce::iam::Exchanger;
 use crate::credentials::defaults;
@@ -41,9 +41,9 @@ Exit codes:
    1  output could not be written
    2  invalid command line
    3  CredentialsMissing, CredentialsInvalid, InvalidConfig: local setup (credentials,
-      CA bundle, empty id)
+      CA bundle, empty id, a malformed allow-list entry)
    4  InvalidEndpoint, EndpointNotAllowed, IamEndpointNotAllowed: bad endpoint or region,
-      or refused by the endpoint policy (https and Huawei Cloud domains only)
+      or refused by the allow-lists (https, CCE's and IAM's public hosts, port 443)
    5  Unauthorized (401): signature or token rejected
    6  Forbidden (403): no permission for this project or cluster
    7  NotFound (404): no such project, cluster or workflow
@@ -91,17 +91,8 @@ pub struct GetArgs {
     #[arg(short = 'o', long, env = "CCE_OUTPUT", value_enum, default_value_t = Output::Table)]
     pub output: Output,
 
-    /// Allow plain http and hosts outside the allow-list (for the simulator and tests).
-    #[arg(long, env = "CCE_ALLOW_INSECURE_ENDPOINT")]
-    pub allow_insecure_endpoint: bool,
-
-    /// Also allow endpoints under this domain (or this exact IP); repeatable, comma-separated in the env var.
-    #[arg(
-        long = "allowed-endpoint-suffix",
-        env = "CCE_ALLOWED_ENDPOINT_SUFFIXES",
-        value_delimiter = ','
-    )]
-    pub allowed_endpoint_suffixes: Vec<String>,
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
 
     /// PEM file of extra CA certificates to trust (e.g. the simulator's).
     #[arg(long, env = "CCE_CA_BUNDLE")]
@@ -166,18 +157,18 @@ impl std::fmt::Display for Advised {
 }
 
 async fn fetch(args: &GetArgs) -> Result<Found, Advised> {
-    let policy = EndpointPolicy {
-        allow_insecure: args.allow_insecure_endpoint,
-        ..EndpointPolicy::default()
+    let config = args
+        .endpoints
+        .apply(ClientConfig {
+            connect_timeout: args.connect_timeout,
+            request_timeout: args.timeout,
+            ca_bundle: args.ca_bundle.clone(),
+            ..ClientConfig::default()
+        })
+        .map_err(|e| cce_failure(&e))?;
+    if config.allows_insecure_endpoints() {
+        eprintln!("warning: {INSECURE_WARNING}");
     }
-    .with_extra_suffixes(&args.allowed_endpoint_suffixes);
-    let config = ClientConfig {
-        connect_timeout: args.connect_timeout,
-        request_timeout: args.timeout,
-        ca_bundle: args.ca_bundle.clone(),
-        policy,
-        ..ClientConfig::default()
-    };
     let credentials = default_credentials(&config).await?;
     let client = CceClient::new(config).map_err(|e| cce_failure(&e))?;
     let endpoint = client
@@ -230,7 +221,7 @@ fn hint(e: &CceError) -> String {
         CceError::Transport { .. } => "check the endpoint, DNS, proxy and firewall; for a private CA pass --ca-bundle".into(),
         CceError::InvalidResponse { .. } => "the endpoint does not answer like CCE: check --endpoint (a proxy or login page in between?)".into(),
         CceError::InvalidEndpoint { .. } => "give --region (e.g. ap-southeast-1) or a valid https --endpoint".into(),
-        CceError::EndpointNotAllowed { .. } => "use an https endpoint under Huawei Cloud's domains, or deliberately pass --allowed-endpoint-suffix or --allow-insecure-endpoint".into(),
+        CceError::EndpointNotAllowed { .. } => "use CCE's https endpoint of the region, or deliberately pass --allowed-cce-endpoint (IAM: --allowed-iam-endpoint) or --allow-insecure-endpoints".into(),
         CceError::InvalidConfig { .. } => "fix the setting named above".into(),
     }
 }
@@ -357,9 +348,11 @@ mod tests {
             "autopilot",
             "-o",
             "yaml",
-            "--allow-insecure-endpoint",
-            "--allowed-endpoint-suffix",
+            "--allow-insecure-endpoints",
+            "--allowed-cce-endpoint",
             "a.example,b.example",
+            "--allowed-iam-endpoint",
+            "iam.example:8443",
             "--timeout",
             "1m30s",
         ])
@@ -369,7 +362,12 @@ mod tests {
         };
         assert_eq!(args.cluster_type, ApiFamily::Autopilot);
         assert_eq!(args.output, Output::Yaml);
-        assert_eq!(args.allowed_endpoint_suffixes, ["a.example", "b.example"]);
+        assert_eq!(
+            args.endpoints.allowed_cce_endpoints,
+            ["a.example", "b.example"]
+        );
+        assert_eq!(args.endpoints.allowed_iam_endpoints, ["iam.example:8443"]);
+        assert!(args.endpoints.allow_insecure_endpoints);
         assert_eq!(args.timeout, Duration::from_secs(90));
         assert!(
             crate::cli::Cli::try_parse_from([

@@ -63,6 +63,7 @@ pub struct Metrics {
     status_rejections: Counter,
     events: Family<ReasonLabels, Counter>,
     leader: Gauge,
+    insecure_endpoints: Gauge,
     book: Arc<Mutex<WatchBook>>,
 }
 
@@ -96,6 +97,7 @@ impl Metrics {
             status_rejections: Counter::default(),
             events: Family::default(),
             leader: Gauge::default(),
+            insecure_endpoints: Gauge::default(),
             book: Arc::default(),
         };
         metrics.register(root.sub_registry_with_prefix("cce_upgrade_watch"));
@@ -154,9 +156,19 @@ impl Metrics {
             "1 while this instance holds the leader lease",
             self.leader.clone(),
         );
+        registry.register(
+            "insecure_endpoints_allowed",
+            "1 when the endpoint allow-lists are lifted (--allow-insecure-endpoints): plain http and any host may receive credentials",
+            self.insecure_endpoints.clone(),
+        );
         registry.register_collector(Box::new(WatchCollector {
             book: self.book.clone(),
         }));
+    }
+
+    /// Says whether this instance runs with the endpoint allow-lists lifted.
+    pub fn set_insecure_endpoints(&self, allowed: bool) {
+        self.insecure_endpoints.set(i64::from(allowed));
     }
 
     /// The Prometheus text exposition of every metric.
@@ -427,6 +439,7 @@ mod tests {
                 "cce_upgrade_watch_cce_request_duration_seconds_sum",
                 "cce_upgrade_watch_cce_requests_total",
                 "cce_upgrade_watch_events_total",
+                "cce_upgrade_watch_insecure_endpoints_allowed",
                 "cce_upgrade_watch_last_sync_age_seconds",
                 "cce_upgrade_watch_last_sync_timestamp_seconds",
                 "cce_upgrade_watch_leader",

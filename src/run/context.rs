@@ -7,10 +7,10 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::runtime::reflector;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::cce::client::{CceClient, ClientConfig};
-use crate::cce::endpoint::EndpointPolicy;
+use crate::cce::endpoint::INSECURE_WARNING;
 use crate::cce::iam::Exchanger;
 use crate::credentials::defaults;
 use crate::credentials::identity::{ExchangeSettings, WorkloadIdentities};
@@ -34,19 +34,20 @@ pub(super) fn build_context(
     secrets: Vec<reflector::Store<kube::api::PartialObjectMeta<Secret>>>,
     secrets_synced: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Context, RunError> {
-    let policy = EndpointPolicy {
-        allow_insecure: args.allow_insecure_endpoints,
-        ..EndpointPolicy::default()
+    let config = args
+        .endpoints
+        .apply(ClientConfig {
+            connect_timeout: args.cce_connect_timeout,
+            request_timeout: args.cce_request_timeout,
+            ca_bundle: args.ca_bundle.clone(),
+            ..ClientConfig::default()
+        })
+        .map_err(|e| RunError::Cce(Box::new(e)))?;
+    if config.allows_insecure_endpoints() {
+        warn!("{INSECURE_WARNING}");
     }
-    .with_extra_suffixes(&args.allowed_endpoint_hosts);
-    let cce = CceClient::new(ClientConfig {
-        connect_timeout: args.cce_connect_timeout,
-        request_timeout: args.cce_request_timeout,
-        ca_bundle: args.ca_bundle.clone(),
-        policy,
-        ..ClientConfig::default()
-    })
-    .map_err(|e| RunError::Cce(Box::new(e)))?;
+    metrics.set_insecure_endpoints(config.allows_insecure_endpoints());
+    let cce = CceClient::new(config).map_err(|e| RunError::Cce(Box::new(e)))?;
     let secrets = credentials(args, &client, &cce, secrets, secrets_synced)?;
     let recorder = EventPublisher::new(client.clone(), "cce-upgrade-watch", identity);
     let fetcher = Fetcher::new(
@@ -115,7 +116,7 @@ fn credentials(
     let identities = WorkloadIdentities::new(
         client.clone(),
         exchanger,
-        cce.config().policy.clone(),
+        cce.config().iam_policy.clone(),
         ExchangeSettings {
             iam_endpoint: args.iam_endpoint.clone(),
             duration_seconds,

@@ -19,6 +19,7 @@ use kube::runtime::{controller, watcher};
 use kube::{Client, ResourceExt};
 use tracing::{error, info, warn};
 
+use crate::cce::endpoint::EndpointArgs;
 use crate::crd::UpgradeWorkflowWatch;
 use crate::duration;
 use crate::metrics::Metrics;
@@ -81,17 +82,8 @@ pub struct RunArgs {
     /// Extra PEM CA certificates to trust for CCE endpoints.
     #[arg(long, env = "CA_BUNDLE")]
     pub ca_bundle: Option<PathBuf>,
-    /// Extra host (or host suffix) that watches may name as endpoint, besides Huawei
-    /// Cloud's public domains. Repeatable or comma-separated.
-    #[arg(
-        long = "allowed-endpoint-host",
-        env = "ALLOWED_ENDPOINT_HOSTS",
-        value_delimiter = ','
-    )]
-    pub allowed_endpoint_hosts: Vec<String>,
-    /// Allow plain http:// and any host. For tests only.
-    #[arg(long, env = "ALLOW_INSECURE_ENDPOINTS")]
-    pub allow_insecure_endpoints: bool,
+    #[command(flatten)]
+    pub endpoints: EndpointArgs,
     /// Serve only watches in these namespaces (and read Secrets only there).
     /// Repeatable or comma-separated; empty means every namespace.
     #[arg(long = "namespaces", env = "WATCH_NAMESPACES", value_delimiter = ',')]
@@ -106,7 +98,7 @@ pub struct RunArgs {
     pub concurrency: u16,
     /// IAM endpoint for token exchanges: workload identities without `iamEndpoint` and the
     /// operator's own federated token. Empty means the watch's region's IAM, or
-    /// https://iam.myhuaweicloud.com. Held to the endpoint allow-list.
+    /// https://iam.myhuaweicloud.com. Held to the IAM allow-list (--allowed-iam-endpoint).
     #[arg(long, env = "HUAWEICLOUD_SDK_IAM_ENDPOINT")]
     pub iam_endpoint: Option<url::Url>,
     /// Lifetime of the temporary keys asked of IAM (IAM accepts 15m to 24h); they are

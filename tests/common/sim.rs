@@ -269,7 +269,9 @@ impl Sim {
         let config = match &self.ca {
             Some(ca) => ClientConfig {
                 ca_bundle: Some(ca.clone()),
-                policy: EndpointPolicy::default().with_extra_suffixes(["127.0.0.1"]),
+                policy: EndpointPolicy::default()
+                    .with_extra(["127.0.0.1:*"])
+                    .expect("entry"),
                 ..ClientConfig::default()
             },
             None => ClientConfig {

@@ -96,3 +96,14 @@ per-namespace Roles (watchNamespaces). Each rule is exactly what the operator ca
 {{- define "cce-upgrade-watch.identityTokenDir" -}}
 /var/run/secrets/cce-upgrade-watch/identity
 {{- end }}
+
+{{/*
+operator.allowInsecureEndpoints, refused without its second consent: it sends credentials
+over plain http to any host, so one mistyped value must not turn it on.
+*/}}
+{{- define "cce-upgrade-watch.allowInsecureEndpoints" -}}
+{{- if and .Values.operator.allowInsecureEndpoints (not .Values.operator.iUnderstandInsecureEndpoints) -}}
+{{- fail "operator.allowInsecureEndpoints lets CCE and IAM calls, credentials included, go over plain http to any host and port; it is for tests only. Set operator.iUnderstandInsecureEndpoints=true as well to allow it." -}}
+{{- end -}}
+{{- .Values.operator.allowInsecureEndpoints -}}
+{{- end -}}
