@@ -442,6 +442,42 @@ mod tests {
         server.finish(ctx).await;
     }
 
+    /// A refusal of a status that differs from the kept one only in its conditions (CCE
+    /// could not be read, say) is never reported: `digest_of` leaves conditions out, so
+    /// the StatusRejected report has the refused status's digest and `write_status` skips
+    /// it as the refused patch. The book keeps the old status, so each later reconcile
+    /// computes the same transitions again, and a later status that differs only in
+    /// conditions (the recovery, Synced True) is skipped as well. Fails until apply.rs is
+    /// fixed; run it with `--ignored`.
+    #[tokio::test]
+    #[ignore = "bug in write_status: a refusal of a conditions-only change is never reported"]
+    async fn a_status_refused_for_its_conditions_alone_is_reported() {
+        let kept = status("Running");
+        let mut failing = Conditions::new(Vec::new(), Some(1), now_whole_seconds());
+        failing.set(
+            ConditionType::Synced,
+            false,
+            Reason::Failure(Category::CceUnavailable),
+            "CCE did not answer",
+        );
+        let refused = UpgradeWorkflowWatchStatus {
+            conditions: failing.into_list(),
+            ..kept.clone()
+        };
+        let reported = Exchange::apply_status().checking(|patch| {
+            assert_eq!(patch["status"]["conditions"][0]["reason"], "StatusRejected");
+        });
+        let (client, server) = mock::serve(vec![
+            writes(&refused).refuse(422, "Invalid", "status.conditions: Invalid value"),
+            reported.answer(200, stored(&kept, "9")),
+        ]);
+        let ctx = mock::context(client);
+        ctx.statuses.wrote(UID, Some("7"), &kept);
+        let outcome = applying(&ctx, &mock::watch("7"), &decision(refused, Vec::new())).await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+        server.finish(ctx).await;
+    }
+
     async fn claiming(
         ctx: &Context,
         first: &UpgradeWorkflowWatchStatus,

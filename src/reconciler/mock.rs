@@ -127,7 +127,7 @@ impl Exchange {
         let (method, uri) = (&request.method, &request.uri);
         let seen = format!("{method} {uri}");
         // Shown only when the test fails: the requests up to the one that broke the script.
-        eprintln!("request {index}: {seen} -> {}", self.status);
+        eprintln!("request {index}: {seen}");
         assert_eq!(
             (method, uri.path()),
             (&self.method, self.path.as_str()),
