@@ -226,6 +226,332 @@ async fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reconciler::core::decide::{Outcome, Requeue};
+    use crate::reconciler::core::events::{EventReason, Subject, event_name};
+    use crate::reconciler::mock::{self, Exchange, UID, precondition, stored};
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn status(phase: &str) -> UpgradeWorkflowWatchStatus {
+        UpgradeWorkflowWatchStatus {
+            phase: Some(phase.into()),
+            observed_generation: Some(1),
+            ..Default::default()
+        }
+    }
+
+    fn transition(reason: EventReason, occurrence: &str) -> Transition {
+        Transition {
+            warning: false,
+            reason,
+            note: format!("{reason} {occurrence}"),
+            action: "Workflow".into(),
+            occurrence: occurrence.into(),
+            subject: Subject::Workflow,
+            finished_task: None,
+        }
+    }
+
+    fn decision(write: UpgradeWorkflowWatchStatus, transitions: Vec<Transition>) -> Decision {
+        Decision {
+            write: Some(write),
+            transitions,
+            requeue: Requeue::AwaitChange,
+            failures: None,
+            settle: None,
+            outcome: Outcome::Synced,
+            phase: None,
+            interval: Duration::from_secs(30),
+            unparsed: Vec::new(),
+        }
+    }
+
+    fn event_named(transition: &Transition) -> Exchange {
+        Exchange::post_event_named(&event_name(mock::NAME, UID, transition))
+    }
+
+    /// An apply patch carrying `expected` as the whole status, without a precondition.
+    fn writes(expected: &UpgradeWorkflowWatchStatus) -> Exchange {
+        let expected = serde_json::to_value(expected).expect("JSON");
+        Exchange::apply_status().checking(move |patch| {
+            assert_eq!(patch["status"], expected);
+            assert_eq!(
+                precondition(patch),
+                None,
+                "a plain write has no precondition"
+            );
+        })
+    }
+
+    async fn applying(
+        ctx: &Context,
+        watch: &UpgradeWorkflowWatch,
+        decision: &Decision,
+    ) -> Result<(), Error> {
+        let api = Api::namespaced(ctx.kube.clone(), mock::NAMESPACE);
+        apply(ctx, &api, watch, UID, decision).await
+    }
+
+    #[tokio::test]
+    async fn every_event_is_published_before_the_status_is_written() {
+        let (started, succeeded) = (
+            transition(EventReason::PhaseChanged, "Running"),
+            transition(EventReason::UpgradeSucceeded, "wf"),
+        );
+        let next = status("Success");
+        let (client, server) = mock::serve(vec![
+            event_named(&started).answer(201, json!({})),
+            event_named(&succeeded).answer(201, json!({})),
+            writes(&next).answer(200, stored(&next, "8")),
+        ]);
+        let ctx = mock::context(client);
+        let decided = decision(next.clone(), vec![started, succeeded]);
+        let outcome = applying(&ctx, &mock::watch("7"), &decided).await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+        assert_eq!(ctx.statuses.status_of(UID), next);
+        assert_eq!(ctx.statuses.resource_version(UID).as_deref(), Some("8"));
+        server.finish(ctx).await;
+    }
+
+    #[tokio::test]
+    async fn an_event_published_before_counts_and_the_status_is_still_written() {
+        let again = transition(EventReason::PhaseChanged, "Running");
+        let next = status("Running");
+        let (client, server) = mock::serve(vec![
+            event_named(&again).refuse(409, "AlreadyExists", "events \"w.x\" already exists"),
+            writes(&next).answer(200, stored(&next, "8")),
+        ]);
+        let ctx = mock::context(client);
+        let outcome = applying(
+            &ctx,
+            &mock::watch("7"),
+            &decision(next.clone(), vec![again]),
+        )
+        .await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+        assert_eq!(ctx.statuses.status_of(UID), next);
+        server.finish(ctx).await;
+    }
+
+    #[tokio::test]
+    async fn an_event_the_api_server_may_take_later_holds_the_status_back() {
+        let (first, second) = (
+            transition(EventReason::PhaseChanged, "Running"),
+            transition(EventReason::TaskStarted, "t1"),
+        );
+        // Neither the second Event nor the status is sent: the next reconcile computes the
+        // same transitions from the unchanged status and publishes them then.
+        let (client, server) = mock::serve(vec![event_named(&first).refuse(
+            500,
+            "InternalError",
+            "etcd is unavailable",
+        )]);
+        let ctx = mock::context(client);
+        let decided = decision(status("Running"), vec![first, second]);
+        let outcome = applying(&ctx, &mock::watch("7"), &decided).await;
+        assert!(
+            matches!(outcome, Err(Error::PublishEvent(_))),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            ctx.statuses.status_of(UID),
+            UpgradeWorkflowWatchStatus::default()
+        );
+        server.finish(ctx).await;
+    }
+
+    #[tokio::test]
+    async fn an_event_that_would_fail_forever_does_not_hold_the_status_back() {
+        let refused = transition(EventReason::PhaseChanged, "Running");
+        let next = status("Running");
+        let (client, server) = mock::serve(vec![
+            event_named(&refused).refuse(403, "Forbidden", "cannot create events"),
+            writes(&next).answer(200, stored(&next, "8")),
+        ]);
+        let ctx = mock::context(client);
+        let outcome = applying(
+            &ctx,
+            &mock::watch("7"),
+            &decision(next.clone(), vec![refused]),
+        )
+        .await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+        assert_eq!(ctx.statuses.status_of(UID), next);
+        server.finish(ctx).await;
+    }
+
+    #[tokio::test]
+    async fn a_refused_status_is_reported_once_and_not_sent_again() {
+        let kept = status("Running");
+        let refused = status("Pending");
+        let reported = Exchange::apply_status().checking({
+            let kept = kept.clone();
+            move |patch| {
+                let said: UpgradeWorkflowWatchStatus =
+                    serde_json::from_value(patch["status"].clone()).expect("a status");
+                assert_eq!(said.phase, kept.phase, "the last status written is kept");
+                let synced = said.conditions.first().expect("Synced");
+                assert_eq!(
+                    (
+                        synced.type_.as_str(),
+                        synced.status.as_str(),
+                        synced.reason.as_str()
+                    ),
+                    ("Synced", "False", "StatusRejected")
+                );
+                assert!(
+                    synced.message.contains("status.tasks: Too many"),
+                    "{}",
+                    synced.message
+                );
+            }
+        });
+        let (client, server) = mock::serve(vec![
+            writes(&refused).refuse(422, "Invalid", "status.tasks: Too many"),
+            reported.answer(200, stored(&kept, "9")),
+        ]);
+        let ctx = mock::context(client);
+        ctx.statuses.wrote(UID, Some("7"), &kept);
+        let watch = mock::watch("7");
+        let decided = decision(refused.clone(), Vec::new());
+        for reconcile in 1..=2 {
+            let outcome = applying(&ctx, &watch, &decided).await;
+            assert!(outcome.is_ok(), "reconcile {reconcile}: {outcome:?}");
+        }
+        assert_eq!(ctx.statuses.status_of(UID).phase, kept.phase);
+        server.finish(ctx).await;
+    }
+
+    #[tokio::test]
+    async fn after_a_refusal_a_different_status_is_sent() {
+        let kept = status("Running");
+        let (refused, next) = (status("Pending"), status("Success"));
+        let (client, server) = mock::serve(vec![
+            writes(&refused).refuse(422, "Invalid", "status.tasks: Too many"),
+            Exchange::apply_status().answer(200, stored(&kept, "9")),
+            writes(&next).answer(200, stored(&next, "10")),
+        ]);
+        let ctx = mock::context(client);
+        ctx.statuses.wrote(UID, Some("7"), &kept);
+        let watch = mock::watch("7");
+        for write in [&refused, &next] {
+            let outcome = applying(&ctx, &watch, &decision(write.clone(), Vec::new())).await;
+            assert!(outcome.is_ok(), "{outcome:?}");
+        }
+        assert_eq!(ctx.statuses.status_of(UID), next);
+        server.finish(ctx).await;
+    }
+
+    /// A refusal of a status that differs from the kept one only in its conditions (CCE
+    /// could not be read, say) is never reported: `digest_of` leaves conditions out, so
+    /// the StatusRejected report has the refused status's digest and `write_status` skips
+    /// it as the refused patch. The book keeps the old status, so each later reconcile
+    /// computes the same transitions again, and a later status that differs only in
+    /// conditions (the recovery, Synced True) is skipped as well. Fails until apply.rs is
+    /// fixed; run it with `--ignored`.
+    #[tokio::test]
+    #[ignore = "bug in write_status: a refusal of a conditions-only change is never reported"]
+    async fn a_status_refused_for_its_conditions_alone_is_reported() {
+        let kept = status("Running");
+        let mut failing = Conditions::new(Vec::new(), Some(1), now_whole_seconds());
+        failing.set(
+            ConditionType::Synced,
+            false,
+            Reason::Failure(Category::CceUnavailable),
+            "CCE did not answer",
+        );
+        let refused = UpgradeWorkflowWatchStatus {
+            conditions: failing.into_list(),
+            ..kept.clone()
+        };
+        let reported = Exchange::apply_status().checking(|patch| {
+            assert_eq!(patch["status"]["conditions"][0]["reason"], "StatusRejected");
+        });
+        let (client, server) = mock::serve(vec![
+            writes(&refused).refuse(422, "Invalid", "status.conditions: Invalid value"),
+            reported.answer(200, stored(&kept, "9")),
+        ]);
+        let ctx = mock::context(client);
+        ctx.statuses.wrote(UID, Some("7"), &kept);
+        let outcome = applying(&ctx, &mock::watch("7"), &decision(refused, Vec::new())).await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+        server.finish(ctx).await;
+    }
+
+    async fn claiming(
+        ctx: &Context,
+        first: &UpgradeWorkflowWatchStatus,
+    ) -> Result<UpgradeWorkflowWatchStatus, Error> {
+        let api = Api::namespaced(ctx.kube.clone(), mock::NAMESPACE);
+        let watch = mock::watch("7");
+        claim_first_sight(&api, &watch, UID, &ctx.statuses, &ctx.metrics, first).await
+    }
+
+    /// An apply patch carrying `expected` only if the object is still at `version`.
+    fn writes_at(expected: &UpgradeWorkflowWatchStatus, version: &'static str) -> Exchange {
+        let expected = serde_json::to_value(expected).expect("JSON");
+        Exchange::apply_status().checking(move |patch| {
+            assert_eq!(patch["status"], expected);
+            assert_eq!(precondition(patch), Some(version));
+        })
+    }
+
+    #[tokio::test]
+    async fn the_first_status_is_written_over_the_empty_one_it_was_read_at() {
+        let first = status("Observed");
+        let (client, server) = mock::serve(vec![
+            writes_at(&first, "7").answer(200, stored(&first, "8")),
+        ]);
+        let ctx = mock::context(client);
+        let claimed = claiming(&ctx, &first).await.expect("claimed");
+        assert_eq!(claimed, first);
+        assert_eq!(ctx.statuses.resource_version(UID).as_deref(), Some("8"));
+        server.finish(ctx).await;
+    }
+
+    #[tokio::test]
+    async fn another_instances_first_observation_is_not_overwritten() {
+        let (mine, theirs) = (status("Observed"), status("Running"));
+        let (client, server) = mock::serve(vec![
+            writes_at(&mine, "7").refuse(409, "Conflict", "the object has been modified"),
+            Exchange::get_status().answer(200, stored(&theirs, "8")),
+        ]);
+        let ctx = mock::context(client);
+        let claimed = claiming(&ctx, &mine).await.expect("theirs");
+        assert_eq!(claimed, theirs);
+        assert_eq!(ctx.statuses.status_of(UID), theirs);
+        server.finish(ctx).await;
+    }
+
+    #[tokio::test]
+    async fn a_status_still_empty_after_a_conflict_is_claimed_at_its_new_version() {
+        let first = status("Observed");
+        let empty = UpgradeWorkflowWatchStatus::default();
+        let (client, server) = mock::serve(vec![
+            writes_at(&first, "7").refuse(409, "Conflict", "the object has been modified"),
+            Exchange::get_status().answer(200, stored(&empty, "8")),
+            writes_at(&first, "8").answer(200, stored(&first, "9")),
+        ]);
+        let ctx = mock::context(client);
+        assert_eq!(claiming(&ctx, &first).await.expect("claimed"), first);
+        server.finish(ctx).await;
+    }
+
+    #[tokio::test]
+    async fn a_status_that_keeps_changing_is_given_up_on() {
+        let first = status("Observed");
+        let empty = UpgradeWorkflowWatchStatus::default();
+        let (client, server) = mock::serve(vec![
+            writes_at(&first, "7").refuse(409, "Conflict", "modified"),
+            Exchange::get_status().answer(200, stored(&empty, "8")),
+            writes_at(&first, "8").refuse(409, "Conflict", "modified"),
+            Exchange::get_status().answer(200, stored(&empty, "9")),
+        ]);
+        let ctx = mock::context(client);
+        let outcome = claiming(&ctx, &first).await;
+        assert!(matches!(outcome, Err(Error::Contended)), "{outcome:?}");
+        server.finish(ctx).await;
+    }
 
     #[test]
     fn a_refused_status_is_reported_and_keeps_what_was_written() {

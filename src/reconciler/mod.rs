@@ -10,6 +10,8 @@ pub mod book;
 pub mod context;
 pub mod core;
 pub mod fetch;
+#[cfg(test)]
+mod mock;
 pub mod observe;
 pub mod publisher;
 pub mod reconcile;

@@ -63,3 +63,63 @@ impl EventPublisher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconciler::core::events::{EventReason, Subject, event_name};
+    use crate::reconciler::mock::{self, Exchange};
+
+    fn failed_task() -> Transition {
+        Transition {
+            warning: true,
+            reason: EventReason::TaskFailed,
+            note: "the Cluster task failed".into(),
+            action: "Cluster".into(),
+            occurrence: "task-1".into(),
+            subject: Subject::Task,
+            finished_task: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn each_transition_is_posted_as_an_event_about_the_watch_under_its_own_name() {
+        let transition = failed_task();
+        let name = event_name(mock::NAME, mock::UID, &transition);
+        let shape = |event: &serde_json::Value| {
+            assert_eq!(event["apiVersion"], "events.k8s.io/v1");
+            assert_eq!(event["metadata"]["namespace"], mock::NAMESPACE);
+            assert_eq!(event["reason"], "TaskFailed");
+            assert_eq!(event["type"], "Warning");
+            assert_eq!(event["action"], "Cluster");
+            assert_eq!(event["note"], "the Cluster task failed");
+            assert_eq!(event["reportingController"], "cce-upgrade-watch");
+            assert_eq!(event["reportingInstance"], "test-instance");
+            assert!(event["eventTime"].is_string(), "{event}");
+            let regarding = &event["regarding"];
+            assert_eq!(regarding["kind"], "UpgradeWorkflowWatch");
+            assert_eq!(regarding["name"], mock::NAME);
+            assert_eq!(regarding["uid"], mock::UID);
+        };
+        let (client, server) = mock::serve(vec![
+            Exchange::post_event_named(&name)
+                .checking(shape)
+                .answer(201, serde_json::json!({})),
+            Exchange::post_event_named(&name).refuse(409, "AlreadyExists", "already exists"),
+            Exchange::post_event_named(&name).refuse(409, "Conflict", "not the same"),
+        ]);
+        let publisher = EventPublisher::new(client, "cce-upgrade-watch", "test-instance");
+        let watch = mock::watch("7");
+        let first = publisher.publish(&watch, &transition).await;
+        assert_eq!(first.ok(), Some(Published::Created));
+        let again = publisher.publish(&watch, &transition).await;
+        assert_eq!(again.ok(), Some(Published::AlreadyThere));
+        // Only AlreadyExists says the Event is there; another 409 is a failure to publish.
+        let other = publisher.publish(&watch, &transition).await;
+        assert!(
+            matches!(&other, Err(kube::Error::Api(s)) if s.code == 409),
+            "{other:?}"
+        );
+        server.finish(publisher).await;
+    }
+}

@@ -197,6 +197,51 @@ pub fn error_policy(watch: Arc<UpgradeWorkflowWatch>, error: &Error, ctx: Arc<Co
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crd::UpgradeWorkflowWatchStatus;
+    use crate::reconciler::mock::{self, Exchange, UID, precondition, stored};
+
+    fn synced(patch: &serde_json::Value) -> (String, String) {
+        let status: UpgradeWorkflowWatchStatus =
+            serde_json::from_value(patch["status"].clone()).expect("a status");
+        let synced = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Synced")
+            .expect("Synced");
+        (synced.status.clone(), synced.reason.clone())
+    }
+
+    /// A new watch whose credentials are missing, end to end through the shell: the first
+    /// status claimed over the empty one it was read with, then the SyncFailed Event, then
+    /// the status saying why; the next reconcile finds nothing new and sends nothing.
+    #[tokio::test]
+    async fn a_new_watch_is_claimed_then_its_event_published_then_its_status_written() {
+        let (client, server) = mock::serve(vec![
+            Exchange::apply_status()
+                .checking(|patch| {
+                    assert_eq!(precondition(patch), Some("7"), "claimed where it was read");
+                    assert_eq!(patch["status"]["observedGeneration"], 1);
+                })
+                .answer(200, stored(&Default::default(), "8")),
+            Exchange::post_event()
+                .checking(|event| assert_eq!(event["reason"], "SyncFailed"))
+                .answer(201, serde_json::json!({})),
+            Exchange::apply_status()
+                .checking(|patch| {
+                    assert_eq!(precondition(patch), None);
+                    assert_eq!(synced(patch), ("False".into(), "CredentialsMissing".into()));
+                })
+                .answer(200, stored(&Default::default(), "9")),
+        ]);
+        let ctx = Arc::new(mock::context(client));
+        let watch = Arc::new(mock::watch("7"));
+        for round in 1..=2 {
+            let outcome = reconcile(watch.clone(), ctx.clone()).await;
+            assert!(outcome.is_ok(), "reconcile {round}: {outcome:?}");
+        }
+        assert_eq!(ctx.statuses.resource_version(UID).as_deref(), Some("9"));
+        server.finish(ctx).await;
+    }
 
     #[tokio::test]
     async fn a_panicking_reconcile_is_an_error_not_a_crash() {
