@@ -295,7 +295,7 @@ impl Metrics {
 }
 
 fn task_label(task_type: &str) -> &'static str {
-    match TaskType::from(task_type) {
+    match TaskType::from(task_type).canonical() {
         TaskType::Cluster => "Cluster",
         TaskType::PreCheck => "PreCheck",
         TaskType::Rollback => "Rollback",
