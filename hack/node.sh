@@ -127,6 +127,15 @@ build_pause() {
 	log "pause image: $PAUSE_IMAGE built into $PAUSE_TAR"
 }
 
+# cached: whether build has nothing to do (the packages installed, the binaries built).
+cmd_cached() {
+	local p
+	for p in "${APT_PACKAGES[@]}"; do
+		command -v "${p%%:*}" >/dev/null || return 1
+	done
+	[[ -f $CONTAINERD_DIR/.built && -x $CONTAINERD && -x $CTR && -s $PAUSE_TAR ]]
+}
+
 cmd_build() {
 	local p
 	for p in "${APT_PACKAGES[@]}"; do
@@ -698,6 +707,7 @@ cmd_cgroup() {
 
 case ${1:-} in
 build) cmd_build ;;
+cached) cmd_cached ;;
 up) cmd_up ;;
 down) cmd_down ;;
 status) cmd_status ;;
