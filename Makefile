@@ -8,7 +8,7 @@ CHART_CRD_FILE := charts/cce-upgrade-watch/crds/upgradeworkflowwatches.cce.upgra
 
 .DEFAULT_GOAL := test
 .PHONY: demo static test lint fmt-check clippy test-all test-oldest unit crd build plane-up plane-down bench bench-writes \
-	image image-test image-push chart chart-push chart-docs chart-lint
+	image image-test image-push chart chart-push chart-docs chart-lint test-node
 
 ## The whole job on one machine in a few minutes: a local control plane, the CRD, the CCE
 ## simulator, the operator and a watch followed to the end of its upgrade. SCENARIO picks the
@@ -77,6 +77,23 @@ test-oldest:
 		echo "test-oldest: $$passed of $(words $(OLDEST_TESTS)) selected tests passed on $(OLDEST_K8S)" >&2; \
 		exit 1; \
 	fi
+
+## The chart's Pods on a real node (tests/node_e2e.rs): a private plane with a node
+## (CCE_UW_NODE=1 hack/control-plane.sh: kube-controller-manager, kube-scheduler, a kubelet
+## with containerd, runc and CNI; root only), the image of `make image` imported into
+## containerd and the chart installed from a registry on loopback. Needs `make image` first
+## (CI runs it after `make image-test`). The node is taken down at the end, and the run fails
+## when anything of it is left behind.
+test-node:
+	@test -f target/image/oci/index.json || { echo "test-node: target/image/oci is missing: run make image first" >&2; exit 1; }
+	CCE_UW_NODE=1 $(PLANE) build
+	$(CARGO) build --locked --test node_e2e
+	export CCE_UW_NODE=1; \
+	export CCE_UW_PLANE_DIR="$$(mktemp -d /tmp/cce-uw-node.XXXXXX)"; \
+	trap '$(PLANE) down || exit 1' EXIT; \
+	$(PLANE) up; \
+	eval "$$($(PLANE) env)"; \
+	$(CARGO) test --locked --test node_e2e -- --test-threads=1
 
 ## Every test that needs no control plane: the unit tests, the property tests, the CCE client
 ## and `get` against in-process servers, the simulator's own tests, and the GitOps health

@@ -36,6 +36,14 @@
 #                         /tmp/cce-uw-plane. Use different dirs to run more
 #                         than one control plane at a time.
 #   CCE_UW_READY_TIMEOUT  seconds to wait for /readyz (default 60)
+#   CCE_UW_NODE           1: `build` and `up` add a node (hack/node.sh): kube-controller-
+#                         manager, kube-scheduler and a kubelet with containerd, runc and CNI,
+#                         so Pods run (root only; one node per machine). The plane is then
+#                         started with the ServiceAccount admission plugin, the Node
+#                         authorizer, kubelet client credentials, and the node's address
+#                         on the bridge in its serving certificate. A plane started so
+#                         keeps its node through restarts; `down` takes the node down
+#                         first and fails when it leaves anything behind.
 #   GOPROXY, GOFLAGS, GOMODCACHE, GOCACHE are respected as usual. The script
 #   sets GOTOOLCHAIN=local and CGO_ENABLED=0 for its builds.
 #
@@ -48,12 +56,15 @@
 #   CCE_UW_KUBE_APISERVER  absolute path of the cached kube-apiserver
 #   CCE_UW_PLANE_DIR       the state dir
 #   CCE_UW_K8S_VERSION     the Kubernetes version of kube-apiserver and kubectl
+#   CCE_UW_NODE_*          with a node: its name, dir, the address Pods reach the host
+#                          and the API server at, ctr and containerd's socket (hack/node.sh)
 #
 # Notes:
-# - There is no kube-controller-manager, scheduler or kubelet. Pods never run,
-#   namespaces never finish deleting, and no `default` ServiceAccount is
-#   created in new namespaces. This is expected. The ServiceAccount admission
-#   plugin is disabled so pods can still be created, as envtest does.
+# - Without CCE_UW_NODE=1 there is no kube-controller-manager, scheduler or
+#   kubelet. Pods never run, namespaces never finish deleting, and no `default`
+#   ServiceAccount is created in new namespaces. This is expected. The
+#   ServiceAccount admission plugin is disabled so pods can still be created,
+#   as envtest does. With CCE_UW_NODE=1 all of that is there (hack/node.sh).
 # - The TokenRequest API works (`kubectl create token SA`): a service-account
 #   issuer and signing key are configured.
 # - k8s.io/kubernetes can't be `go install`ed at a version because its go.mod
@@ -109,6 +120,25 @@ KUBE_APISERVER=$K8S_DIR/bin/kube-apiserver
 KUBECTL=$K8S_DIR/bin/kubectl
 ETCD=$ETCD_DIR/bin/etcd
 HELM=$HELM_DIR/bin/helm
+KUBELET=$K8S_DIR/bin/kubelet
+KCM=$K8S_DIR/bin/kube-controller-manager
+SCHEDULER=$K8S_DIR/bin/kube-scheduler
+
+# The node (hack/node.sh): wanted by CCE_UW_NODE=1, or by the plane that is up here.
+NODE_MODE_FILE=$PLANE_DIR/node-mode
+if [[ ${CCE_UW_NODE:-} == 1 || -s $NODE_MODE_FILE ]]; then
+	NODE_MODE=1
+else
+	NODE_MODE=0
+fi
+# The Pod network's bridge: the host's address on it is where Pods reach the host.
+NODE_SUBNET=10.213.0.0/24
+NODE_GATEWAY=10.213.0.1
+node_sh() {
+	CCE_UW_PLANE_DIR=$PLANE_DIR CCE_UW_CACHE=$CACHE_ROOT CCE_UW_NODE_K8S_BIN=$K8S_DIR/bin \
+		CCE_UW_NODE_GATEWAY=$NODE_GATEWAY CCE_UW_NODE_SUBNET=$NODE_SUBNET \
+		"$(dirname "${BASH_SOURCE[0]}")/node.sh" "$@"
+}
 
 export GOTOOLCHAIN=local
 export CGO_ENABLED=0
@@ -251,6 +281,37 @@ build_kubernetes() {
 	log "kubernetes $K8S_VERSION: built in $((SECONDS - start))s"
 }
 
+# The node's kubelet, kube-controller-manager and kube-scheduler, from the same wrapper
+# module as kube-apiserver (so mostly from the same Go build cache).
+build_kubernetes_node() {
+	local stamp=$K8S_DIR/.built-node
+	if [[ -f $stamp && -x $KUBELET && -x $KCM && -x $SCHEDULER ]]; then
+		log "kubernetes $K8S_VERSION node: cached in $K8S_DIR/bin"
+		return 0
+	fi
+	local start=$SECONDS src=$K8S_DIR/src build_date ldflags="-s -w" pkg minor
+	[[ -f $src/go.mod ]] || write_k8s_wrapper "$src"
+	build_date=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" |
+		python3 -c 'import json,sys; print(json.load(open(json.load(sys.stdin)["Info"]))["Time"])')
+	minor=${K8S_VERSION#v1.}
+	minor=${minor%%.*}
+	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+		ldflags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+		ldflags+=" -X $pkg.gitTreeState=archive -X $pkg.buildDate=$build_date"
+	done
+	log "kubernetes $K8S_VERSION: building kubelet, kube-controller-manager and kube-scheduler"
+	(
+		cd "$src"
+		go_build_progress "$K8S_DIR/build-node.log" "kubernetes $K8S_VERSION node" -- \
+			go build -mod=mod -trimpath -ldflags "$ldflags" -o "$K8S_DIR/bin/" \
+			k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-controller-manager \
+			k8s.io/kubernetes/cmd/kube-scheduler
+	)
+	"$KUBELET" --version >&2
+	date -u +%FT%TZ >"$stamp"
+	log "kubernetes $K8S_VERSION node: built in $((SECONDS - start))s"
+}
+
 build_etcd() {
 	local stamp=$ETCD_DIR/.built
 	if [[ -f $stamp && -x $ETCD ]]; then
@@ -311,11 +372,26 @@ print(m.group(1))')
 	log "helm $HELM_VERSION: built in $((SECONDS - start))s"
 }
 
+# all_cached: every binary this command needs is built (the stamps each build writes last).
+all_cached() {
+	[[ -f $ETCD_DIR/.built && -x $ETCD && -f $K8S_DIR/.built && -x $KUBE_APISERVER && -x $KUBECTL &&
+		-f $HELM_DIR/.built && -x $HELM ]] || return 1
+	if ((NODE_MODE)); then
+		[[ -f $K8S_DIR/.built-node && -x $KUBELET && -x $KCM && -x $SCHEDULER ]] || return 1
+		node_sh cached || return 1
+	fi
+}
+
 cmd_build() {
 	command -v go >/dev/null || die "go is not installed"
 	command -v python3 >/dev/null || die "python3 is not installed"
 	mkdir -p "$CACHE_ROOT"
 	local start=$SECONDS
+	# Nothing to build: no need to wait for another build (of another version) to finish.
+	if all_cached; then
+		log "build: all binaries cached"
+		return 0
+	fi
 	# One build at a time per cache, e.g. when two test runs start together.
 	exec 9>"$CACHE_ROOT/.build.lock"
 	if command -v flock >/dev/null; then
@@ -324,6 +400,10 @@ cmd_build() {
 	build_etcd
 	build_kubernetes
 	build_helm
+	if ((NODE_MODE)); then
+		build_kubernetes_node
+		node_sh build
+	fi
 	exec 9>&-
 	log "build: all binaries ready in $((SECONDS - start))s"
 }
@@ -415,6 +495,10 @@ keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
 subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
 EOF
+		# Pods reach the API server at the node's address on their bridge (hack/node.sh).
+		if ((NODE_MODE)); then
+			sed -i "s/^subjectAltName=.*/&,IP:$NODE_GATEWAY/" serving.ext
+		fi
 		cat >client.ext <<'EOF'
 basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
@@ -510,6 +594,14 @@ start_apiserver() {
 	pid_of kube-apiserver >/dev/null && { log "kube-apiserver: already running"; return 0; }
 	mkdir -p "$PLANE_DIR/apiserver-certs"
 	log "kube-apiserver: starting on https://127.0.0.1:$APISERVER_PORT"
+	# Without a node no ServiceAccount is ever made, so the admission plugin that requires
+	# one is off; with a node, Pods get their projected token from it, the kubelet is
+	# authorized as a node, and logs and exec reach the kubelet with the admin certificate.
+	local node_flags=(--authorization-mode=RBAC --disable-admission-plugins=ServiceAccount)
+	if ((NODE_MODE)); then
+		node_flags=(--authorization-mode=Node,RBAC --kubelet-preferred-address-types=InternalIP
+			--kubelet-client-certificate="$PKI/admin.crt" --kubelet-client-key="$PKI/admin.key")
+	fi
 	spawn "$APISERVER_LOG" "$APISERVER_PID_FILE" "$KUBE_APISERVER" \
 		--advertise-address=127.0.0.1 \
 		--bind-address=127.0.0.1 \
@@ -519,13 +611,12 @@ start_apiserver() {
 		--tls-cert-file="$PKI/apiserver.crt" \
 		--tls-private-key-file="$PKI/apiserver.key" \
 		--client-ca-file="$PKI/ca.crt" \
-		--authorization-mode=RBAC \
+		"${node_flags[@]}" \
 		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
 		--service-account-key-file="$PKI/sa.pub" \
 		--service-account-signing-key-file="$PKI/sa.key" \
 		--service-cluster-ip-range=10.0.0.0/24 \
 		--allow-privileged=true \
-		--disable-admission-plugins=ServiceAccount \
 		--endpoint-reconciler-type=none \
 		--profiling=false
 }
@@ -603,6 +694,7 @@ cmd_up() {
 	local ports
 	read -r -a ports <<<"$(free_ports 3)"
 	printf '%s\n' "$K8S_VERSION" >"$K8S_VERSION_FILE"
+	if ((NODE_MODE)); then echo 1 >"$NODE_MODE_FILE"; else rm -f "$NODE_MODE_FILE"; fi
 	cat >"$PORTS_FILE" <<EOF
 ETCD_PORT=${ports[0]}
 ETCD_PEER_PORT=${ports[1]}
@@ -622,14 +714,26 @@ EOF
 		die "control plane in $PLANE_DIR failed to start (logs kept in $PLANE_DIR)"
 	fi
 	log "up in $((SECONDS - start))s: kube-apiserver https://127.0.0.1:$APISERVER_PORT, etcd http://127.0.0.1:$ETCD_PORT, state in $PLANE_DIR"
+	if ((NODE_MODE)) && ! node_sh up; then
+		node_sh down || true
+		stop_component kube-apiserver
+		stop_component etcd
+		die "the node in $PLANE_DIR failed to start (logs kept in $PLANE_DIR/node)"
+	fi
 	print_export
 }
 
 cmd_down() {
+	# The node first (it fails when it leaves anything behind), then the plane regardless.
+	local node_rc=0
+	if [[ -d $PLANE_DIR/node ]]; then
+		node_sh down || node_rc=$?
+	fi
 	stop_component kube-apiserver
 	stop_component etcd
-	rm -rf "$ETCD_DATA" "$PLANE_DIR/apiserver-certs" "$PKI" "$KUBECONFIG_FILE" "$PORTS_FILE" "$K8S_VERSION_FILE"
+	rm -rf "$ETCD_DATA" "$PLANE_DIR/apiserver-certs" "$PKI" "$KUBECONFIG_FILE" "$PORTS_FILE" "$K8S_VERSION_FILE" "$NODE_MODE_FILE"
 	log "down: $PLANE_DIR cleaned (logs kept)"
+	return "$node_rc"
 }
 
 cmd_status() {
@@ -655,6 +759,9 @@ cmd_status() {
 	else
 		echo "status:         down"
 	fi
+	if ((NODE_MODE)) && ! node_sh status; then
+		up=1
+	fi
 	return "$up"
 }
 
@@ -673,6 +780,9 @@ cmd_env() {
 	printf 'export CCE_UW_KUBE_APISERVER=%q\n' "$KUBE_APISERVER"
 	printf 'export CCE_UW_PLANE_DIR=%q\n' "$PLANE_DIR"
 	printf 'export CCE_UW_K8S_VERSION=%q\n' "$K8S_VERSION"
+	if ((NODE_MODE)) && [[ -f $PORTS_FILE ]]; then
+		node_sh env
+	fi
 }
 
 restart_wait() {

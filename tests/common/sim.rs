@@ -418,6 +418,12 @@ pub struct SimTls {
 
 impl SimTls {
     pub fn generate() -> SimTls {
+        SimTls::generate_for(&["127.0.0.1"])
+    }
+
+    /// A certificate for `names` (IP addresses or DNS names): for a simulator that Pods
+    /// reach at the node's address (node_e2e).
+    pub fn generate_for(names: &[&str]) -> SimTls {
         use rcgen::{
             BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa,
             KeyPair, KeyUsagePurpose,
@@ -427,7 +433,8 @@ impl SimTls {
         ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("key")).expect("CA");
-        let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut leaf = CertificateParams::new(names).expect("params");
         leaf.use_authority_key_identifier_extension = true;
         leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
