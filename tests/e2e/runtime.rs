@@ -1,7 +1,7 @@
 //! The operator as a process: leader election, health and metrics, suspend, and the
 //! start-up check for the CRD.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! [`PrivatePlane`]): `make test` runs every test against one shared plane, and restarting
 //! that would disturb every other test running at the time.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

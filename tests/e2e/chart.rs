@@ -5,7 +5,7 @@
 //! while `kubectl auth can-i` proves it is not more. There is no kubelet: pods never run,
 //! so the operator runs as a child process of the test instead of in its pod.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
