@@ -35,10 +35,16 @@ clippy:
 ## The integration tests are two binaries: tests/offline (no plane needed) and tests/e2e (the
 ## plane, the simulator and the operator as child processes, a module per suite). The e2e
 ## tests mostly wait on servers, so every test binary runs with E2E_THREADS test threads, more
-## than the cores; E2E_SERIAL names the tests (module::name) that measure time too tightly to
-## share the machine: they run afterwards, one at a time, against the same plane.
+## than the cores (6 on 2 cores: 340 s for the e2e binary, 23 binaries one after another took
+## 12-15 min). E2E_SERIAL (module::name) runs afterwards, one test at a time, against the same
+## plane: the two Event-burst tests, 40 watches each (80 with two operators), which count
+## every Event exactly; on a loaded machine a CCE connection the simulator has just closed
+## gives them a true but unwanted SyncFailed/SyncRecovered pair (seen once at 6 threads with
+## a load average near 18), so they do not share the machine with the other suites.
 E2E_THREADS ?= 6
-E2E_SERIAL :=
+E2E_SERIAL := \
+	events::two_operators_without_leader_election_publish_each_event_once \
+	events::killing_the_operator_during_a_burst_loses_and_repeats_no_event
 test-all:
 	$(PLANE) build
 	hack/python-sdk.sh

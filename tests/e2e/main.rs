@@ -6,8 +6,9 @@
 //! on a private plane of its own when it would disturb the others (restarts, no CRD).
 //!
 //! Nothing in here may depend on running alone: no process-wide environment changes, no
-//! fixed ports or paths, nothing counted across every operator on the machine. The few
-//! tests that measure time tightly run in a serial pass of their own (the Makefile's
+//! fixed ports or paths (`common::sockets::free_port` for an address a server comes back
+//! to), nothing counted across every operator on the machine. The two Event-burst tests of
+//! `events` run in a serial pass of their own after the others (the Makefile's
 //! `E2E_SERIAL`).
 
 #[path = "../common/mod.rs"]
