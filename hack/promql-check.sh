@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hack/promql-check.sh: builds hack/promql-check (Prometheus's own rule-file loader and
 # PromQL parser, github.com/prometheus/prometheus v0.316.0 from the Go module proxy) into
-# the cache, for the monitoring end-to-end test (tests/day2_e2e.rs).
+# the cache, for the monitoring end-to-end test (tests/e2e/day2.rs).
 #
 # Usage: hack/promql-check.sh [build|path]
 #   build  (default) build the checker unless the cache has it for these sources; print

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # hack/python-sdk.sh: a virtualenv with Huawei's official Python SDK (huaweicloudsdkcore and
-# huaweicloudsdkcce, pinned) for the simulator's conformance test (tests/sim_sdk.rs).
+# huaweicloudsdkcce, pinned) for the simulator's conformance test (tests/e2e/sim_sdk.rs).
 # Installs from PyPI with pip; nothing else is downloaded.
 #
 # Usage: hack/python-sdk.sh [setup|path]

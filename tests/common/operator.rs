@@ -59,7 +59,8 @@ pub fn terminate(child: &mut Child, target: &str) -> bool {
 }
 
 /// A log file for the operator called `name`: in CCE_UW_TEST_LOG_DIR when set (kept for a
-/// look after the run; several operators of one name each get their own), else in `dir`.
+/// look after the run; several operators of one name each get their own, claimed with
+/// `create_new` so operators of tests running side by side never share one), else in `dir`.
 fn log_file(name: &str, dir: &Path) -> PathBuf {
     match std::env::var_os("CCE_UW_TEST_LOG_DIR") {
         Some(keep) => (1..)
@@ -67,7 +68,13 @@ fn log_file(name: &str, dir: &Path) -> PathBuf {
                 1 => PathBuf::from(&keep).join(format!("{name}.log")),
                 n => PathBuf::from(&keep).join(format!("{name}-{n}.log")),
             })
-            .find(|path| !path.exists())
+            .find(|path| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(path)
+                    .is_ok()
+            })
             .expect("a free log name"),
         None => dir.join("operator.log"),
     }

@@ -10,6 +10,27 @@ use kube::config::Kubeconfig;
 use procfs::net::TcpState;
 use procfs::process::{FDTarget, Process};
 
+/// A free port on 127.0.0.1 for a server that must come back at the same address later (a
+/// simulator stopped and started again, an admin server named in advance). It is picked
+/// below the kernel's ephemeral range (`ip_local_port_range`), which `bind(…:0)` and every
+/// outgoing connection draw from: with the e2e tests running side by side, a port freed by
+/// `bind(…:0)` would otherwise be taken by another test's server or connection before it is
+/// used again.
+pub fn free_port() -> u16 {
+    let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let low = 10_000.min(ephemeral_low / 2);
+    for _ in 0..1000 {
+        let port = rand::random_range(low..ephemeral_low);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 in {low}..{ephemeral_low}");
+}
+
 /// Established TCP connections of process `pid` to `server`.
 pub fn connections_to(pid: u32, server: SocketAddr) -> Result<usize, String> {
     let pid = i32::try_from(pid).map_err(|e| e.to_string())?;

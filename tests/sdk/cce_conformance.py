@@ -1,6 +1,6 @@
 """Calls the CCE simulator through Huawei's official Python SDK (huaweicloudsdkcce).
 
-Run by tests/sim_sdk.rs with the venv from hack/python-sdk.sh. Reads a JSON job on stdin:
+Run by tests/e2e/sim_sdk.rs with the venv from hack/python-sdk.sh. Reads a JSON job on stdin:
 
     {"endpoint": "https://127.0.0.1:PORT", "caBundle": "/path/ca.pem" | null,
      "ak": "...", "sk": "...", "projectID": "...",

@@ -3,7 +3,7 @@
 //! without leader election (a misconfiguration users make); a second instance's first
 //! status never replaces the first one's observation.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;

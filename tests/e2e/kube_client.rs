@@ -4,7 +4,7 @@
 //! the pod's ServiceAccount token), an exec plugin, and the operator holding one
 //! connection to the API server for all its watches and requests.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

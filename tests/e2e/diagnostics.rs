@@ -3,7 +3,7 @@
 //! Warning Event; Cluster progress while it runs; nothing replayed by a restart; a denied
 //! diagnostic API leaves the watch Synced.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -9,7 +9,7 @@
 //!
 //! Needs the control plane and the venv of `hack/python-sdk.sh`; fails without either.
 
-mod common;
+use crate::common;
 
 use cce_upgrade_watch::sim::builtin::{self, Builtin};
 use cce_upgrade_watch::sim::iam::DOMAIN_ID;

@@ -8,7 +8,7 @@
 //! Needs the virtualenv that `hack/python-sdk.sh` creates. Without it this test fails (it
 //! never skips): run `hack/python-sdk.sh` first.
 
-mod common;
+use crate::common;
 
 use cce_upgrade_watch::cce::{CceClient, CceError, Response, Target};
 use cce_upgrade_watch::sim::builtin::{self, Builtin};

@@ -5,7 +5,7 @@
 //! [`PrivatePlane`]): `make test` runs every test against one shared plane, and restarting
 //! that would disturb every other test running at the time.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use common::eventually::{KUBE_POLL, eventually};
 use common::operator::Operator;
 use common::plane::PrivatePlane;
 use common::sim::{CopyIds, Launch, Sim, SimTls, copy};
-use common::sockets::{api_server, connections_to};
+use common::sockets::{api_server, connections_to, free_port};
 use common::{cond, events, reasons, wait_watch};
 
 /// The two copies of the success scenario (`--workflows 2`).
@@ -243,11 +243,8 @@ async fn a_simulator_down_for_a_minute_gives_one_outage_and_full_recovery() {
     let client = common::client().await;
     let ns = common::setup_on(&client, "sim-down").await;
     let tls = SimTls::generate();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let listen = format!("127.0.0.1:{port}");
+    // The new simulator comes back at this address a minute later.
+    let listen = format!("127.0.0.1:{}", free_port());
     let sim = two_successes().at(&listen, &tls).start();
     let op = Operator::start(&ns, &sim, &[]);
     three_watches(&client, &ns, &sim).await;

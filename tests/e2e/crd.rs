@@ -1,6 +1,6 @@
 //! The CRD as the real API server enforces and prints it.
 
-mod common;
+use crate::common;
 
 use kube::api::{Api, Patch, PatchParams};
 

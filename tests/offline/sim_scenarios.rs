@@ -2,7 +2,7 @@
 //! scenario (plus Create, Autopilot, scenario files and the diagnostic reads): what the
 //! operator will see.
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! The operator end to end: real API server, real simulator, the real binary.
 //! Each test has its own namespace, simulator and operator (scoped to that namespace).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! the project's client with AK/SK, temporary keys and tokens; wrong secrets, stale dates,
 //! tampered requests and foreign projects; key rotation through the admin API.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

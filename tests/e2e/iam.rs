@@ -3,7 +3,7 @@
 //! the rules and traded for temporary keys the simulator's CCE API accepts until they
 //! expire on the scenario clock; every token IAM must refuse is refused with its message.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 //! while `kubectl auth can-i` proves it is not more. There is no kubelet: pods never run,
 //! so the operator runs as a child process of the test instead of in its pod.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
@@ -782,11 +782,14 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
 
 // ------------------------------------------------------------------ helm install
 
-/// A script of hack/ that must succeed; its stdout.
+/// A script of hack/ that must succeed; its stdout. A chart it packages goes to a directory
+/// of this call's own, not the shared target/chart.
 fn hack(script: &str, args: &[&str]) -> String {
     let path = repo_path("hack").join(script);
+    let chart_out = tempfile::tempdir().expect("chart output dir");
     let out = Command::new(&path)
         .args(args)
+        .env("CCE_UW_CHART_OUT", chart_out.path())
         .output()
         .unwrap_or_else(|e| panic!("run {}: {e}", path.display()));
     ok(out, script)

@@ -5,7 +5,7 @@
 //! No token, temporary key or security token may appear in the operator's log (at trace),
 //! in Events or in status.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,9 +1,9 @@
 //! The simulator's IAM without a control plane: an identity provider whose P-256 key this
 //! test makes and serves from loopback, tokens signed with it, and IAM's admin routes —
 //! lifetimes, expiring keys, forgetting keys, validation. The same flows against the real
-//! API server's keys are in `iam_e2e.rs`.
+//! API server's keys are in `tests/e2e/iam.rs`.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

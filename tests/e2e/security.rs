@@ -2,7 +2,7 @@
 //! can use. (That no Secret value reaches a log is checked for every e2e test's operator
 //! when it is dropped: see `tests/common/secrets.rs`.)
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,7 +1,7 @@
 //! The operator as a process: leader election, health and metrics, suspend, and the
 //! start-up check for the CRD.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -15,14 +15,8 @@ use common::eventually::eventually;
 use common::operator::Operator;
 use common::plane::PrivatePlane;
 use common::sim::{Sim, copy};
+use common::sockets::free_port;
 use common::{cond, wait_watch};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 async fn lease_holder(client: &kube::Client, ns: &str) -> Option<String> {
     let lease = Api::<Lease>::namespaced(client.clone(), ns)

@@ -3,7 +3,7 @@
 //! more), sharding a fleet between two instances by label, the alerting rules and the
 //! dashboard against a real scrape, and the views a person reads during an upgrade.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

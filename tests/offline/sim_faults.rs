@@ -2,7 +2,7 @@
 //! (each fault must surface as the error class the operator handles), and the counters
 //! and request log tests and benchmarks rely on.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! the environment, built-in ids and credentials in the banner, N deterministic copies,
 //! clear errors for bad input, and the admin API's state routes.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;

@@ -6,7 +6,7 @@
 //! (tests/flux-health): kstatus, its default, and the `healthCheckExprs` of
 //! docs/gitops.md. Both need Go; the tests fail without it.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
