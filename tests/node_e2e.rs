@@ -283,7 +283,8 @@ impl Release {
                     {"name": "KUBERNETES_SERVICE_HOST", "value": node.host_ip},
                     {"name": "KUBERNETES_SERVICE_PORT", "value": node.api_port},
                 ],
-                "operator": {"allowedEndpointHosts": [node.host_ip]},
+                // The simulator's port is random: any port of that one address.
+                "operator": {"allowedCceEndpoints": [format!("{}:*", node.host_ip)]},
                 "caBundle": {"configMap": "sim-ca"},
             }))
             .expect("values"),
