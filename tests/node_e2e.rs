@@ -28,6 +28,7 @@ use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
 
 use cce_upgrade_watch::sim::builtin::Builtin;
+use common::commands::{LoopbackRegistry, hack, helm, ok};
 use common::eventually::{KUBE_POLL, eventually};
 use common::sim::{Sim, SimTls, copy};
 use common::watch::{steps_left, wait_converged};
@@ -78,62 +79,6 @@ async fn ready_node(client: &Client) -> NodeEnv {
 }
 
 // ------------------------------------------------------------------ commands
-
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-fn helm(args: &[&str]) -> Output {
-    let bin = std::env::var("CCE_UW_HELM").unwrap_or_else(|_| "helm".into());
-    Command::new(&bin)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {bin}: {e}"))
-}
-
-fn hack(script: &str, args: &[&str]) -> String {
-    let path = repo_path("hack").join(script);
-    let out = Command::new(&path)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {}: {e}", path.display()));
-    ok(out, script)
-}
-
-/// go-containerregistry's registry on loopback (hack/loopback-registry.sh), as the image
-/// test and chart_e2e run it; stopped on drop.
-struct LoopbackRegistry {
-    dir: tempfile::TempDir,
-    addr: String,
-}
-
-impl LoopbackRegistry {
-    fn start() -> LoopbackRegistry {
-        let dir = tempfile::tempdir().expect("registry dir");
-        let addr = hack(
-            "loopback-registry.sh",
-            &["start", &dir.path().display().to_string()],
-        )
-        .trim()
-        .to_string();
-        LoopbackRegistry { dir, addr }
-    }
-}
-
-impl Drop for LoopbackRegistry {
-    fn drop(&mut self) {
-        let _ = Command::new(repo_path("hack/loopback-registry.sh"))
-            .args(["stop", &self.dir.path().display().to_string()])
-            .status();
-    }
-}
 
 /// The image `make image` wrote (target/image/oci), imported into the node's containerd as
 /// `name`, for this machine's platform. Nothing is pulled: the Pods start from it.

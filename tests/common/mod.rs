@@ -10,6 +10,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod argocd;
+pub mod commands;
 pub mod events;
 pub mod eventually;
 pub mod flux;

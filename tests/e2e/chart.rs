@@ -8,7 +8,7 @@
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use kube::Client;
@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
 use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use common::commands::{LoopbackRegistry, hack, helm, ok};
 use common::operator::Operator;
 use common::sim::{Sim, copy};
 use common::{cond, kubectl, kubectl_stdin, repo_path, text, wait_watch};
@@ -25,25 +26,6 @@ use common::{cond, kubectl, kubectl_stdin, repo_path, text, wait_watch};
 const CHART: &str = "charts/cce-upgrade-watch";
 
 // ------------------------------------------------------------------ helpers
-
-fn helm(args: &[&str]) -> Output {
-    let bin = std::env::var("CCE_UW_HELM").unwrap_or_else(|_| "helm".into());
-    Command::new(&bin).args(args).output().unwrap_or_else(|e| {
-        panic!("run {bin}: {e} (`eval \"$(hack/control-plane.sh env)\"` sets CCE_UW_HELM)")
-    })
-}
-
-/// Stdout of a command that must succeed.
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
 
 fn chart() -> String {
     repo_path(CHART).display().to_string()
@@ -781,46 +763,6 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
 }
 
 // ------------------------------------------------------------------ helm install
-
-/// A script of hack/ that must succeed; its stdout. A chart it packages goes to a directory
-/// of this call's own, not the shared target/chart.
-fn hack(script: &str, args: &[&str]) -> String {
-    let path = repo_path("hack").join(script);
-    let chart_out = tempfile::tempdir().expect("chart output dir");
-    let out = Command::new(&path)
-        .args(args)
-        .env("CCE_UW_CHART_OUT", chart_out.path())
-        .output()
-        .unwrap_or_else(|e| panic!("run {}: {e}", path.display()));
-    ok(out, script)
-}
-
-/// go-containerregistry's registry on loopback (hack/loopback-registry.sh), stopped on drop.
-struct LoopbackRegistry {
-    dir: tempfile::TempDir,
-    addr: String,
-}
-
-impl LoopbackRegistry {
-    fn start() -> LoopbackRegistry {
-        let dir = tempfile::tempdir().expect("registry dir");
-        let addr = hack(
-            "loopback-registry.sh",
-            &["start", &dir.path().display().to_string()],
-        )
-        .trim()
-        .to_string();
-        LoopbackRegistry { dir, addr }
-    }
-}
-
-impl Drop for LoopbackRegistry {
-    fn drop(&mut self) {
-        let _ = Command::new(repo_path("hack/loopback-registry.sh"))
-            .args(["stop", &self.dir.path().display().to_string()])
-            .status();
-    }
-}
 
 #[test]
 fn the_chart_readme_is_what_helm_docs_generates_from_values_yaml() {
