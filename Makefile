@@ -3,8 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 PLANE := hack/control-plane.sh
-CRD_FILE := crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
-CHART_CRD_FILE := charts/cce-upgrade-watch/crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
+CRD_PLURALS := upgradeworkflowwatches cceaccounts clustercceaccounts
 
 .DEFAULT_GOAL := test
 .PHONY: demo static test lint fmt-check clippy test-all test-oldest unit crd build plane-up plane-down bench bench-writes \
@@ -175,9 +174,11 @@ chart-docs:
 ## The CRD generated from src/crd.rs, written to crds/ and to the chart's crds/ (a test fails
 ## when either differs from the types).
 crd:
-	$(CARGO) run --quiet --locked -- crd > $(CRD_FILE).tmp
-	cp $(CRD_FILE).tmp $(CHART_CRD_FILE)
-	mv $(CRD_FILE).tmp $(CRD_FILE)
+	for plural in $(CRD_PLURALS); do \
+	  $(CARGO) run --quiet --locked -- crd $$plural > crds/$$plural.cce.upgradewatch.io.yaml.tmp && \
+	  cp crds/$$plural.cce.upgradewatch.io.yaml.tmp charts/cce-upgrade-watch/crds/$$plural.cce.upgradewatch.io.yaml && \
+	  mv crds/$$plural.cce.upgradewatch.io.yaml.tmp crds/$$plural.cce.upgradewatch.io.yaml || exit 1; \
+	done
 
 ## The fleet benchmark (not a test): W watches over D workflows against a private control
 ## plane, the simulator and the release operator; prints a table, writes JSON to

@@ -18,8 +18,11 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Print the UpgradeWorkflowWatch CustomResourceDefinition as YAML.
-    Crd,
+    /// Print the CustomResourceDefinitions as YAML: every one, or the one named by its plural.
+    Crd {
+        /// upgradeworkflowwatches, cceaccounts or clustercceaccounts.
+        plural: Option<String>,
+    },
     /// Print every condition reason, failure category and Event reason the operator writes.
     Reasons,
     /// Fetch an upgrade workflow (or list a cluster's) from the CCE API, to check access.
@@ -31,7 +34,7 @@ pub enum Command {
 impl Cli {
     pub async fn run(self) -> ExitCode {
         match self.command {
-            Command::Crd => match crate::crd::crd_yaml() {
+            Command::Crd { plural } => match crate::crd::crd_yaml(plural.as_deref()) {
                 Ok(yaml) => {
                     print!("{yaml}");
                     ExitCode::SUCCESS
@@ -88,7 +91,7 @@ mod tests {
     fn the_printed_reasons_name_every_reason_once() {
         let text = reasons();
         let named = text.lines().filter(|l| l.starts_with("- `")).count();
-        assert_eq!(named, 17 + 22 + 11);
+        assert_eq!(named, 18 + 26 + 11);
         for reason in [
             "NoWorkflow",
             "WorkflowNotFound",

@@ -53,11 +53,21 @@ pub enum Category {
     TokenRequestFailed,
     /// The API server refused the status computed from CCE's answer.
     StatusRejected,
+    /// The watch names no account, or one that does not exist.
+    AccountMissing,
+    /// The account named may not serve this watch: a ClusterCCEAccount that does not list
+    /// its namespace or its cluster.
+    AccountNotAllowed,
+    /// The namespace's owner has not let the operator request the ServiceAccount's tokens.
+    TokenRequestNotGranted,
+    /// The token audience is not one the operator's administrator allowed, or the API server
+    /// itself accepts it.
+    AudienceNotAllowed,
 }
 
 impl Category {
     /// Every category, in the order the docs list them.
-    pub const ALL: [Category; 22] = [
+    pub const ALL: [Category; 26] = [
         Self::InvalidEndpoint,
         Self::EndpointNotAllowed,
         Self::IamEndpointNotAllowed,
@@ -80,6 +90,10 @@ impl Category {
         Self::ServiceAccountMissing,
         Self::TokenRequestFailed,
         Self::StatusRejected,
+        Self::AccountMissing,
+        Self::AccountNotAllowed,
+        Self::TokenRequestNotGranted,
+        Self::AudienceNotAllowed,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -106,6 +120,10 @@ impl Category {
             Self::ServiceAccountMissing => "ServiceAccountMissing",
             Self::TokenRequestFailed => "TokenRequestFailed",
             Self::StatusRejected => "StatusRejected",
+            Self::AccountMissing => "AccountMissing",
+            Self::AccountNotAllowed => "AccountNotAllowed",
+            Self::TokenRequestNotGranted => "TokenRequestNotGranted",
+            Self::AudienceNotAllowed => "AudienceNotAllowed",
         }
     }
 
@@ -134,6 +152,16 @@ impl Category {
             Self::ServiceAccountMissing => "the workload identity's ServiceAccount does not exist",
             Self::TokenRequestFailed => "the API server issued no ServiceAccount token",
             Self::StatusRejected => "the API server refused the computed status",
+            Self::AccountMissing => "the watch names no account, or one that does not exist",
+            Self::AccountNotAllowed => {
+                "the ClusterCCEAccount does not list the watch's namespace or cluster"
+            }
+            Self::TokenRequestNotGranted => {
+                "no Role lets the operator request the ServiceAccount's tokens"
+            }
+            Self::AudienceNotAllowed => {
+                "the token audience is not allowed, or the Kubernetes API server accepts it"
+            }
         }
     }
 }
@@ -229,6 +257,10 @@ mod tests {
                 "ServiceAccountMissing",
                 "TokenRequestFailed",
                 "StatusRejected",
+                "AccountMissing",
+                "AccountNotAllowed",
+                "TokenRequestNotGranted",
+                "AudienceNotAllowed",
             ]
         );
     }

@@ -18,6 +18,7 @@ const LAYER_OF: &[(&str, &str)] = &[
     ("diagnosis", "diagnosis"),
     ("reconciler::core", "core"),
     ("reconciler", "reconciler"),
+    ("credentials::admission", "admission"),
     ("credentials", "credentials"),
     ("metrics", "metrics"),
     ("runtime", "runtime"),
@@ -42,7 +43,8 @@ const MAY_USE: &[(&str, &[&str])] = &[
         "core",
         &["cce", "crd", "limits", "duration", "failure", "findings"],
     ),
-    ("credentials", &["cce", "crd", "duration", "failure"]),
+    ("admission", &["crd", "failure"]),
+    ("credentials", &["admission", "cce", "crd", "duration", "failure"]),
     ("diagnosis", &["cce", "crd", "findings", "failure"]),
     ("metrics", &["cce"]),
     ("runtime", &["metrics"]),
@@ -113,7 +115,13 @@ const MAY_USE: &[(&str, &[&str])] = &[
 
 /// Layers that must stay pure, and what they may not name outside their tests.
 const PURE: &[&str] = &[
-    "core", "findings", "render", "failure", "limits", "duration",
+    "core",
+    "findings",
+    "render",
+    "failure",
+    "limits",
+    "duration",
+    "admission",
 ];
 const IMPURE_NAMES: &[&str] = &[
     "tokio::",

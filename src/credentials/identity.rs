@@ -1,11 +1,14 @@
-//! Keyless credentials for a watch (`spec.workloadIdentity`): a short-lived token for a
-//! ServiceAccount of the watch's namespace (TokenRequest, with IAM's audience), exchanged at
-//! IAM for temporary keys, kept and renewed per identity by [`Renewing`]. The token lives
-//! only for the exchange; neither it nor the keys are ever logged.
+//! Keyless credentials for an account (`credentials.workloadIdentity`): a short-lived token
+//! for a ServiceAccount of the account's namespace (TokenRequest, with an audience the
+//! operator's administrator allowed), exchanged at IAM for temporary keys, kept and renewed
+//! per identity by [`Renewing`]. The operator may request the token only where the
+//! namespace's owner granted it (a Role naming the ServiceAccount), and a token the
+//! Kubernetes API server itself would accept is never sent anywhere. The token lives only
+//! for the exchange; neither it nor the keys are ever logged.
 
 use std::fmt;
 
-use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::authentication::v1::{SelfSubjectReview, TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::Client;
 use kube::api::{Api, PostParams};
@@ -15,7 +18,7 @@ use url::Url;
 use crate::cce::EndpointPolicy;
 use crate::cce::credentials::Credentials;
 use crate::cce::iam::{DEFAULT_IAM_ENDPOINT, Exchanger, region_iam_endpoint};
-use crate::crd::WorkloadIdentity;
+use crate::crd::account::AccountIdentity;
 use crate::credentials::renewal::{Clock, Renewing};
 use crate::duration::Backoff;
 use crate::failure::{Category, Failure};
@@ -50,8 +53,15 @@ impl fmt::Display for IdentityKey {
 /// Settings of the exchange fixed for the operator.
 #[derive(Clone, Debug)]
 pub struct ExchangeSettings {
-    /// The IAM endpoint a watch without `iamEndpoint` uses, before its region's.
+    /// The IAM endpoint an account without `iamEndpoint` uses, before its region's.
     pub iam_endpoint: Option<Url>,
+    /// The token audiences the administrator allowed; the first is the default.
+    pub audiences: Vec<String>,
+    /// The operator's own ServiceAccount (namespace, name): the subject a namespace's
+    /// owner grants token requests to.
+    pub operator: (String, String),
+    /// How to reach the API server with a token of its own, to ask whether it accepts it.
+    pub api_server: kube::Config,
     /// How long the temporary keys asked of IAM live.
     pub duration_seconds: u32,
     /// The wait after failed exchanges.
@@ -83,13 +93,14 @@ impl WorkloadIdentities {
         }
     }
 
-    /// Temporary keys for `identity` of a watch in `namespace` whose CCE region is `region`.
+    /// Temporary keys for `identity` of an account in `namespace` whose CCE region is `region`.
     pub async fn resolve(
         &self,
         namespace: &str,
         region: Option<&str>,
-        identity: &WorkloadIdentity,
+        identity: &AccountIdentity,
     ) -> Result<Credentials, Failure> {
+        let audience = audience(&self.settings.audiences, identity.audience.as_deref())?;
         let iam = iam_endpoint(
             &self.policy,
             self.settings.iam_endpoint.as_ref(),
@@ -100,7 +111,7 @@ impl WorkloadIdentities {
             namespace: namespace.to_string(),
             service_account: identity.service_account_name.clone(),
             identity_provider: identity.identity_provider_id.clone(),
-            audience: identity.audience.clone(),
+            audience,
             iam,
         };
         self.cache
@@ -110,8 +121,11 @@ impl WorkloadIdentities {
                     &key.namespace,
                     &key.service_account,
                     &key.audience,
+                    &self.settings.operator,
                 )
                 .await?;
+                refuse_if_the_api_server_accepts(&self.settings.api_server, &token, &key.audience)
+                    .await?;
                 self.exchanger
                     .federate(
                         &key.iam,
@@ -135,7 +149,63 @@ impl WorkloadIdentities {
     }
 }
 
-/// The watch's `iamEndpoint`, else the operator's, else its region's, else IAM's global
+/// The audience `asked` for (the first allowed when none), if the administrator allowed it.
+fn audience(allowed: &[String], asked: Option<&str>) -> Result<String, Failure> {
+    let refused = |message: String| Failure::permanent(Category::AudienceNotAllowed, message);
+    match (asked, allowed.first()) {
+        (_, None) => Err(refused(
+            "the operator's administrator allowed no token audience for workload identity (the chart's workloadIdentity.audiences)".into(),
+        )),
+        (None, Some(first)) => Ok(first.clone()),
+        (Some(asked), _) if allowed.iter().any(|a| a == asked) => Ok(asked.to_string()),
+        (Some(asked), _) => Err(refused(format!(
+            "audience {asked:?} is not one the operator's administrator allowed: leave it unset or use one of {allowed:?}"
+        ))),
+    }
+}
+
+/// A token the Kubernetes API server accepts (its own audience, say) would let IAM, or
+/// whoever answers at the IAM endpoint, act as the ServiceAccount in the cluster: it is
+/// dropped unsent. The API server says whether it accepts a token when asked who its
+/// bearer is (SelfSubjectReview, which every authenticated user may create).
+async fn refuse_if_the_api_server_accepts(
+    api_server: &kube::Config,
+    token: &SecretString,
+    audience: &str,
+) -> Result<(), Failure> {
+    let mut config = api_server.clone();
+    config.auth_info = kube::config::AuthInfo {
+        token: Some(token.clone()),
+        ..Default::default()
+    };
+    let client = Client::try_from(config).map_err(|e| {
+        Failure::transient(
+            Category::TokenRequestFailed,
+            format!("cannot check the token's audience with the API server: {e}"),
+        )
+    })?;
+    let review = Api::<SelfSubjectReview>::all(client)
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await;
+    match review {
+        Err(kube::Error::Api(status)) if status.code == 401 => Ok(()),
+        Ok(_) => Err(Failure::permanent(
+            Category::AudienceNotAllowed,
+            format!(
+                "the Kubernetes API server accepts tokens with audience {audience:?}: the operator sends no such token to IAM (its administrator must allow IAM's client ID instead)"
+            ),
+        )),
+        Err(e) => Err(Failure::transient(
+            Category::TokenRequestFailed,
+            format!(
+                "cannot check the token's audience with the API server: {}",
+                crate::credentials::kube_reason(&e)
+            ),
+        )),
+    }
+}
+
+/// The account's `iamEndpoint`, else the operator's, else its region's, else IAM's global
 /// endpoint; held to the endpoint policy like CCE endpoints.
 fn iam_endpoint(
     policy: &EndpointPolicy,
@@ -165,12 +235,14 @@ fn iam_endpoint(
     Ok(url)
 }
 
-/// A token for `namespace/name` with `audience`, bound to nothing else.
+/// A token for `namespace/name` with `audience`, bound to nothing else. `operator` is the
+/// operator's own ServiceAccount, named in the refusal when no Role grants it the request.
 async fn service_account_token(
     client: &Client,
     namespace: &str,
     name: &str,
     audience: &str,
+    operator: &(String, String),
 ) -> Result<SecretString, Failure> {
     let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
     let request = TokenRequest {
@@ -200,14 +272,15 @@ async fn service_account_token(
         Err(kube::Error::Api(status)) if status.code == 404 => Err(Failure {
             category: Category::ServiceAccountMissing,
             message: format!(
-                "ServiceAccount {namespace}/{name} (spec.workloadIdentity.serviceAccountName) does not exist"
+                "ServiceAccount {namespace}/{name} (credentials.workloadIdentity.serviceAccountName) does not exist"
             ),
             permanent: true,
         }),
         Err(kube::Error::Api(status)) if status.code == 403 => Err(Failure {
-            category: Category::TokenRequestFailed,
+            category: Category::TokenRequestNotGranted,
             message: format!(
-                "the operator may not request tokens for ServiceAccount {namespace}/{name}: grant it create on serviceaccounts/token in {namespace} (the chart's workloadIdentity.enabled)"
+                "the operator may not request tokens for ServiceAccount {namespace}/{name}: the namespace's owner grants it with a Role in {namespace} allowing create on serviceaccounts/token with resourceNames [{name}], bound to ServiceAccount {}/{} (README, \"Workload identity\")",
+                operator.0, operator.1
             ),
             permanent: true,
         }),
@@ -227,7 +300,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_iam_endpoint_is_the_watchs_then_the_operators_then_the_regions() {
+    fn the_audience_is_one_the_administrator_allowed() {
+        let allowed = vec!["iam-client".to_string(), "other-client".to_string()];
+        assert_eq!(audience(&allowed, None), Ok("iam-client".into()));
+        assert_eq!(
+            audience(&allowed, Some("other-client")),
+            Ok("other-client".into())
+        );
+        let refused = audience(&allowed, Some("https://kubernetes.default.svc")).expect_err("refused");
+        assert_eq!(refused.category, Category::AudienceNotAllowed);
+        assert!(refused.permanent);
+        let none = audience(&[], None).expect_err("refused");
+        assert_eq!(none.category, Category::AudienceNotAllowed);
+    }
+
+    #[test]
+    fn the_iam_endpoint_is_the_accounts_then_the_operators_then_the_regions() {
         let policy = EndpointPolicy::iam()
             .with_extra(["iam.example.internal"])
             .expect("entry");

@@ -288,8 +288,15 @@ fn exit_code(category: Category) -> u8 {
         Transport => 12,
         InvalidResponse => 13,
         IamUnavailable | InvalidIamResponse | CredentialsExpired => 14,
-        // Only the operator meets these (a watch's ServiceAccount, its status write).
-        ServiceAccountMissing | TokenRequestFailed | StatusRejected => 1,
+        // Only the operator meets these (a watch's account, its ServiceAccount, its status
+        // write).
+        ServiceAccountMissing
+        | TokenRequestFailed
+        | StatusRejected
+        | AccountMissing
+        | AccountNotAllowed
+        | TokenRequestNotGranted
+        | AudienceNotAllowed => 1,
     }
 }
 
@@ -315,6 +322,10 @@ mod tests {
             Category::ServiceAccountMissing,
             Category::TokenRequestFailed,
             Category::StatusRejected,
+            Category::AccountMissing,
+            Category::AccountNotAllowed,
+            Category::TokenRequestNotGranted,
+            Category::AudienceNotAllowed,
             // `get` names a 404 NotFound; the operator's WorkflowNotFound shares its code.
             Category::WorkflowNotFound,
         ];

@@ -8,7 +8,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use parking_lot::Mutex;
 
-use crate::credentials::secrets::SecretCredentials;
+use crate::credentials::accounts::Accounts;
+use crate::credentials::secrets::CredentialSources;
 use crate::metrics::Metrics;
 use crate::reconciler::book::StatusBook;
 use crate::reconciler::core::decide::Rules;
@@ -36,7 +37,8 @@ pub struct Context {
     pub kube: kube::Client,
     pub recorder: EventPublisher,
     pub fetcher: Fetcher,
-    pub credentials: SecretCredentials,
+    pub accounts: Accounts,
+    pub credentials: CredentialSources,
     pub rules: Rules,
     pub metrics: Metrics,
     pub leadership: Leadership,
@@ -55,7 +57,8 @@ impl Context {
         kube: kube::Client,
         recorder: EventPublisher,
         fetcher: Fetcher,
-        credentials: SecretCredentials,
+        accounts: Accounts,
+        credentials: CredentialSources,
         policy: PollPolicy,
         heartbeat: Duration,
         metrics: Metrics,
@@ -65,6 +68,7 @@ impl Context {
             kube,
             recorder,
             fetcher,
+            accounts,
             credentials,
             rules: Rules { policy, heartbeat },
             metrics,

@@ -20,7 +20,8 @@ use crate::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
 use crate::credentials::defaults::Defaults;
 use crate::credentials::identity::{ExchangeSettings, WorkloadIdentities};
 use crate::credentials::renewal::Clock;
-use crate::credentials::secrets::SecretCredentials;
+use crate::credentials::accounts::Accounts;
+use crate::credentials::secrets::CredentialSources;
 use crate::duration::Backoff;
 use crate::metrics::Metrics;
 use crate::reconciler::apply::FIELD_MANAGER;
@@ -216,14 +217,29 @@ pub fn context(client: kube::Client) -> Context {
         config.policy.clone(),
         ExchangeSettings {
             iam_endpoint: None,
+            audiences: Vec::new(),
+            operator: ("operator".into(), "cce-upgrade-watch".into()),
+            api_server: kube::Config::new("https://127.0.0.1:1".parse().expect("a URL")),
             duration_seconds: 900,
             backoff,
         },
         clock,
     );
     let (_, synced) = tokio::sync::watch::channel(true);
-    let credentials =
-        SecretCredentials::new(client.clone(), Vec::new(), defaults, identities, synced);
+    let credentials = CredentialSources::new(
+        client.clone(),
+        Vec::new(),
+        defaults,
+        identities,
+        synced.clone(),
+    );
+    let accounts = Accounts {
+        namespaced: Vec::new(),
+        cluster: kube::runtime::reflector::store().0,
+        namespaces: kube::runtime::reflector::store().0,
+        operator_namespace: "operator".into(),
+        synced,
+    };
     let metrics = Metrics::default();
     let rate = NonZeroU32::new(10).expect("non-zero");
     let fetcher = Fetcher::new(
@@ -237,6 +253,7 @@ pub fn context(client: kube::Client) -> Context {
         client.clone(),
         EventPublisher::new(client, "cce-upgrade-watch", "test-instance"),
         fetcher,
+        accounts,
         credentials,
         PollPolicy::default(),
         Duration::from_secs(300),
@@ -250,7 +267,7 @@ pub fn watch(version: &str) -> UpgradeWorkflowWatch {
     let mut watch = UpgradeWorkflowWatch::new(
         NAME,
         serde_json::from_value(json!({
-            "region": "ap-southeast-1", "projectID": "p", "clusterID": "c"
+            "accountRef": {"name": "a"}, "clusterID": "c"
         }))
         .expect("a spec"),
     );

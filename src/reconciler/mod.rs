@@ -5,6 +5,7 @@
 //! library), decides (`core::decide`) and applies (`apply`: Events, then status);
 //! `reconcile` runs the three with the shared `context`; `book` keeps the statuses.
 
+pub mod accounts;
 pub mod apply;
 pub mod book;
 pub mod context;

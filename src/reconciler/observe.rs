@@ -1,4 +1,4 @@
-//! What a reconcile learns from outside: the watch's credentials, then CCE's answer through
+//! What a reconcile learns from outside: the credentials of the watch's account, then CCE's answer through
 //! the shared [`Fetcher`](crate::reconciler::fetch::Fetcher) (one request in flight per workflow, the
 //! token bucket), then what CCE's diagnostic APIs say about the tasks the answer calls for
 //! ([`diagnose`]). A failure on the way is an observation too, with the reason and message
@@ -12,7 +12,8 @@ use tracing::debug;
 use crate::cce::client::Target;
 use crate::cce::credentials::Credentials;
 use crate::cce::error::CceError;
-use crate::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchSpec, UpgradeWorkflowWatchStatus};
+use crate::crd::{ClusterType, UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
+use crate::credentials::accounts::Served;
 use crate::diagnosis::findings::{Ask, wanted};
 use crate::failure::{Category, Failure};
 use crate::reconciler::context::Context;
@@ -40,12 +41,12 @@ impl Reading {
 /// it, so this only spares the other watches of the workflow the same read.
 const FINISHED_TASK_SHARED_FOR: Duration = Duration::from_secs(3600);
 
-/// Reads what the watch names. `None` when the endpoint has as many reads under way as it
-/// may: the reconcile comes back later rather than hold a reconciler that watches of other
-/// endpoints need.
+/// Reads what the watch names through the account that `served` it (or says why none
+/// did). `None` when the endpoint has as many reads under way as it may: the reconcile
+/// comes back later rather than hold a reconciler that watches of other endpoints need.
 pub async fn observe(
     watch: &UpgradeWorkflowWatch,
-    namespace: &str,
+    served: &Result<Served, Failure>,
     ctx: &Context,
     poll: Duration,
 ) -> Option<Reading> {
@@ -59,19 +60,29 @@ pub async fn observe(
             retry_after: None,
         }))
     };
-    let credentials = match ctx.credentials.resolve(namespace, spec).await {
+    let served = match served {
+        Ok(served) => served,
+        Err(failure) => return failed(failure.clone()),
+    };
+    let credentials = match ctx
+        .credentials
+        .resolve(&served.source, served.region.as_deref())
+        .await
+    {
         Ok(c) => c,
-        Err(failure) => return failed(failure),
+        Err(failure) => return failed(served.for_the_watch(failure)),
     };
     let endpoint = match ctx
         .fetcher
         .client()
-        .resolve_endpoint(spec.region.as_deref(), spec.endpoint.as_deref())
+        .resolve_endpoint(served.region.as_deref(), served.endpoint.as_deref())
     {
         Ok(url) => url,
-        Err(e) => return failed(Failure::permanent(e.category(), e.to_string())),
+        Err(e) => {
+            return failed(served.for_the_watch(Failure::permanent(e.category(), e.to_string())));
+        }
     };
-    let (key, target) = key_and_target(spec, endpoint, credentials);
+    let (key, target) = key_and_target(watch, served, endpoint, credentials);
     // Any answer younger than the poll interval is shared. The first watch to wake after
     // the interval asks CCE; the others reuse its answer and, because the next poll is
     // timed from the answer's age, wake with it next time. A watch that first polled on
@@ -79,29 +90,31 @@ pub async fn observe(
     // so each workflow converges to one request per interval. No watch sees a change later
     // than before: CCE is still asked once per interval.
     let answer = ctx.fetcher.fetch(&key, &target, poll).await?;
-    Some(reading_of(answer, key, target, watch))
+    Some(reading_of(answer, key, target, watch, served.family))
 }
 
 /// What the shared fetch is keyed by (the credentials by fingerprint only), and the target
 /// its request goes to.
 fn key_and_target(
-    spec: &UpgradeWorkflowWatchSpec,
+    watch: &UpgradeWorkflowWatch,
+    served: &Served,
     endpoint: url::Url,
     credentials: Credentials,
 ) -> (FetchKey, Target) {
+    let spec = &watch.spec;
     let key = FetchKey {
         endpoint: endpoint.to_string(),
-        project_id: spec.project_id.clone(),
-        family: spec.cluster_type,
+        project_id: served.project_id.clone(),
+        family: served.family,
         cluster_id: spec.cluster_id.clone(),
         workflow_id: spec.upgrade_workflow_id.clone(),
         credentials: fingerprint(&credentials),
     };
     let target = Target {
         endpoint,
-        project_id: spec.project_id.clone(),
+        project_id: served.project_id.clone(),
         cluster_id: spec.cluster_id.clone(),
-        family: spec.cluster_type,
+        family: served.family,
         credentials,
     };
     (key, target)
@@ -114,6 +127,7 @@ fn reading_of(
     key: FetchKey,
     target: Target,
     watch: &UpgradeWorkflowWatch,
+    family: ClusterType,
 ) -> Reading {
     let age = answer.at.elapsed();
     let observed = |seen| Observed {
@@ -138,7 +152,7 @@ fn reading_of(
                     seen: Seen::Failed {
                         failure: Failure {
                             category: failure_category(&e),
-                            message: failure_message(&e, &watch.spec),
+                            message: failure_message(&e, family, watch.spec.upgrade_workflow_id.is_some()),
                             permanent: is_permanent(&e),
                         },
                         retry_after,
@@ -196,20 +210,19 @@ fn failure_category(e: &CceError) -> Category {
 /// The condition message: the error, and for a 404 what to check. A Standard watch of an
 /// Autopilot cluster (or the reverse) gets a 404 too: the two kinds live under different
 /// API paths, so the message names the path this watch used.
-fn failure_message(e: &CceError, spec: &UpgradeWorkflowWatchSpec) -> String {
+fn failure_message(e: &CceError, family: ClusterType, names_workflow: bool) -> String {
     if !matches!(e, CceError::NotFound(_)) {
         return e.to_string();
     }
-    let family = spec.cluster_type;
     let (kind, prefix, other) = (family, family.path_prefix(), family.other());
-    let workflow = if spec.upgrade_workflow_id.is_some() {
+    let workflow = if names_workflow {
         ", upgradeWorkflowID"
     } else {
         ""
     };
     format!(
-        "{e}; check projectID, clusterID{workflow} and clusterType: this watch reads the \
-         {kind} API ({prefix}), so a CCE {other} cluster needs clusterType: {other}"
+        "{e}; check the account's projectID, clusterID{workflow} and clusterType: this watch \
+         reads the {kind} API ({prefix}), so a CCE {other} cluster needs clusterType: {other}"
     )
 }
 
@@ -222,15 +235,6 @@ fn is_permanent(e: &CceError) -> bool {
 mod tests {
     use super::*;
     use crate::cce::error::ApiFailure;
-    use crate::crd::ClusterType;
-
-    fn spec(cluster_type: ClusterType) -> UpgradeWorkflowWatchSpec {
-        serde_json::from_value(serde_json::json!({
-            "region": "ap-southeast-1", "projectID": "p", "clusterID": "c",
-            "clusterType": cluster_type, "upgradeWorkflowID": "w"
-        }))
-        .expect("spec")
-    }
 
     #[test]
     fn a_not_found_names_the_api_the_watch_used_and_the_cluster_type_to_check() {
@@ -238,7 +242,7 @@ mod tests {
             status: 404,
             ..Default::default()
         });
-        let standard = failure_message(&e, &spec(ClusterType::Standard));
+        let standard = failure_message(&e, ClusterType::Standard, true);
         assert!(standard.starts_with(&e.to_string()), "{standard}");
         assert!(
             standard.contains("Standard API (/api/v3/)")
@@ -246,7 +250,7 @@ mod tests {
                 && standard.contains("upgradeWorkflowID"),
             "{standard}"
         );
-        let autopilot = failure_message(&e, &spec(ClusterType::Autopilot));
+        let autopilot = failure_message(&e, ClusterType::Autopilot, true);
         assert!(
             autopilot.contains("Autopilot API (/autopilot/v3/)")
                 && autopilot.contains("clusterType: Standard"),
@@ -257,7 +261,7 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(
-            failure_message(&other, &spec(ClusterType::Standard)),
+            failure_message(&other, ClusterType::Standard, true),
             other.to_string()
         );
     }

@@ -77,8 +77,10 @@ async fn reconcile_once(
         None => Some(kept_status(&ctx, &api, &watch, &uid, generation).await?),
     };
 
-    let poll = poll_interval(watch.spec.poll_interval.as_deref());
-    let Some(reading) = observe(&watch, &namespace, &ctx, poll).await else {
+    let served = ctx.accounts.serve(&watch).await;
+    let account_poll = served.as_ref().ok().and_then(|s| s.poll_interval.as_deref());
+    let poll = poll_interval(watch.spec.poll_interval.as_deref().or(account_poll));
+    let Some(reading) = observe(&watch, &served, &ctx, poll).await else {
         ctx.metrics.reconcile_deferred();
         return Ok(Action::requeue(ctx.policy().jittered(
             ctx.policy().backoff_base,
@@ -211,7 +213,7 @@ mod tests {
         (synced.status.clone(), synced.reason.clone())
     }
 
-    /// A new watch whose credentials are missing, end to end through the shell: the first
+    /// A new watch whose account is missing, end to end through the shell: the first
     /// status claimed over the empty one it was read with, then the SyncFailed Event, then
     /// the status saying why; the next reconcile finds nothing new and sends nothing.
     #[tokio::test]
@@ -229,7 +231,7 @@ mod tests {
             Exchange::apply_status()
                 .checking(|patch| {
                     assert_eq!(precondition(patch), None);
-                    assert_eq!(synced(patch), ("False".into(), "CredentialsMissing".into()));
+                    assert_eq!(synced(patch), ("False".into(), "AccountMissing".into()));
                 })
                 .answer(200, stored(&Default::default(), "9")),
         ]);

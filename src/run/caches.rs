@@ -1,6 +1,7 @@
 //! The caches a controller reads: the watches of one scope (paged, with the metadata no
-//! reconcile reads dropped, re-listed in place) and the metadata of its Secrets, each with
-//! a flag that turns true once it has listed; and the kube-rs Controller over them.
+//! reconcile reads dropped, re-listed in place), the accounts, the namespaces' labels and
+//! the metadata of marked Secrets, each with a flag that turns true once it has listed; and
+//! the kube-rs Controller over the watches.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, controller, pre
 use kube::{Client, ResourceExt};
 
 use crate::crd::UpgradeWorkflowWatch;
+use crate::crd::account::{CREDENTIALS_LABEL, CREDENTIALS_LABEL_VALUE};
 use crate::reconciler::book::StatusBook;
 use crate::run::RunArgs;
 use crate::runtime::relist;
@@ -35,7 +37,8 @@ fn listed_flag<K>(
 /// A Secret without its data.
 pub(super) type SecretMeta = kube::api::PartialObjectMeta<Secret>;
 
-/// The metadata-only Secret watch of one scope, its store, and whether it has listed.
+/// The metadata-only watch of the marked Secrets of one scope (the API server filters on the
+/// label: no other Secret ever reaches the operator), its store, and whether it has listed.
 pub(super) fn secret_metadata_stream(
     client: Client,
     scope: Option<&str>,
@@ -50,9 +53,40 @@ pub(super) fn secret_metadata_stream(
     };
     let (reader, writer) = reflector::store();
     let (flag, listed) = tokio::sync::watch::channel(false);
-    let events = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
+    let marked = format!("{CREDENTIALS_LABEL}={CREDENTIALS_LABEL_VALUE}");
+    let events = watcher(api, watcher::Config::default().any_semantic().labels(&marked))
+        .default_backoff();
     let stream = relist::in_place(events, reader.clone())
         .modify(|s| s.managed_fields_mut().clear())
+        .reflect(writer)
+        .inspect(listed_flag(flag))
+        .touched_objects();
+    (reader, stream, listed)
+}
+
+/// The watch of a small kind (accounts, namespaces' metadata), its store, and whether it
+/// has listed.
+pub(super) fn object_stream<K>(
+    api: Api<K>,
+) -> (
+    reflector::Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    tokio::sync::watch::Receiver<bool>,
+)
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let (flag, listed) = tokio::sync::watch::channel(false);
+    let events = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
+    let stream = relist::in_place(events, reader.clone())
+        .modify(|o| o.managed_fields_mut().clear())
         .reflect(writer)
         .inspect(listed_flag(flag))
         .touched_objects();
@@ -92,15 +126,13 @@ fn drop_unread_metadata(watch: &mut UpgradeWorkflowWatch) {
 }
 
 /// The controller of one scope: watches (filtered on generation, so our own status writes
-/// never trigger a poll), re-triggered by changes of the Secrets they name. Statuses go to
-/// the book, the rest of each watch to the cache.
+/// never trigger a poll), re-triggered by `changed` (their account, its Secret or their
+/// namespace changed). Statuses go to the book, the rest of each watch to the cache.
 pub(super) fn scoped_controller(
     args: &RunArgs,
     client: Client,
     scope: Option<&str>,
-    secrets: impl futures::Stream<Item = Result<kube::api::PartialObjectMeta<Secret>, watcher::Error>>
-    + Send
-    + 'static,
+    changed: impl futures::Stream<Item = ObjectRef<UpgradeWorkflowWatch>> + Send + 'static,
     reconcile_all: futures::channel::mpsc::UnboundedReceiver<()>,
     statuses: Arc<StatusBook>,
 ) -> (
@@ -129,25 +161,9 @@ pub(super) fn scoped_controller(
             predicates::generation,
             PredicateConfig::default().ttl(Duration::from_secs(7 * 24 * 3600)),
         );
-    let by_secret = reader.clone();
     let controller = Controller::for_stream(stream, reader.clone())
         .with_config(controller::Config::default().concurrency(args.concurrency))
-        .watches_stream(secrets, move |secret| {
-            let namespace = secret.namespace().unwrap_or_default();
-            let name = secret.name_any();
-            by_secret
-                .state()
-                .into_iter()
-                .filter(|w| {
-                    w.namespace().as_deref() == Some(namespace.as_str())
-                        && w.spec
-                            .credentials_secret_ref
-                            .as_ref()
-                            .is_some_and(|r| r.name == name)
-                })
-                .map(|w| ObjectRef::from_obj(&*w))
-                .collect::<Vec<_>>()
-        })
+        .reconcile_on(changed)
         .reconcile_all_on(reconcile_all)
         .graceful_shutdown_on(shutdown::signal());
     (reader, listed, controller)
@@ -180,8 +196,8 @@ mod tests {
                 "finalizers": ["example.com/keep"],
                 "managedFields": [{"manager": "kubectl", "operation": "Apply"}]
             },
-            "spec": {"projectID": "p", "clusterID": "c", "upgradeWorkflowID": "w",
-                     "credentialsSecretRef": {"name": "cce"}}
+            "spec": {"clusterID": "c", "upgradeWorkflowID": "w",
+                     "accountRef": {"name": "cce"}}
         }))
         .expect("a valid watch");
         let spec_before = serde_json::to_value(&watch.spec).expect("spec");

@@ -15,7 +15,8 @@ use crate::cce::iam::Exchanger;
 use crate::credentials::defaults;
 use crate::credentials::identity::{ExchangeSettings, WorkloadIdentities};
 use crate::credentials::renewal;
-use crate::credentials::secrets::SecretCredentials;
+use crate::credentials::accounts::Accounts;
+use crate::credentials::secrets::CredentialSources;
 use crate::duration;
 use crate::metrics::Metrics;
 use crate::reconciler::context::Context;
@@ -25,12 +26,14 @@ use crate::reconciler::publisher::EventPublisher;
 use crate::run::{RunArgs, RunError};
 use crate::runtime::leader::Leadership;
 
-pub(super) fn build_context(
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn build_context(
     args: &RunArgs,
     client: Client,
     identity: &str,
     metrics: Metrics,
     leadership: Leadership,
+    accounts: Accounts,
     secrets: Vec<reflector::Store<kube::api::PartialObjectMeta<Secret>>>,
     secrets_synced: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Context, RunError> {
@@ -48,7 +51,10 @@ pub(super) fn build_context(
     }
     metrics.set_insecure_endpoints(config.allows_insecure_endpoints());
     let cce = CceClient::new(config).map_err(|e| RunError::Cce(Box::new(e)))?;
-    let secrets = credentials(args, &client, &cce, secrets, secrets_synced)?;
+    let api_server = kube::Config::infer()
+        .await
+        .map_err(|e| RunError::Kube(kube::Error::InferConfig(e)))?;
+    let secrets = credentials(args, &client, api_server, &cce, secrets, secrets_synced)?;
     let recorder = EventPublisher::new(client.clone(), "cce-upgrade-watch", identity);
     let fetcher = Fetcher::new(
         cce,
@@ -68,6 +74,7 @@ pub(super) fn build_context(
         client,
         recorder,
         fetcher,
+        accounts,
         secrets,
         poll_policy,
         args.sync_heartbeat,
@@ -76,15 +83,16 @@ pub(super) fn build_context(
     ))
 }
 
-/// Where a watch's credentials come from: its Secret, its workload identity, or the
+/// Where an account's credentials come from: its Secret, its workload identity, or the
 /// operator's default chain as this process's environment and flags configure it.
 fn credentials(
     args: &RunArgs,
     client: &Client,
+    api_server: kube::Config,
     cce: &CceClient,
     secrets: Vec<reflector::Store<kube::api::PartialObjectMeta<Secret>>>,
     secrets_synced: tokio::sync::watch::Receiver<bool>,
-) -> Result<SecretCredentials, RunError> {
+) -> Result<CredentialSources, RunError> {
     let exchanger = Exchanger::new(cce.config().clone()).map_err(|e| RunError::Cce(Box::new(e)))?;
     let source = defaults::select(
         &|name| std::env::var(name).ok(),
@@ -97,7 +105,7 @@ fn credentials(
     .map_err(RunError::Defaults)?;
     match &source {
         Some(source) => info!(%source, "default credentials"),
-        None => info!("no default credentials: watches must name a Secret or a workload identity"),
+        None => info!("no default credentials: a ClusterCCEAccount with operatorDefaults has none to use"),
     }
     let duration_seconds =
         u32::try_from(args.iam_credentials_duration.as_secs()).unwrap_or(u32::MAX);
@@ -119,12 +127,18 @@ fn credentials(
         cce.config().iam_policy.clone(),
         ExchangeSettings {
             iam_endpoint: args.iam_endpoint.clone(),
+            audiences: args.token_audiences.clone(),
+            operator: (
+                args.operator_namespace.clone(),
+                args.operator_service_account.clone(),
+            ),
+            api_server,
             duration_seconds,
             backoff,
         },
         clock,
     );
-    Ok(SecretCredentials::new(
+    Ok(CredentialSources::new(
         client.clone(),
         secrets,
         defaults,

@@ -1,9 +1,13 @@
-//! `cce-upgrade-watch run`: the operator process. Wires the watch and Secret caches
-//! (`caches`), the reconcilers' context (`context`), the kube-rs Controllers, leadership,
-//! the admin server and shutdown together. Nothing depends on this module.
+//! `cce-upgrade-watch run`: the operator process. Wires the watch caches (`caches`), the
+//! account, namespace and Secret caches with the accounts' own controllers (`accounts`),
+//! the reconcilers' context (`context`), what re-triggers a watch (`triggers`), the kube-rs
+//! Controllers, leadership, the admin server and shutdown together. Nothing depends on this
+//! module.
 
+mod accounts;
 mod caches;
 mod context;
+mod triggers;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -15,7 +19,7 @@ use std::time::Duration;
 use clap::Args;
 use futures::{FutureExt as _, StreamExt as _};
 use kube::api::{Api, ListParams};
-use kube::runtime::{controller, watcher};
+use kube::runtime::controller;
 use kube::{Client, ResourceExt};
 use tracing::{error, info, warn};
 
@@ -109,6 +113,18 @@ pub struct RunArgs {
     /// accessKey, secretKey, securityToken, token); read again when it changes.
     #[arg(long, env = "DEFAULT_CREDENTIALS_DIR")]
     pub default_credentials_dir: Option<PathBuf>,
+    /// Token audiences accounts' workload identities may ask for (IAM's client IDs), comma
+    /// separated; the first is the default. Empty: workload identity is refused. A token the
+    /// Kubernetes API server accepts is never sent, whatever its audience.
+    #[arg(long = "token-audience", env = "TOKEN_AUDIENCES", value_delimiter = ',')]
+    pub token_audiences: Vec<String>,
+    /// The operator's namespace: where a ClusterCCEAccount's Secret and ServiceAccount live.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub operator_namespace: String,
+    /// The operator's ServiceAccount, named in the Role a namespace's owner grants it for
+    /// workload identity.
+    #[arg(long, env = "POD_SERVICE_ACCOUNT", default_value = "cce-upgrade-watch")]
+    pub operator_service_account: String,
 }
 
 /// A duration IAM accepts for temporary keys.
@@ -167,35 +183,34 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     } else {
         args.namespaces.iter().cloned().map(Some).collect()
     };
-    let secret_parts: Vec<_> = scopes
-        .iter()
-        .map(|scope| caches::secret_metadata_stream(client.clone(), scope.as_deref()))
-        .collect();
-    let secret_stores = secret_parts.iter().map(|(store, _, _)| store.clone());
-    let secrets_listed: Vec<_> = secret_parts.iter().map(|(_, _, l)| l.clone()).collect();
-    let (secrets_synced_tx, secrets_synced) = tokio::sync::watch::channel(false);
+    let (changes_tx, changes) = futures::channel::mpsc::unbounded();
+    let caches = accounts::Caches::start(&args, &client, &scopes);
+    let (synced_tx, synced) = tokio::sync::watch::channel(false);
     let ctx = Arc::new(context::build_context(
         &args,
         client.clone(),
         &identity,
         metrics.clone(),
         leadership.clone(),
-        secret_stores.collect(),
-        secrets_synced,
-    )?);
+        caches.accounts(&args, synced.clone()),
+        caches.secret_stores(),
+        synced,
+    )
+    .await?);
 
     let mut served = Served::default();
-    for (scope, (_, secret_stream, _)) in scopes.iter().zip(secret_parts) {
-        served.add(&args, &client, scope.as_deref(), secret_stream, &ctx);
+    let mut routes = Vec::new();
+    for scope in &scopes {
+        let (tx, rx) = futures::channel::mpsc::unbounded();
+        let store = served.add(&args, &client, scope.as_deref(), rx, &ctx);
+        routes.push((store, tx));
     }
+    let listed = caches.listed();
+    caches.run(ctx.clone(), served.watch_stores.clone(), changes_tx);
+    triggers::route(ctx.clone(), routes, changes);
     let election_task =
         election.map(|e| follow_leadership(e, &ctx, &metrics, served.reconcile_all));
-    report_ready_when_listed(
-        readiness,
-        secrets_listed,
-        secrets_synced_tx,
-        served.watches_listed,
-    );
+    report_ready_when_listed(readiness, listed, synced_tx, served.watches_listed);
     sweep_forgotten_watches(ctx.clone(), served.watch_stores);
 
     info!(identity, leader = leadership.is_leader(), scopes = ?scopes, "controller starting");
@@ -264,27 +279,29 @@ struct Served {
 }
 
 impl Served {
+    /// Adds the controller of `scope`, reconciling also what `changed` names; returns its
+    /// watch cache.
     fn add(
         &mut self,
         args: &RunArgs,
         client: &Client,
         scope: Option<&str>,
-        secrets: impl futures::Stream<Item = Result<caches::SecretMeta, watcher::Error>>
-        + Send
-        + 'static,
+        changed: futures::channel::mpsc::UnboundedReceiver<
+            kube::runtime::reflector::ObjectRef<UpgradeWorkflowWatch>,
+        >,
         ctx: &Arc<Context>,
-    ) {
+    ) -> caches::WatchStore {
         let (tx, rx) = futures::channel::mpsc::unbounded::<()>();
         self.reconcile_all.push(tx);
         let (store, listed, controller) = caches::scoped_controller(
             args,
             client.clone(),
             scope,
-            secrets,
+            changed,
             rx,
             ctx.statuses.clone(),
         );
-        self.watch_stores.push(store);
+        self.watch_stores.push(store.clone());
         self.watches_listed.push(listed);
         self.controllers.push(
             controller
@@ -299,6 +316,7 @@ impl Served {
                 })
                 .boxed(),
         );
+        store
     }
 }
 
@@ -329,19 +347,19 @@ fn follow_leadership(
     tokio::spawn(election.run(on_change, shutdown::signal()))
 }
 
-/// Ready once every cache has listed: the Secrets first (reconciles wait on them), then
-/// the watches.
+/// Ready once every cache has listed: the accounts, namespaces and Secrets first
+/// (reconciles wait on them), then the watches.
 fn report_ready_when_listed(
     readiness: Readiness,
-    secrets_listed: Vec<tokio::sync::watch::Receiver<bool>>,
-    secrets_synced: tokio::sync::watch::Sender<bool>,
+    credentials_listed: Vec<tokio::sync::watch::Receiver<bool>>,
+    credentials_synced: tokio::sync::watch::Sender<bool>,
     watches_listed: Vec<tokio::sync::watch::Receiver<bool>>,
 ) {
     tokio::spawn(async move {
-        for mut listed in secrets_listed {
+        for mut listed in credentials_listed {
             let _ = listed.wait_for(|done| *done).await;
         }
-        let _ = secrets_synced.send(true);
+        let _ = credentials_synced.send(true);
         for mut listed in watches_listed {
             let _ = listed.wait_for(|done| *done).await;
         }

@@ -64,6 +64,8 @@ pub enum Reason {
     DiagnosticsUnavailable,
     /// `spec.suspend` is true; not an outage.
     Suspended,
+    /// An account's credentials were obtained.
+    CredentialsReady,
     /// A failed read, named by its category (`Forbidden`, `CceUnavailable`,
     /// `WorkflowNotFound`, `CredentialsMissing`, ...).
     Failure(Category),
@@ -72,7 +74,7 @@ pub enum Reason {
 impl Reason {
     /// Every reason that is not a failure; with [`Category::ALL`], every reason a condition
     /// can carry.
-    pub const STATES: [Reason; 17] = [
+    pub const STATES: [Reason; 18] = [
         Self::NotObserved,
         Self::FirstSync,
         Self::NoWorkflow,
@@ -90,6 +92,7 @@ impl Reason {
         Self::ClusterMismatch,
         Self::DiagnosticsUnavailable,
         Self::Suspended,
+        Self::CredentialsReady,
     ];
 
     /// Every reason a condition can carry.
@@ -118,6 +121,7 @@ impl Reason {
             Self::ClusterMismatch => "ClusterMismatch",
             Self::DiagnosticsUnavailable => "DiagnosticsUnavailable",
             Self::Suspended => "Suspended",
+            Self::CredentialsReady => "CredentialsReady",
             Self::Failure(category) => category.as_str(),
         }
     }
@@ -142,6 +146,7 @@ impl Reason {
             Self::ClusterMismatch => "the workflow CCE sent belongs to another cluster",
             Self::DiagnosticsUnavailable => "synced, but CCE would not say why a task failed",
             Self::Suspended => "spec.suspend is true: CCE is not asked",
+            Self::CredentialsReady => "an account's credentials were obtained",
             Self::Failure(category) => category.meaning(),
         }
     }
@@ -260,6 +265,7 @@ mod tests {
             (Reason::ClusterMismatch, "ClusterMismatch"),
             (Reason::DiagnosticsUnavailable, "DiagnosticsUnavailable"),
             (Reason::Suspended, "Suspended"),
+            (Reason::CredentialsReady, "CredentialsReady"),
             (
                 Reason::Failure(Category::WorkflowNotFound),
                 "WorkflowNotFound",

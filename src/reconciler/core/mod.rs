@@ -6,6 +6,7 @@
 //! `observation` is what the shell hands in; `mirror`, `conditions`, `status`, `settled`,
 //! `events`, `schedule` and `decide` compute the rest.
 
+pub mod account;
 pub mod conditions;
 pub mod decide;
 pub mod events;

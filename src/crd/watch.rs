@@ -2,11 +2,12 @@
 //! rules the API server enforces. Doc comments here are what `kubectl explain` prints.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kube::{CustomResource, CustomResourceExt, KubeSchema};
+use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::cce::model::{Phase, TaskState, TaskType};
+use crate::crd::account::AccountRef;
 
 /// Group of the custom resource.
 pub const GROUP: &str = "cce.upgradewatch.io";
@@ -38,6 +39,7 @@ pub const DEFAULT_POLL_INTERVAL: &str = "30s";
     printcolumn = r#"{"name":"Ready","type":"string","description":"The Ready condition (kstatus): True once the upgrade has succeeded","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Synced","type":"string","jsonPath":".status.conditions[?(@.type==\"Synced\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Account","type":"string","priority":1,"description":"The account named in spec.accountRef","jsonPath":".spec.accountRef.name"}"#,
     printcolumn = r#"{"name":"Current","type":"string","priority":1,"description":"Cluster version the upgrade starts from","jsonPath":".status.clusterVersion"}"#,
     printcolumn = r#"{"name":"Workflow","type":"string","priority":1,"jsonPath":".status.workflowID"}"#,
     printcolumn = r#"{"name":"Running For","type":"date","priority":1,"description":"Time since the running task started","jsonPath":".status.tasks[?(@.status==\"Running\")].startTime"}"#,
@@ -45,32 +47,14 @@ pub const DEFAULT_POLL_INTERVAL: &str = "30s";
     printcolumn = r#"{"name":"Last Change","type":"date","priority":1,"description":"Time since the workflow's phase or a task's status last changed","jsonPath":".status.lastChangeTime"}"#,
     printcolumn = r#"{"name":"Last Sync","type":"date","priority":1,"jsonPath":".status.lastSyncTime"}"#
 )]
-#[x_kube(validation = Rule::new("has(self.region) || has(self.endpoint)").message("set region (for example ap-southeast-1) or endpoint").field_path(".region"))]
-#[x_kube(validation = Rule::new("!(has(self.credentialsSecretRef) && has(self.workloadIdentity))").message("set credentialsSecretRef or workloadIdentity, not both").field_path(".workloadIdentity"))]
+#[x_kube(validation = Rule::new("has(self.accountRef)").message("set accountRef: the CCEAccount of this namespace, or a ClusterCCEAccount that lists it, whose credentials serve this watch").field_path(".accountRef"))]
+#[x_kube(validation = Rule::new("!has(self.region) && !has(self.endpoint) && !has(self.projectID) && !has(self.credentialsSecretRef) && !has(self.workloadIdentity)").message("region, endpoint, projectID, credentialsSecretRef and workloadIdentity are set on the account now (CCEAccount or ClusterCCEAccount): see the CHANGELOG"))]
 #[serde(rename_all = "camelCase")]
 pub struct UpgradeWorkflowWatchSpec {
-    /// Huawei Cloud region of the cluster, for example `ap-southeast-1`. The CCE endpoint
-    /// is then `https://cce.<region>.myhuaweicloud.com`. Either region or endpoint is required.
+    /// The account whose endpoint, project and credentials serve this watch: a CCEAccount of
+    /// this namespace, or a ClusterCCEAccount that lists this namespace. Required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z]+(-[a-z0-9]+)+$"))]
-    pub region: Option<String>,
-
-    /// CCE API endpoint to use instead of the region's public one, for example a Huawei
-    /// Cloud Stack endpoint or a CCE simulator: `https://host[:port]`. Only https is accepted,
-    /// and the operator only calls hosts its administrator allowed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 9, max = 253))]
-    #[x_kube(validation = Rule::new("self.startsWith('https://')").message("endpoint must be an https:// URL"))]
-    #[x_kube(validation = Rule::new("isURL(self)").message("endpoint must be a valid URL"))]
-    pub endpoint: Option<String>,
-
-    /// IAM project ID of the cluster's region (My Credentials > API Credentials in the console).
-    #[serde(rename = "projectID")]
-    #[schemars(
-        length(min = 1, max = 64),
-        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-    )]
-    pub project_id: String,
+    pub account_ref: Option<AccountRef>,
 
     /// ID of the CCE cluster being upgraded.
     #[serde(rename = "clusterID")]
@@ -80,9 +64,9 @@ pub struct UpgradeWorkflowWatchSpec {
     )]
     pub cluster_id: String,
 
-    /// Kind of CCE cluster: `Standard` (default) or `Autopilot`.
-    #[serde(default)]
-    pub cluster_type: ClusterType,
+    /// Kind of CCE cluster: `Standard` or `Autopilot`. Unset: the account's, else Standard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_type: Option<ClusterType>,
 
     /// ID of the upgrade workflow to watch. When absent, the watch follows the cluster's
     /// newest upgrade workflow and switches to a newer one when it is created.
@@ -97,22 +81,9 @@ pub struct UpgradeWorkflowWatchSpec {
     )]
     pub upgrade_workflow_id: Option<String>,
 
-    /// Secret in this namespace holding the credentials: `accessKey` and `secretKey`
-    /// (plus `securityToken` for temporary keys), or `token` for an IAM token. When neither
-    /// this nor workloadIdentity is set, the operator's default credentials are used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credentials_secret_ref: Option<SecretRef>,
-
-    /// Keyless credentials: a ServiceAccount in this namespace whose token IAM accepts
-    /// through an OpenID Connect identity provider. The operator requests a short-lived
-    /// token for it, exchanges it at IAM for temporary keys and renews them before they
-    /// expire. Instead of credentialsSecretRef, not with it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    // Boxed: the operator's cache holds every watch, most of which have none.
-    pub workload_identity: Option<Box<WorkloadIdentity>>,
-
     /// How often to poll CCE while the upgrade is active, as a duration such as `30s` or
-    /// `2m`. At least 5s, at most 24h; defaults to 30s. Finished upgrades are checked far less often.
+    /// `2m`. At least 5s, at most 24h. Unset: the account's, else 30s. Finished upgrades are
+    /// checked far less often.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"))]
     #[x_kube(validation = Rule::new("duration(self) >= duration('5s')").message("pollInterval must be at least 5s"))]
@@ -122,6 +93,32 @@ pub struct UpgradeWorkflowWatchSpec {
     /// Stop polling CCE while true. Status keeps the last observed state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
+
+    /// Removed: set on the account. Kept so that a watch written before accounts is told
+    /// what to do in its Synced condition rather than silently served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub region: Option<String>,
+
+    /// Removed: set on the account (see region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub endpoint: Option<String>,
+
+    /// Removed: set on the account (see region).
+    #[serde(rename = "projectID", default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub project_id: Option<String>,
+
+    /// Removed: an account's credentials.secretRef, with the Secret labelled
+    /// cce.upgradewatch.io/credentials=true (see region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretRef>,
+
+    /// Removed: an account's credentials.workloadIdentity (see region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, String>>")]
+    pub workload_identity: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl UpgradeWorkflowWatch {
@@ -138,7 +135,8 @@ impl UpgradeWorkflowWatch {
 /// Kind of CCE cluster: the CCE client's API family, spelled once.
 pub use crate::cce::ApiFamily as ClusterType;
 
-/// Reference to a Secret in the watch's own namespace.
+/// Reference to a Secret of the account's namespace (the operator's, for a
+/// ClusterCCEAccount).
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct SecretRef {
@@ -148,44 +146,6 @@ pub struct SecretRef {
         regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
     )]
     pub name: String,
-}
-
-/// A ServiceAccount of the watch's namespace and the IAM identity provider that trusts
-/// its tokens (IAM > Identity Providers, protocol OpenID Connect).
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct WorkloadIdentity {
-    /// Name of the ServiceAccount, in this namespace. IAM sees it as the subject
-    /// `system:serviceaccount:<namespace>:<name>`, which the provider's identity
-    /// conversion rules map to a user group.
-    #[schemars(
-        length(min = 1, max = 253),
-        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-    )]
-    pub service_account_name: String,
-
-    /// Name (ID) of the identity provider in IAM, sent as `X-Idp-Id`.
-    #[serde(rename = "identityProviderID")]
-    #[schemars(
-        length(min = 1, max = 64),
-        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    )]
-    pub identity_provider_id: String,
-
-    /// Audience of the requested token: the client ID registered with the identity
-    /// provider in IAM.
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[!-~]+$"))]
-    pub audience: String,
-
-    /// IAM endpoint for the exchange, `https://host[:port]`. When absent: the operator's
-    /// IAM endpoint if its administrator set one, else the region's
-    /// (`https://iam.<region>.myhuaweicloud.com`), else `https://iam.myhuaweicloud.com`.
-    /// Only hosts the operator's administrator allowed are called.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 9, max = 253))]
-    #[x_kube(validation = Rule::new("self.startsWith('https://')").message("iamEndpoint must be an https:// URL"))]
-    #[x_kube(validation = Rule::new("isURL(self)").message("iamEndpoint must be a valid URL"))]
-    pub iam_endpoint: Option<String>,
 }
 
 /// Observed state of the upgrade workflow, as last read from CCE.
@@ -462,14 +422,10 @@ impl TaskStatus {
     }
 }
 
-/// The CRD as YAML, exactly as committed under `crds/`.
-pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
-    serde_yaml::to_string(&UpgradeWorkflowWatch::crd())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kube::CustomResourceExt;
 
     #[test]
     fn crd_has_designed_names_and_columns() {
@@ -496,6 +452,7 @@ mod tests {
                 ("Ready", 0),
                 ("Synced", 0),
                 ("Age", 0),
+                ("Account", 1),
                 ("Current", 1),
                 ("Workflow", 1),
                 ("Running For", 1),
@@ -504,26 +461,5 @@ mod tests {
                 ("Last Sync", 1),
             ]
         );
-    }
-
-    /// Every committed copy of the generated CRD, relative to the package root: the one
-    /// `kubectl apply` users take, and the Helm chart's (`make crd` writes both).
-    const COMMITTED_COPIES: &[&str] = &[
-        "crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml",
-        "charts/cce-upgrade-watch/crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml",
-    ];
-
-    #[test]
-    fn committed_crd_matches_the_types() {
-        let generated = crd_yaml().expect("serialize CRD");
-        let root = env!("CARGO_MANIFEST_DIR");
-        for path in COMMITTED_COPIES {
-            let committed = std::fs::read_to_string(format!("{root}/{path}"))
-                .unwrap_or_else(|e| panic!("read {path}: {e}"));
-            assert!(
-                committed == generated,
-                "{path} is out of date with src/crd.rs: run `make crd` and commit the result"
-            );
-        }
     }
 }

@@ -1,0 +1,273 @@
+//! The account a watch names, looked up in the operator's caches and held to its rules
+//! ([`admission`](crate::credentials::admission)): what it serves the watch with, and the
+//! credential source behind it. A watch that names no account, or one it may not use, gets
+//! nothing: there is no default.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use crate::crd::account::{AccountIdentity, AccountTarget};
+use crate::crd::{AccountKind, CceAccount, ClusterCceAccount, ClusterType, UpgradeWorkflowWatch};
+use crate::credentials::admission;
+use crate::failure::{Category, Failure};
+
+/// An account by kind, namespace (namespaced kind only) and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountName {
+    pub kind: AccountKind,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl std::fmt::Display for AccountName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {ns}/{}", self.kind.as_str(), self.name),
+            None => write!(f, "{} {}", self.kind.as_str(), self.name),
+        }
+    }
+}
+
+/// Where an account's credentials come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A marked Secret.
+    Secret { namespace: String, name: String },
+    /// A ServiceAccount's tokens exchanged at IAM.
+    Identity {
+        namespace: String,
+        identity: AccountIdentity,
+    },
+    /// The operator's own default credentials.
+    OperatorDefaults,
+}
+
+/// What an account serves a watch with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Served {
+    pub account: AccountName,
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub project_id: String,
+    pub family: ClusterType,
+    pub poll_interval: Option<String>,
+    pub source: Source,
+}
+
+impl Served {
+    fn new(
+        account: AccountName,
+        target: &AccountTarget,
+        family: Option<ClusterType>,
+        source: Source,
+    ) -> Self {
+        Self {
+            account,
+            region: target.region.clone(),
+            endpoint: target.endpoint.clone(),
+            project_id: target.project_id.clone(),
+            family: family.or(target.cluster_type).unwrap_or_default(),
+            poll_interval: target.poll_interval.clone(),
+            source,
+        }
+    }
+
+    /// A credential failure as the watch's author may read it: a cluster account's reasons
+    /// (its identity's IAM messages, the operator's files and variables) are its
+    /// administrator's, so the watch learns only that the account cannot serve it now.
+    pub fn for_the_watch(&self, failure: Failure) -> Failure {
+        match self.account.kind {
+            AccountKind::Namespaced => Failure {
+                message: format!("{}: {}", self.account, failure.message),
+                ..failure
+            },
+            AccountKind::Cluster => Failure {
+                message: format!(
+                    "{} could not provide credentials ({}): its status says why; ask the cluster's administrator",
+                    self.account, failure.category
+                ),
+                ..failure
+            },
+        }
+    }
+}
+
+/// The account caches: namespaced accounts per scope served, the cluster-scoped ones, and
+/// the namespaces' labels (for a ClusterCCEAccount's selectors).
+pub struct Accounts {
+    pub namespaced: Vec<Store<CceAccount>>,
+    pub cluster: Store<ClusterCceAccount>,
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    /// Where a ClusterCCEAccount's Secret and ServiceAccount live.
+    pub operator_namespace: String,
+    /// Turns true once every account and namespace cache has listed.
+    pub synced: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Accounts {
+    /// What the account `watch` names serves it with, or why it serves nothing. Waits for
+    /// the caches' first list: a reconcile may start before them.
+    pub async fn serve(&self, watch: &UpgradeWorkflowWatch) -> Result<Served, Failure> {
+        let _ = self.synced.clone().wait_for(|synced| *synced).await;
+        self.serve_now(watch)
+    }
+
+    /// [`Accounts::serve`] without waiting for the caches.
+    pub fn serve_now(&self, watch: &UpgradeWorkflowWatch) -> Result<Served, Failure> {
+        let namespace = watch.metadata.namespace.as_deref().unwrap_or_default();
+        let spec = &watch.spec;
+        let Some(reference) = &spec.account_ref else {
+            return Err(Failure::permanent(
+                Category::AccountMissing,
+                admission::without_account(spec),
+            ));
+        };
+        match reference.kind {
+            AccountKind::Namespaced => {
+                let key = ObjectRef::new(&reference.name).within(namespace);
+                let account = self
+                    .namespaced
+                    .iter()
+                    .find_map(|s| s.get(&key))
+                    .ok_or_else(|| missing(AccountKind::Namespaced, &reference.name, namespace))?;
+                Ok(self.namespaced_served(&account, namespace, spec.cluster_type))
+            }
+            AccountKind::Cluster => {
+                let account = self
+                    .cluster
+                    .get(&ObjectRef::new(&reference.name))
+                    .ok_or_else(|| missing(AccountKind::Cluster, &reference.name, namespace))?;
+                self.admit(&account, namespace, &spec.cluster_id)?;
+                Ok(self.cluster_served(&account, spec.cluster_type))
+            }
+        }
+    }
+
+    /// A CCEAccount's service: its credentials are in its own namespace.
+    pub fn namespaced_served(
+        &self,
+        account: &CceAccount,
+        namespace: &str,
+        family: Option<ClusterType>,
+    ) -> Served {
+        let credentials = &account.spec.credentials;
+        let source = match (&credentials.secret_ref, &credentials.workload_identity) {
+            (_, Some(identity)) => Source::Identity {
+                namespace: namespace.to_string(),
+                identity: identity.clone(),
+            },
+            (Some(secret), None) => Source::Secret {
+                namespace: namespace.to_string(),
+                name: secret.name.clone(),
+            },
+            // The schema requires one; an object stored without it has an unusable Secret.
+            (None, None) => Source::Secret {
+                namespace: namespace.to_string(),
+                name: String::new(),
+            },
+        };
+        let name = AccountName {
+            kind: AccountKind::Namespaced,
+            namespace: Some(namespace.to_string()),
+            name: account.metadata.name.clone().unwrap_or_default(),
+        };
+        Served::new(name, &account.spec.target, family, source)
+    }
+
+    /// A ClusterCCEAccount's service: its Secret and ServiceAccount are the operator's
+    /// namespace's.
+    pub fn cluster_served(&self, account: &ClusterCceAccount, family: Option<ClusterType>) -> Served {
+        let credentials = &account.spec.credentials;
+        let namespace = self.operator_namespace.clone();
+        let source = if let Some(identity) = &credentials.workload_identity {
+            Source::Identity {
+                namespace,
+                identity: identity.clone(),
+            }
+        } else if let Some(secret) = &credentials.secret_ref {
+            Source::Secret {
+                namespace,
+                name: secret.name.clone(),
+            }
+        } else {
+            Source::OperatorDefaults
+        };
+        let name = AccountName {
+            kind: AccountKind::Cluster,
+            namespace: None,
+            name: account.metadata.name.clone().unwrap_or_default(),
+        };
+        Served::new(name, &account.spec.target, family, source)
+    }
+
+    /// Whether a ClusterCCEAccount lets a watch of `namespace` read `cluster`.
+    fn admit(
+        &self,
+        account: &ClusterCceAccount,
+        namespace: &str,
+        cluster: &str,
+    ) -> Result<(), Failure> {
+        let name = account.metadata.name.as_deref().unwrap_or_default();
+        let labels = self
+            .namespaces
+            .get(&ObjectRef::new(namespace))
+            .and_then(|ns| ns.metadata.labels.clone())
+            .unwrap_or_default();
+        if !admission::admits(&account.spec.conditions, namespace, &labels) {
+            return Err(Failure::permanent(
+                Category::AccountNotAllowed,
+                format!(
+                    "ClusterCCEAccount {name} does not list namespace {namespace} in its conditions: ask the cluster's administrator"
+                ),
+            ));
+        }
+        if !admission::serves_cluster(&account.spec.cluster_ids, cluster) {
+            return Err(Failure::permanent(
+                Category::AccountNotAllowed,
+                format!(
+                    "ClusterCCEAccount {name} does not serve cluster {cluster} (its clusterIDs): ask the cluster's administrator"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// How many watches of `watches` name each account.
+    pub fn count_users<'a>(
+        watches: impl IntoIterator<Item = &'a UpgradeWorkflowWatch>,
+    ) -> BTreeMap<AccountName, u32> {
+        let mut counts = BTreeMap::new();
+        for watch in watches {
+            let Some(reference) = &watch.spec.account_ref else {
+                continue;
+            };
+            let namespace = match reference.kind {
+                AccountKind::Namespaced => watch.metadata.namespace.clone(),
+                AccountKind::Cluster => None,
+            };
+            let name = AccountName {
+                kind: reference.kind,
+                namespace,
+                name: reference.name.clone(),
+            };
+            *counts.entry(name).or_default() += 1;
+        }
+        counts
+    }
+}
+
+/// The watch's account does not exist (or is not in the operator's caches).
+fn missing(kind: AccountKind, name: &str, namespace: &str) -> Failure {
+    let message = match kind {
+        AccountKind::Namespaced => format!("CCEAccount {namespace}/{name} does not exist"),
+        AccountKind::Cluster => format!("ClusterCCEAccount {name} does not exist"),
+    };
+    Failure::permanent(Category::AccountMissing, message)
+}
+
+/// The accounts and namespaces the operator's caches hold, shared.
+pub type SharedAccounts = Arc<Accounts>;

@@ -1,0 +1,205 @@
+//! The caches behind accounts, and the accounts' own controllers: namespaced accounts per
+//! scope served, cluster-scoped accounts, the namespaces' labels, and the marked Secrets of
+//! every scope and of the operator's namespace. Each change is also reported (as a
+//! [`Change`]) so the watches depending on it are reconciled.
+
+use std::sync::Arc;
+
+use futures::stream::BoxStream;
+use futures::{FutureExt as _, StreamExt as _};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, PartialObjectMeta};
+use kube::runtime::reflector::Store;
+use kube::runtime::{Controller, controller, watcher};
+use kube::{Client, ResourceExt};
+use tracing::warn;
+
+use crate::crd::{AccountKind, CceAccount, ClusterCceAccount};
+use crate::credentials::accounts::{AccountName, Accounts};
+use crate::reconciler::accounts::{
+    AccountContext, account_error_policy, reconcile_cluster, reconcile_namespaced,
+};
+use crate::reconciler::context::Context;
+use crate::run::RunArgs;
+use crate::run::caches::{self, SecretMeta, WatchStore};
+use crate::run::triggers::Change;
+use crate::runtime::shutdown;
+
+type Listed = tokio::sync::watch::Receiver<bool>;
+type Events<K> = BoxStream<'static, Result<K, watcher::Error>>;
+type Changes = futures::channel::mpsc::UnboundedSender<Change>;
+
+/// One cache: its store, the stream that fills it, and whether it has listed.
+struct Cache<K: kube::Resource<DynamicType = ()> + 'static> {
+    store: Store<K>,
+    events: Events<K>,
+    listed: Listed,
+}
+
+impl<K> Cache<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    fn of(api: Api<K>) -> Self {
+        let (store, events, listed) = caches::object_stream(api);
+        Self {
+            store,
+            events: events.boxed(),
+            listed,
+        }
+    }
+}
+
+pub(super) struct Caches {
+    namespaced: Vec<Cache<CceAccount>>,
+    cluster: Cache<ClusterCceAccount>,
+    namespaces: Cache<PartialObjectMeta<Namespace>>,
+    secrets: Vec<Cache<SecretMeta>>,
+    concurrency: u16,
+}
+
+impl Caches {
+    /// The caches of `scopes`; their streams run once [`Caches::run`] is called.
+    pub(super) fn start(
+        args: &RunArgs,
+        client: &Client,
+        scopes: &[Option<String>],
+    ) -> Self {
+        let namespaced = scopes
+            .iter()
+            .map(|scope| {
+                Cache::of(match scope {
+                    Some(ns) => Api::<CceAccount>::namespaced(client.clone(), ns),
+                    None => Api::all(client.clone()),
+                })
+            })
+            .collect();
+        // A ClusterCCEAccount's Secret lives in the operator's namespace, served or not.
+        let mut secret_scopes: Vec<Option<&str>> = scopes.iter().map(Option::as_deref).collect();
+        if !scopes.contains(&None) && !scopes.contains(&Some(args.operator_namespace.clone())) {
+            secret_scopes.push(Some(&args.operator_namespace));
+        }
+        let secrets = secret_scopes
+            .into_iter()
+            .map(|scope| {
+                let (store, events, listed) =
+                    caches::secret_metadata_stream(client.clone(), scope);
+                Cache {
+                    store,
+                    events: events.boxed(),
+                    listed,
+                }
+            })
+            .collect();
+        Self {
+            namespaced,
+            cluster: Cache::of(Api::all(client.clone())),
+            namespaces: Cache::of(Api::all(client.clone())),
+            secrets,
+            concurrency: args.concurrency.clamp(1, 16),
+        }
+    }
+
+    /// The accounts as reconciles look them up.
+    pub(super) fn accounts(&self, args: &RunArgs, synced: Listed) -> Accounts {
+        Accounts {
+            namespaced: self.namespaced.iter().map(|c| c.store.clone()).collect(),
+            cluster: self.cluster.store.clone(),
+            namespaces: self.namespaces.store.clone(),
+            operator_namespace: args.operator_namespace.clone(),
+            synced,
+        }
+    }
+
+    pub(super) fn secret_stores(&self) -> Vec<Store<SecretMeta>> {
+        self.secrets.iter().map(|c| c.store.clone()).collect()
+    }
+
+    /// Every cache's listed flag.
+    pub(super) fn listed(&self) -> Vec<Listed> {
+        let accounts = self.namespaced.iter().map(|c| c.listed.clone());
+        let secrets = self.secrets.iter().map(|c| c.listed.clone());
+        accounts
+            .chain(secrets)
+            .chain([self.cluster.listed.clone(), self.namespaces.listed.clone()])
+            .collect()
+    }
+
+    /// Runs every stream until shutdown: the accounts through their controllers, the
+    /// namespaces and Secrets drained, each change reported on `changes`.
+    pub(super) fn run(self, ctx: Arc<Context>, watches: Vec<WatchStore>, changes: Changes) {
+        let actx = Arc::new(AccountContext { ctx, watches });
+        let config = controller::Config::default().concurrency(self.concurrency);
+        for cache in self.namespaced {
+            let tx = changes.clone();
+            let events = cache.events.inspect(move |event| {
+                if let Ok(account) = event {
+                    let _ = tx.unbounded_send(Change::Account(AccountName {
+                        kind: AccountKind::Namespaced,
+                        namespace: account.namespace(),
+                        name: account.name_any(),
+                    }));
+                }
+            });
+            let controller = Controller::for_stream(events, cache.store)
+                .with_config(config.clone())
+                .graceful_shutdown_on(shutdown::signal())
+                .run(reconcile_namespaced, account_error_policy, actx.clone());
+            tokio::spawn(drain(controller));
+        }
+        let tx = changes.clone();
+        let events = self.cluster.events.inspect(move |event| {
+            if let Ok(account) = event {
+                let _ = tx.unbounded_send(Change::Account(AccountName {
+                    kind: AccountKind::Cluster,
+                    namespace: None,
+                    name: account.name_any(),
+                }));
+            }
+        });
+        let controller = Controller::for_stream(events, self.cluster.store)
+            .with_config(config)
+            .graceful_shutdown_on(shutdown::signal())
+            .run(reconcile_cluster, account_error_policy, actx);
+        tokio::spawn(drain(controller));
+
+        let tx = changes.clone();
+        tokio::spawn(self.namespaces.events.for_each(move |event| {
+            if let Ok(namespace) = event {
+                let _ = tx.unbounded_send(Change::Namespace(namespace.name_any()));
+            }
+            async {}
+        }));
+        for cache in self.secrets {
+            let tx = changes.clone();
+            tokio::spawn(cache.events.for_each(move |event| {
+                if let Ok(secret) = event {
+                    let _ = tx.unbounded_send(Change::Secret {
+                        namespace: secret.namespace().unwrap_or_default(),
+                        name: secret.name_any(),
+                    });
+                }
+                async {}
+            }));
+        }
+    }
+}
+
+/// Polls a controller to its end, logging what is not a failed reconcile.
+fn drain<T: Send + 'static, E: std::fmt::Display + Send + 'static>(
+    results: impl futures::Stream<Item = Result<T, E>> + Send + 'static,
+) -> futures::future::BoxFuture<'static, ()> {
+    results
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                warn!(error = %e, "account controller");
+            }
+        })
+        .boxed()
+}
