@@ -44,7 +44,10 @@ const MAY_USE: &[(&str, &[&str])] = &[
         &["cce", "crd", "limits", "duration", "failure", "findings"],
     ),
     ("admission", &["crd", "failure"]),
-    ("credentials", &["admission", "cce", "crd", "duration", "failure"]),
+    (
+        "credentials",
+        &["admission", "cce", "crd", "duration", "failure"],
+    ),
     ("diagnosis", &["cce", "crd", "findings", "failure"]),
     ("metrics", &["cce"]),
     ("runtime", &["metrics"]),

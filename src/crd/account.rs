@@ -92,7 +92,10 @@ pub struct ClusterCceAccountSpec {
     #[serde(rename = "clusterIDs", default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 256),
-        inner(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9-]*$"))
+        inner(
+            length(min = 1, max = 64),
+            regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+        )
     )]
     pub cluster_ids: Vec<String>,
 }
@@ -232,7 +235,10 @@ pub struct NamespaceCondition {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 256),
-        inner(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))
+        inner(
+            length(min = 1, max = 63),
+            regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+        )
     )]
     pub namespaces: Vec<String>,
 }
@@ -260,7 +266,18 @@ pub struct AccountStatus {
 
 /// Which kind of account a watch names.
 #[derive(
-    Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
 )]
 pub enum AccountKind {
     /// A CCEAccount of the watch's namespace.

@@ -7,8 +7,8 @@ mod watch;
 pub use account::{AccountKind, AccountRef, AccountStatus, CceAccount, ClusterCceAccount};
 pub use watch::*;
 
-use kube::CustomResourceExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
 
 /// Every CRD of the operator, by plural: `make crd` writes each to `crds/<plural>.<group>.yaml`.
 pub fn definitions() -> Vec<CustomResourceDefinition> {
@@ -58,7 +58,9 @@ mod tests {
                 .collect();
             assert_eq!(
                 columns,
-                ["Project", "Region", "Watches", "Ready", "Reason", "Age", "Endpoint"]
+                [
+                    "Project", "Region", "Watches", "Ready", "Reason", "Age", "Endpoint"
+                ]
             );
         }
     }

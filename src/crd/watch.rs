@@ -19,7 +19,7 @@ pub const MAX_POLL_INTERVAL: &str = "24h";
 /// Poll interval used when a watch does not set one.
 pub const DEFAULT_POLL_INTERVAL: &str = "30s";
 
-/// Which CCE upgrade workflow to watch, where to reach CCE, and how often to look.
+/// Which CCE upgrade workflow to watch, through which account, and how often to look.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "cce.upgradewatch.io",

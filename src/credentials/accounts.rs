@@ -180,7 +180,11 @@ impl Accounts {
 
     /// A ClusterCCEAccount's service: its Secret and ServiceAccount are the operator's
     /// namespace's.
-    pub fn cluster_served(&self, account: &ClusterCceAccount, family: Option<ClusterType>) -> Served {
+    pub fn cluster_served(
+        &self,
+        account: &ClusterCceAccount,
+        family: Option<ClusterType>,
+    ) -> Served {
         let credentials = &account.spec.credentials;
         let namespace = self.operator_namespace.clone();
         let source = if let Some(identity) = &credentials.workload_identity {

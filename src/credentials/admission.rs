@@ -36,7 +36,10 @@ pub fn without_account(spec: &UpgradeWorkflowWatchSpec) -> String {
         ("region", spec.region.is_some()),
         ("endpoint", spec.endpoint.is_some()),
         ("projectID", spec.project_id.is_some()),
-        ("credentialsSecretRef", spec.credentials_secret_ref.is_some()),
+        (
+            "credentialsSecretRef",
+            spec.credentials_secret_ref.is_some(),
+        ),
         ("workloadIdentity", spec.workload_identity.is_some()),
     ]
     .into_iter()
@@ -55,9 +58,7 @@ pub fn without_account(spec: &UpgradeWorkflowWatchSpec) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
-        LabelSelector, LabelSelectorRequirement,
-    };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

@@ -307,7 +307,8 @@ mod tests {
             audience(&allowed, Some("other-client")),
             Ok("other-client".into())
         );
-        let refused = audience(&allowed, Some("https://kubernetes.default.svc")).expect_err("refused");
+        let refused =
+            audience(&allowed, Some("https://kubernetes.default.svc")).expect_err("refused");
         assert_eq!(refused.category, Category::AudienceNotAllowed);
         assert!(refused.permanent);
         let none = audience(&[], None).expect_err("refused");

@@ -206,7 +206,11 @@ mod tests {
         let keys = [("accessKey", "AK"), ("secretKey", "SK")];
         assert!(parse(&secret(&[MARK], Some("Opaque"), &keys), "ns", "s").is_ok());
         let unmarked = parse(&secret(&[], Some("Opaque"), &keys), "ns", "s").expect_err("refused");
-        assert!(unmarked.message.contains("not labelled"), "{}", unmarked.message);
+        assert!(
+            unmarked.message.contains("not labelled"),
+            "{}",
+            unmarked.message
+        );
         let wrong_value = parse(
             &secret(&[(CREDENTIALS_LABEL, "yes")], None, &keys),
             "ns",
@@ -214,13 +218,21 @@ mod tests {
         );
         assert!(wrong_value.is_err());
         let sa = parse(
-            &secret(&[MARK], Some(SERVICE_ACCOUNT_TOKEN_TYPE), &[("token", "jwt")]),
+            &secret(
+                &[MARK],
+                Some(SERVICE_ACCOUNT_TOKEN_TYPE),
+                &[("token", "jwt")],
+            ),
             "ns",
             "s",
         )
         .expect_err("refused");
         assert_eq!(sa.category, Category::CredentialsMissing);
-        assert!(sa.message.contains("ServiceAccount token"), "{}", sa.message);
+        assert!(
+            sa.message.contains("ServiceAccount token"),
+            "{}",
+            sa.message
+        );
     }
 
     #[test]

@@ -152,7 +152,11 @@ fn reading_of(
                     seen: Seen::Failed {
                         failure: Failure {
                             category: failure_category(&e),
-                            message: failure_message(&e, family, watch.spec.upgrade_workflow_id.is_some()),
+                            message: failure_message(
+                                &e,
+                                family,
+                                watch.spec.upgrade_workflow_id.is_some(),
+                            ),
                             permanent: is_permanent(&e),
                         },
                         retry_after,

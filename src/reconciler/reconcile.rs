@@ -78,7 +78,10 @@ async fn reconcile_once(
     };
 
     let served = ctx.accounts.serve(&watch).await;
-    let account_poll = served.as_ref().ok().and_then(|s| s.poll_interval.as_deref());
+    let account_poll = served
+        .as_ref()
+        .ok()
+        .and_then(|s| s.poll_interval.as_deref());
     let poll = poll_interval(watch.spec.poll_interval.as_deref().or(account_poll));
     let Some(reading) = observe(&watch, &served, &ctx, poll).await else {
         ctx.metrics.reconcile_deferred();

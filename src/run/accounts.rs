@@ -66,11 +66,7 @@ pub(super) struct Caches {
 
 impl Caches {
     /// The caches of `scopes`; their streams run once [`Caches::run`] is called.
-    pub(super) fn start(
-        args: &RunArgs,
-        client: &Client,
-        scopes: &[Option<String>],
-    ) -> Self {
+    pub(super) fn start(args: &RunArgs, client: &Client, scopes: &[Option<String>]) -> Self {
         let namespaced = scopes
             .iter()
             .map(|scope| {
@@ -88,8 +84,7 @@ impl Caches {
         let secrets = secret_scopes
             .into_iter()
             .map(|scope| {
-                let (store, events, listed) =
-                    caches::secret_metadata_stream(client.clone(), scope);
+                let (store, events, listed) = caches::secret_metadata_stream(client.clone(), scope);
                 Cache {
                     store,
                     events: events.boxed(),

@@ -54,8 +54,11 @@ pub(super) fn secret_metadata_stream(
     let (reader, writer) = reflector::store();
     let (flag, listed) = tokio::sync::watch::channel(false);
     let marked = format!("{CREDENTIALS_LABEL}={CREDENTIALS_LABEL_VALUE}");
-    let events = watcher(api, watcher::Config::default().any_semantic().labels(&marked))
-        .default_backoff();
+    let events = watcher(
+        api,
+        watcher::Config::default().any_semantic().labels(&marked),
+    )
+    .default_backoff();
     let stream = relist::in_place(events, reader.clone())
         .modify(|s| s.managed_fields_mut().clear())
         .reflect(writer)

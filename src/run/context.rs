@@ -12,10 +12,10 @@ use tracing::{info, warn};
 use crate::cce::client::{CceClient, ClientConfig};
 use crate::cce::endpoint::INSECURE_WARNING;
 use crate::cce::iam::Exchanger;
+use crate::credentials::accounts::Accounts;
 use crate::credentials::defaults;
 use crate::credentials::identity::{ExchangeSettings, WorkloadIdentities};
 use crate::credentials::renewal;
-use crate::credentials::accounts::Accounts;
 use crate::credentials::secrets::CredentialSources;
 use crate::duration;
 use crate::metrics::Metrics;
@@ -105,7 +105,9 @@ fn credentials(
     .map_err(RunError::Defaults)?;
     match &source {
         Some(source) => info!(%source, "default credentials"),
-        None => info!("no default credentials: a ClusterCCEAccount with operatorDefaults has none to use"),
+        None => info!(
+            "no default credentials: a ClusterCCEAccount with operatorDefaults has none to use"
+        ),
     }
     let duration_seconds =
         u32::try_from(args.iam_credentials_duration.as_secs()).unwrap_or(u32::MAX);

@@ -116,7 +116,11 @@ pub struct RunArgs {
     /// Token audiences accounts' workload identities may ask for (IAM's client IDs), comma
     /// separated; the first is the default. Empty: workload identity is refused. A token the
     /// Kubernetes API server accepts is never sent, whatever its audience.
-    #[arg(long = "token-audience", env = "TOKEN_AUDIENCES", value_delimiter = ',')]
+    #[arg(
+        long = "token-audience",
+        env = "TOKEN_AUDIENCES",
+        value_delimiter = ','
+    )]
     pub token_audiences: Vec<String>,
     /// The operator's namespace: where a ClusterCCEAccount's Secret and ServiceAccount live.
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
@@ -186,17 +190,19 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let (changes_tx, changes) = futures::channel::mpsc::unbounded();
     let caches = accounts::Caches::start(&args, &client, &scopes);
     let (synced_tx, synced) = tokio::sync::watch::channel(false);
-    let ctx = Arc::new(context::build_context(
-        &args,
-        client.clone(),
-        &identity,
-        metrics.clone(),
-        leadership.clone(),
-        caches.accounts(&args, synced.clone()),
-        caches.secret_stores(),
-        synced,
-    )
-    .await?);
+    let ctx = Arc::new(
+        context::build_context(
+            &args,
+            client.clone(),
+            &identity,
+            metrics.clone(),
+            leadership.clone(),
+            caches.accounts(&args, synced.clone()),
+            caches.secret_stores(),
+            synced,
+        )
+        .await?,
+    );
 
     let mut served = Served::default();
     let mut routes = Vec::new();

@@ -69,29 +69,34 @@ pub fn kubeconfig_with_user(user: serde_json::Value) -> String {
     .expect("kubeconfig JSON")
 }
 
-/// The committed CRD, applied and Established (idempotent across tests).
+/// The committed CRDs, applied and Established (idempotent across tests).
 pub async fn install_crd(client: &Client) {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let yaml = std::fs::read_to_string(repo_path(
-        "crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml",
-    ))
-    .expect("read committed CRD");
-    let crd: CustomResourceDefinition = serde_yaml::from_str(&yaml).expect("parse committed CRD");
-    let name = UpgradeWorkflowWatch::crd_name();
-    api.patch(
-        name,
-        &PatchParams::apply("e2e-tests").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("apply CRD");
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        await_condition(api, name, conditions::is_crd_established()),
-    )
-    .await
-    .expect("CRD Established within 30s")
-    .expect("watch CRD");
+    for plural in [
+        "upgradeworkflowwatches",
+        "cceaccounts",
+        "clustercceaccounts",
+    ] {
+        let file = format!("crds/{plural}.cce.upgradewatch.io.yaml");
+        let yaml = std::fs::read_to_string(repo_path(&file)).expect("read committed CRD");
+        let crd: CustomResourceDefinition =
+            serde_yaml::from_str(&yaml).expect("parse committed CRD");
+        let name = format!("{plural}.cce.upgradewatch.io");
+        api.patch(
+            &name,
+            &PatchParams::apply("e2e-tests").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .expect("apply CRD");
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            await_condition(api.clone(), &name, conditions::is_crd_established()),
+        )
+        .await
+        .expect("CRD Established within 30s")
+        .expect("watch CRD");
+    }
 }
 
 /// A control plane of one test's (or the benchmark's) own, in its own state dir, taken down

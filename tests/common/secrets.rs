@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
 
+use cce_upgrade_watch::crd::account::{CREDENTIALS_LABEL, CREDENTIALS_LABEL_VALUE};
 use cce_upgrade_watch::sim::builtin;
 
 static FORBIDDEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -32,13 +33,14 @@ pub async fn builtin_secret(client: &Client, ns: &str) {
     .await;
 }
 
-/// A Secret with an AK/SK (usually the simulator's built-in one) for watches to reference;
-/// its values are added to what no operator log may contain.
+/// A marked Secret (labelled as CCE credentials) with an AK/SK (usually the simulator's
+/// built-in one) for accounts to reference; its values are added to what no operator log
+/// may contain.
 pub async fn sim_secret(client: &Client, ns: &str, name: &str, ak: &str, sk: &str) {
     forbid_in_logs(ak);
     forbid_in_logs(sk);
     let secret: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name, "namespace": ns},
+        "metadata": {"name": name, "namespace": ns, "labels": {CREDENTIALS_LABEL: CREDENTIALS_LABEL_VALUE}},
         "stringData": {"accessKey": ak, "secretKey": sk}
     }))
     .expect("secret");

@@ -6,13 +6,153 @@ use std::time::Duration;
 use kube::Client;
 use kube::api::{Api, PostParams};
 
-use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
+use cce_upgrade_watch::crd::{CceAccount, ClusterCceAccount, UpgradeWorkflowWatch};
 use cce_upgrade_watch::sim::builtin;
 
 use super::eventually::{KUBE_POLL, eventually};
 use super::sim::Sim;
 
-/// A watch of a simulator workflow (`None` follows the cluster), polling every 5 s.
+/// The name of the CCEAccount [`sim_account`] makes for `sim` and the Secret `secret`.
+pub fn sim_account_name(sim: &Sim, secret: &str) -> String {
+    let port = sim
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('/');
+    format!("{secret}-sim-{port}")
+}
+
+/// The CCEAccount of `ns` that reaches `sim` (its built-in project) with the marked Secret
+/// `secret`, created unless it exists; its name.
+pub async fn sim_account(client: &Client, ns: &str, sim: &Sim, secret: &str) -> String {
+    let name = sim_account_name(sim, secret);
+    let account: CceAccount = serde_json::from_value(serde_json::json!({
+        "apiVersion": "cce.upgradewatch.io/v1alpha1",
+        "kind": "CCEAccount",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "endpoint": sim.url,
+            "projectID": builtin::PROJECT_ID,
+            "credentials": {"secretRef": {"name": secret}},
+        },
+    }))
+    .expect("account");
+    match Api::<CceAccount>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &account)
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 409 => {}
+        Err(e) => panic!("create CCEAccount {ns}/{name}: {e}"),
+    }
+    name
+}
+
+/// Creates `account` (a CCEAccount or ClusterCCEAccount as JSON); one that exists already
+/// is replaced.
+pub async fn apply_account(client: &Client, account: serde_json::Value) {
+    let kind = account["kind"].as_str().expect("kind").to_string();
+    let name = account["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_string();
+    let params = kube::api::PatchParams::apply("e2e-tests").force();
+    let patch = kube::api::Patch::Apply(&account);
+    let applied = match account["metadata"]["namespace"].as_str() {
+        Some(ns) => Api::<CceAccount>::namespaced(client.clone(), ns)
+            .patch(&name, &params, &patch)
+            .await
+            .map(drop),
+        None => Api::<ClusterCceAccount>::all(client.clone())
+            .patch(&name, &params, &patch)
+            .await
+            .map(drop),
+    };
+    applied.unwrap_or_else(|e| panic!("apply {kind} {name}: {e}"));
+}
+
+/// A CCEAccount `name` of `ns` reaching `sim` with the workload identity of the
+/// ServiceAccount `service_account` (the simulator's IAM provider).
+pub async fn identity_account(
+    client: &Client,
+    ns: &str,
+    sim: &Sim,
+    name: &str,
+    service_account: &str,
+) {
+    apply_account(
+        client,
+        serde_json::json!({
+            "apiVersion": "cce.upgradewatch.io/v1alpha1",
+            "kind": "CCEAccount",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {
+                "endpoint": sim.url,
+                "projectID": builtin::PROJECT_ID,
+                "credentials": {"workloadIdentity": {
+                    "serviceAccountName": service_account,
+                    "identityProviderID": super::iam::PROVIDER,
+                }},
+            },
+        }),
+    )
+    .await;
+}
+
+/// A ClusterCCEAccount `name` reaching `sim` with the operator's default credentials, for
+/// the watches of `namespaces`.
+pub async fn defaults_account(client: &Client, sim: &Sim, name: &str, namespaces: &[&str]) {
+    apply_account(
+        client,
+        serde_json::json!({
+            "apiVersion": "cce.upgradewatch.io/v1alpha1",
+            "kind": "ClusterCCEAccount",
+            "metadata": {"name": name},
+            "spec": {
+                "endpoint": sim.url,
+                "projectID": builtin::PROJECT_ID,
+                "credentials": {"operatorDefaults": {}},
+                "conditions": [{"namespaces": namespaces}],
+            },
+        }),
+    )
+    .await;
+}
+
+/// Creates a watch of `cluster` (and `workflow`) polling every 5 s through `account`
+/// (an accountRef as JSON).
+pub async fn account_watch(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    cluster: &str,
+    workflow: Option<&str>,
+    account: serde_json::Value,
+) -> UpgradeWorkflowWatch {
+    let mut spec = serde_json::json!({
+        "clusterID": cluster,
+        "pollInterval": "5s",
+        "accountRef": account,
+    });
+    if let Some(w) = workflow {
+        spec["upgradeWorkflowID"] = w.into();
+    }
+    let watch: UpgradeWorkflowWatch = serde_json::from_value(serde_json::json!({
+        "apiVersion": "cce.upgradewatch.io/v1alpha1",
+        "kind": "UpgradeWorkflowWatch",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec,
+    }))
+    .expect("watch");
+    Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &watch)
+        .await
+        .unwrap_or_else(|e| panic!("create watch {ns}/{name}: {e}"))
+}
+
+/// A watch of a simulator workflow (`None` follows the cluster), polling every 5 s, through
+/// the account [`sim_account`] makes for `secret` (none when `None`).
 pub fn sim_watch_object(
     ns: &str,
     name: &str,
@@ -22,8 +162,6 @@ pub fn sim_watch_object(
     secret: Option<&str>,
 ) -> UpgradeWorkflowWatch {
     let mut spec = serde_json::json!({
-        "endpoint": sim.url,
-        "projectID": builtin::PROJECT_ID,
         "clusterID": cluster,
         "pollInterval": "5s",
     });
@@ -31,7 +169,7 @@ pub fn sim_watch_object(
         spec["upgradeWorkflowID"] = w.into();
     }
     if let Some(s) = secret {
-        spec["credentialsSecretRef"] = serde_json::json!({"name": s});
+        spec["accountRef"] = serde_json::json!({"name": sim_account_name(sim, s)});
     }
     serde_json::from_value(serde_json::json!({
         "apiVersion": "cce.upgradewatch.io/v1alpha1",
@@ -42,7 +180,7 @@ pub fn sim_watch_object(
     .expect("watch")
 }
 
-/// Creates [`sim_watch_object`].
+/// Creates [`sim_watch_object`], and its account first.
 pub async fn sim_watch(
     client: &Client,
     ns: &str,
@@ -52,6 +190,9 @@ pub async fn sim_watch(
     workflow: Option<&str>,
     secret: Option<&str>,
 ) -> UpgradeWorkflowWatch {
+    if let Some(s) = secret {
+        sim_account(client, ns, sim, s).await;
+    }
     Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), ns)
         .create(
             &PostParams::default(),

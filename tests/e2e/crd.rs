@@ -4,7 +4,9 @@ use crate::common;
 
 use kube::api::{Api, Patch, PatchParams};
 
-use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
+use cce_upgrade_watch::crd::{
+    AccountKind, CceAccount, ClusterCceAccount, ClusterType, UpgradeWorkflowWatch,
+};
 use cce_upgrade_watch::sim::builtin;
 use common::{kubectl, kubectl_stdin, text};
 
@@ -17,9 +19,18 @@ fn watch_yaml(ns: &str, name: &str, spec: &str) -> String {
 /// A valid spec for the seed example's cluster and workflow (Huawei's own ids).
 fn good_spec() -> String {
     format!(
-        "  region: ap-southeast-1\n  projectID: 0123456789abcdef0123456789abcdef\n  clusterID: {}\n  upgradeWorkflowID: {}\n",
+        "  accountRef: {{name: prod}}\n  clusterID: {}\n  upgradeWorkflowID: {}\n",
         builtin::SEED_CLUSTER_ID,
         builtin::SEED_WORKFLOW_ID
+    )
+}
+
+fn account_yaml(kind: &str, ns: Option<&str>, name: &str, spec: &str) -> String {
+    let namespace = ns
+        .map(|ns| format!("  namespace: {ns}\n"))
+        .unwrap_or_default();
+    format!(
+        "apiVersion: cce.upgradewatch.io/v1alpha1\nkind: {kind}\nmetadata:\n  name: {name}\n{namespace}spec:\n{spec}"
     )
 }
 
@@ -31,10 +42,12 @@ async fn committed_crd_applies_and_becomes_established() {
         "get",
         "crd",
         "upgradeworkflowwatches.cce.upgradewatch.io",
+        "cceaccounts.cce.upgradewatch.io",
+        "clustercceaccounts.cce.upgradewatch.io",
         "-o",
-        "jsonpath={.status.conditions[?(@.type==\"Established\")].status}",
+        "jsonpath={.items[*].status.conditions[?(@.type==\"Established\")].status}",
     ]);
-    assert_eq!(text(&out.stdout), "True", "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "True True True", "{}", text(&out.stderr));
 }
 
 #[tokio::test]
@@ -181,68 +194,54 @@ async fn the_api_server_rejects_bad_specs_naming_the_field() {
     let cases = [
         (
             "missing-cluster",
-            "  region: ap-southeast-1\n  projectID: p1\n",
+            "  accountRef: {name: prod}\n",
             "spec.clusterID",
         ),
+        ("no-account", "  clusterID: c1\n", "set accountRef"),
         (
-            "no-region",
-            "  projectID: p1\n  clusterID: c1\n",
-            "set region",
+            "inline-credentials",
+            "  accountRef: {name: prod}\n  clusterID: c1\n  credentialsSecretRef: {name: s}\n",
+            "are set on the account now",
         ),
         (
-            "http-endpoint",
-            "  endpoint: http://cce.example.com\n  projectID: p1\n  clusterID: c1\n",
-            "spec.endpoint",
+            "inline-project",
+            "  accountRef: {name: prod}\n  clusterID: c1\n  projectID: p1\n  region: ap-southeast-1\n",
+            "are set on the account now",
+        ),
+        (
+            "unknown-account-kind",
+            "  accountRef: {kind: Account, name: prod}\n  clusterID: c1\n",
+            "spec.accountRef.kind",
+        ),
+        (
+            "account-namespace",
+            "  accountRef: {name: prod, namespace: other}\n  clusterID: c1\n",
+            "namespace",
         ),
         (
             "fast-poll",
-            "  region: ap-southeast-1\n  projectID: p1\n  clusterID: c1\n  pollInterval: 2s\n",
+            "  accountRef: {name: prod}\n  clusterID: c1\n  pollInterval: 2s\n",
             "spec.pollInterval",
         ),
         (
             "slow-poll",
-            "  region: ap-southeast-1\n  projectID: p1\n  clusterID: c1\n  pollInterval: 25h\n",
+            "  accountRef: {name: prod}\n  clusterID: c1\n  pollInterval: 25h\n",
             "at most 24h",
         ),
         (
             "bad-poll",
-            "  region: ap-southeast-1\n  projectID: p1\n  clusterID: c1\n  pollInterval: often\n",
+            "  accountRef: {name: prod}\n  clusterID: c1\n  pollInterval: often\n",
             "spec.pollInterval",
         ),
         (
-            "empty-id",
-            "  region: ap-southeast-1\n  projectID: \"\"\n  clusterID: c1\n",
-            "spec.projectID",
-        ),
-        (
             "bad-id",
-            "  region: ap-southeast-1\n  projectID: p1\n  clusterID: \"a/../b\"\n",
+            "  accountRef: {name: prod}\n  clusterID: \"a/../b\"\n",
             "spec.clusterID",
         ),
         (
             "unknown-field",
-            "  region: ap-southeast-1\n  projectID: p1\n  clusterID: c1\n  colour: blue\n",
+            "  accountRef: {name: prod}\n  clusterID: c1\n  colour: blue\n",
             "colour",
-        ),
-        (
-            "secret-namespace",
-            "  region: ap-southeast-1\n  projectID: p1\n  clusterID: c1\n  credentialsSecretRef: {name: s, namespace: other}\n",
-            "namespace",
-        ),
-        (
-            "secret-and-identity",
-            "  region: ap-southeast-1\n  projectID: p1\n  clusterID: c1\n  credentialsSecretRef: {name: s}\n  workloadIdentity: {serviceAccountName: sa, identityProviderID: idp, audience: aud}\n",
-            "set credentialsSecretRef or workloadIdentity, not both",
-        ),
-        (
-            "identity-namespace",
-            "  region: ap-southeast-1\n  projectID: p1\n  clusterID: c1\n  workloadIdentity: {serviceAccountName: sa, namespace: other, identityProviderID: idp, audience: aud}\n",
-            "namespace",
-        ),
-        (
-            "identity-without-audience",
-            "  region: ap-southeast-1\n  projectID: p1\n  clusterID: c1\n  workloadIdentity: {serviceAccountName: sa, identityProviderID: idp}\n",
-            "spec.workloadIdentity.audience",
         ),
     ];
     for (name, spec, field) in cases {
@@ -268,35 +267,159 @@ async fn the_api_server_rejects_bad_specs_naming_the_field() {
     );
     let api: Api<UpgradeWorkflowWatch> = Api::namespaced(client.clone(), &ns);
     let stored = api.get("good").await.expect("get");
+    assert_eq!(stored.spec.cluster_type, None, "the account's decides");
+    let reference = stored.spec.account_ref.expect("accountRef kept");
     assert_eq!(
-        stored.spec.cluster_type,
-        cce_upgrade_watch::crd::ClusterType::Standard
+        (reference.kind, reference.name.as_str()),
+        (AccountKind::Namespaced, "prod")
     );
-    let keyless = format!(
-        "{}  workloadIdentity: {{serviceAccountName: cce-reader, identityProviderID: cluster-idp, audience: cce-upgrade-watch}}\n",
-        good_spec()
-    );
-    let out = kubectl_stdin(
-        &["create", "--validate=strict", "-f", "-"],
-        &watch_yaml(&ns, "keyless", &keyless),
-    );
-    assert!(
-        out.status.success(),
-        "a workload identity spec was refused: {}",
-        text(&out.stderr)
-    );
-    let stored = api.get("keyless").await.expect("get");
-    let identity = stored
-        .spec
-        .workload_identity
-        .expect("workloadIdentity kept");
-    assert_eq!(
+}
+
+/// Both account kinds as the API server enforces them: one source of credentials, a
+/// cluster account's namespace conditions, https endpoints, ids as CCE writes them.
+#[tokio::test]
+async fn the_api_server_rejects_bad_accounts_naming_the_field() {
+    let client = common::client().await;
+    common::install_crd(&client).await;
+    let ns = common::namespace(&client, "bad-accounts").await;
+    let namespaced = [
         (
-            identity.service_account_name.as_str(),
-            identity.audience.as_str()
+            "no-credentials",
+            "  region: ap-southeast-1\n  projectID: p1\n  credentials: {}\n",
+            "set exactly one of secretRef and workloadIdentity",
         ),
-        ("cce-reader", "cce-upgrade-watch")
-    );
+        (
+            "two-sources",
+            "  region: ap-southeast-1\n  projectID: p1\n  credentials: {secretRef: {name: s}, workloadIdentity: {serviceAccountName: sa, identityProviderID: idp}}\n",
+            "set exactly one of secretRef and workloadIdentity",
+        ),
+        (
+            "operator-defaults",
+            "  region: ap-southeast-1\n  projectID: p1\n  credentials: {operatorDefaults: {}}\n",
+            "operatorDefaults",
+        ),
+        (
+            "no-region",
+            "  projectID: p1\n  credentials: {secretRef: {name: s}}\n",
+            "set region",
+        ),
+        (
+            "http-endpoint",
+            "  endpoint: http://cce.example.com\n  projectID: p1\n  credentials: {secretRef: {name: s}}\n",
+            "spec.endpoint",
+        ),
+        (
+            "empty-project",
+            "  region: ap-southeast-1\n  projectID: \"\"\n  credentials: {secretRef: {name: s}}\n",
+            "spec.projectID",
+        ),
+        (
+            "secret-namespace",
+            "  region: ap-southeast-1\n  projectID: p1\n  credentials: {secretRef: {name: s, namespace: other}}\n",
+            "namespace",
+        ),
+        (
+            "identity-namespace",
+            "  region: ap-southeast-1\n  projectID: p1\n  credentials: {workloadIdentity: {serviceAccountName: sa, namespace: other, identityProviderID: idp}}\n",
+            "namespace",
+        ),
+    ];
+    for (name, spec, field) in namespaced {
+        let out = kubectl_stdin(
+            &["create", "--validate=strict", "-f", "-"],
+            &account_yaml("CCEAccount", Some(&ns), name, spec),
+        );
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "CCEAccount {name} was accepted");
+        assert!(
+            stderr.contains(field),
+            "CCEAccount {name}: error does not name {field}: {stderr}"
+        );
+    }
+    let suffix = &ns[ns.len() - 8..];
+    let cluster = [
+        (
+            "empty-condition",
+            "  region: ap-southeast-1\n  projectID: p1\n  credentials: {operatorDefaults: {}}\n  conditions: [{}]\n",
+            "a condition names namespaces or has a namespaceSelector",
+        ),
+        (
+            "bad-namespace-name",
+            "  region: ap-southeast-1\n  projectID: p1\n  credentials: {operatorDefaults: {}}\n  conditions: [{namespaces: [\"Team A\"]}]\n",
+            "spec.conditions[0].namespaces[0]",
+        ),
+        (
+            "bad-cluster-id",
+            "  region: ap-southeast-1\n  projectID: p1\n  credentials: {operatorDefaults: {}}\n  clusterIDs: [\"a/../b\"]\n",
+            "spec.clusterIDs[0]",
+        ),
+        (
+            "three-sources",
+            "  region: ap-southeast-1\n  projectID: p1\n  credentials: {operatorDefaults: {}, secretRef: {name: s}}\n",
+            "set exactly one of secretRef, workloadIdentity and operatorDefaults",
+        ),
+    ];
+    for (name, spec, field) in cluster {
+        let name = format!("{name}-{suffix}");
+        let out = kubectl_stdin(
+            &["create", "--validate=strict", "-f", "-"],
+            &account_yaml("ClusterCCEAccount", None, &name, spec),
+        );
+        let stderr = text(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "ClusterCCEAccount {name} was accepted"
+        );
+        assert!(
+            stderr.contains(field),
+            "ClusterCCEAccount {name}: error does not name {field}: {stderr}"
+        );
+    }
+    let good = [
+        (
+            "CCEAccount",
+            Some(ns.as_str()),
+            "keys".to_string(),
+            "  region: ap-southeast-1\n  projectID: p1\n  clusterType: Autopilot\n  pollInterval: 1m\n  credentials: {secretRef: {name: s}}\n",
+        ),
+        (
+            "CCEAccount",
+            Some(ns.as_str()),
+            "keyless".to_string(),
+            "  endpoint: https://cce.example.internal:8443\n  projectID: p1\n  credentials: {workloadIdentity: {serviceAccountName: cce-reader, identityProviderID: cluster-idp}}\n",
+        ),
+        (
+            "ClusterCCEAccount",
+            None,
+            format!("shared-{suffix}"),
+            "  region: ap-southeast-1\n  projectID: p1\n  credentials: {operatorDefaults: {}}\n  conditions: [{namespaces: [team-a]}, {namespaceSelector: {matchLabels: {cce-access: shared}}}]\n  clusterIDs: [c-1]\n",
+        ),
+    ];
+    for (kind, namespace, name, spec) in good {
+        let out = kubectl_stdin(
+            &["create", "--validate=strict", "-f", "-"],
+            &account_yaml(kind, namespace, &name, spec),
+        );
+        assert!(
+            out.status.success(),
+            "{kind} {name} was refused: {}",
+            text(&out.stderr)
+        );
+    }
+    let keys = Api::<CceAccount>::namespaced(client.clone(), &ns)
+        .get("keys")
+        .await
+        .expect("get");
+    assert_eq!(keys.spec.target.cluster_type, Some(ClusterType::Autopilot));
+    let shared = Api::<ClusterCceAccount>::all(client.clone())
+        .get(&format!("shared-{suffix}"))
+        .await
+        .expect("get");
+    assert_eq!(shared.spec.conditions.len(), 2);
+    Api::<ClusterCceAccount>::all(client.clone())
+        .delete(&format!("shared-{suffix}"), &Default::default())
+        .await
+        .expect("delete");
 }
 
 #[tokio::test]
@@ -320,19 +443,39 @@ async fn kubectl_explain_shows_user_facing_docs() {
     ] {
         assert!(doc.contains(needle), "{needle} missing in: {doc}");
     }
-    let out = kubectl(&["explain", "upgradeworkflowwatch.spec.workloadIdentity"]);
+    let out =
+        common::kubectl_until_success(&["explain", "cceaccount.spec.credentials.workloadIdentity"])
+            .await;
     let doc = text(&out.stdout)
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
     for needle in [
-        "Keyless credentials",
+        "exchanges it at IAM for temporary keys",
         "system:serviceaccount:<namespace>:<name>",
         "X-Idp-Id",
-        "client ID registered with the identity provider",
+        "one the operator's administrator allowed",
     ] {
         assert!(doc.contains(needle), "{needle} missing in: {doc}");
     }
+    let out =
+        common::kubectl_until_success(&["explain", "clustercceaccount.spec.conditions"]).await;
+    let doc = text(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for needle in ["namespaceSelector", "Empty: no namespace may"] {
+        assert!(doc.contains(needle), "{needle} missing in: {doc}");
+    }
+    let out = kubectl(&["explain", "upgradeworkflowwatch.spec.accountRef"]);
+    let doc = text(&out.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        doc.contains("ClusterCCEAccount that lists this namespace"),
+        "{doc}"
+    );
     let out = kubectl(&["explain", "uww"]);
     assert!(
         text(&out.stdout).contains("mirrors a Huawei Cloud CCE cluster upgrade workflow"),

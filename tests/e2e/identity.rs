@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kube::Api;
-use kube::api::PostParams;
 use serde_json::{Value, json};
 
 use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
@@ -55,7 +54,8 @@ async fn assert_nothing_leaked(client: &kube::Client, ns: &str, name: &str, op: 
     assert!(leaks(&status).is_empty(), "status holds secrets: {status}");
 }
 
-/// A watch of `workflow` on `sim` that names the ServiceAccount `account` of its namespace.
+/// A watch of `workflow` on `sim` through a CCEAccount (named after it) whose workload
+/// identity is the ServiceAccount `account` of its namespace.
 async fn identity_watch(
     client: &kube::Client,
     ns: &str,
@@ -64,19 +64,19 @@ async fn identity_watch(
     ids: (&str, &str),
     account: &str,
 ) {
-    let mut watch = common::watch::sim_watch_object(ns, name, sim, ids.0, Some(ids.1), None);
-    watch.spec.workload_identity = Some(Box::new(
-        serde_json::from_value(json!({
-            "serviceAccountName": account,
-            "identityProviderID": PROVIDER,
-            "audience": AUDIENCE,
-        }))
-        .expect("workload identity"),
-    ));
-    Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &watch)
-        .await
-        .expect("create watch");
+    common::watch::identity_account(client, ns, sim, name, account).await;
+    common::watch::account_watch(client, ns, name, ids.0, Some(ids.1), json!({"name": name})).await;
+}
+
+/// The operator's flags for workload identity against `sim`: its IAM, and the audience
+/// the simulator's provider registered.
+fn identity_flags(sim: &Sim) -> [&str; 4] {
+    [
+        "--iam-endpoint",
+        sim.iam_endpoint(),
+        "--token-audience",
+        AUDIENCE,
+    ]
 }
 
 fn synced_reason(w: &UpgradeWorkflowWatch) -> Option<String> {
@@ -114,7 +114,7 @@ async fn a_watch_with_workload_identity_reaches_success_renewing_its_keys_withou
     sim.iam_lifetimes(json!({"credentialCap": "2m"})).await;
     service_account(&client, &ns, "watcher").await;
     sim.add_iam_rule(&rule_for(&ns, "watcher")).await;
-    let op = Operator::start(&ns, &sim, &["--iam-endpoint", sim.iam_endpoint()]);
+    let op = Operator::start(&ns, &sim, &identity_flags(&sim));
     identity_watch(
         &client,
         &ns,
@@ -190,7 +190,7 @@ async fn a_service_account_no_conversion_rule_maps_is_unauthorized_with_iams_mes
         .iam(&iam)
         .start();
     service_account(&client, &ns, "stranger").await;
-    let op = Operator::start(&ns, &sim, &["--iam-endpoint", sim.iam_endpoint()]);
+    let op = Operator::start(&ns, &sim, &identity_flags(&sim));
     identity_watch(
         &client,
         &ns,
@@ -238,7 +238,7 @@ async fn a_missing_service_account_and_a_later_one_are_told_apart() {
         .frozen()
         .iam(&iam)
         .start();
-    let op = Operator::start(&ns, &sim, &["--iam-endpoint", sim.iam_endpoint()]);
+    let op = Operator::start(&ns, &sim, &identity_flags(&sim));
     identity_watch(
         &client,
         &ns,
@@ -288,7 +288,7 @@ async fn renewal_fails_then_recovers(test: &str, disruption: Disruption, because
     sim.iam_lifetimes(json!({"credentialCap": "20s"})).await;
     service_account(&client, &ns, "watcher").await;
     sim.add_iam_rule(&rule_for(&ns, "watcher")).await;
-    let op = Operator::start(&ns, &sim, &["--iam-endpoint", sim.iam_endpoint()]);
+    let op = Operator::start(&ns, &sim, &identity_flags(&sim));
     identity_watch(
         &client,
         &ns,
@@ -405,14 +405,14 @@ async fn defaults_serve(source: DefaultSource) {
     let env = (source.env)(&sim, &token_path);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let op = Operator::start_with_env(&ns, &sim, &[], &env);
-    common::sim_watch(
+    common::watch::defaults_account(&client, &sim, &ns, &[&ns]).await;
+    common::watch::account_watch(
         &client,
         &ns,
         "defaults",
-        &sim,
         &success.cluster,
         Some(&success.workflow),
-        None,
+        json!({"kind": "ClusterCCEAccount", "name": ns}),
     )
     .await;
     wait_watch(&client, &ns, "defaults", 60, "Synced", |w| {
@@ -542,14 +542,14 @@ async fn a_rotated_default_credentials_secret_takes_effect_without_a_restart() {
     write(builtin::ACCESS_KEY, wrong);
     let dir_path = dir.path().display().to_string();
     let mut op = Operator::start(&ns, &sim, &["--default-credentials-dir", &dir_path]);
-    common::sim_watch(
+    common::watch::defaults_account(&client, &sim, &ns, &[&ns]).await;
+    common::watch::account_watch(
         &client,
         &ns,
         "rotated",
-        &sim,
         &success.cluster,
         Some(&success.workflow),
-        None,
+        json!({"kind": "ClusterCCEAccount", "name": ns}),
     )
     .await;
     wait_watch(&client, &ns, "rotated", 60, "Unauthorized", |w| {

@@ -71,7 +71,10 @@ mod tests {
         assert_eq!(condition(&first, "Ready"), ("True", "CredentialsReady"));
         assert_eq!(condition(&first, "Synced"), ("True", "Synced"));
         assert_eq!(first.watches, Some(3));
-        assert_eq!(next_account_status(&first, Some(1), 3, &Ok(()), at(20)), None);
+        assert_eq!(
+            next_account_status(&first, Some(1), 3, &Ok(()), at(20)),
+            None
+        );
         let more = next_account_status(&first, Some(1), 4, &Ok(()), at(20)).expect("count");
         assert_eq!(more.watches, Some(4));
         assert_eq!(more.conditions, first.conditions);
@@ -90,7 +93,10 @@ mod tests {
             "no Role",
         ));
         let after = next_account_status(&during, Some(1), 1, &refused, at(30)).expect("refused");
-        assert_eq!(condition(&after, "Ready"), ("False", "TokenRequestNotGranted"));
+        assert_eq!(
+            condition(&after, "Ready"),
+            ("False", "TokenRequestNotGranted")
+        );
         assert_eq!(condition(&after, "Synced"), ("True", "Synced"));
     }
 }
