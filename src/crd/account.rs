@@ -51,7 +51,9 @@ pub struct CceAccountSpec {
 
 /// An administrator's CCE account for many namespaces: region, project and endpoint,
 /// credentials from a marked Secret or a ServiceAccount of the operator's namespace or the
-/// operator's own default credentials, and the namespaces whose watches may use it.
+/// operator's own default credentials, and the namespaces whose watches may use it. In no
+/// category: `kubectl get cce -n <namespace>` is a tenant's view, and tenants may not list
+/// what only administrators create.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "cce.upgradewatch.io",
@@ -60,7 +62,6 @@ pub struct CceAccountSpec {
     root = "ClusterCceAccount",
     plural = "clustercceaccounts",
     shortname = "clustercceaccount",
-    category = "cce",
     status = "AccountStatus",
     doc = "ClusterCCEAccount is a cluster administrator's CCE account: where CCE is reached, with which credentials (a marked Secret or a ServiceAccount of the operator's namespace, or the operator's default credentials), and which namespaces' watches may use it (none unless listed in conditions).",
     printcolumn = r#"{"name":"Project","type":"string","jsonPath":".spec.projectID"}"#,

@@ -611,17 +611,25 @@ workflows:
         Some("missing"),
     )
     .await;
-    let api = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), &ns);
-    let outside: UpgradeWorkflowWatch = serde_json::from_value(serde_json::json!({
-        "apiVersion": "cce.upgradewatch.io/v1alpha1", "kind": "UpgradeWorkflowWatch",
-        "metadata": {"name": "outside"},
-        "spec": {"endpoint": "https://cce.attacker.example:8443", "projectID": builtin::PROJECT_ID,
-                 "clusterID": &success.cluster, "credentialsSecretRef": {"name": "cce"}}
-    }))
-    .expect("watch");
-    api.create(&Default::default(), &outside)
-        .await
-        .expect("create");
+    common::watch::apply_account(
+        &client,
+        serde_json::json!({
+            "apiVersion": "cce.upgradewatch.io/v1alpha1", "kind": "CCEAccount",
+            "metadata": {"name": "outside", "namespace": ns},
+            "spec": {"endpoint": "https://cce.attacker.example:8443", "projectID": builtin::PROJECT_ID,
+                     "credentials": {"secretRef": {"name": "cce"}}}
+        }),
+    )
+    .await;
+    common::watch::account_watch(
+        &client,
+        &ns,
+        "outside",
+        &success.cluster,
+        None,
+        serde_json::json!({"name": "outside"}),
+    )
+    .await;
     common::sim_watch(
         &client,
         &ns,

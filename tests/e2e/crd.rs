@@ -152,6 +152,7 @@ async fn kubectl_get_prints_the_designed_columns() {
     assert_eq!(
         header[9..],
         [
+            "ACCOUNT",
             "CURRENT",
             "WORKFLOW",
             "RUNNING FOR",
@@ -451,7 +452,8 @@ async fn kubectl_explain_shows_user_facing_docs() {
         .collect::<Vec<_>>()
         .join(" ");
     for needle in [
-        "exchanges it at IAM for temporary keys",
+        "A ServiceAccount of this namespace whose tokens IAM trusts",
+        "a Role (README, \"Workload identity\")",
         "system:serviceaccount:<namespace>:<name>",
         "X-Idp-Id",
         "one the operator's administrator allowed",

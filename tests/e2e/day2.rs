@@ -22,8 +22,8 @@ use common::operator::Operator;
 use common::sim::{Sim, copy};
 use common::{cond, kubectl, reasons, text, wait_watch};
 
-/// Creates a watch of a simulator workflow (cluster, workflow) with the Secret `cce`;
-/// `spec` and `labels` are merged into the defaults.
+/// Creates a watch of a simulator workflow (cluster, workflow) through the account of the
+/// Secret `cce`; `spec` and `labels` are merged into the defaults.
 async fn watch(
     client: &kube::Client,
     ns: &str,
@@ -33,12 +33,11 @@ async fn watch(
     spec: Value,
     labels: Value,
 ) -> UpgradeWorkflowWatch {
+    let account = common::sim_account(client, ns, sim, "cce").await;
     let mut full = json!({
-        "endpoint": sim.url,
-        "projectID": builtin::PROJECT_ID,
+        "accountRef": {"name": account},
         "clusterID": cluster,
         "upgradeWorkflowID": workflow,
-        "credentialsSecretRef": {"name": "cce"},
         "pollInterval": "5s",
     });
     for (k, v) in spec.as_object().cloned().unwrap_or_default() {

@@ -173,7 +173,7 @@ fn bare_watch(ns: &str, name: &str) -> UpgradeWorkflowWatch {
         "apiVersion": "cce.upgradewatch.io/v1alpha1",
         "kind": "UpgradeWorkflowWatch",
         "metadata": {"name": name, "namespace": ns},
-        "spec": {"region": "ap-southeast-1", "projectID": "p", "clusterID": "c"},
+        "spec": {"accountRef": {"name": "a"}, "clusterID": "c"},
     }))
     .expect("watch")
 }

@@ -28,3 +28,4 @@ mod kube_client;
 mod runtime;
 mod security;
 mod sim_sdk;
+mod tenancy;

@@ -83,30 +83,39 @@ async fn a_watch_naming_an_endpoint_outside_the_allow_list_never_reaches_it() {
     // (its certificate is valid for both names, so only the policy stands in the way).
     let op = Operator::start(&ns, &sim, &[]);
     let port = sim.url.rsplit(':').next().expect("port");
-    let watch: cce_upgrade_watch::crd::UpgradeWorkflowWatch =
-        serde_json::from_value(serde_json::json!({
-            "apiVersion": "cce.upgradewatch.io/v1alpha1", "kind": "UpgradeWorkflowWatch",
-            "metadata": {"name": "elsewhere", "namespace": ns},
-            "spec": {"endpoint": format!("https://localhost:{port}"), "projectID": builtin::PROJECT_ID,
-                     "clusterID": &success.cluster, "upgradeWorkflowID": &success.workflow,
-                     "credentialsSecretRef": {"name": "cce"}, "pollInterval": "5s"}
-        }))
-        .expect("watch");
-    kube::Api::namespaced(client.clone(), &ns)
-        .create(&Default::default(), &watch)
-        .await
-        .expect("create");
+    let account = |name: &str, endpoint: String| {
+        serde_json::json!({
+            "apiVersion": "cce.upgradewatch.io/v1alpha1", "kind": "CCEAccount",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"endpoint": endpoint, "projectID": builtin::PROJECT_ID,
+                     "credentials": {"secretRef": {"name": "cce"}}}
+        })
+    };
+    common::watch::apply_account(
+        &client,
+        account("elsewhere", format!("https://localhost:{port}")),
+    )
+    .await;
+    common::watch::account_watch(
+        &client,
+        &ns,
+        "elsewhere",
+        &success.cluster,
+        Some(&success.workflow),
+        serde_json::json!({"name": "elsewhere"}),
+    )
+    .await;
     let refused = wait_watch(&client, &ns, "elsewhere", 30, "EndpointNotAllowed", |w| {
         cond(w, "Synced").is_some_and(|c| c.1 == "EndpointNotAllowed")
     })
     .await;
     assert_eq!(cond(&refused, "Stalled").map(|c| c.0), Some("True".into()));
     // A plain-http endpoint does not even get past the API server.
-    let mut http = watch.clone();
-    http.metadata.name = Some("plain".into());
-    http.spec.endpoint = Some(format!("http://127.0.0.1:{port}"));
+    let plain: cce_upgrade_watch::crd::CceAccount =
+        serde_json::from_value(account("plain", format!("http://127.0.0.1:{port}")))
+            .expect("account");
     let rejected = kube::Api::namespaced(client.clone(), &ns)
-        .create(&Default::default(), &http)
+        .create(&Default::default(), &plain)
         .await;
     assert!(rejected.is_err(), "an http:// endpoint was accepted");
     tokio::time::sleep(Duration::from_secs(6)).await;
@@ -218,7 +227,8 @@ workflows:
     let op = Operator::start(&ns, &sim, &[]);
     let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
         "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "cce-token", "namespace": ns},
+        "metadata": {"name": "cce-token", "namespace": ns,
+                     "labels": {"cce.upgradewatch.io/credentials": "true"}},
         "stringData": {"token": token}
     }))
     .expect("secret");
