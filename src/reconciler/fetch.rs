@@ -2,8 +2,10 @@
 //! workflow however many watches name it, answers shared while fresh, a token bucket per
 //! endpoint and project so a fleet of watches cannot flood CCE, and a limit on the requests
 //! one endpoint may have in flight, so a slow or hanging endpoint holds only part of the
-//! reconcilers and watches of other endpoints keep their poll interval. The diagnostic
-//! reads (`findings::Ask`) go through the same sharing, bucket and limit.
+//! reconcilers and watches of other endpoints keep their poll interval. One namespace's
+//! watches may hold only a share of an endpoint's rate and in-flight requests, so a tenant
+//! with many watches on a shared account cannot starve the others. The diagnostic reads
+//! (`findings::Ask`) go through the same sharing, buckets and limits.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::diagnosis::findings::{self, Ask, Told};
 use crate::diagnosis::read;
@@ -162,7 +164,39 @@ pub struct Fetcher {
     /// Requests in flight per endpoint.
     in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
     per_endpoint: usize,
+    /// What one namespace may hold of an endpoint's rate and in-flight requests.
+    tenants: TenantShare,
     metrics: Metrics,
+}
+
+/// One namespace's share of each endpoint: a bucket of its own per endpoint and project,
+/// taken before the shared one, and a cap on its requests in flight.
+struct TenantShare {
+    limiter: Option<DefaultKeyedRateLimiter<(String, String, String)>>,
+    in_flight: Mutex<HashMap<(String, String), Arc<Semaphore>>>,
+    per_endpoint: usize,
+}
+
+/// A share of `whole`, at least one.
+fn part(whole: u32, share: f64) -> NonZeroU32 {
+    let scaled = (f64::from(whole) * share).floor() as u32;
+    NonZeroU32::new(scaled.max(1)).unwrap_or(NonZeroU32::MIN)
+}
+
+impl TenantShare {
+    fn new(rate: NonZeroU32, burst: NonZeroU32, per_endpoint: usize, share: f64) -> Self {
+        let limiter = (share < 1.0).then(|| {
+            RateLimiter::keyed(
+                Quota::per_second(part(rate.get(), share)).allow_burst(part(burst.get(), share)),
+            )
+        });
+        let per_endpoint_share = u32::try_from(per_endpoint).unwrap_or(u32::MAX);
+        Self {
+            limiter,
+            in_flight: Mutex::new(HashMap::new()),
+            per_endpoint: part(per_endpoint_share, share.min(1.0)).get() as usize,
+        }
+    }
 }
 
 /// The part of `concurrency` reconciles one endpoint's requests may hold. A healthy
@@ -174,21 +208,25 @@ pub fn per_endpoint_share(concurrency: usize) -> usize {
 
 impl Fetcher {
     /// `rate` requests per second per endpoint+project, with bursts of `burst`; at most
-    /// `per_endpoint` requests to one endpoint in flight.
+    /// `per_endpoint` requests to one endpoint in flight; one namespace may use
+    /// `namespace_share` (0 to 1; 1 for no limit) of each.
     pub fn new(
         client: CceClient,
         rate: NonZeroU32,
         burst: NonZeroU32,
         per_endpoint: usize,
+        namespace_share: f64,
         metrics: Metrics,
     ) -> Self {
+        let per_endpoint = per_endpoint.max(1);
         Self {
             client,
             workflows: Shared::new(),
             diagnoses: Shared::new(),
             limiter: RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
             in_flight: Mutex::new(HashMap::new()),
-            per_endpoint: per_endpoint.max(1),
+            per_endpoint,
+            tenants: TenantShare::new(rate, burst, per_endpoint, namespace_share),
             metrics,
         }
     }
@@ -206,12 +244,13 @@ impl Fetcher {
         key: &FetchKey,
         target: &Target,
         fresh_for: Duration,
+        namespace: &str,
     ) -> Option<Answer> {
         let mut slot = self.workflows.slot(key).await;
         if let Some(answer) = fresh(&slot, fresh_for) {
             return Some(answer);
         }
-        let _permit = self.admit(key).await?;
+        let _permit = self.admit(key, namespace).await?;
         let fetched = self.request(key, target).await;
         let previous = slot.as_ref();
         let same = matches!(
@@ -227,9 +266,9 @@ impl Fetcher {
         Some(answer)
     }
 
-    /// Waits for the endpoint's token bucket; `None` when the endpoint has as many
-    /// requests in flight as it may.
-    async fn admit(&self, key: &FetchKey) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    /// Waits for the namespace's bucket, then the endpoint's; `None` when the endpoint,
+    /// or the namespace at this endpoint, has as many requests in flight as it may.
+    async fn admit(&self, key: &FetchKey, namespace: &str) -> Option<[OwnedSemaphorePermit; 2]> {
         let endpoint = {
             let mut in_flight = self.in_flight.lock();
             in_flight
@@ -237,11 +276,30 @@ impl Fetcher {
                 .or_insert_with(|| Arc::new(Semaphore::new(self.per_endpoint)))
                 .clone()
         };
-        let permit = endpoint.try_acquire_owned().ok()?;
+        let tenant = {
+            let mut in_flight = self.tenants.in_flight.lock();
+            in_flight
+                .entry((key.endpoint.clone(), namespace.to_string()))
+                .or_insert_with(|| Arc::new(Semaphore::new(self.tenants.per_endpoint)))
+                .clone()
+        };
+        let permits = [
+            tenant.try_acquire_owned().ok()?,
+            endpoint.try_acquire_owned().ok()?,
+        ];
+        if let Some(limiter) = &self.tenants.limiter {
+            limiter
+                .until_key_ready(&(
+                    key.endpoint.clone(),
+                    key.project_id.clone(),
+                    namespace.to_string(),
+                ))
+                .await;
+        }
         self.limiter
             .until_key_ready(&(key.endpoint.clone(), key.project_id.clone()))
             .await;
-        Some(permit)
+        Some(permits)
     }
 
     /// Reads what `ask` names about the workflow `key` reads, sharing the answer among
@@ -254,6 +312,7 @@ impl Fetcher {
         ask: &Ask,
         target: &Target,
         fresh_for: Duration,
+        namespace: &str,
     ) -> Option<Told> {
         let shared = FetchKey {
             workflow_id: None,
@@ -263,7 +322,7 @@ impl Fetcher {
         if let Some(kept) = fresh(&slot, fresh_for) {
             return kept.told;
         }
-        let _permit = self.admit(&shared).await?;
+        let _permit = self.admit(&shared, namespace).await?;
         let started = Instant::now();
         let answer = read::read(&self.client, target, ask).await;
         let outcome = match &answer {
@@ -376,32 +435,99 @@ mod tests {
         })
         .expect("client");
         let rate = NonZeroU32::new(1000).expect("non-zero");
-        let fetcher = Arc::new(Fetcher::new(client, rate, rate, 2, Metrics::new()));
+        let fetcher = Arc::new(Fetcher::new(client, rate, rate, 2, 1.0, Metrics::new()));
         let (slow, _slow) = hanging_endpoint().await;
         let (other, _other) = hanging_endpoint().await;
         let mut waiting = Vec::new();
         for workflow in ["w1", "w2"] {
             let (fetcher, (key, target)) = (fetcher.clone(), key_and_target(&slow, workflow));
             waiting.push(tokio::spawn(async move {
-                fetcher.fetch(&key, &target, Duration::ZERO).await.is_some()
+                fetcher
+                    .fetch(&key, &target, Duration::ZERO, "ns")
+                    .await
+                    .is_some()
             }));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
         let (key, target) = key_and_target(&slow, "w3");
         let started = Instant::now();
-        assert!(fetcher.fetch(&key, &target, Duration::ZERO).await.is_none());
+        assert!(
+            fetcher
+                .fetch(&key, &target, Duration::ZERO, "ns")
+                .await
+                .is_none()
+        );
         assert!(started.elapsed() < Duration::from_millis(100));
         // Another endpoint still gets its read under way (it hangs too, so it times out).
         let (key, target) = key_and_target(&other, "w1");
         let read = tokio::time::timeout(
             Duration::from_millis(300),
-            fetcher.fetch(&key, &target, Duration::ZERO),
+            fetcher.fetch(&key, &target, Duration::ZERO, "ns"),
         )
         .await;
         assert!(read.is_err(), "the other endpoint's read was not started");
         for w in waiting {
             w.abort();
         }
+    }
+
+    /// With half an endpoint each, a namespace whose reads hang holds two of the four, and
+    /// another namespace's read still starts at once.
+    #[tokio::test]
+    async fn one_namespace_holds_only_its_share_of_an_endpoint() {
+        let client = CceClient::new(ClientConfig {
+            request_timeout: Duration::from_secs(5),
+            policy: EndpointPolicy {
+                allow_insecure: true,
+                ..EndpointPolicy::default()
+            },
+            ..ClientConfig::default()
+        })
+        .expect("client");
+        let rate = NonZeroU32::new(1000).expect("non-zero");
+        let fetcher = Arc::new(Fetcher::new(client, rate, rate, 4, 0.5, Metrics::new()));
+        let (slow, _slow) = hanging_endpoint().await;
+        let mut waiting = Vec::new();
+        for workflow in ["w1", "w2"] {
+            let (fetcher, (key, target)) = (fetcher.clone(), key_and_target(&slow, workflow));
+            waiting.push(tokio::spawn(async move {
+                fetcher.fetch(&key, &target, Duration::ZERO, "busy").await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (key, target) = key_and_target(&slow, "w3");
+        assert!(
+            fetcher
+                .fetch(&key, &target, Duration::ZERO, "busy")
+                .await
+                .is_none(),
+            "the busy namespace went past its share"
+        );
+        let (key, target) = key_and_target(&slow, "w4");
+        let read = tokio::time::timeout(
+            Duration::from_millis(300),
+            fetcher.fetch(&key, &target, Duration::ZERO, "quiet"),
+        )
+        .await;
+        assert!(read.is_err(), "the quiet namespace's read was not started");
+        for w in waiting {
+            w.abort();
+        }
+    }
+
+    #[test]
+    fn a_share_is_at_least_one_of_everything() {
+        assert_eq!(part(10, 0.5).get(), 5);
+        assert_eq!(part(1, 0.5).get(), 1);
+        assert_eq!(part(3, 0.01).get(), 1);
+        let share = TenantShare::new(
+            NonZeroU32::new(10).expect("10"),
+            NonZeroU32::new(20).expect("20"),
+            32,
+            1.0,
+        );
+        assert!(share.limiter.is_none());
+        assert_eq!(share.per_endpoint, 32);
     }
 
     fn aksk(secret: &str) -> Credentials {

@@ -247,6 +247,7 @@ pub fn context(client: kube::Client) -> Context {
         rate,
         rate,
         4,
+        1.0,
         metrics.clone(),
     );
     Context::new(

@@ -89,7 +89,8 @@ pub async fn observe(
     // its own schedule (created later, say) joins the workflow's schedule on its next wake,
     // so each workflow converges to one request per interval. No watch sees a change later
     // than before: CCE is still asked once per interval.
-    let answer = ctx.fetcher.fetch(&key, &target, poll).await?;
+    let namespace = watch.metadata.namespace.as_deref().unwrap_or_default();
+    let answer = ctx.fetcher.fetch(&key, &target, poll, namespace).await?;
     Some(reading_of(answer, key, target, watch, served.family))
 }
 
@@ -179,6 +180,7 @@ pub async fn diagnose(
     reading: &Reading,
     old: &UpgradeWorkflowWatchStatus,
     poll: Duration,
+    namespace: &str,
 ) -> Diagnosed {
     let (Seen::Workflow(wf, _), Some(source)) = (&reading.observed.seen, &reading.source) else {
         return Diagnosed {
@@ -196,7 +198,11 @@ pub async fn diagnose(
             Ask::Progress(_) => poll.mul_f64(0.8),
             _ => FINISHED_TASK_SHARED_FOR,
         };
-        match ctx.fetcher.diagnose(key, &ask, target, fresh_for).await {
+        match ctx
+            .fetcher
+            .diagnose(key, &ask, target, fresh_for, namespace)
+            .await
+        {
             Some(told) => diagnosed.told.push((ask, told)),
             None => diagnosed.complete = false,
         }

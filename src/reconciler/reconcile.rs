@@ -103,7 +103,7 @@ async fn reconcile_once(
         Some(nothing_to_do) => nothing_to_do,
         None => {
             let old = known.unwrap_or_else(|| ctx.statuses.status_of(&uid));
-            let diagnosed = diagnose(&ctx, &reading, &old, poll).await;
+            let diagnosed = diagnose(&ctx, &reading, &old, poll, &namespace).await;
             decide(
                 &old,
                 &reading.observed,

@@ -61,6 +61,7 @@ pub(super) async fn build_context(
         args.cce_rate_limit,
         args.cce_rate_burst,
         per_endpoint_share(usize::from(args.concurrency)),
+        args.namespace_rate_share,
         metrics.clone(),
     );
     let poll_policy = PollPolicy {

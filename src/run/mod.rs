@@ -113,6 +113,11 @@ pub struct RunArgs {
     /// accessKey, secretKey, securityToken, token); read again when it changes.
     #[arg(long, env = "DEFAULT_CREDENTIALS_DIR")]
     pub default_credentials_dir: Option<PathBuf>,
+    /// The share (above 0, at most 1) of each endpoint's request rate, burst and requests in
+    /// flight that the watches of one namespace may use, so one namespace cannot exhaust a
+    /// shared account for the others; 1 turns the limit off.
+    #[arg(long, env = "NAMESPACE_RATE_SHARE", default_value_t = 0.5, value_parser = share)]
+    pub namespace_rate_share: f64,
     /// Token audiences accounts' workload identities may ask for (IAM's client IDs), comma
     /// separated; the first is the default. Empty: workload identity is refused. A token the
     /// Kubernetes API server accepts is never sent, whatever its audience.
@@ -129,6 +134,14 @@ pub struct RunArgs {
     /// workload identity.
     #[arg(long, env = "POD_SERVICE_ACCOUNT", default_value = "cce-upgrade-watch")]
     pub operator_service_account: String,
+}
+
+/// A share above 0 and at most 1.
+fn share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(share) if share > 0.0 && share <= 1.0 => Ok(share),
+        _ => Err("a share is a number above 0 and at most 1, such as 0.5".into()),
+    }
 }
 
 /// A duration IAM accepts for temporary keys.
