@@ -81,6 +81,13 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
+        Self::with_watch_series(true)
+    }
+
+    /// The metrics, with the per-watch series (labelled by namespace and name) only when
+    /// `per_watch`: an operator shared by teams whose scrapers may not learn each other's
+    /// watches exports the fleet's totals alone.
+    pub fn with_watch_series(per_watch: bool) -> Self {
         let mut root = Registry::default();
         root.register_collector(Box::new(process::ProcessCollector));
         let mut metrics = Self {
@@ -100,14 +107,17 @@ impl Metrics {
             insecure_endpoints: Gauge::default(),
             book: Arc::default(),
         };
-        metrics.register(root.sub_registry_with_prefix("cce_upgrade_watch"));
+        metrics.register(
+            root.sub_registry_with_prefix("cce_upgrade_watch"),
+            per_watch,
+        );
         metrics.registry = Arc::new(root);
         metrics
     }
 
     /// Registers every family under its exported name (the registry adds the prefix and,
     /// for counters, `_total`).
-    fn register(&self, registry: &mut Registry) {
+    fn register(&self, registry: &mut Registry, per_watch: bool) {
         registry.register(
             "build",
             "The operator's version and source revision",
@@ -163,6 +173,7 @@ impl Metrics {
         );
         registry.register_collector(Box::new(WatchCollector {
             book: self.book.clone(),
+            per_watch,
         }));
     }
 
@@ -356,6 +367,22 @@ mod tests {
         );
         m.retain_watches(|k| k != "ns/a");
         assert!(!m.render().contains("name=\"a\""));
+    }
+
+    #[test]
+    fn without_watch_series_only_the_fleet_totals_name_no_watch() {
+        let m = Metrics::with_watch_series(false);
+        m.identify_watch("team-a/prod", "c-1");
+        m.record_watch("team-a/prod", Some("Running"), true, POLL);
+        let text = m.render();
+        assert!(
+            has_line(&text, "cce_upgrade_watch_watches{phase=\"Running\"} 1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("team-a") && !text.contains("prod") && !text.contains("c-1"),
+            "{text}"
+        );
     }
 
     /// The age of the sync series, in seconds, of watch `name` in namespace `ns`.

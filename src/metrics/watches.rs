@@ -162,6 +162,9 @@ fn phase_label(phase: Option<&str>) -> &'static str {
 #[derive(Debug)]
 pub(super) struct WatchCollector {
     pub(super) book: Arc<Mutex<WatchBook>>,
+    /// Whether the series of each watch (labelled by namespace and name) are exported, or
+    /// only the counts by phase.
+    pub(super) per_watch: bool,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -261,6 +264,9 @@ impl Collector for WatchCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
         let samples = self.book.lock().samples();
         encode_phase_counts(&mut encoder, &samples)?;
+        if !self.per_watch {
+            return Ok(());
+        }
         encode_watch_phases(&mut encoder, &samples)?;
         encode_task_failures(&mut encoder, &samples)?;
         for (metric, help, value) in WATCH_GAUGES {

@@ -113,6 +113,11 @@ pub struct RunArgs {
     /// accessKey, secretKey, securityToken, token); read again when it changes.
     #[arg(long, env = "DEFAULT_CREDENTIALS_DIR")]
     pub default_credentials_dir: Option<PathBuf>,
+    /// Export the series of each watch (labelled by namespace and name); false keeps only the
+    /// fleet's totals, for an operator shared by teams whose metrics readers may not learn
+    /// each other's watches.
+    #[arg(long, env = "PER_WATCH_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub per_watch_metrics: bool,
     /// The share (above 0, at most 1) of each endpoint's request rate, burst and requests in
     /// flight that the watches of one namespace may use, so one namespace cannot exhaust a
     /// shared account for the others; 1 turns the limit off.
@@ -183,7 +188,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let client = kube_client::infer().await.map_err(RunError::Kube)?;
     check_crd(&client, args.namespaces.first().map(String::as_str)).await?;
 
-    let metrics = Metrics::new();
+    let metrics = Metrics::with_watch_series(args.per_watch_metrics);
     let readiness = Readiness::default();
     let admin_task = start_admin(&args, &metrics, &readiness).await?;
     let identity = args
