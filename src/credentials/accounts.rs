@@ -104,6 +104,8 @@ pub struct Accounts {
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
     /// Where a ClusterCCEAccount's Secret and ServiceAccount live.
     pub operator_namespace: String,
+    /// Whether this operator serves ClusterCCEAccounts at all.
+    pub cluster_accounts: bool,
     /// Turns true once every account and namespace cache has listed.
     pub synced: tokio::sync::watch::Receiver<bool>,
 }
@@ -136,6 +138,10 @@ impl Accounts {
                     .ok_or_else(|| missing(AccountKind::Namespaced, &reference.name, namespace))?;
                 Ok(self.namespaced_served(&account, namespace, spec.cluster_type))
             }
+            AccountKind::Cluster if !self.cluster_accounts => Err(Failure::permanent(
+                Category::AccountNotAllowed,
+                "this operator serves no ClusterCCEAccount: name a CCEAccount of this namespace",
+            )),
             AccountKind::Cluster => {
                 let account = self
                     .cluster

@@ -238,6 +238,7 @@ pub fn context(client: kube::Client) -> Context {
         cluster: kube::runtime::reflector::store().0,
         namespaces: kube::runtime::reflector::store().0,
         operator_namespace: "operator".into(),
+        cluster_accounts: true,
         synced,
     };
     let metrics = Metrics::default();

@@ -9,7 +9,7 @@ use futures::stream::BoxStream;
 use futures::{FutureExt as _, StreamExt as _};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PartialObjectMeta};
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{Controller, controller, watcher};
 use kube::{Client, ResourceExt};
 use tracing::warn;
@@ -58,8 +58,11 @@ where
 
 pub(super) struct Caches {
     namespaced: Vec<Cache<CceAccount>>,
-    cluster: Cache<ClusterCceAccount>,
-    namespaces: Cache<PartialObjectMeta<Namespace>>,
+    /// Cluster accounts and namespaces' labels, when ClusterCCEAccounts are served.
+    cluster: Option<(
+        Cache<ClusterCceAccount>,
+        Cache<PartialObjectMeta<Namespace>>,
+    )>,
     secrets: Vec<Cache<SecretMeta>>,
     concurrency: u16,
 }
@@ -78,7 +81,10 @@ impl Caches {
             .collect();
         // A ClusterCCEAccount's Secret lives in the operator's namespace, served or not.
         let mut secret_scopes: Vec<Option<&str>> = scopes.iter().map(Option::as_deref).collect();
-        if !scopes.contains(&None) && !scopes.contains(&Some(args.operator_namespace.clone())) {
+        if args.cluster_accounts
+            && !scopes.contains(&None)
+            && !scopes.contains(&Some(args.operator_namespace.clone()))
+        {
             secret_scopes.push(Some(&args.operator_namespace));
         }
         let secrets = secret_scopes
@@ -92,10 +98,15 @@ impl Caches {
                 }
             })
             .collect();
+        let cluster = args.cluster_accounts.then(|| {
+            (
+                Cache::of(Api::all(client.clone())),
+                Cache::of(Api::all(client.clone())),
+            )
+        });
         Self {
             namespaced,
-            cluster: Cache::of(Api::all(client.clone())),
-            namespaces: Cache::of(Api::all(client.clone())),
+            cluster,
             secrets,
             concurrency: args.concurrency.clamp(1, 16),
         }
@@ -103,11 +114,16 @@ impl Caches {
 
     /// The accounts as reconciles look them up.
     pub(super) fn accounts(&self, args: &RunArgs, synced: Listed) -> Accounts {
+        let (cluster, namespaces) = match &self.cluster {
+            Some((accounts, namespaces)) => (accounts.store.clone(), namespaces.store.clone()),
+            None => (reflector::store().0, reflector::store().0),
+        };
         Accounts {
             namespaced: self.namespaced.iter().map(|c| c.store.clone()).collect(),
-            cluster: self.cluster.store.clone(),
-            namespaces: self.namespaces.store.clone(),
+            cluster,
+            namespaces,
             operator_namespace: args.operator_namespace.clone(),
+            cluster_accounts: args.cluster_accounts,
             synced,
         }
     }
@@ -120,10 +136,11 @@ impl Caches {
     pub(super) fn listed(&self) -> Vec<Listed> {
         let accounts = self.namespaced.iter().map(|c| c.listed.clone());
         let secrets = self.secrets.iter().map(|c| c.listed.clone());
-        accounts
-            .chain(secrets)
-            .chain([self.cluster.listed.clone(), self.namespaces.listed.clone()])
-            .collect()
+        let cluster = self
+            .cluster
+            .iter()
+            .flat_map(|(a, n)| [a.listed.clone(), n.listed.clone()]);
+        accounts.chain(secrets).chain(cluster).collect()
     }
 
     /// Runs every stream until shutdown: the accounts through their controllers, the
@@ -148,29 +165,30 @@ impl Caches {
                 .run(reconcile_namespaced, account_error_policy, actx.clone());
             tokio::spawn(drain(controller));
         }
-        let tx = changes.clone();
-        let events = self.cluster.events.inspect(move |event| {
-            if let Ok(account) = event {
-                let _ = tx.unbounded_send(Change::Account(AccountName {
-                    kind: AccountKind::Cluster,
-                    namespace: None,
-                    name: account.name_any(),
-                }));
-            }
-        });
-        let controller = Controller::for_stream(events, self.cluster.store)
-            .with_config(config)
-            .graceful_shutdown_on(shutdown::signal())
-            .run(reconcile_cluster, account_error_policy, actx);
-        tokio::spawn(drain(controller));
-
-        let tx = changes.clone();
-        tokio::spawn(self.namespaces.events.for_each(move |event| {
-            if let Ok(namespace) = event {
-                let _ = tx.unbounded_send(Change::Namespace(namespace.name_any()));
-            }
-            async {}
-        }));
+        if let Some((accounts, namespaces)) = self.cluster {
+            let tx = changes.clone();
+            let events = accounts.events.inspect(move |event| {
+                if let Ok(account) = event {
+                    let _ = tx.unbounded_send(Change::Account(AccountName {
+                        kind: AccountKind::Cluster,
+                        namespace: None,
+                        name: account.name_any(),
+                    }));
+                }
+            });
+            let controller = Controller::for_stream(events, accounts.store)
+                .with_config(config)
+                .graceful_shutdown_on(shutdown::signal())
+                .run(reconcile_cluster, account_error_policy, actx);
+            tokio::spawn(drain(controller));
+            let tx = changes.clone();
+            tokio::spawn(namespaces.events.for_each(move |event| {
+                if let Ok(namespace) = event {
+                    let _ = tx.unbounded_send(Change::Namespace(namespace.name_any()));
+                }
+                async {}
+            }));
+        }
         for cache in self.secrets {
             let tx = changes.clone();
             tokio::spawn(cache.events.for_each(move |event| {

@@ -113,6 +113,11 @@ pub struct RunArgs {
     /// accessKey, secretKey, securityToken, token); read again when it changes.
     #[arg(long, env = "DEFAULT_CREDENTIALS_DIR")]
     pub default_credentials_dir: Option<PathBuf>,
+    /// Serve ClusterCCEAccounts: the operator then lists them, and the namespaces' labels,
+    /// cluster-wide. False for an operator whose rights end at the namespaces it serves; a
+    /// watch naming a ClusterCCEAccount is then refused.
+    #[arg(long, env = "CLUSTER_ACCOUNTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub cluster_accounts: bool,
     /// Export the series of each watch (labelled by namespace and name); false keeps only the
     /// fleet's totals, for an operator shared by teams whose metrics readers may not learn
     /// each other's watches.

@@ -214,6 +214,10 @@ async fn grant_operator_role(client: &kube::Client, ns: &str, sa_ns: &str, sa: &
              "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradeworkflowwatches/status"],
              "verbs": ["get", "patch", "update"]},
+            {"apiGroups": ["cce.upgradewatch.io"], "resources": ["cceaccounts"],
+             "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["cce.upgradewatch.io"], "resources": ["cceaccounts/status"],
+             "verbs": ["patch"]},
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
         ]
@@ -290,10 +294,11 @@ async fn the_namespaces_flag_limits_watches_and_secrets_to_those_namespaces_unde
     );
 
     let sim = Sim::https().scenario(Builtin::Success).frozen().start();
+    // No right beyond a and b: no ClusterCCEAccount, no namespace labels to read.
     let op = Operator::start_with_env(
         &format!("{a},{b}"),
         &sim,
-        &[],
+        &["--cluster-accounts=false"],
         &[("KUBECONFIG", kubeconfig.to_str().expect("utf-8"))],
     );
     for ns in [a, b, c] {
