@@ -25,6 +25,7 @@ mod iam;
 mod iam_sdk;
 mod identity;
 mod kube_client;
+mod migration;
 mod runtime;
 mod security;
 mod sim_sdk;
