@@ -252,7 +252,7 @@ pub struct AccountStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 
-    /// How many watches name this account.
+    /// How many watches name this account, counted every minute.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watches: Option<u32>,
 

@@ -3,14 +3,16 @@
 //! every scope and of the operator's namespace. Each change is also reported (as a
 //! [`Change`]) so the watches depending on it are reconciled.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::stream::BoxStream;
 use futures::{FutureExt as _, StreamExt as _};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, PartialObjectMeta};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::{Controller, controller, watcher};
+use kube::runtime::{Controller, PredicateConfig, WatchStreamExt, controller, predicates, watcher};
 use kube::{Client, ResourceExt};
 use tracing::warn;
 
@@ -26,8 +28,13 @@ use crate::run::triggers::Change;
 use crate::runtime::shutdown;
 
 type Listed = tokio::sync::watch::Receiver<bool>;
-type Events<K> = BoxStream<'static, Result<K, watcher::Error>>;
+type Events<K> = BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>;
 type Changes = futures::channel::mpsc::UnboundedSender<Change>;
+type SecretCache = (
+    Store<SecretMeta>,
+    BoxStream<'static, Result<SecretMeta, watcher::Error>>,
+    Listed,
+);
 
 /// One cache: its store, the stream that fills it, and whether it has listed.
 struct Cache<K: kube::Resource<DynamicType = ()> + 'static> {
@@ -63,7 +70,8 @@ pub(super) struct Caches {
         Cache<ClusterCceAccount>,
         Cache<PartialObjectMeta<Namespace>>,
     )>,
-    secrets: Vec<Cache<SecretMeta>>,
+    /// Marked Secrets: their metadata is enough to know when to read one again.
+    secrets: Vec<SecretCache>,
     concurrency: u16,
 }
 
@@ -91,11 +99,7 @@ impl Caches {
             .into_iter()
             .map(|scope| {
                 let (store, events, listed) = caches::secret_metadata_stream(client.clone(), scope);
-                Cache {
-                    store,
-                    events: events.boxed(),
-                    listed,
-                }
+                (store, events.boxed(), listed)
             })
             .collect();
         let cluster = args.cluster_accounts.then(|| {
@@ -129,13 +133,13 @@ impl Caches {
     }
 
     pub(super) fn secret_stores(&self) -> Vec<Store<SecretMeta>> {
-        self.secrets.iter().map(|c| c.store.clone()).collect()
+        self.secrets.iter().map(|(s, _, _)| s.clone()).collect()
     }
 
     /// Every cache's listed flag.
     pub(super) fn listed(&self) -> Vec<Listed> {
         let accounts = self.namespaced.iter().map(|c| c.listed.clone());
-        let secrets = self.secrets.iter().map(|c| c.listed.clone());
+        let secrets = self.secrets.iter().map(|(_, _, l)| l.clone());
         let cluster = self
             .cluster
             .iter()
@@ -149,49 +153,26 @@ impl Caches {
         let actx = Arc::new(AccountContext { ctx, watches });
         let config = controller::Config::default().concurrency(self.concurrency);
         for cache in self.namespaced {
-            let tx = changes.clone();
-            let events = cache.events.inspect(move |event| {
-                if let Ok(account) = event {
-                    let _ = tx.unbounded_send(Change::Account(AccountName {
-                        kind: AccountKind::Namespaced,
-                        namespace: account.namespace(),
-                        name: account.name_any(),
-                    }));
-                }
-            });
-            let controller = Controller::for_stream(events, cache.store)
+            let events = reporting(cache.events, generation, namespaced_change, changes.clone());
+            let controller = Controller::for_stream(by_generation(events), cache.store)
                 .with_config(config.clone())
                 .graceful_shutdown_on(shutdown::signal())
                 .run(reconcile_namespaced, account_error_policy, actx.clone());
             tokio::spawn(drain(controller));
         }
         if let Some((accounts, namespaces)) = self.cluster {
-            let tx = changes.clone();
-            let events = accounts.events.inspect(move |event| {
-                if let Ok(account) = event {
-                    let _ = tx.unbounded_send(Change::Account(AccountName {
-                        kind: AccountKind::Cluster,
-                        namespace: None,
-                        name: account.name_any(),
-                    }));
-                }
-            });
-            let controller = Controller::for_stream(events, accounts.store)
+            let events = reporting(accounts.events, generation, cluster_change, changes.clone());
+            let controller = Controller::for_stream(by_generation(events), accounts.store)
                 .with_config(config)
                 .graceful_shutdown_on(shutdown::signal())
                 .run(reconcile_cluster, account_error_policy, actx);
             tokio::spawn(drain(controller));
-            let tx = changes.clone();
-            tokio::spawn(namespaces.events.for_each(move |event| {
-                if let Ok(namespace) = event {
-                    let _ = tx.unbounded_send(Change::Namespace(namespace.name_any()));
-                }
-                async {}
-            }));
+            let labels = reporting(namespaces.events, labels, namespace_change, changes.clone());
+            tokio::spawn(labels.for_each(|_| async {}));
         }
-        for cache in self.secrets {
+        for (_, events, _) in self.secrets {
             let tx = changes.clone();
-            tokio::spawn(cache.events.for_each(move |event| {
+            tokio::spawn(events.for_each(move |event| {
                 if let Ok(secret) = event {
                     let _ = tx.unbounded_send(Change::Secret {
                         namespace: secret.namespace().unwrap_or_default(),
@@ -202,6 +183,84 @@ impl Caches {
             }));
         }
     }
+}
+
+/// Reports on `changes` what of `events` concerns watches: an object whose `fingerprint`
+/// changed (an account's spec, a namespace's labels) or that was deleted. A status the
+/// operator wrote, or a re-list of unchanged objects, concerns none, so it does not wake
+/// every watch of an account.
+fn reporting<K>(
+    events: Events<K>,
+    fingerprint: fn(&K) -> u64,
+    change: fn(&K) -> Change,
+    changes: Changes,
+) -> Events<K>
+where
+    K: kube::Resource<DynamicType = ()> + Send + 'static,
+{
+    let mut seen: HashMap<ObjectRef<K>, u64> = HashMap::new();
+    events
+        .inspect(move |event| {
+            let changed = match event {
+                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                    let now = fingerprint(o);
+                    (seen.insert(ObjectRef::from_obj(o), now) != Some(now)).then_some(o)
+                }
+                Ok(watcher::Event::Delete(o)) => {
+                    seen.remove(&ObjectRef::from_obj(o));
+                    Some(o)
+                }
+                _ => None,
+            };
+            if let Some(object) = changed {
+                let _ = changes.unbounded_send(change(object));
+            }
+        })
+        .boxed()
+}
+
+/// The accounts whose spec changed (or that are new): their own status writes do not
+/// reconcile them again; they are checked again on a timer.
+fn by_generation<K>(
+    events: Events<K>,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: kube::Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    events
+        .applied_objects()
+        .predicate_filter(predicates::generation, PredicateConfig::default())
+}
+
+fn generation<K: kube::Resource>(object: &K) -> u64 {
+    object.meta().generation.unwrap_or_default() as u64
+}
+
+fn labels(namespace: &PartialObjectMeta<Namespace>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    namespace.metadata.labels.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn namespaced_change(account: &CceAccount) -> Change {
+    Change::Account(AccountName {
+        kind: AccountKind::Namespaced,
+        namespace: account.namespace(),
+        name: account.name_any(),
+    })
+}
+
+fn cluster_change(account: &ClusterCceAccount) -> Change {
+    Change::Account(AccountName {
+        kind: AccountKind::Cluster,
+        namespace: None,
+        name: account.name_any(),
+    })
+}
+
+fn namespace_change(namespace: &PartialObjectMeta<Namespace>) -> Change {
+    Change::Namespace(namespace.name_any())
 }
 
 /// Polls a controller to its end, logging what is not a failed reconcile.

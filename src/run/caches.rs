@@ -67,13 +67,13 @@ pub(super) fn secret_metadata_stream(
     (reader, stream, listed)
 }
 
-/// The watch of a small kind (accounts, namespaces' metadata), its store, and whether it
-/// has listed.
+/// The watch of a small kind (accounts, namespaces' metadata), its store, its events, and
+/// whether it has listed.
 pub(super) fn object_stream<K>(
     api: Api<K>,
 ) -> (
     reflector::Store<K>,
-    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
     tokio::sync::watch::Receiver<bool>,
 )
 where
@@ -91,8 +91,7 @@ where
     let stream = relist::in_place(events, reader.clone())
         .modify(|o| o.managed_fields_mut().clear())
         .reflect(writer)
-        .inspect(listed_flag(flag))
-        .touched_objects();
+        .inspect(listed_flag(flag));
     (reader, stream, listed)
 }
 
