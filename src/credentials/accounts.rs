@@ -281,3 +281,105 @@ fn missing(kind: AccountKind, name: &str, namespace: &str) -> Failure {
 
 /// The accounts and namespaces the operator's caches hold, shared.
 pub type SharedAccounts = Arc<Accounts>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::{reflector, watcher};
+
+    fn watch(ns: &str, spec: serde_json::Value) -> UpgradeWorkflowWatch {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "cce.upgradewatch.io/v1alpha1", "kind": "UpgradeWorkflowWatch",
+            "metadata": {"name": "w", "namespace": ns},
+            "spec": spec
+        }))
+        .expect("watch")
+    }
+
+    fn accounts() -> Accounts {
+        let (cluster, mut writer) = reflector::store::<ClusterCceAccount>();
+        let shared: ClusterCceAccount = serde_json::from_value(serde_json::json!({
+            "apiVersion": "cce.upgradewatch.io/v1alpha1", "kind": "ClusterCCEAccount",
+            "metadata": {"name": "shared"},
+            "spec": {"region": "ap-southeast-1", "projectID": "p-shared", "clusterType": "Autopilot",
+                     "pollInterval": "1m", "credentials": {"operatorDefaults": {}},
+                     "conditions": [{"namespaces": ["team-a"]}], "clusterIDs": ["c-1"]}
+        }))
+        .expect("account");
+        writer.apply_watcher_event(&watcher::Event::Apply(shared));
+        Accounts {
+            namespaced: Vec::new(),
+            cluster,
+            namespaces: reflector::store().0,
+            operator_namespace: "operator".into(),
+            cluster_accounts: true,
+            synced: tokio::sync::watch::channel(true).1,
+        }
+    }
+
+    fn shared(cluster: &str) -> serde_json::Value {
+        serde_json::json!({"clusterID": cluster, "accountRef": {"kind": "ClusterCCEAccount", "name": "shared"}})
+    }
+
+    #[test]
+    fn a_cluster_account_serves_what_it_lists_with_its_defaults() {
+        let served = accounts()
+            .serve_now(&watch("team-a", shared("c-1")))
+            .expect("served");
+        assert_eq!(served.source, Source::OperatorDefaults);
+        assert_eq!(
+            (served.project_id.as_str(), served.family),
+            ("p-shared", ClusterType::Autopilot)
+        );
+        assert_eq!(served.poll_interval.as_deref(), Some("1m"));
+        let mut own_type = shared("c-1");
+        own_type["clusterType"] = "Standard".into();
+        let served = accounts()
+            .serve_now(&watch("team-a", own_type))
+            .expect("served");
+        assert_eq!(served.family, ClusterType::Standard, "the watch's own wins");
+    }
+
+    #[test]
+    fn nothing_is_served_without_an_account_the_watch_may_use() {
+        let accounts = accounts();
+        let refused = |ns: &str, spec| accounts.serve_now(&watch(ns, spec)).expect_err("refused");
+        let other_namespace = refused("team-b", shared("c-1"));
+        assert_eq!(other_namespace.category, Category::AccountNotAllowed);
+        let other_cluster = refused("team-a", shared("c-2"));
+        assert_eq!(other_cluster.category, Category::AccountNotAllowed);
+        let none = refused("team-a", serde_json::json!({"clusterID": "c-1"}));
+        assert_eq!(none.category, Category::AccountMissing);
+        let absent = refused(
+            "team-a",
+            serde_json::json!({"clusterID": "c-1", "accountRef": {"name": "shared"}}),
+        );
+        assert_eq!(absent.message, "CCEAccount team-a/shared does not exist");
+        let off = Accounts {
+            cluster_accounts: false,
+            ..accounts
+        };
+        let disabled = off
+            .serve_now(&watch("team-a", shared("c-1")))
+            .expect_err("refused");
+        assert_eq!(disabled.category, Category::AccountNotAllowed);
+    }
+
+    #[test]
+    fn a_cluster_accounts_reasons_stay_with_its_administrator() {
+        let served = accounts()
+            .serve_now(&watch("team-a", shared("c-1")))
+            .expect("served");
+        let failure = Failure::transient(
+            Category::IamUnavailable,
+            "IAM https://iam.internal answered 503 for /etc/cce/credentials",
+        );
+        let told = served.for_the_watch(failure);
+        assert_eq!(told.category, Category::IamUnavailable);
+        assert!(!told.permanent);
+        assert_eq!(
+            told.message,
+            "ClusterCCEAccount shared could not provide credentials (IamUnavailable): its status says why; ask the cluster's administrator"
+        );
+    }
+}
