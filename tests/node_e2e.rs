@@ -30,8 +30,9 @@ use serde_json::{Value, json};
 use cce_upgrade_watch::sim::builtin::Builtin;
 use common::commands::{LoopbackRegistry, hack, helm, ok};
 use common::eventually::{KUBE_POLL, eventually};
-use common::sim::{Sim, SimTls, copy};
-use common::watch::{steps_left, wait_converged};
+use common::iam::{AUDIENCE, PROVIDER, PlaneIam, rule_for};
+use common::sim::{Launch, Sim, SimTls, copy};
+use common::watch::{account_watch, apply_account, steps_left, wait_converged};
 use common::{SUCCESS_EVENTS, cond, events, kubectl, reasons, repo_path, text, wait_watch};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -179,11 +180,17 @@ impl Release {
     /// Installs the chart with `replicas` and the `--set` values `set`; the simulator plays
     /// the success scenario, frozen.
     async fn install(test: &str, replicas: u32, set: &[&str]) -> Release {
-        Release::install_with(test, replicas, set, &[]).await
+        Release::install_with(test, replicas, set, |sim| sim).await
     }
 
-    /// [`Release::install`] with more simulator flags (`--workflows N`).
-    async fn install_with(test: &str, replicas: u32, set: &[&str], sim_args: &[&str]) -> Release {
+    /// [`Release::install`] with the simulator's launch amended by `launch` (more flags,
+    /// IAM wired to the plane).
+    async fn install_with(
+        test: &str,
+        replicas: u32,
+        set: &[&str],
+        launch: impl FnOnce(Launch) -> Launch,
+    ) -> Release {
         let client = common::client().await;
         let node = ready_node(&client).await;
         common::install_crd(&client).await;
@@ -192,12 +199,13 @@ impl Release {
 
         // The simulator at the host's address on the Pod network, with a certificate for it.
         let tls = SimTls::generate_for(&[&node.host_ip]);
-        let sim = Sim::https()
-            .at(&format!("{}:0", node.host_ip), &tls)
-            .scenario(Builtin::Success)
-            .frozen()
-            .args(sim_args)
-            .start();
+        let sim = launch(
+            Sim::https()
+                .at(&format!("{}:0", node.host_ip), &tls)
+                .scenario(Builtin::Success)
+                .frozen(),
+        )
+        .start();
         let ca: ConfigMap = serde_json::from_value(json!({
             "metadata": {"name": "sim-ca", "namespace": ns},
             "data": {"ca.crt": std::fs::read_to_string(&tls.ca).expect("read CA")},
@@ -228,8 +236,13 @@ impl Release {
                     {"name": "KUBERNETES_SERVICE_HOST", "value": node.host_ip},
                     {"name": "KUBERNETES_SERVICE_PORT", "value": node.api_port},
                 ],
-                // The simulator's port is random: any port of that one address.
-                "operator": {"allowedCceEndpoints": [format!("{}:*", node.host_ip)]},
+                // The simulator's port is random: any port of that one address. It is IAM
+                // too, for the operator's own identity.
+                "operator": {
+                    "allowedCceEndpoints": [format!("{}:*", node.host_ip)],
+                    "allowedIamEndpoints": [format!("{}:*", node.host_ip)],
+                },
+                "workloadIdentity": {"iamEndpoint": sim.url},
                 "caBundle": {"configMap": "sim-ca"},
             }))
             .expect("values"),
@@ -733,6 +746,107 @@ fn peak_memory(container_id: &str) -> u64 {
 /// 1,000 watches over 200 simulator workflows, inside the chart's default memory limit:
 /// every watch gets its first status, then each workflow's upgrade plays to its end; the
 /// container never restarts and its peak memory (from its cgroup) stays under the limit.
+/// The operator's own identity on the node (`workloadIdentity.operator`): the kubelet
+/// projects a token of the chart's ServiceAccount with IAM's audience, the operator
+/// federates it at the simulator's IAM (which verifies it against this plane's keys), and a
+/// ClusterCCEAccount with `operatorDefaults` that lists the namespace serves its watch with
+/// the keys IAM issued to that ServiceAccount. A watch of a namespace the account does not
+/// list is refused.
+#[tokio::test]
+async fn the_operators_projected_token_serves_a_cluster_account_and_only_where_it_lists() {
+    let client = common::client().await;
+    let iam = PlaneIam::new(&client).await;
+    let provider = format!("workloadIdentity.operator.identityProviderID={PROVIDER}");
+    let audience = format!("workloadIdentity.operator.audience={AUDIENCE}");
+    let r = Release::install_with(
+        "identity",
+        1,
+        &[
+            "workloadIdentity.operator.enabled=true",
+            &provider,
+            &audience,
+        ],
+        |sim| sim.iam(&iam),
+    )
+    .await;
+    let chart_account = format!("{RELEASE}-cce-upgrade-watch");
+    r.sim.add_iam_rule(&rule_for(&r.ns, &chart_account)).await;
+    let pods = r.wait_pods_ready(1).await;
+    let spec = pods[0].spec.as_ref().expect("pod spec");
+    let projected_for_iam = spec
+        .volumes
+        .iter()
+        .flatten()
+        .filter_map(|v| v.projected.as_ref())
+        .flat_map(|p| p.sources.iter().flatten())
+        .filter_map(|s| s.service_account_token.as_ref())
+        .any(|t| t.audience.as_deref() == Some(AUDIENCE));
+    assert!(projected_for_iam, "no token projected for IAM: {spec:#?}");
+
+    let success = copy(Builtin::Success, 0);
+    let account = r.ns.clone();
+    apply_account(
+        &r.client,
+        json!({
+            "apiVersion": "cce.upgradewatch.io/v1alpha1", "kind": "ClusterCCEAccount",
+            "metadata": {"name": account},
+            "spec": {"endpoint": r.sim.url, "projectID": cce_upgrade_watch::sim::builtin::PROJECT_ID,
+                     "credentials": {"operatorDefaults": {}},
+                     "conditions": [{"namespaces": [r.ns]}]}
+        }),
+    )
+    .await;
+    let reference = json!({"kind": "ClusterCCEAccount", "name": account});
+    account_watch(
+        &r.client,
+        &r.ns,
+        "up",
+        &success.cluster,
+        Some(&success.workflow),
+        reference.clone(),
+    )
+    .await;
+    wait_converged(&r.client, &r.ns, "up", &r.sim, &success.workflow, 90).await;
+    let issued = r.sim.iam_issued().await;
+    let keys: Vec<String> = issued["credentials"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["id"].as_str().map(str::to_string))
+        .collect();
+    assert!(!keys.is_empty(), "IAM issued nothing: {issued}");
+    let calls = r.sim.requests_for(&success.workflow).await;
+    assert!(!calls.is_empty());
+    for call in &calls {
+        let ak = call["credential"].as_str().unwrap_or_default();
+        assert!(
+            keys.iter().any(|k| k == ak),
+            "signed with {ak}, not a key IAM issued to the chart's ServiceAccount"
+        );
+    }
+
+    // Another namespace the account does not list: refused, with no request for it.
+    let other = common::namespace(&r.client, "identity-unlisted").await;
+    account_watch(
+        &r.client,
+        &other,
+        "up",
+        &success.cluster,
+        Some(&success.workflow),
+        reference,
+    )
+    .await;
+    // The release serves every namespace (the chart's default): the refusal is the account's.
+    wait_watch(&r.client, &other, "up", 60, "AccountNotAllowed", |w| {
+        cond(w, "Synced").is_some_and(|c| c.1 == "AccountNotAllowed")
+    })
+    .await;
+    Api::<cce_upgrade_watch::crd::ClusterCceAccount>::all(r.client.clone())
+        .delete(&account, &Default::default())
+        .await
+        .expect("delete the account");
+}
+
 #[tokio::test]
 async fn a_thousand_watches_run_inside_the_default_memory_limit_without_a_restart() {
     const WATCHES: u64 = 1000;
@@ -743,7 +857,7 @@ async fn a_thousand_watches_run_inside_the_default_memory_limit_without_a_restar
         "fleet",
         1,
         &["operator.cceRateLimit=100", "operator.cceRateBurst=200"],
-        &["--workflows", &workflows],
+        |sim| sim.args(&["--workflows", &workflows]),
     )
     .await;
     let pod = r.wait_pods_ready(1).await.remove(0);
