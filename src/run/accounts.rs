@@ -73,6 +73,8 @@ pub(super) struct Caches {
     /// Marked Secrets: their metadata is enough to know when to read one again.
     secrets: Vec<SecretCache>,
     concurrency: u16,
+    /// Whether this instance writes the status of CCEAccounts, and of ClusterCCEAccounts.
+    writes: (bool, bool),
 }
 
 impl Caches {
@@ -108,11 +110,14 @@ impl Caches {
                 Cache::of(Api::all(client.clone())),
             )
         });
+        // Writers that see different sets of watches would overwrite each other's counts.
+        let writes = args.account_status.unwrap_or(args.label_selector.is_none());
         Self {
             namespaced,
             cluster,
             secrets,
             concurrency: args.concurrency.clamp(1, 16),
+            writes: (writes, writes && scopes == [None]),
         }
     }
 
@@ -152,21 +157,30 @@ impl Caches {
     pub(super) fn run(self, ctx: Arc<Context>, watches: Vec<WatchStore>, changes: Changes) {
         let actx = Arc::new(AccountContext { ctx, watches });
         let config = controller::Config::default().concurrency(self.concurrency);
+        let (write_namespaced, write_cluster) = self.writes;
         for cache in self.namespaced {
             let events = reporting(cache.events, generation, namespaced_change, changes.clone());
-            let controller = Controller::for_stream(by_generation(events), cache.store)
-                .with_config(config.clone())
-                .graceful_shutdown_on(shutdown::signal())
-                .run(reconcile_namespaced, account_error_policy, actx.clone());
-            tokio::spawn(drain(controller));
+            if write_namespaced {
+                let controller = Controller::for_stream(by_generation(events), cache.store)
+                    .with_config(config.clone())
+                    .graceful_shutdown_on(shutdown::signal())
+                    .run(reconcile_namespaced, account_error_policy, actx.clone());
+                tokio::spawn(drain(controller));
+            } else {
+                tokio::spawn(events.for_each(|_| async {}));
+            }
         }
         if let Some((accounts, namespaces)) = self.cluster {
             let events = reporting(accounts.events, generation, cluster_change, changes.clone());
-            let controller = Controller::for_stream(by_generation(events), accounts.store)
-                .with_config(config)
-                .graceful_shutdown_on(shutdown::signal())
-                .run(reconcile_cluster, account_error_policy, actx);
-            tokio::spawn(drain(controller));
+            if write_cluster {
+                let controller = Controller::for_stream(by_generation(events), accounts.store)
+                    .with_config(config)
+                    .graceful_shutdown_on(shutdown::signal())
+                    .run(reconcile_cluster, account_error_policy, actx);
+                tokio::spawn(drain(controller));
+            } else {
+                tokio::spawn(events.for_each(|_| async {}));
+            }
             let labels = reporting(namespaces.events, labels, namespace_change, changes.clone());
             tokio::spawn(labels.for_each(|_| async {}));
         }

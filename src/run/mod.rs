@@ -118,6 +118,12 @@ pub struct RunArgs {
     /// watch naming a ClusterCCEAccount is then refused.
     #[arg(long, env = "CLUSTER_ACCOUNTS", default_value_t = true, action = clap::ArgAction::Set)]
     pub cluster_accounts: bool,
+    /// Write the accounts' status (Ready, Synced, how many watches name them). Default: true
+    /// unless --label-selector is set, since instances that serve part of the watches would
+    /// count differently and overwrite each other. A ClusterCCEAccount's status is written
+    /// only by an instance serving every namespace.
+    #[arg(long, env = "ACCOUNT_STATUS", action = clap::ArgAction::Set)]
+    pub account_status: Option<bool>,
     /// Export the series of each watch (labelled by namespace and name); false keeps only the
     /// fleet's totals, for an operator shared by teams whose metrics readers may not learn
     /// each other's watches.

@@ -111,8 +111,10 @@ impl Operator {
     }
 
     /// [`Operator::start`] with extra environment variables (e.g. its own KUBECONFIG).
-    /// `namespace` may list several, comma-separated, as `--namespaces` takes them. The
-    /// timings are a test's: short backoffs and resyncs, logging at trace.
+    /// `namespace` may list several, comma-separated, as `--namespaces` takes them, or be
+    /// empty for an operator serving every namespace (on a private plane only: the shared
+    /// one holds every test's watches). The timings are a test's: short backoffs and
+    /// resyncs, logging at trace.
     pub fn start_with_env(
         namespace: &str,
         sim: &Sim,
@@ -121,8 +123,6 @@ impl Operator {
     ) -> Operator {
         let mut args: Vec<String> = [
             "run",
-            "--namespaces",
-            namespace,
             "--allowed-cce-endpoint",
             "127.0.0.1:*",
             "--allowed-iam-endpoint",
@@ -139,6 +139,9 @@ impl Operator {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if !namespace.is_empty() {
+            args.extend(["--namespaces".into(), namespace.into()]);
+        }
         if !extra.contains(&"--cce-request-timeout") {
             args.extend(["--cce-request-timeout".into(), "2s".into()]);
         }
@@ -157,7 +160,12 @@ impl Operator {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         env.insert(0, ("RUST_LOG".into(), log_level));
-        Self::run(namespace, args, env, false)
+        let name = if namespace.is_empty() {
+            "every-namespace"
+        } else {
+            namespace
+        };
+        Self::run(name, args, env, false)
     }
 
     /// The operator with exactly `args` and `env` and nothing of the test's environment,

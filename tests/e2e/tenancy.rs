@@ -17,6 +17,7 @@ use cce_upgrade_watch::crd::{CceAccount, ClusterCceAccount, UpgradeWorkflowWatch
 use cce_upgrade_watch::sim::builtin::{self, Builtin};
 use common::iam::{AUDIENCE, ISSUER, PlaneIam, rule_for, service_account};
 use common::operator::Operator;
+use common::plane::PrivatePlane;
 use common::sim::{Sim, copy};
 use common::watch::{account_watch, apply_account, defaults_account, identity_account};
 use common::{cond, wait_watch};
@@ -28,8 +29,14 @@ const DEFAULT_KEYS: [(&str, &str); 2] = [
 ];
 
 /// A client acting as `user`, who may only create, read and delete watches in `ns` (no
-/// Secrets, no ServiceAccount tokens, no accounts): the watch author of the trust model.
-async fn watch_author(admin: &Client, ns: &str, user: &str) -> Client {
+/// Secrets, no ServiceAccount tokens, no accounts): the watch author of the trust model. On
+/// the plane of `kubeconfig`, else the shared one.
+async fn watch_author(
+    admin: &Client,
+    kubeconfig: Option<&std::path::Path>,
+    ns: &str,
+    user: &str,
+) -> Client {
     let role = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
         "metadata": {"name": "watch-author", "namespace": ns},
@@ -60,7 +67,15 @@ async fn watch_author(admin: &Client, ns: &str, user: &str) -> Client {
         .await
         .unwrap_or_else(|e| panic!("apply {kind} {name}: {e}"));
     }
-    let mut config = kube::Config::infer().await.expect("kubeconfig");
+    let mut config = match kubeconfig {
+        Some(path) => kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(path).expect("read kubeconfig"),
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .expect("kubeconfig"),
+        None => kube::Config::infer().await.expect("kubeconfig"),
+    };
     config.auth_info.impersonate = Some(user.to_string());
     Client::try_from(config).expect("impersonating client")
 }
@@ -135,7 +150,7 @@ async fn two_teams_with_their_own_accounts_never_spend_each_others_identity() {
     let namespaces = format!("{ns_a},{ns_b}");
     let _op = Operator::start_with_env(&namespaces, &sim, &[], &DEFAULT_KEYS);
 
-    let alice = watch_author(&admin, &ns_a, "alice").await;
+    let alice = watch_author(&admin, None, &ns_a, "alice").await;
     let as_alice = |name: &'static str, account: Value| {
         let alice = alice.clone();
         let ns = ns_a.clone();
@@ -225,11 +240,14 @@ async fn two_teams_with_their_own_accounts_never_spend_each_others_identity() {
 
 /// The administrator's account with the operator's defaults serves the namespaces it lists,
 /// by name or by label, and the clusters it lists; a namespace labelled later is served from
-/// then on; one it does not list is refused without a single CCE request.
+/// then on; one it does not list is refused without a single CCE request. On a private
+/// plane, with an operator serving every namespace: only such an operator writes a
+/// ClusterCCEAccount's status (its count of watches is the whole cluster's).
 #[tokio::test]
 async fn a_cluster_account_serves_only_the_namespaces_and_clusters_it_lists() {
     let (first, second) = (copy(Builtin::Success, 0), copy(Builtin::Success, 1));
-    let admin = common::client().await;
+    let plane = PrivatePlane::up("cce-uw-cluster-account-plane-");
+    let admin = plane.client().await;
     common::install_crd(&admin).await;
     let named = common::namespace(&admin, "listed").await;
     let labelled = common::namespace(&admin, "labelled").await;
@@ -257,11 +275,13 @@ async fn a_cluster_account_serves_only_the_namespaces_and_clusters_it_lists() {
         }),
     )
     .await;
-    let namespaces = format!("{named},{labelled}");
-    let _op = Operator::start_with_env(&namespaces, &sim, &[], &DEFAULT_KEYS);
+    let kubeconfig = plane.kubeconfig();
+    let mut env = DEFAULT_KEYS.to_vec();
+    env.push(("KUBECONFIG", kubeconfig.to_str().expect("utf-8")));
+    let op = Operator::start_with_env("", &sim, &[], &env);
     let reference = json!({"kind": "ClusterCCEAccount", "name": account});
     for ns in [&named, &labelled] {
-        let author = watch_author(&admin, ns, "author").await;
+        let author = watch_author(&admin, Some(&kubeconfig), ns, "author").await;
         account_watch(
             &author,
             ns,
@@ -332,10 +352,8 @@ async fn a_cluster_account_serves_only_the_namespaces_and_clusters_it_lists() {
         ready(&status),
         Some(("True".into(), "CredentialsReady".into()))
     );
-    Api::<ClusterCceAccount>::all(admin.clone())
-        .delete(&account, &Default::default())
-        .await
-        .expect("delete");
+    drop(op);
+    plane.down();
 }
 
 /// A Secret that is not labelled as credentials (an application's, with a `token` key) and a
