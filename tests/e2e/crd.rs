@@ -152,6 +152,7 @@ async fn kubectl_get_prints_the_designed_columns() {
     assert_eq!(
         header[9..],
         [
+            "ACCOUNT",
             "CURRENT",
             "WORKFLOW",
             "RUNNING FOR",
@@ -450,8 +451,10 @@ async fn kubectl_explain_shows_user_facing_docs() {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
+    // The field's own description is the one published (the type's is not).
     for needle in [
-        "exchanges it at IAM for temporary keys",
+        "whose tokens IAM trusts",
+        "lets the operator request its tokens with a Role",
         "system:serviceaccount:<namespace>:<name>",
         "X-Idp-Id",
         "one the operator's administrator allowed",
