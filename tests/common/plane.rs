@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use k8s_openapi::api::rbac::v1::{ClusterRole, PolicyRule};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, CustomResourceExt};
@@ -97,6 +98,74 @@ pub async fn install_crd(client: &Client) {
         .expect("CRD Established within 30s")
         .expect("watch CRD");
     }
+}
+
+/// What kube-controller-manager's clusterrole-aggregation controller does, for a plane
+/// without a controller manager (hack/control-plane.sh starts none without a node): every
+/// ClusterRole with an aggregationRule (the built-in view, edit and admin among them) gets
+/// the rules of the ClusterRoles its selectors match, taken in name order and each rule
+/// once, repeated until nothing changes (edit aggregates view, admin aggregates edit). Each
+/// write names the resourceVersion its union was computed from, so two tests aggregating at
+/// once never put back a union without the other's roles; a real controller, where there is
+/// one, writes the same rules.
+pub async fn aggregate_cluster_roles(client: &Client) {
+    let api: Api<ClusterRole> = Api::all(client.clone());
+    for _ in 0..20 {
+        let mut roles = api
+            .list(&ListParams::default())
+            .await
+            .expect("list ClusterRoles")
+            .items;
+        roles.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        let mut settled = true;
+        for role in &roles {
+            let Some(aggregation) = &role.aggregation_rule else {
+                continue;
+            };
+            let mut rules: Vec<PolicyRule> = Vec::new();
+            for selector in aggregation.cluster_role_selectors.iter().flatten() {
+                assert!(
+                    selector
+                        .match_expressions
+                        .as_ref()
+                        .is_none_or(Vec::is_empty),
+                    "aggregate_cluster_roles matches labels only: {selector:?}"
+                );
+                let wanted = selector.match_labels.clone().unwrap_or_default();
+                let matched = roles.iter().filter(|other| {
+                    other.metadata.name != role.metadata.name
+                        && wanted.iter().all(|(k, v)| {
+                            other.metadata.labels.as_ref().and_then(|l| l.get(k)) == Some(v)
+                        })
+                });
+                for rule in matched.flat_map(|other| other.rules.iter().flatten()) {
+                    if !rules.contains(rule) {
+                        rules.push(rule.clone());
+                    }
+                }
+            }
+            if rules == role.rules.clone().unwrap_or_default() {
+                continue;
+            }
+            settled = false;
+            let name = role.metadata.name.clone().expect("ClusterRole name");
+            let mut aggregated = role.clone();
+            aggregated.rules = Some(rules);
+            match api
+                .replace(&name, &PostParams::default(), &aggregated)
+                .await
+            {
+                Ok(_) => {}
+                // Someone wrote it since the list: the next pass starts from theirs.
+                Err(kube::Error::Api(e)) if e.code == 409 => {}
+                Err(e) => panic!("aggregate ClusterRole {name}: {e}"),
+            }
+        }
+        if settled {
+            return;
+        }
+    }
+    panic!("the ClusterRoles' aggregation did not settle in 20 passes");
 }
 
 /// A control plane of one test's (or the benchmark's) own, in its own state dir, taken down

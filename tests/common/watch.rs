@@ -6,7 +6,7 @@ use std::time::Duration;
 use kube::Client;
 use kube::api::{Api, PostParams};
 
-use cce_upgrade_watch::crd::{CceAccount, ClusterCceAccount, UpgradeWorkflowWatch};
+use cce_upgrade_watch::crd::{AccountStatus, CceAccount, ClusterCceAccount, UpgradeWorkflowWatch};
 use cce_upgrade_watch::sim::builtin;
 
 use super::eventually::{KUBE_POLL, eventually};
@@ -220,6 +220,42 @@ pub async fn wait_watch(
             Err(format!(
                 "status {}",
                 serde_json::to_string_pretty(&w.status).unwrap_or_default()
+            ))
+        }
+    })
+    .await
+}
+
+/// The condition `type_` of an account's status as (status, reason, message).
+pub fn account_cond(
+    status: Option<&AccountStatus>,
+    type_: &str,
+) -> Option<(String, String, String)> {
+    status?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Reads the CCEAccount until `done` holds, failing after `secs` with the last status seen.
+pub async fn wait_account(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&CceAccount) -> bool,
+) -> CceAccount {
+    let api = Api::<CceAccount>::namespaced(client.clone(), ns);
+    eventually(what, Duration::from_secs(secs), KUBE_POLL, || async {
+        let a = api.get(name).await.expect("get account");
+        if done(&a) {
+            Ok(a)
+        } else {
+            Err(format!(
+                "status {}",
+                serde_json::to_string_pretty(&a.status).unwrap_or_default()
             ))
         }
     })

@@ -2,8 +2,11 @@
 //! checked by a server-side dry run, a real `helm install`, and the operator running with
 //! exactly the environment of the installed Deployment, authenticated as the chart's
 //! ServiceAccount, through a simulated upgrade — which proves the chart's RBAC is enough —
-//! while `kubectl auth can-i` proves it is not more. There is no kubelet: pods never run,
-//! so the operator runs as a child process of the test instead of in its pod.
+//! while `kubectl auth can-i` proves it is not more. The people around it act with their
+//! own permissions too (`--as`): a namespace's owner granting the operator one
+//! ServiceAccount's token, users holding the built-in edit and view roles. There is no
+//! kubelet: pods never run, so the operator runs as a child process of the test instead of
+//! in its pod.
 
 use crate::common;
 
@@ -17,10 +20,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use cce_upgrade_watch::crd::UpgradeWorkflowWatch;
-use cce_upgrade_watch::sim::builtin::{self, Builtin};
+use cce_upgrade_watch::sim::builtin::Builtin;
 use common::commands::{LoopbackRegistry, hack, helm, ok};
+use common::iam::{AUDIENCE, PlaneIam, rule_for, service_account};
 use common::operator::Operator;
 use common::sim::{Sim, copy};
+use common::watch::{account_cond, wait_account};
 use common::{cond, kubectl, kubectl_stdin, repo_path, text, wait_watch};
 
 const CHART: &str = "charts/cce-upgrade-watch";
@@ -143,6 +148,38 @@ fn fullname(release: &str) -> String {
     format!("{release}-cce-upgrade-watch")
 }
 
+/// The rules for serving watches in a scope (the ClusterRole's, or each watched namespace's
+/// Role): exactly the operator's calls there.
+fn watch_rules() -> Vec<Value> {
+    let group = "cce.upgradewatch.io";
+    vec![
+        json!({"apiGroups": [group], "resources": ["upgradeworkflowwatches"], "verbs": ["list", "watch"]}),
+        json!({"apiGroups": [group], "resources": ["upgradeworkflowwatches/status"], "verbs": ["patch"]}),
+        json!({"apiGroups": [group], "resources": ["cceaccounts"], "verbs": ["get", "list", "watch"]}),
+        json!({"apiGroups": [group], "resources": ["cceaccounts/status"], "verbs": ["patch"]}),
+        json!({"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]}),
+        json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}),
+    ]
+}
+
+/// The operator's cluster-wide rules in either mode: ClusterCCEAccounts and the namespace
+/// labels their conditions select.
+fn cluster_rules() -> Vec<Value> {
+    let group = "cce.upgradewatch.io";
+    vec![
+        json!({"apiGroups": [group], "resources": ["clustercceaccounts"], "verbs": ["get", "list", "watch"]}),
+        json!({"apiGroups": [group], "resources": ["clustercceaccounts/status"], "verbs": ["patch"]}),
+        json!({"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]}),
+    ]
+}
+
+/// The CRDs the chart ships, by plural.
+const CRD_PLURALS: [&str; 3] = [
+    "upgradeworkflowwatches",
+    "cceaccounts",
+    "clustercceaccounts",
+];
+
 // ------------------------------------------------------------------ lint and values
 
 #[test]
@@ -194,6 +231,14 @@ fn the_values_schema_rejects_unknown_keys_and_malformed_settings() {
         (
             "networkPolicy.apiServerCIDRs[0]=kubernetes.default",
             "apiServerCIDRs",
+        ),
+        // Removed: no value grants the operator ServiceAccount tokens any more.
+        ("workloadIdentity.enabled=true", "enabled"),
+        // TOKEN_AUDIENCES is comma-separated: an audience cannot hold a comma.
+        ("workloadIdentity.audiences[0]=a\\,b", "audiences"),
+        (
+            "rbac.aggregateToDefaultRoles=yes",
+            "aggregateToDefaultRoles",
         ),
     ] {
         let out = helm(&["template", "t", &chart, "--set", set]);
@@ -395,6 +440,7 @@ fn every_operator_flag_is_reachable_from_values_and_the_defaults_match_the_binar
             "https://iam.ap-southeast-1.myhuaweicloud.com",
         ),
         ("IAM_CREDENTIALS_DURATION", "2h"),
+        ("TOKEN_AUDIENCES", "iam-client,other-iam-client"),
         ("RUST_LOG", "info,cce_upgrade_watch=debug"),
         ("TZ", "UTC"),
     ] {
@@ -407,6 +453,10 @@ fn every_operator_flag_is_reachable_from_values_and_the_defaults_match_the_binar
     assert_eq!(
         env["POD_NAMESPACE"],
         json!({"fieldRef": {"fieldPath": "metadata.namespace"}})
+    );
+    assert_eq!(
+        env["POD_SERVICE_ACCOUNT"],
+        json!({"fieldRef": {"fieldPath": "spec.serviceAccountName"}})
     );
     // The default-credentials Secret and the operator's own token are mounted, so their
     // rotation reaches the operator without a restart.
@@ -475,7 +525,9 @@ fn every_operator_flag_is_reachable_from_values_and_the_defaults_match_the_binar
             // One Lease per release.
             "LEASE_NAME" => assert_eq!(chart_value, Some(&json!("t-cce-upgrade-watch"))),
             // From the downward API.
-            "POD_NAME" | "POD_NAMESPACE" => assert!(chart_value.is_some_and(|v| v.is_object())),
+            "POD_NAME" | "POD_NAMESPACE" | "POD_SERVICE_ACCOUNT" => {
+                assert!(chart_value.is_some_and(|v| v.is_object()), "{name}")
+            }
             _ => match default {
                 Some(d) => assert_eq!(chart_value, Some(&json!(d)), "default of {name}"),
                 // No default in the binary: the chart leaves it unset too.
@@ -521,6 +573,8 @@ async fn the_default_render_passes_a_server_dry_run_and_the_restricted_pod_secur
         kinds,
         vec![
             "ClusterRole",
+            "ClusterRole",
+            "ClusterRole",
             "ClusterRoleBinding",
             "Deployment",
             "Role",
@@ -534,14 +588,43 @@ async fn the_default_render_passes_a_server_dry_run_and_the_restricted_pod_secur
 
     // Cluster-wide mode: one ClusterRole with exactly the operator's calls.
     let cluster_role = find(&objs, "ClusterRole", None, "dflt-cce-upgrade-watch");
+    let mut rules = watch_rules();
+    rules.extend(cluster_rules());
+    assert_eq!(cluster_role["rules"], Value::Array(rules));
+    // People: the built-in view, edit and admin roles gain watches and CCEAccounts, never
+    // ClusterCCEAccounts.
+    let view = find(&objs, "ClusterRole", None, "dflt-cce-upgrade-watch-view");
     assert_eq!(
-        cluster_role["rules"],
-        json!([
-            {"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradeworkflowwatches"], "verbs": ["list", "watch"]},
-            {"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradeworkflowwatches/status"], "verbs": ["patch"]},
-            {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
-            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
-        ])
+        view["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"],
+        "true"
+    );
+    assert_eq!(
+        view["rules"],
+        json!([{"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradeworkflowwatches", "cceaccounts"],
+                "verbs": ["get", "list", "watch"]}])
+    );
+    let edit = find(&objs, "ClusterRole", None, "dflt-cce-upgrade-watch-edit");
+    for role in ["edit", "admin"] {
+        assert_eq!(
+            edit["metadata"]["labels"][format!("rbac.authorization.k8s.io/aggregate-to-{role}")],
+            "true"
+        );
+    }
+    assert_eq!(
+        edit["rules"],
+        json!([{"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradeworkflowwatches", "cceaccounts"],
+                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]}])
+    );
+    let off = objects(&render(
+        "dflt",
+        &ns,
+        &["--set", "rbac.aggregateToDefaultRoles=false"],
+    ));
+    assert_eq!(
+        of_kind(&off, "ClusterRole").len(),
+        1,
+        "{:#?}",
+        summary(&off)
     );
     let lease_role = find(
         &objs,
@@ -644,33 +727,61 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
     );
     let objs = objects(&yaml);
 
-    // Roles in the watched namespaces instead of a ClusterRole for watches and Secrets.
+    // Roles in the watched namespaces instead of a ClusterRole for watches, accounts and
+    // Secrets.
+    let operator =
+        json!([{"kind": "ServiceAccount", "name": "nsd-cce-upgrade-watch", "namespace": ns}]);
     for team in [&team_a, &team_b] {
         let role = find(&objs, "Role", Some(team), "nsd-cce-upgrade-watch");
-        let resources: Vec<&Value> = role["rules"]
-            .as_array()
-            .expect("rules")
-            .iter()
-            .flat_map(|r| r["resources"].as_array().expect("resources"))
-            .collect();
-        assert!(resources.contains(&&json!("secrets")), "{role:#}");
-        // workloadIdentity.enabled: tokens of the served namespaces' ServiceAccounts.
-        assert!(
-            role["rules"].as_array().expect("rules").contains(&json!(
-                {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]}
-            )),
-            "{role:#}"
-        );
+        assert_eq!(role["rules"], Value::Array(watch_rules()), "{role:#}");
         let binding = find(&objs, "RoleBinding", Some(team), "nsd-cce-upgrade-watch");
-        assert_eq!(
-            binding["subjects"],
-            json!([{"kind": "ServiceAccount", "name": "nsd-cce-upgrade-watch", "namespace": ns}])
-        );
+        assert_eq!(binding["subjects"], operator);
     }
+    // ClusterCCEAccounts keep their Secrets in the release namespace.
+    let credentials = find(
+        &objs,
+        "Role",
+        Some(&ns),
+        "nsd-cce-upgrade-watch-credentials",
+    );
+    assert_eq!(
+        credentials["rules"],
+        json!([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}])
+    );
+    assert_eq!(
+        find(
+            &objs,
+            "RoleBinding",
+            Some(&ns),
+            "nsd-cce-upgrade-watch-credentials"
+        )["subjects"],
+        operator
+    );
+    // Cluster-wide only what is cluster-scoped (and no roles for people: the values turn
+    // them off).
+    let cluster_roles = of_kind(&objs, "ClusterRole");
+    assert_eq!(cluster_roles.len(), 1, "{:#?}", summary(&objs));
+    let cluster_role = find(&objs, "ClusterRole", None, "nsd-cce-upgrade-watch");
+    assert_eq!(cluster_role["rules"], Value::Array(cluster_rules()));
+    assert_eq!(
+        find(&objs, "ClusterRoleBinding", None, "nsd-cce-upgrade-watch")["subjects"],
+        operator
+    );
+    // Serving the release namespace too, its Role covers the credentials already.
+    let served_too = objects(&render(
+        "nsd",
+        &ns,
+        &[
+            "--set-json",
+            &format!("watchNamespaces=[\"{team_a}\",\"{ns}\"]"),
+        ],
+    ));
     assert!(
-        of_kind(&objs, "ClusterRole").is_empty() && of_kind(&objs, "ClusterRoleBinding").is_empty(),
-        "namespaced mode grants nothing cluster-wide: {:#?}",
-        summary(&objs)
+        !summary(&served_too)
+            .iter()
+            .any(|o| o.ends_with("-credentials")),
+        "{:#?}",
+        summary(&served_too)
     );
     assert!(
         find(
@@ -943,18 +1054,21 @@ async fn helm_install_creates_the_operator_objects_and_the_crd_upgrade_path_work
             "{expected} missing in:\n{names}"
         );
     }
-    ok(
-        kubectl(&[
-            "get",
-            &format!("clusterrole/{full}"),
-            &format!("clusterrolebinding/{full}"),
-        ]),
-        "cluster-wide RBAC installed",
-    );
-    ok(
-        kubectl(&["get", "crd", "upgradeworkflowwatches.cce.upgradewatch.io"]),
-        "CRD present",
-    );
+    let cluster_wide = [
+        format!("clusterrole/{full}"),
+        format!("clusterrolebinding/{full}"),
+        format!("clusterrole/{full}-view"),
+        format!("clusterrole/{full}-edit"),
+    ];
+    let mut get = vec!["get"];
+    get.extend(cluster_wide.iter().map(String::as_str));
+    ok(kubectl(&get), "cluster-wide RBAC installed");
+    for plural in CRD_PLURALS {
+        ok(
+            kubectl(&["get", "crd", &format!("{plural}.cce.upgradewatch.io")]),
+            "CRD present",
+        );
+    }
 
     // The documented CRD upgrade path: Helm never upgrades crds/, so apply it first.
     let crds = repo_path(&format!("{CHART}/crds")).display().to_string();
@@ -962,10 +1076,12 @@ async fn helm_install_creates_the_operator_objects_and_the_crd_upgrade_path_work
         kubectl(&["apply", "--server-side", "--force-conflicts", "-f", &crds]),
         "kubectl apply of the chart's crds/",
     );
-    assert!(
-        applied.contains("upgradeworkflowwatches.cce.upgradewatch.io serverside-applied"),
-        "{applied}"
-    );
+    for plural in CRD_PLURALS {
+        assert!(
+            applied.contains(&format!("{plural}.cce.upgradewatch.io serverside-applied")),
+            "{applied}"
+        );
+    }
     ok(
         helm(&[
             "upgrade",
@@ -998,15 +1114,16 @@ async fn helm_install_creates_the_operator_objects_and_the_crd_upgrade_path_work
         helm(&["uninstall", &release, "--namespace", &ns]),
         "helm uninstall",
     );
-    let gone = kubectl(&["get", &format!("clusterrole/{full}")]);
-    assert!(
-        !gone.status.success(),
-        "ClusterRole left behind by uninstall"
-    );
-    ok(
-        kubectl(&["get", "crd", "upgradeworkflowwatches.cce.upgradewatch.io"]),
-        "the CRD stays after uninstall",
-    );
+    for object in &cluster_wide {
+        let gone = kubectl(&["get", object]);
+        assert!(!gone.status.success(), "{object} left behind by uninstall");
+    }
+    for plural in CRD_PLURALS {
+        ok(
+            kubectl(&["get", "crd", &format!("{plural}.cce.upgradewatch.io")]),
+            "the CRDs stay after uninstall",
+        );
+    }
 }
 
 // ------------------------------------------------------------------ the operator as the chart's ServiceAccount
@@ -1071,6 +1188,7 @@ impl ChartOperator {
                 match e["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
                     Some("metadata.namespace") => release_ns.to_string(),
                     Some("metadata.name") => pod_name.to_string(),
+                    Some("spec.serviceAccountName") => sa.to_string(),
                     other => panic!("unexpected env source for {name}: {other:?}"),
                 }
             };
@@ -1084,12 +1202,7 @@ impl ChartOperator {
             env.push((name.to_string(), value));
         }
 
-        let token = ok(
-            kubectl(&["create", "token", sa, "-n", release_ns, "--duration=1h"]),
-            "kubectl create token",
-        );
-        let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(&kubeconfig, service_account_kubeconfig(token.trim())).expect("kubeconfig");
+        let kubeconfig = service_account_kubeconfig(dir.path(), release_ns, sa);
         env.push(("KUBECONFIG".into(), kubeconfig.display().to_string()));
 
         ChartOperator {
@@ -1101,28 +1214,43 @@ impl ChartOperator {
     /// No request of the operator was refused. At debug level (the chart's
     /// operator.logLevel here) the client logs every response's status code.
     fn assert_no_forbidden(&self) {
-        let log = self.log_text();
-        let codes = log.matches("\"http.status_code\":").count();
-        assert!(codes > 10, "too few responses logged to judge:\n{log}");
-        let refused: Vec<&str> = log
-            .lines()
-            .filter(|l| {
-                l.contains("\"http.status_code\":403")
-                    || l.contains("\"http.status_code\":401")
-                    || l.to_ascii_lowercase().contains("forbidden")
-            })
-            .collect();
+        let refused = self.refused();
         assert!(
             refused.is_empty(),
             "refused requests:\n{}",
             refused.join("\n")
         );
     }
+
+    /// The log lines of refused requests (and of anything forbidden), once enough responses
+    /// were logged to judge.
+    fn refused(&self) -> Vec<String> {
+        let log = self.log_text();
+        let codes = log.matches("\"http.status_code\":").count();
+        assert!(codes > 10, "too few responses logged to judge:\n{log}");
+        log.lines()
+            .filter(|l| {
+                l.contains("\"http.status_code\":403")
+                    || l.contains("\"http.status_code\":401")
+                    || l.to_ascii_lowercase().contains("forbidden")
+            })
+            .map(String::from)
+            .collect()
+    }
 }
 
-/// A kubeconfig for the plane's server and CA, authenticated by `token` only.
-fn service_account_kubeconfig(token: &str) -> String {
-    common::plane::kubeconfig_with_user(json!({"token": token}))
+/// A kubeconfig in `dir` for the plane's server and CA, authenticated only by a fresh token
+/// of the ServiceAccount `ns/sa` (the API server's own audience, as a pod's token). The
+/// token goes to the file only, never to the test's output.
+fn service_account_kubeconfig(dir: &std::path::Path, ns: &str, sa: &str) -> std::path::PathBuf {
+    let token = ok(
+        kubectl(&["create", "token", sa, "-n", ns, "--duration=1h"]),
+        "kubectl create token",
+    );
+    let path = dir.join(format!("{ns}-{sa}.kubeconfig"));
+    let kubeconfig = common::plane::kubeconfig_with_user(json!({"token": token.trim()}));
+    std::fs::write(&path, kubeconfig).expect("kubeconfig");
+    path
 }
 
 /// Installs the chart with settings for a quick local run (the simulator on 127.0.0.1,
@@ -1156,6 +1284,8 @@ fn install_for_operator(release: &str, ns: &str, extra: &[&str]) {
     ok(helm(&args), "helm install");
 }
 
+/// A watch labelled `labels` of `workflow`, polling every 5 s through the CCEAccount that
+/// reaches `sim` with the marked Secret `cce` of `ns` (created unless it exists).
 async fn create_watch(
     client: &Client,
     ns: &str,
@@ -1165,16 +1295,15 @@ async fn create_watch(
     workflow: &str,
     labels: Value,
 ) {
+    let account = common::sim_account(client, ns, sim, "cce").await;
     let watch: UpgradeWorkflowWatch = serde_json::from_value(json!({
         "apiVersion": "cce.upgradewatch.io/v1alpha1",
         "kind": "UpgradeWorkflowWatch",
         "metadata": {"name": name, "namespace": ns, "labels": labels},
         "spec": {
-            "endpoint": sim.url,
-            "projectID": builtin::PROJECT_ID,
+            "accountRef": {"kind": "CCEAccount", "name": account},
             "clusterID": cluster,
             "upgradeWorkflowID": workflow,
-            "credentialsSecretRef": {"name": "cce"},
             "pollInterval": "5s",
         },
     }))
@@ -1338,16 +1467,31 @@ async fn in_namespaced_mode_the_operator_with_the_chart_service_account_reaches_
     // ...and no more than that.
     let sa = format!("system:serviceaccount:{ns}:{full}");
     let uww = "upgradeworkflowwatches.cce.upgradewatch.io";
+    let account = "cceaccounts.cce.upgradewatch.io";
+    let cluster_account = "clustercceaccounts.cce.upgradewatch.io";
     let events_res = "events.events.k8s.io";
     let lease = format!("leases.coordination.k8s.io/{full}");
     for args in [
         vec!["list", uww, "-n", &team],
         vec!["watch", uww, "-n", &team],
         vec!["patch", uww, "--subresource=status", "-n", &team],
+        vec!["list", account, "-n", &team],
+        vec!["watch", account, "-n", &team],
+        vec!["patch", account, "--subresource=status", "-n", &team],
         vec!["create", events_res, "-n", &team],
         vec!["get", "secrets", "-n", &team],
         vec!["list", "secrets", "-n", &team],
         vec!["watch", "secrets", "-n", &team],
+        // ClusterCCEAccounts: cluster-wide in namespaced mode too, with their Secrets in the
+        // release namespace and the namespace labels their conditions select.
+        vec!["list", cluster_account],
+        vec!["watch", cluster_account],
+        vec!["patch", cluster_account, "--subresource=status"],
+        vec!["list", "namespaces"],
+        vec!["watch", "namespaces"],
+        vec!["get", "secrets", "-n", &ns],
+        vec!["list", "secrets", "-n", &ns],
+        vec!["watch", "secrets", "-n", &ns],
         vec!["get", &lease, "-n", &ns],
         vec!["patch", &lease, "-n", &ns],
         vec!["create", "leases.coordination.k8s.io", "-n", &ns],
@@ -1355,25 +1499,37 @@ async fn in_namespaced_mode_the_operator_with_the_chart_service_account_reaches_
         assert_can(&sa, true, &args);
     }
     for args in [
-        // Specs are the users': no update, patch, create or delete of watches.
+        // Specs are the users': no update, patch, create or delete of watches or accounts.
         vec!["update", uww, "-n", &team],
         vec!["patch", uww, "-n", &team],
         vec!["create", uww, "-n", &team],
         vec!["delete", uww, "-n", &team],
         vec!["get", uww, "-n", &team],
         vec!["update", uww, "--subresource=status", "-n", &team],
+        vec!["create", account, "-n", &team],
+        vec!["patch", account, "-n", &team],
+        vec!["delete", account, "-n", &team],
+        vec!["update", account, "--subresource=status", "-n", &team],
+        vec!["create", cluster_account],
+        vec!["patch", cluster_account],
+        vec!["delete", cluster_account],
+        vec!["update", cluster_account, "--subresource=status"],
+        vec!["patch", "namespaces"],
+        vec!["create", "namespaces"],
         // Nothing in namespaces it does not serve.
         vec!["list", uww, "-n", &other],
         vec!["list", uww, "--all-namespaces"],
         vec!["watch", uww, "-n", &other],
         vec!["patch", uww, "--subresource=status", "-n", &other],
+        vec!["list", account, "-n", &other],
+        vec!["list", account, "--all-namespaces"],
+        vec!["patch", account, "--subresource=status", "-n", &other],
         vec!["create", events_res, "-n", &other],
         vec!["get", "secrets", "-n", &other],
         vec!["list", "secrets", "-n", &other],
         vec!["watch", "secrets", "-n", &other],
-        vec!["get", "secrets", "-n", &ns],
         vec!["list", "secrets", "--all-namespaces"],
-        // No ServiceAccount tokens unless workloadIdentity.enabled.
+        // No ServiceAccount tokens: a namespace's owner grants them one by one.
         vec![
             "create",
             "serviceaccounts",
@@ -1411,50 +1567,644 @@ async fn in_namespaced_mode_the_operator_with_the_chart_service_account_reaches_
     );
 }
 
-/// workloadIdentity.enabled adds one verb on one subresource, in the served namespaces only:
-/// tokens for their ServiceAccounts, and nothing else about ServiceAccounts.
+// ------------------------------------------------------------------ the people around the operator
+
+/// The verbs of every rule of every Role and ClusterRole in `objs`, by resource.
+fn granted_resources(objs: &[Value]) -> Vec<String> {
+    objs.iter()
+        .filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole")
+        .flat_map(|o| o["rules"].as_array().cloned().unwrap_or_default())
+        .flat_map(|r| r["resources"].as_array().cloned().unwrap_or_default())
+        .filter_map(|r| r.as_str().map(String::from))
+        .collect()
+}
+
+/// `kubectl ARGS...` as `user` (impersonated by the plane's administrator).
+fn kubectl_as(user: &str, args: &[&str]) -> std::process::Output {
+    let mut all = args.to_vec();
+    all.extend(["--as", user]);
+    kubectl(&all)
+}
+
+/// The user who owns namespace `ns`: bound there to the built-in admin role, by the
+/// cluster's administrator. The plane's built-in roles are aggregated first, as a
+/// controller manager would have.
+async fn namespace_owner(client: &Client, ns: &str) -> String {
+    common::plane::aggregate_cluster_roles(client).await;
+    let owner = format!("{ns}-owner");
+    bind_user(ns, &owner, "admin");
+    owner
+}
+
+/// A RoleBinding in `ns` of the ClusterRole `role` to `user`.
+fn bind_user(ns: &str, user: &str, role: &str) {
+    ok(
+        kubectl(&[
+            "create",
+            "rolebinding",
+            &format!("{user}-{role}"),
+            "-n",
+            ns,
+            &format!("--clusterrole={role}"),
+            &format!("--user={user}"),
+        ]),
+        "create RoleBinding",
+    );
+}
+
+/// The namespace owner's grant, as NOTES.txt of `release` words it: its kubectl commands
+/// run as `owner`, for the ServiceAccount `sa` of `ns`.
+fn grant_token_as_notes_say(release: &str, release_ns: &str, owner: &str, ns: &str, sa: &str) {
+    let notes = ok(
+        helm(&["get", "notes", release, "--namespace", release_ns]),
+        "helm get notes",
+    );
+    let joined = notes.replace("\\\n", " ");
+    // The Role, then its RoleBinding.
+    let commands: Vec<Vec<String>> = joined
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("kubectl -n NAMESPACE create role"))
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .map(|w| w.replace("NAMESPACE", ns).replace("=SA", &format!("={sa}")))
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        commands.len(),
+        2,
+        "NOTES.txt shows no Role and RoleBinding:\n{notes}"
+    );
+    for command in commands {
+        let args: Vec<&str> = command.iter().map(String::as_str).collect();
+        ok(kubectl_as(owner, &args), "the namespace owner's grant");
+    }
+}
+
+/// `kubectl create token` as the ServiceAccount whose kubeconfig is `kubeconfig`; whether
+/// the API server issued one. The token itself is dropped unread.
+fn mints_token(kubeconfig: &std::path::Path, ns: &str, sa: &str) -> Result<(), String> {
+    let kubeconfig = kubeconfig.display().to_string();
+    let out = kubectl(&[
+        "--kubeconfig",
+        &kubeconfig,
+        "create",
+        "token",
+        sa,
+        "-n",
+        ns,
+        "--audience",
+        AUDIENCE,
+    ]);
+    if out.status.success() {
+        assert!(!out.stdout.is_empty(), "a token request answered nothing");
+        Ok(())
+    } else {
+        Err(text(&out.stderr))
+    }
+}
+
+/// No value makes the chart grant the operator a ServiceAccount token, in any namespace or
+/// mode: workload identity is the namespace owner's grant, one ServiceAccount at a time.
 #[tokio::test]
-async fn with_workload_identity_the_chart_grants_service_account_tokens_only_in_served_namespaces()
-{
-    let (client, ns) = setup("chart-rbac-identity").await;
-    let team = common::namespace(&client, "chart-identity-team").await;
-    let other = common::namespace(&client, "chart-identity-other").await;
+async fn the_chart_grants_the_operator_no_service_account_tokens_in_either_mode() {
+    let (client, ns) = setup("chart-no-tokens").await;
+    let team = common::namespace(&client, "chart-no-tokens-team").await;
+    let namespaced = common::namespace(&client, "chart-no-tokens-nsd").await;
+    let watched = format!("watchNamespaces=[\"{team}\"]");
+    for args in [
+        vec![],
+        vec!["-f", &non_default_values()],
+        vec!["--set-json", &watched],
+        vec!["--set-json", "workloadIdentity.audiences=[\"iam-client\"]"],
+    ] {
+        let objs = objects(&render("t", &ns, &args));
+        let resources = granted_resources(&objs);
+        assert!(
+            !resources.iter().any(|r| r.starts_with("serviceaccounts")),
+            "{args:?}: {resources:?}"
+        );
+    }
+
+    install_for_operator(&ns, &ns, &[]);
+    install_for_operator(&namespaced, &namespaced, &["--set-json", &watched]);
+    service_account(&client, &team, "watcher").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for release_ns in [&ns, &namespaced] {
+        let full = fullname(release_ns);
+        let sa = format!("system:serviceaccount:{release_ns}:{full}");
+        for namespace in [team.as_str(), release_ns.as_str(), "kube-system"] {
+            for resource in [
+                "serviceaccounts",
+                "serviceaccounts/watcher",
+                &format!("serviceaccounts/{full}"),
+            ] {
+                assert_can(
+                    &sa,
+                    false,
+                    &["create", resource, "--subresource=token", "-n", namespace],
+                );
+            }
+        }
+        assert_can(
+            &sa,
+            false,
+            &[
+                "create",
+                "serviceaccounts",
+                "--subresource=token",
+                "--all-namespaces",
+            ],
+        );
+        // And with its own token, the API server refuses it.
+        let kubeconfig = service_account_kubeconfig(dir.path(), release_ns, &full);
+        let refused = mints_token(&kubeconfig, &team, "watcher")
+            .expect_err("the chart's operator minted a token without a grant");
+        assert!(refused.contains("forbidden"), "{refused}");
+    }
+    for release_ns in [&ns, &namespaced] {
+        ok(
+            helm(&["uninstall", release_ns, "--namespace", release_ns]),
+            "helm uninstall",
+        );
+    }
+}
+
+/// The namespace owner's Role (NOTES.txt's commands, run as the owner) lets the operator
+/// request the token of exactly the ServiceAccount it names: not another of the namespace,
+/// not that name elsewhere.
+#[tokio::test]
+async fn a_namespace_owners_role_lets_the_operator_mint_that_service_accounts_token_and_no_other() {
+    let (client, ns) = setup("chart-token-grant").await;
+    let team = common::namespace(&client, "chart-token-grant-team").await;
+    let other = common::namespace(&client, "chart-token-grant-other").await;
     let release = ns.clone();
+    let full = fullname(&release);
+    install_for_operator(
+        &release,
+        &ns,
+        &["--set-json", &format!("watchNamespaces=[\"{team}\"]")],
+    );
+    for namespace in [&team, &other] {
+        for name in ["watcher", "bystander"] {
+            service_account(&client, namespace, name).await;
+        }
+    }
+    let owner = namespace_owner(&client, &team).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = service_account_kubeconfig(dir.path(), &ns, &full);
+    assert!(mints_token(&kubeconfig, &team, "watcher").is_err());
+
+    grant_token_as_notes_say(&release, &ns, &owner, &team, "watcher");
+
+    let sa = format!("system:serviceaccount:{ns}:{full}");
+    let token = |namespace: &str, name: &str| {
+        vec![
+            "create".to_string(),
+            format!("serviceaccounts/{name}"),
+            "--subresource=token".to_string(),
+            "-n".to_string(),
+            namespace.to_string(),
+        ]
+    };
+    let can = |args: Vec<String>, expected: bool| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_can(&sa, expected, &args);
+    };
+    can(token(&team, "watcher"), true);
+    can(token(&team, "bystander"), false);
+    can(token(&other, "watcher"), false);
+    // No more about ServiceAccounts than that one token.
+    for verb in ["get", "list", "update", "delete"] {
+        can(
+            vec![
+                verb.into(),
+                "serviceaccounts/watcher".into(),
+                "-n".into(),
+                team.clone(),
+            ],
+            false,
+        );
+    }
+    // The real requests, with the operator's own token.
+    mints_token(&kubeconfig, &team, "watcher").expect("the granted token");
+    for (namespace, name) in [(&team, "bystander"), (&other, "watcher")] {
+        let refused =
+            mints_token(&kubeconfig, namespace, name).expect_err("a token the owner did not grant");
+        assert!(refused.contains("forbidden"), "{refused}");
+    }
+    // The owner of one namespace grants nothing in another.
+    let elsewhere = kubectl_as(
+        &owner,
+        &[
+            "-n",
+            &other,
+            "create",
+            "role",
+            "cce-upgrade-watch-token",
+            "--verb=create",
+            "--resource=serviceaccounts/token",
+            "--resource-name=watcher",
+        ],
+    );
+    assert!(!elsewhere.status.success());
+    assert!(
+        text(&elsewhere.stderr).contains("forbidden"),
+        "{}",
+        text(&elsewhere.stderr)
+    );
+    ok(
+        helm(&["uninstall", &release, "--namespace", &ns]),
+        "helm uninstall",
+    );
+}
+
+/// Workload identity end to end with the operator as the chart's ServiceAccount: the
+/// account and its watch say TokenRequestNotGranted, naming the Role the owner must write,
+/// until the owner writes it; then the watch syncs through IAM's temporary keys and the
+/// upgrade reaches Ready.
+#[tokio::test]
+async fn a_workload_identity_account_is_refused_its_token_until_the_namespace_owner_grants_it() {
+    let success = copy(Builtin::Success, 0);
+    let (client, ns) = setup("chart-identity").await;
+    let team = common::namespace(&client, "chart-identity-team").await;
+    let release = ns.clone();
+    let full = fullname(&release);
+    let iam = PlaneIam::new(&client).await;
+    let sim = Sim::https()
+        .scenario(Builtin::Success)
+        .args(&["--speed", "30"])
+        .iam(&iam)
+        .start();
+    service_account(&client, &team, "watcher").await;
+    sim.add_iam_rule(&rule_for(&team, "watcher")).await;
     install_for_operator(
         &release,
         &ns,
         &[
             "--set-json",
             &format!("watchNamespaces=[\"{team}\"]"),
+            "--set-json",
+            &format!("workloadIdentity.audiences=[\"{AUDIENCE}\"]"),
             "--set",
-            "workloadIdentity.enabled=true",
+            &format!("workloadIdentity.iamEndpoint={}", sim.iam_endpoint()),
         ],
     );
-    let sa = format!("system:serviceaccount:{ns}:{}", fullname(&release));
-    let token = ["create", "serviceaccounts", "--subresource=token"];
-    let with_ns = |verb: &[&str], namespace: &str| {
-        let mut args: Vec<String> = verb.iter().map(|s| s.to_string()).collect();
-        args.extend(["-n".to_string(), namespace.to_string()]);
-        args
-    };
-    let can = |args: Vec<String>, expected: bool| {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        assert_can(&sa, expected, &args);
-    };
-    can(with_ns(&token, &team), true);
-    can(with_ns(&token, &other), false);
-    can(with_ns(&token, &ns), false);
-    for verb in ["get", "list", "create", "update", "delete"] {
-        can(with_ns(&[verb, "serviceaccounts"], &team), false);
+    let op = ChartOperator::start(&ns, &release, &format!("{full}-6b7c9d8f5-k3j8m"), &sim);
+    common::watch::identity_account(&client, &team, &sim, "keyless", "watcher").await;
+    common::watch::account_watch(
+        &client,
+        &team,
+        "keyless",
+        &success.cluster,
+        Some(&success.workflow),
+        json!({"kind": "CCEAccount", "name": "keyless"}),
+    )
+    .await;
+
+    // Refused, and told whose grant is missing: the Role of NOTES.txt, for the operator's
+    // ServiceAccount as the downward API named it.
+    let refused = wait_watch(
+        &client,
+        &team,
+        "keyless",
+        60,
+        "TokenRequestNotGranted",
+        |w| cond(w, "Synced").is_some_and(|c| c.0 == "False" && c.1 == "TokenRequestNotGranted"),
+    )
+    .await;
+    let message = refused
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Synced"))
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    for needle in [
+        format!("ServiceAccount {team}/watcher"),
+        "serviceaccounts/token".to_string(),
+        "resourceNames [watcher]".to_string(),
+        format!("ServiceAccount {ns}/{full}"),
+    ] {
+        assert!(message.contains(&needle), "{needle:?} not in {message:?}");
     }
-    can(
-        with_ns(&["create", "pods", "--subresource=exec"], &team),
-        false,
+    let account = wait_account(&client, &team, "keyless", 60, "account refused", |a| {
+        account_cond(a.status.as_ref(), "Ready")
+            .is_some_and(|c| c.0 == "False" && c.1 == "TokenRequestNotGranted")
+    })
+    .await;
+    let said = account_cond(account.status.as_ref(), "Ready").map(|c| c.2);
+    assert!(
+        said.as_deref()
+            .is_some_and(|m| m.contains(&format!("ServiceAccount {ns}/{full}"))),
+        "{said:?}"
+    );
+    assert!(
+        sim.requests_for(&success.workflow).await.is_empty(),
+        "CCE was called without credentials"
+    );
+
+    let owner = namespace_owner(&client, &team).await;
+    let granted = jiff::Timestamp::now();
+    grant_token_as_notes_say(&release, &ns, &owner, &team, "watcher");
+
+    wait_watch(&client, &team, "keyless", 60, "Synced", |w| {
+        cond(w, "Synced").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    let done = wait_watch(&client, &team, "keyless", 90, "Ready", |w| {
+        cond(w, "Ready").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    assert_eq!(
+        done.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Success")
+    );
+    // The account's own check runs every minute: it turns Ready on its own, counting the
+    // watch.
+    wait_account(&client, &team, "keyless", 90, "account Ready", |a| {
+        account_cond(a.status.as_ref(), "Ready").is_some_and(|c| c.0 == "True")
+            && a.status.as_ref().and_then(|s| s.watches) == Some(1)
+    })
+    .await;
+    // Every CCE call was signed with keys IAM issued for the ServiceAccount's token.
+    let issued: Vec<String> = sim.iam_issued().await["credentials"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| c["id"].as_str().map(String::from))
+        .collect();
+    let calls = sim.requests_for(&success.workflow).await;
+    assert!(!calls.is_empty());
+    for call in &calls {
+        let ak = call["credential"].as_str().unwrap_or_default();
+        assert!(
+            issued.iter().any(|k| k == ak),
+            "signed with {ak}, not an issued key"
+        );
+    }
+    // The only refusals were the requests for this token before the grant, and the API
+    // server's refusal of each token minted for IAM (the operator's check that the
+    // audience is not the API server's own, with that token).
+    let refused = op.refused();
+    assert!(
+        !refused.is_empty(),
+        "the refused token requests were not logged"
+    );
+    let unexpected: Vec<&String> = refused
+        .iter()
+        .filter(|l| {
+            let line: Value = serde_json::from_str(l).unwrap_or_default();
+            let before = line["timestamp"]
+                .as_str()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .is_some_and(|t| t < granted);
+            let this_token = l.contains(&team)
+                && l.contains("serviceaccounts")
+                && l.contains("watcher")
+                && l.contains("token");
+            let audience_check = l.contains("\"http.status_code\":401")
+                && l.contains("/apis/authentication.k8s.io/v1/selfsubjectreviews");
+            !((before && this_token) || audience_check)
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "refused requests:\n{unexpected:#?}");
+    let log = op.log_text();
+    assert!(
+        !log.contains("eyJhbGci"),
+        "a token reached the operator's log"
     );
     ok(
         helm(&["uninstall", &release, "--namespace", &ns]),
         "helm uninstall",
     );
+}
+
+/// The aggregated roles, as users meet them: the built-in edit role in a namespace manages
+/// its watches and CCEAccounts, view reads them, and neither reaches ClusterCCEAccounts
+/// (administrators only) or the status the operator writes.
+#[tokio::test]
+async fn users_of_the_built_in_edit_and_view_roles_manage_and_read_watches_and_accounts_but_not_cluster_accounts()
+ {
+    let (client, ns) = setup("chart-people").await;
+    let team = common::namespace(&client, "chart-people-team").await;
+    let other = common::namespace(&client, "chart-people-other").await;
+    let release = ns.clone();
+    install_for_operator(
+        &release,
+        &ns,
+        &["--set-json", &format!("watchNamespaces=[\"{team}\"]")],
+    );
+    common::plane::aggregate_cluster_roles(&client).await;
+    let (editor, viewer, admin) = (
+        format!("{team}-editor"),
+        format!("{team}-viewer"),
+        format!("{team}-admin"),
+    );
+    bind_user(&team, &editor, "edit");
+    bind_user(&team, &viewer, "view");
+    bind_user(&team, &admin, "admin");
+
+    let account = json!({
+        "apiVersion": "cce.upgradewatch.io/v1alpha1",
+        "kind": "CCEAccount",
+        "metadata": {"name": "prod", "namespace": team},
+        "spec": {"region": "ap-southeast-1", "projectID": "0123456789abcdef0123456789abcdef",
+                 "credentials": {"secretRef": {"name": "cce"}}},
+    });
+    let watch = json!({
+        "apiVersion": "cce.upgradewatch.io/v1alpha1",
+        "kind": "UpgradeWorkflowWatch",
+        "metadata": {"name": "prod-upgrade", "namespace": team},
+        "spec": {"accountRef": {"kind": "CCEAccount", "name": "prod"},
+                 "clusterID": "b4b9e60f-8aa2-11ee-af09-0255ac10004f"},
+    });
+    let cluster_account = json!({
+        "apiVersion": "cce.upgradewatch.io/v1alpha1",
+        "kind": "ClusterCCEAccount",
+        "metadata": {"name": format!("{team}-shared")},
+        "spec": {"region": "ap-southeast-1", "projectID": "0123456789abcdef0123456789abcdef",
+                 "credentials": {"operatorDefaults": {}},
+                 "conditions": [{"namespaces": [team]}]},
+    });
+    let as_user = |user: &str, verb: &[&str], object: &Value| {
+        let mut args = verb.to_vec();
+        args.extend(["-f", "-", "--as", user]);
+        kubectl_stdin(&args, &object.to_string())
+    };
+
+    // The editor creates, changes and deletes the namespace's own.
+    for object in [&account, &watch] {
+        ok(as_user(&editor, &["create"], object), "create as an editor");
+    }
+    ok(
+        kubectl_as(
+            &editor,
+            &["-n", &team, "label", "uww/prod-upgrade", "team=platform"],
+        ),
+        "label a watch as an editor",
+    );
+    let forbidden = |out: std::process::Output, what: &str| {
+        assert!(!out.status.success(), "{what} was allowed");
+        assert!(
+            text(&out.stderr).contains("forbidden"),
+            "{what}: {}",
+            text(&out.stderr)
+        );
+    };
+    // Neither the shared accounts nor anything of another namespace.
+    forbidden(
+        as_user(&editor, &["create"], &cluster_account),
+        "a ClusterCCEAccount by an editor",
+    );
+    forbidden(
+        as_user(&admin, &["create"], &cluster_account),
+        "a ClusterCCEAccount by a namespace admin",
+    );
+    let mut elsewhere = watch.clone();
+    elsewhere["metadata"]["namespace"] = json!(other);
+    forbidden(
+        as_user(&editor, &["create"], &elsewhere),
+        "a watch of another namespace",
+    );
+
+    // The viewer reads them, and changes nothing.
+    let listed = ok(
+        kubectl_as(
+            &viewer,
+            &[
+                "-n",
+                &team,
+                "get",
+                "cceaccounts,upgradeworkflowwatches",
+                "-o",
+                "name",
+            ],
+        ),
+        "list as a viewer",
+    );
+    for name in [
+        "cceaccount.cce.upgradewatch.io/prod",
+        "upgradeworkflowwatch.cce.upgradewatch.io/prod-upgrade",
+    ] {
+        assert!(listed.lines().any(|l| l == name), "{name} not in {listed}");
+    }
+    forbidden(
+        kubectl_as(&viewer, &["-n", &team, "delete", "uww/prod-upgrade"]),
+        "a delete by a viewer",
+    );
+    let mut second = account.clone();
+    second["metadata"]["name"] = json!("staging");
+    forbidden(
+        as_user(&viewer, &["create"], &second),
+        "an account by a viewer",
+    );
+    forbidden(
+        kubectl_as(&viewer, &["get", "clustercceaccounts"]),
+        "listing ClusterCCEAccounts as a viewer",
+    );
+
+    let uww = "upgradeworkflowwatches.cce.upgradewatch.io";
+    let accounts = "cceaccounts.cce.upgradewatch.io";
+    let cluster_accounts = "clustercceaccounts.cce.upgradewatch.io";
+    for user in [&editor, &admin] {
+        for resource in [uww, accounts] {
+            for verb in [
+                "get",
+                "list",
+                "watch",
+                "create",
+                "update",
+                "patch",
+                "delete",
+                "deletecollection",
+            ] {
+                assert_can(user, true, &[verb, resource, "-n", &team]);
+            }
+            // The status is the operator's.
+            assert_can(
+                user,
+                false,
+                &["patch", resource, "--subresource=status", "-n", &team],
+            );
+            assert_can(user, false, &["create", resource, "-n", &other]);
+        }
+    }
+    for resource in [uww, accounts] {
+        for verb in ["get", "list", "watch"] {
+            assert_can(&viewer, true, &[verb, resource, "-n", &team]);
+        }
+        for verb in ["create", "update", "patch", "delete"] {
+            assert_can(&viewer, false, &[verb, resource, "-n", &team]);
+        }
+    }
+    for user in [&editor, &viewer, &admin] {
+        for verb in ["get", "list", "create", "patch", "delete"] {
+            assert_can(user, false, &[verb, cluster_accounts]);
+        }
+    }
+    ok(
+        kubectl_as(
+            &editor,
+            &["-n", &team, "delete", "uww/prod-upgrade", "cceaccount/prod"],
+        ),
+        "delete as an editor",
+    );
+    ok(
+        helm(&["uninstall", &release, "--namespace", &ns]),
+        "helm uninstall",
+    );
+}
+
+/// Artifact Hub's view of the chart: every CRD the chart ships is listed, and each example
+/// is an object those CRDs accept.
+#[tokio::test]
+async fn chart_yaml_lists_every_crd_and_its_examples_pass_a_server_dry_run() {
+    let (_client, ns) = setup("chart-crd-examples").await;
+    let chart: Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo_path(&format!("{CHART}/Chart.yaml"))).expect("Chart.yaml"),
+    )
+    .expect("Chart.yaml YAML");
+    let annotation = |key: &str| -> Vec<Value> {
+        serde_yaml::from_str(chart["annotations"][key].as_str().expect(key)).expect(key)
+    };
+    let mut listed: Vec<String> = annotation("artifacthub.io/crds")
+        .iter()
+        .map(|c| c["name"].as_str().expect("name").to_string())
+        .collect();
+    listed.sort();
+    let mut shipped: Vec<String> = std::fs::read_dir(repo_path(&format!("{CHART}/crds")))
+        .expect("crds/")
+        .map(|e| {
+            e.expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .trim_end_matches(".yaml")
+                .to_string()
+        })
+        .collect();
+    shipped.sort();
+    assert_eq!(listed, shipped);
+
+    let mut examples = annotation("artifacthub.io/crdsExamples");
+    let kinds: Vec<&str> = examples.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["CCEAccount", "ClusterCCEAccount", "UpgradeWorkflowWatch"]
+    );
+    for example in &mut examples {
+        // In this test's namespace, or named after it when cluster-scoped.
+        if example["metadata"]["namespace"].is_string() {
+            example["metadata"]["namespace"] = json!(ns);
+        } else {
+            let name = example["metadata"]["name"].as_str().expect("name");
+            example["metadata"]["name"] = json!(format!("{ns}-{name}"));
+        }
+        let applied = server_dry_run(&example.to_string());
+        assert!(applied.contains("created (server dry run)"), "{applied}");
+    }
 }
 
 #[tokio::test]
@@ -1560,9 +2310,16 @@ async fn cluster_wide_the_operator_with_the_chart_service_account_reports_a_fail
 
     let sa = format!("system:serviceaccount:{ns}:{full}");
     let uww = "upgradeworkflowwatches.cce.upgradewatch.io";
+    let account = "cceaccounts.cce.upgradewatch.io";
+    let cluster_account = "clustercceaccounts.cce.upgradewatch.io";
     for args in [
         vec!["list", uww, "--all-namespaces"],
         vec!["patch", uww, "--subresource=status", "-n", &team],
+        vec!["list", account, "--all-namespaces"],
+        vec!["patch", account, "--subresource=status", "-n", &team],
+        vec!["list", cluster_account],
+        vec!["patch", cluster_account, "--subresource=status"],
+        vec!["watch", "namespaces"],
         vec!["get", "secrets", "-n", &team],
         vec!["create", "events.events.k8s.io", "-n", &team],
     ] {
@@ -1572,6 +2329,15 @@ async fn cluster_wide_the_operator_with_the_chart_service_account_reports_a_fail
         vec!["update", uww, "-n", &team],
         vec!["patch", uww, "-n", &team],
         vec!["delete", uww, "-n", &team],
+        vec!["patch", account, "-n", &team],
+        vec!["create", cluster_account],
+        vec![
+            "create",
+            "serviceaccounts",
+            "--subresource=token",
+            "-n",
+            &team,
+        ],
         vec!["create", "pods", "-n", &team],
         vec!["create", "secrets", "-n", &team],
         vec!["delete", "secrets", "-n", &team],

@@ -62,8 +62,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 /etc/cce-upgrade-watch/ca
 {{- end }}
 
-{{/* The rules for serving watches, shared by the ClusterRole (every namespace) and the
-per-namespace Roles (watchNamespaces). Each rule is exactly what the operator calls. */}}
+{{/* The rules for serving watches in a scope, shared by the ClusterRole (every namespace)
+and the per-namespace Roles (watchNamespaces). Each rule is exactly what the operator calls. */}}
 {{- define "cce-upgrade-watch.watchRules" -}}
 # Find the watches to serve: the controller's cache lists and watches them.
 - apiGroups: ["cce.upgradewatch.io"]
@@ -73,20 +73,45 @@ per-namespace Roles (watchNamespaces). Each rule is exactly what the operator ca
 - apiGroups: ["cce.upgradewatch.io"]
   resources: ["upgradeworkflowwatches/status"]
   verbs: ["patch"]
+# The accounts watches name, kept in the operator's cache (list, watch); get shows no more than list does.
+- apiGroups: ["cce.upgradewatch.io"]
+  resources: ["cceaccounts"]
+  verbs: ["get", "list", "watch"]
+# Each account's Ready and Synced conditions and watch count; never its spec.
+- apiGroups: ["cce.upgradewatch.io"]
+  resources: ["cceaccounts/status"]
+  verbs: ["patch"]
 # One Event per transition: each is created once and never updated.
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create"]
-# Credentials: Secret metadata is listed and watched to notice rotation; only a Secret a watch names is read.
+{{ include "cce-upgrade-watch.secretRules" . }}
+{{- end }}
+
+{{/* Reading credentials: in the served scope, and in the release namespace for
+ClusterCCEAccounts. */}}
+{{- define "cce-upgrade-watch.secretRules" -}}
+# Credentials: the metadata of Secrets labelled cce.upgradewatch.io/credentials=true is listed and watched to notice rotation; only a Secret an account names is read.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
-{{- if .Values.workloadIdentity.enabled }}
-# Workload identity: a short-lived token for the ServiceAccount a watch names, exchanged at IAM; create is the token subresource's only verb.
-- apiGroups: [""]
-  resources: ["serviceaccounts/token"]
-  verbs: ["create"]
 {{- end }}
+
+{{/* What the operator reads and writes cluster-wide in either mode: cluster-scoped accounts,
+and the namespaces their conditions select. */}}
+{{- define "cce-upgrade-watch.clusterRules" -}}
+# ClusterCCEAccounts, cluster-scoped, kept in the operator's cache (list, watch); get shows no more than list does.
+- apiGroups: ["cce.upgradewatch.io"]
+  resources: ["clustercceaccounts"]
+  verbs: ["get", "list", "watch"]
+# Each ClusterCCEAccount's Ready and Synced conditions and watch count; never its spec.
+- apiGroups: ["cce.upgradewatch.io"]
+  resources: ["clustercceaccounts/status"]
+  verbs: ["patch"]
+# Namespace labels, for the namespaceSelector of a ClusterCCEAccount's conditions (metadata only).
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["list", "watch"]
 {{- end }}
 
 {{/* Where the default-credentials Secret and the operator's projected token are mounted. */}}
