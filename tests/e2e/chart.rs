@@ -441,6 +441,10 @@ fn every_operator_flag_is_reachable_from_values_and_the_defaults_match_the_binar
         ),
         ("IAM_CREDENTIALS_DURATION", "2h"),
         ("TOKEN_AUDIENCES", "iam-client,other-iam-client"),
+        ("NAMESPACE_RATE_SHARE", "0.25"),
+        ("ACCOUNT_STATUS", "false"),
+        ("CLUSTER_ACCOUNTS", "false"),
+        ("PER_WATCH_METRICS", "false"),
         ("RUST_LOG", "info,cce_upgrade_watch=debug"),
         ("TZ", "UTC"),
     ] {
@@ -723,9 +727,28 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
     let yaml = render(
         "nsd",
         &ns,
-        &["-f", &non_default_values(), "--set-json", &watched],
+        &[
+            "-f",
+            &non_default_values(),
+            "--set-json",
+            &watched,
+            "--set",
+            "clusterAccounts.enabled=true",
+        ],
     );
     let objs = objects(&yaml);
+    // Without ClusterCCEAccounts, nothing cluster-wide at all, nor the release namespace's
+    // Secrets.
+    let confined = objects(&render(
+        "nsd",
+        &ns,
+        &["-f", &non_default_values(), "--set-json", &watched],
+    ));
+    let cluster_wide: Vec<_> = summary(&confined)
+        .into_iter()
+        .filter(|o| o.starts_with("ClusterRole") || o.ends_with("-credentials"))
+        .collect();
+    assert!(cluster_wide.is_empty(), "{cluster_wide:#?}");
 
     // Roles in the watched namespaces instead of a ClusterRole for watches, accounts and
     // Secrets.
@@ -833,9 +856,17 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
     );
     assert_eq!(pod["volumes"][3]["name"], "scratch");
 
-    // Egress only, in three rules: the API server, cluster DNS, CCE and IAM.
+    // Ingress to the admin port from the monitoring namespace only; egress in three rules:
+    // the API server, cluster DNS, CCE and IAM.
     let policy = &find(&objs, "NetworkPolicy", Some(&ns), "nsd-cce-upgrade-watch")["spec"];
-    assert_eq!(policy["policyTypes"], json!(["Egress"]));
+    assert_eq!(policy["policyTypes"], json!(["Ingress", "Egress"]));
+    assert_eq!(
+        policy["ingress"],
+        json!([{
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+            "ports": [{"protocol": "TCP", "port": 9090}],
+        }])
+    );
     assert_eq!(
         policy["podSelector"]["matchLabels"],
         deployment["spec"]["selector"]["matchLabels"]
