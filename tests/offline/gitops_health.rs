@@ -93,10 +93,8 @@ fn status_after(observation: &Observation<'_>, generation: i64) -> UpgradeWorkfl
 
 fn watch(generation: i64, spec_extra: Value, status: Option<&UpgradeWorkflowWatchStatus>) -> Value {
     let mut spec = json!({
-        "region": "ap-southeast-1",
-        "projectID": "0123456789abcdef0123456789abcdef",
+        "accountRef": {"kind": "CCEAccount", "name": "prod"},
         "clusterID": "b4b9e60f-8aa2-11ee-af09-0255ac10004f",
-        "credentialsSecretRef": {"name": "cce-credentials"},
     });
     if let (Some(spec), Some(extra)) = (spec.as_object_mut(), spec_extra.as_object()) {
         spec.extend(extra.clone());
