@@ -196,6 +196,30 @@ fn a_permanent_error_such_as_missing_access_is_degraded() {
     );
 }
 
+/// What Argo CD and Flux show for a watch whose account is missing, as a watch from before
+/// accounts is after the upgrade: a gate fails fast instead of waiting out its timeout.
+#[test]
+fn a_watch_without_its_account_is_degraded() {
+    let status = status_after(
+        &Observation::Failed(Failure {
+            category: Category::AccountMissing,
+            message: "CCEAccount platform/prod does not exist".into(),
+            permanent: true,
+        }),
+        1,
+    );
+    let (hs, message, flux) = judge(&watch(1, json!({}), Some(&status)));
+    assert_eq!(hs, "Degraded", "{message}");
+    assert_eq!(
+        message,
+        "AccountMissing: CCEAccount platform/prod does not exist"
+    );
+    assert_eq!(
+        (flux.kstatus.as_str(), flux.exprs.as_str()),
+        ("Failed", "Failed")
+    );
+}
+
 #[test]
 fn a_transient_error_while_running_stays_progressing_and_names_it() {
     let wf = workflow("Running", [Some("Running"), None, None, None]);
