@@ -4,7 +4,8 @@
 //! What runs: a private control plane (`hack/control-plane.sh up` in its own
 //! `CCE_UW_PLANE_DIR`, taken down at the end), the CCE simulator playing a generated scenario
 //! of D workflows, the release operator binary watching the whole cluster, and this driver,
-//! which creates W watches (spread evenly over the workflows and over a few namespaces) and
+//! which creates W watches (spread evenly over the workflows and over a few namespaces, each
+//! namespace with one CCEAccount and its labelled Secret that all its watches name) and
 //! follows every one of them with a Kubernetes watch.
 //!
 //! The run has three parts:
@@ -489,14 +490,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 // ------------------------------------------------------------------ kube helpers
 
-/// Namespace `bench-{n}` with the Secret `cce` of the simulator's built-in keys.
+/// Namespace `bench-{n}` with the marked Secret `cce` of the simulator's built-in keys.
 async fn setup_namespace(client: &Client, n: usize) {
     let ns = format!("bench-{n}");
     kit::namespace::create_namespace(client, &ns).await;
     kit::sim_secret(client, &ns, "cce", builtin::ACCESS_KEY, builtin::SECRET_KEY).await;
 }
 
-/// Watch `name` of one of the scenario's workflows, labelled for the driver's follower.
+/// The CCEAccount of namespace `bench-{n}` that reaches `sim` with its Secret `cce`, as a
+/// team would run it: every watch of the namespace names it, so the run measures the
+/// account lookup and the shared credentials its watches go through.
+async fn setup_account(client: &Client, n: usize, sim: &Sim) {
+    kit::sim_account(client, &format!("bench-{n}"), sim, "cce").await;
+}
+
+/// Watch `name` of one of the scenario's workflows through its namespace's CCEAccount,
+/// labelled for the driver's follower.
 fn watch_object(
     ns: &str,
     name: &str,
@@ -672,6 +681,10 @@ async fn run(args: &Args, binary: &Binary) -> Res<(Value, PathBuf)> {
         .scenario_yaml(&scenario_yaml(args.workflows, lead, gap))
         .start();
     let sim_started = Timestamp::now();
+    // The account names the simulator's endpoint, known only once it listens.
+    for n in 0..args.namespaces {
+        setup_account(&client, n, &sim).await;
+    }
     let hold = {
         let (http, admin) = (http.clone(), sim.admin.clone());
         tokio::spawn(async move {

@@ -1,9 +1,10 @@
 //! `make bench-writes` (`cargo bench --bench writes`): what one write of the operator costs
 //! the control plane, and how many per second the plane sustains on this machine.
 //!
-//! A private control plane (`hack/control-plane.sh up` in its own state dir) gets the CRD and
-//! `--watches` watches; then, for each kind of write the operator makes, `--concurrency`
-//! writers repeat it over those watches for `--seconds`, one kind after the other:
+//! A private control plane (`hack/control-plane.sh up` in its own state dir) gets the CRDs,
+//! one CCEAccount with its labelled Secret, and `--watches` watches naming it; then, for
+//! each kind of write the operator makes, `--concurrency` writers repeat it over those
+//! watches for `--seconds`, one kind after the other:
 //! - the status, as the operator writes it (server-side apply, forced, of the whole status);
 //! - the same status as a JSON merge patch, for comparison;
 //! - an Event of a task transition, built by the operator's own `event_for`.
@@ -28,9 +29,10 @@ use kube::{Client, Resource};
 use serde_json::json;
 
 use cce_upgrade_watch::cce::model::{SEED_EXAMPLE, Workflow};
-use cce_upgrade_watch::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
+use cce_upgrade_watch::crd::{CceAccount, UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
 use cce_upgrade_watch::reconciler::core::events::{event_for, transitions};
 use cce_upgrade_watch::reconciler::core::status::{Observation, next_status};
+use cce_upgrade_watch::sim::builtin;
 use kit::plane::PrivatePlane;
 use kit::procfs::{ProcStat, clock_ticks, proc_stat};
 
@@ -71,6 +73,8 @@ impl Kind {
 }
 
 const NAMESPACE: &str = "default";
+/// The CCEAccount every watch names.
+const ACCOUNT: &str = "cce";
 
 fn main() {
     let args = Args::parse();
@@ -83,6 +87,7 @@ fn main() {
 async fn measure(args: &Args, plane: &PrivatePlane) {
     let client = plane.client().await;
     kit::install_crd(&client).await;
+    create_account(&client).await;
     let watches = create_watches(&client, args.watches).await;
     let status = example_status();
     let ticks = clock_ticks();
@@ -127,6 +132,34 @@ async fn measure(args: &Args, plane: &PrivatePlane) {
     }
 }
 
+/// The account the watches name, with its labelled Secret, as a namespace would have them.
+/// No operator runs here, so neither is read; they make the watches the ones a real
+/// namespace holds.
+async fn create_account(client: &Client) {
+    kit::sim_secret(
+        client,
+        NAMESPACE,
+        "cce",
+        builtin::ACCESS_KEY,
+        builtin::SECRET_KEY,
+    )
+    .await;
+    kit::watch::apply_account(
+        client,
+        json!({
+            "apiVersion": CceAccount::api_version(&()),
+            "kind": CceAccount::kind(&()),
+            "metadata": {"name": ACCOUNT, "namespace": NAMESPACE},
+            "spec": {
+                "region": "ap-southeast-1",
+                "projectID": "0123456789abcdef0123456789abcdef",
+                "credentials": {"secretRef": {"name": "cce"}}
+            }
+        }),
+    )
+    .await;
+}
+
 async fn create_watches(client: &Client, count: usize) -> Vec<UpgradeWorkflowWatch> {
     let api: Api<UpgradeWorkflowWatch> = Api::namespaced(client.clone(), NAMESPACE);
     futures::stream::iter(0..count)
@@ -138,11 +171,9 @@ async fn create_watches(client: &Client, count: usize) -> Vec<UpgradeWorkflowWat
                     "kind": UpgradeWorkflowWatch::kind(&()),
                     "metadata": {"name": format!("write-{i:05}")},
                     "spec": {
-                        "projectID": "0123456789abcdef0123456789abcdef",
+                        "accountRef": {"name": ACCOUNT},
                         "clusterID": "0f6b0bcb-6c3e-11ee-8d54-0255ac100b07",
-                        "upgradeWorkflowID": "a3c2e2d4-7c7b-4b5e-9f3e-2d9b0c8d1e11",
-                        "region": "ap-southeast-1",
-                        "credentialsSecretRef": {"name": "cce"}
+                        "upgradeWorkflowID": "a3c2e2d4-7c7b-4b5e-9f3e-2d9b0c8d1e11"
                     }
                 }))
                 .expect("a valid watch");

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # hack/demo.sh: the whole job on one machine (`make demo`). It builds the operator, starts a
-# local Kubernetes control plane (hack/control-plane.sh), installs the CRD, starts the CCE
-# simulator over TLS at a fast clock, runs the operator, creates a credentials Secret and an
-# UpgradeWorkflowWatch, shows `kubectl get uww -w` until the upgrade ends, then the watch's
-# conditions and events. Ctrl-C, an error or the end stops and removes everything it started.
+# local Kubernetes control plane (hack/control-plane.sh), installs the CRDs (crds/: the watch
+# and both account kinds), starts the CCE simulator over TLS at a fast clock, runs the
+# operator, creates a labelled credentials Secret, a CCEAccount naming it and an
+# UpgradeWorkflowWatch naming the account, shows `kubectl get uww -w` until the upgrade ends,
+# then the watch's conditions and events. Ctrl-C, an error or the end stops and removes
+# everything it started.
 #
 # Environment (all optional):
 #   SCENARIO              success (default), cluster-fails-then-retry, cancel,
@@ -13,8 +15,8 @@
 #                         5 minutes take 30 s, cluster-fails-then-retry 45 s)
 #   USE_EXISTING_CLUSTER  1: use the cluster of the current kubeconfig instead of a local
 #                         control plane (as envtest does). The demo then works in a fresh
-#                         namespace that it deletes at the end, and installs the CRD only if
-#                         it is missing (and then removes it again)
+#                         namespace that it deletes at the end, and installs each CRD only
+#                         if it is missing (and then removes it again)
 #   CCE_UW_PLANE_DIR      state dir of the local control plane (default: a new temp dir)
 set -euo pipefail
 
@@ -42,6 +44,7 @@ esac
 CLUSTER=c${n}000000-0000-4000-8000-000000000000
 WORKFLOW=f${n}000000-0000-4000-8000-000000000000
 WATCH=demo-upgrade
+ACCOUNT=demo-account
 
 if [[ -t 1 ]]; then
 	bold=$'\e[1m' dim=$'\e[2m' reset=$'\e[0m'
@@ -55,7 +58,7 @@ work=$(mktemp -d /tmp/cce-uw-demo.XXXXXX)
 pids=()
 plane_started=
 namespace_created=
-crd_created=
+crds_created=()
 
 cleanup() {
 	local rc=$?
@@ -73,10 +76,11 @@ cleanup() {
 			note "deleting namespace $NS"
 			"$KUBECTL" delete namespace "$NS" --wait=false >/dev/null 2>&1 || true
 		fi
-		if [[ -n $crd_created ]]; then
-			note "deleting the CRD the demo installed"
-			"$KUBECTL" delete -f crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml --wait=false >/dev/null 2>&1 || true
-		fi
+		local crd
+		for crd in "${crds_created[@]}"; do
+			note "deleting the CRD the demo installed: $crd"
+			"$KUBECTL" delete crd "$crd" --wait=false >/dev/null 2>&1 || true
+		done
 	elif [[ -n $plane_started ]]; then
 		note "stopping the local control plane"
 		hack/control-plane.sh down 2>/dev/null || true
@@ -115,14 +119,17 @@ else
 fi
 export KUBECTL
 
-step "Installing the UpgradeWorkflowWatch CRD"
-if [[ -n $EXISTING ]] && "$KUBECTL" get crd upgradeworkflowwatches.cce.upgradewatch.io >/dev/null 2>&1; then
-	note "already installed in this cluster: left as it is"
-else
-	crd_created=1
-	"$KUBECTL" apply --server-side -f crds/upgradeworkflowwatches.cce.upgradewatch.io.yaml
-fi
-"$KUBECTL" wait --for=condition=Established crd/upgradeworkflowwatches.cce.upgradewatch.io --timeout=30s >/dev/null
+step "Installing the CRDs: UpgradeWorkflowWatch, CCEAccount, ClusterCCEAccount"
+for file in crds/*.yaml; do
+	crd=$(basename "$file" .yaml)
+	if [[ -n $EXISTING ]] && "$KUBECTL" get crd "$crd" >/dev/null 2>&1; then
+		note "$crd: already installed in this cluster, left as it is"
+		continue
+	fi
+	crds_created+=("$crd")
+	"$KUBECTL" apply --server-side -f "$file"
+	"$KUBECTL" wait --for=condition=Established "crd/$crd" --timeout=30s >/dev/null
+done
 "$KUBECTL" create namespace "$NS" >/dev/null
 namespace_created=1
 note "namespace $NS"
@@ -153,20 +160,48 @@ for _ in $(seq 100); do
 done
 note "ready; /healthz, /readyz and /metrics on http://$admin; log in $work/operator.log"
 
-step "Creating a credentials Secret and an UpgradeWorkflowWatch"
-"$KUBECTL" -n "$NS" create secret generic cce-credentials \
-	--from-literal=accessKey="$ACCESS_KEY" --from-literal=secretKey="$SECRET_KEY"
+step "Creating a labelled credentials Secret and a CCEAccount"
+# The keys are the simulator's published ones; still, they reach the API server through a
+# file of the demo's own, not a command line others can read in the process list.
+printf 'accessKey=%s\nsecretKey=%s\n' "$ACCESS_KEY" "$SECRET_KEY" >"$work/keys.env"
+"$KUBECTL" -n "$NS" create secret generic cce-credentials --from-env-file="$work/keys.env" \
+	--dry-run=client -o yaml |
+	"$KUBECTL" label --local -f - -o yaml cce.upgradewatch.io/credentials=true |
+	"$KUBECTL" -n "$NS" apply -f - >/dev/null
+rm -f "$work/keys.env"
+note "secret/cce-credentials created, labelled cce.upgradewatch.io/credentials=true: the"
+note "operator reads no Secret without that label"
+cat >"$work/account.yaml" <<EOF
+apiVersion: cce.upgradewatch.io/v1alpha1
+kind: CCEAccount
+metadata:
+  name: $ACCOUNT
+spec:
+  endpoint: $SIM_URL
+  projectID: $PROJECT
+  credentials:
+    secretRef: {name: cce-credentials}
+EOF
+sed 's/^/    /' "$work/account.yaml"
+"$KUBECTL" -n "$NS" apply -f "$work/account.yaml"
+if ! "$KUBECTL" -n "$NS" wait "cceaccount/$ACCOUNT" --for=condition=Ready --timeout=60s >/dev/null; then
+	"$KUBECTL" -n "$NS" get cceaccount "$ACCOUNT" \
+		-o jsonpath='{range .status.conditions[*]}{.type}{"\t"}{.status}{"\t"}{.reason}{"\t"}{.message}{"\n"}{end}' >&2
+	echo "demo: the account did not become Ready" >&2
+	exit 1
+fi
+"$KUBECTL" -n "$NS" get cceaccount "$ACCOUNT" -o wide
+
+step "Creating an UpgradeWorkflowWatch that names the account"
 cat >"$work/watch.yaml" <<EOF
 apiVersion: cce.upgradewatch.io/v1alpha1
 kind: UpgradeWorkflowWatch
 metadata:
   name: $WATCH
 spec:
-  endpoint: $SIM_URL
-  projectID: $PROJECT
+  accountRef: {name: $ACCOUNT}
   clusterID: $CLUSTER
   upgradeWorkflowID: $WORKFLOW
-  credentialsSecretRef: {name: cce-credentials}
   pollInterval: 5s
 EOF
 sed 's/^/    /' "$work/watch.yaml"
@@ -218,3 +253,8 @@ else
 	note "kubectl wait --for=condition=Ready uww/$WATCH: not ready; Stalled=$stalled (Argo CD: Degraded)"
 fi
 note "guide: docs/gitops.md"
+
+step "The account: how many watches name it, and whether its credentials work"
+note "(the operator recounts an account's watches once a minute)"
+"$KUBECTL" -n "$NS" wait "cceaccount/$ACCOUNT" --for=jsonpath='{.status.watches}'=1 --timeout=70s >/dev/null || true
+"$KUBECTL" -n "$NS" get cceaccount "$ACCOUNT" -o wide

@@ -423,6 +423,60 @@ async fn the_api_server_rejects_bad_accounts_naming_the_field() {
         .expect("delete");
 }
 
+/// Every example of a watch or an account is one the API server takes as written: the
+/// examples are what users copy, and a field the schema no longer has would only show up
+/// when they apply it.
+#[tokio::test]
+async fn the_examples_pass_the_api_servers_validation() {
+    let client = common::client().await;
+    common::install_crd(&client).await;
+    let ns = common::namespace(&client, "examples").await;
+    let mut checked = Vec::new();
+    let dir = common::repo_path("examples");
+    for entry in std::fs::read_dir(&dir).expect("examples/") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let yaml = std::fs::read_to_string(&path).expect("read example");
+        // The simulator's own files (scenarios, IAM) are not Kubernetes objects.
+        if !yaml.contains("apiVersion: cce.upgradewatch.io/") {
+            continue;
+        }
+        // A dry run: the test namespace stays empty, and a Role is checked for escalation
+        // as it would be when a namespace owner creates it.
+        let out = kubectl(&[
+            "apply",
+            "--dry-run=server",
+            "--validate=strict",
+            "-n",
+            &ns,
+            "-f",
+            &path.to_string_lossy(),
+        ]);
+        assert!(
+            out.status.success(),
+            "examples/{name}: {}",
+            text(&out.stderr)
+        );
+        checked.push(name);
+    }
+    checked.sort();
+    assert_eq!(
+        checked,
+        [
+            "cceaccount-secret.yaml",
+            "cceaccount-workload-identity.yaml",
+            "clustercceaccount-operator-defaults.yaml",
+            "watch-follow.yaml",
+            "watch-region.yaml",
+        ],
+        "every example of a watch or an account is checked"
+    );
+}
+
 #[tokio::test]
 async fn kubectl_explain_shows_user_facing_docs() {
     let client = common::client().await;

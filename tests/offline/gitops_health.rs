@@ -93,10 +93,8 @@ fn status_after(observation: &Observation<'_>, generation: i64) -> UpgradeWorkfl
 
 fn watch(generation: i64, spec_extra: Value, status: Option<&UpgradeWorkflowWatchStatus>) -> Value {
     let mut spec = json!({
-        "region": "ap-southeast-1",
-        "projectID": "0123456789abcdef0123456789abcdef",
+        "accountRef": {"kind": "CCEAccount", "name": "prod"},
         "clusterID": "b4b9e60f-8aa2-11ee-af09-0255ac10004f",
-        "credentialsSecretRef": {"name": "cce-credentials"},
     });
     if let (Some(spec), Some(extra)) = (spec.as_object_mut(), spec_extra.as_object()) {
         spec.extend(extra.clone());
@@ -191,6 +189,30 @@ fn a_permanent_error_such_as_missing_access_is_degraded() {
     assert_eq!(
         message,
         "Forbidden: CCE refused access to the cluster (403)"
+    );
+    assert_eq!(
+        (flux.kstatus.as_str(), flux.exprs.as_str()),
+        ("Failed", "Failed")
+    );
+}
+
+/// What Argo CD and Flux show for a watch whose account is missing, as a watch from before
+/// accounts is after the upgrade: a gate fails fast instead of waiting out its timeout.
+#[test]
+fn a_watch_without_its_account_is_degraded() {
+    let status = status_after(
+        &Observation::Failed(Failure {
+            category: Category::AccountMissing,
+            message: "CCEAccount platform/prod does not exist".into(),
+            permanent: true,
+        }),
+        1,
+    );
+    let (hs, message, flux) = judge(&watch(1, json!({}), Some(&status)));
+    assert_eq!(hs, "Degraded", "{message}");
+    assert_eq!(
+        message,
+        "AccountMissing: CCEAccount platform/prod does not exist"
     );
     assert_eq!(
         (flux.kstatus.as_str(), flux.exprs.as_str()),
