@@ -2,9 +2,9 @@
 //! workflow however many watches name it, answers shared while fresh, a token bucket per
 //! endpoint and project so a fleet of watches cannot flood CCE, and a limit on the requests
 //! one endpoint may have in flight, so a slow or hanging endpoint holds only part of the
-//! reconcilers and watches of other endpoints keep their poll interval. One namespace's
-//! watches may hold only a share of an endpoint's rate and in-flight requests, so a tenant
-//! with many watches on a shared account cannot starve the others. The diagnostic reads
+//! reconcilers and watches of other endpoints keep their poll interval. While several
+//! namespaces use an endpoint, one namespace's watches may hold only a share of its rate and
+//! in-flight requests, so a tenant with many watches cannot starve the others. The diagnostic reads
 //! (`findings::Ask`) go through the same sharing, buckets and limits.
 
 use std::collections::HashMap;
@@ -170,12 +170,20 @@ pub struct Fetcher {
 }
 
 /// One namespace's share of each endpoint: a bucket of its own per endpoint and project,
-/// taken before the shared one, and a cap on its requests in flight.
+/// taken before the shared one, and a cap on its requests in flight. It applies only while
+/// other namespaces use the endpoint too: alone, a namespace has all of it.
 struct TenantShare {
     limiter: Option<DefaultKeyedRateLimiter<(String, String, String)>>,
     in_flight: Mutex<HashMap<(String, String), Arc<Semaphore>>>,
     per_endpoint: usize,
+    /// When each namespace last asked each endpoint.
+    seen: Mutex<HashMap<String, HashMap<String, Instant>>>,
 }
+
+/// How long a namespace counts as using an endpoint after its last request: longer than
+/// the longest poll interval of an active upgrade is not needed, since the share only
+/// matters while several namespaces ask at once.
+const SHARING_WINDOW: Duration = Duration::from_secs(120);
 
 /// A share of `whole`, at least one.
 fn part(whole: u32, share: f64) -> NonZeroU32 {
@@ -195,7 +203,22 @@ impl TenantShare {
             limiter,
             in_flight: Mutex::new(HashMap::new()),
             per_endpoint: part(per_endpoint_share, share.min(1.0)).get() as usize,
+            seen: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Notes that `namespace` asks `endpoint` now; whether another namespace asked it
+    /// within the sharing window, so the share applies.
+    fn shared(&self, endpoint: &str, namespace: &str) -> bool {
+        if self.limiter.is_none() {
+            return false;
+        }
+        let now = Instant::now();
+        let mut seen = self.seen.lock();
+        let users = seen.entry(endpoint.to_string()).or_default();
+        users.insert(namespace.to_string(), now);
+        users.retain(|_, at| now.duration_since(*at) < SHARING_WINDOW);
+        users.len() > 1
     }
 }
 
@@ -266,9 +289,14 @@ impl Fetcher {
         Some(answer)
     }
 
-    /// Waits for the namespace's bucket, then the endpoint's; `None` when the endpoint,
-    /// or the namespace at this endpoint, has as many requests in flight as it may.
-    async fn admit(&self, key: &FetchKey, namespace: &str) -> Option<[OwnedSemaphorePermit; 2]> {
+    /// Waits for the namespace's bucket (while it shares the endpoint), then the
+    /// endpoint's; `None` when the endpoint, or the namespace at this endpoint, has as many
+    /// requests in flight as it may.
+    async fn admit(
+        &self,
+        key: &FetchKey,
+        namespace: &str,
+    ) -> Option<(OwnedSemaphorePermit, Option<OwnedSemaphorePermit>)> {
         let endpoint = {
             let mut in_flight = self.in_flight.lock();
             in_flight
@@ -283,11 +311,14 @@ impl Fetcher {
                 .or_insert_with(|| Arc::new(Semaphore::new(self.tenants.per_endpoint)))
                 .clone()
         };
-        let permits = [
-            tenant.try_acquire_owned().ok()?,
-            endpoint.try_acquire_owned().ok()?,
-        ];
-        if let Some(limiter) = &self.tenants.limiter {
+        let shared = self.tenants.shared(&key.endpoint, namespace);
+        let own = if shared {
+            Some(tenant.try_acquire_owned().ok()?)
+        } else {
+            None
+        };
+        let permits = (endpoint.try_acquire_owned().ok()?, own);
+        if let (true, Some(limiter)) = (shared, &self.tenants.limiter) {
             limiter
                 .until_key_ready(&(
                     key.endpoint.clone(),
@@ -471,10 +502,11 @@ mod tests {
         }
     }
 
-    /// With half an endpoint each, a namespace whose reads hang holds two of the four, and
-    /// another namespace's read still starts at once.
+    /// Alone at an endpoint, a namespace may use all of it; once another namespace asks it
+    /// too, with half an endpoint each, a namespace whose reads hang holds two of the four,
+    /// and the other namespace's read still starts at once.
     #[tokio::test]
-    async fn one_namespace_holds_only_its_share_of_an_endpoint() {
+    async fn one_namespace_holds_only_its_share_of_an_endpoint_it_shares() {
         let client = CceClient::new(ClientConfig {
             request_timeout: Duration::from_secs(5),
             policy: EndpointPolicy {
@@ -487,6 +519,8 @@ mod tests {
         let rate = NonZeroU32::new(1000).expect("non-zero");
         let fetcher = Arc::new(Fetcher::new(client, rate, rate, 4, 0.5, Metrics::new()));
         let (slow, _slow) = hanging_endpoint().await;
+        assert!(!fetcher.tenants.shared(slow.as_str(), "busy"), "alone");
+        assert!(fetcher.tenants.shared(slow.as_str(), "quiet"), "shared");
         let mut waiting = Vec::new();
         for workflow in ["w1", "w2"] {
             let (fetcher, (key, target)) = (fetcher.clone(), key_and_target(&slow, workflow));

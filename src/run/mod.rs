@@ -130,8 +130,9 @@ pub struct RunArgs {
     #[arg(long, env = "PER_WATCH_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
     pub per_watch_metrics: bool,
     /// The share (above 0, at most 1) of each endpoint's request rate, burst and requests in
-    /// flight that the watches of one namespace may use, so one namespace cannot exhaust a
-    /// shared account for the others; 1 turns the limit off.
+    /// flight that the watches of one namespace may use while other namespaces use it too,
+    /// so one namespace cannot exhaust a shared account for the others; 1 turns the limit
+    /// off.
     #[arg(long, env = "NAMESPACE_RATE_SHARE", default_value_t = 0.5, value_parser = share)]
     pub namespace_rate_share: f64,
     /// Token audiences accounts' workload identities may ask for (IAM's client IDs), comma
