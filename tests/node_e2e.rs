@@ -874,6 +874,8 @@ async fn a_thousand_watches_run_inside_the_default_memory_limit_without_a_restar
 
     let api =
         Api::<cce_upgrade_watch::crd::UpgradeWorkflowWatch>::namespaced(r.client.clone(), &r.ns);
+    // One account for the fleet, as a team would have.
+    common::sim_account(&r.client, &r.ns, &r.sim, "cce").await;
     let started = Instant::now();
     for i in 0..WATCHES {
         let ids = copy(Builtin::Success, i % WORKFLOWS);

@@ -152,7 +152,8 @@ pub async fn account_watch(
 }
 
 /// A watch of a simulator workflow (`None` follows the cluster), polling every 5 s, through
-/// the account [`sim_account`] makes for `secret` (none when `None`).
+/// the account [`sim_account`] makes for `secret` (none when `None`). It only names that
+/// account: create it first, as [`sim_watch`] does.
 pub fn sim_watch_object(
     ns: &str,
     name: &str,
