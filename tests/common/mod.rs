@@ -32,7 +32,10 @@ pub use kubectl::{kubectl, kubectl_stdin, kubectl_until_success};
 pub use namespace::{namespace, setup, setup_on};
 pub use plane::{client, install_crd};
 pub use secrets::{builtin_secret, sim_secret};
-pub use watch::{cond, converged, play_to_end, sim_account, sim_watch, wait_converged, wait_watch};
+pub use watch::{
+    cond, converged, play_to_end, sim_account, sim_watch, synced_message, wait_converged,
+    wait_watch,
+};
 
 use std::path::PathBuf;
 

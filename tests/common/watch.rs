@@ -263,6 +263,15 @@ pub async fn wait_account(
     .await
 }
 
+/// The message of a watch's Synced condition: what it says is wrong, if anything.
+pub fn synced_message(w: &UpgradeWorkflowWatch) -> String {
+    w.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Synced"))
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
+}
+
 /// The condition `type_` of a watch as (status, reason).
 pub fn cond(w: &UpgradeWorkflowWatch, type_: &str) -> Option<(String, String)> {
     w.status

@@ -18,7 +18,7 @@ use cce_upgrade_watch::sim::builtin::{self, Builtin};
 use common::iam::{AUDIENCE, PROVIDER, PlaneIam, rule_for, sa_token, service_account};
 use common::operator::Operator;
 use common::sim::{Sim, copy};
-use common::{cond, events, raw_events, wait_watch};
+use common::{cond, events, raw_events, synced_message, wait_watch};
 
 /// What the exchanged secrets look like: a JWT's header (`{"alg"`), the simulator's
 /// unscoped IAM tokens and its security tokens. Secret keys travel with security tokens.
@@ -81,14 +81,6 @@ fn identity_flags(sim: &Sim) -> [&str; 4] {
 
 fn synced_reason(w: &UpgradeWorkflowWatch) -> Option<String> {
     cond(w, "Synced").map(|c| c.1)
-}
-
-fn synced_message(w: &UpgradeWorkflowWatch) -> String {
-    w.status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Synced"))
-        .map(|c| c.message.clone())
-        .unwrap_or_default()
 }
 
 /// The issued credentials IAM lists (access keys and expiries, no secrets).

@@ -16,18 +16,10 @@ use cce_upgrade_watch::sim::builtin::{self, Builtin};
 use common::operator::Operator;
 use common::plane::PrivatePlane;
 use common::sim::{Sim, copy};
-use common::{cond, wait_watch};
+use common::{cond, synced_message, wait_watch};
 
 /// The watch CRD as the last release before accounts shipped it.
 const CRD_BEFORE_ACCOUNTS: &str = "tests/fixtures/crds/upgradeworkflowwatches-before-accounts.yaml";
-
-fn synced_message(w: &UpgradeWorkflowWatch) -> String {
-    w.status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Synced"))
-        .map(|c| c.message.clone())
-        .unwrap_or_default()
-}
 
 #[tokio::test]
 async fn a_watch_from_before_accounts_is_told_what_to_do_and_served_once_migrated() {

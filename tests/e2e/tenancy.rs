@@ -20,7 +20,7 @@ use common::operator::Operator;
 use common::plane::PrivatePlane;
 use common::sim::{Sim, copy};
 use common::watch::{account_watch, apply_account, defaults_account, identity_account};
-use common::{cond, wait_watch};
+use common::{cond, synced_message, wait_watch};
 
 /// The operator's default credentials: the simulator's built-in keys, from its environment.
 const DEFAULT_KEYS: [(&str, &str); 2] = [
@@ -82,14 +82,6 @@ async fn watch_author(
 
 fn synced(w: &UpgradeWorkflowWatch) -> Option<(String, String)> {
     cond(w, "Synced")
-}
-
-fn synced_message(w: &UpgradeWorkflowWatch) -> String {
-    w.status
-        .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Synced"))
-        .map(|c| c.message.clone())
-        .unwrap_or_default()
 }
 
 /// The requests the simulator saw for `workflow`, as (access key, status).
