@@ -454,8 +454,9 @@ mod tests {
         (key, target)
     }
 
-    #[tokio::test]
-    async fn a_hanging_endpoint_holds_only_its_share_of_the_reads() {
+    /// A fetcher for the plain-http test endpoints, with a rate that never binds, `per_endpoint`
+    /// reads in flight per endpoint and `share` of them per namespace.
+    fn plain_http_fetcher(per_endpoint: usize, share: f64) -> Arc<Fetcher> {
         let client = CceClient::new(ClientConfig {
             request_timeout: Duration::from_secs(5),
             policy: EndpointPolicy {
@@ -466,7 +467,19 @@ mod tests {
         })
         .expect("client");
         let rate = NonZeroU32::new(1000).expect("non-zero");
-        let fetcher = Arc::new(Fetcher::new(client, rate, rate, 2, 1.0, Metrics::new()));
+        Arc::new(Fetcher::new(
+            client,
+            rate,
+            rate,
+            per_endpoint,
+            share,
+            Metrics::new(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_hanging_endpoint_holds_only_its_share_of_the_reads() {
+        let fetcher = plain_http_fetcher(2, 1.0);
         let (slow, _slow) = hanging_endpoint().await;
         let (other, _other) = hanging_endpoint().await;
         let mut waiting = Vec::new();
@@ -507,17 +520,7 @@ mod tests {
     /// and the other namespace's read still starts at once.
     #[tokio::test]
     async fn one_namespace_holds_only_its_share_of_an_endpoint_it_shares() {
-        let client = CceClient::new(ClientConfig {
-            request_timeout: Duration::from_secs(5),
-            policy: EndpointPolicy {
-                allow_insecure: true,
-                ..EndpointPolicy::default()
-            },
-            ..ClientConfig::default()
-        })
-        .expect("client");
-        let rate = NonZeroU32::new(1000).expect("non-zero");
-        let fetcher = Arc::new(Fetcher::new(client, rate, rate, 4, 0.5, Metrics::new()));
+        let fetcher = plain_http_fetcher(4, 0.5);
         let (slow, _slow) = hanging_endpoint().await;
         assert!(!fetcher.tenants.shared(slow.as_str(), "busy"), "alone");
         assert!(fetcher.tenants.shared(slow.as_str(), "quiet"), "shared");
