@@ -72,7 +72,6 @@ pub fn kubeconfig_with_user(user: serde_json::Value) -> String {
 
 /// The committed CRDs, applied and Established (idempotent across tests).
 pub async fn install_crd(client: &Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     for plural in [
         "upgradeworkflowwatches",
         "cceaccounts",
@@ -82,22 +81,29 @@ pub async fn install_crd(client: &Client) {
         let yaml = std::fs::read_to_string(repo_path(&file)).expect("read committed CRD");
         let crd: CustomResourceDefinition =
             serde_yaml::from_str(&yaml).expect("parse committed CRD");
-        let name = format!("{plural}.cce.upgradewatch.io");
-        api.patch(
-            &name,
-            &PatchParams::apply("e2e-tests").force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .expect("apply CRD");
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            await_condition(api.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .expect("CRD Established within 30s")
-        .expect("watch CRD");
+        apply_crd(client, &crd).await;
     }
+}
+
+/// One CRD applied and Established: until then the API server answers its resources
+/// with a bare 404.
+pub async fn apply_crd(client: &Client, crd: &CustomResourceDefinition) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = crd.metadata.name.clone().expect("a CRD has a name");
+    api.patch(
+        &name,
+        &PatchParams::apply("e2e-tests").force(),
+        &Patch::Apply(crd),
+    )
+    .await
+    .expect("apply CRD");
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(api, &name, conditions::is_crd_established()),
+    )
+    .await
+    .expect("CRD Established within 30s")
+    .expect("watch CRD");
 }
 
 /// What kube-controller-manager's clusterrole-aggregation controller does, for a plane

@@ -26,14 +26,11 @@ async fn a_watch_from_before_accounts_is_told_what_to_do_and_served_once_migrate
     let success = copy(Builtin::Success, 0);
     let plane = PrivatePlane::up("cce-uw-migration-plane-");
     let client = plane.client().await;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let old: CustomResourceDefinition = serde_yaml::from_str(
         &std::fs::read_to_string(common::repo_path(CRD_BEFORE_ACCOUNTS)).expect("read"),
     )
     .expect("parse");
-    crds.create(&PostParams::default(), &old)
-        .await
-        .expect("create the old CRD");
+    common::plane::apply_crd(&client, &old).await;
     let ns = common::namespace(&client, "migration").await;
     let sim = Sim::https().scenario(Builtin::Success).frozen().start();
 
