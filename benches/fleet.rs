@@ -395,7 +395,7 @@ fn progress(status: &UpgradeWorkflowWatchStatus) -> usize {
     status
         .tasks
         .iter()
-        .map(|t| match t.status.as_deref() {
+        .map(|t| match t.phase.as_deref() {
             Some("Running") => 1,
             Some("Success") | Some("Failed") => 2,
             _ => 0,

@@ -91,7 +91,7 @@ mod tests {
     fn the_printed_reasons_name_every_reason_once() {
         let text = reasons();
         let named = text.lines().filter(|l| l.starts_with("- `")).count();
-        assert_eq!(named, 18 + 26 + 11);
+        assert_eq!(named, 15 + 27 + 11);
         for reason in [
             "NoWorkflow",
             "WorkflowNotFound",

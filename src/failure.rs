@@ -31,6 +31,8 @@ pub enum Category {
     NotFound,
     /// CCE answered 404 for the workflow: wrong ids, region or cluster type.
     WorkflowNotFound,
+    /// The workflow CCE sent belongs to another cluster than the watch names.
+    ClusterMismatch,
     /// 429.
     RateLimited,
     /// Another 4xx.
@@ -67,7 +69,7 @@ pub enum Category {
 
 impl Category {
     /// Every category, in the order the docs list them.
-    pub const ALL: [Category; 26] = [
+    pub const ALL: [Category; 27] = [
         Self::InvalidEndpoint,
         Self::EndpointNotAllowed,
         Self::IamEndpointNotAllowed,
@@ -79,6 +81,7 @@ impl Category {
         Self::Forbidden,
         Self::NotFound,
         Self::WorkflowNotFound,
+        Self::ClusterMismatch,
         Self::RateLimited,
         Self::BadRequest,
         Self::CceUnavailable,
@@ -109,6 +112,7 @@ impl Category {
             Self::Forbidden => "Forbidden",
             Self::NotFound => "NotFound",
             Self::WorkflowNotFound => "WorkflowNotFound",
+            Self::ClusterMismatch => "ClusterMismatch",
             Self::RateLimited => "RateLimited",
             Self::BadRequest => "BadRequest",
             Self::CceUnavailable => "CceUnavailable",
@@ -141,6 +145,9 @@ impl Category {
             Self::Forbidden => "no permission for this project or cluster (403)",
             Self::NotFound => "CCE knows no such object (404)",
             Self::WorkflowNotFound => "CCE knows no such workflow: check ids, region, cluster type",
+            Self::ClusterMismatch => {
+                "the workflow CCE sent belongs to another cluster: check upgradeWorkflowID"
+            }
             Self::RateLimited => "CCE throttled the request (429)",
             Self::BadRequest => "CCE refused the request (another 4xx)",
             Self::CceUnavailable => "a CCE server error (5xx)",
@@ -246,6 +253,7 @@ mod tests {
                 "Forbidden",
                 "NotFound",
                 "WorkflowNotFound",
+                "ClusterMismatch",
                 "RateLimited",
                 "BadRequest",
                 "CceUnavailable",

@@ -31,21 +31,24 @@ pub const DEFAULT_POLL_INTERVAL: &str = "30s";
     namespaced,
     status = "Box<UpgradeWorkflowWatchStatus>",
     doc = "UpgradeWorkflowWatch mirrors a Huawei Cloud CCE cluster upgrade workflow (its phase and each task's status) into its status, so kubectl, Argo CD, Flux or `kubectl wait` can follow and gate on the upgrade.",
-    printcolumn = r#"{"name":"Cluster","type":"string","jsonPath":".spec.clusterID"}"#,
+    printcolumn = r#"{"name":"Cluster","type":"string","description":"The cluster's name in CCE","jsonPath":".status.clusterName"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
-    printcolumn = r#"{"name":"Progress","type":"string","jsonPath":".status.progress"}"#,
+    printcolumn = r#"{"name":"Progress","type":"string","description":"Succeeded tasks out of all","jsonPath":".status.progress"}"#,
     printcolumn = r#"{"name":"Current Task","type":"string","jsonPath":".status.currentTask"}"#,
-    printcolumn = r#"{"name":"Target","type":"string","jsonPath":".status.targetVersion"}"#,
+    printcolumn = r#"{"name":"Target","type":"string","description":"Cluster version the upgrade goes to","jsonPath":".status.targetVersion"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","description":"The Ready condition (kstatus): True once the upgrade has succeeded","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","description":"Why Ready is what it is: NoWorkflow (idle), Upgrading, TaskFailed, UpgradeSucceeded, or what keeps CCE from being read","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Synced","type":"string","jsonPath":".status.conditions[?(@.type==\"Synced\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Cluster ID","type":"string","priority":1,"jsonPath":".spec.clusterID"}"#,
     printcolumn = r#"{"name":"Account","type":"string","priority":1,"description":"The account named in spec.accountRef","jsonPath":".spec.accountRef.name"}"#,
-    printcolumn = r#"{"name":"Current","type":"string","priority":1,"description":"Cluster version the upgrade starts from","jsonPath":".status.clusterVersion"}"#,
-    printcolumn = r#"{"name":"Workflow","type":"string","priority":1,"jsonPath":".status.workflowID"}"#,
-    printcolumn = r#"{"name":"Running For","type":"date","priority":1,"description":"Time since the running task started","jsonPath":".status.tasks[?(@.status==\"Running\")].startTime"}"#,
+    printcolumn = r#"{"name":"From","type":"string","priority":1,"description":"Cluster version the upgrade starts from","jsonPath":".status.fromVersion"}"#,
+    printcolumn = r#"{"name":"Workflow","type":"string","priority":1,"jsonPath":".status.upgradeWorkflowID"}"#,
+    printcolumn = r#"{"name":"Running For","type":"date","priority":1,"description":"Time since the running task started","jsonPath":".status.tasks[?(@.phase==\"Running\")].startTime"}"#,
     printcolumn = r#"{"name":"Durations","type":"string","priority":1,"description":"How long each finished task took","jsonPath":".status.taskDurations"}"#,
-    printcolumn = r#"{"name":"Last Change","type":"date","priority":1,"description":"Time since the workflow's phase or a task's status last changed","jsonPath":".status.lastChangeTime"}"#,
-    printcolumn = r#"{"name":"Last Sync","type":"date","priority":1,"jsonPath":".status.lastSyncTime"}"#
+    printcolumn = r#"{"name":"Last Change","type":"date","priority":1,"description":"Time since the workflow's phase or a task's phase last changed","jsonPath":".status.lastChangeTime"}"#,
+    printcolumn = r#"{"name":"Last Sync","type":"date","priority":1,"jsonPath":".status.lastSyncTime"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","priority":1,"description":"What to look at now","jsonPath":".status.message"}"#
 )]
 #[x_kube(validation = Rule::new("has(self.accountRef)").message("set accountRef: the CCEAccount of this namespace, or a ClusterCCEAccount that lists it, whose credentials serve this watch").field_path(".accountRef"))]
 #[x_kube(validation = Rule::new("!has(self.region) && !has(self.endpoint) && !has(self.projectID) && !has(self.credentialsSecretRef) && !has(self.workloadIdentity)").message("region, endpoint, projectID, credentialsSecretRef and workloadIdentity are set on the account now (CCEAccount or ClusterCCEAccount): see the CHANGELOG"))]
@@ -156,13 +159,18 @@ pub struct UpgradeWorkflowWatchStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 
-    /// ID of the workflow actually watched (the newest one when following the cluster).
+    /// ID of the upgrade workflow actually watched: `spec.upgradeWorkflowID`, or the
+    /// cluster's newest one when the spec names none.
     #[serde(
-        rename = "workflowID",
+        rename = "upgradeWorkflowID",
         default,
         skip_serializing_if = "Option::is_none"
     )]
     pub workflow_id: Option<String>,
+
+    /// The cluster's name in CCE, read once for `spec.clusterID`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_name: Option<String>,
 
     /// Workflow phase as CCE reports it: Init (no task started), Running, Pending (a task
     /// failed; waiting for a retry or a decision), Success or Cancel. Values CCE adds later
@@ -170,9 +178,9 @@ pub struct UpgradeWorkflowWatchStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
 
-    /// Cluster version the upgrade starts from.
+    /// Cluster version the upgrade starts from, as the workflow names it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cluster_version: Option<String>,
+    pub from_version: Option<String>,
 
     /// Cluster version the upgrade goes to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -227,9 +235,15 @@ pub struct UpgradeWorkflowWatchStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
 
-    /// Ready (the upgrade succeeded), Reconciling (it is in progress), Stalled (it needs a
-    /// person: a task failed, it was cancelled, or access is denied) and Synced (the last
-    /// CCE call succeeded).
+    /// What to look at now, in one line: why CCE cannot be read when it cannot, else what
+    /// the upgrade needs or where it is. The `Message` column of `kubectl get -o wide`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+
+    /// Ready (the upgrade succeeded; stays True once it did, whatever syncing does
+    /// afterwards), Reconciling (it is in progress), Stalled (it needs a person: a task
+    /// failed, it was cancelled, or access is denied) and Synced (the last CCE call
+    /// succeeded; its reason says why not).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
@@ -248,9 +262,10 @@ pub struct TaskStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
 
-    /// Init, Queuing, Running, Success or Failed (or a newer value as CCE sends it).
+    /// The task's phase in the workflow: Init, Queuing, Running, Success or Failed (or a
+    /// newer value as CCE sends it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub phase: Option<String>,
 
     /// When the task started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -289,12 +304,12 @@ pub struct TaskStatus {
     /// at the poll interval while the task runs or is paused; kept once it ended).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(max = 100))]
-    pub progress: Option<u8>,
+    pub percent: Option<u8>,
 
-    /// Phase of CCE's own task for a Cluster task (Init, Queuing, Running, Pause, Success,
-    /// Failed), as CCE sends it.
+    /// Phase of CCE's upgrade task behind a Cluster task (Init, Queuing, Running, Pause,
+    /// Success, Failed), as CCE sends it; it can say Pause while `phase` says Running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task_phase: Option<String>,
+    pub upgrade_task_phase: Option<String>,
 
     /// What a finished pre-check found (CCE's ShowPreCheck): the items that did not pass,
     /// most severe first.
@@ -310,11 +325,11 @@ pub struct TaskStatus {
     #[schemars(length(max = 5))]
     pub snapshot_messages: Vec<String>,
 
-    /// Set when CCE would not tell more about this task (the account may not use that API,
-    /// or CCE has no such record, or its answer was unreadable): the task is mirrored all
-    /// the same.
+    /// Why CCE would not tell more about this task, when it would not (the account may
+    /// not use that API, or CCE has no such record, or its answer was unreadable): the task
+    /// is mirrored all the same.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub diagnostics_unavailable: Option<String>,
+    pub diagnostics_unavailable_reason: Option<String>,
 }
 
 /// The findings of a pre-check, bounded: the most severe items, and how many more there were.
@@ -416,7 +431,7 @@ impl TaskStatus {
     }
 
     pub fn state(&self) -> Option<TaskState> {
-        self.status
+        self.phase
             .as_deref()
             .map(|s| TaskState::from(s).canonical())
     }
@@ -450,15 +465,18 @@ mod tests {
                 ("Current Task", 0),
                 ("Target", 0),
                 ("Ready", 0),
+                ("Reason", 0),
                 ("Synced", 0),
                 ("Age", 0),
+                ("Cluster ID", 1),
                 ("Account", 1),
-                ("Current", 1),
+                ("From", 1),
                 ("Workflow", 1),
                 ("Running For", 1),
                 ("Durations", 1),
                 ("Last Change", 1),
                 ("Last Sync", 1),
+                ("Message", 1),
             ]
         );
     }

@@ -33,12 +33,18 @@ pub enum Ask {
     Cluster(String),
     /// The snapshot task list, once a Snapshot task failed.
     Snapshot(String),
+    /// ShowCluster for the cluster's name (by cluster id), until status holds it.
+    ClusterName(String),
 }
 
 impl Ask {
     pub fn task_id(&self) -> &str {
         match self {
-            Self::PreCheck(id) | Self::Progress(id) | Self::Cluster(id) | Self::Snapshot(id) => id,
+            Self::PreCheck(id)
+            | Self::Progress(id)
+            | Self::Cluster(id)
+            | Self::Snapshot(id)
+            | Self::ClusterName(id) => id,
         }
     }
 
@@ -47,7 +53,7 @@ impl Ask {
         match self {
             Self::PreCheck(_) => "ShowPreCheck",
             Self::Progress(_) => "ShowUpgradeClusterTask",
-            Self::Cluster(_) => "ShowCluster",
+            Self::Cluster(_) | Self::ClusterName(_) => "ShowCluster",
             Self::Snapshot(_) => "ListClusterMasterSnapshotTasks",
         }
     }
@@ -60,6 +66,7 @@ impl Ask {
                 Self::Progress(_) => kind == TaskType::Cluster,
                 Self::Cluster(_) => matches!(kind, TaskType::Cluster | TaskType::Rollback),
                 Self::Snapshot(_) => kind == TaskType::Snapshot,
+                Self::ClusterName(_) => false,
             }
     }
 }
@@ -74,6 +81,8 @@ pub enum Told {
     },
     Cluster(ClusterReport),
     Snapshot(Vec<String>),
+    /// The cluster's name, when CCE gave one.
+    ClusterName(Option<String>),
     /// CCE will not say (403, 404, an unreadable answer): the sentence status keeps.
     Unavailable(String),
 }
@@ -101,7 +110,7 @@ pub fn wanted(wf: &Workflow, old: &UpgradeWorkflowWatchStatus) -> Vec<Ask> {
             .find(|t| t.kind() == kind && t.id.as_deref() == Some(id.as_str()));
         let unavailable = |api: &str| {
             before
-                .and_then(|t| t.diagnostics_unavailable.as_deref())
+                .and_then(|t| t.diagnostics_unavailable_reason.as_deref())
                 .is_some_and(|said| said.starts_with(api))
         };
         let ask = match (&kind, &state) {
@@ -223,6 +232,22 @@ pub fn progress(task: &UpgradeTask) -> Told {
     }
 }
 
+/// The name a cluster's ShowCluster answer gives it, bounded.
+pub fn cluster_name(cluster: &Cluster) -> Told {
+    Told::ClusterName(kept(
+        cluster.metadata.as_ref().and_then(|m| m.name.as_deref()),
+        MAX_FIELD_BYTES,
+    ))
+}
+
+/// The name `told` gives the cluster, if a read of it was made and answered.
+pub fn told_cluster_name(told: &[(Ask, Told)]) -> Option<String> {
+    told.iter().find_map(|(_, answer)| match answer {
+        Told::ClusterName(name) => name.clone(),
+        _ => None,
+    })
+}
+
 pub fn cluster_report(cluster: &Cluster) -> ClusterReport {
     ClusterReport {
         phase: kept(cluster.phase().map(|p| p.as_str()), MAX_FIELD_BYTES),
@@ -260,27 +285,29 @@ pub fn annotate(status: &mut UpgradeWorkflowWatchStatus, old: &[TaskStatus], tol
             .iter()
             .find(|t| t.task_type == task.task_type && t.id == task.id)
         {
-            task.progress = before.progress;
-            task.task_phase.clone_from(&before.task_phase);
+            task.percent = before.percent;
+            task.upgrade_task_phase
+                .clone_from(&before.upgrade_task_phase);
             task.checks.clone_from(&before.checks);
             task.cluster.clone_from(&before.cluster);
             task.snapshot_messages.clone_from(&before.snapshot_messages);
-            task.diagnostics_unavailable
-                .clone_from(&before.diagnostics_unavailable);
+            task.diagnostics_unavailable_reason
+                .clone_from(&before.diagnostics_unavailable_reason);
         }
         let fresh: Vec<&(Ask, Told)> = told.iter().filter(|(ask, _)| ask.fits(task)).collect();
         for (ask, answer) in fresh {
             match answer.clone() {
                 Told::PreCheck(report) => task.checks = Some(report),
                 Told::Progress { phase, percent } => {
-                    task.task_phase = phase;
-                    task.progress = percent.or(task.progress);
+                    task.upgrade_task_phase = phase;
+                    task.percent = percent.or(task.percent);
                 }
                 Told::Cluster(report) => task.cluster = Some(report),
                 Told::Snapshot(messages) => task.snapshot_messages = messages,
+                Told::ClusterName(_) => {}
                 Told::Unavailable(said) => {
                     debug_assert!(said.starts_with(ask.api()));
-                    task.diagnostics_unavailable = Some(said);
+                    task.diagnostics_unavailable_reason = Some(said);
                 }
             }
         }
@@ -290,7 +317,7 @@ pub fn annotate(status: &mut UpgradeWorkflowWatchStatus, old: &[TaskStatus], tol
             t.task_type == current
                 && matches!(t.state(), Some(TaskState::Running | TaskState::Pause))
         })?;
-        Some(format!("{current} {}%", task.progress?))
+        Some(format!("{current} {}%", task.percent?))
     });
     if let Some(shown) = shown {
         status.current_task = Some(shown);
@@ -405,7 +432,7 @@ pub fn unavailable_summary(status: &UpgradeWorkflowWatchStatus) -> Option<String
         .tasks
         .iter()
         .filter_map(|t| {
-            let said = t.diagnostics_unavailable.as_deref()?;
+            let said = t.diagnostics_unavailable_reason.as_deref()?;
             let id = t.id.as_deref().unwrap_or("-");
             Some(format!("{} {id}: {said}", t.task_type))
         })
@@ -482,7 +509,7 @@ mod tests {
         let task = TaskStatus {
             task_type: "PreCheck".into(),
             id: Some("p1".into()),
-            status: Some("Failed".into()),
+            phase: Some("Failed".into()),
             checks: Some(report),
             ..Default::default()
         };
@@ -547,19 +574,19 @@ mod tests {
                 TaskStatus {
                     task_type: "PreCheck".into(),
                     id: Some("p1".into()),
-                    status: Some("failed".into()),
+                    phase: Some("failed".into()),
                     ..Default::default()
                 },
                 TaskStatus {
                     task_type: "Cluster".into(),
                     id: Some("c1".into()),
-                    status: Some("Running".into()),
+                    phase: Some("Running".into()),
                     ..Default::default()
                 },
                 TaskStatus {
                     task_type: "Snapshot".into(),
                     id: Some("s1".into()),
-                    status: Some("Failed".into()),
+                    phase: Some("Failed".into()),
                     ..Default::default()
                 },
             ],
@@ -586,7 +613,7 @@ mod tests {
         let old = status.clone();
         annotate(&mut status, &old.tasks, &told);
         assert_eq!(status.current_task.as_deref(), Some("Cluster 45%"));
-        assert_eq!(status.tasks[1].progress, Some(45));
+        assert_eq!(status.tasks[1].percent, Some(45));
         assert_eq!(
             wanted(&wf, &status),
             vec![Ask::Progress("c1".into())],
@@ -604,8 +631,8 @@ mod tests {
         let old = vec![TaskStatus {
             task_type: "Cluster".into(),
             id: Some("c1".into()),
-            status: Some("Failed".into()),
-            progress: Some(50),
+            phase: Some("Failed".into()),
+            percent: Some(50),
             cluster: Some(ClusterReport {
                 phase: Some("Error".into()),
                 reason: Some("UpgradeFailed".into()),
@@ -630,14 +657,14 @@ mod tests {
             tasks: vec![TaskStatus {
                 task_type: "Cluster".into(),
                 id: Some("c2".into()),
-                status: Some("Running".into()),
+                phase: Some("Running".into()),
                 ..Default::default()
             }],
             ..Default::default()
         };
         annotate(&mut retried, &old, &[]);
         assert_eq!(retried.tasks[0].cluster, None);
-        assert_eq!(retried.tasks[0].progress, None);
+        assert_eq!(retried.tasks[0].percent, None);
     }
 
     #[test]

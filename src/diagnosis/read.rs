@@ -19,6 +19,7 @@ pub async fn read(client: &CceClient, target: &Target, ask: &Ask) -> Result<Told
         Ask::Cluster(_) => Told::Cluster(findings::cluster_report(
             &client.show_cluster(target).await?.body,
         )),
+        Ask::ClusterName(_) => findings::cluster_name(&client.show_cluster(target).await?.body),
         Ask::Snapshot(_) => {
             findings::snapshot_messages(&client.list_snapshot_tasks(target).await?.body, ask)
         }

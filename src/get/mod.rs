@@ -280,7 +280,7 @@ fn exit_code(category: Category) -> u8 {
         InvalidEndpoint | EndpointNotAllowed | IamEndpointNotAllowed => 4,
         Unauthorized => 5,
         Forbidden => 6,
-        NotFound | WorkflowNotFound => 7,
+        NotFound | WorkflowNotFound | ClusterMismatch => 7,
         BadRequest => 8,
         RateLimited => 9,
         CceUnavailable => 10,
@@ -328,6 +328,7 @@ mod tests {
             Category::AudienceNotAllowed,
             // `get` names a 404 NotFound; the operator's WorkflowNotFound shares its code.
             Category::WorkflowNotFound,
+            Category::ClusterMismatch,
         ];
         for category in Category::ALL
             .into_iter()

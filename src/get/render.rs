@@ -144,6 +144,10 @@ fn diagnoses(told: &[(Ask, Told)]) -> String {
             Told::Snapshot(messages) => {
                 out.push_str(&format!("Snapshot {id}: {}\n", messages.join("; ")));
             }
+            Told::ClusterName(name) => {
+                let name = name.as_deref().unwrap_or("-");
+                out.push_str(&format!("Cluster {id}: named {name}\n"));
+            }
             Told::Unavailable(said) => {
                 out.push_str(&format!("Diagnostics unavailable for task {id}: {said}\n"));
             }

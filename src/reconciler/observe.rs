@@ -143,7 +143,7 @@ fn reading_of(
         },
         Ok(None) => Reading {
             observed: observed(Seen::NoWorkflowYet),
-            source: None,
+            source: Some(Arc::new((key, target))),
         },
         Err(e) => {
             debug!(watch = %watch.metadata.name.as_deref().unwrap_or_default(), error = %e, "CCE call failed");
@@ -182,18 +182,24 @@ pub async fn diagnose(
     poll: Duration,
     namespace: &str,
 ) -> Diagnosed {
-    let (Seen::Workflow(wf, _), Some(source)) = (&reading.observed.seen, &reading.source) else {
-        return Diagnosed {
-            told: Vec::new(),
-            complete: true,
-        };
-    };
-    let (key, target) = &**source;
     let mut diagnosed = Diagnosed {
         told: Vec::new(),
         complete: true,
     };
-    for ask in wanted(wf, old) {
+    let Some(source) = &reading.source else {
+        return diagnosed;
+    };
+    let (key, target) = &**source;
+    let mut asks = match &reading.observed.seen {
+        Seen::Workflow(wf, _) => wanted(wf, old),
+        _ => Vec::new(),
+    };
+    if old.cluster_name.is_none() {
+        asks.insert(0, Ask::ClusterName(target.cluster_id.clone()));
+    }
+    for ask in asks {
+        // A name CCE would not give is asked again after the same hour a finished task's
+        // diagnosis is shared for: one read per cluster and hour, not per poll.
         let fresh_for = match ask {
             Ask::Progress(_) => poll.mul_f64(0.8),
             _ => FINISHED_TASK_SHARED_FOR,

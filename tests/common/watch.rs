@@ -295,7 +295,7 @@ pub async fn converged(sim: &Sim, w: &UpgradeWorkflowWatch, workflow: &str) -> R
             && status.workflow_id.as_deref() == Some(workflow)
             && points.len() == status.tasks.len()
             && points.iter().zip(&status.tasks).all(|(p, t)| {
-                p["status"].as_str() == t.status.as_deref()
+                p["status"].as_str() == t.phase.as_deref()
                     && p["taskID"].as_str() == t.id.as_deref()
             })
     });

@@ -40,7 +40,7 @@ async fn success_scenario_reaches_ready_with_exactly_one_event_per_transition() 
     );
     assert_eq!(
         cond(&first, "Reconciling"),
-        Some(("True".into(), "Init".into()))
+        Some(("True".into(), "NotStarted".into()))
     );
     assert_eq!(
         cond(&first, "Synced"),
@@ -87,6 +87,45 @@ async fn success_scenario_reaches_ready_with_exactly_one_event_per_transition() 
             && got[6].1.contains("Cluster"),
         "{got:#?}"
     );
+    // ShowCluster named the cluster once (the simulator names a cluster by its id).
+    assert_eq!(
+        status.cluster_name.as_deref(),
+        Some(success.cluster.as_str())
+    );
+
+    // Access lost after the upgrade succeeded: Synced says so, Ready stays True, so a
+    // gate that passed does not fail afterwards.
+    let account = common::watch::sim_account_name(&sim, "cce");
+    kubectl(&["delete", "cceaccount", &account, "-n", &ns, "--wait=false"]);
+    let lost = wait_watch(&client, &ns, "up", 30, "Synced False", |w| {
+        cond(w, "Synced").is_some_and(|c| c.0 == "False")
+    })
+    .await;
+    assert_eq!(
+        cond(&lost, "Synced"),
+        Some(("False".into(), "AccountMissing".into()))
+    );
+    assert_eq!(
+        cond(&lost, "Ready"),
+        Some(("True".into(), "UpgradeSucceeded".into()))
+    );
+    assert_eq!(cond(&lost, "Stalled").map(|c| c.0), Some("False".into()));
+    let message = lost.status.as_ref().and_then(|s| s.message.clone());
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("AccountMissing: ")),
+        "{message:?}"
+    );
+    let out = kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "-n",
+        &ns,
+        "uww/up",
+        "--timeout=5s",
+    ]);
+    assert!(out.status.success(), "kubectl wait: {}", text(&out.stderr));
 }
 
 #[tokio::test]
@@ -728,7 +767,7 @@ workflows:
         w.status.as_ref().is_some_and(|s| {
             s.tasks
                 .iter()
-                .any(|t| t.task_type == "PreCheck" && t.status.as_deref() == Some("Success"))
+                .any(|t| t.task_type == "PreCheck" && t.phase.as_deref() == Some("Success"))
         })
     })
     .await;
@@ -771,5 +810,77 @@ workflows:
             .count(),
         1,
         "{found:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_workflow_first_seen_after_its_task_failed_warns_as_a_task_failure() {
+    let retry = copy(Builtin::ClusterFailsThenRetry, 0);
+    let (client, ns) = common::setup("late-failure").await;
+    let sim = Sim::https()
+        .scenario(Builtin::ClusterFailsThenRetry)
+        .frozen()
+        .start();
+    // The upgrade fails before anyone watches it.
+    for _ in 0..20 {
+        if sim.workflow(&retry.workflow).await["workflow"]["status"]["phase"] == "Pending" {
+            break;
+        }
+        sim.step(&retry.workflow, 1).await;
+    }
+    assert_eq!(
+        sim.workflow(&retry.workflow).await["workflow"]["status"]["phase"],
+        "Pending"
+    );
+    let _op = Operator::start(&ns, &sim, &[]);
+    common::sim_watch(
+        &client,
+        &ns,
+        "late",
+        &sim,
+        &retry.cluster,
+        Some(&retry.workflow),
+        Some("cce"),
+    )
+    .await;
+    let stalled = wait_watch(&client, &ns, "late", 30, "Stalled", |w| {
+        cond(w, "Stalled").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    assert_eq!(
+        cond(&stalled, "Ready"),
+        Some(("False".into(), "TaskFailed".into()))
+    );
+    let warned = || async {
+        common::raw_events(&client, &ns, "late")
+            .await
+            .into_iter()
+            .filter(|e| e.type_.as_deref() == Some("Warning"))
+            .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+            .collect::<Vec<_>>()
+    };
+    common::eventually::eventually(
+        "the TaskFailed Warning",
+        Duration::from_secs(20),
+        Duration::from_millis(500),
+        || async {
+            match warned().await.is_empty() {
+                true => Err("no Warning yet"),
+                false => Ok(()),
+            }
+        },
+    )
+    .await;
+    // A few more polls: the failure is published once.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let warnings = warned().await;
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert_eq!(warnings[0].0, "TaskFailed");
+    assert!(warnings[0].1.contains("task Cluster"), "{warnings:#?}");
+    let got = events(&client, &ns, "late").await;
+    assert_eq!(
+        reasons(&got)[..2],
+        ["WorkflowObserved", "TaskFailed"],
+        "{got:#?}"
     );
 }

@@ -65,24 +65,26 @@ async fn kubectl_get_prints_the_designed_columns() {
         "apiVersion": "cce.upgradewatch.io/v1alpha1",
         "kind": "UpgradeWorkflowWatch",
         "status": {
-            "workflowID": builtin::SEED_WORKFLOW_ID,
+            "upgradeWorkflowID": builtin::SEED_WORKFLOW_ID,
+            "clusterName": "prod-eu",
             "phase": "Pending",
-            "clusterVersion": "v1.17.17-r0",
+            "fromVersion": "v1.17.17-r0",
             "targetVersion": "v1.19.16-r80",
             "progress": "1/4",
             "currentTask": "Cluster",
             "tasks": [
-                {"type": "PreCheck", "status": "Success", "startTime": "2023-11-25T07:20:04Z",
+                {"type": "PreCheck", "phase": "Success", "startTime": "2023-11-25T07:20:04Z",
                  "endTime": "2023-11-25T07:21:05Z", "duration": "1m1s"},
                 {"type": "Snapshot"},
-                {"type": "Cluster", "status": "Failed", "startTime": "2023-11-25T07:49:30Z",
+                {"type": "Cluster", "phase": "Failed", "startTime": "2023-11-25T07:49:30Z",
                  "endTime": "2023-11-25T07:58:35Z", "duration": "9m5s"},
                 {"type": "PostCheck"}
             ],
             "taskDurations": "PreCheck 1m1s, Cluster 9m5s (Failed)",
             "lastChangeTime": "2023-11-25T07:58:40Z",
             "lastSyncTime": "2023-11-25T07:58:40Z",
-            "conditions": [{"type": "Ready", "status": "False", "reason": "Pending", "message": "ok",
+            "message": "task Cluster failed",
+            "conditions": [{"type": "Ready", "status": "False", "reason": "TaskFailed", "message": "ok",
                             "lastTransitionTime": "2023-11-25T07:58:40Z"},
                            {"type": "Synced", "status": "True", "reason": "Synced", "message": "ok",
                             "lastTransitionTime": "2023-11-25T07:58:40Z"}]
@@ -118,6 +120,7 @@ async fn kubectl_get_prints_the_designed_columns() {
                 "CURRENT TASK",
                 "TARGET",
                 "READY",
+                "REASON",
                 "SYNCED",
                 "AGE"
             ],
@@ -125,15 +128,16 @@ async fn kubectl_get_prints_the_designed_columns() {
         );
         let row: Vec<&str> = lines.next().expect("row").split_whitespace().collect();
         assert_eq!(
-            row[..8],
+            row[..9],
             [
                 "seed",
-                builtin::SEED_CLUSTER_ID,
+                "prod-eu",
                 "Pending",
                 "1/4",
                 "Cluster",
                 "v1.19.16-r80",
                 "False",
+                "TaskFailed",
                 "True"
             ],
             "{table}"
@@ -150,21 +154,26 @@ async fn kubectl_get_prints_the_designed_columns() {
         .filter(|s| !s.is_empty())
         .collect();
     assert_eq!(
-        header[9..],
+        header[10..],
         [
+            "CLUSTER ID",
             "ACCOUNT",
-            "CURRENT",
+            "FROM",
             "WORKFLOW",
             "RUNNING FOR",
             "DURATIONS",
             "LAST CHANGE",
-            "LAST SYNC"
+            "LAST SYNC",
+            "MESSAGE"
         ],
         "{table}"
     );
     let row = table.lines().nth(1).expect("row");
     assert!(
-        row.contains("v1.17.17-r0") && row.contains(builtin::SEED_WORKFLOW_ID),
+        row.contains("v1.17.17-r0")
+            && row.contains(builtin::SEED_WORKFLOW_ID)
+            && row.contains(builtin::SEED_CLUSTER_ID)
+            && row.trim_end().ends_with("task Cluster failed"),
         "{table}"
     );
     // No task is running: the Running For cell is empty; finished tasks show their time.
@@ -175,8 +184,9 @@ async fn kubectl_get_prints_the_designed_columns() {
         Some(""),
         "{table}"
     );
-    assert!(
-        row[at("DURATIONS")..].starts_with("PreCheck 1m1s, Cluster 9m5s (Failed) "),
+    assert_eq!(
+        row.get(at("DURATIONS")..at("LAST CHANGE")).map(str::trim),
+        Some("PreCheck 1m1s, Cluster 9m5s (Failed)"),
         "{table}"
     );
     // The category lists it too.

@@ -203,8 +203,8 @@ async fn the_cluster_task_shows_its_progress_and_publishes_no_event_per_percent(
         .as_ref()
         .and_then(|s| s.tasks.iter().find(|t| t.task_type == "Cluster"))
         .expect("Cluster task");
-    assert_eq!(task.task_phase.as_deref(), Some("Running"));
-    assert!(task.progress.is_some_and(|p| p > 0 && p < 100), "{task:?}");
+    assert_eq!(task.upgrade_task_phase.as_deref(), Some("Running"));
+    assert!(task.percent.is_some_and(|p| p > 0 && p < 100), "{task:?}");
     wait_watch(&client, &ns, "progress", 240, "Ready", |w| {
         cond(w, "Ready").is_some_and(|c| c.0 == "True")
     })

@@ -325,8 +325,8 @@ async fn renewal_fails_then_recovers(test: &str, disruption: Disruption, because
         expired.status.expect("status"),
     );
     assert_eq!(
-        (before.workflow_id, before.cluster_version),
-        (after.workflow_id, after.cluster_version),
+        (before.workflow_id, before.from_version),
+        (after.workflow_id, after.from_version),
         "the last good status is kept"
     );
     assert!(!after.tasks.is_empty(), "tasks kept");

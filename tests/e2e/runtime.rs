@@ -100,7 +100,7 @@ async fn with_two_replicas_only_the_leader_acts_and_the_standby_takes_over() {
     wait_watch(&client, &ns, "up", 30, "PreCheck done", |w| {
         w.status
             .as_ref()
-            .is_some_and(|s| s.tasks.first().and_then(|t| t.status.as_deref()) == Some("Success"))
+            .is_some_and(|s| s.tasks.first().and_then(|t| t.phase.as_deref()) == Some("Success"))
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -128,9 +128,9 @@ async fn with_two_replicas_only_the_leader_acts_and_the_standby_takes_over() {
         30,
         "Snapshot running after take-over",
         |w| {
-            w.status.as_ref().is_some_and(|s| {
-                s.tasks.get(1).and_then(|t| t.status.as_deref()) == Some("Running")
-            })
+            w.status
+                .as_ref()
+                .is_some_and(|s| s.tasks.get(1).and_then(|t| t.phase.as_deref()) == Some("Running"))
         },
     )
     .await;
@@ -305,7 +305,7 @@ async fn suspend_stops_polling_and_resuming_takes_effect_at_once() {
     wait_watch(&client, &ns, "up", 10, "resumed", |w| {
         w.status
             .as_ref()
-            .is_some_and(|s| s.tasks.first().and_then(|t| t.status.as_deref()) == Some("Success"))
+            .is_some_and(|s| s.tasks.first().and_then(|t| t.phase.as_deref()) == Some("Success"))
     })
     .await;
     assert!(

@@ -8,7 +8,8 @@
 //! `transitions` must give, per observation and in this order:
 //! 1. `SyncFailed` when this observation failed and the previous did not (the first one
 //!    counts as not failed), `SyncRecovered` when it succeeded after a failure;
-//! 2. for the first snapshot, one `WorkflowObserved` and nothing else about the workflow;
+//! 2. for the first snapshot, one `WorkflowObserved`, then a `TaskFailed` warning for each
+//!    task already Failed, and nothing else about the workflow;
 //! 3. for a later snapshot, compared with the last snapshot before it, for each task in
 //!    order: when its status or (a previously known) id changed, `TaskStarted` if it is now
 //!    Running, `TaskSucceeded` if Success, `TaskFailed` if Failed (other values: nothing);
@@ -198,7 +199,14 @@ fn expected(types: &[&str], obs: &[Obs]) -> Vec<Vec<(&'static str, bool)>> {
         failing = now_failing;
         if let Obs::Snap(s) = o {
             match last {
-                None => here.push(("WorkflowObserved", false)),
+                None => {
+                    here.push(("WorkflowObserved", false));
+                    for (status, _) in &s.tasks {
+                        if *status == Some("Failed") {
+                            here.push(("TaskFailed", true));
+                        }
+                    }
+                }
                 Some(prev) => {
                     for (j, (status, id)) in s.tasks.iter().enumerate() {
                         let (was, was_id) = prev.tasks[j];
@@ -302,7 +310,7 @@ proptest! {
                     prop_assert_eq!(next.tasks.len(), types.len());
                     for (j, task) in next.tasks.iter().enumerate() {
                         prop_assert_eq!(task.task_type.as_str(), types[j]);
-                        prop_assert_eq!(task.status.as_deref(), s.tasks[j].0);
+                        prop_assert_eq!(task.phase.as_deref(), s.tasks[j].0);
                         prop_assert_eq!(task.id.as_deref(), s.tasks[j].1);
                     }
                     prop_assert_eq!(next.phase.as_deref(), s.phase);
@@ -567,7 +575,7 @@ proptest! {
             findings::Ask::PreCheck("p1".into()),
             findings::Told::PreCheck(findings::precheck_report(&precheck_task(items))),
         )];
-        let observation = Observation::Diagnosed { workflow: &wf, told: &told, cluster_id: "c" };
+        let observation = Observation::Diagnosed { workflow: &wf, told: &told };
         let first = next_status(&Default::default(), &observation, Some(1), at(0), HEARTBEAT).status;
         let again = next_status(&first, &observation, Some(1), at(1), HEARTBEAT).status;
         prop_assert!(transitions(&first, &again).is_empty());

@@ -42,14 +42,15 @@ pub enum Reason {
     FirstSync,
     /// The followed cluster has no upgrade workflow yet.
     NoWorkflow,
-    /// The workflow's phase, by name, while it is not over.
-    Init,
-    Running,
-    Pending,
-    Cancel,
-    Succeeded,
+    /// Phase Init: the workflow exists and no task has started.
+    NotStarted,
+    /// Phase Running.
+    Upgrading,
+    /// Phase Success.
+    UpgradeSucceeded,
     /// Phase Pending: a task failed and CCE waits for a retry or a decision.
     TaskFailed,
+    /// Phase Cancel.
     Cancelled,
     /// A phase this build does not know.
     UnknownPhase,
@@ -58,8 +59,6 @@ pub enum Reason {
     UnparsedTimestamp,
     /// Synced, but the answer exceeded a bound of what a status holds.
     Truncated,
-    /// Synced, but the workflow CCE sent belongs to another cluster than `spec.clusterID`.
-    ClusterMismatch,
     /// Synced, but CCE would not say why a task failed or how far it is.
     DiagnosticsUnavailable,
     /// `spec.suspend` is true; not an outage.
@@ -74,22 +73,19 @@ pub enum Reason {
 impl Reason {
     /// Every reason that is not a failure; with [`Category::ALL`], every reason a condition
     /// can carry.
-    pub const STATES: [Reason; 18] = [
+    pub const STATES: [Reason; 15] = [
         Self::NotObserved,
         Self::FirstSync,
         Self::NoWorkflow,
-        Self::Init,
-        Self::Running,
-        Self::Pending,
-        Self::Cancel,
-        Self::Succeeded,
+        Self::NotStarted,
+        Self::Upgrading,
+        Self::UpgradeSucceeded,
         Self::TaskFailed,
         Self::Cancelled,
         Self::UnknownPhase,
         Self::Synced,
         Self::UnparsedTimestamp,
         Self::Truncated,
-        Self::ClusterMismatch,
         Self::DiagnosticsUnavailable,
         Self::Suspended,
         Self::CredentialsReady,
@@ -107,18 +103,15 @@ impl Reason {
             Self::NotObserved => "NotObserved",
             Self::FirstSync => "FirstSync",
             Self::NoWorkflow => "NoWorkflow",
-            Self::Init => "Init",
-            Self::Running => "Running",
-            Self::Pending => "Pending",
-            Self::Cancel => "Cancel",
-            Self::Succeeded => "Succeeded",
+            Self::NotStarted => "NotStarted",
+            Self::Upgrading => "Upgrading",
+            Self::UpgradeSucceeded => "UpgradeSucceeded",
             Self::TaskFailed => "TaskFailed",
             Self::Cancelled => "Cancelled",
             Self::UnknownPhase => "UnknownPhase",
             Self::Synced => "Synced",
             Self::UnparsedTimestamp => "UnparsedTimestamp",
             Self::Truncated => "Truncated",
-            Self::ClusterMismatch => "ClusterMismatch",
             Self::DiagnosticsUnavailable => "DiagnosticsUnavailable",
             Self::Suspended => "Suspended",
             Self::CredentialsReady => "CredentialsReady",
@@ -132,18 +125,19 @@ impl Reason {
             Self::NotObserved => "CCE has not answered yet",
             Self::FirstSync => "Reconciling while waiting for CCE's first answer",
             Self::NoWorkflow => "the cluster has no upgrade workflow yet: an idle, healthy watch",
-            Self::Init => "the workflow was created and has not started",
-            Self::Running => "the upgrade is running",
-            Self::Pending => "Ready: a task failed and CCE waits for a retry or a decision",
-            Self::Cancel => "Ready: the workflow was cancelled",
-            Self::Succeeded => "the upgrade succeeded",
-            Self::TaskFailed => "Stalled: a task failed",
-            Self::Cancelled => "Stalled: the workflow was cancelled",
+            Self::NotStarted => "phase Init: the workflow exists and no task has started",
+            Self::Upgrading => "phase Running: a task of the upgrade is running or queued",
+            Self::UpgradeSucceeded => {
+                "phase Success: the upgrade succeeded (Ready stays True whatever syncing does)"
+            }
+            Self::TaskFailed => {
+                "phase Pending: a task failed and CCE waits for a retry or a decision"
+            }
+            Self::Cancelled => "phase Cancel: the workflow was cancelled",
             Self::UnknownPhase => "CCE sent a phase this version does not know",
             Self::Synced => "the last read of CCE succeeded",
             Self::UnparsedTimestamp => "synced, but some timestamps are kept as CCE sent them",
             Self::Truncated => "synced, but CCE's answer exceeded a bound of the status",
-            Self::ClusterMismatch => "the workflow CCE sent belongs to another cluster",
             Self::DiagnosticsUnavailable => "synced, but CCE would not say why a task failed",
             Self::Suspended => "spec.suspend is true: CCE is not asked",
             Self::CredentialsReady => "an account's credentials were obtained",
@@ -154,11 +148,11 @@ impl Reason {
     /// Ready's reason for a workflow in `phase`.
     pub fn of_phase(phase: &Phase) -> Self {
         match phase {
-            Phase::Init => Self::Init,
-            Phase::Running => Self::Running,
-            Phase::Pending => Self::Pending,
-            Phase::Cancel => Self::Cancel,
-            Phase::Success => Self::Succeeded,
+            Phase::Init => Self::NotStarted,
+            Phase::Running => Self::Upgrading,
+            Phase::Pending => Self::TaskFailed,
+            Phase::Cancel => Self::Cancelled,
+            Phase::Success => Self::UpgradeSucceeded,
             Phase::Unknown(_) => Self::UnknownPhase,
         }
     }
@@ -251,18 +245,15 @@ mod tests {
             (Reason::NotObserved, "NotObserved"),
             (Reason::FirstSync, "FirstSync"),
             (Reason::NoWorkflow, "NoWorkflow"),
-            (Reason::Init, "Init"),
-            (Reason::Running, "Running"),
-            (Reason::Pending, "Pending"),
-            (Reason::Cancel, "Cancel"),
-            (Reason::Succeeded, "Succeeded"),
+            (Reason::NotStarted, "NotStarted"),
+            (Reason::Upgrading, "Upgrading"),
+            (Reason::UpgradeSucceeded, "UpgradeSucceeded"),
             (Reason::TaskFailed, "TaskFailed"),
             (Reason::Cancelled, "Cancelled"),
             (Reason::UnknownPhase, "UnknownPhase"),
             (Reason::Synced, "Synced"),
             (Reason::UnparsedTimestamp, "UnparsedTimestamp"),
             (Reason::Truncated, "Truncated"),
-            (Reason::ClusterMismatch, "ClusterMismatch"),
             (Reason::DiagnosticsUnavailable, "DiagnosticsUnavailable"),
             (Reason::Suspended, "Suspended"),
             (Reason::CredentialsReady, "CredentialsReady"),
@@ -363,7 +354,7 @@ mod tests {
             Reason::UnparsedTimestamp,
             "still ok",
         );
-        c.set(ConditionType::Ready, false, Reason::Running, "new");
+        c.set(ConditionType::Ready, false, Reason::Upgrading, "new");
         let list = c.into_list();
         assert_eq!(
             list[0].last_transition_time,

@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use crate::cce::model::Workflow;
 use crate::crd::UpgradeWorkflowWatchStatus;
-use crate::diagnosis::findings::reads_every_poll;
+use crate::diagnosis::findings::{reads_every_poll, told_cluster_name};
+use crate::failure::{Category, Failure};
+use crate::limits::{MAX_FIELD_BYTES, clean};
 use crate::reconciler::core::events::{Transition, transitions};
 use crate::reconciler::core::mirror::UnparsedTime;
 use crate::reconciler::core::observation::{Diagnosed, Observed, Seen};
@@ -197,12 +200,26 @@ fn step(
         unparsed: Vec::new(),
         settle: None,
     };
+    let failed = |step: &mut Step, failure: Failure, retry_after: Option<Duration>| {
+        let failures = watch.failures.saturating_add(1);
+        step.requeue = Requeue::After {
+            delay: policy.after_failure(failures, failure.permanent, retry_after),
+            floor: observed.not_before,
+        };
+        step.status = compute(&Observation::Failed(failure)).status;
+        (step.failures, step.outcome) = (Some(failures), Outcome::Failed);
+    };
+    if let Seen::Workflow(wf, _) = &observed.seen
+        && let Some(mismatch) = cluster_mismatch(wf, watch.cluster_id)
+    {
+        failed(&mut step, mismatch, None);
+        return step;
+    }
     match &observed.seen {
         Seen::Workflow(wf, answer) => {
             let next = compute(&Observation::Diagnosed {
                 workflow: wf,
                 told: &diagnosed.told,
-                cluster_id: watch.cluster_id,
             });
             step.unparsed = next.mirrored.unparsed;
             step.interval = policy.after_success(wf.phase(), watch.poll);
@@ -215,6 +232,7 @@ fn step(
                 floor: observed.not_before,
             };
             (step.status, step.failures, step.outcome) = (next.status, Some(0), Outcome::Synced);
+            step.status.cluster_name = named(old, diagnosed);
         }
         Seen::NoWorkflowYet => {
             step.interval = policy
@@ -225,23 +243,41 @@ fn step(
                 floor: observed.not_before,
             };
             step.status = compute(&Observation::NoWorkflowYet).status;
+            step.status.cluster_name = named(old, diagnosed);
             (step.failures, step.outcome) = (Some(0), Outcome::Synced);
         }
         Seen::Failed {
             failure,
             retry_after,
-        } => {
-            let failures = watch.failures.saturating_add(1);
-            step.requeue = Requeue::After {
-                delay: policy.after_failure(failures, failure.permanent, *retry_after),
-                floor: observed.not_before,
-            };
-            step.status = compute(&Observation::Failed(failure.clone())).status;
-            (step.failures, step.outcome) = (Some(failures), Outcome::Failed);
-        }
+        } => failed(&mut step, failure.clone(), *retry_after),
         Seen::Suspended => step.status = compute(&Observation::Suspended).status,
     }
     step
+}
+
+/// The cluster's name: as CCE just gave it, else as status kept it.
+fn named(old: &UpgradeWorkflowWatchStatus, diagnosed: &Diagnosed) -> Option<String> {
+    told_cluster_name(&diagnosed.told).or_else(|| old.cluster_name.clone())
+}
+
+/// A workflow of another cluster than `spec.clusterID` is not mirrored: the ids the spec
+/// names disagree, which a person must settle.
+fn cluster_mismatch(workflow: &Workflow, cluster_id: &str) -> Option<Failure> {
+    workflow
+        .spec
+        .as_ref()
+        .and_then(|s| s.cluster_id.as_deref())
+        .filter(|theirs| !theirs.is_empty() && *theirs != cluster_id)
+        .map(|theirs| {
+            Failure::permanent(
+                Category::ClusterMismatch,
+                format!(
+                    "the workflow belongs to cluster {:?}, not to spec.clusterID {cluster_id:?}: \
+                     check upgradeWorkflowID",
+                    clean(theirs, MAX_FIELD_BYTES)
+                ),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -515,7 +551,7 @@ mod tests {
     }
 
     #[test]
-    fn a_workflow_of_another_cluster_is_reported_in_synced() {
+    fn a_workflow_of_another_cluster_is_a_sync_failure_and_is_not_mirrored() {
         let observed = seen(
             Seen::Workflow(
                 workflow("Running", "PreCheck", "Running"),
@@ -534,13 +570,92 @@ mod tests {
             at("2024-01-01T00:00:00Z"),
             &rules(),
         );
-        let synced =
-            condition(d.write.as_ref().expect("status"), ConditionType::Synced).expect("synced");
+        let status = d.write.as_ref().expect("status");
+        let synced = condition(status, ConditionType::Synced).expect("synced");
         assert_eq!(
             (synced.status.as_str(), synced.reason.as_str()),
-            ("True", "ClusterMismatch")
+            ("False", "ClusterMismatch")
         );
         assert!(synced.message.contains("\"c\""), "{}", synced.message);
+        let stalled = condition(status, ConditionType::Stalled).expect("stalled");
+        assert_eq!(
+            (stalled.status.as_str(), stalled.reason.as_str()),
+            ("True", "ClusterMismatch")
+        );
+        assert_eq!((status.phase.as_ref(), status.tasks.len()), (None, 0));
+        assert_eq!(d.outcome, Outcome::Failed);
+        assert_eq!(
+            d.transitions
+                .iter()
+                .map(|t| t.reason.as_str())
+                .collect::<Vec<_>>(),
+            vec!["SyncFailed"]
+        );
+    }
+
+    #[test]
+    fn a_succeeded_upgrade_stays_ready_when_access_is_lost_afterwards() {
+        let success = seen(
+            Seen::Workflow(
+                workflow("Success", "Cluster", "Success"),
+                AnswerId::following(None, false),
+            ),
+            Duration::ZERO,
+        );
+        let t0 = at("2024-01-01T00:00:00Z");
+        let done = decide(
+            &Default::default(),
+            &success,
+            &nothing(),
+            &watch(),
+            t0,
+            &rules(),
+        )
+        .write
+        .expect("status");
+        let refused = seen(
+            Seen::Failed {
+                failure: Failure::permanent(Category::Forbidden, "CCE refused access (403)"),
+                retry_after: None,
+            },
+            Duration::ZERO,
+        );
+        let later = at("2024-01-01T01:00:00Z");
+        let d = decide(&done, &refused, &nothing(), &watch(), later, &rules());
+        let status = d.write.as_ref().expect("status");
+        let of = |type_| {
+            let c = condition(status, type_).expect("set");
+            (c.status.as_str(), c.reason.as_str())
+        };
+        assert_eq!(of(ConditionType::Ready), ("True", "UpgradeSucceeded"));
+        assert_eq!(of(ConditionType::Stalled), ("False", "UpgradeSucceeded"));
+        assert_eq!(of(ConditionType::Synced), ("False", "Forbidden"));
+        assert_eq!(
+            status.message.as_deref(),
+            Some("Forbidden: CCE refused access (403)")
+        );
+        assert_eq!(status.phase.as_deref(), Some("Success"));
+    }
+
+    #[test]
+    fn the_clusters_name_is_kept_once_told_and_while_the_cluster_is_idle() {
+        let told = Diagnosed {
+            told: vec![(
+                Ask::ClusterName("c".into()),
+                Told::ClusterName(Some("prod-eu".into())),
+            )],
+            complete: true,
+        };
+        let idle = seen(Seen::NoWorkflowYet, Duration::ZERO);
+        let t0 = at("2024-01-01T00:00:00Z");
+        let named = decide(&Default::default(), &idle, &told, &watch(), t0, &rules())
+            .write
+            .expect("status");
+        assert_eq!(named.cluster_name.as_deref(), Some("prod-eu"));
+        let later = at("2024-01-01T00:10:00Z");
+        let kept = decide(&named, &idle, &nothing(), &watch(), later, &rules());
+        let status = kept.write.as_ref().unwrap_or(&named);
+        assert_eq!(status.cluster_name.as_deref(), Some("prod-eu"));
     }
 
     #[test]

@@ -193,7 +193,17 @@ pub fn transitions(
                 .about(Subject::Workflow, &workflow)
                 .once(workflow),
         );
-        return out;
+        // A task that had already failed when the workflow was first seen is a Warning of
+        // its own, so Warning-only readers (event exporters, `kubectl events
+        // --types=Warning`) learn of it.
+        let failed: Vec<TaskStatus> = new
+            .tasks
+            .iter()
+            .filter(|t| t.state() == Some(TaskState::Failed))
+            .cloned()
+            .collect();
+        task_transitions(&[], &failed, &mut out);
+        return fold_task_transitions(out);
     }
     let Some(workflow) = new.workflow_id.as_deref() else {
         return out;
@@ -331,8 +341,8 @@ fn sync_transitions(
 fn task_transitions(old: &[TaskStatus], new: &[TaskStatus], out: &mut Vec<Transition>) {
     for (index, task) in new.iter().enumerate() {
         let before = matching_task(old, new, index);
-        let state = task.status.as_deref();
-        let was = before.and_then(|t| t.status.as_deref());
+        let state = task.phase.as_deref();
+        let was = before.and_then(|t| t.phase.as_deref());
         let restarted = before.is_some_and(|b| b.id.is_some() && b.id != task.id);
         let changed = state != was || restarted;
         let action = format!("{}/{}", task.task_type, task.id.as_deref().unwrap_or("-"));
@@ -445,7 +455,7 @@ fn summary(s: &UpgradeWorkflowWatchStatus) -> String {
     let overview = format!(
         "watching workflow {} ({} -> {}): phase {}, {} tasks succeeded{}",
         s.workflow_id.as_deref().unwrap_or("?"),
-        s.cluster_version.as_deref().unwrap_or("?"),
+        s.from_version.as_deref().unwrap_or("?"),
         s.target_version.as_deref().unwrap_or("?"),
         s.phase.as_deref().unwrap_or("unknown"),
         s.progress.as_deref().unwrap_or("0/0"),
@@ -582,6 +592,21 @@ mod tests {
             "{}",
             t[0].note
         );
+    }
+
+    #[test]
+    fn a_workflow_first_seen_with_a_failed_task_is_also_a_warning_and_only_once() {
+        let new = status_of(
+            &Default::default(),
+            wf(
+                "Pending",
+                &[("PreCheck", Some("Success")), ("Cluster", Some("Failed"))],
+            ),
+        );
+        let t = transitions(&Default::default(), &new);
+        assert_eq!(reasons(&t), vec!["WorkflowObserved", "TaskFailed"]);
+        assert!(t[1].warning && t[1].note.contains("task Cluster"), "{t:?}");
+        assert!(transitions(&new, &new).is_empty());
     }
 
     #[test]

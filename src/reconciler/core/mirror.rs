@@ -65,7 +65,7 @@ pub fn mirror_into(
 
     status.workflow_id = report.keep_opt(meta.uid);
     status.phase = report.keep_opt(wf.phase().map(|p| p.to_string()));
-    status.cluster_version = report.keep_opt(spec.cluster_version);
+    status.from_version = report.keep_opt(spec.cluster_version);
     status.target_version = report.keep_opt(spec.target_version);
     (status.workflow_created, status.workflow_created_raw) =
         parse_time(meta.creation_timestamp, "workflowCreated", &mut unparsed);
@@ -137,7 +137,7 @@ fn mirror_task(
     TaskStatus {
         duration,
         id: report.keep_opt(p.task_id.clone()),
-        status: report.keep_opt(p.status.as_ref().map(|s| s.to_string())),
+        phase: report.keep_opt(p.status.as_ref().map(|s| s.to_string())),
         start_time,
         start_time_raw,
         end_time,
@@ -292,13 +292,13 @@ mod tests {
         let expected = UpgradeWorkflowWatchStatus {
             workflow_id: Some("c271e39e-1a6e-4d3d-8fa8-2a36329c68d1".into()),
             phase: Some("Pending".into()),
-            cluster_version: Some("v1.17.17-r0".into()),
+            from_version: Some("v1.17.17-r0".into()),
             target_version: Some("v1.19.16-r80".into()),
             tasks: vec![
                 TaskStatus {
                     task_type: "PreCheck".into(),
                     id: Some("f61e008c-1600-41c0-9bde-121de5a30660".into()),
-                    status: Some("Success".into()),
+                    phase: Some("Success".into()),
                     start_time: t("2023-11-25T07:20:04Z"),
                     end_time: t("2023-11-25T07:21:05Z"),
                     expire_time: t("2023-11-25T08:21:05Z"),
@@ -312,7 +312,7 @@ mod tests {
                 TaskStatus {
                     task_type: "Cluster".into(),
                     id: Some("6d799ff6-3afe-4242-80b4-6f0a0fa746cb".into()),
-                    status: Some("Failed".into()),
+                    phase: Some("Failed".into()),
                     start_time: t("2023-11-25T07:49:30Z"),
                     end_time: t("2023-11-25T07:58:35Z"),
                     duration: Some("9m5s".into()),
@@ -434,7 +434,7 @@ mod tests {
         mirror_into(&mut status, &wf, now());
         assert_eq!(status.phase.as_deref(), Some("Paused"));
         assert_eq!(status.tasks[0].task_type, "NodePool");
-        assert_eq!(status.tasks[0].status.as_deref(), Some("Paused"));
+        assert_eq!(status.tasks[0].phase.as_deref(), Some("Paused"));
         assert_eq!(status.progress.as_deref(), Some("0/1"));
         assert_eq!(status.current_task, None);
     }

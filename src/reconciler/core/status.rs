@@ -12,7 +12,7 @@ use crate::crd::UpgradeWorkflowWatchStatus;
 use crate::diagnosis::findings::{Ask, Told, annotate, blocking_summary, unavailable_summary};
 use crate::failure::Failure;
 use crate::limits::{MAX_FIELD_BYTES, MAX_LINES, MAX_TASKS, clean};
-use crate::reconciler::core::conditions::{ConditionType, Conditions, Reason};
+use crate::reconciler::core::conditions::{ConditionType, Conditions, Reason, condition};
 use crate::reconciler::core::mirror::{Mirrored, mirror_into};
 
 /// What one reconcile learned.
@@ -22,12 +22,10 @@ pub enum Observation<'a> {
     FirstSight,
     /// CCE answered with this workflow.
     Workflow(&'a Workflow),
-    /// CCE answered with this workflow, its diagnostic APIs with `told`, for a watch of the
-    /// cluster `cluster_id`.
+    /// CCE answered with this workflow, its diagnostic APIs with `told`.
     Diagnosed {
         workflow: &'a Workflow,
         told: &'a [(Ask, Told)],
-        cluster_id: &'a str,
     },
     /// Following a cluster that has no upgrade workflow yet.
     NoWorkflowYet,
@@ -63,17 +61,12 @@ pub fn next_status(
         Observation::Workflow(wf) => {
             mirrored = mirror_into(&mut status, wf, now);
             annotate(&mut status, &old.tasks, &[]);
-            Some(synced_ok(&mirrored, &status, None))
+            Some(synced_ok(&mirrored, &status))
         }
-        Observation::Diagnosed {
-            workflow,
-            told,
-            cluster_id,
-        } => {
+        Observation::Diagnosed { workflow, told } => {
             mirrored = mirror_into(&mut status, workflow, now);
             annotate(&mut status, &old.tasks, told);
-            let mismatch = cluster_mismatch(workflow, cluster_id);
-            Some(synced_ok(&mirrored, &status, mismatch))
+            Some(synced_ok(&mirrored, &status))
         }
         Observation::NoWorkflowYet => {
             status = UpgradeWorkflowWatchStatus {
@@ -117,6 +110,7 @@ pub fn next_status(
         conditions.set(ConditionType::Synced, ok, reason, &message);
     }
     status.conditions = conditions.into_list();
+    status.message = what_to_look_at(&status);
 
     if matches!(
         observation,
@@ -126,22 +120,6 @@ pub fn next_status(
         status.last_sync_time = Some(Time(now));
     }
     Next { status, mirrored }
-}
-
-/// Why the workflow CCE sent is not the watched cluster's, if it is not.
-fn cluster_mismatch(workflow: &Workflow, cluster_id: &str) -> Option<String> {
-    workflow
-        .spec
-        .as_ref()
-        .and_then(|s| s.cluster_id.as_deref())
-        .filter(|theirs| !theirs.is_empty() && *theirs != cluster_id)
-        .map(|theirs| {
-            format!(
-                "the workflow belongs to cluster {:?}, not to spec.clusterID {cluster_id:?}: \
-                 check upgradeWorkflowID",
-                clean(theirs, MAX_FIELD_BYTES)
-            )
-        })
 }
 
 /// After a successful read, `lastSyncTime` moves when something else changed or the
@@ -172,7 +150,7 @@ fn moved(old: &UpgradeWorkflowWatchStatus, new: &UpgradeWorkflowWatchStatus) -> 
     let tasks = |s: &UpgradeWorkflowWatchStatus| -> Vec<(String, Option<String>, Option<String>)> {
         s.tasks
             .iter()
-            .map(|t| (t.task_type.clone(), t.id.clone(), t.status.clone()))
+            .map(|t| (t.task_type.clone(), t.id.clone(), t.phase.clone()))
             .collect()
     };
     old.workflow_id != new.workflow_id || old.phase != new.phase || tasks(old) != tasks(new)
@@ -181,11 +159,7 @@ fn moved(old: &UpgradeWorkflowWatchStatus, new: &UpgradeWorkflowWatchStatus) -> 
 /// Synced is True whenever CCE answered; its reason and message say what of the answer
 /// status could not keep as sent: a bound hit (that is the more serious news, so it leads),
 /// timestamps kept raw.
-fn synced_ok(
-    mirrored: &Mirrored,
-    status: &UpgradeWorkflowWatchStatus,
-    mismatch: Option<String>,
-) -> (Reason, String, bool) {
+fn synced_ok(mirrored: &Mirrored, status: &UpgradeWorkflowWatchStatus) -> (Reason, String, bool) {
     let mut news = Vec::new();
     if mirrored.bounded() {
         let mut cut = Vec::new();
@@ -227,8 +201,6 @@ fn synced_ok(
         Reason::Truncated
     } else if !mirrored.unparsed.is_empty() {
         Reason::UnparsedTimestamp
-    } else if let Some(mismatch) = mismatch {
-        return (Reason::ClusterMismatch, mismatch, true);
     } else if let Some(unavailable) = unavailable_summary(status) {
         return (
             Reason::DiagnosticsUnavailable,
@@ -243,6 +215,19 @@ fn synced_ok(
 
 const MIRRORS: &str = "status mirrors the workflow as CCE last reported it";
 
+/// One line for `status.message`: a failing read first (the mirrored state may be stale),
+/// then what needs a person, then where the upgrade is.
+fn what_to_look_at(status: &UpgradeWorkflowWatchStatus) -> Option<String> {
+    let of = |type_| condition(status, type_);
+    if let Some(synced) = of(ConditionType::Synced).filter(|c| c.status == "False") {
+        return Some(format!("{}: {}", synced.reason, synced.message));
+    }
+    if let Some(stalled) = of(ConditionType::Stalled).filter(|c| c.status == "True") {
+        return Some(stalled.message.clone());
+    }
+    of(ConditionType::Ready).map(|ready| ready.message.clone())
+}
+
 /// Ready, Reconciling and Stalled from the workflow phase, or from a permanent failure.
 /// `blocking` says what CCE said about the failed tasks.
 fn set_progress(
@@ -252,13 +237,14 @@ fn set_progress(
     blocking: Option<String>,
 ) {
     use Reason::{
-        Cancelled, FirstSync, NoWorkflow, NotObserved, Succeeded, TaskFailed, UnknownPhase,
+        Cancelled, FirstSync, NoWorkflow, NotObserved, TaskFailed, UnknownPhase, UpgradeSucceeded,
     };
     if let Observation::Failed(Failure {
         category,
         message,
         permanent: true,
     }) = observation
+        && phase != Some(&Phase::Success)
     {
         let reason = Reason::Failure(*category);
         conditions.set_progress([(false, reason), (false, reason), (true, reason)], message);
@@ -290,7 +276,11 @@ fn set_progress(
     let reason = Reason::of_phase(phase);
     match phase {
         Phase::Success => conditions.set_progress(
-            [(true, Succeeded), (false, Succeeded), (false, Succeeded)],
+            [
+                (true, UpgradeSucceeded),
+                (false, UpgradeSucceeded),
+                (false, UpgradeSucceeded),
+            ],
             "the upgrade succeeded",
         ),
         Phase::Init | Phase::Running => conditions.set_progress(
@@ -298,18 +288,19 @@ fn set_progress(
             &format!("the upgrade is in progress (phase {phase})"),
         ),
         Phase::Pending => {
+            // Ready, Reconciling and Stalled say the same: a task failed.
             let waits = "a task of the upgrade failed; CCE waits for a retry or a decision";
             let message = match blocking {
                 Some(blocking) => format!("{blocking}; CCE waits for a retry or a decision"),
                 None => waits.to_string(),
             };
             conditions.set_progress(
-                [(false, reason), (false, TaskFailed), (true, TaskFailed)],
+                [(false, TaskFailed), (false, TaskFailed), (true, TaskFailed)],
                 &message,
             )
         }
         Phase::Cancel => conditions.set_progress(
-            [(false, reason), (false, Cancelled), (true, Cancelled)],
+            [(false, Cancelled), (false, Cancelled), (true, Cancelled)],
             "the upgrade was cancelled",
         ),
         Phase::Unknown(raw) => conditions.set_progress(
@@ -391,11 +382,11 @@ mod tests {
         let s = run("Running");
         assert_eq!(
             cond(&s, ConditionType::Ready),
-            ("False".into(), "Running".into())
+            ("False".into(), "Upgrading".into())
         );
         assert_eq!(
             cond(&s, ConditionType::Reconciling),
-            ("True".into(), "Running".into())
+            ("True".into(), "Upgrading".into())
         );
         assert_eq!(cond(&s, ConditionType::Stalled).0, "False");
         assert_eq!(
@@ -405,7 +396,7 @@ mod tests {
         let s = run("Success");
         assert_eq!(
             cond(&s, ConditionType::Ready),
-            ("True".into(), "Succeeded".into())
+            ("True".into(), "UpgradeSucceeded".into())
         );
         assert_eq!(cond(&s, ConditionType::Reconciling).0, "False");
         let s = run("Pending");
@@ -415,7 +406,7 @@ mod tests {
         );
         assert_eq!(
             cond(&s, ConditionType::Ready),
-            ("False".into(), "Pending".into())
+            ("False".into(), "TaskFailed".into())
         );
         let s = run("Cancel");
         assert_eq!(

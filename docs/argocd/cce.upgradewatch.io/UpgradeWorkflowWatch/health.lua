@@ -1,5 +1,6 @@
 -- Argo CD health check for cce.upgradewatch.io/UpgradeWorkflowWatch.
---   Healthy      the upgrade succeeded (condition Ready is True)
+--   Healthy      the upgrade succeeded (condition Ready is True; it stays True when
+--                CCE can no longer be read afterwards, and the message says so)
 --   Degraded     it needs a person (Stalled is True): a failed task, a cancelled upgrade,
 --                or a permanent error such as missing access or a workflow that is gone
 --   Suspended    spec.suspend is true
@@ -68,10 +69,22 @@ local function explain(c)
   return text
 end
 
+local synced = condition("Synced")
+local function not_synced()
+  if synced ~= nil and synced.status == "False" and synced.reason ~= "Suspended" then
+    return explain(synced)
+  end
+  return nil
+end
+
 local ready = condition("Ready")
 if ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
   hs.message = summary()
+  local why = not_synced()
+  if why ~= nil then
+    hs.message = hs.message .. "; CCE no longer read: " .. why
+  end
   return hs
 end
 
@@ -88,12 +101,12 @@ end
 
 hs.status = "Progressing"
 hs.message = summary()
-local synced = condition("Synced")
-if synced ~= nil and synced.status == "False" then
+local why = not_synced()
+if why ~= nil then
   if hs.message ~= "" then
     hs.message = hs.message .. "; "
   end
-  hs.message = hs.message .. "CCE not in sync, retrying: " .. explain(synced)
+  hs.message = hs.message .. "CCE not in sync, retrying: " .. why
 end
 if hs.message == "" then
   hs.message = "waiting for the first answer from CCE"
