@@ -155,7 +155,7 @@ impl Caches {
     /// Runs every stream until shutdown: the accounts through their controllers, the
     /// namespaces and Secrets drained, each change reported on `changes`.
     pub(super) fn run(self, ctx: Arc<Context>, watches: Vec<WatchStore>, changes: Changes) {
-        let actx = Arc::new(AccountContext { ctx, watches });
+        let actx = Arc::new(AccountContext::new(ctx, watches));
         let config = controller::Config::default().concurrency(self.concurrency);
         let (write_namespaced, write_cluster) = self.writes;
         for cache in self.namespaced {
