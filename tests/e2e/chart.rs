@@ -2206,8 +2206,8 @@ async fn chart_yaml_lists_every_crd_and_its_examples_pass_a_server_dry_run() {
         .map(|c| c["name"].as_str().expect("name").to_string())
         .collect();
     listed.sort();
-    let mut shipped: Vec<String> = std::fs::read_dir(repo_path(&format!("{CHART}/crds")))
-        .expect("crds/")
+    let mut shipped: Vec<String> = std::fs::read_dir(repo_path(&format!("{CHART}/files/crds")))
+        .expect("files/crds/")
         .map(|e| {
             e.expect("entry")
                 .file_name()
