@@ -152,7 +152,9 @@ image-push: image
 		"$(REGISTRY)/cce-upgrade-watch:$$(sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n1)"
 
 ## The chart packaged into target/chart/; with REGISTRY its default image is
-## REGISTRY/cce-upgrade-watch. PROJECT_URL sets home and sources (hack/project-url.sh).
+## REGISTRY/cce-upgrade-watch. PROJECT_URL sets home and sources (hack/project-url.sh). Uses
+## the helm on PATH when it is Helm 3, else the one hack/control-plane.sh build caches, and
+## says which (hack/chart.sh).
 chart:
 	hack/chart.sh package $(REGISTRY)
 
