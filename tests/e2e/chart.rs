@@ -119,6 +119,13 @@ fn server_dry_run(yaml: &str) -> String {
     stdout
 }
 
+/// `objs` as one YAML stream (kubectl 1.29 reads no JSON documents between `---`).
+fn yaml_stream<'a>(objs: impl Iterator<Item = &'a Value>) -> String {
+    objs.map(|o| serde_yaml::to_string(o).expect("YAML"))
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
 /// Server-side applies `yaml` with a dry run and strict field validation, for objects the
 /// shared plane has already (the CRDs, applied by the test kit): a client-side apply would
 /// warn about their missing last-applied annotation. Nothing is stored.
@@ -879,8 +886,7 @@ async fn the_default_render_passes_a_server_dry_run_and_the_restricted_pod_secur
     }
     // Everything else is as without them.
     assert_eq!(rendered.len(), objs.len() + CRD_PLURALS.len());
-    let crd_yaml: Vec<String> = crd_objs.iter().map(|c| c.to_string()).collect();
-    let applied = server_side_dry_run(&crd_yaml.join("\n---\n"));
+    let applied = server_side_dry_run(&yaml_stream(crd_objs.iter().copied()));
     for plural in CRD_PLURALS {
         assert!(
             applied.contains(&format!(
@@ -1163,8 +1169,7 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
     for crd in &crds {
         assert!(crd["metadata"].get("annotations").is_none(), "{crd:#}");
     }
-    let crd_yaml: Vec<String> = crds.iter().map(|c| c.to_string()).collect();
-    let applied = server_side_dry_run(&crd_yaml.join("\n---\n"));
+    let applied = server_side_dry_run(&yaml_stream(crds.iter().copied()));
     assert_eq!(
         applied
             .matches("serverside-applied (server dry run)")
@@ -1172,12 +1177,10 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
         CRD_PLURALS.len(),
         "{applied}"
     );
-    let others: Vec<String> = objs
-        .iter()
-        .filter(|o| o["kind"] != "CustomResourceDefinition")
-        .map(Value::to_string)
-        .collect();
-    let yaml = others.join("\n---\n");
+    let yaml = yaml_stream(
+        objs.iter()
+            .filter(|o| o["kind"] != "CustomResourceDefinition"),
+    );
 
     let applied = server_dry_run(&yaml);
     assert!(
