@@ -152,7 +152,9 @@ image-push: image
 		"$(REGISTRY)/cce-upgrade-watch:$$(sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n1)"
 
 ## The chart packaged into target/chart/; with REGISTRY its default image is
-## REGISTRY/cce-upgrade-watch. PROJECT_URL sets home and sources (hack/project-url.sh).
+## REGISTRY/cce-upgrade-watch. PROJECT_URL sets home and sources (hack/project-url.sh). Uses
+## the helm on PATH when it is Helm 3, else the one hack/control-plane.sh build caches, and
+## says which (hack/chart.sh).
 chart:
 	hack/chart.sh package $(REGISTRY)
 
@@ -171,12 +173,16 @@ chart-lint:
 chart-docs:
 	hack/chart.sh docs
 
-## The CRD generated from src/crd.rs, written to crds/ and to the chart's crds/ (a test fails
-## when either differs from the types).
+## The CRDs generated from src/crd/, written to crds/ (for kubectl apply) and to the chart's
+## files/crds/ (a test fails when either differs from the types). The chart keeps them out of
+## its crds/ directory: with crds.enabled its templates render them (templates/crds.yaml), and
+## Helm would otherwise install them a second time from crds/.
+CHART_CRDS := charts/cce-upgrade-watch/files/crds
 crd:
+	mkdir -p $(CHART_CRDS)
 	for plural in $(CRD_PLURALS); do \
 	  $(CARGO) run --quiet --locked -- crd $$plural > crds/$$plural.cce.upgradewatch.io.yaml.tmp && \
-	  cp crds/$$plural.cce.upgradewatch.io.yaml.tmp charts/cce-upgrade-watch/crds/$$plural.cce.upgradewatch.io.yaml && \
+	  cp crds/$$plural.cce.upgradewatch.io.yaml.tmp $(CHART_CRDS)/$$plural.cce.upgradewatch.io.yaml && \
 	  mv crds/$$plural.cce.upgradewatch.io.yaml.tmp crds/$$plural.cce.upgradewatch.io.yaml || exit 1; \
 	done
 

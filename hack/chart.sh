@@ -17,14 +17,43 @@
 #                                        for a registry on loopback)
 #
 # CCE_UW_CHART_OUT: where package writes the .tgz (default target/chart).
-# helm is the control plane's (hack/control-plane.sh build), helm-docs hack/image-tools.sh's.
+# helm: CCE_UW_HELM when set, else the helm on PATH if it is Helm 3, else the one
+# hack/control-plane.sh build caches; which one is printed. helm-docs is
+# hack/image-tools.sh's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CHART=${CCE_UW_CHART_DIR:-charts/cce-upgrade-watch}
 NAME=cce-upgrade-watch
-helm=${CCE_UW_HELM:-$(hack/control-plane.sh env 2>/dev/null | sed -n 's/^export CCE_UW_HELM=//p')}
-helm=${helm//\'/}
+
+# Sets helm. Your own helm first, so that `make chart` needs no control plane build; any
+# Helm 3 packages and pushes this chart the same way.
+pick_helm() {
+	local found version cached
+	if [[ -n ${CCE_UW_HELM:-} ]]; then
+		helm=$CCE_UW_HELM
+		echo "chart.sh: helm $("$helm" version --short) from CCE_UW_HELM ($helm)" >&2
+		return
+	fi
+	if found=$(command -v helm); then
+		version=$("$found" version --template '{{.Version}}' 2>/dev/null || true)
+		if [[ $version == v3.* ]]; then
+			helm=$found
+			echo "chart.sh: helm $version from PATH ($helm)" >&2
+			return
+		fi
+		echo "chart.sh: $found is not Helm 3 (version: ${version:-unknown}); looking for the cached one" >&2
+	fi
+	cached=$(hack/control-plane.sh env 2>/dev/null | sed -n 's/^export CCE_UW_HELM=//p')
+	cached=${cached//\'/}
+	if [[ -n $cached && -x $cached ]]; then
+		helm=$cached
+		echo "chart.sh: helm $("$helm" version --short) cached by hack/control-plane.sh ($helm)" >&2
+		return
+	fi
+	echo "chart.sh: no helm: install Helm 3 (https://helm.sh/docs/intro/install/) and put it on PATH, or build the cached one with hack/control-plane.sh build" >&2
+	exit 1
+}
 
 helm_docs() {
 	"$(hack/image-tools.sh build helm-docs | tail -n1)" --chart-search-root charts \
@@ -61,9 +90,13 @@ package() {
 case "${1:-}" in
 docs) helm_docs ;;
 docs-print) helm_docs --dry-run ;;
-package) package "${2:-}" ;;
+package)
+	pick_helm
+	package "${2:-}"
+	;;
 push)
 	registry=${2:?usage: $0 push REGISTRY [HELM_FLAGS...]}
+	pick_helm
 	tgz=$(package "$registry")
 	"$helm" push "$tgz" "oci://$registry/charts" "${@:3}"
 	;;

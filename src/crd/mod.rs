@@ -95,7 +95,7 @@ spec:
         let file = format!("{plural}.{GROUP}.yaml");
         [
             format!("crds/{file}"),
-            format!("charts/cce-upgrade-watch/crds/{file}"),
+            format!("charts/cce-upgrade-watch/files/crds/{file}"),
         ]
     }
 

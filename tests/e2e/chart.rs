@@ -119,6 +119,38 @@ fn server_dry_run(yaml: &str) -> String {
     stdout
 }
 
+/// `objs` as one YAML stream (kubectl 1.29 reads no JSON documents between `---`).
+fn yaml_stream<'a>(objs: impl Iterator<Item = &'a Value>) -> String {
+    objs.map(|o| serde_yaml::to_string(o).expect("YAML"))
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+/// Server-side applies `yaml` with a dry run and strict field validation, for objects the
+/// shared plane has already (the CRDs, applied by the test kit): a client-side apply would
+/// warn about their missing last-applied annotation. Nothing is stored.
+fn server_side_dry_run(yaml: &str) -> String {
+    let out = kubectl_stdin(
+        &[
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "--validate=strict",
+            "--field-manager=chart-tests",
+            "-f",
+            "-",
+        ],
+        yaml,
+    );
+    let stdout = ok(out.clone(), "kubectl apply --server-side --dry-run=server");
+    assert!(
+        !text(&out.stderr).contains("Warning"),
+        "the dry run warned:\n{}",
+        text(&out.stderr)
+    );
+    stdout
+}
+
 /// Installs the stand-in ServiceMonitor CRD (the plane has no Prometheus Operator).
 fn install_servicemonitor_crd() {
     let path = repo_path("tests/fixtures/chart/servicemonitor-crd.yaml");
@@ -240,6 +272,68 @@ fn the_values_schema_rejects_unknown_keys_and_malformed_settings() {
             "rbac.aggregateToDefaultRoles=yes",
             "aggregateToDefaultRoles",
         ),
+        ("crds.enabled=yes", "/crds/enabled"),
+        ("crds.kep=true", "'kep' not allowed"),
+        // A pull secret is a name, bare or as {name}.
+        ("imagePullSecrets[0]=", "/imagePullSecrets/0"),
+        (
+            "global.imagePullSecrets[0].nam=default-secret",
+            "'nam' not allowed",
+        ),
+        // The chart's own labels are refused rather than overridden, as are malformed ones.
+        (
+            "commonLabels.app\\.kubernetes\\.io/instance=other",
+            "/commonLabels/app.kubernetes.io~1instance",
+        ),
+        ("commonLabels.bad key=x", "'bad key' not allowed"),
+        ("commonLabels.team=a b", "/commonLabels/team"),
+        (
+            "deploymentAnnotations.replicas=2",
+            "/deploymentAnnotations/replicas",
+        ),
+        ("revisionHistoryLimit=-1", "/revisionHistoryLimit"),
+        ("strategy.type=BlueGreen", "/strategy/type"),
+        (
+            "strategy.rollingUpdate.maxSurge=lots",
+            "/strategy/rollingUpdate/maxSurge",
+        ),
+        // The API server would refuse a Recreate strategy with rolling-update settings.
+        (
+            "strategy.type=Recreate,strategy.rollingUpdate.maxUnavailable=1",
+            "/strategy/rollingUpdate",
+        ),
+        // No credentials in a proxy URL (they would be readable in the Deployment), and a
+        // scheme is required.
+        (
+            "proxy.httpsProxy=http://user@proxy.internal:3128",
+            "/proxy/httpsProxy",
+        ),
+        ("proxy.httpProxy=proxy.internal:3128", "/proxy/httpProxy"),
+        ("proxy.noProxy[0]=a\\,b", "/proxy/noProxy/0"),
+        (
+            "proxy.htpsProxy=http://proxy.internal:3128",
+            "'htpsProxy' not allowed",
+        ),
+        (
+            "networkPolicy.proxyTo=192.168.0.50/32",
+            "/networkPolicy/proxyTo",
+        ),
+        (
+            "metrics.serviceMonitor.namespace=Monitoring",
+            "/metrics/serviceMonitor/namespace",
+        ),
+        (
+            "metrics.serviceMonitor.annotations.a=1",
+            "/metrics/serviceMonitor/annotations/a",
+        ),
+        (
+            "metrics.serviceMonitor.relabelings[0].sourceLabel=job",
+            "'sourceLabel' not allowed",
+        ),
+        (
+            "metrics.serviceMonitor.metricRelabelings[0].action=delete",
+            "/metrics/serviceMonitor/metricRelabelings/0/action",
+        ),
     ] {
         let out = helm(&["template", "t", &chart, "--set", set]);
         assert!(!out.status.success(), "--set {set} was accepted");
@@ -270,6 +364,16 @@ fn the_values_schema_rejects_unknown_keys_and_malformed_settings() {
             ][..],
             "needs networkPolicy.cloudCIDRs",
         ),
+        // With a proxy, the policy must let the operator reach it.
+        (
+            &[
+                "networkPolicy.enabled=true",
+                "networkPolicy.apiServerCIDRs[0]=10.0.0.1/32",
+                "networkPolicy.cloudCIDRs[0]=100.125.0.0/16",
+                "proxy.httpsProxy=http://proxy.internal:3128",
+            ][..],
+            "needs networkPolicy.proxyTo",
+        ),
     ] {
         let mut args = vec!["template", "t", chart.as_str()];
         for set in sets {
@@ -289,6 +393,38 @@ fn the_values_schema_rejects_unknown_keys_and_malformed_settings() {
         "metrics.service.enabled=false",
     ]);
     assert!(!out.status.success());
+    // What the guard rails and the schema must still let through: a parent chart's own
+    // globals, and a proxy in place of the cloud's addresses.
+    let objs = objects(&ok(
+        helm(&[
+            "template",
+            "t",
+            &chart,
+            "--set",
+            "global.imageRegistry=registry.example.org",
+            "--set",
+            "networkPolicy.enabled=true",
+            "--set",
+            "networkPolicy.apiServerCIDRs[0]=10.0.0.1/32",
+            "--set",
+            "proxy.httpsProxy=https://proxy.internal",
+            "--set-json",
+            "networkPolicy.proxyTo=[{\"ipBlock\":{\"cidr\":\"192.168.0.50/32\"}}]",
+        ]),
+        "helm template with a proxy instead of cloudCIDRs",
+    ));
+    let policy = &find(
+        &objs,
+        "NetworkPolicy",
+        Some("default"),
+        "t-cce-upgrade-watch",
+    )["spec"];
+    assert_eq!(
+        policy["egress"][2],
+        json!({"to": [{"ipBlock": {"cidr": "192.168.0.50/32"}}],
+               "ports": [{"protocol": "TCP", "port": 443}]}),
+        "the proxy on its scheme's port: {policy:#}"
+    );
     // Insecure endpoints take two values: one alone is refused, both render it.
     let insecure = [
         "template",
@@ -447,6 +583,13 @@ fn every_operator_flag_is_reachable_from_values_and_the_defaults_match_the_binar
         ("PER_WATCH_METRICS", "false"),
         ("RUST_LOG", "info,cce_upgrade_watch=debug"),
         ("TZ", "UTC"),
+        // Not flags: reqwest, the CCE and IAM client, reads them itself.
+        ("HTTP_PROXY", "http://proxy.example.internal"),
+        ("HTTPS_PROXY", "http://proxy.example.internal:3128"),
+        (
+            "NO_PROXY",
+            "cce.ap-southeast-1.myhuaweicloud.com,.example.internal,192.168.0.0/16",
+        ),
     ] {
         assert_eq!(env.get(name), Some(&json!(value)), "{name}");
     }
@@ -683,12 +826,75 @@ async fn the_default_render_passes_a_server_dry_run_and_the_restricted_pod_secur
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert!(container["resources"]["requests"]["memory"].is_string());
     assert!(container["resources"]["limits"]["memory"].is_string());
+    // Kubernetes' own defaults but for the rollback history, which is explicit; nothing
+    // pulls through a Secret or a proxy unless asked.
+    assert_eq!(deployment["spec"]["revisionHistoryLimit"], 10);
+    assert!(
+        deployment["spec"].get("strategy").is_none(),
+        "{deployment:#}"
+    );
+    assert!(deployment["metadata"].get("annotations").is_none());
+    assert!(pod.get("imagePullSecrets").is_none(), "{pod:#}");
+    let env = env_of(deployment);
+    for proxy in ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"] {
+        assert!(!env.contains_key(proxy), "{proxy} set by default");
+    }
 
     let applied = server_dry_run(&yaml);
     assert!(
         applied.contains("deployment.apps/dflt-cce-upgrade-watch created (server dry run)"),
         "{applied}"
     );
+
+    // The CRDs are left out by default (crds.enabled); enabled, they are the committed
+    // files, labelled as the release's and kept on uninstall (crds.keep).
+    assert!(of_kind(&objs, "CustomResourceDefinition").is_empty());
+    let crds = render("dflt", &ns, &["--set", "crds.enabled=true"]);
+    let rendered = objects(&crds);
+    let crd_objs: Vec<&Value> = of_kind(&rendered, "CustomResourceDefinition");
+    assert_eq!(
+        crd_objs.len(),
+        CRD_PLURALS.len(),
+        "{:#?}",
+        summary(&rendered)
+    );
+    for plural in CRD_PLURALS {
+        let name = format!("{plural}.cce.upgradewatch.io");
+        let crd = find(&rendered, "CustomResourceDefinition", None, &name);
+        let committed: Value = serde_yaml::from_str(
+            &std::fs::read_to_string(repo_path(&format!("{CHART}/files/crds/{name}.yaml")))
+                .expect("committed CRD"),
+        )
+        .expect("parse committed CRD");
+        assert_eq!(
+            crd["spec"], committed["spec"],
+            "{name} renders as committed"
+        );
+        assert_eq!(
+            crd["metadata"]["annotations"],
+            json!({"helm.sh/resource-policy": "keep"}),
+            "{name}"
+        );
+        assert_eq!(
+            crd["metadata"]["labels"]["app.kubernetes.io/instance"],
+            "dflt"
+        );
+        assert_eq!(
+            crd["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "Helm"
+        );
+    }
+    // Everything else is as without them.
+    assert_eq!(rendered.len(), objs.len() + CRD_PLURALS.len());
+    let applied = server_side_dry_run(&yaml_stream(crd_objs.iter().copied()));
+    for plural in CRD_PLURALS {
+        assert!(
+            applied.contains(&format!(
+                "customresourcedefinition.apiextensions.k8s.io/{plural}.cce.upgradewatch.io serverside-applied (server dry run)"
+            )),
+            "{applied}"
+        );
+    }
 
     // The pod the Deployment would create, admitted in a namespace that enforces the
     // restricted Pod Security Standard.
@@ -722,8 +928,10 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
     let (client, ns) = setup("chart-namespaced-render").await;
     let team_a = common::namespace(&client, "chart-team-a").await;
     let team_b = common::namespace(&client, "chart-team-b").await;
+    let monitoring = common::namespace(&client, "chart-monitoring").await;
     install_servicemonitor_crd();
     let watched = format!("watchNamespaces=[\"{team_a}\",\"{team_b}\"]");
+    let monitor_ns = format!("metrics.serviceMonitor.namespace={monitoring}");
     let yaml = render(
         "nsd",
         &ns,
@@ -734,9 +942,29 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
             &watched,
             "--set",
             "clusterAccounts.enabled=true",
+            "--set",
+            &monitor_ns,
         ],
     );
     let objs = objects(&yaml);
+    // commonLabels on every object and on the Pods, never in a selector (which cannot
+    // change); where podLabels name the same key, the Pods take theirs.
+    let pod_template =
+        &find(&objs, "Deployment", Some(&ns), "nsd-cce-upgrade-watch")["spec"]["template"];
+    for obj in objs.iter().chain([pod_template]) {
+        let labels = &obj["metadata"]["labels"];
+        let team = if std::ptr::eq(obj, pod_template) {
+            "platform"
+        } else {
+            "all-platform"
+        };
+        assert_eq!(labels["team"], team, "{obj:#}");
+        assert_eq!(
+            labels["example.com/cost-center"], "platform-1234",
+            "{obj:#}"
+        );
+        assert_eq!(labels["app.kubernetes.io/instance"], "nsd", "{obj:#}");
+    }
     // Without ClusterCCEAccounts, nothing cluster-wide at all, nor the release namespace's
     // Secrets.
     let confined = objects(&render(
@@ -825,11 +1053,58 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
     assert_eq!(pdb["spec"]["minAvailable"], 1);
     let deployment = find(&objs, "Deployment", Some(&ns), "nsd-cce-upgrade-watch");
     assert_eq!(deployment["spec"]["replicas"], 2);
+    assert_eq!(deployment["spec"]["revisionHistoryLimit"], 3);
+    assert_eq!(
+        deployment["spec"]["strategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}})
+    );
+    // Deployment and pod annotations each stay on their own object.
+    assert_eq!(
+        deployment["metadata"]["annotations"],
+        json!({"example.com/rollout": "manual"})
+    );
+    assert_eq!(
+        deployment["spec"]["template"]["metadata"]["annotations"],
+        json!({"example.com/team": "platform"})
+    );
+    let selector = &deployment["spec"]["selector"]["matchLabels"];
+    assert_eq!(
+        selector,
+        &json!({"app.kubernetes.io/name": "cce-upgrade-watch", "app.kubernetes.io/instance": "nsd"})
+    );
+    // The chart's pull secret and the parent's, each once.
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["imagePullSecrets"],
+        json!([{"name": "regcred"}, {"name": "default-secret"}])
+    );
     assert_eq!(
         deployment["spec"]["template"]["spec"]["containers"][0]["image"],
         "registry.example.com/platform/cce-upgrade-watch@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
     );
-    let monitor = find(&objs, "ServiceMonitor", Some(&ns), "nsd-cce-upgrade-watch");
+    // The ServiceMonitor where Prometheus looks, scraping the release namespace's Service.
+    let monitor = find(
+        &objs,
+        "ServiceMonitor",
+        Some(&monitoring),
+        "nsd-cce-upgrade-watch",
+    );
+    assert_eq!(
+        monitor["spec"]["namespaceSelector"]["matchNames"],
+        json!([ns])
+    );
+    assert_eq!(
+        monitor["metadata"]["annotations"],
+        json!({"example.com/owner": "platform"})
+    );
+    assert_eq!(
+        monitor["spec"]["endpoints"][0]["relabelings"],
+        json!([{"action": "replace", "targetLabel": "cluster", "replacement": "prod"}])
+    );
+    assert_eq!(
+        monitor["spec"]["endpoints"][0]["metricRelabelings"],
+        json!([{"action": "drop", "sourceLabels": ["__name__"],
+                "regex": "cce_upgrade_watch_task_duration_seconds_.*"}])
+    );
     let service = find(&objs, "Service", Some(&ns), "nsd-cce-upgrade-watch-metrics");
     let selector = monitor["spec"]["selector"]["matchLabels"]
         .as_object()
@@ -881,7 +1156,30 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
              "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
             {"to": [{"ipBlock": {"cidr": "100.125.0.0/16"}}],
              "ports": [{"protocol": "TCP", "port": 443}]},
+            // The proxy, on the ports of proxy.httpProxy (http's 80) and proxy.httpsProxy.
+            {"to": [{"ipBlock": {"cidr": "192.168.0.50/32"}}],
+             "ports": [{"protocol": "TCP", "port": 80}, {"protocol": "TCP", "port": 3128}]},
         ])
+    );
+
+    // The CRDs rendered but not kept (crds.keep=false), with the common labels; applied
+    // server-side, as the shared plane has them already.
+    let crds: Vec<&Value> = of_kind(&objs, "CustomResourceDefinition");
+    assert_eq!(crds.len(), CRD_PLURALS.len(), "{:#?}", summary(&objs));
+    for crd in &crds {
+        assert!(crd["metadata"].get("annotations").is_none(), "{crd:#}");
+    }
+    let applied = server_side_dry_run(&yaml_stream(crds.iter().copied()));
+    assert_eq!(
+        applied
+            .matches("serverside-applied (server dry run)")
+            .count(),
+        CRD_PLURALS.len(),
+        "{applied}"
+    );
+    let yaml = yaml_stream(
+        objs.iter()
+            .filter(|o| o["kind"] != "CustomResourceDefinition"),
     );
 
     let applied = server_dry_run(&yaml);
@@ -902,6 +1200,281 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
             .contains("poddisruptionbudget.policy/nsd-cce-upgrade-watch created (server dry run)"),
         "{applied}"
     );
+}
+
+// ------------------------------------------------------------------ NOTES.txt
+
+/// The NOTES of a dry-run `helm install` (nothing is stored) with `args`.
+fn notes(release: &str, ns: &str, args: &[&str]) -> String {
+    let chart = chart();
+    let mut all = vec![
+        "install",
+        release,
+        chart.as_str(),
+        "--namespace",
+        ns,
+        "--dry-run",
+    ];
+    all.extend_from_slice(args);
+    let out = ok(helm(&all), "helm install --dry-run");
+    out.split_once("\nNOTES:\n")
+        .unwrap_or_else(|| panic!("no NOTES in:\n{out}"))
+        .1
+        .to_string()
+}
+
+/// What NOTES.txt gives to `kubectl apply -f - <<'EOF'`.
+fn notes_manifest(notes: &str) -> String {
+    let (_, rest) = notes
+        .split_once("kubectl apply -f - <<'EOF'\n")
+        .unwrap_or_else(|| panic!("no manifest to apply in the NOTES:\n{notes}"));
+    let (body, _) = rest
+        .split_once("\nEOF\n")
+        .unwrap_or_else(|| panic!("the NOTES' manifest does not end:\n{notes}"));
+    body.to_string()
+}
+
+/// The NOTES' kubectl commands that start with `prefix`, continuation lines joined, split
+/// into arguments, with `"$VAR"` replaced by `vars`' value for VAR.
+fn notes_commands(notes: &str, prefix: &str, vars: &[(&str, &str)]) -> Vec<Vec<String>> {
+    notes
+        .replace("\\\n", " ")
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with(prefix))
+        .map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .map(|w| {
+                    vars.iter().fold(w.to_string(), |w, (var, value)| {
+                        w.replace(&format!("\"${var}\""), value)
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A new user's first hour, as NOTES.txt guides it: the credentials Secret its commands
+/// create is labelled and holds the keys the account needs, and the account and watch it
+/// prints go to a namespace the release serves, with labels its selector matches, and pass
+/// a server-side dry run against the CRDs. It says where the CRDs come from and how to
+/// check image pulls with the pull secrets in use.
+#[tokio::test]
+async fn the_notes_give_a_first_account_and_watch_that_pass_a_server_dry_run() {
+    let (client, ns) = setup("chart-notes").await;
+
+    // Cluster-wide with default values: all in the release namespace.
+    let first = notes("notes", &ns, &[]);
+    let manifest = notes_manifest(&first);
+    let docs = objects(&manifest);
+    let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+    assert_eq!(kinds, ["CCEAccount", "UpgradeWorkflowWatch"], "{manifest}");
+    let (account, watch) = (&docs[0], &docs[1]);
+    for doc in &docs {
+        assert_eq!(doc["metadata"]["namespace"], ns.as_str(), "{doc:#}");
+    }
+    let account_name = account["metadata"]["name"].as_str().expect("account name");
+    assert_eq!(
+        watch["spec"]["accountRef"],
+        json!({"kind": "CCEAccount", "name": account_name})
+    );
+    // It follows the cluster (no workflow ID): an idle cluster shows NoWorkflow, as said.
+    assert!(
+        watch["spec"].get("upgradeWorkflowID").is_none(),
+        "{watch:#}"
+    );
+    assert!(first.contains("reason NoWorkflow"), "{first}");
+    assert!(
+        first.contains("READY True, REASON CredentialsReady"),
+        "{first}"
+    );
+
+    // The Secret commands, run with stand-in keys: the Secret the account names, labelled,
+    // with the keys it reads.
+    let secret = account["spec"]["credentials"]["secretRef"]["name"]
+        .as_str()
+        .expect("secretRef");
+    let keys = [
+        ("CLOUD_SDK_AK", "example-access-key-id"),
+        ("CLOUD_SDK_SK", "example-secret-access-key"),
+    ];
+    let commands = notes_commands(&first, &format!("kubectl -n {ns} create secret"), &keys)
+        .into_iter()
+        .chain(notes_commands(
+            &first,
+            &format!("kubectl -n {ns} label secret"),
+            &keys,
+        ))
+        .collect::<Vec<_>>();
+    assert_eq!(commands.len(), 2, "{first}");
+    for command in commands {
+        let args: Vec<&str> = command.iter().map(String::as_str).collect();
+        ok(kubectl(&args), "the NOTES' Secret commands");
+    }
+    let created: Value = serde_json::from_str(&ok(
+        kubectl(&["get", "secret", secret, "-n", &ns, "-o", "json"]),
+        "get the Secret",
+    ))
+    .expect("Secret JSON");
+    assert_eq!(
+        created["metadata"]["labels"]["cce.upgradewatch.io/credentials"],
+        "true"
+    );
+    let mut data: Vec<&str> = created["data"]
+        .as_object()
+        .expect("data")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    data.sort();
+    assert_eq!(data, ["accessKey", "secretKey"]);
+
+    let applied = server_dry_run(&manifest);
+    for created in [
+        format!("cceaccount.cce.upgradewatch.io/{account_name} created (server dry run)"),
+        format!(
+            "upgradeworkflowwatch.cce.upgradewatch.io/{} created (server dry run)",
+            watch["metadata"]["name"].as_str().expect("watch name")
+        ),
+    ] {
+        assert!(applied.contains(&created), "{applied}");
+    }
+
+    // Pulls and CRDs, by default: no pull Secret, the CRDs left to the user.
+    for said in [
+        "pulled without a Secret",
+        "ImagePullBackOff",
+        "default-secret",
+        "crds.enabled=false",
+        "kubectl apply --server-side --force-conflicts -f cce-upgrade-watch/files/crds/",
+    ] {
+        assert!(first.contains(said), "NOTES without {said:?}:\n{first}");
+    }
+
+    // Namespaced, behind a label selector: the example goes to a served namespace, with the
+    // selector's labels; the rest of the selector is named. The pull secrets and the CRDs'
+    // fate follow the values.
+    let team = common::namespace(&client, "chart-notes-team").await;
+    let values = tempfile::NamedTempFile::new().expect("values file");
+    std::fs::write(
+        values.path(),
+        format!(
+            "watchNamespaces: [{team}]\nlabelSelector: upgrade-watch=platform,tier in (a,b)\n\
+             imagePullSecrets: [{{name: regcred}}]\nglobal: {{imagePullSecrets: [default-secret]}}\n\
+             crds: {{enabled: true}}\n"
+        ),
+    )
+    .expect("write values");
+    let values_path = values.path().display().to_string();
+    // The shared plane's CRDs are the test kit's: --take-ownership lets the dry run render
+    // them as the release's (a dry run takes nothing).
+    let namespaced = notes("notes", &ns, &["-f", &values_path, "--take-ownership"]);
+    let manifest = notes_manifest(&namespaced);
+    let docs = objects(&manifest);
+    for doc in &docs {
+        assert_eq!(doc["metadata"]["namespace"], team.as_str(), "{doc:#}");
+    }
+    assert_eq!(
+        docs[1]["metadata"]["labels"],
+        json!({"upgrade-watch": "platform"})
+    );
+    for said in [
+        "labels that also match tier in (a,b)",
+        "pulled with the Secrets regcred, default-secret.",
+        "This release installs the CRDs and upgrades them with the chart. They stay",
+    ] {
+        assert!(
+            namespaced.contains(said),
+            "NOTES without {said:?}:\n{namespaced}"
+        );
+    }
+    let applied = server_dry_run(&manifest);
+    assert_eq!(
+        applied.matches("created (server dry run)").count(),
+        2,
+        "{applied}"
+    );
+
+    // CRDs that go with the release are announced as such.
+    let unkept = notes(
+        "notes",
+        &ns,
+        &[
+            "--set",
+            "crds.enabled=true",
+            "--set",
+            "crds.keep=false",
+            "--take-ownership",
+        ],
+    );
+    assert!(
+        unkept.contains("WARNING: crds.keep=false: uninstalling the release"),
+        "{unkept}"
+    );
+}
+
+// ------------------------------------------------------------------ packaging
+
+/// `make chart` (hack/chart.sh package) takes the helm on PATH when it is Helm 3, else the
+/// cached one, says which, and says what to do when there is none.
+#[test]
+fn make_chart_uses_the_helm_on_path_else_the_cached_one_and_says_which() {
+    let cached = std::env::var("CCE_UW_HELM").expect("CCE_UW_HELM (hack/control-plane.sh env)");
+    // PATH without any helm, so that each case puts one there or not.
+    let bare: Vec<String> = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .filter(|dir| !dir.join("helm").exists())
+        .map(|dir| dir.display().to_string())
+        .collect();
+    let bare = bare.join(":");
+    let package = |path: &str, cache: Option<&std::path::Path>| {
+        let out_dir = tempfile::tempdir().expect("chart output dir");
+        let mut command = Command::new(repo_path("hack/chart.sh"));
+        command
+            .arg("package")
+            .env_remove("CCE_UW_HELM")
+            .env("PATH", path)
+            .env("CCE_UW_CHART_OUT", out_dir.path());
+        if let Some(cache) = cache {
+            command.env("CCE_UW_CACHE", cache);
+        }
+        let out = command.output().expect("run hack/chart.sh");
+        let packaged =
+            out.status.success() && out_dir.path().join("cce-upgrade-watch-0.1.0.tgz").exists();
+        (packaged, text(&out.stderr))
+    };
+
+    let own = tempfile::tempdir().expect("tempdir");
+    std::os::unix::fs::symlink(&cached, own.path().join("helm")).expect("symlink helm");
+    let (packaged, said) = package(&format!("{}:{bare}", own.path().display()), None);
+    assert!(packaged, "{said}");
+    assert!(
+        said.contains(&format!("from PATH ({}/helm)", own.path().display())),
+        "{said}"
+    );
+
+    let (packaged, said) = package(&bare, None);
+    assert!(packaged, "{said}");
+    assert!(
+        said.contains(&format!("cached by hack/control-plane.sh ({cached})")),
+        "{said}"
+    );
+
+    // Not Helm 3: passed over for the cached one, with a word.
+    let other = tempfile::tempdir().expect("tempdir");
+    let fake = other.path().join("helm");
+    std::fs::write(&fake, "#!/bin/sh\necho v4.0.0\n").expect("write fake helm");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let (packaged, said) = package(&format!("{}:{bare}", other.path().display()), None);
+    assert!(packaged, "{said}");
+    assert!(said.contains("is not Helm 3 (version: v4.0.0)"), "{said}");
+    assert!(said.contains("cached by hack/control-plane.sh"), "{said}");
+
+    let empty_cache = tempfile::tempdir().expect("tempdir");
+    let (packaged, said) = package(&bare, Some(empty_cache.path()));
+    assert!(!packaged, "packaged without any helm: {said}");
+    assert!(said.contains("no helm: install Helm 3"), "{said}");
 }
 
 // ------------------------------------------------------------------ helm install
@@ -1100,12 +1673,41 @@ async fn helm_install_creates_the_operator_objects_and_the_crd_upgrade_path_work
             "CRD present",
         );
     }
+    // By default (crds.enabled=false) the release holds no CRD: those of the shared plane
+    // are the test kit's, as a user's would be their own.
+    let manifest = ok(
+        helm(&["get", "manifest", &release, "--namespace", &ns]),
+        "helm get manifest",
+    );
+    assert!(
+        !manifest.contains("kind: CustomResourceDefinition"),
+        "{manifest}"
+    );
 
-    // The documented CRD upgrade path: Helm never upgrades crds/, so apply it first.
-    let crds = repo_path(&format!("{CHART}/crds")).display().to_string();
+    // The CRD upgrade path NOTES.txt gives with crds.enabled=false: the packaged chart's
+    // files/crds/, applied before the upgrade. The package has no crds/ directory, which
+    // Helm would install on its own.
+    let pulled = tempfile::tempdir().expect("tempdir");
+    let untar = pulled.path().display().to_string();
+    ok(
+        helm(&[
+            "pull",
+            &chart,
+            "--version",
+            "0.1.0",
+            "--plain-http",
+            "--untar",
+            "--untardir",
+            &untar,
+        ]),
+        "helm pull --untar",
+    );
+    let packaged = pulled.path().join("cce-upgrade-watch");
+    assert!(!packaged.join("crds").exists(), "the package has a crds/");
+    let crds = packaged.join("files/crds").display().to_string();
     let applied = ok(
         kubectl(&["apply", "--server-side", "--force-conflicts", "-f", &crds]),
-        "kubectl apply of the chart's crds/",
+        "kubectl apply of the chart's files/crds/",
     );
     for plural in CRD_PLURALS {
         assert!(
@@ -1155,6 +1757,216 @@ async fn helm_install_creates_the_operator_objects_and_the_crd_upgrade_path_work
             "the CRDs stay after uninstall",
         );
     }
+
+    crds_owned_by_the_release(&chart, &crds);
+}
+
+/// `crds.enabled` on a plane of its own (CRDs are cluster-wide; the shared plane's serve
+/// every other test): a release switched to it takes over CRDs applied by hand the way the
+/// chart's README says, upgrades them with the chart, keeps them when uninstalled
+/// (`crds.keep`), and deletes them with `crds.keep=false`. `chart` is the registry's, `crds`
+/// its files/crds/.
+fn crds_owned_by_the_release(chart: &str, crds: &str) {
+    let plane = common::plane::PrivatePlane::up("cce-uw-chart-crds-");
+    let kubeconfig = plane.kubeconfig().display().to_string();
+    let on_plane = |args: &[&str]| -> Vec<String> {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(["--kubeconfig".to_string(), kubeconfig.clone()]);
+        all
+    };
+    let kubectl_p = |args: &[&str]| {
+        let all = on_plane(args);
+        kubectl(&all.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let helm_p = |args: &[&str]| {
+        let all = on_plane(args);
+        helm(&all.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let from_registry = ["--version", "0.1.0", "--plain-http"];
+    let live_crd = |plural: &str| -> Value {
+        serde_json::from_str(&ok(
+            kubectl_p(&[
+                "get",
+                "crd",
+                &format!("{plural}.cce.upgradewatch.io"),
+                "-o",
+                "json",
+            ]),
+            "get CRD",
+        ))
+        .expect("CRD JSON")
+    };
+
+    // A release of the default values, with the CRDs applied by hand as NOTES.txt says.
+    ok(
+        kubectl_p(&["apply", "--server-side", "--force-conflicts", "-f", crds]),
+        "apply files/crds/",
+    );
+    let mut install = vec![
+        "install",
+        "owner",
+        chart,
+        "-n",
+        "crd-owner",
+        "--create-namespace",
+    ];
+    install.extend(from_registry);
+    ok(helm_p(&install), "helm install (default values)");
+
+    // Helm refuses CRDs it did not create...
+    let mut enable = vec![
+        "upgrade",
+        "owner",
+        chart,
+        "-n",
+        "crd-owner",
+        "--reuse-values",
+        "--set",
+        "crds.enabled=true",
+    ];
+    enable.extend(from_registry);
+    let refused = helm_p(&enable);
+    assert!(!refused.status.success(), "Helm took over CRDs unasked");
+    assert!(
+        text(&refused.stderr).contains("invalid ownership metadata"),
+        "{}",
+        text(&refused.stderr)
+    );
+    // ...until they are marked as the release's, with the commands of the chart's README.
+    let readme = std::fs::read_to_string(repo_path(&format!("{CHART}/README.md")))
+        .expect("the chart's README.md");
+    let adopt = readme
+        .split("```sh\n")
+        .filter_map(|block| block.split_once("```").map(|(code, _)| code))
+        .find(|code| code.contains("meta.helm.sh/release-name"))
+        .expect("the chart's README shows how to mark the CRDs as a release's")
+        .replace("RELEASE", "owner")
+        .replace("NAMESPACE", "crd-owner");
+    let kubectl_bin = std::env::var("CCE_UW_KUBECTL").expect("CCE_UW_KUBECTL");
+    let kubectl_dir = std::path::Path::new(&kubectl_bin)
+        .parent()
+        .expect("kubectl's directory");
+    let path = format!(
+        "{}:{}",
+        kubectl_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    ok(
+        Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &adopt])
+            .env("KUBECONFIG", &kubeconfig)
+            .env("PATH", path)
+            .output()
+            .expect("run bash"),
+        "the README's commands marking the CRDs",
+    );
+    ok(helm_p(&enable), "helm upgrade --set crds.enabled=true");
+    let manifest = ok(
+        helm_p(&["get", "manifest", "owner", "-n", "crd-owner"]),
+        "helm get manifest",
+    );
+    assert_eq!(
+        manifest.matches("kind: CustomResourceDefinition").count(),
+        CRD_PLURALS.len(),
+        "{manifest}"
+    );
+    for plural in CRD_PLURALS {
+        let crd = live_crd(plural);
+        assert_eq!(
+            crd["metadata"]["annotations"]["helm.sh/resource-policy"], "keep",
+            "{plural}"
+        );
+        assert_eq!(
+            crd["metadata"]["annotations"]["meta.helm.sh/release-name"],
+            "owner"
+        );
+    }
+
+    // Upgraded with the chart, unlike crds/: a new label reaches them.
+    let mut relabel = vec![
+        "upgrade",
+        "owner",
+        chart,
+        "-n",
+        "crd-owner",
+        "--reuse-values",
+        "--set",
+        "commonLabels.crd-revision=two",
+    ];
+    relabel.extend(from_registry);
+    ok(helm_p(&relabel), "helm upgrade with a new common label");
+    for plural in CRD_PLURALS {
+        assert_eq!(
+            live_crd(plural)["metadata"]["labels"]["crd-revision"],
+            "two",
+            "{plural} not upgraded with the chart"
+        );
+    }
+
+    // Kept when the release goes.
+    let uninstalled = ok(
+        helm_p(&["uninstall", "owner", "-n", "crd-owner"]),
+        "helm uninstall",
+    );
+    assert!(uninstalled.contains("resource policy"), "{uninstalled}");
+    for plural in CRD_PLURALS {
+        assert_eq!(live_crd(plural)["spec"]["group"], "cce.upgradewatch.io");
+    }
+
+    // Another release takes them over (--take-ownership, as NOTES.txt says); turned off,
+    // crds.keep lets its uninstall delete them. (Taking over keeps the annotation it finds:
+    // Helm removes only what its own last render had.)
+    let mut take = vec![
+        "install",
+        "other",
+        chart,
+        "-n",
+        "crd-other",
+        "--create-namespace",
+        "--set",
+        "crds.enabled=true",
+        "--take-ownership",
+    ];
+    take.extend(from_registry);
+    ok(helm_p(&take), "helm install --take-ownership");
+    let mut unkeep = vec![
+        "upgrade",
+        "other",
+        chart,
+        "-n",
+        "crd-other",
+        "--reuse-values",
+        "--set",
+        "crds.keep=false",
+    ];
+    unkeep.extend(from_registry);
+    ok(helm_p(&unkeep), "helm upgrade --set crds.keep=false");
+    for plural in CRD_PLURALS {
+        let crd = live_crd(plural);
+        assert_eq!(
+            crd["metadata"]["annotations"]["meta.helm.sh/release-name"],
+            "other"
+        );
+        assert!(
+            crd["metadata"]["annotations"]
+                .get("helm.sh/resource-policy")
+                .is_none(),
+            "{plural}: {:#}",
+            crd["metadata"]
+        );
+    }
+    ok(
+        helm_p(&["uninstall", "other", "-n", "crd-other"]),
+        "helm uninstall",
+    );
+    for plural in CRD_PLURALS {
+        let name = format!("crd/{plural}.cce.upgradewatch.io");
+        ok(
+            kubectl_p(&["wait", "--for=delete", &name, "--timeout=30s"]),
+            "CRD deleted with crds.keep=false",
+        );
+    }
+    plane.down();
 }
 
 // ------------------------------------------------------------------ the operator as the chart's ServiceAccount
@@ -2206,8 +3018,8 @@ async fn chart_yaml_lists_every_crd_and_its_examples_pass_a_server_dry_run() {
         .map(|c| c["name"].as_str().expect("name").to_string())
         .collect();
     listed.sort();
-    let mut shipped: Vec<String> = std::fs::read_dir(repo_path(&format!("{CHART}/crds")))
-        .expect("crds/")
+    let mut shipped: Vec<String> = std::fs::read_dir(repo_path(&format!("{CHART}/files/crds")))
+        .expect("files/crds/")
         .map(|e| {
             e.expect("entry")
                 .file_name()

@@ -22,13 +22,25 @@ the release name already contains it. */}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Labels on every object. */}}
+{{/* Labels on every object: the chart's own and commonLabels. */}}
 {{- define "cce-upgrade-watch.labels" -}}
-helm.sh/chart: {{ include "cce-upgrade-watch.chart" . }}
-{{ include "cce-upgrade-watch.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-app.kubernetes.io/part-of: cce-upgrade-watch
+{{- include "cce-upgrade-watch.labelsWith" (dict "ctx" . "extra" dict) }}
+{{- end }}
+
+{{/* The labels of one object, as YAML, from (dict "ctx" $ "extra" LABELS): the chart's own
+win over that object's extra labels (a Service's component, podLabels...), which win over
+commonLabels. values.schema.json refuses commonLabels that name a key of the chart's own, so
+a user's label is never dropped without a word. */}}
+{{- define "cce-upgrade-watch.labelsWith" -}}
+{{- $ctx := .ctx -}}
+{{- $own := dict
+  "helm.sh/chart" (include "cce-upgrade-watch.chart" $ctx)
+  "app.kubernetes.io/name" (include "cce-upgrade-watch.name" $ctx)
+  "app.kubernetes.io/instance" $ctx.Release.Name
+  "app.kubernetes.io/version" $ctx.Chart.AppVersion
+  "app.kubernetes.io/managed-by" $ctx.Release.Service
+  "app.kubernetes.io/part-of" "cce-upgrade-watch" -}}
+{{- toYaml (merge $own (deepCopy (.extra | default dict)) (deepCopy ($ctx.Values.commonLabels | default dict))) }}
 {{- end }}
 
 {{/* Labels that select the operator's pods. */}}
@@ -132,3 +144,47 @@ over plain http to any host, so one mistyped value must not turn it on.
 {{- end -}}
 {{- .Values.operator.allowInsecureEndpoints -}}
 {{- end -}}
+
+{{/* The image pull secrets of the pod: imagePullSecrets, then global.imagePullSecrets (a
+parent chart's), each entry {name: x} or the bare name, the first of each name kept. */}}
+{{- define "cce-upgrade-watch.imagePullSecrets" -}}
+{{- $names := list }}
+{{- $global := (.Values.global | default dict).imagePullSecrets | default list }}
+{{- range concat (.Values.imagePullSecrets | default list) $global }}
+{{- $name := . }}
+{{- if kindIs "map" . }}
+{{- $name = .name }}
+{{- end }}
+{{- if not (has $name $names) }}
+{{- $names = append $names $name }}
+{{- end }}
+{{- end }}
+{{- $secrets := list }}
+{{- range $names }}
+{{- $secrets = append $secrets (dict "name" .) }}
+{{- end }}
+{{- with $secrets }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The ports of the proxies of proxy.httpProxy and proxy.httpsProxy: the URL's own, else
+the scheme's (80 for http, 443 for https), each once; for the NetworkPolicy's egress. */}}
+{{- define "cce-upgrade-watch.proxyPorts" -}}
+{{- $ports := list }}
+{{- range (list .Values.proxy.httpProxy .Values.proxy.httpsProxy) }}
+{{- if . }}
+{{- $url := urlParse . }}
+{{- $port := "" }}
+{{- if regexMatch ":[0-9]+$" $url.host }}
+{{- $port = regexFind "[0-9]+$" $url.host }}
+{{- else }}
+{{- $port = eq $url.scheme "https" | ternary "443" "80" }}
+{{- end }}
+{{- if not (has $port $ports) }}
+{{- $ports = append $ports $port }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- join "," $ports }}
+{{- end }}
