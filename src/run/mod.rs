@@ -176,8 +176,9 @@ pub enum RunError {
     #[error("cannot connect to Kubernetes: {0}")]
     Kube(#[source] kube::Error),
     #[error(
-        "the UpgradeWorkflowWatch CRD is not installed in this cluster; install it with \
-         `cce-upgrade-watch crd | kubectl apply -f -` (or the Helm chart) and start again"
+        "the UpgradeWorkflowWatch CRD is not installed in this cluster; install the CRDs with \
+         `cce-upgrade-watch crd | kubectl apply --server-side -f -` (or the Helm chart with \
+         --set crds.enabled=true) and start again"
     )]
     CrdMissing,
     #[error("cannot list UpgradeWorkflowWatches: {0}")]

@@ -333,7 +333,7 @@ async fn without_the_crd_the_operator_exits_saying_how_to_install_it() {
     let stderr = common::text(&out.stderr);
     assert!(
         stderr.contains("CRD is not installed")
-            && stderr.contains("cce-upgrade-watch crd | kubectl apply -f -"),
+            && stderr.contains("cce-upgrade-watch crd | kubectl apply --server-side -f -"),
         "{stderr}"
     );
 }
