@@ -44,6 +44,26 @@ where
     Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// A list that may come as a list, as one object (Huawei's ListUpgradeWorkFlows page shows
+/// `items` as a single object) or as `null`.
+pub(crate) fn one_or_many<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        Many(Vec<T>),
+        One(T),
+    }
+    Ok(match Option::<OneOrMany<T>>::deserialize(deserializer)? {
+        Some(OneOrMany::Many(list)) => list,
+        Some(OneOrMany::One(item)) => vec![item],
+        None => Vec::new(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +76,31 @@ mod tests {
         text: Option<String>,
         #[serde(default, deserialize_with = "null_as_empty")]
         list: Vec<u8>,
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Items {
+        #[serde(default, deserialize_with = "one_or_many")]
+        items: Vec<Item>,
+    }
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Item {
+        id: String,
+    }
+
+    #[test]
+    fn items_come_as_a_list_one_object_null_or_nothing() {
+        let read = |json: &str| -> Vec<String> {
+            let items: Items = serde_json::from_str(json).expect("readable");
+            items.items.into_iter().map(|i| i.id).collect()
+        };
+        assert_eq!(read(r#"{"items": [{"id": "a"}, {"id": "b"}]}"#), ["a", "b"]);
+        assert_eq!(read(r#"{"items": {"id": "a"}}"#), ["a"]);
+        assert!(read(r#"{"items": null}"#).is_empty());
+        assert!(read(r#"{"items": []}"#).is_empty());
+        assert!(read("{}").is_empty());
+        assert!(serde_json::from_str::<Items>(r#"{"items": "a"}"#).is_err());
     }
 
     fn probe(json: &str) -> Probe {

@@ -221,7 +221,8 @@ pub struct WorkflowList {
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
-    #[serde(default)]
+    /// A list, or one object as Huawei's API page shows it.
+    #[serde(default, deserialize_with = "super::lenient::one_or_many")]
     pub items: Vec<Workflow>,
 }
 
@@ -488,5 +489,16 @@ mod tests {
         let order: Vec<_> = list.items.iter().filter_map(Workflow::uid).collect();
         assert_eq!(order, ["new", "mid", "old", "bad", "none"]);
         assert_eq!(WorkflowList::default().newest(), None);
+    }
+
+    #[test]
+    fn a_list_answer_with_one_workflow_as_an_object_is_that_workflow() {
+        let list: WorkflowList = serde_json::from_str(
+            r#"{"kind": "List", "apiVersion": "v3", "items": {"kind": "WorkFlowTask",
+               "metadata": {"uid": "w1", "creationTimestamp": "2023-11-25 06:32:34 +0000 UTC"},
+               "status": {"phase": "Running"}}}"#,
+        )
+        .expect("readable");
+        assert_eq!(list.newest().and_then(Workflow::uid), Some("w1"));
     }
 }
