@@ -7,7 +7,7 @@ CRD_PLURALS := upgradeworkflowwatches cceaccounts clustercceaccounts
 
 .DEFAULT_GOAL := test
 .PHONY: demo static test lint fmt-check clippy test-all test-oldest unit crd build plane-up plane-down bench bench-writes \
-	image image-test image-push chart chart-push chart-docs chart-lint test-node
+	image image-test image-push chart chart-push chart-docs chart-lint test-node reference
 
 ## The whole job on one machine in a few minutes: a local control plane, the CRD, the CCE
 ## simulator, the operator and a watch followed to the end of its upgrade. SCENARIO picks the
@@ -185,6 +185,12 @@ crd:
 	  cp crds/$$plural.cce.upgradewatch.io.yaml.tmp $(CHART_CRDS)/$$plural.cce.upgradewatch.io.yaml && \
 	  mv crds/$$plural.cce.upgradewatch.io.yaml.tmp crds/$$plural.cce.upgradewatch.io.yaml || exit 1; \
 	done
+
+## The API reference (docs/reference.md) generated from the CRDs and the reason enums; a
+## unit test fails when the committed one differs.
+reference:
+	$(CARGO) run --quiet --locked -- reference > docs/reference.md.tmp && \
+	  mv docs/reference.md.tmp docs/reference.md
 
 ## The fleet benchmark (not a test): W watches over D workflows against a private control
 ## plane, the simulator and the release operator; prints a table, writes JSON to

@@ -25,6 +25,8 @@ pub enum Command {
     },
     /// Print every condition reason, failure category and Event reason the operator writes.
     Reasons,
+    /// Print the API reference (docs/reference.md): every field, column, rule and reason.
+    Reference,
     /// Fetch an upgrade workflow (or list a cluster's) from the CCE API, to check access.
     Get(Box<crate::get::GetArgs>),
     /// Run the operator: mirror every UpgradeWorkflowWatch's workflow into its status.
@@ -46,6 +48,10 @@ impl Cli {
             },
             Command::Reasons => {
                 print!("{}", reasons());
+                ExitCode::SUCCESS
+            }
+            Command::Reference => {
+                print!("{}", crate::reference::markdown());
                 ExitCode::SUCCESS
             }
             Command::Get(args) => crate::get::run(*args).await,

@@ -25,6 +25,7 @@ const LAYER_OF: &[(&str, &str)] = &[
     ("get::render", "render"),
     ("get", "get"),
     ("run", "run"),
+    ("reference", "reference"),
     ("cli", "cli"),
     ("layers", "layers"),
     ("sim", "sim"),
@@ -110,7 +111,11 @@ const MAY_USE: &[(&str, &[&str])] = &[
             "failure",
         ],
     ),
-    ("cli", &["run", "get", "crd", "core", "failure"]),
+    ("reference", &["crd", "core", "failure"]),
+    (
+        "cli",
+        &["run", "get", "crd", "core", "failure", "reference"],
+    ),
     ("sim", &["cce", "duration"]),
     // The test in this file names paths as data; its own imports are std only.
     ("layers", &["cce", "reconciler"]),
@@ -125,6 +130,7 @@ const PURE: &[&str] = &[
     "limits",
     "duration",
     "admission",
+    "reference",
 ];
 const IMPURE_NAMES: &[&str] = &[
     "tokio::",

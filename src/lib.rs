@@ -15,6 +15,7 @@ mod layers;
 pub mod limits;
 pub mod metrics;
 pub mod reconciler;
+pub mod reference;
 pub mod run;
 pub mod runtime;
 /// The CCE simulator behind the `cce-sim` binary; only tests, the demo and the benchmark

@@ -31,13 +31,13 @@ pub const CREDENTIALS_LABEL_VALUE: &str = "true";
     namespaced,
     status = "AccountStatus",
     doc = "CCEAccount says where the watches of its namespace reach CCE (region or endpoint, project) and with which credentials: a Secret labelled cce.upgradewatch.io/credentials=true, or a ServiceAccount whose tokens IAM trusts, both in this namespace.",
-    printcolumn = r#"{"name":"Project","type":"string","jsonPath":".spec.projectID"}"#,
-    printcolumn = r#"{"name":"Region","type":"string","jsonPath":".spec.region"}"#,
+    printcolumn = r#"{"name":"Project","type":"string","description":"The Huawei Cloud project the account reads","jsonPath":".spec.projectID"}"#,
+    printcolumn = r#"{"name":"Region","type":"string","description":"The region whose CCE endpoint it uses, unless spec.endpoint says otherwise","jsonPath":".spec.region"}"#,
     printcolumn = r#"{"name":"Watches","type":"integer","description":"Watches that name this account","jsonPath":".status.watches"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","description":"Whether the account's credentials could be obtained","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
-    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
-    printcolumn = r#"{"name":"Endpoint","type":"string","priority":1,"jsonPath":".spec.endpoint"}"#
+    printcolumn = r#"{"name":"Reason","type":"string","description":"CredentialsReady, or the failure category that keeps them","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","description":"Time since the account was created","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Endpoint","type":"string","priority":1,"description":"The CCE endpoint, when set instead of a region","jsonPath":".spec.endpoint"}"#
 )]
 #[x_kube(validation = Rule::new("has(self.region) || has(self.endpoint)").message("set region (for example ap-southeast-1) or endpoint").field_path(".region"))]
 #[serde(rename_all = "camelCase")]
@@ -64,13 +64,13 @@ pub struct CceAccountSpec {
     shortname = "clustercceaccount",
     status = "AccountStatus",
     doc = "ClusterCCEAccount is a cluster administrator's CCE account: where CCE is reached, with which credentials (a marked Secret or a ServiceAccount of the operator's namespace, or the operator's default credentials), and which namespaces' watches may use it (none unless listed in conditions).",
-    printcolumn = r#"{"name":"Project","type":"string","jsonPath":".spec.projectID"}"#,
-    printcolumn = r#"{"name":"Region","type":"string","jsonPath":".spec.region"}"#,
+    printcolumn = r#"{"name":"Project","type":"string","description":"The Huawei Cloud project the account reads","jsonPath":".spec.projectID"}"#,
+    printcolumn = r#"{"name":"Region","type":"string","description":"The region whose CCE endpoint it uses, unless spec.endpoint says otherwise","jsonPath":".spec.region"}"#,
     printcolumn = r#"{"name":"Watches","type":"integer","description":"Watches that name this account","jsonPath":".status.watches"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","description":"Whether the account's credentials could be obtained","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
-    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
-    printcolumn = r#"{"name":"Endpoint","type":"string","priority":1,"jsonPath":".spec.endpoint"}"#
+    printcolumn = r#"{"name":"Reason","type":"string","description":"CredentialsReady, or the failure category that keeps them","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","description":"Time since the account was created","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Endpoint","type":"string","priority":1,"description":"The CCE endpoint, when set instead of a region","jsonPath":".spec.endpoint"}"#
 )]
 #[x_kube(validation = Rule::new("has(self.region) || has(self.endpoint)").message("set region (for example ap-southeast-1) or endpoint").field_path(".region"))]
 #[serde(rename_all = "camelCase")]

@@ -24,6 +24,29 @@ pub enum ConditionType {
 }
 
 impl ConditionType {
+    pub const ALL: [ConditionType; 4] =
+        [Self::Ready, Self::Reconciling, Self::Stalled, Self::Synced];
+
+    /// What the condition says when True, for the docs.
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            Self::Ready => {
+                "the upgrade succeeded; it stays True once it did, whatever syncing does afterwards"
+            }
+            Self::Reconciling => {
+                "the upgrade is in progress, or the operator waits for CCE's first answer"
+            }
+            Self::Stalled => {
+                "it needs a person: a task failed, the upgrade was cancelled, or a permanent \
+                 failure (access denied, no account, ids that do not match)"
+            }
+            Self::Synced => {
+                "the last read of CCE succeeded; False with a failure category while it does not, \
+                 or Suspended"
+            }
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ready => "Ready",
