@@ -168,6 +168,16 @@ pub struct UpgradeWorkflowWatchStatus {
     )]
     pub workflow_id: Option<String>,
 
+    /// Set when the cluster is upgraded without a workflow (Huawei's Terraform provider calls
+    /// CCE's upgrade API directly): the ID of CCE's upgrade task the watch follows, as a
+    /// workflow of one Cluster task. `upgradeWorkflowID` is then empty.
+    #[serde(
+        rename = "upgradeTaskID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub upgrade_task_id: Option<String>,
+
     /// The cluster's name in CCE, read once for `spec.clusterID`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_name: Option<String>,

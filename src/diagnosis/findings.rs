@@ -9,7 +9,7 @@
 
 use crate::cce::diagnostics::{
     CheckItem, CheckKind, CheckLevel, CheckScope, Cluster, PreCheckTask, SnapshotTaskList,
-    UpgradeTask,
+    UpgradeTask, UpgradeTaskList,
 };
 use crate::cce::error::CceError;
 use crate::cce::model::{TaskState, TaskType, Workflow};
@@ -35,6 +35,9 @@ pub enum Ask {
     Snapshot(String),
     /// ShowCluster for the cluster's name (by cluster id), until status holds it.
     ClusterName(String),
+    /// ListUpgradeClusterTasks (by cluster id), while a followed cluster has no workflow:
+    /// an upgrade started without one shows only there.
+    UpgradeTasks(String),
 }
 
 impl Ask {
@@ -44,7 +47,8 @@ impl Ask {
             | Self::Progress(id)
             | Self::Cluster(id)
             | Self::Snapshot(id)
-            | Self::ClusterName(id) => id,
+            | Self::ClusterName(id)
+            | Self::UpgradeTasks(id) => id,
         }
     }
 
@@ -55,6 +59,7 @@ impl Ask {
             Self::Progress(_) => "ShowUpgradeClusterTask",
             Self::Cluster(_) | Self::ClusterName(_) => "ShowCluster",
             Self::Snapshot(_) => "ListClusterMasterSnapshotTasks",
+            Self::UpgradeTasks(_) => "ListUpgradeClusterTasks",
         }
     }
 
@@ -66,7 +71,7 @@ impl Ask {
                 Self::Progress(_) => kind == TaskType::Cluster,
                 Self::Cluster(_) => matches!(kind, TaskType::Cluster | TaskType::Rollback),
                 Self::Snapshot(_) => kind == TaskType::Snapshot,
-                Self::ClusterName(_) => false,
+                Self::ClusterName(_) | Self::UpgradeTasks(_) => false,
             }
     }
 }
@@ -83,6 +88,8 @@ pub enum Told {
     Snapshot(Vec<String>),
     /// The cluster's name, when CCE gave one.
     ClusterName(Option<String>),
+    /// The cluster's newest upgrade task, when it has any.
+    UpgradeTask(Option<Box<DirectUpgrade>>),
     /// CCE will not say (403, 404, an unreadable answer): the sentence status keeps.
     Unavailable(String),
 }
@@ -232,6 +239,75 @@ pub fn progress(task: &UpgradeTask) -> Told {
     }
 }
 
+/// CCE's upgrade task of a cluster upgraded without a workflow, bounded for status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectUpgrade {
+    pub id: String,
+    /// Init, Queuing, Running, Pause, Success, Failed, or a newer word as CCE sends it.
+    pub phase: Option<TaskState>,
+    pub percent: Option<u8>,
+    pub from: Option<String>,
+    pub target: Option<String>,
+    pub created: Option<String>,
+    pub updated: Option<String>,
+    pub completed: Option<String>,
+}
+
+/// The newest task of ListUpgradeClusterTasks (by creation time; CCE's order among those
+/// without one), or none.
+pub fn newest_upgrade_task(list: &UpgradeTaskList) -> Told {
+    let newest = list
+        .items
+        .iter()
+        .enumerate()
+        .filter(|(_, task)| task.uid().is_some_and(|id| !id.trim().is_empty()))
+        .max_by_key(|(index, task)| {
+            let created = task
+                .metadata
+                .as_ref()
+                .and_then(|m| m.creation_timestamp.as_deref())
+                .and_then(crate::cce::time::parse);
+            (created, std::cmp::Reverse(*index))
+        })
+        .map(|(_, task)| task);
+    Told::UpgradeTask(newest.map(|task| {
+        let meta = task.metadata.as_ref();
+        let spec = task.spec.as_ref();
+        Box::new(DirectUpgrade {
+            id: clean(task.uid().unwrap_or_default().trim(), MAX_FIELD_BYTES).into_owned(),
+            phase: task.phase().cloned(),
+            percent: task.progress_percent(),
+            from: kept(spec.and_then(|s| s.version.as_deref()), MAX_FIELD_BYTES),
+            target: kept(
+                spec.and_then(|s| s.target_version.as_deref()),
+                MAX_FIELD_BYTES,
+            ),
+            created: kept(
+                meta.and_then(|m| m.creation_timestamp.as_deref()),
+                MAX_FIELD_BYTES,
+            ),
+            updated: kept(
+                meta.and_then(|m| m.update_timestamp.as_deref()),
+                MAX_FIELD_BYTES,
+            ),
+            completed: kept(
+                task.status
+                    .as_ref()
+                    .and_then(|s| s.completion_time.as_deref()),
+                MAX_FIELD_BYTES,
+            ),
+        })
+    }))
+}
+
+/// The upgrade task `told` names, if the read was made and found one.
+pub fn told_upgrade_task(told: &[(Ask, Told)]) -> Option<&DirectUpgrade> {
+    told.iter().find_map(|(_, answer)| match answer {
+        Told::UpgradeTask(Some(task)) => Some(&**task),
+        _ => None,
+    })
+}
+
 /// The name a cluster's ShowCluster answer gives it, bounded.
 pub fn cluster_name(cluster: &Cluster) -> Told {
     Told::ClusterName(kept(
@@ -304,7 +380,7 @@ pub fn annotate(status: &mut UpgradeWorkflowWatchStatus, old: &[TaskStatus], tol
                 }
                 Told::Cluster(report) => task.cluster = Some(report),
                 Told::Snapshot(messages) => task.snapshot_messages = messages,
-                Told::ClusterName(_) => {}
+                Told::ClusterName(_) | Told::UpgradeTask(_) => {}
                 Told::Unavailable(said) => {
                     debug_assert!(said.starts_with(ask.api()));
                     task.diagnostics_unavailable_reason = Some(said);

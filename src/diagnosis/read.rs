@@ -20,6 +20,9 @@ pub async fn read(client: &CceClient, target: &Target, ask: &Ask) -> Result<Told
             &client.show_cluster(target).await?.body,
         )),
         Ask::ClusterName(_) => findings::cluster_name(&client.show_cluster(target).await?.body),
+        Ask::UpgradeTasks(_) => {
+            findings::newest_upgrade_task(&client.list_upgrade_cluster_tasks(target).await?.body)
+        }
         Ask::Snapshot(_) => {
             findings::snapshot_messages(&client.list_snapshot_tasks(target).await?.body, ask)
         }

@@ -144,6 +144,16 @@ fn diagnoses(told: &[(Ask, Told)]) -> String {
             Told::Snapshot(messages) => {
                 out.push_str(&format!("Snapshot {id}: {}\n", messages.join("; ")));
             }
+            Told::UpgradeTask(task) => match task {
+                Some(task) => out.push_str(&format!(
+                    "Upgrade task {} (no workflow): {}, {}\n",
+                    task.id,
+                    task.phase.as_ref().map_or("-", |p| p.as_str()),
+                    task.percent
+                        .map_or_else(|| "progress unknown".into(), |p| format!("{p}% done"))
+                )),
+                None => out.push_str(&format!("Cluster {id}: no upgrade task\n")),
+            },
             Told::ClusterName(name) => {
                 let name = name.as_deref().unwrap_or("-");
                 out.push_str(&format!("Cluster {id}: named {name}\n"));

@@ -37,6 +37,10 @@ impl Reading {
     }
 }
 
+/// How long an idle cluster's upgrade task list is shared: an upgrade started without a
+/// workflow is seen within this (they take far longer), at one list per cluster per period.
+const IDLE_TASKS_SHARED_FOR: Duration = Duration::from_secs(300);
+
 /// How long a finished task's diagnosis is shared: it does not change, and the status keeps
 /// it, so this only spares the other watches of the workflow the same read.
 const FINISHED_TASK_SHARED_FOR: Duration = Duration::from_secs(3600);
@@ -192,8 +196,11 @@ pub async fn diagnose(
     let (key, target) = &**source;
     let mut asks = match &reading.observed.seen {
         Seen::Workflow(wf, _) => wanted(wf, old),
+        Seen::NoWorkflowYet => vec![Ask::UpgradeTasks(target.cluster_id.clone())],
         _ => Vec::new(),
     };
+    let following_a_task =
+        old.upgrade_task_id.is_some() && !old.workflow_phase().is_some_and(|p| p.is_terminal());
     if old.cluster_name.is_none() {
         asks.insert(0, Ask::ClusterName(target.cluster_id.clone()));
     }
@@ -202,6 +209,8 @@ pub async fn diagnose(
         // diagnosis is shared for: one read per cluster and hour, not per poll.
         let fresh_for = match ask {
             Ask::Progress(_) => poll.mul_f64(0.8),
+            Ask::UpgradeTasks(_) if following_a_task => poll.mul_f64(0.8),
+            Ask::UpgradeTasks(_) => IDLE_TASKS_SHARED_FOR,
             _ => FINISHED_TASK_SHARED_FOR,
         };
         match ctx

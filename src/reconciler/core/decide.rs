@@ -9,9 +9,10 @@ use jiff::Timestamp;
 
 use crate::cce::model::Workflow;
 use crate::crd::UpgradeWorkflowWatchStatus;
-use crate::diagnosis::findings::{reads_every_poll, told_cluster_name};
+use crate::diagnosis::findings::{reads_every_poll, told_cluster_name, told_upgrade_task};
 use crate::failure::{Category, Failure};
 use crate::limits::{MAX_FIELD_BYTES, clean};
+use crate::reconciler::core::direct;
 use crate::reconciler::core::events::{Transition, transitions};
 use crate::reconciler::core::mirror::UnparsedTime;
 use crate::reconciler::core::observation::{Diagnosed, Observed, Seen};
@@ -234,6 +235,9 @@ fn step(
             (step.status, step.failures, step.outcome) = (next.status, Some(0), Outcome::Synced);
             step.status.cluster_name = named(old, diagnosed);
         }
+        Seen::NoWorkflowYet if told_upgrade_task(&diagnosed.told).is_some() => {
+            follow_task(&mut step, old, diagnosed, watch, observed, now, rules);
+        }
         Seen::NoWorkflowYet => {
             step.interval = policy
                 .terminal_resync
@@ -253,6 +257,38 @@ fn step(
         Seen::Suspended => step.status = compute(&Observation::Suspended).status,
     }
     step
+}
+
+/// The step for a followed cluster upgraded without a workflow: its upgrade task, mirrored
+/// as a one-task workflow.
+fn follow_task(
+    step: &mut Step,
+    old: &UpgradeWorkflowWatchStatus,
+    diagnosed: &Diagnosed,
+    watch: &Watch<'_>,
+    observed: &Observed,
+    now: Timestamp,
+    rules: &Rules,
+) {
+    let Some(task) = told_upgrade_task(&diagnosed.told) else {
+        return;
+    };
+    let workflow = direct::as_workflow(task, watch.cluster_id);
+    let mut told = diagnosed.told.clone();
+    told.push(direct::progress_told(task));
+    let observation = Observation::UpgradeTask {
+        workflow: &workflow,
+        told: &told,
+    };
+    let next = next_status(old, &observation, watch.generation, now, rules.heartbeat);
+    step.unparsed = next.mirrored.unparsed;
+    step.interval = rules.policy.after_success(workflow.phase(), watch.poll);
+    step.requeue = Requeue::After {
+        delay: step.interval.saturating_sub(observed.age),
+        floor: observed.not_before,
+    };
+    (step.status, step.failures, step.outcome) = (next.status, Some(0), Outcome::Synced);
+    step.status.cluster_name = named(old, diagnosed);
 }
 
 /// The cluster's name: as CCE just gave it, else as status kept it.
@@ -635,6 +671,99 @@ mod tests {
             Some("Forbidden: CCE refused access (403)")
         );
         assert_eq!(status.phase.as_deref(), Some("Success"));
+    }
+
+    fn direct(phase: &str, percent: Option<u8>) -> Diagnosed {
+        use crate::diagnosis::findings::DirectUpgrade;
+        Diagnosed {
+            told: vec![(
+                Ask::UpgradeTasks("c".into()),
+                Told::UpgradeTask(Some(Box::new(DirectUpgrade {
+                    id: "up-1".into(),
+                    phase: Some(phase.into()),
+                    percent,
+                    from: Some("v1.28.15-r10".into()),
+                    target: Some("v1.29.13-r0".into()),
+                    created: Some("2024-01-01 00:00:00 +0000 UTC".into()),
+                    updated: None,
+                    completed: None,
+                }))),
+            )],
+            complete: true,
+        }
+    }
+
+    #[test]
+    fn an_upgrade_without_a_workflow_is_followed_through_its_task_and_says_so() {
+        let idle = seen(Seen::NoWorkflowYet, Duration::ZERO);
+        let t0 = at("2024-01-01T00:01:00Z");
+        let d = decide(
+            &Default::default(),
+            &idle,
+            &direct("Running", Some(40)),
+            &watch(),
+            t0,
+            &rules(),
+        );
+        let running = d.write.clone().expect("status");
+        assert_eq!(running.upgrade_task_id.as_deref(), Some("up-1"));
+        assert_eq!(running.workflow_id, None);
+        assert_eq!(running.phase.as_deref(), Some("Running"));
+        assert_eq!(running.from_version.as_deref(), Some("v1.28.15-r10"));
+        assert_eq!(running.current_task.as_deref(), Some("Cluster 40%"));
+        assert_eq!(running.tasks[0].percent, Some(40));
+        let of = |s: &UpgradeWorkflowWatchStatus, t| {
+            let c = condition(s, t).expect("set");
+            (c.status.clone(), c.reason.clone(), c.message.clone())
+        };
+        assert_eq!(of(&running, ConditionType::Ready).1, "Upgrading");
+        assert!(
+            of(&running, ConditionType::Synced)
+                .2
+                .contains("without a workflow")
+        );
+        let reasons: Vec<&str> = d.transitions.iter().map(|t| t.reason.as_str()).collect();
+        assert_eq!(reasons, ["WorkflowObserved"]);
+        assert!(
+            d.transitions[0]
+                .note
+                .contains("upgrade task up-1 (no workflow)")
+        );
+
+        let t1 = at("2024-01-01T00:05:00Z");
+        let d = decide(
+            &running,
+            &idle,
+            &direct("Failed", Some(60)),
+            &watch(),
+            t1,
+            &rules(),
+        );
+        let failed = d.write.clone().expect("status");
+        assert_eq!(of(&failed, ConditionType::Ready).1, "TaskFailed");
+        assert_eq!(of(&failed, ConditionType::Stalled).0, "True");
+        let warned: Vec<(&str, bool)> = d
+            .transitions
+            .iter()
+            .map(|t| (t.reason.as_str(), t.warning))
+            .collect();
+        assert!(warned.contains(&("TaskFailed", true)), "{warned:?}");
+
+        // A workflow appears: the task is no longer what the watch follows.
+        let workflow = seen(
+            Seen::Workflow(
+                workflow("Running", "PreCheck", "Running"),
+                AnswerId::following(None, false),
+            ),
+            Duration::ZERO,
+        );
+        let t2 = at("2024-01-01T00:10:00Z");
+        let d = decide(&failed, &workflow, &nothing(), &watch(), t2, &rules());
+        let now = d.write.expect("status");
+        assert_eq!(
+            (now.workflow_id.as_deref(), now.upgrade_task_id),
+            (Some("w1"), None)
+        );
     }
 
     #[test]

@@ -186,8 +186,8 @@ pub fn transitions(
 ) -> Vec<Transition> {
     let mut out = Vec::new();
     sync_transitions(old, new, &mut out);
-    if new.workflow_id.is_some() && new.workflow_id != old.workflow_id {
-        let workflow = new.workflow_id.clone().unwrap_or_default();
+    if followed(new).is_some() && followed(new) != followed(old) {
+        let workflow = followed(new).unwrap_or_default().to_string();
         out.push(
             Transition::normal(EventReason::WorkflowObserved, summary(new))
                 .about(Subject::Workflow, &workflow)
@@ -205,7 +205,7 @@ pub fn transitions(
         task_transitions(&[], &failed, &mut out);
         return fold_task_transitions(out);
     }
-    let Some(workflow) = new.workflow_id.as_deref() else {
+    let Some(workflow) = followed(new) else {
         return out;
     };
     task_transitions(&old.tasks, &new.tasks, &mut out);
@@ -451,10 +451,18 @@ fn task_note(task: &TaskStatus, verb: &str) -> String {
     note
 }
 
+/// What the watch follows: a workflow, or an upgrade task started without one.
+fn followed(s: &UpgradeWorkflowWatchStatus) -> Option<&str> {
+    s.workflow_id.as_deref().or(s.upgrade_task_id.as_deref())
+}
+
 fn summary(s: &UpgradeWorkflowWatchStatus) -> String {
+    let what = match (&s.workflow_id, &s.upgrade_task_id) {
+        (None, Some(task)) => format!("upgrade task {task} (no workflow)"),
+        _ => format!("workflow {}", s.workflow_id.as_deref().unwrap_or("?")),
+    };
     let overview = format!(
-        "watching workflow {} ({} -> {}): phase {}, {} tasks succeeded{}",
-        s.workflow_id.as_deref().unwrap_or("?"),
+        "watching {what} ({} -> {}): phase {}, {} tasks succeeded{}",
         s.from_version.as_deref().unwrap_or("?"),
         s.target_version.as_deref().unwrap_or("?"),
         s.phase.as_deref().unwrap_or("unknown"),

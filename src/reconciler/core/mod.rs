@@ -4,11 +4,13 @@
 //! keeps it so.
 //!
 //! `observation` is what the shell hands in; `mirror`, `conditions`, `status`, `settled`,
-//! `events`, `schedule` and `decide` compute the rest.
+//! `events`, `schedule` and `decide` compute the rest; `direct` reads an upgrade started
+//! without a workflow as a workflow of one task.
 
 pub mod account;
 pub mod conditions;
 pub mod decide;
+pub mod direct;
 pub mod events;
 pub mod mirror;
 pub mod observation;

@@ -27,6 +27,12 @@ pub enum Observation<'a> {
         workflow: &'a Workflow,
         told: &'a [(Ask, Told)],
     },
+    /// Following a cluster that has no upgrade workflow, but an upgrade task of its own
+    /// (`workflow` is that task as a one-task workflow, `direct::as_workflow`).
+    UpgradeTask {
+        workflow: &'a Workflow,
+        told: &'a [(Ask, Told)],
+    },
     /// Following a cluster that has no upgrade workflow yet.
     NoWorkflowYet,
     /// CCE (or the way to it) failed; a permanent failure needs a person.
@@ -66,7 +72,29 @@ pub fn next_status(
         Observation::Diagnosed { workflow, told } => {
             mirrored = mirror_into(&mut status, workflow, now);
             annotate(&mut status, &old.tasks, told);
+            status.upgrade_task_id = None;
             Some(synced_ok(&mirrored, &status))
+        }
+        Observation::UpgradeTask { workflow, told } => {
+            if old.upgrade_task_id.is_none() {
+                // From a workflow (or nothing) to a lone task: nothing of before carries over.
+                status = UpgradeWorkflowWatchStatus {
+                    cluster_name: old.cluster_name.clone(),
+                    last_sync_time: old.last_sync_time.clone(),
+                    conditions: old.conditions.clone(),
+                    ..Default::default()
+                };
+            }
+            status.workflow_id = old.upgrade_task_id.clone();
+            mirrored = mirror_into(&mut status, workflow, now);
+            annotate(&mut status, &old.tasks, told);
+            status.upgrade_task_id = status.workflow_id.take();
+            let (reason, message, ok) = synced_ok(&mirrored, &status);
+            let message = match reason {
+                Reason::Synced => WITHOUT_WORKFLOW.to_string(),
+                _ => format!("{message}; {WITHOUT_WORKFLOW}"),
+            };
+            Some((reason, message, ok))
         }
         Observation::NoWorkflowYet => {
             status = UpgradeWorkflowWatchStatus {
@@ -114,7 +142,10 @@ pub fn next_status(
 
     if matches!(
         observation,
-        Observation::Workflow(_) | Observation::Diagnosed { .. } | Observation::NoWorkflowYet
+        Observation::Workflow(_)
+            | Observation::Diagnosed { .. }
+            | Observation::UpgradeTask { .. }
+            | Observation::NoWorkflowYet
     ) && sync_time_due(old, &status, now, heartbeat)
     {
         status.last_sync_time = Some(Time(now));
@@ -153,7 +184,10 @@ fn moved(old: &UpgradeWorkflowWatchStatus, new: &UpgradeWorkflowWatchStatus) -> 
             .map(|t| (t.task_type.clone(), t.id.clone(), t.phase.clone()))
             .collect()
     };
-    old.workflow_id != new.workflow_id || old.phase != new.phase || tasks(old) != tasks(new)
+    old.workflow_id != new.workflow_id
+        || old.upgrade_task_id != new.upgrade_task_id
+        || old.phase != new.phase
+        || tasks(old) != tasks(new)
 }
 
 /// Synced is True whenever CCE answered; its reason and message say what of the answer
@@ -214,6 +248,9 @@ fn synced_ok(mirrored: &Mirrored, status: &UpgradeWorkflowWatchStatus) -> (Reaso
 }
 
 const MIRRORS: &str = "status mirrors the workflow as CCE last reported it";
+const WITHOUT_WORKFLOW: &str = "the cluster is upgraded without a workflow (for example by \
+     Terraform): status mirrors CCE's upgrade task (upgradeTaskID) as a workflow of one \
+     Cluster task";
 
 /// One line for `status.message`: a failing read first (the mirrored state may be stale),
 /// then what needs a person, then where the upgrade is.
