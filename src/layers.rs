@@ -36,7 +36,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ("duration", &[]),
     ("failure", &[]),
     ("limits", &[]),
-    ("cce", &["failure"]),
+    ("cce", &["failure", "limits"]),
     ("crd", &["cce", "duration"]),
     ("findings", &["cce", "crd", "limits", "duration", "failure"]),
     (
