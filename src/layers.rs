@@ -56,6 +56,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
         &[
             "core",
             "credentials",
+            "admission",
             "diagnosis",
             "findings",
             "metrics",

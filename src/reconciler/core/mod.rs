@@ -4,7 +4,8 @@
 //! keeps it so.
 //!
 //! `observation` is what the shell hands in; `mirror`, `conditions`, `status`, `settled`,
-//! `events`, `schedule` and `decide` compute the rest.
+//! `events`, `schedule` and `decide` compute the rest; `set` decides for an
+//! UpgradeWatchSet.
 
 pub mod account;
 pub mod conditions;
@@ -13,5 +14,6 @@ pub mod events;
 pub mod mirror;
 pub mod observation;
 pub mod schedule;
+pub mod set;
 pub mod settled;
 pub mod status;
