@@ -31,7 +31,7 @@ use crate::failure::{Category, Failure};
 use crate::reconciler::context::{Context, now_whole_seconds};
 use crate::reconciler::core::set::{
     Desired, Inputs, Kept, Leave, Listing, Membership, Outcome, SetEventReason, event_for, kept,
-    next_status, plan, unannounced,
+    next_status, plan, renamed, unannounced,
 };
 
 /// The field manager of what the operator writes into a generated watch.
@@ -328,20 +328,24 @@ impl<'a> Writes<'a> {
         }
     }
 
-    /// Created with POST, so a watch of that name that is not the set's (a person's) is
-    /// never taken over: it answers 409 and the cluster waits, said in Ready.
+    /// Created with POST, so a watch of that name that is not the set's (a person's, or
+    /// another set's) is never taken over: the cluster's watch takes the name kept for a
+    /// clash instead.
     async fn create(&mut self, desired: &Desired) {
-        let name = desired.watch.name_any();
-        let params = PostParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..PostParams::default()
+        let created = match self.post(desired).await {
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                let other = renamed(self.set, desired);
+                debug!(taken = %desired.watch.name_any(), name = %other.watch.name_any(), "a watch's name was taken");
+                self.post(&other).await.map(|w| (w, other))
+            }
+            other => other.map(|w| (w, desired.clone())),
         };
-        match self.watches.create(&params, &desired.watch).await {
-            Ok(created) => {
+        match created {
+            Ok((created, desired)) => {
                 self.created += 1;
                 let membership = Membership {
                     reason: SetEventReason::ClusterJoined,
-                    watch_name: name,
+                    watch_name: desired.watch.name_any(),
                     watch_uid: created.uid().unwrap_or_default(),
                     cluster_id: desired.cluster_id.clone(),
                     cluster_name: desired.cluster_name.clone(),
@@ -349,11 +353,16 @@ impl<'a> Writes<'a> {
                 };
                 self.publish(&membership).await;
             }
-            Err(kube::Error::Api(e)) if e.code == 409 => self.failed.push(format!(
-                "{name}: a watch of that name exists and is not this set's"
-            )),
-            Err(e) => self.fail(&name, "creating", &e),
+            Err(e) => self.fail(&desired.watch.name_any(), "creating", &e),
         }
+    }
+
+    async fn post(&self, desired: &Desired) -> Result<UpgradeWorkflowWatch, kube::Error> {
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PostParams::default()
+        };
+        self.watches.create(&params, &desired.watch).await
     }
 
     /// Server-side apply of what the set owns in the watch; what others added stays.

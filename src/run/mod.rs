@@ -152,10 +152,6 @@ pub struct RunArgs {
     /// workload identity.
     #[arg(long, env = "POD_SERVICE_ACCOUNT", default_value = "cce-upgrade-watch")]
     pub operator_service_account: String,
-    /// Serve UpgradeWatchSets: keep a generated watch for every CCE cluster a set picks
-    /// (the operator then creates, changes and deletes those watches).
-    #[arg(long, env = "WATCH_SETS", default_value_t = true, action = clap::ArgAction::Set)]
-    pub watch_sets: bool,
     /// List every set's clusters this often instead of its listInterval: for tests and
     /// demos, whose sets cannot wait the minute the schema requires.
     #[arg(long, env = "SET_LIST_INTERVAL", hide = true, value_parser = duration::parse_positive)]

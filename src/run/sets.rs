@@ -1,7 +1,8 @@
 //! The UpgradeWatchSets' controllers, one per scope served, like the watches': a set is
 //! reconciled when its spec changes (generation; its own status writes do not wake it) and
-//! then every listInterval. Not started when the cluster has no UpgradeWatchSet CRD (an
-//! older chart's CRDs): the watches are served all the same.
+//! then every listInterval. Not started when the operator cannot list UpgradeWatchSets (an
+//! older chart's CRDs, or RBAC without them, which is how an administrator turns sets
+//! off): the watches are served all the same.
 
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ use crate::runtime::shutdown;
 /// Sets reconciled at once per scope: each pass is one or two CCE requests and a few writes.
 const CONCURRENCY: u16 = 4;
 
-/// The set controllers of `scopes`, ready to be polled; none when sets are not served.
+/// The set controllers of `scopes`, ready to be polled; none when sets cannot be listed.
 pub(super) async fn controllers(
     args: &RunArgs,
     client: &Client,
@@ -28,7 +29,7 @@ pub(super) async fn controllers(
     ctx: &Arc<Context>,
     identity: &str,
 ) -> Vec<futures::future::BoxFuture<'static, ()>> {
-    if !args.watch_sets || !crd_installed(client, scopes.first().cloned().flatten()).await {
+    if !sets_listable(client, scopes.first().cloned().flatten()).await {
         return Vec::new();
     }
     let sctx = Arc::new(SetContext {
@@ -66,7 +67,7 @@ pub(super) async fn controllers(
 }
 
 /// Whether UpgradeWatchSets can be listed (in the first namespace served, if scoped).
-async fn crd_installed(client: &Client, namespace: Option<String>) -> bool {
+async fn sets_listable(client: &Client, namespace: Option<String>) -> bool {
     let api: Api<UpgradeWatchSet> = match &namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),

@@ -178,6 +178,20 @@ pub fn watch_name(set: &str, cluster_name: &str, cluster_id: &str) -> String {
     }
 }
 
+/// The name a cluster's watch takes when its usual one is taken (by a person's watch, or
+/// another set's): the usual one shortened and ended by the digest.
+fn clash_name(set: &str, cluster_name: &str, cluster_id: &str) -> String {
+    watch_name(set, &format!("{cluster_name}."), cluster_id)
+}
+
+/// `desired` under the name for a clash, when its usual name is taken.
+pub fn renamed(set: &UpgradeWatchSet, desired: &Desired) -> Desired {
+    let mut other = desired.clone();
+    let name = clash_name(&set.name_any(), &desired.cluster_name, &desired.cluster_id);
+    other.watch.metadata.name = Some(name);
+    other
+}
+
 fn is_dns_label(name: &str) -> bool {
     (1..=MAX_WATCH_NAME).contains(&name.len())
         && name
@@ -391,7 +405,7 @@ fn assign(
             None => {
                 let mut name = watch_name(&inputs.set.name_any(), &cluster_name, id);
                 if taken.contains(&name) {
-                    name = watch_name(&inputs.set.name_any(), &format!("{cluster_name}."), id);
+                    name = clash_name(&inputs.set.name_any(), &cluster_name, id);
                 }
                 taken.insert(name.clone());
                 plan.create
@@ -534,7 +548,7 @@ pub enum Outcome<'a> {
         failed_writes: Vec<String>,
         listed: String,
     },
-    /// Nothing could be listed, or the selector could not be read: the watches were left as
+    /// The account refused the set, or nothing could be listed: the watches were left as
     /// they were.
     Failed(&'a Failure),
     /// The selector cannot be read.
@@ -1164,6 +1178,24 @@ mod tests {
         let dotted = watch_name("a.b", "web", "c-1");
         assert!(is_dns_label(&dotted), "{dotted}");
         assert!(is_dns_label(&watch_name("-", "", "c-1")));
+    }
+
+    #[test]
+    fn a_taken_name_gives_way_to_a_digest_of_the_cluster() {
+        let s = set(serde_json::json!({}));
+        let plan = plan_of(&s, &fleet(), &[]);
+        let other = renamed(&s, &plan.create[2]);
+        let name = other.watch.name_any();
+        assert!(
+            name.starts_with("fleet-web-") && name != "fleet-web",
+            "{name}"
+        );
+        assert!(is_dns_label(&name));
+        assert_eq!(
+            hash_carried(&other),
+            hash_carried(&plan.create[2]),
+            "same content"
+        );
     }
 
     #[test]
