@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 PLANE := hack/control-plane.sh
-CRD_PLURALS := upgradeworkflowwatches cceaccounts clustercceaccounts
+CRD_PLURALS := upgradeworkflowwatches cceaccounts clustercceaccounts upgradewatchsets
 
 .DEFAULT_GOAL := test
 .PHONY: demo static test lint fmt-check clippy test-all test-oldest unit crd build plane-up plane-down bench bench-writes \

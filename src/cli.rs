@@ -72,6 +72,7 @@ pub fn reasons() -> String {
     use crate::failure::Category;
     use crate::reconciler::core::conditions::Reason;
     use crate::reconciler::core::events::EventReason;
+    use crate::reconciler::core::set::{SetEventReason, SetReason};
     let mut out = String::from("# Condition reasons\n\n");
     for reason in Reason::STATES {
         out.push_str(&format!("- `{}`: {}\n", reason.as_str(), reason.meaning()));
@@ -82,9 +83,16 @@ pub fn reasons() -> String {
     for category in Category::ALL {
         out.push_str(&format!("- `{category}`: {}\n", category.meaning()));
     }
+    out.push_str("\n# UpgradeWatchSet condition reasons\n\n");
+    for reason in SetReason::STATES {
+        out.push_str(&format!("- `{}`: {}\n", reason.as_str(), reason.meaning()));
+    }
     out.push_str("\n# Event reasons\n\n");
     for reason in EventReason::ALL {
         out.push_str(&format!("- `{reason}`: {}\n", reason.when()));
+    }
+    for reason in SetEventReason::ALL {
+        out.push_str(&format!("- `{}`: {}\n", reason.as_str(), reason.when()));
     }
     out
 }
@@ -97,7 +105,7 @@ mod tests {
     fn the_printed_reasons_name_every_reason_once() {
         let text = reasons();
         let named = text.lines().filter(|l| l.starts_with("- `")).count();
-        assert_eq!(named, 15 + 27 + 11);
+        assert_eq!(named, 15 + 27 + 6 + 11 + 2);
         for reason in [
             "NoWorkflow",
             "WorkflowNotFound",

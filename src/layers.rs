@@ -37,7 +37,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
     ("duration", &[]),
     ("failure", &[]),
     ("limits", &[]),
-    ("cce", &["failure"]),
+    ("cce", &["failure", "limits"]),
     ("crd", &["cce", "duration"]),
     ("findings", &["cce", "crd", "limits", "duration", "failure"]),
     (
@@ -57,6 +57,7 @@ const MAY_USE: &[(&str, &[&str])] = &[
         &[
             "core",
             "credentials",
+            "admission",
             "diagnosis",
             "findings",
             "metrics",

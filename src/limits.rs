@@ -26,6 +26,9 @@ pub const MAX_ERROR_CODES: usize = 4;
 pub const MAX_SNAPSHOT_MESSAGES: usize = 5;
 /// Finished tasks whose diagnosis one reconcile reads (each read is a CCE request).
 pub const MAX_DIAGNOSED_TASKS: usize = 4;
+/// Clusters kept of one ListClusters answer (CCE does not page it); the rest are counted.
+/// A project's cluster quota is far below this.
+pub const MAX_CLUSTERS: usize = 2_000;
 /// Events one reconcile publishes; more transitions than this become one summary Event.
 pub const MAX_EVENTS_PER_RECONCILE: usize = 5;
 

@@ -14,6 +14,7 @@ use crate::crd::definitions;
 use crate::failure::Category;
 use crate::reconciler::core::conditions::{ConditionType, Reason};
 use crate::reconciler::core::events::EventReason;
+use crate::reconciler::core::set::{SetEventReason, SetReason};
 
 /// Where `make reference` writes it, relative to the package root.
 pub const PATH: &str = "docs/reference.md";
@@ -34,7 +35,8 @@ pub fn markdown() -> String {
     out.pop();
     out.push_str(
         ". Then: [conditions](#conditions), [condition reasons](#condition-reasons), \
-         [failure categories](#failure-categories), [Event reasons](#event-reasons).\n",
+         [failure categories](#failure-categories), \
+         [UpgradeWatchSet reasons](#upgradewatchset-reasons), [Event reasons](#event-reasons).\n",
     );
     for crd in &crds {
         kind_section(&mut out, crd);
@@ -269,9 +271,29 @@ fn reasons_sections(out: &mut String) {
     for category in Category::ALL {
         let _ = writeln!(out, "| `{category}` | {} |", cell(category.meaning()));
     }
+    out.push_str(
+        "\n## UpgradeWatchSet reasons\n\nAn UpgradeWatchSet's Ready and Synced; a listing \
+         that fails carries the failure category.\n\n| Reason | Meaning |\n| --- | --- |\n",
+    );
+    for reason in SetReason::STATES {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} |",
+            reason.as_str(),
+            cell(reason.meaning())
+        );
+    }
     out.push_str("\n## Event reasons\n\n| Reason | Type and when |\n| --- | --- |\n");
     for reason in EventReason::ALL {
         let _ = writeln!(out, "| `{reason}` | {} |", cell(reason.when()));
+    }
+    for reason in SetEventReason::ALL {
+        let _ = writeln!(
+            out,
+            "| `{}` | {} (about an UpgradeWatchSet) |",
+            reason.as_str(),
+            cell(reason.when())
+        );
     }
 }
 
@@ -317,6 +339,9 @@ mod tests {
             "| `UpgradeSucceeded` |",
             "| `ClusterMismatch` |",
             "| `TaskDiagnosed` |",
+            "| `ClusterJoined` |",
+            "| `AtMaxWatches` |",
+            "## UpgradeWatchSet",
             "| `Stalled` |",
             "has(self.accountRef)",
         ] {

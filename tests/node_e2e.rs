@@ -964,3 +964,74 @@ async fn a_thousand_watches_run_inside_the_default_memory_limit_without_a_restar
     );
     assert!(peak < limit_bytes, "peak {peak} bytes reached the limit");
 }
+
+/// Deleting an UpgradeWatchSet deletes the watches it generated through their owner
+/// reference, by the node's kube-controller-manager (its garbage collector), and nothing
+/// else: a person's watch of the same cluster stays. The operator runs beside the plane
+/// here (no image needed): the part under test is Kubernetes' own, which the e2e plane
+/// lacks.
+#[tokio::test]
+async fn deleting_a_set_deletes_its_watches_through_the_garbage_collector() {
+    use cce_upgrade_watch::crd::{UpgradeWatchSet, UpgradeWorkflowWatch};
+    use cce_upgrade_watch::sim::builtin::FLEET;
+    use common::set::{apply_set, set_watches};
+
+    let client = common::client().await;
+    ready_node(&client).await;
+    let ns = common::setup_on(&client, "set-deletion").await;
+    let sim = Sim::https().scenario(Builtin::Fleet).frozen().start();
+    let account = common::sim_account(&client, &ns, &sim, "cce").await;
+    let mine: UpgradeWorkflowWatch = serde_json::from_value(json!({
+        "apiVersion": "cce.upgradewatch.io/v1alpha1", "kind": "UpgradeWorkflowWatch",
+        "metadata": {"name": "mine", "namespace": ns},
+        "spec": {"clusterID": FLEET[1].cluster_id(0), "accountRef": {"name": account}},
+    }))
+    .expect("watch");
+    let watches = Api::<UpgradeWorkflowWatch>::namespaced(client.clone(), &ns);
+    watches
+        .create(&PostParams::default(), &mine)
+        .await
+        .expect("a person's watch");
+    let _op = common::operator::Operator::start(&ns, &sim, &["--set-list-interval", "1s"]);
+    apply_set(
+        &client,
+        &ns,
+        "fleet",
+        json!({"accountRef": {"name": account}}),
+    )
+    .await;
+    eventually(
+        "the set's five watches",
+        Duration::from_secs(60),
+        KUBE_POLL,
+        || async {
+            let n = set_watches(&client, &ns, "fleet").await.len();
+            if n == 5 { Ok(()) } else { Err(n) }
+        },
+    )
+    .await;
+    Api::<UpgradeWatchSet>::namespaced(client.clone(), &ns)
+        .delete("fleet", &Default::default())
+        .await
+        .expect("delete the set");
+    eventually(
+        "the set's watches collected",
+        Duration::from_secs(60),
+        KUBE_POLL,
+        || async {
+            let left: Vec<String> = set_watches(&client, &ns, "fleet")
+                .await
+                .iter()
+                .filter_map(|w| w.metadata.name.clone())
+                .collect();
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{left:?}"))
+            }
+        },
+    )
+    .await;
+    let kept = watches.get("mine").await.expect("the person's watch stays");
+    assert_eq!(kept.metadata.owner_references, None);
+}

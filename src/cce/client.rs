@@ -14,6 +14,7 @@ use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use super::clusters::ClusterList;
 use super::credentials::Credentials;
 use super::diagnostics::{
     Cluster, PreCheckTask, PreCheckTaskList, SnapshotTaskList, UpgradeTask, UpgradeTaskList,
@@ -263,6 +264,16 @@ impl CceClient {
     /// ShowCluster: the cluster's phase, reason and message.
     pub async fn show_cluster(&self, target: &Target) -> Result<Response<Cluster>, CceError> {
         let path = cluster_path(target, V3, "", None)?;
+        self.get(target, &path).await
+    }
+
+    /// ListClusters, or ListAutopilotClusters for the Autopilot family: every cluster of
+    /// the target's project in one answer (CCE does not page it), kept up to
+    /// [`crate::limits::MAX_CLUSTERS`] with the rest counted. `target.cluster_id` is not
+    /// part of the call and may be empty. Filters are applied by the caller: CCE's `version`
+    /// filter is undocumented and its `type` is the architecture, not the category.
+    pub async fn list_clusters(&self, target: &Target) -> Result<Response<ClusterList>, CceError> {
+        let path = project_path(target, V3, "/clusters")?;
         self.get(target, &path).await
     }
 
@@ -518,8 +529,28 @@ const PRE_CHECKS: &str = "/operation/precheck/tasks";
 const UPGRADE_TASKS: &str = "/operation/upgrade/tasks";
 const SNAPSHOT_TASKS: &str = "/operation/snapshot/tasks";
 
-/// `/{api|autopilot}/{version}/projects/{p}/clusters/{c}{below}[/{id}]`, each id
-/// percent-encoded with nothing but unreserved characters left as is; `id` is (what it
+/// One path segment: an id percent-encoded with nothing but unreserved characters left as
+/// is, refused when empty (`what` names it).
+fn segment(what: &str, id: &str) -> Result<String, CceError> {
+    if id.is_empty() {
+        Err(CceError::InvalidConfig {
+            reason: format!("the {what} is empty"),
+        })
+    } else {
+        Ok(sign::encode_component(id))
+    }
+}
+
+/// `/{api|autopilot}/{version}/projects/{p}{below}`.
+fn project_path(target: &Target, version: &str, below: &str) -> Result<String, CceError> {
+    let prefix = target.family.path_root();
+    Ok(format!(
+        "/{prefix}/{version}/projects/{}{below}",
+        segment("project id", &target.project_id)?
+    ))
+}
+
+/// `/{api|autopilot}/{version}/projects/{p}/clusters/{c}{below}[/{id}]`; `id` is (what it
 /// names, the id).
 fn cluster_path(
     target: &Target,
@@ -527,21 +558,11 @@ fn cluster_path(
     below: &str,
     id: Option<(&str, &str)>,
 ) -> Result<String, CceError> {
-    let prefix = target.family.path_root();
-    let segment = |what: &str, id: &str| {
-        if id.is_empty() {
-            Err(CceError::InvalidConfig {
-                reason: format!("the {what} is empty"),
-            })
-        } else {
-            Ok(sign::encode_component(id))
-        }
-    };
-    let mut path = format!(
-        "/{prefix}/{version}/projects/{}/clusters/{}{below}",
-        segment("project id", &target.project_id)?,
-        segment("cluster id", &target.cluster_id)?,
+    let cluster = format!(
+        "/clusters/{}{below}",
+        segment("cluster id", &target.cluster_id)?
     );
+    let mut path = project_path(target, version, &cluster)?;
     if let Some((what, id)) = id {
         path.push('/');
         path.push_str(&segment(what, id)?);
@@ -732,6 +753,11 @@ mod tests {
             cluster_path(&standard, V3, "", None).expect("path"),
             "/api/v3/projects/p1/clusters/my%20cluster%2Fx"
         );
+        let unnamed = target(ApiFamily::Autopilot, "p 1", "");
+        assert_eq!(
+            project_path(&unnamed, V3, "/clusters").expect("path"),
+            "/autopilot/v3/projects/p%201/clusters"
+        );
     }
 
     #[test]
@@ -906,6 +932,10 @@ mod tests {
                     "status":{"phase":"Failed"}}]}"#,
             );
             check::<Cluster>(r#"{"status":{"phase":"Unavailable","reason":{},"message":{}}}"#);
+            check::<ClusterList>(
+                r#"{"items":[{"metadata":{"uid":"c1","labels":{"echo":{}}},
+                    "status":{"phase":"Error","message":{}}}]}"#,
+            );
             check::<UpgradeTask>(r#"{"metadata":{"uid":"up-1"},"spec":{"items":{{}:{}}}}"#);
         }
 

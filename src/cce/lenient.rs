@@ -2,6 +2,8 @@
 //! inconsistently: a value of an unexpected type reads as absent instead of failing the
 //! whole answer.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Deserializer};
 
 /// A bool sent as `true`/`false` or as a string of either (any case, surrounding spaces).
@@ -32,6 +34,23 @@ pub(crate) fn string_or_number<'de, D: Deserializer<'de>>(
         serde_json::Value::String(s) => Some(s),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
+    })
+}
+
+/// A map of text (labels, annotations): entries whose value is not text are left out, and
+/// anything but an object reads as empty, so one odd annotation does not lose the cluster.
+pub(crate) fn text_map<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                serde_json::Value::String(s) => Some((k, s)),
+                _ => None,
+            })
+            .collect(),
+        _ => BTreeMap::new(),
     })
 }
 
@@ -76,6 +95,8 @@ mod tests {
         text: Option<String>,
         #[serde(default, deserialize_with = "null_as_empty")]
         list: Vec<u8>,
+        #[serde(default, deserialize_with = "text_map")]
+        map: BTreeMap<String, String>,
     }
 
     #[derive(Deserialize, Debug, PartialEq)]
@@ -127,6 +148,17 @@ mod tests {
         assert_eq!(probe(r#"{"text":"45.00"}"#).text.as_deref(), Some("45.00"));
         assert_eq!(probe(r#"{"text":45}"#).text.as_deref(), Some("45"));
         assert_eq!(probe(r#"{"text":[1]}"#).text, None);
+    }
+
+    #[test]
+    fn a_text_map_keeps_its_text_entries_only() {
+        let map = probe(r#"{"map":{"a":"1","b":2,"c":null,"d":{"x":"y"},"e":""}}"#).map;
+        assert_eq!(
+            map.into_iter().collect::<Vec<_>>(),
+            [("a".into(), "1".into()), ("e".into(), String::new())]
+        );
+        assert!(probe(r#"{"map":["a"]}"#).map.is_empty());
+        assert!(probe(r#"{"map":null}"#).map.is_empty());
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! Huawei Cloud CCE API: wire models (workflows and the diagnostic reads), timestamps, request signing, credentials, endpoint
+//! Huawei Cloud CCE API: wire models (workflows, the diagnostic reads, the project's clusters), versions, timestamps, request signing, credentials, endpoint
 //! policy, errors and the HTTP client.
 
 pub mod client;
+pub mod clusters;
 pub mod credentials;
 pub mod diagnostics;
 pub mod endpoint;
@@ -12,6 +13,7 @@ mod lenient;
 pub mod model;
 pub mod sign;
 pub mod time;
+pub mod version;
 
 pub use client::{CceClient, ClientConfig, Response, Target};
 pub use credentials::{Credentials, CredentialsError};

@@ -1,10 +1,13 @@
-//! The operator's custom resources: the watch (`watch`) and the two account kinds a watch
-//! names (`account`). Doc comments in them are what `kubectl explain` prints.
+//! The operator's custom resources: the watch (`watch`), the two account kinds a watch
+//! names (`account`) and the set that generates a watch per cluster (`set`). Doc comments
+//! in them are what `kubectl explain` prints.
 
 pub mod account;
+pub mod set;
 mod watch;
 
 pub use account::{AccountKind, AccountRef, AccountStatus, CceAccount, ClusterCceAccount};
+pub use set::{UpgradeWatchSet, UpgradeWatchSetSpec, UpgradeWatchSetStatus};
 pub use watch::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -16,6 +19,7 @@ pub fn definitions() -> Vec<CustomResourceDefinition> {
         UpgradeWorkflowWatch::crd(),
         CceAccount::crd(),
         ClusterCceAccount::crd(),
+        UpgradeWatchSet::crd(),
     ]
 }
 
@@ -28,7 +32,7 @@ pub fn crd_yaml(plural: Option<&str>) -> Result<String, String> {
         .collect();
     if chosen.is_empty() {
         return Err(format!(
-            "no CRD named {}: one of upgradeworkflowwatches, cceaccounts, clustercceaccounts",
+            "no CRD named {}: one of upgradeworkflowwatches, cceaccounts, clustercceaccounts, upgradewatchsets",
             plural.unwrap_or_default()
         ));
     }

@@ -3,7 +3,8 @@
 //! `core` decides (pure: no client, clock, RNG or runtime); this folder is the I/O shell
 //! around it. A reconcile observes (`observe`, through `fetch` and the `credentials`
 //! library), decides (`core::decide`) and applies (`apply`: Events, then status);
-//! `reconcile` runs the three with the shared `context`; `book` keeps the statuses.
+//! `reconcile` runs the three with the shared `context`; `book` keeps the statuses; `sets`
+//! keeps an UpgradeWatchSet's generated watches (deciding in `core::set`).
 
 pub mod accounts;
 pub mod apply;
@@ -16,3 +17,4 @@ mod mock;
 pub mod observe;
 pub mod publisher;
 pub mod reconcile;
+pub mod sets;

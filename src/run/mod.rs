@@ -1,12 +1,13 @@
 //! `cce-upgrade-watch run`: the operator process. Wires the watch caches (`caches`), the
 //! account, namespace and Secret caches with the accounts' own controllers (`accounts`),
-//! the reconcilers' context (`context`), what re-triggers a watch (`triggers`), the kube-rs
-//! Controllers, leadership, the admin server and shutdown together. Nothing depends on this
-//! module.
+//! the reconcilers' context (`context`), what re-triggers a watch (`triggers`), the
+//! UpgradeWatchSets' controllers (`sets`), the kube-rs Controllers, leadership, the admin
+//! server and shutdown together. Nothing depends on this module.
 
 mod accounts;
 mod caches;
 mod context;
+mod sets;
 mod triggers;
 
 use std::collections::HashSet;
@@ -151,6 +152,10 @@ pub struct RunArgs {
     /// workload identity.
     #[arg(long, env = "POD_SERVICE_ACCOUNT", default_value = "cce-upgrade-watch")]
     pub operator_service_account: String,
+    /// List every set's clusters this often instead of its listInterval: for tests and
+    /// demos, whose sets cannot wait the minute the schema requires.
+    #[arg(long, env = "SET_LIST_INTERVAL", hide = true, value_parser = duration::parse_positive)]
+    pub set_list_interval: Option<Duration>,
 }
 
 /// A share above 0 and at most 1.
@@ -242,6 +247,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
         let store = served.add(&args, &client, scope.as_deref(), rx, &ctx);
         routes.push((store, tx));
     }
+    let set_controllers = sets::controllers(&args, &client, &scopes, &ctx, &identity).await;
     let listed = caches.listed();
     caches.run(ctx.clone(), served.watch_stores.clone(), changes_tx);
     triggers::route(ctx.clone(), routes, changes);
@@ -251,7 +257,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     sweep_forgotten_watches(ctx.clone(), served.watch_stores);
 
     info!(identity, leader = leadership.is_leader(), scopes = ?scopes, "controller starting");
-    futures::future::join_all(served.controllers).await;
+    futures::future::join_all(served.controllers.into_iter().chain(set_controllers)).await;
     info!("controller stopped");
     if let Some(task) = election_task {
         let _ = task.await;

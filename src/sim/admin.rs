@@ -13,8 +13,8 @@
 //! | POST | `/_sim/workflows` | `{clusterID, targetVersion, clusterVersion?, id?, timeline?}` | 201 + the workflow (no auth, same rules as Create) |
 //! | POST | `/_sim/workflows/{id}/advance` | `{seconds}` (scenario s, may be negative) or `{steps}` or `{toEnd: true}` | the workflow |
 //! | POST | `/_sim/advance` | same, for every workflow | `{"workflows": n}` |
-//! | GET | `/_sim/clusters` | | `[{projectID, clusterID, type, version, workflows}]` |
-//! | POST | `/_sim/clusters` | `{id, version, type?, projectID?}` | 201 + the cluster |
+//! | GET | `/_sim/clusters` | | `[{projectID, clusterID, type, version, name, phase?, workflows}]` (`phase` absent while CCE does not know the cluster) |
+//! | POST | `/_sim/clusters` | `{id, version, type?, projectID?, name?, category?, labels?}` | 201 + the cluster, there from now on |
 //! | GET | `/_sim/faults` | | `[{id, kind, route?, count?, …, setAt, fired}]` |
 //! | POST | `/_sim/faults` | a fault spec or a list of them | 201 `{"ids": [...]}` |
 //! | DELETE | `/_sim/faults` | | `{"removed": n}` |
@@ -29,6 +29,7 @@
 //!
 //! IAM's routes (`/_sim/iam…`) are listed in [`super::iam::admin`].
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -43,6 +44,7 @@ use serde_json::{Value, json};
 use super::auth::{CredentialDef, CredentialStore};
 use super::builtin;
 use super::fault::FaultSpec;
+use super::fleet::{check_category, check_name};
 use super::flow::Advance;
 use super::http::{AdminError, AdminResult as Result, bad, body, not_found, ok_json};
 use super::iam;
@@ -220,6 +222,12 @@ struct ClusterBody {
     cluster_type: ApiFamily,
     #[serde(rename = "projectID", default)]
     project_id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
 }
 
 async fn add_cluster(State(a): Shared, bytes: Bytes) -> Result<Response> {
@@ -227,15 +235,23 @@ async fn add_cluster(State(a): Shared, bytes: Bytes) -> Result<Response> {
     if c.id.is_empty() || c.version.is_empty() {
         return Err(bad("id and version are required"));
     }
+    if let Some(name) = &c.name {
+        check_name(name).map_err(bad)?;
+    }
+    check_category(c.category.as_deref(), c.cluster_type).map_err(bad)?;
     let plan = ClusterPlan {
         id: c.id.clone(),
         project_id: c.project_id.unwrap_or_else(|| builtin::PROJECT_ID.into()),
         cluster_type: c.cluster_type,
         version: c.version,
+        name: c.name,
+        category: c.category,
+        labels: c.labels,
+        ..ClusterPlan::default()
     };
     let now = a.sim.clock.now();
     let mut world = a.sim.world.lock();
-    world.add_cluster(&plan)?;
+    world.add_cluster_now(now, &plan)?;
     let view = world
         .cluster_views(now)
         .into_iter()

@@ -20,6 +20,7 @@
 //! | `precheck-fails` | `c7000000-…` | `f7000000-…` | PreCheck fails at 60 (Pending): an Exception (node `worker-2` NotReady) and a Risk (a deprecated API); run again 120, passes 165; Snapshot 180–210, Cluster 225–345, PostCheck 360–405 → Success |
 //! | `cluster-pauses` | `c8000000-…` | `f8000000-…` | as success until the Cluster task pauses at 170 (40%), continues at 230, succeeds at 320; PostCheck → Success at 380 |
 //! | `seed-example` | `b4b9e60f-8aa2-11ee-af09-0255ac10004f` | `c271e39e-1a6e-4d3d-8fa8-2a36329c68d1` | Huawei's §8 example, static (one copy only) |
+//! | `fleet` | `c9000000-0000-4000-800N-{i:12}`, N = 0…6 (see [`FLEET`]) | `f9000000-…` (on `fleet-rolling`) | seven clusters for discovery: one upgrading through a workflow created at 30 (Upgrading 150–270), one steady, one upgrading without a workflow 40–140, one failing without a workflow at 120 (Error), one appearing at 90, one Deleting at 150 and gone at 180, one Autopilot |
 //!
 //! Clusters start at [`FROM_VERSION`] and upgrade to [`TO_VERSION`]. With `--speed 60`
 //! the longest timeline ends in 7.5 s.
@@ -100,6 +101,47 @@ builtins! {
     SeedExample => "seed-example",
     PrecheckFails => "precheck-fails",
     ClusterPauses => "cluster-pauses",
+    Fleet => "fleet",
+}
+
+/// The clusters of the `fleet` scenario, in the order of its file: the cluster id of copy
+/// `i` of member `n` is `c9000000-0000-4000-800{n}-{i:12}`, its name `{name}-{i:2}`.
+pub const FLEET: [FleetMember; 7] = [
+    FleetMember::new("fleet-rolling", ApiFamily::Standard),
+    FleetMember::new("fleet-steady", ApiFamily::Standard),
+    FleetMember::new("fleet-direct", ApiFamily::Standard),
+    FleetMember::new("fleet-broken", ApiFamily::Standard),
+    FleetMember::new("fleet-late", ApiFamily::Standard),
+    FleetMember::new("fleet-retired", ApiFamily::Standard),
+    FleetMember::new("fleet-autopilot", ApiFamily::Autopilot),
+];
+
+/// One cluster of the `fleet` scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FleetMember {
+    pub name: &'static str,
+    pub family: ApiFamily,
+}
+
+impl FleetMember {
+    const fn new(name: &'static str, family: ApiFamily) -> Self {
+        Self { name, family }
+    }
+
+    /// The member's position in [`FLEET`].
+    fn index(self) -> usize {
+        FLEET.iter().position(|m| *m == self).unwrap_or_default()
+    }
+
+    /// Cluster id of copy `i`.
+    pub fn cluster_id(self, i: u64) -> String {
+        format!("c9000000-0000-4000-800{}-{i:012}", self.index())
+    }
+
+    /// Cluster name of copy `i`.
+    pub fn cluster_name(self, i: u64) -> String {
+        format!("{}-{i:02}", self.name)
+    }
 }
 
 /// Every built-in scenario's file, parsed, in table order; named after its table entry.
@@ -232,7 +274,7 @@ mod tests {
             }
             if b.copyable() {
                 let plan = b.scenario().instantiate(Some(3)).expect("copies");
-                assert_eq!(plan.clusters[2].id, b.cluster_id(2));
+                assert!(plan.clusters.iter().any(|c| c.id == b.cluster_id(2)));
             }
         }
         let seed = Builtin::SeedExample
@@ -258,6 +300,7 @@ mod tests {
             (Builtin::Idle, 6, Standard, false),
             (Builtin::PrecheckFails, 7, Standard, true),
             (Builtin::ClusterPauses, 8, Standard, true),
+            (Builtin::Fleet, 9, Standard, true),
         ];
         for (b, n, family, has_workflow) in table {
             assert!(b.copyable(), "{}", b.name());
@@ -315,6 +358,33 @@ mod tests {
         }
         assert!(timeline(DEFAULT_TIMELINE).is_some());
         assert!(timeline("nope").is_none());
+    }
+
+    #[test]
+    fn the_fleet_has_its_documented_members() {
+        let plan = Builtin::Fleet
+            .scenario()
+            .instantiate(Some(2))
+            .expect("fleet");
+        assert_eq!(plan.clusters.len(), 2 * FLEET.len());
+        for (i, copy) in plan.clusters.chunks(FLEET.len()).enumerate() {
+            for (member, cluster) in FLEET.iter().zip(copy) {
+                assert_eq!(cluster.id, member.cluster_id(i as u64));
+                assert_eq!(cluster.name, Some(member.cluster_name(i as u64)));
+                assert_eq!(cluster.cluster_type, member.family);
+            }
+        }
+        let by_name = |name: &str| {
+            plan.clusters
+                .iter()
+                .find(|c| c.name.as_deref() == Some(name))
+                .expect(name)
+        };
+        assert_eq!(by_name("fleet-direct-00").upgrades.len(), 1);
+        assert!(by_name("fleet-broken-01").upgrades[0].fails);
+        assert_eq!(by_name("fleet-late-00").created_at, 90.0);
+        assert_eq!(by_name("fleet-retired-00").deleted_at, Some(150.0));
+        assert_eq!(plan.workflows[0].cluster_id, FLEET[0].cluster_id(0));
     }
 
     #[test]

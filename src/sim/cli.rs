@@ -106,7 +106,8 @@ pub struct SimArgs {
     /// throttle (429), error (5xx), malformed, reset, forbidden (403), notfound (404),
     /// oversized; keys route, count, after, for, ms, retry-after, status, bytes. Routes: show,
     /// list, create, cancel (the default: all four), show-precheck, list-prechecks,
-    /// show-upgrade-task, list-upgrade-tasks, show-cluster, list-snapshots, and IAM's
+    /// show-upgrade-task, list-upgrade-tasks, show-cluster, list-snapshots, list-clusters
+    /// (ListClusters of both families), and IAM's
     /// iam-id-token, iam-security-token, sts-assume-with-oidc, pod-identity. Example:
     /// forbidden:route=show-precheck. The variable takes a semicolon-separated list.
     #[arg(long = "fault", value_name = "SPEC", env = "CCE_UW_SIM_FAULTS", value_delimiter = ';', value_parser = FaultSpec::parse_flag)]

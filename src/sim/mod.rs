@@ -15,8 +15,10 @@
 //!   timelines and credentials with their fixed ids; [`plan`]: a scenario expanded into
 //!   the objects the simulator starts with (ids for N copies);
 //! - [`state`]: the world of clusters and workflows and the CCE operations on it,
-//!   [`flow`]: how a timeline moves one workflow (clock injected, no I/O), and
-//!   [`diagnostics`]: the runs of its tasks and what the diagnostic APIs say about them;
+//!   [`flow`]: how a timeline moves one workflow (clock injected, no I/O),
+//!   [`diagnostics`]: the runs of its tasks and what the diagnostic APIs say about them, and
+//!   [`fleet`]: a cluster's own life (appearing, upgrades without a workflow, deletion), the
+//!   cluster object ShowCluster and ListClusters answer with, ListClusters' filters;
 //! - [`fault`]: which injected fault, if any, hits a request;
 //! - [`auth`]: credentials and request authentication with the project's one signer;
 //! - [`iam`]: IAM, STS and the pod-identity agent: ServiceAccount tokens verified against
@@ -37,6 +39,7 @@ pub mod cli;
 pub mod clock;
 pub mod diagnostics;
 pub mod fault;
+pub mod fleet;
 pub mod flow;
 pub mod http;
 pub mod iam;

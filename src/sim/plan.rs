@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::builtin;
 use super::fault::FaultSpec;
+use super::fleet::{UpgradePlan, check_category, check_name, parse_upgrades};
 use super::ids::{expand_id, is_template};
 use super::scenario::{
     ClusterDef, DEFAULT_PROJECT_ID, DEFAULT_TASKS, ScenarioError, ScenarioFile, WorkflowDef,
@@ -18,13 +19,22 @@ use super::timeline::{Step, Timeline, parse_timeline};
 use crate::cce::ApiFamily;
 use crate::cce::model::{TaskType, Workflow};
 
-/// A cluster to create at start.
-#[derive(Debug, Clone, PartialEq)]
+/// A cluster to create at start (or `created_at` scenario seconds later).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClusterPlan {
     pub id: String,
     pub project_id: String,
     pub cluster_type: ApiFamily,
     pub version: String,
+    /// `metadata.name`; the id when `None`.
+    pub name: Option<String>,
+    /// `CCE` or `Turbo`; the family's default when `None`.
+    pub category: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub created_at: f64,
+    pub deleted_at: Option<f64>,
+    /// Upgrades without a workflow.
+    pub upgrades: Vec<UpgradePlan>,
 }
 
 /// A workflow to create at start (or `created_at` scenario seconds later).
@@ -289,11 +299,32 @@ fn cluster_copy(
     if c.version.trim().is_empty() {
         return err(format!("cluster {id}: version is required"));
     }
+    let here = |e: String| ScenarioError(format!("cluster {id}: {e}"));
+    let name = c.name.as_deref().map(|n| expand(n, i)).transpose()?;
+    if let Some(name) = &name {
+        check_name(name).map_err(here)?;
+    }
+    check_category(c.category.as_deref(), c.cluster_type).map_err(here)?;
+    let created_at = c.created_at.unwrap_or(0.0);
+    if !(created_at.is_finite() && created_at >= 0.0) {
+        return err(format!("cluster {id}: createdAt must be >= 0"));
+    }
+    if c.deleted_at
+        .is_some_and(|d| !(d.is_finite() && d > created_at))
+    {
+        return err(format!("cluster {id}: deletedAt must come after createdAt"));
+    }
     Ok(ClusterPlan {
+        upgrades: parse_upgrades(&c.upgrades, created_at).map_err(here)?,
         id,
         project_id,
         cluster_type: c.cluster_type,
         version: c.version.clone(),
+        name,
+        category: c.category.clone(),
+        labels: c.labels.clone(),
+        created_at,
+        deleted_at: c.deleted_at,
     })
 }
 
@@ -312,6 +343,11 @@ fn workflow_copy(
             "workflow {id}: cluster {cluster_id} is not a cluster of this scenario"
         ));
     };
+    if !cluster.upgrades.is_empty() {
+        return err(format!(
+            "workflow {id}: cluster {cluster_id} upgrades without a workflow (its upgrades); give it none or no workflow"
+        ));
+    }
     let cluster_version = wf
         .cluster_version
         .clone()
@@ -525,6 +561,23 @@ faults:
             ("timelines: {success: []}", "hide the built-in"),
             ("count: 0", "at least 1"),
             ("bogus: 1", "unknown field"),
+            ("clusters: [{id: c, version: v1, name: Web}]", "lower case"),
+            (
+                "clusters: [{id: c, type: Autopilot, version: v1, category: CCE}]",
+                "an Autopilot cluster is Turbo",
+            ),
+            (
+                "clusters: [{id: c, version: v1, createdAt: 5, deletedAt: 5}]",
+                "deletedAt must come after createdAt",
+            ),
+            (
+                "clusters: [{id: c, version: v1, upgrades: [{at: 1, takes: 0, to: v1.29.1-r0}]}]",
+                "takes must be > 0",
+            ),
+            (
+                "clusters: [{id: c, version: v1, upgrades: [{at: 1, takes: 5, to: v1.29.1-r0}]}]\nworkflows: [{id: w, clusterID: c, targetVersion: v2}]",
+                "upgrades without a workflow",
+            ),
         ];
         for (yaml, want) in cases {
             let got = ScenarioFile::from_yaml(yaml).and_then(|f| f.instantiate(None));

@@ -2,7 +2,7 @@
 //! them. A leaf: it uses no other simulator module. Pure.
 
 /// The operations the simulator serves, as faults and counters name them: the four of the
-/// upgrade workflow, the diagnostic reads, then IAM's.
+/// upgrade workflow, the diagnostic reads, ListClusters (both families), then IAM's.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -18,6 +18,7 @@ pub enum Route {
     ListUpgradeTasks,
     ShowCluster,
     ListSnapshots,
+    ListClusters,
     IamIdToken,
     IamSecurityToken,
     StsAssumeWithOidc,
@@ -25,7 +26,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 14] = [
+    pub const ALL: [Route; 15] = [
         Route::Show,
         Route::List,
         Route::Create,
@@ -36,6 +37,7 @@ impl Route {
         Route::ListUpgradeTasks,
         Route::ShowCluster,
         Route::ListSnapshots,
+        Route::ListClusters,
         Route::IamIdToken,
         Route::IamSecurityToken,
         Route::StsAssumeWithOidc,
@@ -54,6 +56,7 @@ impl Route {
             Route::ListUpgradeTasks => "list-upgrade-tasks",
             Route::ShowCluster => "show-cluster",
             Route::ListSnapshots => "list-snapshots",
+            Route::ListClusters => "list-clusters",
             Route::IamIdToken => "iam-id-token",
             Route::IamSecurityToken => "iam-security-token",
             Route::StsAssumeWithOidc => "sts-assume-with-oidc",

@@ -13,7 +13,18 @@
 //!   - id: "c-{i:4}"            # required; `{i}` = copy index 0…count-1, `{i:4}` zero-padded
 //!     type: Standard           # or Autopilot (served under /autopilot/v3/)
 //!     projectID: …             # overrides the scenario's
-//!     version: v1.28.3-r0      # required: the cluster's current version
+//!     version: v1.28.3-r0      # required: the cluster's current version (vA.B.C-rN; the
+//!                              # wire shows vA.B + platformVersion cce.C.N, as CCE does)
+//!     name: "web-{i:2}"        # metadata.name (default: the id)
+//!     category: Turbo          # CCE (default) or Turbo; Autopilot clusters are Turbo
+//!     labels: {env: prod}      # metadata.labels
+//!     createdAt: 30            # appears this many seconds after start (default 0)
+//!     deletedAt: 300           # Deleting from then, gone 30 seconds later
+//!     upgrades:                # upgrades without a workflow (as Huawei's Terraform
+//!       - at: 60               # provider runs them): Upgrading from `at`, with an
+//!         takes: 120           # upgrade task ListUpgradeClusterTasks reports,
+//!         to: v1.29.13-r0      # then Available at `to`, or Error (UpgradeFailed)
+//!         result: Failed       # with `result: Failed` (default Success)
 //! timelines:                   # named timelines for `timeline:` and `onCreate:`
 //!   slow:
 //!     - {after: 60, task: PreCheck, status: Running}
@@ -109,6 +120,32 @@ pub struct ClusterDef {
     #[serde(rename = "projectID", default, skip_serializing_if = "Option::is_none")]
     pub project_id: Option<String>,
     pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upgrades: Vec<UpgradeDef>,
+}
+
+/// An upgrade without a workflow, as written.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpgradeDef {
+    /// Scenario seconds after start.
+    pub at: f64,
+    /// Scenario seconds it runs.
+    pub takes: f64,
+    pub to: String,
+    /// `Success` (default) or `Failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]

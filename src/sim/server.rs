@@ -27,12 +27,14 @@ use percent_encoding::percent_decode_str;
 use super::auth::{CredentialStore, claimed_credential};
 use super::clock::Clock;
 use super::fault::{Action, FaultSet};
+use super::fleet::ListQuery;
 use super::http::Answer;
 use super::iam::{self, Iam};
 use super::observe::{Observer, RequestRecord, route_name};
 use super::route::Route;
 use super::state::{Scope, SimError, World};
 use crate::cce::ApiFamily;
+use crate::cce::clusters::{ClusterList, Items};
 use crate::cce::model::WorkflowList;
 use crate::cce::sign::{self, SignableRequest};
 
@@ -89,6 +91,8 @@ pub enum Resource {
     Cluster,
     /// `operation/snapshot/tasks`, under `v3.1`.
     Snapshots,
+    /// The project's clusters (ListClusters): the path names no cluster.
+    ClusterList,
 }
 
 /// A CCE request path, decoded.
@@ -96,12 +100,13 @@ pub enum Resource {
 pub struct ApiPath {
     pub cluster_type: ApiFamily,
     pub project_id: String,
+    /// Empty for [`Resource::ClusterList`].
     pub cluster_id: String,
     pub resource: Resource,
 }
 
 impl ApiPath {
-    /// `/{api|autopilot}/v3/projects/{p}/clusters/{c}[/...]` for the resources above, and
+    /// `/{api|autopilot}/v3/projects/{p}/clusters[/{c}[/...]]` for the resources above, and
     /// `/{api|autopilot}/v3.1/projects/{p}/clusters/{c}/operation/snapshot/tasks`.
     pub fn parse(path: &str) -> Option<ApiPath> {
         let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
@@ -117,6 +122,14 @@ impl ApiPath {
             ["autopilot", version, rest @ ..] => (ApiFamily::Autopilot, *version, rest),
             _ => return None,
         };
+        if let ("v3", ["projects", project, "clusters"]) = (version, rest) {
+            return Some(ApiPath {
+                cluster_type,
+                project_id: decode(project)?,
+                cluster_id: String::new(),
+                resource: Resource::ClusterList,
+            });
+        }
         let ["projects", project, "clusters", cluster, below @ ..] = rest else {
             return None;
         };
@@ -175,6 +188,7 @@ impl ApiPath {
             Resource::UpgradeTasks(None) if get => Some(Route::ListUpgradeTasks),
             Resource::Cluster if get => Some(Route::ShowCluster),
             Resource::Snapshots if get => Some(Route::ListSnapshots),
+            Resource::ClusterList if get => Some(Route::ListClusters),
             _ => None,
         }
     }
@@ -290,7 +304,10 @@ where
         path,
         route: route_name(route),
         project_id: api.as_ref().map(|a| a.project_id.clone()),
-        cluster_id: api.as_ref().map(|a| a.cluster_id.clone()),
+        cluster_id: api
+            .as_ref()
+            .map(|a| a.cluster_id.clone())
+            .filter(|c| !c.is_empty()),
         workflow_id: seen.workflow_id,
         task_id: api.as_ref().and_then(ApiPath::task_id).map(str::to_string),
         status: answer.as_ref().map_or(0, |a| a.status.as_u16()),
@@ -553,6 +570,18 @@ fn serve_cce(
         Route::ListUpgradeTasks => world.list_upgrade_tasks(now, scope).map(Answer::ok),
         Route::ShowCluster => world.show_cluster(now, scope).map(Answer::ok),
         Route::ListSnapshots => world.list_snapshots(now, scope).map(Answer::ok),
+        Route::ListClusters => {
+            let query = ListQuery::of(ctx.query);
+            let items = world.list_clusters(now, api.cluster_type, &api.project_id, &query);
+            Ok(Answer::ok(ClusterList {
+                kind: Some("Cluster".into()),
+                api_version: Some("v3".into()),
+                items: Items {
+                    kept: items,
+                    ..Items::default()
+                },
+            }))
+        }
         // A CCE path never routes to IAM (`ApiPath::route`); answered as an unknown API.
         Route::IamIdToken
         | Route::IamSecurityToken
@@ -600,8 +629,33 @@ mod tests {
             "/api/v3.1/projects/p/clusters/c",
             "/api/v3/projects/p/clusters/c/operation/precheck/tasks/",
             "/api/v3/projects/p/clusters/c/operation/upgrade/tasks/t/x",
+            "/api/v3/projects/p/clusters/",
+            "/api/v3.1/projects/p/clusters",
+            "/api/v3/projects//clusters",
+            "/api/v3/projects/p",
         ] {
             assert_eq!(ApiPath::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_project_s_clusters_are_listed_under_both_prefixes_and_only_read() {
+        for (path, family) in [
+            ("/api/v3/projects/p%201/clusters", ApiFamily::Standard),
+            (
+                "/autopilot/v3/projects/p%201/clusters",
+                ApiFamily::Autopilot,
+            ),
+        ] {
+            let p = ApiPath::parse(path).expect(path);
+            assert_eq!(
+                (p.cluster_type, p.project_id.as_str(), &p.resource),
+                (family, "p 1", &Resource::ClusterList)
+            );
+            assert_eq!(p.route(&Method::GET), Some(Route::ListClusters));
+            for method in [Method::POST, Method::PATCH, Method::DELETE, Method::PUT] {
+                assert_eq!(p.route(&method), None, "{method} {path}");
+            }
         }
     }
 

@@ -1,8 +1,10 @@
 //! The simulated world: clusters and their upgrade workflows, and the CCE operations on
-//! them (Show, List, Create, cancel) with the real service's rules — which cluster a path
-//! may name, one unfinished workflow per cluster, cancel preconditions — plus the admin
-//! operations. Pure: every operation takes the current time, so tests drive it with any
-//! clock. How one workflow moves along its timeline is [`super::flow`].
+//! them (Show, List, Create, cancel, ShowCluster, ListClusters) with the real service's
+//! rules — which cluster a path may name, one unfinished workflow per cluster, cancel
+//! preconditions — plus the admin operations. Pure: every operation takes the current time,
+//! so tests drive it with any clock. How one workflow moves along its timeline is
+//! [`super::flow`]; a cluster's own life (appearing, upgrades without a workflow,
+//! deletion) and its wire object are [`super::fleet`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,19 +15,17 @@ use serde::Serialize;
 use super::builtin;
 use super::clock::{plus, scaled};
 use super::diagnostics::{self as runs, RunContext, TaskRun};
+use super::fleet::{Life, ListQuery, Looks, cluster_object};
 use super::flow::{Advance, Flow, FlowView, blocks_cancel, new_wire};
 use super::ids::derived_uuid;
 use super::plan::{ClusterPlan, Plan, WorkflowPlan};
 use super::scenario::DEFAULT_TASKS;
 use super::timeline::Timeline;
 use crate::cce::ApiFamily;
-use crate::cce::diagnostics::cluster::{
-    Cluster as ClusterAnswer, ClusterMetadata, ClusterPhase, ClusterSpec, ClusterStatus,
-};
+use crate::cce::diagnostics::cluster::{Cluster as ClusterAnswer, ClusterPhase, ClusterStatus};
 use crate::cce::diagnostics::snapshot::SnapshotTaskList;
 use crate::cce::diagnostics::{PreCheckTask, TaskList, TaskListStatus, UpgradeTask};
 use crate::cce::model::{Phase, TaskState, TaskType, Workflow, WorkflowStatus};
-use crate::cce::time::format_go;
 
 /// Why an operation was refused, in the simulator's terms; `server` maps these to CCE's
 /// status codes and error bodies.
@@ -72,6 +72,10 @@ struct Cluster {
     project_id: String,
     cluster_type: ApiFamily,
     initial_version: String,
+    name: String,
+    category: Option<String>,
+    labels: BTreeMap<String, String>,
+    life: Life,
     /// Workflow ids in creation order.
     flows: Vec<String>,
 }
@@ -87,6 +91,11 @@ pub struct ClusterView {
     #[serde(rename = "type")]
     pub cluster_type: ApiFamily,
     pub version: String,
+    pub name: String,
+    /// The phase ShowCluster answers now; absent while CCE does not know the cluster
+    /// (not created yet, or deleted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
     pub workflows: Vec<String>,
 }
 
@@ -159,7 +168,25 @@ impl World {
         &self.on_create
     }
 
+    /// Adds a cluster of the plan: it appears `created_at` scenario seconds after start.
     pub fn add_cluster(&mut self, c: &ClusterPlan) -> Result<(), SimError> {
+        let life = Life::new(
+            &c.id,
+            &c.version,
+            c.created_at,
+            c.deleted_at,
+            &c.upgrades,
+            (self.start, self.speed),
+        );
+        self.insert_cluster(c, life)
+    }
+
+    /// Adds a cluster that exists from `now` on (admin API); its plan's times are ignored.
+    pub fn add_cluster_now(&mut self, now: Timestamp, c: &ClusterPlan) -> Result<(), SimError> {
+        self.insert_cluster(c, Life::from_now(now))
+    }
+
+    fn insert_cluster(&mut self, c: &ClusterPlan, life: Life) -> Result<(), SimError> {
         if self.clusters.contains_key(&c.id) {
             return Err(SimError::Conflict(format!("cluster {} exists", c.id)));
         }
@@ -169,6 +196,10 @@ impl World {
                 project_id: c.project_id.clone(),
                 cluster_type: c.cluster_type,
                 initial_version: c.version.clone(),
+                name: c.name.clone().unwrap_or_else(|| c.id.clone()),
+                category: c.category.clone(),
+                labels: c.labels.clone(),
+                life,
                 flows: Vec::new(),
             },
         );
@@ -202,10 +233,12 @@ impl World {
         Ok(())
     }
 
-    fn cluster_in(&self, scope: Scope<'_>) -> Result<&Cluster, SimError> {
+    /// The cluster the path names, if CCE knows it at `now` under that project and prefix.
+    fn cluster_in(&self, now: Timestamp, scope: Scope<'_>) -> Result<&Cluster, SimError> {
         self.clusters
             .get(scope.cluster_id)
             .filter(|c| c.project_id == scope.project_id && c.cluster_type == scope.cluster_type)
+            .filter(|c| c.life.present(now))
             .ok_or_else(|| {
                 SimError::ClusterNotFound(format!(
                     "cluster {} not found in project {}",
@@ -214,18 +247,28 @@ impl World {
             })
     }
 
-    /// The cluster's version now: the target of its newest finished upgrade.
+    /// The cluster's version now: the target of its newest finished upgrade, through a
+    /// workflow (newest by creation) or without one (newest by end), the later of the two.
     fn current_version(&mut self, now: Timestamp, cluster_id: &str) -> Option<String> {
-        let ids = self.clusters.get(cluster_id)?.flows.clone();
+        let cluster = self.clusters.get(cluster_id)?;
+        let (ids, direct) = (cluster.flows.clone(), cluster.life.direct_version(now));
+        let initial = cluster.initial_version.clone();
+        let mut through_workflow = None;
         for id in ids.iter().rev() {
             if let Some(flow) = self.flows.get_mut(id) {
                 flow.materialize(now, self.speed);
                 if flow.visible && flow.phase() == Some(&Phase::Success) {
-                    return flow.wire.spec.as_ref()?.target_version.clone();
+                    let target = flow.wire.spec.as_ref()?.target_version.clone()?;
+                    through_workflow = Some((flow.created, target));
+                    break;
                 }
             }
         }
-        Some(self.clusters.get(cluster_id)?.initial_version.clone())
+        let newest = match (through_workflow, direct) {
+            (Some(w), Some(d)) => Some(if d.0 > w.0 { d } else { w }),
+            (w, d) => w.or(d),
+        };
+        Some(newest.map_or(initial, |(_, version)| version))
     }
 
     fn flow_in(
@@ -234,7 +277,7 @@ impl World {
         scope: Scope<'_>,
         id: &str,
     ) -> Result<&mut Flow, SimError> {
-        self.cluster_in(scope)?;
+        self.cluster_in(now, scope)?;
         let speed = self.speed;
         let not_found = || SimError::WorkflowNotFound(format!("upgrade workflow {id} not found"));
         let flow = self.flows.get_mut(id).ok_or_else(not_found)?;
@@ -260,7 +303,7 @@ impl World {
 
     /// ListUpgradeWorkFlows: the cluster's workflows in creation order.
     pub fn list(&mut self, now: Timestamp, scope: Scope<'_>) -> Result<Vec<Workflow>, SimError> {
-        let ids = self.cluster_in(scope)?.flows.clone();
+        let ids = self.cluster_in(now, scope)?.flows.clone();
         let speed = self.speed;
         let mut items = Vec::with_capacity(ids.len());
         for id in ids {
@@ -281,7 +324,7 @@ impl World {
         scope: Scope<'_>,
         body: &serde_json::Value,
     ) -> Result<Workflow, SimError> {
-        self.cluster_in(scope)?;
+        self.cluster_in(now, scope)?;
         let bad = |m: &str| Err(SimError::InvalidRequest(m.to_string()));
         let Some(obj) = body.as_object() else {
             return bad("request body must be a JSON object");
@@ -445,7 +488,7 @@ impl World {
 
     /// The visible workflows of the addressed cluster, in creation order, steps played.
     fn flows_of(&mut self, now: Timestamp, scope: Scope<'_>) -> Result<Vec<&Flow>, SimError> {
-        let ids = self.cluster_in(scope)?.flows.clone();
+        let ids = self.cluster_in(now, scope)?.flows.clone();
         let speed = self.speed;
         for id in &ids {
             if let Some(flow) = self.flows.get_mut(id) {
@@ -493,6 +536,22 @@ impl World {
                     .iter()
                     .filter(|r| r.task == task && only.is_none_or(|id| id == r.task_id))
                     .map(|r| build(r, &ctx)),
+            );
+        }
+        if task == TaskType::Cluster
+            && let Some(cluster) = self.clusters.get(scope.cluster_id)
+        {
+            // Upgrades without a workflow have their upgrade task all the same.
+            let direct = cluster
+                .life
+                .upgrade_tasks(now, scope.cluster_id, |run, ctx| {
+                    (run.task_id.clone(), build(run, ctx))
+                });
+            answers.extend(
+                direct
+                    .into_iter()
+                    .filter(|(id, _)| only.is_none_or(|only| only == id))
+                    .map(|(_, answer)| answer),
             );
         }
         Ok(TaskList {
@@ -577,40 +636,94 @@ impl World {
         Ok(list)
     }
 
-    /// ShowCluster: the state the newest workflow that touched the cluster left it in.
+    /// ShowCluster: the cluster object, as ListClusters lists it at the same instant.
     pub fn show_cluster(
         &mut self,
         now: Timestamp,
         scope: Scope<'_>,
     ) -> Result<ClusterAnswer, SimError> {
-        self.cluster_in(scope)?;
-        let version = self.current_version(now, scope.cluster_id);
-        let start = format_go(self.start);
-        let status = self
-            .flows_of(now, scope)?
+        self.cluster_in(now, scope)?;
+        self.cluster_answer(now, scope.cluster_id, false)
+            .ok_or_else(|| {
+                SimError::ClusterNotFound(format!("cluster {} not found", scope.cluster_id))
+            })
+    }
+
+    /// ListClusters (`family` Standard) and ListAutopilotClusters: the clusters of the
+    /// project and family CCE knows at `now` that pass `query`, in id order.
+    pub fn list_clusters(
+        &mut self,
+        now: Timestamp,
+        family: ApiFamily,
+        project_id: &str,
+        query: &ListQuery,
+    ) -> Vec<ClusterAnswer> {
+        let ids: Vec<String> = self
+            .clusters
             .iter()
-            .rev()
-            .find_map(|f| f.cluster_status.clone())
-            .unwrap_or(ClusterStatus {
+            .filter(|(_, c)| c.project_id == project_id && c.cluster_type == family)
+            .filter(|(_, c)| c.life.present(now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.iter()
+            .filter_map(|id| self.cluster_answer(now, id, query.detail))
+            .filter(|c| query.admits(c))
+            .collect()
+    }
+
+    /// The cluster object of `id` at `now` (whether or not CCE knows it then).
+    fn cluster_answer(&mut self, now: Timestamp, id: &str, detail: bool) -> Option<ClusterAnswer> {
+        let version = self.current_version(now, id)?;
+        let status = self.cluster_status(now, id)?;
+        let c = self.clusters.get(id)?;
+        let looks = Looks {
+            id,
+            name: &c.name,
+            family: c.cluster_type,
+            category: c.category.as_deref(),
+            labels: &c.labels,
+            created: c.life.appears,
+            version: &version,
+            status,
+        };
+        Some(cluster_object(looks, detail))
+    }
+
+    /// What the cluster's phase is at `now`: Deleting once its deletion started, else what
+    /// the newest upgrade left it in (a workflow's by creation, one without a workflow by
+    /// start), else Available.
+    fn cluster_status(&mut self, now: Timestamp, id: &str) -> Option<ClusterStatus> {
+        let cluster = self.clusters.get(id)?;
+        if let Some(deleting) = cluster.life.deleting(now) {
+            return Some(deleting);
+        }
+        let direct = cluster.life.direct_status(now);
+        let ids = cluster.flows.clone();
+        let speed = self.speed;
+        let mut through_workflow = None;
+        for flow_id in ids.iter().rev() {
+            let Some(flow) = self.flows.get_mut(flow_id) else {
+                continue;
+            };
+            flow.materialize(now, speed);
+            if flow.visible
+                && let Some(status) = &flow.cluster_status
+            {
+                through_workflow = Some((flow.created, status.clone()));
+                break;
+            }
+        }
+        let newest = match (through_workflow, direct) {
+            (Some(w), Some(d)) => Some(if d.0 > w.0 { d } else { w }),
+            (w, d) => w.or(d),
+        };
+        Some(newest.map_or(
+            ClusterStatus {
                 phase: Some(ClusterPhase::Available),
                 ..ClusterStatus::default()
-            });
-        Ok(ClusterAnswer {
-            kind: Some("Cluster".into()),
-            api_version: Some("v3".into()),
-            metadata: Some(ClusterMetadata {
-                name: Some(scope.cluster_id.to_string()),
-                uid: Some(scope.cluster_id.to_string()),
-                creation_timestamp: Some(start.clone()),
-                update_timestamp: Some(start),
-            }),
-            spec: Some(ClusterSpec {
-                cluster_type: Some("VirtualMachine".into()),
-                flavor: None,
-                version,
-            }),
-            status: Some(status),
-        })
+            },
+            |(_, status)| status,
+        ))
     }
 
     /// Every workflow (visible or not), ordered by id.
@@ -636,13 +749,19 @@ impl World {
         ids.into_iter()
             .filter_map(|id| {
                 let version = self.current_version(now, &id)?;
+                let phase = self
+                    .cluster_status(now, &id)
+                    .and_then(|s| s.phase)
+                    .map(|p| p.as_str().to_string());
                 let c = self.clusters.get(&id)?;
                 Some(ClusterView {
                     project_id: c.project_id.clone(),
-                    cluster_id: id,
                     cluster_type: c.cluster_type,
                     version,
+                    name: c.name.clone(),
+                    phase: phase.filter(|_| c.life.present(now)),
                     workflows: c.flows.clone(),
+                    cluster_id: id,
                 })
             })
             .collect()
@@ -691,6 +810,7 @@ impl World {
 mod tests {
     use super::*;
     use crate::cce::model::PointStatus;
+    use crate::cce::time::format_go;
     use crate::sim::builtin::{self, Builtin, PROJECT_ID, TO_VERSION};
     use jiff::SignedDuration;
     use serde_json::json;
@@ -1161,9 +1281,14 @@ workflows:
         );
         let cluster_now = w.show_cluster(at(310.0), s).expect("cluster");
         assert_eq!(cluster_now.phase(), Some(&ClusterPhase::Available));
+        // The wire's short version and platformVersion say the workflow's target.
+        assert_eq!(
+            cluster_now.version().map(|v| v.to_string()).as_deref(),
+            Some(TO_VERSION)
+        );
         assert_eq!(
             cluster_now.spec.and_then(|s| s.version).as_deref(),
-            Some(TO_VERSION)
+            Some("v1.29")
         );
     }
 
@@ -1309,5 +1434,149 @@ workflows:
                 .items
                 .is_empty()
         );
+    }
+
+    mod fleet {
+        use super::*;
+        use crate::sim::builtin::{FLEET, FROM_VERSION};
+        use crate::sim::fleet::ListQuery;
+
+        /// `(name, phase, version)` of every cluster ListClusters lists at `secs`, each
+        /// checked against ShowCluster at the same instant.
+        fn listed(w: &mut World, secs: f64, family: ApiFamily) -> Vec<(String, String, String)> {
+            let now = at(secs);
+            let items = w.list_clusters(now, family, PROJECT_ID, &ListQuery::default());
+            items
+                .iter()
+                .map(|c| {
+                    let id = c.uid().expect("uid");
+                    let shown = w.show_cluster(now, scope_of(id, family)).expect("show");
+                    assert_eq!(&shown, c, "ShowCluster and ListClusters agree on {id}");
+                    (
+                        c.name().expect("name").to_string(),
+                        c.phase()
+                            .map(|p| p.as_str().to_string())
+                            .unwrap_or_default(),
+                        c.version().map(|v| v.to_string()).unwrap_or_default(),
+                    )
+                })
+                .collect()
+        }
+
+        fn row(name: &str, phase: &str, version: &str) -> (String, String, String) {
+            (format!("{name}-00"), phase.into(), version.into())
+        }
+
+        #[test]
+        fn the_fleet_lists_as_its_clusters_live() {
+            let mut w = world(&[Builtin::Fleet], 1.0);
+            let (from, to) = (FROM_VERSION, TO_VERSION);
+            let standard = |w: &mut World, secs| listed(w, secs, ApiFamily::Standard);
+            assert_eq!(
+                standard(&mut w, 10.0),
+                [
+                    row("fleet-rolling", "Available", from),
+                    row("fleet-steady", "Available", from),
+                    row("fleet-direct", "Available", from),
+                    row("fleet-broken", "Available", from),
+                    row("fleet-retired", "Available", from),
+                ]
+            );
+            assert_eq!(
+                standard(&mut w, 100.0)[2..5],
+                [
+                    row("fleet-direct", "Upgrading", from),
+                    row("fleet-broken", "Upgrading", from),
+                    row("fleet-late", "Available", from),
+                ]
+            );
+            let later = standard(&mut w, 160.0);
+            assert_eq!(later[0], row("fleet-rolling", "Upgrading", from));
+            assert_eq!(later[2], row("fleet-direct", "Available", to));
+            assert_eq!(later[3], row("fleet-broken", "Error", from));
+            assert_eq!(later[5], row("fleet-retired", "Deleting", from));
+            // The version moves when the workflow succeeds, after its PostCheck (330).
+            let end = standard(&mut w, 340.0);
+            assert_eq!(end.len(), 5, "the retired cluster is gone: {end:?}");
+            assert_eq!(end[0], row("fleet-rolling", "Available", to));
+            assert_eq!(
+                listed(&mut w, 340.0, ApiFamily::Autopilot),
+                [row("fleet-autopilot", "Available", from)]
+            );
+            let gone = FLEET[5].cluster_id(0);
+            let e = w
+                .show_cluster(at(340.0), scope_of(&gone, ApiFamily::Standard))
+                .expect_err("gone");
+            assert!(matches!(e, SimError::ClusterNotFound(_)), "{e:?}");
+        }
+
+        #[test]
+        fn an_upgrade_without_a_workflow_has_an_upgrade_task_and_no_workflow() {
+            let mut w = world(&[Builtin::Fleet], 1.0);
+            let direct = FLEET[2].cluster_id(0);
+            let s = scope_of(&direct, ApiFamily::Standard);
+            assert!(w.list(at(90.0), s).expect("workflows").is_empty());
+            let tasks = w.list_upgrade_tasks(at(90.0), s).expect("tasks").items;
+            assert_eq!(tasks.len(), 1);
+            assert_eq!(tasks[0].phase(), Some(&TaskState::Running));
+            assert_eq!(tasks[0].progress_percent(), Some(50));
+            let id = tasks[0].uid().expect("uid").to_string();
+            let done = w.show_upgrade_task(at(150.0), s, &id).expect("task");
+            assert_eq!(done.phase(), Some(&TaskState::Success));
+            let spec = done.spec.expect("spec");
+            assert_eq!(
+                (spec.version.as_deref(), spec.target_version.as_deref()),
+                (Some(FROM_VERSION), Some(TO_VERSION))
+            );
+            let broken = FLEET[3].cluster_id(0);
+            let s = scope_of(&broken, ApiFamily::Standard);
+            let cluster = w.show_cluster(at(130.0), s).expect("cluster");
+            assert_eq!(cluster.reason(), Some("UpgradeFailed"));
+            let failed = w.list_upgrade_tasks(at(130.0), s).expect("tasks").items;
+            assert_eq!(failed[0].phase(), Some(&TaskState::Failed));
+        }
+
+        #[test]
+        fn the_list_is_per_project_and_family_and_filters_like_the_query() {
+            let mut w = world(&[Builtin::Fleet, Builtin::Success], 1.0);
+            let q = |pairs: &[(&str, &str)]| {
+                let pairs: Vec<(String, String)> = pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                ListQuery::of(&pairs)
+            };
+            let names = |w: &mut World, project: &str, query: &ListQuery| -> Vec<String> {
+                w.list_clusters(at(100.0), ApiFamily::Standard, project, query)
+                    .iter()
+                    .filter_map(|c| c.name().map(str::to_string))
+                    .collect()
+            };
+            assert_eq!(
+                names(&mut w, PROJECT_ID, &q(&[])).len(),
+                7,
+                "fleet and success"
+            );
+            assert!(names(&mut w, "another-project", &q(&[])).is_empty());
+            assert_eq!(
+                names(&mut w, PROJECT_ID, &q(&[("status", "Upgrading")])),
+                ["fleet-direct-00", "fleet-broken-00"]
+            );
+            assert_eq!(
+                names(&mut w, PROJECT_ID, &q(&[("version", "v1.29")])).len(),
+                0
+            );
+            let detailed = w.list_clusters(
+                at(100.0),
+                ApiFamily::Standard,
+                PROJECT_ID,
+                &q(&[("detail", "true")]),
+            );
+            assert!(detailed.iter().all(|c| {
+                c.metadata
+                    .as_ref()
+                    .is_some_and(|m| m.annotations.contains_key("totalNodesNumber"))
+            }));
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! control plane ([`plane`]), the simulator's IAM wired to it ([`iam`]), a namespace per
 //! test ([`namespace`]), the simulator ([`sim`]), the operator with its log checked for
 //! secrets ([`operator`], [`secrets`]), watches and their Events ([`watch`], [`events`]),
+//! UpgradeWatchSets and the watches they generate ([`set`]),
 //! kubectl ([`kubectl`]), a process's connections to a server ([`sockets`]), its CPU and
 //! memory ([`procfs`]) and the one poll-until loop ([`eventually`]). Built-in ids and keys
 //! come from `cce_upgrade_watch::sim::builtin`, never copied.
@@ -23,6 +24,7 @@ pub mod plane;
 pub mod procfs;
 pub mod python_sdk;
 pub mod secrets;
+pub mod set;
 pub mod sim;
 pub mod sockets;
 pub mod watch;

@@ -76,6 +76,7 @@ pub async fn install_crd(client: &Client) {
         "upgradeworkflowwatches",
         "cceaccounts",
         "clustercceaccounts",
+        "upgradewatchsets",
     ] {
         let file = format!("crds/{plural}.cce.upgradewatch.io.yaml");
         let yaml = std::fs::read_to_string(repo_path(&file)).expect("read committed CRD");

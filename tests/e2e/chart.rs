@@ -205,11 +205,30 @@ fn cluster_rules() -> Vec<Value> {
     ]
 }
 
+/// What serving UpgradeWatchSets adds (`watchSets.enabled`): the sets, their status, and
+/// the watches they generate.
+fn set_rules() -> Vec<Value> {
+    let group = "cce.upgradewatch.io";
+    vec![
+        json!({"apiGroups": [group], "resources": ["upgradewatchsets"], "verbs": ["get", "list", "watch"]}),
+        json!({"apiGroups": [group], "resources": ["upgradewatchsets/status"], "verbs": ["patch"]}),
+        json!({"apiGroups": [group], "resources": ["upgradeworkflowwatches"], "verbs": ["create", "patch", "delete"]}),
+    ]
+}
+
+/// The rules for serving a namespace: its watches, accounts and Secrets, and its sets.
+fn namespace_rules() -> Vec<Value> {
+    let mut rules = watch_rules();
+    rules.extend(set_rules());
+    rules
+}
+
 /// The CRDs the chart ships, by plural.
-const CRD_PLURALS: [&str; 3] = [
+const CRD_PLURALS: [&str; 4] = [
     "upgradeworkflowwatches",
     "cceaccounts",
     "clustercceaccounts",
+    "upgradewatchsets",
 ];
 
 // ------------------------------------------------------------------ lint and values
@@ -735,9 +754,17 @@ async fn the_default_render_passes_a_server_dry_run_and_the_restricted_pod_secur
 
     // Cluster-wide mode: one ClusterRole with exactly the operator's calls.
     let cluster_role = find(&objs, "ClusterRole", None, "dflt-cce-upgrade-watch");
-    let mut rules = watch_rules();
+    let mut rules = namespace_rules();
     rules.extend(cluster_rules());
     assert_eq!(cluster_role["rules"], Value::Array(rules));
+    // Without sets, no right to create, change or delete a watch.
+    let no_sets = objects(&render("dflt", &ns, &["--set", "watchSets.enabled=false"]));
+    let mut rules = watch_rules();
+    rules.extend(cluster_rules());
+    assert_eq!(
+        find(&no_sets, "ClusterRole", None, "dflt-cce-upgrade-watch")["rules"],
+        Value::Array(rules)
+    );
     // People: the built-in view, edit and admin roles gain watches and CCEAccounts, never
     // ClusterCCEAccounts.
     let view = find(&objs, "ClusterRole", None, "dflt-cce-upgrade-watch-view");
@@ -747,7 +774,7 @@ async fn the_default_render_passes_a_server_dry_run_and_the_restricted_pod_secur
     );
     assert_eq!(
         view["rules"],
-        json!([{"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradeworkflowwatches", "cceaccounts"],
+        json!([{"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradeworkflowwatches", "cceaccounts", "upgradewatchsets"],
                 "verbs": ["get", "list", "watch"]}])
     );
     let edit = find(&objs, "ClusterRole", None, "dflt-cce-upgrade-watch-edit");
@@ -759,7 +786,7 @@ async fn the_default_render_passes_a_server_dry_run_and_the_restricted_pod_secur
     }
     assert_eq!(
         edit["rules"],
-        json!([{"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradeworkflowwatches", "cceaccounts"],
+        json!([{"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradeworkflowwatches", "cceaccounts", "upgradewatchsets"],
                 "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]}])
     );
     let off = objects(&render(
@@ -984,7 +1011,7 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
         json!([{"kind": "ServiceAccount", "name": "nsd-cce-upgrade-watch", "namespace": ns}]);
     for team in [&team_a, &team_b] {
         let role = find(&objs, "Role", Some(team), "nsd-cce-upgrade-watch");
-        assert_eq!(role["rules"], Value::Array(watch_rules()), "{role:#}");
+        assert_eq!(role["rules"], Value::Array(namespace_rules()), "{role:#}");
         let binding = find(&objs, "RoleBinding", Some(team), "nsd-cce-upgrade-watch");
         assert_eq!(binding["subjects"], operator);
     }
@@ -2341,12 +2368,15 @@ async fn in_namespaced_mode_the_operator_with_the_chart_service_account_reaches_
     ] {
         assert_can(&sa, true, &args);
     }
+    // The watches an UpgradeWatchSet generates: created, applied and deleted (the operator
+    // changes only those a set labels and owns).
+    for verb in ["create", "patch", "delete"] {
+        assert_can(&sa, true, &[verb, uww, "-n", &team]);
+        assert_can(&sa, false, &[verb, uww, "-n", &other]);
+    }
     for args in [
-        // Specs are the users': no update, patch, create or delete of watches or accounts.
+        // Other specs are the users': no update of watches, nothing on accounts.
         vec!["update", uww, "-n", &team],
-        vec!["patch", uww, "-n", &team],
-        vec!["create", uww, "-n", &team],
-        vec!["delete", uww, "-n", &team],
         vec!["get", uww, "-n", &team],
         vec!["update", uww, "--subresource=status", "-n", &team],
         vec!["create", account, "-n", &team],
@@ -3168,10 +3198,11 @@ async fn cluster_wide_the_operator_with_the_chart_service_account_reports_a_fail
     ] {
         assert_can(&sa, true, &args);
     }
+    for verb in ["create", "patch", "delete"] {
+        assert_can(&sa, true, &[verb, uww, "-n", &team]);
+    }
     for args in [
         vec!["update", uww, "-n", &team],
-        vec!["patch", uww, "-n", &team],
-        vec!["delete", uww, "-n", &team],
         vec!["patch", account, "-n", &team],
         vec!["create", cluster_account],
         vec![

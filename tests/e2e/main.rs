@@ -21,6 +21,7 @@ mod day2;
 mod diagnostics;
 mod events;
 mod faults;
+mod fleet;
 mod iam;
 mod iam_sdk;
 mod identity;

@@ -1,16 +1,17 @@
 //! Conformance with Huawei's official Python SDK (huaweicloudsdkcce 3.1.219): the SDK,
 //! unchanged, calls Show and List (Standard and Autopilot) and every diagnostic read
 //! (ShowPreCheck, ListPreCheckTasks, ShowUpgradeClusterTask, ListUpgradeClusterTasks,
-//! ShowCluster, ListClusterMasterSnapshotTasks and their Autopilot twins) with AK/SK
-//! against the simulator over TLS and decodes the same data the project's client gets; a
-//! wrong secret key surfaces in the SDK as a 401 with `APIGW.0301`.
+//! ShowCluster, ListClusterMasterSnapshotTasks and their Autopilot twins), and
+//! ListClusters and ListAutopilotClusters with their filters, with AK/SK against the
+//! simulator over TLS and decodes the same data the project's client gets; a wrong secret
+//! key surfaces in the SDK as a 401 with `APIGW.0301`.
 //!
 //! Needs the virtualenv that `hack/python-sdk.sh` creates. Without it this test fails (it
 //! never skips): run `hack/python-sdk.sh` first.
 
 use crate::common;
 
-use cce_upgrade_watch::cce::{CceClient, CceError, Response, Target};
+use cce_upgrade_watch::cce::{ApiFamily, CceClient, CceError, Response, Target};
 use cce_upgrade_watch::sim::builtin::{self, Builtin};
 use common::python_sdk::run_sdk;
 use common::sim::Sim;
@@ -282,4 +283,149 @@ async fn huaweis_python_sdk_reads_every_diagnostic_answer_as_the_project_does() 
         paths.iter().any(|p| p.starts_with("/autopilot/v3.1/")),
         "{paths:?}"
     );
+}
+
+/// Clusters that stand still at a tenth of real speed: one upgrading without a workflow,
+/// one whose upgrade failed, one being deleted, a Turbo one, a pre-1.21 one, and one of
+/// each family with labels.
+const STILL_FLEET: &str = r#"
+name: still-fleet
+clusters:
+  - {id: c-steady, name: sdk-steady, version: v1.28.15-r10, labels: {env: prod}}
+  - {id: c-turbo, name: sdk-turbo, category: Turbo, version: v1.29.13-r0}
+  - id: c-upgrading
+    name: sdk-upgrading
+    version: v1.28.15-r10
+    upgrades: [{at: 0, takes: 100000, to: v1.29.13-r0}]
+  - id: c-failed
+    name: sdk-failed
+    version: v1.28.15-r10
+    upgrades: [{at: 0, takes: 0.001, to: v1.29.13-r0, result: Failed}]
+  - {id: c-deleting, name: sdk-deleting, version: v1.19.16-r20, deletedAt: 0.001}
+  - {id: c-autopilot, name: sdk-autopilot, type: Autopilot, version: v1.28.15-r10, labels: {team: a}}
+"#;
+
+fn names(decoded: &Value) -> Vec<&str> {
+    decoded["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|c| c["metadata"]["name"].as_str())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn huaweis_python_sdk_lists_both_families_clusters_as_the_project_reads_them() {
+    let sim = Sim::https()
+        .scenario_yaml(STILL_FLEET)
+        .args(&["--speed", "0.1"])
+        .start();
+    let ca = sim.ca_bundle().to_string_lossy().into_owned();
+    let calls = json!([
+        {"op": "list-clusters"},
+        {"op": "autopilot-list-clusters"},
+        {"op": "list-clusters", "query": {"status": "Upgrading"}},
+        {"op": "list-clusters", "query": {"status": "Error"}},
+        {"op": "list-clusters", "query": {"version": "v1.29"}},
+        {"op": "list-clusters", "query": {"type": "ARM64"}},
+        {"op": "list-clusters", "query": {"detail": "true"}},
+        {"op": "autopilot-list-clusters", "query": {"status": "Available", "type": "VirtualMachine"}},
+        {"op": "show-cluster", "clusterID": "c-upgrading"},
+    ]);
+    let sdk = run_sdk(&json!({
+        "endpoint": sim.url, "caBundle": ca,
+        "ak": builtin::ACCESS_KEY, "sk": builtin::SECRET_KEY, "projectID": builtin::PROJECT_ID,
+        "calls": calls,
+    }));
+    for (n, result) in sdk.iter().enumerate() {
+        assert_eq!(result["ok"], json!(true), "call {n}: {result}");
+        assert_eq!(result["status"], json!(200), "call {n}");
+    }
+    let client = sim.client();
+    let mut ours = Vec::new();
+    for family in [ApiFamily::Standard, ApiFamily::Autopilot] {
+        let target = sim.target(family, "", common::sim::aksk());
+        let list = client.list_clusters(&target).await.expect("list");
+        assert_eq!((list.body.items.more, list.body.items.unreadable), (0, 0));
+        ours.push(serde_json::to_value(list.body).expect("json"));
+    }
+    // Everything either reads, the SDK reads alike: every field the project models.
+    assert_eq!(sdk[0]["decoded"], ours[0]);
+    assert_eq!(sdk[1]["decoded"], ours[1]);
+    assert_eq!(
+        names(&sdk[0]["decoded"]),
+        [
+            "sdk-deleting",
+            "sdk-failed",
+            "sdk-steady",
+            "sdk-turbo",
+            "sdk-upgrading"
+        ]
+    );
+    assert_eq!(names(&sdk[1]["decoded"]), ["sdk-autopilot"]);
+    assert_eq!(names(&sdk[2]["decoded"]), ["sdk-upgrading"]);
+    assert_eq!(names(&sdk[3]["decoded"]), ["sdk-failed"]);
+    assert_eq!(names(&sdk[4]["decoded"]), ["sdk-turbo"]);
+    assert!(names(&sdk[5]["decoded"]).is_empty());
+    assert_eq!(names(&sdk[7]["decoded"]), ["sdk-autopilot"]);
+    // detail=true adds the node figures and nothing else.
+    let mut detailed = sdk[6]["decoded"].clone();
+    for item in detailed["items"].as_array_mut().expect("items") {
+        let annotations = item["metadata"]
+            .as_object_mut()
+            .and_then(|m| m.remove("annotations"))
+            .expect("annotations with detail");
+        assert_eq!(annotations["totalNodesNumber"], json!("3"), "{annotations}");
+    }
+    assert_eq!(detailed, ours[0]);
+    // ShowCluster says what ListClusters says, at the same time.
+    let upgrading = sdk[0]["decoded"]["items"]
+        .as_array()
+        .and_then(|items| {
+            items
+                .iter()
+                .find(|c| c["metadata"]["uid"] == json!("c-upgrading"))
+        })
+        .expect("listed");
+    assert_eq!(&sdk[8]["decoded"], upgrading);
+    assert_eq!(upgrading["status"]["phase"], json!("Upgrading"));
+    // The keys CCE spells its own way and the fields each family's model has.
+    for item in sdk[0]["decoded"]["items"].as_array().expect("items") {
+        let (meta, spec) = (&item["metadata"], &item["spec"]);
+        assert_eq!(item["kind"], json!("Cluster"), "{item}");
+        assert!(
+            meta["timezone"].is_string() && spec["legacyVersion"].is_string(),
+            "{item}"
+        );
+        assert!(spec["hostNetwork"]["vpc"].is_string(), "{item}");
+        assert!(spec["containerNetwork"]["mode"].is_string(), "{item}");
+    }
+    let deleting = &sdk[0]["decoded"]["items"][0];
+    assert_eq!(
+        deleting["spec"]["version"],
+        json!("v1.19.16-r20"),
+        "long before 1.21"
+    );
+    assert_eq!(deleting["status"]["phase"], json!("Deleting"));
+    let turbo = &sdk[0]["decoded"]["items"][3];
+    assert!(
+        turbo["spec"]["eniNetwork"]["subnets"][0]["subnetID"].is_string(),
+        "{turbo}"
+    );
+    let autopilot = &sdk[1]["decoded"]["items"][0];
+    assert!(
+        autopilot["metadata"].get("timezone").is_none(),
+        "{autopilot}"
+    );
+    assert!(
+        autopilot["spec"].get("legacyVersion").is_none(),
+        "{autopilot}"
+    );
+    assert_eq!(autopilot["spec"]["platformVersion"], json!("cce.15.10"));
+    assert_eq!(autopilot["metadata"]["labels"]["team"], json!("a"));
+    let stats = sim.admin_get("/_sim/stats").await;
+    assert_eq!(stats["byRoute"]["list-clusters"], json!(10), "{stats}");
 }

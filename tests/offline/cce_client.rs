@@ -21,23 +21,23 @@ use cce_upgrade_watch::cce::{
 };
 use url::Url;
 
-const AK: &str = "HPUATESTAK0001";
-const SK: &str = "sk-TOP-SECRET-0001";
-const SECURITY_TOKEN: &str = "st-TOP-SECRET-0002";
-const TOKEN: &str = "tok-TOP-SECRET-0003";
-const PROJECT: &str = "0123456789abcdef0123456789abcdef";
+pub(super) const AK: &str = "HPUATESTAK0001";
+pub(super) const SK: &str = "sk-TOP-SECRET-0001";
+pub(super) const SECURITY_TOKEN: &str = "st-TOP-SECRET-0002";
+pub(super) const TOKEN: &str = "tok-TOP-SECRET-0003";
+pub(super) const PROJECT: &str = "0123456789abcdef0123456789abcdef";
 const CLUSTER: &str = "5a8c7e1f-2b3d-11ef-8f2a-0255ac100b05";
 const WORKFLOW: &str = "c271e39e-1a6e-4d3d-8fa8-2a36329c68d1";
 const NOW: &str = "2024-03-15T08:15:30Z";
 
 /// A request as the server received it.
 #[derive(Clone, Debug)]
-struct Seen {
-    method: String,
-    path: String,
-    query: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub(super) struct Seen {
+    pub(super) method: String,
+    pub(super) path: String,
+    pub(super) query: String,
+    pub(super) headers: Vec<(String, String)>,
+    pub(super) body: Vec<u8>,
 }
 
 impl Seen {
@@ -49,7 +49,10 @@ impl Seen {
     }
 
     /// Verifies the signature like the simulator will: from the received parts only.
-    fn check_signature(&self, sk: &str) -> Result<sign::ParsedAuthorization, sign::SignError> {
+    pub(super) fn check_signature(
+        &self,
+        sk: &str,
+    ) -> Result<sign::ParsedAuthorization, sign::SignError> {
         let query = sign::decode_query(&self.query);
         let req = sign::SignableRequest {
             method: &self.method,
@@ -67,10 +70,10 @@ impl Seen {
     }
 }
 
-type Log = Arc<Mutex<Vec<Seen>>>;
+pub(super) type Log = Arc<Mutex<Vec<Seen>>>;
 
 /// Serves `handler` for every request on 127.0.0.1:0; returns its base URL and a log.
-async fn serve<F, Fut>(handler: F) -> (Url, Log)
+pub(super) async fn serve<F, Fut>(handler: F) -> (Url, Log)
 where
     F: Fn(Seen) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response> + Send + 'static,
@@ -113,7 +116,7 @@ where
     (Url::parse(&format!("http://{addr}/")).expect("url"), log)
 }
 
-fn json(status: StatusCode, body: &str) -> Response {
+pub(super) fn json(status: StatusCode, body: &str) -> Response {
     (
         status,
         [
@@ -130,7 +133,7 @@ fn fixed_clock() -> Clock {
     Arc::new(move || now)
 }
 
-fn client() -> CceClient {
+pub(super) fn client() -> CceClient {
     CceClient::new(ClientConfig {
         connect_timeout: Duration::from_millis(500),
         request_timeout: Duration::from_millis(500),
@@ -144,7 +147,7 @@ fn client() -> CceClient {
     .with_clock(fixed_clock())
 }
 
-fn aksk(security_token: Option<&str>) -> Credentials {
+pub(super) fn aksk(security_token: Option<&str>) -> Credentials {
     Credentials::AkSk {
         access_key: AK.into(),
         secret_key: SK.to_string().into(),
@@ -152,7 +155,7 @@ fn aksk(security_token: Option<&str>) -> Credentials {
     }
 }
 
-fn target(endpoint: &Url, credentials: Credentials) -> Target {
+pub(super) fn target(endpoint: &Url, credentials: Credentials) -> Target {
     Target {
         endpoint: endpoint.clone(),
         project_id: PROJECT.into(),
@@ -163,7 +166,7 @@ fn target(endpoint: &Url, credentials: Credentials) -> Target {
 }
 
 /// A server that answers like CCE when the signature verifies, like APIG when not.
-async fn verifying_server(answer: &'static str, status: StatusCode) -> (Url, Log) {
+pub(super) async fn verifying_server(answer: &'static str, status: StatusCode) -> (Url, Log) {
     serve(move |seen: Seen| async move {
         match seen.check_signature(SK) {
             Ok(_) => json(status, answer),
@@ -600,7 +603,7 @@ async fn no_secret_appears_in_errors_or_debug_output_even_when_echoed_back() {
 
 /// How a hostile server reflects the request's headers back.
 #[derive(Clone, Copy, Debug)]
-enum Echo {
+pub(super) enum Echo {
     /// 200 with the headers, then padding past the client's body limit.
     Oversized,
     /// 200 with the headers as plain text.
@@ -617,7 +620,7 @@ enum Echo {
     TimeoutMidBody,
 }
 
-fn echo_answer(echo: Echo, seen: &Seen) -> Response {
+pub(super) fn echo_answer(echo: Echo, seen: &Seen) -> Response {
     use futures::StreamExt as _;
     // The credential headers first, so even a short excerpt of the start would show them.
     let mut headers = seen.headers.clone();

@@ -7,6 +7,7 @@
 mod common;
 
 mod cce_client;
+mod cce_clusters;
 mod get_command;
 mod gitops_health;
 mod properties;

@@ -10,6 +10,8 @@ Run by tests/e2e/sim_sdk.rs with the venv from hack/python-sdk.sh. Reads a JSON 
                {"op": "show-precheck" | "show-upgrade-task", "clusterID": "...", "taskID": "..."},
                {"op": "list-prechecks" | "list-upgrade-tasks" | "show-cluster"
                       | "list-snapshots", "clusterID": "..."},
+               {"op": "list-clusters", "query": {"detail": "true", "status": "...",
+                                                  "type": "...", "version": "..."}},
                {"op": "autopilot-<any of the above>", ...}]}
 
 Without "provider" the SDK signs with the AK/SK given. With one, the variables of "env" are
@@ -39,10 +41,12 @@ from huaweicloudsdkcore.utils.http_utils import sanitize_for_serialization
 from huaweicloudsdkcce.v3 import (
     CceClient,
     ListAutopilotClusterMasterSnapshotTasksRequest,
+    ListAutopilotClustersRequest,
     ListAutopilotPreCheckTasksRequest,
     ListAutopilotUpgradeClusterTasksRequest,
     ListAutopilotUpgradeWorkFlowsRequest,
     ListClusterMasterSnapshotTasksRequest,
+    ListClustersRequest,
     ListPreCheckTasksRequest,
     ListUpgradeClusterTasksRequest,
     ListUpgradeWorkFlowsRequest,
@@ -120,6 +124,14 @@ def client(job):
     )
 
 
+# ListClusters of each family: op -> (SDK method, request class). Their optional query
+# ("query": detail, status, type, version) is set on the request as given.
+CLUSTER_LISTS = {
+    "list-clusters": ("list_clusters", ListClustersRequest),
+    "autopilot-list-clusters": ("list_autopilot_clusters", ListAutopilotClustersRequest),
+}
+
+
 def call(cce, spec):
     if spec["op"] == "show":
         request = ShowUpgradeWorkFlowRequest(
@@ -139,6 +151,9 @@ def call(cce, spec):
         return cce.list_autopilot_upgrade_work_flows(
             ListAutopilotUpgradeWorkFlowsRequest(cluster_id=spec["clusterID"])
         )
+    if spec["op"] in CLUSTER_LISTS:
+        method, request_class = CLUSTER_LISTS[spec["op"]]
+        return getattr(cce, method)(request_class(**spec.get("query", {})))
     if spec["op"] in DIAGNOSTICS:
         method, request_class, with_task = DIAGNOSTICS[spec["op"]]
         request = request_class(cluster_id=spec["clusterID"])

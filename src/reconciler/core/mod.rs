@@ -5,7 +5,7 @@
 //!
 //! `observation` is what the shell hands in; `mirror`, `conditions`, `status`, `settled`,
 //! `events`, `schedule` and `decide` compute the rest; `direct` reads an upgrade started
-//! without a workflow as a workflow of one task.
+//! without a workflow as a workflow of one task; `set` decides for an UpgradeWatchSet.
 
 pub mod account;
 pub mod conditions;
@@ -15,5 +15,6 @@ pub mod events;
 pub mod mirror;
 pub mod observation;
 pub mod schedule;
+pub mod set;
 pub mod settled;
 pub mod status;
