@@ -524,3 +524,71 @@ async fn the_api_server_refuses_bad_sets_and_explains_the_good_one() {
         assert!(header.contains(column), "{column} missing in: {header}");
     }
 }
+
+#[tokio::test]
+async fn a_cluster_upgraded_without_a_workflow_is_followed_through_its_upgrade_task() {
+    // Eight scenario seconds a second: fleet-direct upgrades from 5 s to 17.5 s and succeeds,
+    // fleet-broken from 7.5 s and fails at 15 s; neither has a workflow.
+    let sim = Sim::https()
+        .scenario(builtin::Builtin::Fleet)
+        .args(&["--speed", "8"])
+        .start();
+    let (client, ns) = common::setup("direct").await;
+    let account = sim_account(&client, &ns, &sim, "cce").await;
+    // Both upgrades are under way before anyone looks (an idle cluster's task list is read
+    // every five minutes; a running task's every poll).
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let _op = Operator::start(&ns, &sim, &[]);
+    for (name, cluster) in [("direct", "fleet-direct"), ("broken", "fleet-broken")] {
+        common::watch::account_watch(
+            &client,
+            &ns,
+            name,
+            &member(cluster).cluster_id(0),
+            None,
+            json!({"name": account}),
+        )
+        .await;
+    }
+    let running = common::wait_watch(&client, &ns, "direct", 30, "the upgrade task", |w| {
+        w.status
+            .as_ref()
+            .is_some_and(|s| s.upgrade_task_id.is_some())
+    })
+    .await;
+    let status = running.status.as_ref().expect("status");
+    assert_eq!(status.workflow_id, None);
+    assert_eq!(status.tasks.len(), 1);
+    assert_eq!(status.tasks[0].task_type, "Cluster");
+    assert_eq!(status.target_version.as_deref(), Some("v1.29.13-r0"));
+    let synced = common::synced_message(&running);
+    assert!(synced.contains("without a workflow"), "{synced}");
+
+    let done = common::wait_watch(&client, &ns, "direct", 30, "UpgradeSucceeded", |w| {
+        common::cond(w, "Ready").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    assert_eq!(
+        common::cond(&done, "Ready"),
+        Some(("True".into(), "UpgradeSucceeded".into()))
+    );
+    let got = events(&client, &ns, "direct").await;
+    assert_eq!(count(&got, "WorkflowObserved"), 1, "{got:#?}");
+    assert_eq!(count(&got, "UpgradeSucceeded"), 1, "{got:#?}");
+    assert!(
+        got.iter()
+            .any(|(r, n)| r == "WorkflowObserved" && n.contains("(no workflow)")),
+        "{got:#?}"
+    );
+
+    let failed = common::wait_watch(&client, &ns, "broken", 30, "Stalled", |w| {
+        common::cond(w, "Stalled").is_some_and(|c| c.0 == "True")
+    })
+    .await;
+    assert_eq!(
+        common::cond(&failed, "Ready"),
+        Some(("False".into(), "TaskFailed".into()))
+    );
+    let got = events(&client, &ns, "broken").await;
+    assert_eq!(count(&got, "TaskFailed"), 1, "{got:#?}");
+}
