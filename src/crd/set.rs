@@ -42,6 +42,7 @@ pub const MAX_STATUS_VERSIONS: usize = 20;
     printcolumn = r#"{"name":"Clusters","type":"integer","description":"Clusters the selector picks","jsonPath":".status.clusters"}"#,
     printcolumn = r#"{"name":"Upgrading","type":"integer","description":"Of them, Upgrading or RollingBack in CCE","jsonPath":".status.upgrading"}"#,
     printcolumn = r#"{"name":"Failed","type":"integer","description":"Of them, Error, Unavailable or RollbackFailed in CCE","jsonPath":".status.failed"}"#,
+    printcolumn = r#"{"name":"Succeeded","type":"integer","description":"Of the watches, those whose upgrade succeeded","jsonPath":".status.succeeded"}"#,
     printcolumn = r#"{"name":"Watches","type":"integer","description":"Watches the set keeps","jsonPath":".status.watches"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","description":"Every cluster picked has its watch","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","description":"Time since the set was created","jsonPath":".metadata.creationTimestamp"}"#,
@@ -217,6 +218,11 @@ pub struct UpgradeWatchSetStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<u32>,
 
+    /// Of the watches this set keeps, those whose upgrade succeeded (Ready True: the
+    /// workflow, or the upgrade task without one, they follow ended in Success).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub succeeded: Option<u32>,
+
     /// Watches this set keeps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watches: Option<u32>,
@@ -288,6 +294,7 @@ mod tests {
                 "Clusters",
                 "Upgrading",
                 "Failed",
+                "Succeeded",
                 "Watches",
                 "Ready",
                 "Age"

@@ -29,6 +29,7 @@ use crate::credentials::admission;
 use crate::duration;
 use crate::failure::{Category, Failure};
 use crate::reconciler::context::{Context, now_whole_seconds};
+use crate::reconciler::core::conditions::{ConditionType, is_true};
 use crate::reconciler::core::set::{
     Desired, Inputs, Kept, Leave, Listing, Membership, Outcome, SetEventReason, event_for, kept,
     next_status, plan, renamed, unannounced,
@@ -117,8 +118,14 @@ pub async fn reconcile_set(
     for staying in unannounced(&old, &plan.staying) {
         writes.announce(staying).await;
     }
+    let succeeded = plan
+        .staying
+        .iter()
+        .filter(|k| is_true(&sctx.ctx.statuses.status_of(&k.uid), ConditionType::Ready))
+        .count();
     let outcome = Outcome::Listed {
         counts: &plan.counts,
+        succeeded: u32::try_from(succeeded).unwrap_or(u32::MAX),
         watches: u32::try_from(plan.staying.len() + writes.created).unwrap_or(u32::MAX),
         failed_writes: writes.failed,
         listed: listing.said,

@@ -558,6 +558,8 @@ pub enum Outcome<'a> {
     /// Listed and applied: the plan's counts, the watches kept now, the writes that failed
     /// (with the first one's reason) and what was listed (for the message).
     Listed {
+        /// Of the watches kept, those whose upgrade succeeded (their kept status).
+        succeeded: u32,
         counts: &'a Counts,
         watches: u32,
         failed_writes: Vec<String>,
@@ -585,11 +587,13 @@ pub fn next_status(
     match outcome {
         Outcome::Listed {
             counts,
+            succeeded,
             watches,
             failed_writes,
             listed,
         } => {
             next.clusters = Some(counts.clusters);
+            next.succeeded = Some(*succeeded);
             next.upgrading = Some(counts.upgrading);
             next.failed = Some(counts.failed);
             next.watches = Some(*watches);
@@ -1263,6 +1267,7 @@ mod tests {
         let plan = plan_of(&set(serde_json::json!({})), &fleet(), &[]);
         let listed = Outcome::Listed {
             counts: &plan.counts,
+            succeeded: 1,
             watches: 3,
             failed_writes: Vec::new(),
             listed: "listed 3 clusters".into(),
@@ -1278,6 +1283,7 @@ mod tests {
             ),
             (Some(3), Some(1), Some(1), Some(3), Some(0))
         );
+        assert_eq!(first.succeeded, Some(1));
         assert_eq!(condition(&first, "Ready"), ("True", "AllWatched"));
         assert_eq!(condition(&first, "Synced"), ("True", "Listed"));
         assert_eq!(first.last_list_time, Some(Time(t(10))));
@@ -1313,6 +1319,7 @@ mod tests {
         let s = set(serde_json::json!({"maxWatches": 2}));
         let plan = plan_of(&s, &fleet(), &[]);
         let outcome = |failed_writes: Vec<String>| Outcome::Listed {
+            succeeded: 0,
             counts: &plan.counts,
             watches: 2,
             failed_writes,
