@@ -334,6 +334,36 @@ fn the_values_schema_rejects_unknown_keys_and_malformed_settings() {
             "metrics.serviceMonitor.metricRelabelings[0].action=delete",
             "/metrics/serviceMonitor/metricRelabelings/0/action",
         ),
+        // The overrun thresholds go into PromQL as they are: numbers, and durations of one
+        // unit (the minimum in seconds).
+        (
+            "metrics.prometheusRule.taskOverrun.factor=three",
+            "/metrics/prometheusRule/taskOverrun/factor",
+        ),
+        (
+            "metrics.prometheusRule.taskOverrun.factor=0",
+            "/metrics/prometheusRule/taskOverrun/factor",
+        ),
+        (
+            "metrics.prometheusRule.taskOverrun.quantile=1",
+            "/metrics/prometheusRule/taskOverrun/quantile",
+        ),
+        (
+            "metrics.prometheusRule.taskOverrun.minimum=1h30m",
+            "/metrics/prometheusRule/taskOverrun/minimum",
+        ),
+        (
+            "metrics.prometheusRule.taskOverrun.minimum=3600",
+            "/metrics/prometheusRule/taskOverrun/minimum",
+        ),
+        (
+            "metrics.prometheusRule.taskOverrun.window=30 days",
+            "/metrics/prometheusRule/taskOverrun/window",
+        ),
+        (
+            "metrics.prometheusRule.taskOverrun.windw=30d",
+            "'windw' not allowed",
+        ),
     ] {
         let out = helm(&["template", "t", &chart, "--set", set]);
         assert!(!out.status.success(), "--set {set} was accepted");
@@ -3369,6 +3399,175 @@ async fn the_opt_in_alert_rules_and_dashboard_ship_the_checked_files_and_pass_a_
         );
         assert_eq!(rule["expr"], original["expr"], "{alert}");
     }
+
+    // CceUpgradeTaskOverrunning takes its thresholds from values: the four marked numbers
+    // change and nothing else, and Prometheus's rule manager fires the rendered rule at the
+    // new thresholds.
+    let overrun_rule = |spec: &Value| -> Value {
+        spec["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .flat_map(|g| g["rules"].as_array().expect("rules"))
+            .find(|r| r["alert"] == "CceUpgradeTaskOverrunning")
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let retuned = objects(&render(
+        "mon",
+        &ns,
+        &[
+            "--set",
+            "metrics.prometheusRule.enabled=true",
+            "--set-json",
+            "metrics.prometheusRule.taskOverrun.factor=2",
+            "--set-json",
+            "metrics.prometheusRule.taskOverrun.quantile=0.5",
+            "--set",
+            "metrics.prometheusRule.taskOverrun.minimum=30m",
+            "--set",
+            "metrics.prometheusRule.taskOverrun.window=2h",
+        ],
+    ));
+    let retuned = find(
+        &retuned,
+        "PrometheusRule",
+        Some(&ns),
+        "mon-cce-upgrade-watch",
+    );
+    let mut expected = overrun_rule(&rules_file);
+    let mut expr = expected["expr"].as_str().expect("expr").to_string();
+    for (from, to) in [
+        (
+            "> 3600 # taskOverrun.minimum",
+            "> 1800 # taskOverrun.minimum",
+        ),
+        ("3 # taskOverrun.factor", "2 # taskOverrun.factor"),
+        ("0.9, # taskOverrun.quantile", "0.5, # taskOverrun.quantile"),
+        ("[30d] # taskOverrun.window", "[2h] # taskOverrun.window"),
+    ] {
+        assert_eq!(expr.matches(from).count(), 1, "{from} in {expr}");
+        expr = expr.replace(from, to);
+    }
+    expected["expr"] = Value::from(expr);
+    assert_eq!(overrun_rule(&retuned["spec"]), expected);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rendered_rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rendered_rules,
+        serde_yaml::to_string(&retuned["spec"]).expect("rules YAML"),
+    )
+    .expect("write rules");
+    // A Cluster task with ten successful ones in (960s, 1920s]: their median is 1440s, twice
+    // that 48 minutes (the file's thresholds would give 1h31m12s). A Snapshot task without
+    // history: the 30-minute minimum. Each fires 10 minutes after it passes.
+    let tests = dir.path().join("overrun.yaml");
+    let firing = |watch: &str, task: &str| {
+        format!(
+            "          - labels: 'ALERTS{{alertname=\"CceUpgradeTaskOverrunning\",alertstate=\"firing\",\
+             cluster_id=\"c-{watch}\",cluster_name=\"{watch}\",name=\"{watch}\",namespace=\"ops\",\
+             severity=\"warning\",task_type=\"{task}\"}}'\n            value: 1\n"
+        )
+    };
+    let at = |time: &str, alerts: &[String]| {
+        let samples = if alerts.is_empty() {
+            "        exp_samples: []\n".to_string()
+        } else {
+            format!("        exp_samples:\n{}", alerts.concat())
+        };
+        format!(
+            "      - expr: 'ALERTS{{alertname=\"CceUpgradeTaskOverrunning\",alertstate=\"firing\"}}'\n\
+             \x20       eval_time: {time}\n{samples}"
+        )
+    };
+    let (prod, stage) = (firing("prod", "Cluster"), firing("stage", "Snapshot"));
+    let mut synthetic =
+        String::from("evaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n");
+    for (series, values) in [
+        (
+            "cce_upgrade_watch_task_started_timestamp_seconds{namespace=\"ops\",name=\"prod\",task_type=\"Cluster\"}",
+            "0+0x70",
+        ),
+        (
+            "cce_upgrade_watch_task_started_timestamp_seconds{namespace=\"ops\",name=\"stage\",task_type=\"Snapshot\"}",
+            "0+0x70",
+        ),
+        (
+            "cce_upgrade_watch_watch_info{namespace=\"ops\",name=\"prod\",cluster_id=\"c-prod\",cluster_name=\"prod\"}",
+            "1+0x70",
+        ),
+        (
+            "cce_upgrade_watch_watch_info{namespace=\"ops\",name=\"stage\",cluster_id=\"c-stage\",cluster_name=\"stage\"}",
+            "1+0x70",
+        ),
+        (
+            "cce_upgrade_watch_task_duration_seconds_bucket{task_type=\"Cluster\",result=\"Success\",le=\"960\"}",
+            "0+0x70",
+        ),
+        (
+            "cce_upgrade_watch_task_duration_seconds_bucket{task_type=\"Cluster\",result=\"Success\",le=\"1920\"}",
+            "0 10+0x69",
+        ),
+        (
+            "cce_upgrade_watch_task_duration_seconds_bucket{task_type=\"Cluster\",result=\"Success\",le=\"+Inf\"}",
+            "0 10+0x69",
+        ),
+    ] {
+        synthetic.push_str(&format!(
+            "      - series: '{series}'\n        values: '{values}'\n"
+        ));
+    }
+    synthetic.push_str("    promql_expr_test:\n");
+    for (time, alerts) in [
+        ("40m", vec![]),
+        ("41m", vec![stage.clone()]),
+        ("58m", vec![stage.clone()]),
+        ("59m", vec![prod, stage]),
+    ] {
+        synthetic.push_str(&at(time, &alerts));
+    }
+    std::fs::write(&tests, &synthetic).expect("write tests");
+    let bin = crate::day2::promql_check();
+    let report = crate::day2::rule_tests(&bin, &tests, Some(&rendered_rules))
+        .unwrap_or_else(|e| panic!("{e}\n{synthetic}"));
+    assert_eq!(report.tests.len(), 1, "{report:?}");
+    assert_eq!(report.tests[0].expr_checks, 4, "{report:?}");
+    // The same series against the file's thresholds: nothing fires yet at 59 minutes.
+    let shipped_rules = repo_path("charts/cce-upgrade-watch/files/prometheus-rules.yaml");
+    let err = crate::day2::rule_tests(&bin, &tests, Some(&shipped_rules))
+        .expect_err("the file's thresholds fired as early");
+    assert!(err.contains("at 41m"), "{err}");
+
+    // The alert can be left out alone.
+    let without = objects(&render(
+        "mon",
+        &ns,
+        &[
+            "--set",
+            "metrics.prometheusRule.enabled=true",
+            "--set",
+            "metrics.prometheusRule.taskOverrun.enabled=false",
+        ],
+    ));
+    let without = find(
+        &without,
+        "PrometheusRule",
+        Some(&ns),
+        "mon-cce-upgrade-watch",
+    );
+    let alerts = |spec: &Value| -> Vec<String> {
+        spec["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .flat_map(|g| g["rules"].as_array().expect("rules"))
+            .map(|r| r["alert"].as_str().expect("alert").to_string())
+            .collect()
+    };
+    let mut all = alerts(&rules_file);
+    all.retain(|a| a != "CceUpgradeTaskOverrunning");
+    assert_eq!(alerts(&without["spec"]), all);
 
     let dashboard = find(
         &objs,
