@@ -3607,3 +3607,38 @@ async fn the_opt_in_alert_rules_and_dashboard_ship_the_checked_files_and_pass_a_
         "{applied}"
     );
 }
+
+#[test]
+fn the_overrun_values_need_every_marker_in_the_rules_file() {
+    // A copy of the chart whose rules file lost one marked number: the render fails and
+    // names it, rather than shipping the rule without the value.
+    let dir = tempfile::tempdir().expect("tempdir");
+    ok(
+        Command::new("cp")
+            .arg("-R")
+            .arg(repo_path(CHART))
+            .arg(dir.path())
+            .output()
+            .expect("cp"),
+        "copy the chart",
+    );
+    let copy = dir.path().join("cce-upgrade-watch");
+    let rules = copy.join("files/prometheus-rules.yaml");
+    let shipped = std::fs::read_to_string(&rules).expect("read rules");
+    let unmarked = shipped.replace(" # taskOverrun.quantile", "");
+    assert_ne!(unmarked, shipped);
+    std::fs::write(&rules, unmarked).expect("write rules");
+    let out = helm(&[
+        "template",
+        "t",
+        &copy.display().to_string(),
+        "--set",
+        "metrics.prometheusRule.enabled=true",
+    ]);
+    assert!(!out.status.success(), "rendered without the marker");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("CceUpgradeTaskOverrunning has no # taskOverrun.quantile"),
+        "{err}"
+    );
+}
