@@ -515,7 +515,7 @@ fn kept_pairs<'a>(
         .filter(|(pair, _)| *pair != (OTHER_VERSION, OTHER_VERSION))
         .collect();
     // Stable: pairs with as many watches stay in version order.
-    ranked.sort_by(|a, b| b.1.cmp(&a.1));
+    ranked.sort_by_key(|(_, watches)| std::cmp::Reverse(*watches));
     ranked
         .into_iter()
         .take(MAX_VERSION_PAIRS - 1)
