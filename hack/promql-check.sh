@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# hack/promql-check.sh: builds hack/promql-check (Prometheus's own rule-file loader and
-# PromQL parser, github.com/prometheus/prometheus v0.316.0 from the Go module proxy) into
-# the cache, for the monitoring end-to-end test (tests/e2e/day2.rs).
+# hack/promql-check.sh: builds hack/promql-check (Prometheus's own rule-file loader, PromQL
+# parser, rule manager and PromQL engine, github.com/prometheus/prometheus v0.316.0 from the
+# Go module proxy) into the cache, for the monitoring end-to-end tests (tests/e2e/day2.rs,
+# tests/e2e/chart.rs).
 #
 # Usage: hack/promql-check.sh [build|path]
 #   build  (default) build the checker unless the cache has it for these sources; print
 #          the binary's path last
 #   path   print where the binary is (or would be) for the current sources
 #
-# The cache entry is named after a hash of hack/promql-check/{go.mod,go.sum,main.go}, so
+# The cache entry is named after a hash of hack/promql-check/{go.mod,go.sum,*.go}, so
 # editing the checker rebuilds it. A cold build takes ~1 min on 2 cores (~25 s more when
 # the Go module cache is empty).
 #
@@ -21,7 +22,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$here/promql-check
 cache=${CCE_UW_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cce-upgrade-watch}
-hash=$(cat "$src/go.mod" "$src/go.sum" "$src/main.go" | sha256sum | cut -c1-12)
+hash=$(cat "$src/go.mod" "$src/go.sum" "$src"/*.go | sha256sum | cut -c1-12)
 dir=$cache/promql-check-$hash
 bin=$dir/bin/promql-check
 

@@ -5,17 +5,25 @@
 // prints the metric names it selects, so a test can compare them with what the operator
 // exports.
 //
+// It also evaluates rules over synthetic series with Prometheus's rule manager and PromQL
+// engine (unittest.go), from a test file in the format of `promtool test rules`.
+//
 // Usage:
 //
-//	promql-check rules FILE       a rule file: the `groups:` of a PrometheusRule spec
-//	promql-check dashboard FILE   a Grafana dashboard (JSON)
+//	promql-check rules FILE             a rule file: the `groups:` of a PrometheusRule spec
+//	promql-check dashboard FILE         a Grafana dashboard (JSON)
+//	promql-check test FILE [RULES...]   the tests of FILE against RULES (default: the
+//	                                    file's rule_files)
 //
 // Output on stdout, when everything parses:
 //
 //	{"expressions": [{"where": "...", "expr": "...", "metrics": ["name", ...],
 //	                  "selectors": [{"metric": "name", "labels": ["label", ...]}]}]}
 //
-// `labels` are the label names a selector matches on (besides the metric name).
+// `labels` are the label names a selector matches on (besides the metric name). For
+// `test`, when every check passes:
+//
+//	{"tests": [{"name": "...", "alert_checks": N, "expr_checks": N}]}
 //
 // Otherwise each problem goes to stderr and the exit status is 1 (2 for bad usage).
 package main
@@ -55,9 +63,16 @@ type report struct {
 
 var promql = parser.NewParser(parser.Options{})
 
+const usage = "usage: promql-check rules|dashboard FILE, or promql-check test FILE [RULES...]"
+
 func main() {
+	if len(os.Args) >= 3 && os.Args[1] == "test" {
+		outcomes, errs := runTests(os.Args[2], os.Args[3:])
+		finish(errs, map[string]any{"tests": outcomes})
+		return
+	}
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: promql-check rules|dashboard FILE")
+		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
 	var (
@@ -70,12 +85,17 @@ func main() {
 	case "dashboard":
 		found, errs = checkDashboard(os.Args[2])
 	default:
-		fmt.Fprintf(os.Stderr, "unknown mode %q; usage: promql-check rules|dashboard FILE\n", os.Args[1])
+		fmt.Fprintf(os.Stderr, "unknown mode %q; %s\n", os.Args[1], usage)
 		os.Exit(2)
 	}
 	if len(found) == 0 && len(errs) == 0 {
 		errs = append(errs, fmt.Errorf("%s: no expressions found", os.Args[2]))
 	}
+	finish(errs, report{Expressions: found})
+}
+
+// finish prints the errors and exits 1, or prints the report.
+func finish(errs []error, result any) {
 	if len(errs) > 0 {
 		for _, err := range errs {
 			fmt.Fprintln(os.Stderr, err)
@@ -84,7 +104,7 @@ func main() {
 	}
 	out := json.NewEncoder(os.Stdout)
 	out.SetIndent("", "  ")
-	if err := out.Encode(report{Expressions: found}); err != nil {
+	if err := out.Encode(result); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

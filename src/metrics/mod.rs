@@ -2,13 +2,14 @@
 //! happened (a reconcile deferred, a status refused, an Event published): the families are
 //! private, so every label value comes from a fixed word here or from a caller's
 //! `&'static str` (an operation, a failure category, an Event reason), and phases and task
-//! types fold unknown values into `Other`. The per-watch series ([`watches`]) are a fixed few
-//! per existing watch, removed with the watch. Build information and the standard process
-//! metrics ([`process`]) come with every scrape. State, no I/O.
+//! types fold unknown values into `Other`, versions into `vMAJOR.MINOR` or `other`. The
+//! per-watch series ([`watches`]) are a fixed few per existing watch, removed with the
+//! watch. Build information and the standard process metrics ([`process`]) come with every
+//! scrape. State, no I/O.
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
 use prometheus_client::encoding::{EncodeLabelSet, text::encode};
@@ -49,6 +50,37 @@ struct TaskLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: &'static str,
+}
+
+/// Every value of the `task_type` label.
+const TASK_TYPES: [&str; 6] = [
+    "Cluster",
+    "PreCheck",
+    "Rollback",
+    "Snapshot",
+    "PostCheck",
+    "Other",
+];
+
+/// What a watch's status says of its upgrade, for the version and running-task series;
+/// borrowed from the status, so the metrics need not know its type.
+#[derive(Clone, Debug, Default)]
+pub struct WatchUpgrade<'a> {
+    /// The cluster's name in CCE.
+    pub cluster_name: Option<&'a str>,
+    pub from_version: Option<&'a str>,
+    pub target_version: Option<&'a str>,
+    pub tasks: Vec<TaskSeen<'a>>,
+}
+
+/// One task of a watch's status.
+#[derive(Clone, Copy, Debug)]
+pub struct TaskSeen<'a> {
+    /// As CCE names it.
+    pub task_type: &'a str,
+    /// As CCE names it: only `Running` (in any case) counts as running.
+    pub phase: Option<&'a str>,
+    pub started: Option<SystemTime>,
 }
 
 /// All metrics of the operator, cheap to clone.
@@ -107,6 +139,18 @@ impl Metrics {
             insecure_endpoints: Gauge::default(),
             book: Arc::default(),
         };
+        // Every finished-task series from zero, so that the first task an instance sees end
+        // is an increase: the overrun alert takes the usual duration from increase() over
+        // weeks, across the series of every pod the operator ran as.
+        for task_type in TASK_TYPES {
+            for result in ["Success", "Failed"] {
+                drop(
+                    metrics
+                        .task_seconds
+                        .get_or_create(&TaskLabels { task_type, result }),
+                );
+            }
+        }
         metrics.register(
             root.sub_registry_with_prefix("cce_upgrade_watch"),
             per_watch,
@@ -289,12 +333,19 @@ impl Metrics {
         self.book.lock().record(key, phase, synced, poll_interval);
     }
 
+    /// Records what the watch's status says of its upgrade (cluster name, versions, running
+    /// tasks), whenever the reconcile knows the status; it stays until the next one.
+    pub fn record_upgrade(&self, key: &str, upgrade: &WatchUpgrade<'_>) {
+        self.book.lock().upgrade(key, upgrade);
+    }
+
     /// Records a good answer that changed nothing: the phase stays as it was.
     pub fn record_unchanged(&self, key: &str, poll_interval: Duration) {
         self.book.lock().record_unchanged(key, poll_interval);
     }
 
-    /// A suspended watch is not polled: it keeps its phase but has no sync age to alert on.
+    /// A suspended watch is not polled: it keeps its phase and versions but has no sync age
+    /// or running task to alert on.
     pub fn suspend_watch(&self, key: &str, phase: Option<&str>) {
         self.book.lock().suspend(key, phase);
     }
@@ -305,6 +356,7 @@ impl Metrics {
     }
 }
 
+/// The `task_type` label of a task type, one of [`TASK_TYPES`].
 fn task_label(task_type: &str) -> &'static str {
     match TaskType::from(task_type).canonical() {
         TaskType::Cluster => "Cluster",
@@ -455,6 +507,14 @@ mod tests {
         m.status_written();
         m.event_published("TaskFailed");
         m.record_watch("ns/a", Some("Pending"), true, POLL);
+        m.record_upgrade(
+            "ns/a",
+            &upgrade(
+                "v1.28.15-r10",
+                "v1.29.13-r0",
+                &[("Cluster", "Running", 100)],
+            ),
+        );
         let mut names = sample_names(&m.render());
         names.sort();
         assert_eq!(
@@ -477,6 +537,9 @@ mod tests {
                 "cce_upgrade_watch_task_duration_seconds_bucket",
                 "cce_upgrade_watch_task_duration_seconds_count",
                 "cce_upgrade_watch_task_duration_seconds_sum",
+                "cce_upgrade_watch_task_started_timestamp_seconds",
+                "cce_upgrade_watch_upgrades",
+                "cce_upgrade_watch_watch_info",
                 "cce_upgrade_watch_watch_phase",
                 "cce_upgrade_watch_watch_task_failures_total",
                 "cce_upgrade_watch_watches",
@@ -548,6 +611,303 @@ mod tests {
         m.retain_watches(|_| false);
         let text = m.render();
         assert!(!text.contains("cluster-1"), "{text}");
+    }
+
+    /// A status's upgrade: versions as CCE sends them and tasks as (type, phase, Unix
+    /// start), on a cluster named `prod`.
+    fn upgrade<'a>(
+        from: &'a str,
+        target: &'a str,
+        tasks: &[(&'a str, &'a str, u64)],
+    ) -> WatchUpgrade<'a> {
+        WatchUpgrade {
+            cluster_name: Some("prod"),
+            from_version: Some(from),
+            target_version: Some(target),
+            tasks: tasks
+                .iter()
+                .map(|&(task_type, phase, at)| TaskSeen {
+                    task_type,
+                    phase: Some(phase),
+                    started: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(at)),
+                })
+                .collect(),
+        }
+    }
+
+    /// The samples of `name`, as (labels, value) with the labels as written.
+    fn samples<'a>(text: &'a str, name: &str) -> Vec<(&'a str, f64)> {
+        text.lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix(name)?.strip_prefix('{')?;
+                let (labels, value) = rest.rsplit_once("} ")?;
+                Some((labels, value.parse().ok()?))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn versions_are_reduced_to_major_and_minor_and_anything_else_is_other() {
+        for (version, label) in [
+            (Some("v1.28.15-r30"), "v1.28"),
+            (Some("v1.29"), "v1.29"),
+            (Some("v1.31+build.7"), "v1.31"),
+            (Some("1.30.2"), "v1.30"),
+            (Some("V01.028.3"), "v1.28"),
+            (Some("v1.28abc"), "other"),
+            (Some("v1"), "other"),
+            (Some("v1."), "other"),
+            (Some("v1.x"), "other"),
+            (Some("v12345.1"), "other"),
+            (Some(" v1.28"), "other"),
+            (Some("latest"), "other"),
+            (Some(""), "other"),
+            (Some("v1.28\n\"}"), "other"),
+            (None, "other"),
+        ] {
+            assert_eq!(watches::version_label(version), label, "{version:?}");
+        }
+    }
+
+    #[test]
+    fn upgrades_count_watches_by_version_pair_and_phase_with_or_without_per_watch_series() {
+        for per_watch in [true, false] {
+            let m = Metrics::with_watch_series(per_watch);
+            for (key, phase, from, target) in [
+                ("ns/a", "Running", "v1.28.15-r10", "v1.29.13-r0"),
+                ("ns/b", "Running", "v1.28.3-r0", "v1.29.1-r0"),
+                ("ns/c", "Success", "v1.28.15-r10", "v1.29.13-r0"),
+                ("ns/d", "Pending", "garbage", "v1.30.0"),
+            ] {
+                m.record_watch(key, Some(phase), true, POLL);
+                m.record_upgrade(key, &upgrade(from, target, &[]));
+            }
+            // Served, but no workflow yet: not an upgrade.
+            m.record_watch("ns/e", None, true, POLL);
+            let text = m.render();
+            assert_eq!(
+                samples(&text, "cce_upgrade_watch_upgrades"),
+                [
+                    ("from=\"other\",target=\"v1.30\",phase=\"Pending\"", 1.0),
+                    ("from=\"v1.28\",target=\"v1.29\",phase=\"Running\"", 2.0),
+                    ("from=\"v1.28\",target=\"v1.29\",phase=\"Success\"", 1.0),
+                ],
+                "per_watch={per_watch}\n{text}"
+            );
+            m.retain_watches(|k| k != "ns/d");
+            let text = m.render();
+            assert!(!text.contains("v1.30"), "{text}");
+        }
+    }
+
+    #[test]
+    fn upgrades_name_at_most_32_version_pairs_keeping_those_of_the_most_watches() {
+        let m = Metrics::with_watch_series(false);
+        // 40 pairs of one watch each, and two pairs of three watches that sort last.
+        let mut watches = 0;
+        for minor in 0..40 {
+            let key = format!("ns/w{minor}");
+            m.record_watch(&key, Some("Running"), true, POLL);
+            let (from, target) = (format!("v1.{minor}"), format!("v2.{minor}"));
+            m.record_upgrade(&key, &upgrade(&from, &target, &[]));
+            watches += 1;
+        }
+        for (pair, target) in [("x", "v9.8"), ("y", "v9.9")] {
+            for i in 0..3 {
+                let key = format!("ns/{pair}{i}");
+                m.record_watch(&key, Some("Running"), true, POLL);
+                m.record_upgrade(&key, &upgrade("v9.7", target, &[]));
+                watches += 1;
+            }
+        }
+        let text = m.render();
+        let series = samples(&text, "cce_upgrade_watch_upgrades");
+        assert_eq!(series.len(), 32, "{text}");
+        assert_eq!(
+            series.iter().map(|(_, v)| v).sum::<f64>(),
+            f64::from(watches),
+            "every watch is counted once: {text}"
+        );
+        for kept in [
+            "from=\"v9.7\",target=\"v9.8\",phase=\"Running\"",
+            "from=\"v9.7\",target=\"v9.9\",phase=\"Running\"",
+        ] {
+            assert!(series.contains(&(kept, 3.0)), "{kept}: {text}");
+        }
+        // 29 of the 40 single pairs are kept (in version order), 11 are folded.
+        assert!(
+            series.contains(&("from=\"other\",target=\"other\",phase=\"Running\"", 11.0)),
+            "{text}"
+        );
+        assert!(text.contains("from=\"v1.0\",target=\"v2.0\""), "{text}");
+    }
+
+    #[test]
+    fn each_watch_has_an_info_series_with_its_cluster_and_versions_bounded() {
+        let m = Metrics::new();
+        m.identify_watch("ns/a", "cluster-1");
+        m.record_watch("ns/a", Some("Running"), true, POLL);
+        m.record_upgrade("ns/a", &upgrade("v1.28.15-r10", "v1.29.13-r0", &[]));
+        let long_name = format!("{}\u{7}{}", "n".repeat(100), "m".repeat(100));
+        let long_version = format!("v1.30.{}", "9".repeat(60));
+        m.record_watch("ns/b", Some("Init"), true, POLL);
+        m.record_upgrade(
+            "ns/b",
+            &WatchUpgrade {
+                cluster_name: Some(&long_name),
+                from_version: Some("what\n\"ever"),
+                target_version: Some(&long_version),
+                tasks: Vec::new(),
+            },
+        );
+        let text = m.render();
+        let info = samples(&text, "cce_upgrade_watch_watch_info");
+        assert!(
+            info.contains(&(
+                "namespace=\"ns\",name=\"a\",cluster_id=\"cluster-1\",cluster_name=\"prod\",\
+                 from=\"v1.28\",target=\"v1.29\",from_version=\"v1.28.15-r10\",\
+                 target_version=\"v1.29.13-r0\"",
+                1.0
+            )),
+            "{text}"
+        );
+        let b = info
+            .iter()
+            .find(|(l, _)| l.starts_with("namespace=\"ns\",name=\"b\""))
+            .unwrap_or_else(|| panic!("{text}"))
+            .0;
+        let cut_name = format!("{}{}", "n".repeat(100), "m".repeat(28));
+        assert!(b.contains(&format!("cluster_name=\"{cut_name}\",")), "{b}");
+        assert!(b.contains("from=\"other\",target=\"v1.30\""), "{b}");
+        // The newline is left out and the quote escaped: one line, one label.
+        assert!(b.contains("from_version=\"what\\\"ever\""), "{b}");
+        let cut_version = &long_version[..32];
+        assert!(
+            b.contains(&format!("target_version=\"{cut_version}\"")),
+            "{b}"
+        );
+
+        m.retain_watches(|k| k != "ns/a");
+        let text = m.render();
+        assert!(!text.contains("cluster-1"), "{text}");
+        assert_eq!(
+            samples(&text, "cce_upgrade_watch_watch_info").len(),
+            1,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_running_task_has_its_start_time_until_it_ends_the_watch_is_suspended_or_goes() {
+        let m = Metrics::new();
+        let started = "cce_upgrade_watch_task_started_timestamp_seconds";
+        m.record_watch("ns/a", Some("Running"), true, POLL);
+        m.record_upgrade(
+            "ns/a",
+            &upgrade(
+                "v1.28",
+                "v1.29",
+                &[
+                    ("PreCheck", "Success", 100),
+                    ("Cluster", "running", 2_000),
+                    ("Cluster", "Running", 1_500),
+                    ("Snapshot", "Queuing", 50),
+                    ("Surprise", "Running", 3_000),
+                ],
+            ),
+        );
+        // A running task whose start CCE did not send has no age.
+        m.record_watch("ns/b", Some("Running"), true, POLL);
+        m.record_upgrade(
+            "ns/b",
+            &WatchUpgrade {
+                tasks: vec![TaskSeen {
+                    task_type: "Cluster",
+                    phase: Some("Running"),
+                    started: None,
+                }],
+                ..WatchUpgrade::default()
+            },
+        );
+        let text = m.render();
+        assert_eq!(
+            samples(&text, started),
+            [
+                ("namespace=\"ns\",name=\"a\",task_type=\"Cluster\"", 1_500.0),
+                ("namespace=\"ns\",name=\"a\",task_type=\"Other\"", 3_000.0),
+            ],
+            "the earliest start per task type, unknown types as Other: {text}"
+        );
+
+        m.record_upgrade(
+            "ns/a",
+            &upgrade("v1.28", "v1.29", &[("Cluster", "Success", 1_500)]),
+        );
+        assert_eq!(samples(&m.render(), started), []);
+
+        m.record_upgrade(
+            "ns/a",
+            &upgrade("v1.28", "v1.29", &[("Cluster", "Running", 1_500)]),
+        );
+        assert_eq!(samples(&m.render(), started).len(), 1);
+        m.suspend_watch("ns/a", Some("Running"));
+        let text = m.render();
+        assert_eq!(samples(&text, started), [], "{text}");
+        assert!(
+            text.contains("from_version=\"v1.28\""),
+            "a suspended watch keeps its versions: {text}"
+        );
+
+        m.record_upgrade(
+            "ns/a",
+            &upgrade("v1.28", "v1.29", &[("Cluster", "Running", 1_500)]),
+        );
+        m.retain_watches(|_| false);
+        assert_eq!(samples(&m.render(), started), []);
+    }
+
+    #[test]
+    fn without_watch_series_no_info_or_running_task_names_a_watch() {
+        let m = Metrics::with_watch_series(false);
+        m.identify_watch("team-a/prod", "c-1");
+        m.record_watch("team-a/prod", Some("Running"), true, POLL);
+        m.record_upgrade(
+            "team-a/prod",
+            &upgrade("v1.28", "v1.29", &[("Cluster", "Running", 1_500)]),
+        );
+        let text = m.render();
+        for name in [
+            "cce_upgrade_watch_watch_info",
+            "cce_upgrade_watch_task_started_timestamp_seconds",
+        ] {
+            assert!(!text.contains(name), "{text}");
+        }
+        assert_eq!(
+            samples(&text, "cce_upgrade_watch_upgrades"),
+            [("from=\"v1.28\",target=\"v1.29\",phase=\"Running\"", 1.0)]
+        );
+    }
+
+    #[test]
+    fn every_task_duration_series_starts_at_zero_so_the_first_task_is_an_increase() {
+        let text = Metrics::new().render();
+        let counts = samples(&text, "cce_upgrade_watch_task_duration_seconds_count");
+        assert_eq!(counts.len(), 12, "{text}");
+        assert!(counts.iter().all(|(_, v)| *v == 0.0), "{text}");
+        for task_type in TASK_TYPES {
+            for result in ["Success", "Failed"] {
+                let labels = format!("task_type=\"{task_type}\",result=\"{result}\"");
+                assert!(counts.contains(&(labels.as_str(), 0.0)), "{labels}: {text}");
+            }
+        }
+        let m = Metrics::new();
+        m.observe_task("ns/a", "cluster", "Success", Duration::from_secs(300));
+        let text = m.render();
+        let counts = samples(&text, "cce_upgrade_watch_task_duration_seconds_count");
+        assert!(
+            counts.contains(&("task_type=\"Cluster\",result=\"Success\"", 1.0)),
+            "{text}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures::FutureExt as _;
 use kube::api::Api;
@@ -15,6 +15,7 @@ use kube::{Resource, ResourceExt};
 use tracing::{error, warn};
 
 use crate::crd::{UpgradeWorkflowWatch, UpgradeWorkflowWatchStatus};
+use crate::metrics::{TaskSeen, WatchUpgrade};
 use crate::reconciler::apply::{apply, claim_first_sight};
 use crate::reconciler::context::{Context, Error, now_whole_seconds};
 use crate::reconciler::core::decide::{
@@ -99,13 +100,14 @@ async fn reconcile_once(
         failures,
         settled,
     };
+    let mut kept = None;
     let decision = match unchanged(&reading.observed, &about, now_whole_seconds(), &ctx.rules) {
         Some(nothing_to_do) => nothing_to_do,
         None => {
-            let old = known.unwrap_or_else(|| ctx.statuses.status_of(&uid));
-            let diagnosed = diagnose(&ctx, &reading, &old, poll, &namespace).await;
+            let old = kept.insert(known.unwrap_or_else(|| ctx.statuses.status_of(&uid)));
+            let diagnosed = diagnose(&ctx, &reading, old, poll, &namespace).await;
             decide(
-                &old,
+                old,
                 &reading.observed,
                 &diagnosed,
                 &about,
@@ -119,6 +121,11 @@ async fn reconcile_once(
     }
     count_failures(&ctx, &uid, decision.failures);
     apply(&ctx, &api, &watch, &uid, &decision).await?;
+    // The status the watch has now; none when nothing was computed (Unchanged), and then
+    // the series keep what the last reconcile recorded.
+    if let Some(status) = decision.write.as_ref().or(kept.as_ref()) {
+        ctx.metrics.record_upgrade(&key, &upgrade_of(status));
+    }
     record_outcome(&ctx, &key, &decision);
     Ok(match decision.requeue {
         Requeue::After { delay, floor } => {
@@ -181,6 +188,24 @@ fn record_outcome(ctx: &Context, key: &str, decision: &Decision) {
                 .record_watch(key, phase, false, decision.interval);
             ctx.metrics.reconcile_failed();
         }
+    }
+}
+
+/// What the status says of the upgrade, for the version and running-task series.
+fn upgrade_of(status: &UpgradeWorkflowWatchStatus) -> WatchUpgrade<'_> {
+    WatchUpgrade {
+        cluster_name: status.cluster_name.as_deref(),
+        from_version: status.from_version.as_deref(),
+        target_version: status.target_version.as_deref(),
+        tasks: status
+            .tasks
+            .iter()
+            .map(|t| TaskSeen {
+                task_type: &t.task_type,
+                phase: t.phase.as_deref(),
+                started: t.start_time.as_ref().map(|at| SystemTime::from(at.0)),
+            })
+            .collect(),
     }
 }
 

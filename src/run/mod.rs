@@ -119,6 +119,10 @@ pub struct RunArgs {
     /// watch naming a ClusterCCEAccount is then refused.
     #[arg(long, env = "CLUSTER_ACCOUNTS", default_value_t = true, action = clap::ArgAction::Set)]
     pub cluster_accounts: bool,
+    /// Serve UpgradeWatchSets (the operator then creates, changes and deletes the watches
+    /// they generate). False for an operator without those rights.
+    #[arg(long, env = "WATCH_SETS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub watch_sets: bool,
     /// Write the accounts' status (Ready, Synced, how many watches name them). Default: true
     /// unless --label-selector is set, since instances that serve part of the watches would
     /// count differently and overwrite each other. A ClusterCCEAccount's status is written

@@ -29,6 +29,10 @@ pub(super) async fn controllers(
     ctx: &Arc<Context>,
     identity: &str,
 ) -> Vec<futures::future::BoxFuture<'static, ()>> {
+    if !args.watch_sets {
+        info!("UpgradeWatchSets are not served (--watch-sets=false)");
+        return Vec::new();
+    }
     if !sets_listable(client, scopes.first().cloned().flatten()).await {
         return Vec::new();
     }

@@ -353,6 +353,36 @@ fn the_values_schema_rejects_unknown_keys_and_malformed_settings() {
             "metrics.serviceMonitor.metricRelabelings[0].action=delete",
             "/metrics/serviceMonitor/metricRelabelings/0/action",
         ),
+        // The overrun thresholds go into PromQL as they are: numbers, and durations of one
+        // unit (the minimum in seconds).
+        (
+            "metrics.prometheusRule.taskOverrun.factor=three",
+            "/metrics/prometheusRule/taskOverrun/factor",
+        ),
+        (
+            "metrics.prometheusRule.taskOverrun.factor=0",
+            "/metrics/prometheusRule/taskOverrun/factor",
+        ),
+        (
+            "metrics.prometheusRule.taskOverrun.quantile=1",
+            "/metrics/prometheusRule/taskOverrun/quantile",
+        ),
+        (
+            "metrics.prometheusRule.taskOverrun.minimum=1h30m",
+            "/metrics/prometheusRule/taskOverrun/minimum",
+        ),
+        (
+            "metrics.prometheusRule.taskOverrun.minimum=3600",
+            "/metrics/prometheusRule/taskOverrun/minimum",
+        ),
+        (
+            "metrics.prometheusRule.taskOverrun.window=30 days",
+            "/metrics/prometheusRule/taskOverrun/window",
+        ),
+        (
+            "metrics.prometheusRule.taskOverrun.windw=30d",
+            "'windw' not allowed",
+        ),
     ] {
         let out = helm(&["template", "t", &chart, "--set", set]);
         assert!(!out.status.success(), "--set {set} was accepted");
@@ -599,6 +629,7 @@ fn every_operator_flag_is_reachable_from_values_and_the_defaults_match_the_binar
         ("NAMESPACE_RATE_SHARE", "0.25"),
         ("ACCOUNT_STATUS", "false"),
         ("CLUSTER_ACCOUNTS", "false"),
+        ("WATCH_SETS", "false"),
         ("PER_WATCH_METRICS", "false"),
         ("RUST_LOG", "info,cce_upgrade_watch=debug"),
         ("TZ", "UTC"),
@@ -1009,9 +1040,10 @@ async fn namespaced_mode_with_two_replicas_and_a_service_monitor_passes_a_server
     // Secrets.
     let operator =
         json!([{"kind": "ServiceAccount", "name": "nsd-cce-upgrade-watch", "namespace": ns}]);
+    // The non-default values turn sets off: no right to create, change or delete watches.
     for team in [&team_a, &team_b] {
         let role = find(&objs, "Role", Some(team), "nsd-cce-upgrade-watch");
-        assert_eq!(role["rules"], Value::Array(namespace_rules()), "{role:#}");
+        assert_eq!(role["rules"], Value::Array(watch_rules()), "{role:#}");
         let binding = find(&objs, "RoleBinding", Some(team), "nsd-cce-upgrade-watch");
         assert_eq!(binding["subjects"], operator);
     }
@@ -3401,6 +3433,175 @@ async fn the_opt_in_alert_rules_and_dashboard_ship_the_checked_files_and_pass_a_
         assert_eq!(rule["expr"], original["expr"], "{alert}");
     }
 
+    // CceUpgradeTaskOverrunning takes its thresholds from values: the four marked numbers
+    // change and nothing else, and Prometheus's rule manager fires the rendered rule at the
+    // new thresholds.
+    let overrun_rule = |spec: &Value| -> Value {
+        spec["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .flat_map(|g| g["rules"].as_array().expect("rules"))
+            .find(|r| r["alert"] == "CceUpgradeTaskOverrunning")
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let retuned = objects(&render(
+        "mon",
+        &ns,
+        &[
+            "--set",
+            "metrics.prometheusRule.enabled=true",
+            "--set-json",
+            "metrics.prometheusRule.taskOverrun.factor=2",
+            "--set-json",
+            "metrics.prometheusRule.taskOverrun.quantile=0.5",
+            "--set",
+            "metrics.prometheusRule.taskOverrun.minimum=30m",
+            "--set",
+            "metrics.prometheusRule.taskOverrun.window=2h",
+        ],
+    ));
+    let retuned = find(
+        &retuned,
+        "PrometheusRule",
+        Some(&ns),
+        "mon-cce-upgrade-watch",
+    );
+    let mut expected = overrun_rule(&rules_file);
+    let mut expr = expected["expr"].as_str().expect("expr").to_string();
+    for (from, to) in [
+        (
+            "> 3600 # taskOverrun.minimum",
+            "> 1800 # taskOverrun.minimum",
+        ),
+        ("3 # taskOverrun.factor", "2 # taskOverrun.factor"),
+        ("0.9, # taskOverrun.quantile", "0.5, # taskOverrun.quantile"),
+        ("[30d] # taskOverrun.window", "[2h] # taskOverrun.window"),
+    ] {
+        assert_eq!(expr.matches(from).count(), 1, "{from} in {expr}");
+        expr = expr.replace(from, to);
+    }
+    expected["expr"] = Value::from(expr);
+    assert_eq!(overrun_rule(&retuned["spec"]), expected);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rendered_rules = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rendered_rules,
+        serde_yaml::to_string(&retuned["spec"]).expect("rules YAML"),
+    )
+    .expect("write rules");
+    // A Cluster task with ten successful ones in (960s, 1920s]: their median is 1440s, twice
+    // that 48 minutes (the file's thresholds would give 1h31m12s). A Snapshot task without
+    // history: the 30-minute minimum. Each fires 10 minutes after it passes.
+    let tests = dir.path().join("overrun.yaml");
+    let firing = |watch: &str, task: &str| {
+        format!(
+            "          - labels: 'ALERTS{{alertname=\"CceUpgradeTaskOverrunning\",alertstate=\"firing\",\
+             cluster_id=\"c-{watch}\",cluster_name=\"{watch}\",name=\"{watch}\",namespace=\"ops\",\
+             severity=\"warning\",task_type=\"{task}\"}}'\n            value: 1\n"
+        )
+    };
+    let at = |time: &str, alerts: &[String]| {
+        let samples = if alerts.is_empty() {
+            "        exp_samples: []\n".to_string()
+        } else {
+            format!("        exp_samples:\n{}", alerts.concat())
+        };
+        format!(
+            "      - expr: 'ALERTS{{alertname=\"CceUpgradeTaskOverrunning\",alertstate=\"firing\"}}'\n\
+             \x20       eval_time: {time}\n{samples}"
+        )
+    };
+    let (prod, stage) = (firing("prod", "Cluster"), firing("stage", "Snapshot"));
+    let mut synthetic =
+        String::from("evaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n");
+    for (series, values) in [
+        (
+            "cce_upgrade_watch_task_started_timestamp_seconds{namespace=\"ops\",name=\"prod\",task_type=\"Cluster\"}",
+            "0+0x70",
+        ),
+        (
+            "cce_upgrade_watch_task_started_timestamp_seconds{namespace=\"ops\",name=\"stage\",task_type=\"Snapshot\"}",
+            "0+0x70",
+        ),
+        (
+            "cce_upgrade_watch_watch_info{namespace=\"ops\",name=\"prod\",cluster_id=\"c-prod\",cluster_name=\"prod\"}",
+            "1+0x70",
+        ),
+        (
+            "cce_upgrade_watch_watch_info{namespace=\"ops\",name=\"stage\",cluster_id=\"c-stage\",cluster_name=\"stage\"}",
+            "1+0x70",
+        ),
+        (
+            "cce_upgrade_watch_task_duration_seconds_bucket{task_type=\"Cluster\",result=\"Success\",le=\"960\"}",
+            "0+0x70",
+        ),
+        (
+            "cce_upgrade_watch_task_duration_seconds_bucket{task_type=\"Cluster\",result=\"Success\",le=\"1920\"}",
+            "0 10+0x69",
+        ),
+        (
+            "cce_upgrade_watch_task_duration_seconds_bucket{task_type=\"Cluster\",result=\"Success\",le=\"+Inf\"}",
+            "0 10+0x69",
+        ),
+    ] {
+        synthetic.push_str(&format!(
+            "      - series: '{series}'\n        values: '{values}'\n"
+        ));
+    }
+    synthetic.push_str("    promql_expr_test:\n");
+    for (time, alerts) in [
+        ("40m", vec![]),
+        ("41m", vec![stage.clone()]),
+        ("58m", vec![stage.clone()]),
+        ("59m", vec![prod, stage]),
+    ] {
+        synthetic.push_str(&at(time, &alerts));
+    }
+    std::fs::write(&tests, &synthetic).expect("write tests");
+    let bin = crate::day2::promql_check();
+    let report = crate::day2::rule_tests(&bin, &tests, Some(&rendered_rules))
+        .unwrap_or_else(|e| panic!("{e}\n{synthetic}"));
+    assert_eq!(report.tests.len(), 1, "{report:?}");
+    assert_eq!(report.tests[0].expr_checks, 4, "{report:?}");
+    // The same series against the file's thresholds: nothing fires yet at 59 minutes.
+    let shipped_rules = repo_path("charts/cce-upgrade-watch/files/prometheus-rules.yaml");
+    let err = crate::day2::rule_tests(&bin, &tests, Some(&shipped_rules))
+        .expect_err("the file's thresholds fired as early");
+    assert!(err.contains("at 41m"), "{err}");
+
+    // The alert can be left out alone.
+    let without = objects(&render(
+        "mon",
+        &ns,
+        &[
+            "--set",
+            "metrics.prometheusRule.enabled=true",
+            "--set",
+            "metrics.prometheusRule.taskOverrun.enabled=false",
+        ],
+    ));
+    let without = find(
+        &without,
+        "PrometheusRule",
+        Some(&ns),
+        "mon-cce-upgrade-watch",
+    );
+    let alerts = |spec: &Value| -> Vec<String> {
+        spec["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .flat_map(|g| g["rules"].as_array().expect("rules"))
+            .map(|r| r["alert"].as_str().expect("alert").to_string())
+            .collect()
+    };
+    let mut all = alerts(&rules_file);
+    all.retain(|a| a != "CceUpgradeTaskOverrunning");
+    assert_eq!(alerts(&without["spec"]), all);
+
     let dashboard = find(
         &objs,
         "ConfigMap",
@@ -3437,5 +3638,40 @@ async fn the_opt_in_alert_rules_and_dashboard_ship_the_checked_files_and_pass_a_
     assert!(
         applied.contains("configmap/mon-cce-upgrade-watch-dashboard"),
         "{applied}"
+    );
+}
+
+#[test]
+fn the_overrun_values_need_every_marker_in_the_rules_file() {
+    // A copy of the chart whose rules file lost one marked number: the render fails and
+    // names it, rather than shipping the rule without the value.
+    let dir = tempfile::tempdir().expect("tempdir");
+    ok(
+        Command::new("cp")
+            .arg("-R")
+            .arg(repo_path(CHART))
+            .arg(dir.path())
+            .output()
+            .expect("cp"),
+        "copy the chart",
+    );
+    let copy = dir.path().join("cce-upgrade-watch");
+    let rules = copy.join("files/prometheus-rules.yaml");
+    let shipped = std::fs::read_to_string(&rules).expect("read rules");
+    let unmarked = shipped.replace(" # taskOverrun.quantile", "");
+    assert_ne!(unmarked, shipped);
+    std::fs::write(&rules, unmarked).expect("write rules");
+    let out = helm(&[
+        "template",
+        "t",
+        &copy.display().to_string(),
+        "--set",
+        "metrics.prometheusRule.enabled=true",
+    ]);
+    assert!(!out.status.success(), "rendered without the marker");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("CceUpgradeTaskOverrunning has no # taskOverrun.quantile"),
+        "{err}"
     );
 }

@@ -220,6 +220,12 @@ async fn grant_operator_role(client: &kube::Client, ns: &str, sa_ns: &str, sa: &
              "verbs": ["patch"]},
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
+            {"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradewatchsets"],
+             "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradewatchsets/status"],
+             "verbs": ["patch"]},
+            {"apiGroups": ["cce.upgradewatch.io"], "resources": ["upgradeworkflowwatches"],
+             "verbs": ["create", "patch", "delete"]},
         ]
     }))
     .expect("role");
@@ -594,8 +600,9 @@ async fn scrape(op: &Operator) -> Scrape {
     Scrape::parse(res.text().await.expect("metrics text"))
 }
 
-/// The checker `hack/promql-check.sh` builds (Prometheus's rule loader and PromQL parser).
-fn promql_check() -> PathBuf {
+/// The checker `hack/promql-check.sh` builds (Prometheus's rule loader, PromQL parser, rule
+/// manager and engine).
+pub(crate) fn promql_check() -> PathBuf {
     let script = common::repo_path("hack/promql-check.sh");
     let out = Command::new(&script)
         .arg("path")
@@ -646,10 +653,43 @@ fn check(bin: &std::path::Path, mode: &str, file: &std::path::Path) -> Report {
     serde_json::from_slice(&out.stdout).expect("checker report")
 }
 
+/// What the checker's `test` mode reports when every check passed.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct RuleTests {
+    pub tests: Vec<RuleTest>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct RuleTest {
+    pub alert_checks: usize,
+    pub expr_checks: usize,
+}
+
+/// Runs the rule tests of `tests` (promtool's format) with the checker, against `rules`, or
+/// against the file's own rule_files when `rules` is `None`: Prometheus's rule manager
+/// evaluates them over the tests' series.
+pub(crate) fn rule_tests(
+    bin: &std::path::Path,
+    tests: &std::path::Path,
+    rules: Option<&std::path::Path>,
+) -> Result<RuleTests, String> {
+    let out = Command::new(bin)
+        .arg("test")
+        .arg(tests)
+        .args(rules)
+        .output()
+        .expect("run promql-check test");
+    if !out.status.success() {
+        return Err(text(&out.stderr));
+    }
+    Ok(serde_json::from_slice(&out.stdout).expect("checker report"))
+}
+
 /// The alert names the runbook documents and the rule file must define.
 const ALERTS: &[&str] = &[
     "CceUpgradeTaskFailed",
     "CceUpgradeWorkflowPending",
+    "CceUpgradeTaskOverrunning",
     "CceUpgradeWatchNotSyncing",
     "CceApiRequestsFailing",
     "CceUpgradeWatchNoLeader",
@@ -659,6 +699,7 @@ const ALERTS: &[&str] = &[
 #[tokio::test]
 async fn the_alert_rules_and_dashboard_parse_as_promql_and_use_only_metrics_the_operator_exports() {
     let retry = copy(Builtin::ClusterFailsThenRetry, 0);
+    let running = copy(Builtin::Success, 0);
     let bin = promql_check();
     let rules_file = common::repo_path("charts/cce-upgrade-watch/files/prometheus-rules.yaml");
     let dashboard_file = common::repo_path("charts/cce-upgrade-watch/files/grafana-dashboard.json");
@@ -750,6 +791,9 @@ async fn the_alert_rules_and_dashboard_parse_as_promql_and_use_only_metrics_the_
         .collect();
     for topic in [
         "cce_upgrade_watch_watches",
+        "cce_upgrade_watch_upgrades",
+        "cce_upgrade_watch_watch_info",
+        "cce_upgrade_watch_task_started_timestamp_seconds",
         "cce_upgrade_watch_task_duration_seconds_bucket",
         "cce_upgrade_watch_cce_requests_total",
         "cce_upgrade_watch_cce_request_duration_seconds_bucket",
@@ -758,10 +802,12 @@ async fn the_alert_rules_and_dashboard_parse_as_promql_and_use_only_metrics_the_
         assert!(on_board.contains(topic), "no panel shows {topic}");
     }
 
-    // A real run that uses every metric the rules read: a task fails, CCE fails once.
+    // A real run that uses every metric the rules read: a task fails, CCE fails once, and
+    // another upgrade has a task running.
     let (client, ns) = common::setup("monitoring").await;
     let sim = Sim::https()
         .scenario(Builtin::ClusterFailsThenRetry)
+        .scenario(Builtin::Success)
         .frozen()
         .start();
     let op = Operator::start(&ns, &sim, &[]);
@@ -791,6 +837,28 @@ async fn the_alert_rules_and_dashboard_parse_as_promql_and_use_only_metrics_the_
     .await;
     wait_watch(&client, &ns, "retry", 30, "Synced=False", |w| !synced(w)).await;
     wait_watch(&client, &ns, "retry", 30, "Synced again", synced).await;
+    // Three steps into the success timeline: PreCheck succeeded, Snapshot runs.
+    watch(
+        &client,
+        &ns,
+        "running",
+        &sim,
+        (&running.cluster, &running.workflow),
+        json!({}),
+        json!({}),
+    )
+    .await;
+    sim.step(&running.workflow, 3).await;
+    let running_watch = wait_watch(&client, &ns, "running", 30, "Snapshot running", |w| {
+        w.status.as_ref().is_some_and(|s| {
+            s.tasks.iter().any(|t| {
+                t.task_type == "Snapshot"
+                    && t.phase.as_deref() == Some("Running")
+                    && t.start_time.is_some()
+            })
+        })
+    })
+    .await;
     let scraped = scrape(&op).await;
 
     let exported = scraped.exported_names();
@@ -873,6 +941,193 @@ async fn the_alert_rules_and_dashboard_parse_as_promql_and_use_only_metrics_the_
                 && s.labels.get("phase").map(String::as_str) == Some("Pending"))
             .map(|s| s.value),
         Some(1.0)
+    );
+
+    // The fleet's view: both upgrades go from v1.28.15-r10 to v1.29.13-r0, one Pending, one
+    // Running; each watch's info names its cluster and versions, as its status does.
+    let upgrades: BTreeMap<String, f64> = scraped
+        .samples
+        .iter()
+        .filter(|s| s.name == "cce_upgrade_watch_upgrades")
+        .map(|s| {
+            let l = &s.labels;
+            (
+                format!("{} {} {}", l["from"], l["target"], l["phase"]),
+                s.value,
+            )
+        })
+        .collect();
+    assert_eq!(
+        upgrades,
+        BTreeMap::from([
+            ("v1.28 v1.29 Pending".to_string(), 1.0),
+            ("v1.28 v1.29 Running".to_string(), 1.0),
+        ]),
+        "{}",
+        scraped.text
+    );
+    let status = running_watch.status.as_ref().expect("status");
+    let info = scraped
+        .samples
+        .iter()
+        .find(|s| {
+            s.name == "cce_upgrade_watch_watch_info"
+                && s.labels.get("name").map(String::as_str) == Some("running")
+        })
+        .unwrap_or_else(|| panic!("no watch_info for the running watch:\n{}", scraped.text));
+    let cluster_name = status.cluster_name.clone().expect("clusterName");
+    assert!(!cluster_name.is_empty());
+    for (label, value) in [
+        ("namespace", ns.as_str()),
+        ("cluster_id", running.cluster.as_str()),
+        ("cluster_name", cluster_name.as_str()),
+        ("from", "v1.28"),
+        ("target", "v1.29"),
+        ("from_version", "v1.28.15-r10"),
+        ("target_version", "v1.29.13-r0"),
+    ] {
+        assert_eq!(
+            info.labels.get(label).map(String::as_str),
+            Some(value),
+            "{label}: {info:?}"
+        );
+    }
+    // The running task's start is the status's, to the second.
+    let snapshot = status
+        .tasks
+        .iter()
+        .find(|t| t.task_type == "Snapshot")
+        .expect("Snapshot task");
+    let started = snapshot
+        .start_time
+        .as_ref()
+        .expect("startTime")
+        .0
+        .as_second() as f64;
+    let series: Vec<&Sample> = scraped
+        .samples
+        .iter()
+        .filter(|s| s.name == "cce_upgrade_watch_task_started_timestamp_seconds")
+        .collect();
+    assert_eq!(series.len(), 1, "only the running task: {}", scraped.text);
+    assert_eq!(
+        series[0].labels.get("name").map(String::as_str),
+        Some("running")
+    );
+    assert_eq!(
+        series[0].labels.get("task_type").map(String::as_str),
+        Some("Snapshot")
+    );
+    assert_eq!(series[0].value, started, "{}", scraped.text);
+}
+
+/// The query of the dashboard panel titled `title` (its first), with `$namespace` matching
+/// every namespace, as YAML's double-quoted string.
+fn panel_query(board: &Value, title: &str) -> String {
+    let panel = board["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .find(|p| p["title"] == title)
+        .unwrap_or_else(|| panic!("no panel {title}"));
+    let expr = panel["targets"][0]["expr"].as_str().expect("expr");
+    serde_json::to_string(&expr.replace("$namespace", ".*")).expect("quoted")
+}
+
+#[test]
+fn the_dashboards_cluster_and_version_tables_show_each_watch_and_each_version_pair() {
+    let bin = promql_check();
+    let board: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo_path(
+            "charts/cce-upgrade-watch/files/grafana-dashboard.json",
+        ))
+        .expect("read dashboard"),
+    )
+    .expect("dashboard JSON");
+    let by_cluster = panel_query(&board, "Upgrades by cluster");
+    let by_version = panel_query(&board, "Upgrades by version");
+    // Two watches as the operator exports them: one upgrading with its Cluster task running
+    // for 10 minutes, one with no workflow yet; each a row, the second with no task (NaN,
+    // which the panel shows as -). Two version pairs, one in two phases.
+    let tests = format!(
+        r#"evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'cce_upgrade_watch_watch_info{{namespace="a",name="prod",cluster_id="c-1",cluster_name="prod-cce",from="v1.28",target="v1.29",from_version="v1.28.15-r10",target_version="v1.29.13-r0",job="op"}}'
+        values: '1+0x10'
+      - series: 'cce_upgrade_watch_watch_info{{namespace="b",name="idle",cluster_id="c-2",cluster_name="idle-cce",from="other",target="other",from_version="",target_version="",job="op"}}'
+        values: '1+0x10'
+      - series: 'cce_upgrade_watch_watch_phase{{namespace="a",name="prod",cluster_id="c-1",phase="Running",job="op"}}'
+        values: '1+0x10'
+      - series: 'cce_upgrade_watch_watch_phase{{namespace="b",name="idle",cluster_id="c-2",phase="None",job="op"}}'
+        values: '1+0x10'
+      - series: 'cce_upgrade_watch_task_started_timestamp_seconds{{namespace="a",name="prod",task_type="Cluster",job="op"}}'
+        values: '0+0x10'
+      - series: 'cce_upgrade_watch_upgrades{{from="v1.28",target="v1.29",phase="Running",job="op"}}'
+        values: '3+0x10'
+      - series: 'cce_upgrade_watch_upgrades{{from="v1.28",target="v1.29",phase="Success",job="op"}}'
+        values: '5+0x10'
+      - series: 'cce_upgrade_watch_upgrades{{from="v1.29",target="v1.30",phase="Pending",job="op"}}'
+        values: '1+0x10'
+    promql_expr_test:
+      - expr: {by_cluster}
+        eval_time: 10m
+        exp_samples:
+          - labels: '{{cluster_name="prod-cce",cluster_id="c-1",namespace="a",name="prod",phase="Running",from_version="v1.28.15-r10",target_version="v1.29.13-r0",task_type="Cluster",upgrade="v1.28.15-r10 → v1.29.13-r0"}}'
+            value: 600
+          - labels: '{{cluster_name="idle-cce",cluster_id="c-2",namespace="b",name="idle",phase="None",upgrade=" → "}}'
+            value: .nan
+      - expr: {by_version}
+        eval_time: 10m
+        exp_samples:
+          - labels: '{{from="v1.28",target="v1.29",phase="Running",upgrade="v1.28 → v1.29"}}'
+            value: 3
+          - labels: '{{from="v1.28",target="v1.29",phase="Success",upgrade="v1.28 → v1.29"}}'
+            value: 5
+          - labels: '{{from="v1.29",target="v1.30",phase="Pending",upgrade="v1.29 → v1.30"}}'
+            value: 1
+"#
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("dashboard.yaml");
+    std::fs::write(&file, &tests).expect("write");
+    let rules = common::repo_path("charts/cce-upgrade-watch/files/prometheus-rules.yaml");
+    let report = rule_tests(&bin, &file, Some(&rules)).unwrap_or_else(|e| panic!("{e}\n{tests}"));
+    assert_eq!(report.tests[0].expr_checks, 2, "{report:?}");
+}
+
+#[test]
+fn the_task_overrun_alert_fires_past_its_threshold_and_not_below_on_prometheus_own_engine() {
+    let bin = promql_check();
+    let tests = common::repo_path("hack/promql-check/tests/overrun.yaml");
+    // Every alert_rule_test of the file ran and passed.
+    let file: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&tests).expect("read")).expect("yaml");
+    let expected: usize = file["tests"]
+        .as_sequence()
+        .expect("tests")
+        .iter()
+        .map(|t| t["alert_rule_test"].as_sequence().map_or(0, Vec::len))
+        .sum();
+    assert!(expected >= 4, "{expected}");
+    let report = rule_tests(&bin, &tests, None).unwrap_or_else(|e| panic!("{e}"));
+    let ran: usize = report.tests.iter().map(|t| t.alert_checks).sum();
+    assert_eq!(ran, expected, "{report:?}");
+
+    // The checker really compares: the Cluster task said to fire a minute early, before
+    // its `for` is over, is a failure that names the alert and the time.
+    let text = std::fs::read_to_string(&tests).expect("read");
+    let early = text.replace("      - eval_time: 1h42m\n", "      - eval_time: 1h41m\n");
+    assert_ne!(early, text);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let moved = dir.path().join("overrun.yaml");
+    std::fs::write(&moved, early).expect("write");
+    let rules = common::repo_path("charts/cce-upgrade-watch/files/prometheus-rules.yaml");
+    let err = rule_tests(&bin, &moved, Some(&rules)).expect_err("a wrong expectation passed");
+    assert!(
+        err.contains("alert CceUpgradeTaskOverrunning at 1h41m"),
+        "{err}"
     );
 }
 
