@@ -19,7 +19,7 @@
 //! it uninstalls the release the others use.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -727,4 +727,98 @@ fn a_broken_command_a_wrong_flag_an_unknown_mark_and_a_stale_capture_fail() {
             "expected a failure with {expected:?} in:\n{joined}"
         );
     }
+}
+
+/// Pages other changes generate, which a link may name before they exist here.
+const GENERATED: &[&str] = &["docs/reference.md"];
+
+/// GitHub's anchor for a heading: lower case, punctuation dropped but `-` and `_`, spaces
+/// turned into `-`.
+fn anchor(heading: &str) -> String {
+    heading
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+fn anchors(doc: &str) -> Vec<String> {
+    let mut fenced = false;
+    doc.lines()
+        .filter(|l| {
+            if l.trim_start().starts_with("```") {
+                fenced = !fenced;
+            }
+            !fenced
+        })
+        .filter_map(|l| l.strip_prefix('#'))
+        .map(|l| anchor(l.trim_start_matches('#').trim()))
+        .collect()
+}
+
+/// Every relative link of the docs leads to a file of the checkout, and every `#anchor` to
+/// a heading of its page: moving a section (as README's move to docs/ did) cannot leave a
+/// link behind.
+#[test]
+fn every_link_between_the_docs_leads_somewhere() {
+    let mut pages = pages();
+    pages.push("SECURITY.md".to_string());
+    let mut broken = Vec::new();
+    for page in &pages {
+        let doc = std::fs::read_to_string(repo_path(page)).expect("page");
+        let dir = Path::new(page).parent().unwrap_or(Path::new(""));
+        let mut fenced = false;
+        for (n, line) in doc.lines().enumerate() {
+            if line.trim_start().starts_with("```") {
+                fenced = !fenced;
+            }
+            if fenced {
+                continue;
+            }
+            for part in line.split("](").skip(1) {
+                let Some(target) = part.split(')').next() else {
+                    continue;
+                };
+                if target.contains("://") || target.starts_with("mailto:") || target.is_empty() {
+                    continue;
+                }
+                let (path, frag) = target.split_once('#').unwrap_or((target, ""));
+                let file = if path.is_empty() {
+                    PathBuf::from(page)
+                } else {
+                    normalize(&dir.join(path))
+                };
+                let name = file.display().to_string();
+                if GENERATED.contains(&name.as_str()) {
+                    continue;
+                }
+                let at = format!("{page}:{}: ({target})", n + 1);
+                if !repo_path(&name).exists() {
+                    broken.push(format!("{at}: no file {name}"));
+                } else if !frag.is_empty() && name.ends_with(".md") {
+                    let linked = std::fs::read_to_string(repo_path(&name)).expect("linked page");
+                    if !anchors(&linked).iter().any(|a| a == frag) {
+                        broken.push(format!("{at}: no heading #{frag} in {name}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "{}", broken.join("\n"));
+}
+
+/// `a/../b` as `b`, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
