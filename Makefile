@@ -60,7 +60,7 @@ test-all:
 		$(E2E_SERIAL) || status=$$?;) \
 	exit $$status
 
-## The oldest Kubernetes version of the tested range (README: support matrix), on a plane of
+## The oldest Kubernetes version of the tested range (README: Compatibility), on a plane of
 ## its own: the CRD suite, the chart install and the success, failure and restart cases of
 ## the controller, kubectl's `wait` recipes included (module::name in tests/e2e). test-all
 ## runs everything on the newest (hack/control-plane.sh's default). The count check fails the run when a renamed test

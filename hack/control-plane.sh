@@ -92,7 +92,7 @@ set -euo pipefail
 
 # ---------------------------------------------------------------- pinned versions
 # The newest patches the Go module proxy served when this was written.
-# CCE_UW_K8S_VERSION picks another Kubernetes version (README lists the tested
+# CCE_UW_K8S_VERSION picks another Kubernetes version (README's Compatibility lists the tested
 # range; `make test-oldest` runs the oldest).
 DEFAULT_K8S_VERSION=v1.36.5 # k8s.io/kubernetes: kube-apiserver, kubectl
 ETCD_VERSION=v3.6.16  # go.etcd.io/etcd/server/v3

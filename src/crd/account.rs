@@ -154,7 +154,7 @@ pub struct AccountCredentials {
     pub secret_ref: Option<SecretRef>,
 
     /// A ServiceAccount of this namespace whose tokens IAM trusts. The namespace's owner
-    /// lets the operator request its tokens with a Role (README, "Workload identity").
+    /// lets the operator request its tokens with a Role (docs/accounts.md, "Workload identity").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_identity: Option<AccountIdentity>,
 }

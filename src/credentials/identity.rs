@@ -279,7 +279,7 @@ async fn service_account_token(
         Err(kube::Error::Api(status)) if status.code == 403 => Err(Failure {
             category: Category::TokenRequestNotGranted,
             message: format!(
-                "the operator may not request tokens for ServiceAccount {namespace}/{name}: the namespace's owner grants it with a Role in {namespace} allowing create on serviceaccounts/token with resourceNames [{name}], bound to ServiceAccount {}/{} (README, \"Workload identity\")",
+                "the operator may not request tokens for ServiceAccount {namespace}/{name}: the namespace's owner grants it with a Role in {namespace} allowing create on serviceaccounts/token with resourceNames [{name}], bound to ServiceAccount {}/{} (docs/accounts.md, \"Workload identity\")",
                 operator.0, operator.1
             ),
             permanent: true,

@@ -738,17 +738,20 @@ fn every_operator_flag_is_reachable_from_values_and_the_defaults_match_the_binar
 }
 
 #[test]
-fn the_readme_configuration_reference_lists_every_flag_with_its_default() {
-    let readme = std::fs::read_to_string(repo_path("README.md")).expect("README.md");
+fn the_configuration_reference_lists_every_flag_with_its_default() {
+    let readme =
+        std::fs::read_to_string(repo_path("docs/configuration.md")).expect("docs/configuration.md");
     for (env, default) in run_flags() {
         let row = readme
             .lines()
             .find(|l| l.starts_with('|') && l.contains(&format!("| `{env}` |")))
-            .unwrap_or_else(|| panic!("README's configuration reference lacks {env}"));
+            .unwrap_or_else(|| {
+                panic!("docs/configuration.md's configuration reference lacks {env}")
+            });
         if let Some(d) = default {
             assert!(
                 row.contains(&format!("`{d}`")),
-                "README gives another default for {env}: {row}"
+                "docs/configuration.md gives another default for {env}: {row}"
             );
         }
     }

@@ -517,7 +517,7 @@ async fn kubectl_explain_shows_user_facing_docs() {
         .join(" ");
     for needle in [
         "A ServiceAccount of this namespace whose tokens IAM trusts",
-        "a Role (README, \"Workload identity\")",
+        "a Role (docs/accounts.md, \"Workload identity\")",
         "system:serviceaccount:<namespace>:<name>",
         "X-Idp-Id",
         "one the operator's administrator allowed",

@@ -19,6 +19,7 @@ mod controller;
 mod crd;
 mod day2;
 mod diagnostics;
+mod docs;
 mod events;
 mod faults;
 mod fleet;

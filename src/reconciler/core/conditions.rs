@@ -1,6 +1,6 @@
 //! The conditions of a watch's status and their reasons. The types follow kstatus (Ready,
 //! Reconciling, Stalled) plus Synced for the health of the CCE conversation. Their names
-//! and reasons are API: the README, the design notes, alerting rules, Argo CD and Flux
+//! and reasons are API: the docs (docs/reference.md), the design notes, alerting rules, Argo CD and Flux
 //! health checks read them, so each is spelled here once.
 
 use jiff::Timestamp;
@@ -318,7 +318,7 @@ mod tests {
         );
     }
 
-    /// What the credential exchanges name their failures, as README's table lists them.
+    /// What the credential exchanges name their failures, as docs/troubleshooting.md's table lists them.
     #[test]
     fn exchange_failures_are_spelled_as_documented() {
         use crate::cce::error::ApiFailure;
