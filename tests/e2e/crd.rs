@@ -433,7 +433,7 @@ async fn the_api_server_rejects_bad_accounts_naming_the_field() {
         .expect("delete");
 }
 
-/// Every example of a watch or an account is one the API server takes as written: the
+/// Every example of a watch, an account or a set is one the API server takes as written: the
 /// examples are what users copy, and a field the schema no longer has would only show up
 /// when they apply it.
 #[tokio::test]
@@ -480,6 +480,7 @@ async fn the_examples_pass_the_api_servers_validation() {
             "cceaccount-secret.yaml",
             "cceaccount-workload-identity.yaml",
             "clustercceaccount-operator-defaults.yaml",
+            "upgradewatchset.yaml",
             "watch-follow.yaml",
             "watch-region.yaml",
         ],
