@@ -57,7 +57,6 @@ const MAY_USE: &[(&str, &[&str])] = &[
         &[
             "core",
             "credentials",
-            "admission",
             "diagnosis",
             "findings",
             "metrics",

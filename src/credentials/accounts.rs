@@ -221,20 +221,8 @@ impl Accounts {
         namespace: &str,
         cluster: &str,
     ) -> Result<(), Failure> {
+        self.admit_namespace(account, namespace)?;
         let name = account.metadata.name.as_deref().unwrap_or_default();
-        let labels = self
-            .namespaces
-            .get(&ObjectRef::new(namespace))
-            .and_then(|ns| ns.metadata.labels.clone())
-            .unwrap_or_default();
-        if !admission::admits(&account.spec.conditions, namespace, &labels) {
-            return Err(Failure::permanent(
-                Category::AccountNotAllowed,
-                format!(
-                    "ClusterCCEAccount {name} does not list namespace {namespace} in its conditions: ask the cluster's administrator"
-                ),
-            ));
-        }
         if !admission::serves_cluster(&account.spec.cluster_ids, cluster) {
             return Err(Failure::permanent(
                 Category::AccountNotAllowed,
@@ -244,6 +232,30 @@ impl Accounts {
             ));
         }
         Ok(())
+    }
+
+    /// Whether a ClusterCCEAccount's conditions list `namespace` (by name or its labels):
+    /// for a watch, and for a set, which may then watch only the account's clusterIDs.
+    pub fn admit_namespace(
+        &self,
+        account: &ClusterCceAccount,
+        namespace: &str,
+    ) -> Result<(), Failure> {
+        let name = account.metadata.name.as_deref().unwrap_or_default();
+        let labels = self
+            .namespaces
+            .get(&ObjectRef::new(namespace))
+            .and_then(|ns| ns.metadata.labels.clone())
+            .unwrap_or_default();
+        if admission::admits(&account.spec.conditions, namespace, &labels) {
+            return Ok(());
+        }
+        Err(Failure::permanent(
+            Category::AccountNotAllowed,
+            format!(
+                "ClusterCCEAccount {name} does not list namespace {namespace} in its conditions: ask the cluster's administrator"
+            ),
+        ))
     }
 
     /// How many watches of `watches` name each account.

@@ -25,7 +25,6 @@ use crate::cce::client::Target;
 use crate::crd::set::{DEFAULT_LIST_INTERVAL, SET_LABEL};
 use crate::crd::{AccountKind, UpgradeWatchSet, UpgradeWatchSetStatus, UpgradeWorkflowWatch};
 use crate::credentials::accounts::{Accounts, Served};
-use crate::credentials::admission;
 use crate::duration;
 use crate::failure::{Category, Failure};
 use crate::reconciler::context::{Context, now_whole_seconds};
@@ -195,19 +194,7 @@ async fn serve(
                     format!("ClusterCCEAccount {name} does not exist"),
                 )
             })?;
-            let labels = accounts
-                .namespaces
-                .get(&ObjectRef::new(namespace))
-                .and_then(|ns| ns.metadata.labels.clone())
-                .unwrap_or_default();
-            if !admission::admits(&account.spec.conditions, namespace, &labels) {
-                return Err(Failure::permanent(
-                    Category::AccountNotAllowed,
-                    format!(
-                        "ClusterCCEAccount {name} does not list namespace {namespace} in its conditions: ask the cluster's administrator"
-                    ),
-                ));
-            }
+            accounts.admit_namespace(&account, namespace)?;
             let ids = account.spec.cluster_ids.clone();
             Ok((accounts.cluster_served(&account, None), ids))
         }
