@@ -217,16 +217,22 @@ impl Conditions {
     }
 
     pub fn set(&mut self, type_: ConditionType, status: bool, reason: Reason, message: &str) {
+        self.set_named(type_.as_str(), status, reason.as_str(), message);
+    }
+
+    /// As `set`, for the conditions of another kind (an UpgradeWatchSet's), named as that
+    /// kind names them.
+    pub fn set_named(&mut self, type_: &str, status: bool, reason: &str, message: &str) {
         let status = if status { TRUE } else { FALSE }.to_string();
-        let previous = self.list.iter().position(|c| c.type_ == type_.as_str());
+        let previous = self.list.iter().position(|c| c.type_ == type_);
         let last_transition_time = match previous.map(|i| &self.list[i]) {
             Some(c) if c.status == status => c.last_transition_time.clone(),
             _ => Time(self.now),
         };
         let condition = Condition {
-            type_: type_.as_str().to_string(),
+            type_: type_.to_string(),
             status,
-            reason: reason.as_str().to_string(),
+            reason: reason.to_string(),
             message: clean(message, CONDITION_MESSAGE_BYTES).into_owned(),
             observed_generation: self.generation,
             last_transition_time,

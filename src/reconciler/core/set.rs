@@ -26,7 +26,8 @@ use crate::crd::{
     UpgradeWatchSet, UpgradeWatchSetStatus, UpgradeWorkflowWatch, UpgradeWorkflowWatchSpec,
 };
 use crate::failure::{Category, Failure};
-use crate::limits::{CONDITION_MESSAGE_BYTES, EVENT_LABEL_BYTES, EVENT_NOTE_BYTES, clean};
+use crate::limits::{EVENT_LABEL_BYTES, EVENT_NOTE_BYTES, clean};
+use crate::reconciler::core::conditions::Conditions;
 
 /// The annotation holding the digest of what the set put into a watch: a watch whose digest
 /// differs from the set's is written again.
@@ -672,45 +673,21 @@ fn readiness(counts: &Counts, failed_writes: &[String]) -> (bool, SetReason, Str
 const READY: &str = "Ready";
 const SYNCED: &str = "Synced";
 
-/// Edits a set's conditions, keeping `lastTransitionTime` while a condition's status holds.
-struct SetConditions {
-    list: Vec<Condition>,
-    generation: Option<i64>,
-    now: Timestamp,
-}
+/// A set's conditions, edited as a watch's are (`lastTransitionTime` kept while a
+/// condition's status holds), with the set's reasons.
+struct SetConditions(Conditions);
 
 impl SetConditions {
     fn new(list: Vec<Condition>, generation: Option<i64>, now: Timestamp) -> Self {
-        Self {
-            list,
-            generation,
-            now,
-        }
+        Self(Conditions::new(list, generation, now))
     }
 
     fn set(&mut self, type_: &str, status: bool, reason: SetReason, message: &str) {
-        let status = if status { "True" } else { "False" }.to_string();
-        let previous = self.list.iter().position(|c| c.type_ == type_);
-        let last_transition_time = match previous.map(|i| &self.list[i]) {
-            Some(c) if c.status == status => c.last_transition_time.clone(),
-            _ => Time(self.now),
-        };
-        let condition = Condition {
-            type_: type_.to_string(),
-            status,
-            reason: reason.as_str().to_string(),
-            message: clean(message, CONDITION_MESSAGE_BYTES).into_owned(),
-            observed_generation: self.generation,
-            last_transition_time,
-        };
-        match previous {
-            Some(i) => self.list[i] = condition,
-            None => self.list.push(condition),
-        }
+        self.0.set_named(type_, status, reason.as_str(), message);
     }
 
     fn into_list(self) -> Vec<Condition> {
-        self.list
+        self.0.into_list()
     }
 }
 
