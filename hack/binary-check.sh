@@ -15,7 +15,10 @@ log() { printf '[binary-check] %s\n' "$*" >&2; }
 
 version=$(env -i "$@" "$bin" --version)
 log "$version"
-env -i "$@" "$bin" crd | grep -q 'kind: CustomResourceDefinition' ||
+# Read to the end before searching: a reader that stops at the first match would close the
+# pipe on a binary still writing.
+crds=$(env -i "$@" "$bin" crd)
+grep -q 'kind: CustomResourceDefinition' <<<"$crds" ||
 	{ log "ERROR: $bin crd printed no CustomResourceDefinition"; exit 1; }
 
 cargo build --locked --quiet --features sim --bin cce-sim

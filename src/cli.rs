@@ -37,23 +37,14 @@ impl Cli {
     pub async fn run(self) -> ExitCode {
         match self.command {
             Command::Crd { plural } => match crate::crd::crd_yaml(plural.as_deref()) {
-                Ok(yaml) => {
-                    print!("{yaml}");
-                    ExitCode::SUCCESS
-                }
+                Ok(yaml) => write_out(&yaml),
                 Err(e) => {
                     eprintln!("error: cannot render the CRD: {e}");
                     ExitCode::FAILURE
                 }
             },
-            Command::Reasons => {
-                print!("{}", reasons());
-                ExitCode::SUCCESS
-            }
-            Command::Reference => {
-                print!("{}", crate::reference::markdown());
-                ExitCode::SUCCESS
-            }
+            Command::Reasons => write_out(&reasons()),
+            Command::Reference => write_out(&crate::reference::markdown()),
             Command::Get(args) => crate::get::run(*args).await,
             Command::Run(args) => match crate::run::run(*args).await {
                 Ok(()) => ExitCode::SUCCESS,
@@ -63,6 +54,21 @@ impl Cli {
                     ExitCode::FAILURE
                 }
             },
+        }
+    }
+}
+
+/// Writes `text` to standard output. A reader that stops early (`| grep -q`, `| head`) is
+/// not an error, and nothing panics on a closed pipe, as `print!` would.
+fn write_out(text: &str) -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write the output: {e}");
+            ExitCode::FAILURE
         }
     }
 }

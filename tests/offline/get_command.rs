@@ -296,3 +296,31 @@ fn run_and_get_take_the_same_endpoint_flags_and_the_old_names() {
         assert_eq!(endpoint_flags(command, &old), want, "{command}, old names");
     }
 }
+
+/// A reader that stops early (`crd | grep -q`, `reference | head`) is no error: the
+/// binary neither panics on the closed pipe nor fails.
+#[test]
+fn printing_commands_stop_quietly_when_their_reader_does() {
+    use std::io::Read;
+    use std::process::Stdio;
+    for args in [vec!["crd"], vec!["reference"], vec!["reasons"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cce-upgrade-watch"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the binary");
+        let mut first = [0u8; 16];
+        child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_exact(&mut first)
+            .expect("the first bytes");
+        // The read end is closed here, long before the output (tens of KiB) is written.
+        let out = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {:?}: {stderr}", out.status);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
