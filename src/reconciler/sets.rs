@@ -47,6 +47,10 @@ pub struct SetContext {
     pub instance: String,
     /// Lists every set this often instead of its listInterval (tests and demos).
     pub list_every: Option<Duration>,
+    /// The generated watches (by uid) whose ClusterJoined this process has seen published:
+    /// not sent again while the status cannot yet tell (a watch created less than a minute
+    /// before the last listing). Bounded by the watches; a leaving one is dropped.
+    pub announced: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +119,9 @@ pub async fn reconcile_set(
         writes.update(desired).await;
     }
     for staying in unannounced(&old, &plan.staying) {
-        writes.announce(staying).await;
+        if !sctx.announced.lock().contains(&staying.uid) {
+            writes.announce(staying).await;
+        }
     }
     let succeeded = plan
         .staying
@@ -308,6 +314,7 @@ impl<'a> Writes<'a> {
         if !self.publish(&membership).await {
             return;
         }
+        self.sctx.announced.lock().remove(&leaving.uid);
         let params = DeleteParams {
             preconditions: Some(Preconditions {
                 uid: Some(leaving.uid.clone()),
@@ -345,7 +352,9 @@ impl<'a> Writes<'a> {
                     cluster_name: desired.cluster_name.clone(),
                     leave: None,
                 };
-                self.publish(&membership).await;
+                if self.publish(&membership).await {
+                    self.sctx.announced.lock().insert(membership.watch_uid);
+                }
             }
             Err(e) => self.fail(&desired.watch.name_any(), "creating", &e),
         }
@@ -388,7 +397,9 @@ impl<'a> Writes<'a> {
                 .unwrap_or_else(|| staying.cluster_id.clone()),
             leave: None,
         };
-        self.publish(&membership).await;
+        if self.publish(&membership).await {
+            self.sctx.announced.lock().insert(staying.uid.clone());
+        }
     }
 
     /// Whether the Event is there now (published, or published before).

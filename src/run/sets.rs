@@ -41,6 +41,7 @@ pub(super) async fn controllers(
         controller: "cce-upgrade-watch".into(),
         instance: identity.to_string(),
         list_every: args.set_list_interval,
+        announced: Default::default(),
     });
     scopes
         .iter()
