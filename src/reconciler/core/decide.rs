@@ -781,9 +781,13 @@ mod tests {
             .write
             .expect("status");
         assert_eq!(named.cluster_name.as_deref(), Some("prod-eu"));
-        let later = at("2024-01-01T00:10:00Z");
+        let later = at("2024-01-01T00:01:00Z");
         let kept = decide(&named, &idle, &nothing(), &watch(), later, &rules());
-        let status = kept.write.as_ref().unwrap_or(&named);
+        // An idle watch within the heartbeat writes nothing: its name is no change.
+        assert_eq!(kept.write, None);
+        let hour = at("2024-01-01T01:00:00Z");
+        let heartbeat = decide(&named, &idle, &nothing(), &watch(), hour, &rules());
+        let status = heartbeat.write.expect("the heartbeat moves lastSyncTime");
         assert_eq!(status.cluster_name.as_deref(), Some("prod-eu"));
     }
 

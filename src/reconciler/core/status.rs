@@ -99,6 +99,7 @@ pub fn next_status(
         Observation::NoWorkflowYet => {
             status = UpgradeWorkflowWatchStatus {
                 observed_generation: generation,
+                cluster_name: old.cluster_name.clone(),
                 last_sync_time: old.last_sync_time.clone(),
                 conditions: old.conditions.clone(),
                 ..Default::default()
