@@ -100,6 +100,12 @@ const QUICK_TIMELINE: &str = "  quick:
 ";
 /// Seconds the quick workflow takes.
 const QUICK_SECONDS: f64 = 60.0;
+/// An idle watch (its cluster has no workflow and no upgrade task) reads CCE every
+/// max(pollInterval, this), src/reconciler/core/decide.rs.
+const IDLE_POLL_FLOOR: f64 = 60.0;
+/// The operator's --terminal-resync default: how often a watch whose upgrade succeeded
+/// looks for a newer one.
+const TERMINAL_RESYNC: f64 = 600.0;
 
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Discovery benchmark of cce-upgrade-watch: one UpgradeWatchSet over N clusters")]
@@ -120,6 +126,10 @@ struct Args {
     /// Seconds over which the joins, leaves and upgrades are spread.
     #[arg(long, default_value_t = 120.0)]
     spread: f64,
+    /// End the window once the changes have settled, without waiting until every watch of
+    /// the first sync has lived 5 minutes (then each idle cluster's task list is read once).
+    #[arg(long)]
+    skip_idle_period: bool,
     /// Operator reconcile concurrency (its --concurrency).
     #[arg(long, default_value_t = 64)]
     concurrency: u16,
@@ -266,29 +276,57 @@ impl Fleet {
         self.counts.values().sum()
     }
 
-    /// The k-th of n instants spread evenly over `over` seconds from the lead.
-    fn nth(&self, k: usize, n: usize, over: f64) -> f64 {
-        self.lead + over * (k as f64 + 0.5) / n.max(1) as f64
+    /// The k-th of n instants spread evenly over `over` seconds from the lead, `at` (0 to
+    /// 1) into its share.
+    fn nth(&self, k: usize, n: usize, over: f64, at: f64) -> f64 {
+        self.lead + over * (k as f64 + at) / n.max(1) as f64
     }
 
-    /// When joining cluster k appears in ListClusters.
+    /// When joining cluster k appears in ListClusters (never in the same pass as a leave).
     fn appears(&self, k: usize) -> f64 {
-        self.nth(k, self.count(Class::Joins), self.spread)
+        self.nth(k, self.count(Class::Joins), self.spread, 0.75)
     }
 
     /// When leaving cluster k is gone from ListClusters (Deleting for DELETING_FOR before).
     fn gone(&self, k: usize) -> f64 {
-        self.nth(k, self.count(Class::Leaves), self.spread)
+        self.nth(k, self.count(Class::Leaves), self.spread, 0.25)
     }
 
     /// When workflow k is created.
     fn workflow_created(&self, k: usize) -> f64 {
-        self.nth(k, self.count(Class::Workflow), self.spread / 2.0)
+        self.nth(k, self.count(Class::Workflow), self.spread / 2.0, 0.5)
     }
 
     /// When the upgrade without a workflow of cluster k of `class` ends.
     fn direct_ends(&self, class: Class, k: usize) -> f64 {
-        self.nth(k, self.count(class), self.spread)
+        self.nth(k, self.count(class), self.spread, 0.5)
+    }
+
+    /// How often the watch of cluster k of `class` reads ListUpgradeWorkflows, by stretch
+    /// of scenario time: `poll` while a workflow or an upgrade task without one runs (a
+    /// failed task waits for its retry at that pace too), every max(poll, 60 s) while the
+    /// cluster is idle, every 600 s (`--terminal-resync`) after an upgrade succeeded
+    /// (src/reconciler/core/decide.rs, schedule.rs).
+    fn read_periods(&self, class: Class, k: usize, poll: f64) -> Vec<(f64, f64, f64)> {
+        let (start, end) = (f64::NEG_INFINITY, f64::INFINITY);
+        let idle = poll.max(IDLE_POLL_FLOOR);
+        match class {
+            Class::Steady | Class::Joins | Class::Leaves => vec![(start, end, idle)],
+            Class::Direct => {
+                let done = self.direct_ends(class, k);
+                vec![(start, done, poll), (done, end, TERMINAL_RESYNC)]
+            }
+            Class::DirectFails => vec![(start, end, poll)],
+            Class::Workflow => {
+                let created = self.workflow_created(k);
+                let done = created + QUICK_SECONDS;
+                vec![
+                    (start, created, idle),
+                    (created, done, poll),
+                    (done, end, TERMINAL_RESYNC),
+                ]
+            }
+        }
     }
 
     /// When the last change happens.
@@ -590,6 +628,24 @@ fn delta_of(rows: &[Value], resource: &str, subresource: &str, verbs: &[&str], c
 
 // ------------------------------------------------------------------ the run
 
+/// The 1, 5 and 15 minute load averages, as `uptime` prints them.
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The copy index a cluster id ends with.
+fn index_of(cluster: &str) -> usize {
+    cluster
+        .rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 async fn run(args: &Args, binary: &Binary) -> Res<(Value, PathBuf)> {
     if args.clusters < 10 || args.clusters > MAX_WATCHES_LIMIT as usize {
         return Err(format!(
@@ -621,7 +677,7 @@ async fn run(args: &Args, binary: &Binary) -> Res<(Value, PathBuf)> {
          changes from {lead:.0} s over {:.0} s",
         args.spread
     ));
-    let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load_before = load_average();
 
     // The scenario, kept in target/bench/ next to the report.
     let steady_file = out_dir.join(format!("discovery-{n}-steady.yaml"));
@@ -725,7 +781,20 @@ async fn run(args: &Args, binary: &Binary) -> Res<(Value, PathBuf)> {
     let mut since = 0u64;
     let first_sync_by = Instant::now() + Duration::from_secs(180 + n as u64 / 5);
     let mut peak_rss_sampled: f64 = 0.0;
+    // The first sync is done once every watch has a status and has read its cluster's
+    // workflows once.
+    let mut first_read: HashMap<String, f64> = HashMap::new();
+    let mut first_read_seen = 0usize;
     loop {
+        drain_requests(&sim, &mut since, &mut requests).await;
+        for r in &requests[first_read_seen..] {
+            if r.route == "list"
+                && let Some(c) = &r.cluster
+            {
+                first_read.entry(c.clone()).or_insert(r.unix_ms);
+            }
+        }
+        first_read_seen = requests.len();
         let (existing, with_status) = {
             let t = lock(&watches);
             (
@@ -733,20 +802,23 @@ async fn run(args: &Args, binary: &Binary) -> Res<(Value, PathBuf)> {
                 t.alive().filter(|g| g.first_status.is_some()).count(),
             )
         };
-        if with_status >= initial {
+        if with_status >= initial && first_read.len() >= initial {
             break;
         }
         if Instant::now() > first_sync_by {
             return Err(format!(
-                "the first sync did not finish: {existing} watches, {with_status} with a status, of {initial}"
+                "the first sync did not finish: {existing} watches, {with_status} with a status, {} read CCE, of {initial}",
+                first_read.len()
             ));
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         if let Some(s) = proc_stat(op_pid, ticks) {
             peak_rss_sampled = peak_rss_sampled.max(s.rss_mib);
         }
     }
     let window_start = Timestamp::now();
+    let last_first_read = first_read.values().fold(0.0f64, |a, b| a.max(*b));
+    let first_sync_read = (last_first_read - set_created.as_millisecond() as f64) / 1000.0;
     let (first_sync_created, first_sync_status, last_initial_added) = {
         let t = lock(&watches);
         let added: Vec<Timestamp> = t.by_uid.values().map(|g| g.added).collect();
@@ -780,10 +852,13 @@ async fn run(args: &Args, binary: &Binary) -> Res<(Value, PathBuf)> {
     let changes_end = at(fleet.last_change() + settle);
     let idle_end = last_initial_added
         .checked_add(jiff::SignedDuration::from_secs_f64(
-            IDLE_TASKS_PERIOD + 2.0 * poll,
+            IDLE_TASKS_PERIOD + 2.0 * poll.max(IDLE_POLL_FLOOR),
         ))
         .unwrap_or(changes_end);
-    let window_end_due = changes_end.max(idle_end);
+    let window_end_due = match args.skip_idle_period {
+        true => changes_end,
+        false => changes_end.max(idle_end),
+    };
     let give_up = window_end_due
         .checked_add(jiff::SignedDuration::from_secs(120))
         .unwrap_or(window_end_due);
@@ -1022,18 +1097,56 @@ async fn run(args: &Args, binary: &Binary) -> Res<(Value, PathBuf)> {
             .or_default() += 1;
     }
     let route_total = |route: &str| by_route.get(route).map_or(0, |m| m.values().sum::<usize>());
-    // ListUpgradeWorkflows: one per watch and poll while it exists, in the window.
-    let lifetime_in_window = |g: &Generated| {
-        let from = ms(g.added).max(ws);
-        let to = g.deleted.map_or(we, |d| ms(d).min(we));
-        ((to - from) / 1000.0).max(0.0)
-    };
-    let workflow_minimum: f64 = t.by_uid.values().map(lifetime_in_window).sum::<f64>() / poll;
+    // ListUpgradeWorkflows: one per watch and the period its cluster's state calls for,
+    // while the watch exists, in the window.
+    let scenario_ms = |scenario_secs: f64| ms(sim_start) + scenario_secs * 1000.0;
+    let workflow_minimum: f64 = t
+        .by_uid
+        .values()
+        .filter_map(|g| {
+            let class = Class::of_cluster(&g.cluster)?;
+            let from = ms(g.added).max(ws);
+            let to = g.deleted.map_or(we, |d| ms(d).min(we));
+            let reads = fleet
+                .read_periods(class, index_of(&g.cluster), poll)
+                .into_iter()
+                .map(|(a, b, period)| {
+                    let (a, b) = (scenario_ms(a).max(from), scenario_ms(b).min(to));
+                    ((b - a) / 1000.0).max(0.0) / period
+                })
+                .sum::<f64>();
+            Some(reads)
+        })
+        .sum();
     let workflow_reads = after_set
         .iter()
         .filter(in_window)
         .filter(|r| r.route == "list")
         .count();
+    // The same without the window's edges: each gap between two reads of one cluster ÷ the
+    // period its state called for at the first of them.
+    let mut reads_of: HashMap<&str, Vec<f64>> = HashMap::new();
+    for r in after_set.iter().filter(in_window) {
+        if r.route == "list"
+            && let Some(c) = r.cluster.as_deref()
+        {
+            reads_of.entry(c).or_default().push(r.unix_ms);
+        }
+    }
+    let mut gap_ratios: Vec<f64> = Vec::new();
+    for (cluster, reads) in &reads_of {
+        let Some(class) = Class::of_cluster(cluster) else {
+            continue;
+        };
+        let periods = fleet.read_periods(class, index_of(cluster), poll);
+        for w in reads.windows(2) {
+            let at = (w[0] - ms(sim_start)) / 1000.0;
+            if let Some((_, _, period)) = periods.iter().find(|(a, b, _)| (*a..*b).contains(&at)) {
+                gap_ratios.push((w[1] - w[0]) / 1000.0 / period);
+            }
+        }
+    }
+    let early_reads = gap_ratios.iter().filter(|g| **g < 0.9).count();
     // An idle cluster's ListUpgradeClusterTasks, over each watch's life (steady, joining and
     // leaving clusters never run a task): at most 1 + floor(life / 5 min) each.
     let end_ms = ms(window_end);
@@ -1079,14 +1192,14 @@ async fn run(args: &Args, binary: &Binary) -> Res<(Value, PathBuf)> {
         (Some(a), Some(b)) => Some(b.cpu_seconds - a.cpu_seconds),
         _ => None,
     };
-    let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load_after = load_average();
     let q = |v: &mut Vec<f64>, p: f64| quantile(v, p);
     let joins_expected = n;
     let leaves_expected = fleet.count(Class::Leaves);
     let report = json!({
         "machine": {
             "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-            "loadavgBefore": load_before.trim(), "loadavgAfter": load_after.trim(),
+            "loadavgBefore": load_before, "loadavgAfter": load_after,
         },
         "binary": {"label": binary.label, "path": binary.path, "allocator": binary.allocator},
         "params": {
@@ -1100,6 +1213,7 @@ async fn run(args: &Args, binary: &Binary) -> Res<(Value, PathBuf)> {
             "initialClusters": initial,
             "firstSyncWatchesCreatedSeconds": first_sync_created,
             "firstSyncWatchesWithStatusSeconds": first_sync_status,
+            "firstSyncCceReadSeconds": first_sync_read,
             "firstSyncPastLeadSeconds": overran.max(0.0),
             "windowSeconds": window_secs,
         },
@@ -1172,6 +1286,10 @@ async fn run(args: &Args, binary: &Binary) -> Res<(Value, PathBuf)> {
             "workflowReadsInWindow": workflow_reads,
             "workflowReadMinimumInWindow": workflow_minimum,
             "workflowReadRatio": ratio(workflow_reads as f64, workflow_minimum),
+            "workflowReadGapPerPeriod": {
+                "p50": q(&mut gap_ratios.clone(), 0.5), "min": q(&mut gap_ratios.clone(), 0.0),
+                "gaps": gap_ratios.len(), "under0.9": early_reads,
+            },
             "idleTaskReads": idle_reads,
             "idleTaskReadsAllowed": idle_allowed,
             "idleTaskReadRatio": ratio(idle_reads as f64, idle_allowed),
@@ -1334,12 +1452,13 @@ fn rows(r: &Value) -> Vec<(String, String, String)> {
             format!("≤ {} s + a pass", p["listIntervalSeconds"]),
         ),
         (
-            "first sync: watches created / all with a status".into(),
+            "first sync: watches created / with a status / read CCE".into(),
             format!(
-                "{} in {} s / {} s",
+                "{} in {} s / {} s / {} s",
                 r["setup"]["initialClusters"],
                 f(&r["setup"]["firstSyncWatchesCreatedSeconds"]),
-                f(&r["setup"]["firstSyncWatchesWithStatusSeconds"])
+                f(&r["setup"]["firstSyncWatchesWithStatusSeconds"]),
+                f(&r["setup"]["firstSyncCceReadSeconds"])
             ),
             "".into(),
         ),
@@ -1372,7 +1491,7 @@ fn rows(r: &Value) -> Vec<(String, String, String)> {
             "".into(),
         ),
         (
-            "ListUpgradeWorkflows ÷ one per watch and poll (window)".into(),
+            "ListUpgradeWorkflows ÷ one per watch and period (window)".into(),
             format!(
                 "{} ({} / {})",
                 f(&c["workflowReadRatio"]),
@@ -1380,6 +1499,17 @@ fn rows(r: &Value) -> Vec<(String, String, String)> {
                 f(&c["workflowReadMinimumInWindow"])
             ),
             "≤ 1.05".into(),
+        ),
+        (
+            "  gap between one watch's reads ÷ its period p50 / min".into(),
+            format!(
+                "{} / {} ({} gaps, {} under 0.9)",
+                f(&c["workflowReadGapPerPeriod"]["p50"]),
+                f(&c["workflowReadGapPerPeriod"]["min"]),
+                c["workflowReadGapPerPeriod"]["gaps"],
+                c["workflowReadGapPerPeriod"]["under0.9"]
+            ),
+            "≥ 1.00".into(),
         ),
         (
             "idle ListUpgradeClusterTasks ÷ 1 + one per 5 min".into(),
