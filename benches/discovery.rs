@@ -434,11 +434,68 @@ struct Generated {
     added: Timestamp,
     first_status: Option<Timestamp>,
     deleted: Option<Timestamp>,
+    /// Its status as last seen.
+    status: Value,
+}
+
+/// The status fields that differ between two statuses of a watch: top-level keys, and for
+/// conditions each condition's type and field (`conditions[Synced].message`).
+fn changed_fields(before: &Value, after: &Value) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let (b, a) = (
+        before.as_object().unwrap_or(&empty),
+        after.as_object().unwrap_or(&empty),
+    );
+    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut out = Vec::new();
+    for key in keys {
+        let (x, y) = (b.get(key), a.get(key));
+        if x == y {
+            continue;
+        }
+        if key != "conditions" {
+            out.push(key.clone());
+            continue;
+        }
+        let by_type = |v: Option<&Value>| -> BTreeMap<String, Value> {
+            v.and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|c| (c["type"].as_str().unwrap_or("?").to_string(), c.clone()))
+                .collect()
+        };
+        let (bx, by) = (by_type(x), by_type(y));
+        let mut types: Vec<&String> = bx.keys().chain(by.keys()).collect();
+        types.sort();
+        types.dedup();
+        for t in types {
+            let (cx, cy) = (bx.get(t), by.get(t));
+            if cx == cy {
+                continue;
+            }
+            for field in changed_fields(cx.unwrap_or(&Value::Null), cy.unwrap_or(&Value::Null)) {
+                out.push(format!("conditions[{t}].{field}"));
+            }
+        }
+    }
+    out
+}
+
+/// Status changes of the generated watches of one kind of cluster, and the fields each
+/// changed (one count per change and field).
+#[derive(Default, serde::Serialize)]
+struct StatusChanges {
+    changes: usize,
+    fields: BTreeMap<String, usize>,
 }
 
 #[derive(Default)]
 struct Watches {
     by_uid: HashMap<String, Generated>,
+    /// Status changes after the first status, by kind of cluster.
+    changes: BTreeMap<&'static str, StatusChanges>,
     /// Uids listed since the watch (re)started.
     listing: HashSet<String>,
     inits: u64,
@@ -458,9 +515,22 @@ impl Watches {
             added: now,
             first_status: None,
             deleted: None,
+            status: Value::Null,
         });
         if w.status.is_some() && g.first_status.is_none() {
             g.first_status = Some(now);
+        }
+        let status = serde_json::to_value(&w.status).unwrap_or_default();
+        if status != g.status {
+            if !g.status.is_null() {
+                let class = Class::of_cluster(&g.cluster).map_or("-", Class::name);
+                let c = self.changes.entry(class).or_default();
+                c.changes += 1;
+                for field in changed_fields(&g.status, &status) {
+                    *c.fields.entry(field).or_default() += 1;
+                }
+            }
+            g.status = status;
         }
     }
 
@@ -1278,6 +1348,7 @@ async fn run(args: &Args, binary: &Binary) -> Res<(Value, PathBuf)> {
             "watchStatusWrites": metric_sum(&metrics_final, "cce_upgrade_watch_status_writes_total"),
             "watchEventsPublished": metric_sum(&metrics_final, "cce_upgrade_watch_events_total"),
             "watchEventsStored": watch_events,
+            "watchStatusChangesByClass": &t.changes,
         },
         "plane": plane_stats,
         "apiserverCpuSecondsInWindow": apiserver_window,
@@ -1296,6 +1367,14 @@ async fn run(args: &Args, binary: &Binary) -> Res<(Value, PathBuf)> {
             "idleClustersReadTwice": clusters_with_two_reads,
             "idleWatches": idle.len(),
             "idleTaskReadGapSeconds": {"min": q(&mut idle_gaps.clone(), 0.0), "p50": q(&mut idle_gaps.clone(), 0.5), "max": q(&mut idle_gaps, 1.0)},
+            "steadyStatusChangesPerRead": ratio(
+                t.changes.get("steady").map_or(0, |c| c.changes) as f64,
+                by_route
+                    .get("list")
+                    .and_then(|m| m.get("steady"))
+                    .copied()
+                    .unwrap_or(0) as f64,
+            ),
             "showClusterReads": route_total("show-cluster"),
             "showClusterPerWatch": ratio(route_total("show-cluster") as f64, creates as f64),
             "requestsTotal": sim_stats["total"],
@@ -1523,6 +1602,29 @@ fn rows(r: &Value) -> Vec<(String, String, String)> {
                 c["idleWatches"]
             ),
             "≤ 1.00, gap ≥ 300 s".into(),
+        ),
+        (
+            "steady watches' status changes per read".into(),
+            format!(
+                "{} ({})",
+                f(&c["steadyStatusChangesPerRead"]),
+                r["operator"]["watchStatusChangesByClass"]["steady"]["fields"]
+                    .as_object()
+                    .map(|o| {
+                        let mut v: Vec<(&String, u64)> = o
+                            .iter()
+                            .map(|(k, n)| (k, n.as_u64().unwrap_or(0)))
+                            .collect();
+                        v.sort_by(|a, b| b.1.cmp(&a.1));
+                        v.iter()
+                            .take(3)
+                            .map(|(k, n)| format!("{k} {n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default()
+            ),
+            "".into(),
         ),
         (
             "ShowCluster reads per watch created".into(),
