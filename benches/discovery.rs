@@ -1615,7 +1615,7 @@ fn rows(r: &Value) -> Vec<(String, String, String)> {
                             .iter()
                             .map(|(k, n)| (k, n.as_u64().unwrap_or(0)))
                             .collect();
-                        v.sort_by(|a, b| b.1.cmp(&a.1));
+                        v.sort_by_key(|b| std::cmp::Reverse(b.1));
                         v.iter()
                             .take(3)
                             .map(|(k, n)| format!("{k} {n}"))
