@@ -6,7 +6,7 @@ PLANE := hack/control-plane.sh
 CRD_PLURALS := upgradeworkflowwatches cceaccounts clustercceaccounts upgradewatchsets
 
 .DEFAULT_GOAL := test
-.PHONY: demo static test lint fmt-check clippy test-all test-oldest unit crd build plane-up plane-down bench bench-writes \
+.PHONY: demo static test lint fmt-check clippy test-all test-oldest unit crd build plane-up plane-down bench bench-writes bench-discovery \
 	image image-test image-push chart chart-push chart-docs chart-lint test-node reference
 
 ## The whole job on one machine in a few minutes: a local control plane, the CRD, the CCE
@@ -203,6 +203,20 @@ reference:
 bench-writes:
 	$(PLANE) build
 	$(CARGO) bench --locked --bench writes
+
+## bench-discovery: one UpgradeWatchSet over CLUSTERS clusters of one project (most steady,
+## some joining, leaving, upgrading with and without a workflow, from a scenario generated
+## into target/bench/) against a private control plane, the simulator and the release
+## operator listing every LIST_EVERY seconds (its hidden --set-list-interval): ListClusters
+## per interval, watch writes and Events per cluster joined or left, the set's status writes,
+## join and leave latency, the operator's RSS and CPU and its watches' CCE reads
+## (benches/discovery.rs). About 7 minutes once built; `make bench-discovery CLUSTERS=50` is
+## the small run.
+CLUSTERS ?= 500
+LIST_EVERY ?= 5
+bench-discovery:
+	$(PLANE) build
+	$(CARGO) bench --locked --bench discovery -- --clusters $(CLUSTERS) --list-interval $(LIST_EVERY)
 
 W ?= 1000
 D ?= 200

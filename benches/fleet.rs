@@ -37,11 +37,11 @@
 
 #[path = "../tests/common/mod.rs"]
 mod kit;
+mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,10 @@ use kit::eventually::within;
 use kit::plane::PrivatePlane;
 use kit::procfs::{ProcStat, clock_ticks, proc_stat};
 use kit::sim::Sim;
+use support::{
+    Binary, Launch, Res, Served, drain_requests, lock, log, metric_sum, quantile, resolve_binary,
+    scrape, secs, socket_of, start_operator, wait_ready,
+};
 const LABEL: &str = "cce-uw-bench";
 const TASKS: [&str; 4] = ["PreCheck", "Snapshot", "Cluster", "PostCheck"];
 /// Steps of one workflow: each task starts, then succeeds.
@@ -132,8 +136,6 @@ fn main() {
     std::process::exit(code);
 }
 
-type Res<T> = Result<T, String>;
-
 /// One whole run per operator binary, then their tables side by side; the exit code.
 async fn run_each(args: &Args) -> i32 {
     let mut reports = Vec::new();
@@ -165,129 +167,7 @@ async fn run_each(args: &Args) -> i32 {
     code
 }
 
-/// An operator binary to measure.
-struct Binary {
-    label: String,
-    path: PathBuf,
-    allocator: &'static str,
-}
-
-/// `release`, `static` or a path, checked to exist; the allocator is read from the binary
-/// (jemalloc's messages are in it when it is linked).
-fn resolve_binary(name: &str) -> Res<Binary> {
-    let (label, path) = match name {
-        "release" => (
-            "release".to_string(),
-            PathBuf::from(kit::operator::binary()),
-        ),
-        "static" => (
-            "static".to_string(),
-            kit::repo_path("target/x86_64-unknown-linux-musl/release/cce-upgrade-watch"),
-        ),
-        path => (
-            Path::new(path)
-                .file_name()
-                .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned()),
-            PathBuf::from(path),
-        ),
-    };
-    let bytes = std::fs::read(&path).map_err(|e| {
-        format!(
-            "{}: {e} (`make bench BINARY=static` builds the static one)",
-            path.display()
-        )
-    })?;
-    let needle = b"<jemalloc>";
-    let allocator = if bytes.windows(needle.len()).any(|w| w == needle) {
-        "jemalloc"
-    } else {
-        "system"
-    };
-    Ok(Binary {
-        label,
-        path,
-        allocator,
-    })
-}
-
-fn log(msg: impl AsRef<str>) {
-    eprintln!(
-        "[bench {}] {}",
-        Timestamp::now().strftime("%H:%M:%S"),
-        msg.as_ref()
-    );
-}
-
 // ------------------------------------------------------------------ processes
-
-/// The release operator for the whole cluster, stopped gracefully when dropped.
-struct Operator {
-    child: Child,
-    metrics_url: String,
-}
-
-impl Drop for Operator {
-    /// SIGTERM to the operator's own process group (it and a wrapper such as heaptrack,
-    /// which then writes its data), then SIGKILL to whatever is left.
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        kit::operator::terminate(&mut self.child, &group);
-        std::thread::sleep(Duration::from_secs(1));
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> Res<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
-}
-
-fn start_operator(
-    args: &Args,
-    binary: &Binary,
-    plane: &PrivatePlane,
-    sim: &Sim,
-    log_file: &Path,
-) -> Res<Operator> {
-    let port = free_port()?;
-    // A fresh log for each run.
-    std::fs::File::create(log_file).map_err(|e| e.to_string())?;
-    // Enough CCE request budget for D workflows every poll period, with room for retries.
-    let rate = (2 * args.workflows).div_ceil(args.poll as usize).max(10);
-    let mut command =
-        kit::operator::command_for(&binary.path, args.operator_wrapper.as_deref(), log_file);
-    // Its own process group, so a wrapper and the operator under it stop together.
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    let child = command
-        .args([
-            "run",
-            "--leader-elect=false",
-            "--allowed-cce-endpoint",
-            "127.0.0.1:*",
-        ])
-        .arg("--admin-listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--ca-bundle")
-        .arg(sim.ca_bundle())
-        .arg("--cce-rate-limit")
-        .arg(rate.to_string())
-        .arg("--cce-rate-burst")
-        .arg(rate.to_string())
-        .arg("--concurrency")
-        .arg(args.concurrency.to_string())
-        .env("KUBECONFIG", plane.kubeconfig())
-        .env("RUST_LOG", "info")
-        .spawn()
-        .map_err(|e| format!("start operator: {e}"))?;
-    Ok(Operator {
-        child,
-        metrics_url: format!("http://127.0.0.1:{port}/metrics"),
-    })
-}
 
 /// The operator's TCP connections, sampled every second from its start to the end of the
 /// window.
@@ -327,16 +207,6 @@ fn sample_connections(
             k.samples += 1;
         }
     })
-}
-
-fn socket_of(url: &str) -> Res<std::net::SocketAddr> {
-    let url = url::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
-    let host = url.host_str().ok_or("no host")?.to_string();
-    let port = url.port_or_known_default().ok_or("no port")?;
-    std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or_else(|| format!("{host} has no address"))
 }
 
 // ------------------------------------------------------------------ scenario
@@ -484,10 +354,6 @@ async fn follow_watches(client: Client, tracker: Arc<Mutex<Tracker>>) {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 // ------------------------------------------------------------------ kube helpers
 
 /// Namespace `bench-{n}` with the marked Secret `cce` of the simulator's built-in keys.
@@ -548,93 +414,6 @@ async fn create_watch(
         }
     }
     unreachable!()
-}
-
-// ------------------------------------------------------------------ simulator admin
-
-#[derive(Clone, Debug)]
-struct Served {
-    unix_ms: f64,
-    route: String,
-    workflow: Option<String>,
-    cluster: Option<String>,
-    status: u64,
-}
-
-impl Served {
-    /// The workflow a request was about: named in its path, or, for the diagnostic reads
-    /// (which name a cluster and a task), the one workflow of its cluster.
-    fn workflow_of(&self, by_cluster: &HashMap<String, String>) -> Option<String> {
-        self.workflow
-            .clone()
-            .or_else(|| by_cluster.get(self.cluster.as_deref()?).cloned())
-    }
-}
-
-/// Appends the simulator's request log since `since` (the log is bounded, so the driver
-/// reads it as it goes).
-async fn drain_requests(sim: &Sim, since: &mut u64, into: &mut Vec<Served>) {
-    loop {
-        let list = sim.requests(&format!("since={since}&limit=50000")).await;
-        if list.is_empty() {
-            return;
-        }
-        for r in &list {
-            *since = (*since).max(r["seq"].as_u64().unwrap_or(0));
-            into.push(Served {
-                unix_ms: r["unixMs"].as_f64().unwrap_or(0.0),
-                route: r["route"].as_str().unwrap_or_default().to_string(),
-                workflow: r["workflowID"].as_str().map(str::to_string),
-                cluster: r["clusterID"].as_str().map(str::to_string),
-                status: r["status"].as_u64().unwrap_or(0),
-            });
-        }
-        if list.len() < 50000 {
-            return;
-        }
-    }
-}
-
-async fn scrape(http: &reqwest::Client, url: &str) -> Res<BTreeMap<String, f64>> {
-    let text = http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("scrape {url}: {e}"))?
-        .text()
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut out = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        if let Some((name, value)) = line.rsplit_once(' ')
-            && let Ok(v) = value.parse::<f64>()
-        {
-            out.insert(name.to_string(), v);
-        }
-    }
-    Ok(out)
-}
-
-fn metric_sum(m: &BTreeMap<String, f64>, prefix: &str) -> f64 {
-    m.iter()
-        .filter(|(k, _)| *k == prefix || k.starts_with(&format!("{prefix}{{")))
-        .map(|(_, v)| v)
-        .sum()
-}
-
-// ------------------------------------------------------------------ statistics
-
-fn quantile(values: &mut [f64], q: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(|a, b| a.total_cmp(b));
-    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
-    values[rank - 1]
-}
-
-fn secs(from: Timestamp, to: Timestamp) -> f64 {
-    to.duration_since(from).as_secs_f64()
 }
 
 // ------------------------------------------------------------------ the run
@@ -711,7 +490,15 @@ async fn run(args: &Args, binary: &Binary) -> Res<(Value, PathBuf)> {
         "operator-{}-{}{suffix}.log",
         args.watches, args.workflows
     ));
-    let mut operator = start_operator(args, binary, &plane, &sim, &log_file)?;
+    // Enough CCE request budget for D workflows every poll period, with room for retries.
+    let launch = Launch {
+        binary: &binary.path,
+        wrapper: args.operator_wrapper.as_deref(),
+        cce_rate: (2 * args.workflows).div_ceil(args.poll as usize).max(10),
+        concurrency: args.concurrency,
+        extra: &[],
+    };
+    let mut operator = start_operator(&launch, &plane, &sim, &log_file)?;
     let op_pid = operator.child.id();
     let connections = Arc::new(Mutex::new(Connections::default()));
     let sampler = sample_connections(
@@ -721,38 +508,12 @@ async fn run(args: &Args, binary: &Binary) -> Res<(Value, PathBuf)> {
         connections.clone(),
     );
     // Ready once its caches synced.
-    let ready_url = operator.metrics_url.replace("/metrics", "/readyz");
     let ready_within = if args.operator_wrapper.is_some() {
         300
     } else {
         60
     };
-    let exited = within(
-        "operator ready",
-        Duration::from_secs(ready_within),
-        Duration::from_millis(200),
-        || {
-            let exited = operator.child.try_wait().ok().flatten();
-            let (http, ready_url) = (&http, &ready_url);
-            async move {
-                if exited.is_some() {
-                    return Ok(exited);
-                }
-                match http.get(ready_url).send().await {
-                    Ok(r) if r.status().is_success() => Ok(None),
-                    Ok(r) => Err(r.status().to_string()),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-        },
-    )
-    .await?;
-    if let Some(status) = exited {
-        return Err(format!(
-            "operator exited ({status}); see {}",
-            log_file.display()
-        ));
-    }
+    wait_ready(&mut operator, &http, ready_within, &log_file).await?;
     let tracker = Arc::new(Mutex::new(Tracker::default()));
     let follower = tokio::spawn(follow_watches(client.clone(), tracker.clone()));
     within(
