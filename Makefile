@@ -210,7 +210,7 @@ bench-writes:
 ## operator listing every LIST_EVERY seconds (its hidden --set-list-interval): ListClusters
 ## per interval, watch writes and Events per cluster joined or left, the set's status writes,
 ## join and leave latency, the operator's RSS and CPU and its watches' CCE reads
-## (benches/discovery.rs). About 7 minutes once built; `make bench-discovery CLUSTERS=50` is
+## (benches/discovery.rs). About 8 minutes once built; `make bench-discovery CLUSTERS=50` is
 ## the small run.
 CLUSTERS ?= 500
 LIST_EVERY ?= 5

@@ -22,10 +22,11 @@
 //!   and 1 % fail so (Error from then on).
 //!
 //! The changes begin `--lead` seconds after the simulator started, when the set has generated
-//! the first watches and they have their first status, and are spread over `--spread`
-//! seconds. The window (the figures' "in the window") runs from that first sync until the
-//! last change has settled and every watch of the first sync has lived 5 minutes and two
-//! polls, so an idle cluster's second ListUpgradeClusterTasks read falls inside the run.
+//! the first watches, each has a status and has read CCE once (the first sync), and are
+//! spread over `--spread` seconds. The window (the figures' "in the window") runs from the
+//! first sync until the last change has settled and every watch of the first sync has lived
+//! 5 minutes and two idle polls, so an idle cluster's second ListUpgradeClusterTasks read
+//! falls inside the run (`--skip-idle-period` ends it once the changes settled).
 //!
 //! Figures (printed as a table, written as JSON to `target/bench/`):
 //! - ListClusters requests per list interval in the window, against one per interval;
@@ -42,9 +43,12 @@
 //!   disappearing to its watch being gone, p50/p99;
 //! - the operator's peak RSS (VmHWM) and CPU, kube-apiserver's and etcd's CPU;
 //! - the CCE requests the generated watches make: ListUpgradeWorkflows (each follows its
-//!   cluster's newest workflow) ÷ one per watch and poll interval in the window; an idle
+//!   cluster's newest workflow) ÷ one per watch and the period its cluster's state calls for
+//!   in the window, and the gap between two reads of one watch ÷ that period; an idle
 //!   cluster's ListUpgradeClusterTasks against one per 5 minutes; ShowCluster per watch; and
-//!   every route's count by kind of cluster.
+//!   every route's count by kind of cluster;
+//! - the generated watches' status changes by kind of cluster and by field, and for the
+//!   steady ones per ListUpgradeWorkflows read.
 
 #[path = "../tests/common/mod.rs"]
 mod kit;
